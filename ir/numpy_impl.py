@@ -1,0 +1,306 @@
+"""numpy reference implementations of the op table: `impl(*arrays, **attrs) -> ndarray`.
+
+These define what every op means. Operands arrive promoted to the dtypes the op's shape rule
+expects; results may be numpy scalars or views (the caller wraps them). Random ops also take
+`rng`, a numpy Generator owned by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .special import erf
+from .types import DType
+
+# --- elementwise --------------------------------------------------------------------------------
+
+
+def rsqrt(x):
+    return np.reciprocal(np.sqrt(x))
+
+
+def sigmoid(x):
+    return np.reciprocal(1 + np.exp(-x))
+
+
+def silu(x):
+    return x * sigmoid(x)
+
+
+def relu(x):
+    return np.maximum(x, np.zeros((), x.dtype))
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def gelu(x, *, approximate):
+    if approximate == "tanh":
+        inner = x.dtype.type(_SQRT_2_OVER_PI) * (x + x.dtype.type(0.044715) * x * x * x)
+        return x.dtype.type(0.5) * x * (1 + np.tanh(inner))
+    return x.dtype.type(0.5) * x * (1 + erf(x * x.dtype.type(1 / math.sqrt(2))))
+
+
+def round_(x, *, decimals):
+    if not decimals or x.dtype.kind != "f":
+        return np.round(x)
+    return np.round(x, decimals)
+
+
+def sign(x):
+    return np.sign(x) if x.dtype != np.bool_ else x.copy()
+
+
+def cast(x, *, dtype):
+    return x.astype(dtype.np)
+
+
+def _check_int_divisor(x, y):
+    if x.dtype.kind in "iu" and np.any(y == 0):
+        raise RuntimeError("ZeroDivisionError")
+
+
+def floor_divide(x, y):
+    _check_int_divisor(x, y)
+    return np.floor_divide(x, y)
+
+
+def trunc_divide(x, y):
+    _check_int_divisor(x, y)
+    if x.dtype.kind == "f":
+        return np.trunc(x / y)
+    q = np.abs(x) // np.abs(y)
+    return np.where((x < 0) != (y < 0), -q, q)
+
+
+def remainder(x, y):
+    _check_int_divisor(x, y)
+    return np.remainder(x, y)
+
+
+def power(x, y):
+    if x.dtype.kind in "iu" and np.any(y < 0):
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return np.power(x, y)
+
+
+# --- reductions ---------------------------------------------------------------------------------
+
+
+def _widened(x):
+    return np.int64 if x.dtype.kind in "biu" else None
+
+
+def sum_(x, *, dims, keepdim):
+    return np.sum(x, axis=dims, keepdims=keepdim, dtype=_widened(x))
+
+
+def prod(x, *, dims, keepdim):
+    return np.prod(x, axis=dims, keepdims=keepdim, dtype=_widened(x))
+
+
+def mean(x, *, dims, keepdim):
+    return np.mean(x, axis=dims, keepdims=keepdim)
+
+
+def amax(x, *, dims, keepdim):
+    return np.amax(x, axis=dims, keepdims=keepdim)
+
+
+def amin(x, *, dims, keepdim):
+    return np.amin(x, axis=dims, keepdims=keepdim)
+
+
+def all_(x, *, dims, keepdim):
+    return np.all(x, axis=dims, keepdims=keepdim)
+
+
+def any_(x, *, dims, keepdim):
+    return np.any(x, axis=dims, keepdims=keepdim)
+
+
+def argmax(x, *, dim, keepdim):
+    return _arg(np.argmax, x, dim, keepdim)
+
+
+def argmin(x, *, dim, keepdim):
+    return _arg(np.argmin, x, dim, keepdim)
+
+
+def _arg(fn, x, dim, keepdim):
+    if dim is None:
+        r = fn(x.reshape(-1)) if x.size else np.zeros((), np.int64)
+        return np.reshape(r, (1,) * x.ndim) if keepdim else r
+    if x.ndim == 0:
+        return np.zeros((), np.int64)
+    return fn(x, axis=dim, keepdims=keepdim)
+
+
+def cumsum(x, *, dim):
+    return np.cumsum(x, axis=dim, dtype=_widened(x)) if x.ndim else x.astype(_widened(x) or x.dtype)
+
+
+# --- matmul-like and normalization ----------------------------------------------------------------
+
+
+def linear(x, w, b=None):
+    y = np.matmul(x, w.T)
+    return y if b is None else y + b
+
+
+def softmax(x, *, dim):
+    e = np.exp(x - np.amax(x, axis=dim, keepdims=True)) if x.size else x.copy()
+    return e / np.sum(e, axis=dim, keepdims=True)
+
+
+def log_softmax(x, *, dim):
+    if not x.size:
+        return x.copy()
+    shifted = x - np.amax(x, axis=dim, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
+
+
+def layer_norm(x, w=None, b=None, *, normalized_ndim, eps):
+    axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
+    mu = np.mean(x, axis=axes, keepdims=True)
+    d = x - mu
+    var = np.mean(d * d, axis=axes, keepdims=True)
+    y = d * np.reciprocal(np.sqrt(var + x.dtype.type(eps)))
+    if w is not None:
+        y = y * w
+    if b is not None:
+        y = y + b
+    return y
+
+
+# --- movement and indexing ----------------------------------------------------------------------
+
+
+def reshape(x, *, shape):
+    return np.reshape(x, shape)
+
+
+def permute(x, *, dims):
+    return np.transpose(x, dims)
+
+
+def expand(x, *, shape):
+    return np.broadcast_to(x, shape)
+
+
+def slice_(x, *, starts, stops, steps):
+    return x[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))]
+
+
+def cat(*xs, dim):
+    return np.concatenate(xs, axis=dim)
+
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(x, *, pads, mode, value):
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pads) // 2):
+        widths[x.ndim - 1 - k] = (pads[2 * k], pads[2 * k + 1])
+    crop = tuple(slice(max(-lo, 0), x.shape[d] - max(-hi, 0)) for d, (lo, hi) in enumerate(widths))
+    x = x[crop]
+    widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+    if mode == "constant":
+        return np.pad(x, widths, mode="constant", constant_values=x.dtype.type(value))
+    return np.pad(x, widths, mode=_PAD_MODES[mode])
+
+
+def _index_key(spec, idx):
+    key, k = [], 0
+    for entry in spec:
+        kind = entry[0]
+        if kind == "slice":
+            key.append(slice(*entry[1:]))
+        elif kind == "int":
+            key.append(entry[1])
+        elif kind == "none":
+            key.append(None)
+        else:
+            key.append(idx[k])
+            k += 1
+    return tuple(key)
+
+
+def index(x, *idx, spec):
+    return x[_index_key(spec, idx)]
+
+
+def index_put(x, value, *idx, spec):
+    out = x.copy()
+    out[_index_key(spec, idx)] = value
+    return out
+
+
+def gather(x, idx, *, dim):
+    x = x[tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(idx.shape))]
+    n = x.shape[dim] if x.ndim else 1
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx[(idx < -n) | (idx >= n)].flat[0]
+        raise IndexError(f"gather(): index {bad} is out of bounds for dimension {dim} with size {n}")
+    if x.ndim == 0:
+        return x.copy()
+    return np.take_along_axis(x, idx, axis=dim)
+
+
+def tril(x, *, diagonal):
+    return np.tril(x, diagonal)
+
+
+def triu(x, *, diagonal):
+    return np.triu(x, diagonal)
+
+
+# --- creation -----------------------------------------------------------------------------------
+
+
+def full(*, shape, value, dtype):
+    return np.full(shape, value, dtype=dtype.np)
+
+
+def arange(*, start, end, step, dtype):
+    from .shape_rules import arange_length
+
+    n = arange_length(start, end, step)
+    if dtype.is_floating_point or any(isinstance(v, float) for v in (start, end, step)):
+        return (start + np.arange(n, dtype=np.float64) * step).astype(dtype.np)
+    return np.arange(start, start + n * step, step, dtype=dtype.np)[:n]
+
+
+def linspace(*, start, end, steps, dtype):
+    if steps == 1:
+        return np.full((1,), start, dtype=np.float64).astype(dtype.np)
+    step = (end - start) / max(steps - 1, 1)
+    i = np.arange(steps, dtype=np.float64)
+    half = steps // 2
+    vals = np.where(i < half, start + i * step, end - (steps - 1 - i) * step)
+    return vals.astype(dtype.np)
+
+
+def eye(*, n, m, dtype):
+    return np.eye(n, m, dtype=dtype.np)
+
+
+def rand(*, shape, dtype, rng):
+    if dtype.is_floating_point:
+        return rng.random(shape, dtype=dtype.np)
+    raise RuntimeError(f'"check_uniform_bounds" not implemented for {dtype.value} tensors')
+
+
+def randn(*, shape, dtype, rng):
+    if dtype.is_floating_point:
+        return rng.standard_normal(shape, dtype=dtype.np)
+    raise RuntimeError(f'"normal_kernel_cpu" not implemented for {dtype.value} tensors')
+
+
+def randint(*, low, high, shape, dtype, rng):
+    if dtype is DType.bool:
+        return rng.integers(low, high, shape).astype(np.bool_)
+    return rng.integers(low, high, shape, dtype=np.int64).astype(dtype.np)

@@ -1,0 +1,388 @@
+"""The op table: every op tracejit knows, in one place.
+
+`OPS[Op.ADD]` is an `OpDef` holding what every stage needs to know about `add`: its kind
+(elementwise, reduction, ...), arity, attribute schema, purity, the type-promotion kind the front
+end applies, the dtypes it accepts, its shape-and-dtype rule and its numpy reference
+implementation. Passes and backends ask this table; they never special-case op classes.
+`infer_types` is the single checked entry point to the shape rules (dispatch and verifier).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import numpy_impl as ref
+from . import shape_rules as rules
+from . import window
+from .special import erf
+from .types import (
+    ALL_DTYPES,
+    FLOAT_DTYPES,
+    INTEGRAL_DTYPES,
+    NUMERIC_DTYPES,
+    DType,
+    TensorType,
+)
+
+
+class Op(enum.Enum):
+    """Op names as they print in the IR."""
+
+    # creation
+    FULL = "full"
+    ARANGE = "arange"
+    LINSPACE = "linspace"
+    EYE = "eye"
+    RAND = "rand"
+    RANDN = "randn"
+    RANDINT = "randint"
+    # elementwise, unary
+    CAST = "cast"
+    COPY = "copy"
+    NEG = "neg"
+    ABS = "abs"
+    EXP = "exp"
+    LOG = "log"
+    LOG1P = "log1p"
+    EXPM1 = "expm1"
+    SQRT = "sqrt"
+    RSQRT = "rsqrt"
+    SIN = "sin"
+    COS = "cos"
+    TANH = "tanh"
+    SIGMOID = "sigmoid"
+    ERF = "erf"
+    FLOOR = "floor"
+    CEIL = "ceil"
+    ROUND = "round"
+    TRUNC = "trunc"
+    SIGN = "sign"
+    RECIPROCAL = "reciprocal"
+    RELU = "relu"
+    GELU = "gelu"
+    SILU = "silu"
+    LOGICAL_NOT = "logical_not"
+    BITWISE_NOT = "bitwise_not"
+    # elementwise, binary and ternary
+    ADD = "add"
+    SUB = "sub"
+    MUL = "mul"
+    DIV = "div"
+    FLOOR_DIV = "floor_div"
+    TRUNC_DIV = "trunc_div"
+    REMAINDER = "remainder"
+    POW = "pow"
+    MAXIMUM = "maximum"
+    MINIMUM = "minimum"
+    EQ = "eq"
+    NE = "ne"
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+    BITWISE_AND = "bitwise_and"
+    BITWISE_OR = "bitwise_or"
+    BITWISE_XOR = "bitwise_xor"
+    WHERE = "where"
+    # reductions and scans
+    SUM = "sum"
+    PROD = "prod"
+    MEAN = "mean"
+    AMAX = "amax"
+    AMIN = "amin"
+    ARGMAX = "argmax"
+    ARGMIN = "argmin"
+    ALL = "all"
+    ANY = "any"
+    CUMSUM = "cumsum"
+    # matmul-like, normalization, windows
+    MATMUL = "matmul"
+    LINEAR = "linear"
+    CONV2D = "conv2d"
+    SOFTMAX = "softmax"
+    LOG_SOFTMAX = "log_softmax"
+    LAYER_NORM = "layer_norm"
+    MAX_POOL2D = "max_pool2d"
+    AVG_POOL2D = "avg_pool2d"
+    # movement and indexing
+    RESHAPE = "reshape"
+    PERMUTE = "permute"
+    EXPAND = "expand"
+    SLICE = "slice"
+    CAT = "cat"
+    PAD = "pad"
+    TRIL = "tril"
+    TRIU = "triu"
+    INDEX = "index"
+    INDEX_PUT = "index_put"
+    GATHER = "gather"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Kind(enum.Enum):
+    CREATION = "creation"
+    ELEMENTWISE = "elementwise"
+    REDUCTION = "reduction"
+    SCAN = "scan"
+    MATMUL = "matmul"
+    NORMALIZATION = "normalization"
+    WINDOW = "window"
+    MOVEMENT = "movement"
+    INDEXING = "indexing"
+
+
+class Promotion(enum.Enum):
+    """How the front end promotes operand dtypes before an op (torch's promotion kinds)."""
+
+    NONE = "none"  # operands must already agree; Python scalars are rejected
+    DEFAULT = "default"  # common dtype of all operands
+    INT_TO_FLOAT = "int_to_float"  # common dtype, then bool/int -> the default float dtype
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    """One attribute: its name, its type (a key of ATTR_TYPES) and its default, if any."""
+
+    name: str
+    type: str
+    default: Any = ...
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_ints(v) -> bool:
+    return isinstance(v, tuple) and all(_is_int(i) for i in v)
+
+
+def _is_spec_entry(e) -> bool:
+    if not isinstance(e, tuple) or not e:
+        return False
+    if e[0] == "slice":
+        return len(e) == 4 and all(_is_int(i) or i is None for i in e[1:])
+    return (e[0] == "int" and len(e) == 2 and _is_int(e[1])) or e in (("none",), ("tensor",))
+
+
+ATTR_TYPES: dict[str, Callable[[Any], bool]] = {
+    "int": _is_int,
+    "int?": lambda v: v is None or _is_int(v),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "scalar": lambda v: isinstance(v, (bool, int, float)),
+    "str": lambda v: isinstance(v, str),
+    "dtype": lambda v: isinstance(v, DType),
+    "ints": _is_ints,
+    "pair": lambda v: _is_ints(v) and len(v) == 2,
+    "spec": lambda v: isinstance(v, tuple) and all(_is_spec_entry(e) for e in v),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OpDef:
+    """Everything the project knows about one op."""
+
+    op: Op
+    kind: Kind
+    arity: tuple[int, int | None]  # (min, max) operands; max None = variadic
+    infer: Callable[..., tuple[TensorType, ...]]  # shape-and-dtype rule
+    impl: Callable[..., Any]  # numpy reference implementation
+    attrs: tuple[Attr, ...] = ()
+    dtypes: frozenset[DType] = ALL_DTYPES  # operand dtypes accepted after promotion
+    promotion: Promotion = Promotion.NONE
+    promoted: tuple[int, ...] | None = None  # operand positions promoted together (None: all)
+    pure: bool = True
+    random: bool = False  # impl takes rng=
+    choices: Mapping[str, tuple[str, ...]] | None = None  # allowed values of str attributes
+
+    @property
+    def name(self) -> str:
+        return self.op.value
+
+
+OPS: dict[Op, OpDef] = {}
+
+
+def _def(op: Op, kind: Kind, arity, infer, impl, *attrs: Attr, **fields) -> None:
+    arity = (arity, arity) if isinstance(arity, int) else arity
+    OPS[op] = OpDef(op, kind, arity, infer, impl, attrs, **fields)
+
+
+def _np(fn):
+    """A numpy ufunc or function as a reference impl taking no attributes."""
+    return lambda *xs: fn(*xs)
+
+
+# --- creation -----------------------------------------------------------------------------------
+_SHAPE, _DTYPE = Attr("shape", "ints"), Attr("dtype", "dtype")
+_def(Op.FULL, Kind.CREATION, 0, rules.full, ref.full, _SHAPE, Attr("value", "scalar"), _DTYPE)
+_def(Op.ARANGE, Kind.CREATION, 0, rules.arange, ref.arange, Attr("start", "float"),
+     Attr("end", "float"), Attr("step", "float"), _DTYPE)
+_def(Op.LINSPACE, Kind.CREATION, 0, rules.linspace, ref.linspace, Attr("start", "float"),
+     Attr("end", "float"), Attr("steps", "int"), _DTYPE)
+_def(Op.EYE, Kind.CREATION, 0, rules.eye, ref.eye, Attr("n", "int"), Attr("m", "int"), _DTYPE)
+for _op, _impl in ((Op.RAND, ref.rand), (Op.RANDN, ref.randn)):
+    _def(_op, Kind.CREATION, 0, rules.full, _impl, _SHAPE, _DTYPE, pure=False, random=True)
+_def(Op.RANDINT, Kind.CREATION, 0, rules.randint, ref.randint, Attr("low", "int"),
+     Attr("high", "int"), _SHAPE, _DTYPE, pure=False, random=True)
+
+# --- elementwise --------------------------------------------------------------------------------
+_EW = Kind.ELEMENTWISE
+_def(Op.CAST, _EW, 1, rules.cast, ref.cast, _DTYPE)
+_def(Op.COPY, _EW, 1, rules.elementwise(), _np(np.copy))
+_def(Op.NEG, _EW, 1, rules.elementwise(), _np(np.negative), dtypes=NUMERIC_DTYPES,
+     promotion=Promotion.DEFAULT)
+_def(Op.ABS, _EW, 1, rules.elementwise(), _np(np.abs), dtypes=NUMERIC_DTYPES,
+     promotion=Promotion.DEFAULT)
+_FLOAT_UNARY = {
+    Op.EXP: np.exp, Op.LOG: np.log, Op.LOG1P: np.log1p, Op.EXPM1: np.expm1, Op.SQRT: np.sqrt,
+    Op.RSQRT: ref.rsqrt, Op.SIN: np.sin, Op.COS: np.cos, Op.TANH: np.tanh,
+    Op.SIGMOID: ref.sigmoid, Op.ERF: erf, Op.RECIPROCAL: np.reciprocal, Op.SILU: ref.silu,
+}
+for _op, _fn in _FLOAT_UNARY.items():
+    _def(_op, _EW, 1, rules.elementwise(), _np(_fn), dtypes=FLOAT_DTYPES,
+         promotion=Promotion.INT_TO_FLOAT)
+_def(Op.GELU, _EW, 1, rules.elementwise(), ref.gelu, Attr("approximate", "str", "none"),
+     dtypes=FLOAT_DTYPES, promotion=Promotion.DEFAULT,
+     choices={"approximate": ("none", "tanh")})
+for _op, _fn in ((Op.FLOOR, np.floor), (Op.CEIL, np.ceil), (Op.TRUNC, np.trunc)):
+    _def(_op, _EW, 1, rules.elementwise(), _np(_fn), dtypes=NUMERIC_DTYPES,
+         promotion=Promotion.DEFAULT)
+_def(Op.ROUND, _EW, 1, rules.elementwise(), ref.round_, Attr("decimals", "int", 0),
+     dtypes=NUMERIC_DTYPES, promotion=Promotion.DEFAULT)
+_def(Op.SIGN, _EW, 1, rules.elementwise(), _np(ref.sign), promotion=Promotion.DEFAULT)
+_def(Op.RELU, _EW, 1, rules.elementwise(), _np(ref.relu), dtypes=NUMERIC_DTYPES,
+     promotion=Promotion.DEFAULT)
+_def(Op.LOGICAL_NOT, _EW, 1, rules.elementwise(DType.bool), _np(np.logical_not))
+_def(Op.BITWISE_NOT, _EW, 1, rules.elementwise(), _np(np.invert), dtypes=INTEGRAL_DTYPES,
+     promotion=Promotion.DEFAULT)
+
+_BINARY = {
+    Op.ADD: (np.add, ALL_DTYPES), Op.SUB: (np.subtract, NUMERIC_DTYPES),
+    Op.MUL: (np.multiply, ALL_DTYPES), Op.FLOOR_DIV: (ref.floor_divide, NUMERIC_DTYPES),
+    Op.TRUNC_DIV: (ref.trunc_divide, NUMERIC_DTYPES),
+    Op.REMAINDER: (ref.remainder, NUMERIC_DTYPES), Op.POW: (ref.power, NUMERIC_DTYPES),
+    Op.MAXIMUM: (np.maximum, ALL_DTYPES), Op.MINIMUM: (np.minimum, ALL_DTYPES),
+    Op.BITWISE_AND: (np.bitwise_and, INTEGRAL_DTYPES),
+    Op.BITWISE_OR: (np.bitwise_or, INTEGRAL_DTYPES),
+    Op.BITWISE_XOR: (np.bitwise_xor, INTEGRAL_DTYPES),
+}
+for _op, (_fn, _dtypes) in _BINARY.items():
+    _def(_op, _EW, 2, rules.elementwise(), _np(_fn), dtypes=_dtypes, promotion=Promotion.DEFAULT)
+_def(Op.DIV, _EW, 2, rules.elementwise(), _np(np.true_divide), dtypes=FLOAT_DTYPES,
+     promotion=Promotion.INT_TO_FLOAT)
+_COMPARE = {Op.EQ: np.equal, Op.NE: np.not_equal, Op.LT: np.less, Op.LE: np.less_equal,
+            Op.GT: np.greater, Op.GE: np.greater_equal}
+for _op, _fn in _COMPARE.items():
+    _def(_op, _EW, 2, rules.elementwise(DType.bool), _np(_fn), promotion=Promotion.DEFAULT)
+_def(Op.WHERE, _EW, 3, rules.where, _np(np.where), promotion=Promotion.DEFAULT, promoted=(1, 2))
+
+# --- reductions and scans -----------------------------------------------------------------------
+_DIMS, _KEEPDIM = Attr("dims", "ints"), Attr("keepdim", "bool", False)
+_REDUCTIONS = {
+    Op.SUM: (ref.sum_, "widen", ALL_DTYPES, False),
+    Op.PROD: (ref.prod, "widen", ALL_DTYPES, False),
+    Op.MEAN: (ref.mean, "same", FLOAT_DTYPES, False),
+    Op.AMAX: (ref.amax, "same", ALL_DTYPES, True),
+    Op.AMIN: (ref.amin, "same", ALL_DTYPES, True),
+    Op.ALL: (ref.all_, "bool", ALL_DTYPES, False),
+    Op.ANY: (ref.any_, "bool", ALL_DTYPES, False),
+}
+for _op, (_impl, _result, _dtypes, _nonempty) in _REDUCTIONS.items():
+    _def(_op, Kind.REDUCTION, 1, rules.reduction(_result, _nonempty), _impl, _DIMS, _KEEPDIM,
+         dtypes=_dtypes)
+for _op, _impl in ((Op.ARGMAX, ref.argmax), (Op.ARGMIN, ref.argmin)):
+    _def(_op, Kind.REDUCTION, 1, rules.arg_reduction, _impl, Attr("dim", "int?"), _KEEPDIM,
+         dtypes=NUMERIC_DTYPES)
+_def(Op.CUMSUM, Kind.SCAN, 1, rules.scan, ref.cumsum, Attr("dim", "int"))
+
+# --- matmul-like, normalization, windows --------------------------------------------------------
+_def(Op.MATMUL, Kind.MATMUL, 2, rules.matmul, _np(np.matmul), dtypes=NUMERIC_DTYPES)
+_def(Op.LINEAR, Kind.MATMUL, (2, 3), rules.linear, ref.linear, dtypes=NUMERIC_DTYPES)
+_PAIR = ("stride", "padding", "dilation")
+_def(Op.CONV2D, Kind.MATMUL, (2, 3), rules.conv2d, window.conv2d,
+     *(Attr(a, "pair") for a in _PAIR), Attr("groups", "int"), dtypes=FLOAT_DTYPES)
+_def(Op.SOFTMAX, Kind.NORMALIZATION, 1, rules.same_as_input, ref.softmax, Attr("dim", "int"),
+     dtypes=FLOAT_DTYPES)
+_def(Op.LOG_SOFTMAX, Kind.NORMALIZATION, 1, rules.same_as_input, ref.log_softmax,
+     Attr("dim", "int"), dtypes=FLOAT_DTYPES)
+_def(Op.LAYER_NORM, Kind.NORMALIZATION, (1, 3), rules.layer_norm, ref.layer_norm,
+     Attr("normalized_ndim", "int"), Attr("eps", "float"), dtypes=FLOAT_DTYPES)
+_POOL = (Attr("kernel_size", "pair"), Attr("stride", "pair"), Attr("padding", "pair"))
+_def(Op.MAX_POOL2D, Kind.WINDOW, 1, rules.pool2d, window.max_pool2d, *_POOL,
+     Attr("dilation", "pair"), Attr("ceil_mode", "bool"), dtypes=FLOAT_DTYPES)
+_def(Op.AVG_POOL2D, Kind.WINDOW, 1, rules.pool2d, window.avg_pool2d, *_POOL,
+     Attr("ceil_mode", "bool"), Attr("count_include_pad", "bool"),
+     Attr("divisor_override", "int?"), dtypes=FLOAT_DTYPES)
+
+# --- movement and indexing ----------------------------------------------------------------------
+_MV = Kind.MOVEMENT
+_def(Op.RESHAPE, _MV, 1, rules.reshape, ref.reshape, _SHAPE)
+_def(Op.PERMUTE, _MV, 1, rules.permute, ref.permute, Attr("dims", "ints"))
+_def(Op.EXPAND, _MV, 1, rules.expand, ref.expand, _SHAPE)
+_def(Op.SLICE, _MV, 1, rules.slice_, ref.slice_, Attr("starts", "ints"), Attr("stops", "ints"),
+     Attr("steps", "ints"))
+_def(Op.CAT, _MV, (1, None), rules.cat, ref.cat, Attr("dim", "int"), promotion=Promotion.DEFAULT)
+_def(Op.PAD, _MV, 1, rules.pad, ref.pad, Attr("pads", "ints"), Attr("mode", "str", "constant"),
+     Attr("value", "float", 0.0),
+     choices={"mode": ("constant", "reflect", "replicate", "circular")})
+for _op, _impl in ((Op.TRIL, ref.tril), (Op.TRIU, ref.triu)):
+    _def(_op, _MV, 1, rules.tri, _impl, Attr("diagonal", "int", 0))
+_SPEC = Attr("spec", "spec")
+_def(Op.INDEX, Kind.INDEXING, (1, None), rules.index, ref.index, _SPEC)
+_def(Op.INDEX_PUT, Kind.INDEXING, (2, None), rules.index_put, ref.index_put, _SPEC)
+_def(Op.GATHER, Kind.INDEXING, 2, rules.gather, ref.gather, Attr("dim", "int"))
+
+ELEMENTWISE = frozenset(op for op, d in OPS.items() if d.kind is Kind.ELEMENTWISE)
+REDUCTIONS = frozenset(op for op, d in OPS.items() if d.kind is Kind.REDUCTION)
+MOVEMENT = frozenset(op for op, d in OPS.items() if d.kind is Kind.MOVEMENT)
+
+
+def complete_attrs(op: Op, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """`attrs` checked against the op's schema, with defaults filled in."""
+    opdef = OPS[op]
+    out = {}
+    for a in opdef.attrs:
+        if a.name in attrs:
+            v = attrs[a.name]
+        elif a.default is not ...:
+            v = a.default
+        else:
+            raise TypeError(f"{op.value}: missing attribute '{a.name}' ({a.type})")
+        if not ATTR_TYPES[a.type](v):
+            raise TypeError(f"{op.value}: attribute '{a.name}' must be {a.type}, got {v!r}")
+        if opdef.choices and a.name in opdef.choices and v not in opdef.choices[a.name]:
+            allowed = ", ".join(repr(c) for c in opdef.choices[a.name])
+            raise ValueError(f"{op.value}: {a.name}={v!r} is not one of {allowed}")
+        out[a.name] = v
+    extra = set(attrs) - set(out)
+    if extra:
+        raise TypeError(f"{op.value}: unknown attribute(s) {', '.join(sorted(extra))}")
+    return out
+
+
+def infer_types(op: Op, types: Sequence[TensorType], attrs: Mapping[str, Any]):
+    """Result types of `op` on operands of `types`: arity and dtypes checked, then the op's rule.
+
+    `attrs` must be complete (see complete_attrs)."""
+    opdef = OPS[op]
+    lo, hi = opdef.arity
+    if len(types) < lo or (hi is not None and len(types) > hi):
+        want = f"{lo}" if lo == hi else f"{lo} to {hi if hi is not None else 'any'}"
+        raise TypeError(f"{op.value}: expected {want} operands, got {len(types)}")
+    positions = opdef.promoted if opdef.promoted is not None else range(len(types))
+    for i in positions:
+        if types[i].dtype not in opdef.dtypes:
+            supported = ", ".join(d.value for d in DType if d in opdef.dtypes)
+            raise RuntimeError(
+                f"{op.value}: {types[i].dtype.value} tensors are not supported "
+                f"(supported dtypes: {supported})"
+            )
+    return opdef.infer(types, attrs, op.value)

@@ -1,0 +1,125 @@
+"""Element types, their promotion lattice, and the tensor type every op rule speaks in.
+
+`DType` is the one dtype object of the project: the front end exposes its members as
+`tracejit.float32` etc., the IR prints them by name, the backends read `.np` and `.itemsize`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class Category(enum.IntEnum):
+    """Promotion categories, ordered: a higher category wins over a lower one."""
+
+    BOOL = 0
+    INT = 1
+    FLOAT = 2
+
+
+class DType(enum.Enum):
+    """A tensor element type. Members print as `tracejit.float32`, like `torch.float32`."""
+
+    float32 = "float32"
+    float64 = "float64"
+    int32 = "int32"
+    int64 = "int64"
+    bool = "bool"
+
+    @property
+    def np(self) -> np.dtype:
+        return _NUMPY[self]
+
+    @property
+    def category(self) -> Category:
+        return _CATEGORY[self]
+
+    @property
+    def is_floating_point(self) -> bool:
+        return _CATEGORY[self] is Category.FLOAT
+
+    @property
+    def is_signed(self) -> bool:
+        return self is not DType.bool
+
+    @property
+    def itemsize(self) -> int:
+        return _NUMPY[self].itemsize
+
+    def __repr__(self) -> str:
+        return f"tracejit.{self.value}"
+
+    __str__ = __repr__
+
+    @staticmethod
+    def from_numpy(dtype) -> DType:
+        """The DType of a numpy dtype; TypeError naming the supported ones otherwise."""
+        try:
+            return _FROM_NUMPY[np.dtype(dtype)]
+        except (KeyError, TypeError):
+            raise TypeError(
+                f"numpy dtype {np.dtype(dtype)} is not supported; tracejit tensors hold "
+                f"{', '.join(d.value for d in DType)}"
+            ) from None
+
+
+_NUMPY = {d: np.dtype(d.value) for d in DType}
+_FROM_NUMPY = {v: k for k, v in _NUMPY.items()}
+_CATEGORY = {
+    DType.bool: Category.BOOL,
+    DType.int32: Category.INT,
+    DType.int64: Category.INT,
+    DType.float32: Category.FLOAT,
+    DType.float64: Category.FLOAT,
+}
+
+ALL_DTYPES = frozenset(DType)
+FLOAT_DTYPES = frozenset({DType.float32, DType.float64})
+INT_DTYPES = frozenset({DType.int32, DType.int64})
+NUMERIC_DTYPES = FLOAT_DTYPES | INT_DTYPES
+INTEGRAL_DTYPES = INT_DTYPES | {DType.bool}
+
+
+def promote_types(a: DType, b: DType) -> DType:
+    """torch.promote_types: the smallest dtype both values fit in (int64 + float32 -> float32)."""
+    if a is b:
+        return a
+    ca, cb = a.category, b.category
+    if ca != cb:
+        return a if ca > cb else b
+    return a if a.itemsize >= b.itemsize else b
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple of ints that prints as `tracejit.Size([2, 3])`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"tracejit.Size({list(self)})"
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+
+@dataclass(frozen=True, slots=True)
+class TensorType:
+    """A tensor's static type: dtype and shape. Dims are ints; None marks a data-dependent
+    dim (boolean-mask indexing), left open for symbolic dims later."""
+
+    dtype: DType
+    shape: tuple[int | None, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __str__(self) -> str:
+        dims = ",".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.dtype.value}[{dims}]"

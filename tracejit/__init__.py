@@ -1,0 +1,127 @@
+"""tracejit: PyTorch-style eager tensors on numpy, and (later milestones) a JIT that traces,
+optimizes and compiles them.
+
+Write models as you would with torch (`tracejit.Tensor`, `tracejit.nn`,
+`tracejit.nn.functional`); the eager API runs every op through one dispatch point driven by
+the op table in `tracejit.ir.ops`.
+"""
+
+try:
+    import tracejit.ir as _ir  # noqa: F401  (ir/ is mapped into the package by pyproject.toml)
+except ModuleNotFoundError as _e:  # pragma: no cover - only in an uninstalled checkout
+    if _e.name not in ("tracejit.ir", "tracejit.ir.ops", "tracejit.ir.types"):
+        raise
+    raise ImportError(
+        "tracejit is not installed: its packages tracejit.ir, tracejit.passes and "
+        "tracejit.runtime live in the repository's ir/, passes/ and runtime/ folders and are "
+        "mapped into place by pip. From the repository root run:\n"
+        "    python -m pip install -e .\n"
+        "(or `pip install -e '.[test]'` to run the tests), then import tracejit again."
+    ) from None
+
+from tracejit import nn
+from tracejit.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
+from tracejit.creation import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from tracejit.dispatch import get_default_dtype, result_type, set_default_dtype
+from tracejit.functions import *  # noqa: F403  (torch's functions: sum, cat, reshape, ...)
+from tracejit.functions import __all__ as _function_names
+from tracejit.ir import DType as dtype
+from tracejit.ir import Size
+from tracejit.ir.types import promote_types
+from tracejit.random import initial_seed, manual_seed
+from tracejit.tensor import Tensor, device
+
+float32 = float = dtype.float32
+float64 = double = dtype.float64
+int32 = int = dtype.int32
+int64 = long = dtype.int64
+bool = dtype.bool
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj) -> "builtins.bool":  # noqa: F821
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor):
+    return input.numel()
+
+
+def can_cast(from_: dtype, to: dtype):
+    from tracejit.dispatch import can_cast as _can_cast
+
+    return _can_cast(from_, to)
+
+
+__all__ = [
+    "Size",
+    "Tensor",
+    "arange",
+    "as_tensor",
+    "bool",
+    "can_cast",
+    "device",
+    "double",
+    "dtype",
+    "empty",
+    "empty_like",
+    "enable_grad",
+    "eye",
+    "float",
+    "float32",
+    "float64",
+    "from_numpy",
+    "full",
+    "full_like",
+    "get_default_dtype",
+    "inference_mode",
+    "initial_seed",
+    "int",
+    "int32",
+    "int64",
+    "is_grad_enabled",
+    "is_tensor",
+    "linspace",
+    "long",
+    "manual_seed",
+    "nn",
+    "no_grad",
+    "numel",
+    "ones",
+    "ones_like",
+    "promote_types",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
+    "randperm",
+    "result_type",
+    "set_default_dtype",
+    "tensor",
+    "zeros",
+    "zeros_like",
+    *_function_names,
+]

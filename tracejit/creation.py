@@ -1,0 +1,207 @@
+"""Tensor creation with torch's names, signatures and dtype inference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracejit.dispatch import dispatch, get_default_dtype, scalar_dtype
+from tracejit.functions import size_args
+from tracejit.ir import DType, Op
+from tracejit.tensor import Tensor, check_device
+
+_SUPPORTED_KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
+
+
+def _infer_dtype(array: np.ndarray, from_python: bool) -> DType:
+    """Python data: float -> default dtype, int -> int64, bool -> bool; numpy keeps its dtype."""
+    if not from_python:
+        return DType.from_numpy(array.dtype)
+    kind = array.dtype.kind
+    if kind == "f":
+        return get_default_dtype()
+    if kind in "iu":
+        return DType.int64
+    if kind == "b":
+        return DType.bool
+    raise TypeError(f"tensor(): invalid data type '{array.dtype}' (expected numbers or bools)")
+
+
+def _to_array(data) -> tuple[np.ndarray, bool]:
+    """numpy array for `data` and whether it came from Python values (not numpy or tensors)."""
+    if isinstance(data, Tensor):
+        return data._data, False
+    if isinstance(data, (np.ndarray, np.generic)):
+        return np.asarray(data), False
+    if isinstance(data, (str, bytes)) or data is None:
+        raise TypeError(f"tensor(): invalid data type '{type(data).__name__}'")
+    try:
+        array = np.array(data)
+    except ValueError as e:
+        raise ValueError(f"tensor(): data is not a regular nested sequence of numbers: {e}") \
+            from None
+    if array.dtype == object or array.dtype.kind not in _SUPPORTED_KINDS:
+        raise TypeError(
+            f"tensor(): could not convert data of type {type(data).__name__} to a tensor of "
+            "numbers"
+        )
+    typed = _has_typed_leaves(data)
+    return array, not typed
+
+
+def _has_typed_leaves(data) -> bool:
+    while isinstance(data, (list, tuple)) and data:
+        data = data[0]
+    return isinstance(data, (Tensor, np.ndarray, np.generic)) and not isinstance(data, np.bool_)
+
+
+def tensor(data, *, dtype: DType | None = None, device=None, requires_grad: bool = False):
+    """A new tensor holding a copy of `data` (nested lists, numbers, arrays or tensors)."""
+    check_device(device)
+    array, from_python = _to_array(data)
+    dtype = dtype or _infer_dtype(array, from_python)
+    out = Tensor._wrap(np.array(array, dtype=dtype.np, copy=True))
+    out.requires_grad = requires_grad
+    return out
+
+
+def as_tensor(data, dtype: DType | None = None, device=None):
+    """Like tensor(), but shares memory with a Tensor or ndarray of the right dtype."""
+    check_device(device)
+    if isinstance(data, Tensor):
+        return data if dtype in (None, data.dtype) else data.to(dtype)
+    if isinstance(data, np.ndarray):
+        have = DType.from_numpy(data.dtype)
+        return Tensor._wrap(data if dtype in (None, have) else data.astype(dtype.np))
+    return tensor(data, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with `array`; writes through either are seen by both."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    return Tensor._from_array(array)
+
+
+def _creation_dtype(dtype, default: DType) -> DType:
+    if dtype is None:
+        return default
+    if not isinstance(dtype, DType):
+        raise TypeError(f"dtype must be a tracejit dtype such as tracejit.float32, got {dtype!r}")
+    return dtype
+
+
+def _full(shape, value, dtype, device):
+    check_device(device)
+    return dispatch(Op.FULL, shape=shape, value=value, dtype=dtype)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _full(size_args(size), 0, _creation_dtype(dtype, get_default_dtype()), device)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _full(size_args(size), 1, _creation_dtype(dtype, get_default_dtype()), device)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    """Like zeros: tracejit never hands out uninitialized memory."""
+    return zeros(*size, dtype=dtype, device=device)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    if isinstance(fill_value, np.generic):
+        fill_value = fill_value.item()
+    dtype = _creation_dtype(dtype, scalar_dtype(fill_value))
+    return _full(size_args((size,)), fill_value, dtype, device)
+
+
+def _like(input: Tensor, dtype):
+    return tuple(input.shape), _creation_dtype(dtype, input.dtype)
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
+    shape, dtype = _like(input, dtype)
+    return _full(shape, 0, dtype, device)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False):
+    shape, dtype = _like(input, dtype)
+    return _full(shape, 1, dtype, device)
+
+
+empty_like = zeros_like
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
+    shape, dtype = _like(input, dtype)
+    return _full(shape, fill_value, dtype, device)
+
+
+def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """[start, end) by step; integer arguments give int64, any float the default dtype."""
+    check_device(device)
+    if end is None:
+        start, end = 0, start
+    start, end, step = (v.item() if isinstance(v, (Tensor, np.generic)) else v
+                        for v in (start, end, step))
+    floats = any(isinstance(v, float) for v in (start, end, step))
+    dtype = _creation_dtype(dtype, get_default_dtype() if floats else DType.int64)
+    return dispatch(Op.ARANGE, start=start, end=end, step=step, dtype=dtype)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    check_device(device)
+    dtype = _creation_dtype(dtype, get_default_dtype())
+    return dispatch(Op.LINSPACE, start=start, end=end, steps=int(steps), dtype=dtype)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    check_device(device)
+    dtype = _creation_dtype(dtype, get_default_dtype())
+    return dispatch(Op.EYE, n=int(n), m=int(n if m is None else m), dtype=dtype)
+
+
+def rand(*size, dtype=None, device=None, generator=None, requires_grad=False):
+    """Uniform samples in [0, 1)."""
+    check_device(device)
+    dtype = _creation_dtype(dtype, get_default_dtype())
+    return dispatch(Op.RAND, shape=size_args(size), dtype=dtype)
+
+
+def randn(*size, dtype=None, device=None, generator=None, requires_grad=False):
+    """Standard normal samples."""
+    check_device(device)
+    dtype = _creation_dtype(dtype, get_default_dtype())
+    return dispatch(Op.RANDN, shape=size_args(size), dtype=dtype)
+
+
+def randint(low=0, high=None, size=None, *, dtype=None, device=None, generator=None,
+            requires_grad=False):
+    """Integers in [low, high): randint(high, size) or randint(low, high, size)."""
+    check_device(device)
+    if size is None:
+        low, high, size = 0, low, high
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    dtype = _creation_dtype(dtype, DType.int64)
+    return dispatch(Op.RANDINT, low=int(low), high=int(high), shape=size_args((size,)),
+                    dtype=dtype)
+
+
+def rand_like(input, *, dtype=None, device=None):
+    return rand(*input.shape, dtype=_creation_dtype(dtype, input.dtype), device=device)
+
+
+def randn_like(input, *, dtype=None, device=None):
+    return randn(*input.shape, dtype=_creation_dtype(dtype, input.dtype), device=device)
+
+
+def randperm(n, *, dtype=None, device=None, generator=None):
+    """A random permutation of 0..n-1 (int64), from the global generator."""
+    from tracejit.random import default_generator
+
+    check_device(device)
+    perm = default_generator().permutation(int(n))
+    return tensor(perm, dtype=_creation_dtype(dtype, DType.int64))

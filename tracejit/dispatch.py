@@ -1,0 +1,245 @@
+"""The one dispatch point: every Tensor method and functional call ends in `dispatch(op, ...)`.
+
+Dispatch checks attributes against the op table, applies torch's type promotion (implemented
+once, here), infers the result type with the op's shape rule (which raises torch's exception
+types with clear messages), and hands the op to the active mode. `EagerMode` runs the numpy
+reference implementation; the tracer and, later, autograd push their own modes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from numbers import Number
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tracejit.ir import OPS, DType, Op, Promotion, TensorType, complete_attrs, infer_types
+from tracejit.ir.types import Category, promote_types
+
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
+
+# TRACEJIT_CHECKS=1 (the test suite sets it) also checks every eager result against its rule.
+CHECKS = os.environ.get("TRACEJIT_CHECKS", "") not in ("", "0")
+
+
+class Mode:
+    """What a dispatched op does. Subclasses: eager execution, tracing, (later) autograd."""
+
+    def apply(self, op: Op, operands: list[Tensor], attrs: dict[str, Any],
+              types: tuple[TensorType, ...]) -> Tensor:
+        raise NotImplementedError
+
+    def assign(self, dst: Tensor, src: Tensor) -> None:
+        """Write `src` (same dtype and shape) into `dst` in place."""
+        raise NotImplementedError
+
+
+class EagerMode(Mode):
+    """Runs each op now with the op table's numpy implementation."""
+
+    def apply(self, op, operands, attrs, types):
+        from tracejit.random import default_generator
+        from tracejit.tensor import Tensor
+
+        opdef = OPS[op]
+        kwargs = {**attrs, "rng": default_generator()} if opdef.random else attrs
+        with np.errstate(all="ignore"):
+            try:
+                out = opdef.impl(*(t._data for t in operands), **kwargs)
+            except (RuntimeError, IndexError):
+                raise
+            except (ValueError, TypeError, ArithmeticError) as e:
+                shown = ", ".join(str(t) for t in _types(operands))
+                raise RuntimeError(f"{op.value}: {e} (operands: {shown})") from None
+        return Tensor._wrap(_as_result(op, out, types[0]))
+
+    def assign(self, dst, src):
+        if not dst._data.flags.writeable:
+            raise RuntimeError(
+                "unsupported operation: the written-to tensor is read-only (an expanded view "
+                "shares one memory location between elements, or it wraps a read-only numpy "
+                "array). Please clone() the tensor before performing the operation."
+            )
+        np.copyto(dst._data, src._data)
+
+
+def _as_result(op: Op, out, want: TensorType) -> np.ndarray:
+    out = np.asarray(out)
+    if out.dtype != want.dtype.np:
+        out = out.astype(want.dtype.np)
+    if CHECKS and not _shape_matches(want.shape, out.shape):
+        raise AssertionError(
+            f"op table bug: {op.value} produced shape {out.shape}, its rule says {want.shape}"
+        )
+    return out
+
+
+def _shape_matches(want, got) -> bool:
+    return len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
+
+
+class _State(threading.local):
+    def __init__(self):
+        self.mode: Mode = EagerMode()
+        self.default_dtype: DType = DType.float32
+
+
+_state = _State()
+
+
+def current_mode() -> Mode:
+    return _state.mode
+
+
+@contextlib.contextmanager
+def using_mode(mode: Mode):
+    """Run the enclosed code with `mode` handling dispatched ops (the tracer uses this)."""
+    saved, _state.mode = _state.mode, mode
+    try:
+        yield mode
+    finally:
+        _state.mode = saved
+
+
+def get_default_dtype() -> DType:
+    return _state.default_dtype
+
+
+def set_default_dtype(dtype: DType) -> None:
+    if not isinstance(dtype, DType) or not dtype.is_floating_point:
+        raise TypeError(
+            f"only floating-point types are supported as the default type, got {dtype!r}"
+        )
+    _state.default_dtype = dtype
+
+
+# --- type promotion ---------------------------------------------------------------------------
+
+def scalar_dtype(value) -> DType:
+    """The dtype a Python scalar brings to promotion: bool, int64 or the default float."""
+    if isinstance(value, (bool, np.bool_)):
+        return DType.bool
+    if isinstance(value, (int, np.integer)):
+        return DType.int64
+    if isinstance(value, (float, np.floating)):
+        return _state.default_dtype
+    raise TypeError(f"expected a Tensor or a Python number, got {type(value).__name__}")
+
+
+def _update(current: DType | None, dtype: DType) -> DType:
+    return dtype if current is None else promote_types(current, dtype)
+
+
+def _combine(higher: DType | None, lower: DType | None) -> DType | None:
+    """torch's combine_categories: a lower-priority group only counts if its category is higher."""
+    if higher is None:
+        return lower
+    if lower is None or higher.is_floating_point:
+        return higher
+    if higher is DType.bool or lower.category > higher.category:
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(*args) -> DType:
+    """torch.result_type: dimensioned tensors, then 0-d tensors, then Python scalars."""
+    from tracejit.tensor import Tensor
+
+    dims = zero = scalars = None
+    for a in args:
+        if isinstance(a, Tensor):
+            if a._data.ndim:
+                dims = _update(dims, a.dtype)
+            else:
+                zero = _update(zero, a.dtype)
+        else:
+            scalars = _update(scalars, scalar_dtype(a))
+    return _combine(_combine(dims, zero), scalars)
+
+
+def can_cast(src: DType, dst: DType) -> bool:
+    """torch.can_cast for in-place results: never to a lower category (float -> int, int -> bool)."""
+    return src.category <= dst.category
+
+
+def to_dtype(value, dtype: DType) -> Tensor:
+    """A Tensor of `dtype`: casts a Tensor (recorded as an op), wraps a Python scalar."""
+    from tracejit.tensor import Tensor
+
+    if isinstance(value, Tensor):
+        return value if value.dtype is dtype else dispatch(Op.CAST, value, dtype=dtype)
+    if isinstance(value, np.ndarray):
+        return to_dtype(Tensor._from_array(value), dtype)
+    return dispatch(Op.FULL, shape=(), value=_py_scalar(value), dtype=dtype)
+
+
+def _py_scalar(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _promote(op: Op, args: tuple) -> list[Tensor]:
+    from tracejit.tensor import Tensor
+
+    opdef = OPS[op]
+    args = tuple(Tensor._from_array(a) if isinstance(a, np.ndarray) else a for a in args)
+    if opdef.promotion is Promotion.NONE:
+        for a in args:
+            if not isinstance(a, Tensor):
+                raise TypeError(
+                    f"{op.value}(): expected Tensor operands, got {type(a).__name__}"
+                )
+        return list(args)
+    positions = opdef.promoted if opdef.promoted is not None else range(len(args))
+    dtype = result_type(*(args[i] for i in positions))
+    if opdef.promotion is Promotion.INT_TO_FLOAT and dtype.category < Category.FLOAT:
+        dtype = _state.default_dtype
+    out = list(args)
+    for i in positions:
+        out[i] = to_dtype(args[i], dtype)
+    for i, a in enumerate(out):
+        if not isinstance(a, Tensor):
+            raise TypeError(f"{op.value}(): operand {i} must be a Tensor, got {type(a).__name__}")
+    return out
+
+
+def _types(tensors) -> list[TensorType]:
+    return [t._type for t in tensors]
+
+
+# --- the dispatch point -------------------------------------------------------------------------
+
+def dispatch(op: Op, *args, **attrs) -> Tensor:
+    """Run `op` on `args` (Tensors or Python scalars) in the active mode; returns a Tensor."""
+    attrs = complete_attrs(op, attrs)
+    operands = _promote(op, args)
+    types = infer_types(op, _types(operands), attrs)
+    return _state.mode.apply(op, operands, attrs, types)
+
+
+def dispatch_inplace(op: Op, target: Tensor, *args, **attrs) -> Tensor:
+    """`target.op_(...)`: compute `op(target, *args)`, then write it into `target`."""
+    return assign(target, dispatch(op, target, *args, **attrs), op.value)
+
+
+def assign(target: Tensor, result: Tensor, what: str = "copy_") -> Tensor:
+    """Write `result` into `target` (torch's in-place rules: same shape, castable dtype)."""
+    if tuple(result.shape) != tuple(target.shape):
+        raise RuntimeError(
+            f"{what}: output with shape {list(target.shape)} doesn't match the broadcast shape "
+            f"{list(result.shape)}"
+        )
+    if not can_cast(result.dtype, target.dtype):
+        raise RuntimeError(
+            f"{what}: result type {result.dtype.value} can't be cast to the desired output "
+            f"type {target.dtype.value}"
+        )
+    _state.mode.assign(target, to_dtype(result, target.dtype))
+    return target
+
+
+def is_number(value) -> bool:
+    return isinstance(value, Number) and not isinstance(value, complex)

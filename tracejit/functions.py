@@ -1,0 +1,690 @@
+"""torch's tensor functions: thin wrappers over `dispatch` and composites built from primitives.
+
+Each function here is both `tracejit.<name>(input, ...)` and the Tensor method `<name>`.
+Composites (var, norm, logsumexp, split, repeat, ...) dispatch only primitives, so capture
+records what they are made of.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections import namedtuple
+from collections.abc import Sequence
+
+import numpy as np
+
+from tracejit.dispatch import (
+    assign,
+    dispatch,
+    get_default_dtype,
+    is_number,
+    result_type,
+    to_dtype,
+)
+from tracejit.ir import DType, Op
+
+_py_max, _py_min, _py_sum, _py_any = builtins.max, builtins.min, builtins.sum, builtins.any
+
+# torch.return_types.max / min: named (values, indices) pairs.
+max_result = namedtuple("max", ["values", "indices"])
+min_result = namedtuple("min", ["values", "indices"])
+
+
+def _T():
+    from tracejit.tensor import Tensor  # tensor.py imports this module: resolve at call time
+
+    return Tensor
+
+
+def as_tensor_arg(x, name: str = "input"):
+    if isinstance(x, _T()):
+        return x
+    if isinstance(x, np.ndarray):
+        return _T()._from_array(x)
+    raise TypeError(f"{name} must be a Tensor, got {type(x).__name__}")
+
+
+# --- argument normalization ---------------------------------------------------------------------
+
+def normalize_dim(dim, ndim: int) -> int:
+    """A dim in [-ndim, ndim) as a non-negative int (0-d tensors accept 0 and -1)."""
+    dim = int(dim)
+    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    if not lo <= dim <= hi:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})"
+        )
+    return dim % ndim if ndim else 0
+
+
+def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
+    """None or () means every dim; an int or a sequence of ints otherwise."""
+    if dim is None or (isinstance(dim, (tuple, list)) and not dim):
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = tuple(normalize_dim(d, ndim) for d in dims)
+    if ndim == 0:
+        return ()
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"dim {out[0]} appears multiple times in the list of dims")
+    return out
+
+
+def size_args(args) -> tuple[int, ...]:
+    """zeros(2, 3), zeros((2, 3)), zeros([2, 3]) and zeros(Size) all mean (2, 3)."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    try:
+        return tuple(int(a.__index__()) for a in args)
+    except AttributeError:
+        bad = next(a for a in args if not hasattr(a, "__index__"))
+        raise TypeError(f"size must be a tuple of ints, got an element of type "
+                        f"{type(bad).__name__} ({bad!r})") from None
+
+
+def scaled(other, alpha):
+    return other if alpha == 1 else dispatch(Op.MUL, other, alpha)
+
+
+def division_op(rounding_mode) -> Op:
+    ops = {None: Op.DIV, "trunc": Op.TRUNC_DIV, "floor": Op.FLOOR_DIV}
+    if rounding_mode not in ops:
+        raise ValueError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+            f"'{rounding_mode}'"
+        )
+    return ops[rounding_mode]
+
+
+def parse_to_args(t, args, kwargs):
+    """(dtype or None, copy) from the many forms of Tensor.to(...)."""
+    from tracejit.tensor import check_device
+
+    dtype, copy = kwargs.pop("dtype", None), kwargs.pop("copy", False)
+    check_device(kwargs.pop("device", None))
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, DType):
+            dtype = a
+        elif isinstance(a, _T()):
+            dtype = a.dtype
+        elif isinstance(a, bool):
+            continue
+        else:
+            check_device(a)
+    return dtype, copy
+
+
+def tensor_repr(t) -> str:
+    data = t._data
+    if data.size == 0:
+        body = f"tensor([], size={tuple(data.shape)}"
+    else:
+        body = "tensor(" + np.array2string(
+            data, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
+            formatter={"bool": lambda b: "True" if b else "False"},
+        )
+    default = t.dtype in (get_default_dtype(), DType.int64, DType.bool)
+    return body + ("" if default else f", dtype={t.dtype!r}") + ")"
+
+
+# --- elementwise composites ---------------------------------------------------------------------
+
+def clamp(input, min=None, max=None):
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    out = input
+    if min is not None:
+        out = dispatch(Op.MAXIMUM, out, min)
+    if max is not None:
+        out = dispatch(Op.MINIMUM, out, max)
+    return out
+
+
+def _as_bool(x):
+    return to_dtype(x, DType.bool) if isinstance(x, _T()) else bool(x)
+
+
+def logical_and(input, other):
+    return dispatch(Op.BITWISE_AND, _as_bool(input), _as_bool(other))
+
+
+def logical_or(input, other):
+    return dispatch(Op.BITWISE_OR, _as_bool(input), _as_bool(other))
+
+
+def logical_xor(input, other):
+    return dispatch(Op.BITWISE_XOR, _as_bool(input), _as_bool(other))
+
+
+def where(condition, input=None, other=None):
+    if input is None and other is None:
+        raise NotImplementedError(
+            "where(condition) with one argument (nonzero) is not supported; pass input and other"
+        )
+    condition = as_tensor_arg(condition, "condition")
+    if condition.dtype is not DType.bool:
+        raise RuntimeError(
+            f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+            f"{condition.dtype.value}"
+        )
+    return dispatch(Op.WHERE, condition, input, other)
+
+
+def masked_fill(input, mask, value):
+    mask = as_tensor_arg(mask, "mask")
+    if mask.dtype is not DType.bool:
+        raise RuntimeError(
+            f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype.value}"
+        )
+    if isinstance(value, _T()) and value.ndim:
+        raise RuntimeError(
+            f"masked_fill only supports a 0-dimensional value tensor, but got tensor with "
+            f"{value.ndim} dimension(s)."
+        )
+    out = dispatch(Op.WHERE, mask, to_dtype(value, input.dtype), input)
+    if tuple(out.shape) != tuple(input.shape):
+        raise RuntimeError(
+            f"masked_fill: mask of shape {list(mask.shape)} is not broadcastable to input of "
+            f"shape {list(input.shape)}"
+        )
+    return out
+
+
+def fill_(input, value):
+    filled = dispatch(Op.FULL, shape=tuple(input.shape), value=_scalar(value), dtype=input.dtype)
+    return _assign_any(input, filled)
+
+
+def copy_(input, src):
+    src = src if isinstance(src, _T()) else as_tensor_arg(np.asarray(src), "src")
+    src = expand(src, *input.shape) if tuple(src.shape) != tuple(input.shape) else src
+    return _assign_any(input, to_dtype(src, input.dtype))
+
+
+def _assign_any(target, value):
+    """In-place write that, like copy_ and fill_, converts to any dtype."""
+    return assign(target, value, "copy_")
+
+
+def _scalar(value):
+    if isinstance(value, _T()):
+        if value.ndim:
+            raise RuntimeError(
+                f"fill_ only supports 0-dimension value tensor but got tensor with "
+                f"{value.ndim} dimensions."
+            )
+        return value.item()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# --- matmul -------------------------------------------------------------------------------------
+
+def matmul(input, other):
+    input, other = as_tensor_arg(input), as_tensor_arg(other, "other")
+    if input.dtype is not other.dtype:
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {input.dtype.value} != "
+            f"{other.dtype.value}"
+        )
+    return dispatch(Op.MATMUL, input, other)
+
+
+def mm(input, mat2):
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(
+            f"mm: expected 2-D tensors, got {input.ndim}-D and {mat2.ndim}-D "
+            f"(shapes {list(input.shape)} and {list(mat2.shape)})"
+        )
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    if input.ndim != 3 or mat2.ndim != 3:
+        raise RuntimeError(
+            f"bmm: expected 3-D tensors, got {input.ndim}-D and {mat2.ndim}-D "
+            f"(shapes {list(input.shape)} and {list(mat2.shape)})"
+        )
+    if input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(
+            f"bmm: batch sizes differ: {list(input.shape)} and {list(mat2.shape)}"
+        )
+    return matmul(input, mat2)
+
+
+# --- reductions ---------------------------------------------------------------------------------
+
+def _reduce(op: Op, input, dim, keepdim: bool, dtype=None):
+    input = as_tensor_arg(input)
+    if dtype is not None:
+        input = to_dtype(input, dtype)
+    return dispatch(op, input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
+
+
+def sum(input, dim=None, keepdim: bool = False, *, dtype=None):
+    return _reduce(Op.SUM, input, dim, keepdim, dtype)
+
+
+def mean(input, dim=None, keepdim: bool = False, *, dtype=None):
+    return _reduce(Op.MEAN, input, dim, keepdim, dtype)
+
+
+def prod(input, dim=None, keepdim: bool = False, *, dtype=None):
+    return _reduce(Op.PROD, input, dim, keepdim, dtype)
+
+
+def amax(input, dim=(), keepdim: bool = False):
+    return _reduce(Op.AMAX, input, dim, keepdim)
+
+
+def amin(input, dim=(), keepdim: bool = False):
+    return _reduce(Op.AMIN, input, dim, keepdim)
+
+
+def all(input, dim=None, keepdim: bool = False):
+    return _reduce(Op.ALL, input, dim, keepdim)
+
+
+def any(input, dim=None, keepdim: bool = False):
+    return _reduce(Op.ANY, input, dim, keepdim)
+
+
+def _arg(op: Op, input, dim, keepdim):
+    input = as_tensor_arg(input)
+    dim = None if dim is None else normalize_dim(dim, input.ndim)
+    return dispatch(op, input, dim=dim, keepdim=keepdim)
+
+
+def argmax(input, dim=None, keepdim: bool = False):
+    return _arg(Op.ARGMAX, input, dim, keepdim)
+
+
+def argmin(input, dim=None, keepdim: bool = False):
+    return _arg(Op.ARGMIN, input, dim, keepdim)
+
+
+def _extreme(reduce_op, arg_op, pair_op, result, input, dim, keepdim):
+    if isinstance(dim, (_T(), np.ndarray)):
+        return dispatch(pair_op, input, dim)
+    if dim is None:
+        if input.numel() == 0:
+            raise RuntimeError(
+                f"{reduce_op.value}(): Expected reduction dim to be specified for "
+                "input.numel() == 0. Specify the reduction dim with the 'dim' argument."
+            )
+        return _reduce(reduce_op, input, None, False)
+    values = _reduce(reduce_op, input, dim, keepdim)
+    return result(values, _arg(arg_op, input, dim, keepdim))
+
+
+def max(input, dim=None, keepdim: bool = False):
+    """max(), max(dim) -> (values, indices), or max(other) (elementwise)."""
+    return _extreme(Op.AMAX, Op.ARGMAX, Op.MAXIMUM, max_result, input, dim, keepdim)
+
+
+def min(input, dim=None, keepdim: bool = False):
+    """min(), min(dim) -> (values, indices), or min(other) (elementwise)."""
+    return _extreme(Op.AMIN, Op.ARGMIN, Op.MINIMUM, min_result, input, dim, keepdim)
+
+
+def _correction(unbiased, correction) -> float:
+    if unbiased is not None and correction is not None:
+        raise RuntimeError("var/std: pass either unbiased or correction, not both")
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """Two-pass variance: mean((x - mean)^2) * n / (n - correction)."""
+    if isinstance(dim, bool):  # torch's legacy var(unbiased) positional form
+        dim, unbiased = None, dim
+    c = _correction(unbiased, correction)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(
+            f"std and var only support floating point dtypes, got {input.dtype.value}"
+        )
+    dims = normalize_dims(dim, input.ndim)
+    n = math.prod(input.shape[d] for d in dims)
+    centered = input - mean(input, dims, keepdim=True)
+    total = sum(centered * centered, dims, keepdim=keepdim)
+    return total / builtins.max(n - c, 0)
+
+
+def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None):
+    """Vector p-norms over `dim` (all dims by default); 'fro' is the 2-norm."""
+    if dtype is not None:
+        input = to_dtype(input, dtype)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(
+            f"norm(): input dtype should be either floating point or complex. Got "
+            f"{input.dtype.value} instead."
+        )
+    dims = normalize_dims(dim, input.ndim)
+    if p in ("fro", 2, 2.0):
+        return sum(input * input, dims, keepdim).sqrt()
+    a = input.abs()
+    if p == math.inf:
+        return amax(a, dims, keepdim)
+    if p == -math.inf:
+        return amin(a, dims, keepdim)
+    if p == 0:
+        return sum(to_dtype(a != 0, input.dtype), dims, keepdim)
+    if p == 1:
+        return sum(a, dims, keepdim)
+    if is_number(p):
+        return sum(a**p, dims, keepdim) ** (1.0 / p)
+    raise ValueError(f"norm: unsupported p={p!r}; use a number, inf, -inf or 'fro'")
+
+
+def logsumexp(input, dim, keepdim: bool = False):
+    """log(sum(exp(x))) computed stably; rows of -inf give -inf, like torch."""
+    input = input if input.dtype.is_floating_point else to_dtype(input, get_default_dtype())
+    dims = normalize_dims(dim, input.ndim)
+    if input.numel() == 0:
+        return sum(input.exp(), dims, keepdim).log()
+    m = amax(input, dims, keepdim=True)
+    m = masked_fill(m, m.abs() == math.inf, 0.0)
+    out = sum((input - m).exp(), dims, keepdim=True).log() + m
+    return out if keepdim else squeeze(out, dims)
+
+
+def cumsum(input, dim, *, dtype=None):
+    if dtype is not None:
+        input = to_dtype(input, dtype)
+    return dispatch(Op.CUMSUM, input, dim=normalize_dim(dim, input.ndim))
+
+
+def _softmax_input(input, dtype):
+    input = as_tensor_arg(input)
+    return to_dtype(input, dtype) if dtype is not None else input
+
+
+def softmax(input, dim=None, dtype=None):
+    input = _softmax_input(input, dtype)
+    return dispatch(Op.SOFTMAX, input, dim=normalize_dim(_implicit_dim(dim, input), input.ndim))
+
+
+def log_softmax(input, dim=None, dtype=None):
+    input = _softmax_input(input, dtype)
+    dim = normalize_dim(_implicit_dim(dim, input), input.ndim)
+    return dispatch(Op.LOG_SOFTMAX, input, dim=dim)
+
+
+def _implicit_dim(dim, input):
+    if dim is None:  # torch's legacy choice, without its deprecation warning
+        return 0 if input.ndim in (0, 1, 3) else 1
+    return dim
+
+
+# --- movement -----------------------------------------------------------------------------------
+
+def _resolve_shape(shape: Sequence[int], numel: int, what: str = "shape") -> tuple[int, ...]:
+    shape = tuple(shape)
+    if shape.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    if _py_any(d < -1 for d in shape):
+        raise RuntimeError(f"invalid shape dimension {_py_min(shape)}")
+    if -1 in shape:
+        known = math.prod(d for d in shape if d != -1)
+        if known == 0 or numel % known:
+            raise RuntimeError(f"{what} '{list(shape)}' is invalid for input of size {numel}")
+        shape = tuple(numel // known if d == -1 else d for d in shape)
+    return shape
+
+
+def reshape(input, *shape):
+    shape = _resolve_shape(size_args(shape), input.numel())
+    return dispatch(Op.RESHAPE, input, shape=shape)
+
+
+def view(input, *shape):
+    """reshape that never copies: raises where torch's view would."""
+    if len(shape) == 1 and isinstance(shape[0], DType):
+        raise NotImplementedError("view(dtype) (reinterpreting bits) is not supported")
+    shape = _resolve_shape(size_args(shape), input.numel())
+    try:
+        np.reshape(input._data, shape, copy=False)
+    except ValueError:
+        raise RuntimeError(
+            f"view size is not compatible with input tensor's size and stride (input shape "
+            f"{list(input.shape)}, view shape {list(shape)}: at least one dimension spans "
+            "across two contiguous subspaces). Use .reshape(...) instead."
+        ) from None
+    return dispatch(Op.RESHAPE, input, shape=shape)
+
+
+def permute(input, *dims):
+    dims = size_args(dims)
+    if len(dims) != input.ndim:
+        raise RuntimeError(
+            f"permute(): number of dims don't match in permute: the input has {input.ndim} dims "
+            f"but {len(dims)} were given"
+        )
+    return dispatch(Op.PERMUTE, input, dims=tuple(normalize_dim(d, input.ndim) for d in dims))
+
+
+def transpose(input, dim0, dim1):
+    if input.ndim == 0:
+        normalize_dim(dim0, 0), normalize_dim(dim1, 0)
+        return dispatch(Op.PERMUTE, input, dims=())
+    d0, d1 = normalize_dim(dim0, input.ndim), normalize_dim(dim1, input.ndim)
+    dims = list(range(input.ndim))
+    dims[d0], dims[d1] = d1, d0
+    return dispatch(Op.PERMUTE, input, dims=tuple(dims))
+
+
+def t(input):
+    if input.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
+    return transpose(input, 0, -1) if input.ndim == 2 else input
+
+
+def unsqueeze(input, dim):
+    d = normalize_dim(dim, input.ndim + 1)
+    shape = list(input.shape)
+    shape.insert(d, 1)
+    return dispatch(Op.RESHAPE, input, shape=tuple(shape))
+
+
+def squeeze(input, dim=None):
+    dims = (
+        tuple(range(input.ndim)) if dim is None
+        else normalize_dims(dim if isinstance(dim, (tuple, list)) else (dim,), input.ndim)
+    )
+    shape = tuple(s for i, s in enumerate(input.shape) if not (i in dims and s == 1))
+    return dispatch(Op.RESHAPE, input, shape=shape)
+
+
+def flatten(input, start_dim: int = 0, end_dim: int = -1):
+    if input.ndim == 0:
+        return dispatch(Op.RESHAPE, input, shape=(1,))
+    s, e = normalize_dim(start_dim, input.ndim), normalize_dim(end_dim, input.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    shape = input.shape
+    new = (*shape[:s], math.prod(shape[s : e + 1]), *shape[e + 1 :])
+    return dispatch(Op.RESHAPE, input, shape=new)
+
+
+def unflatten(input, dim, sizes):
+    d = normalize_dim(dim, input.ndim)
+    sizes = _resolve_shape(sizes, input.shape[d], "unflatten sizes")
+    if math.prod(sizes) != input.shape[d]:
+        raise RuntimeError(
+            f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim "
+            f"{dim} ({input.shape[d]}) in the input tensor"
+        )
+    shape = (*input.shape[:d], *sizes, *input.shape[d + 1 :])
+    return dispatch(Op.RESHAPE, input, shape=shape)
+
+
+def expand(input, *sizes):
+    sizes = size_args(sizes)
+    lead = len(sizes) - input.ndim
+    shape = tuple(
+        (input.shape[i - lead] if i >= lead else -1) if s == -1 else s
+        for i, s in enumerate(sizes)
+    )
+    if _py_any(s < 0 for s in shape):
+        raise RuntimeError(
+            f"expand: -1 is not allowed in a leading, non-existing dimension (sizes {list(sizes)})"
+        )
+    return dispatch(Op.EXPAND, input, shape=shape)
+
+
+def repeat(input, *sizes):
+    """torch's repeat (numpy's tile), as reshape + expand + reshape."""
+    sizes = size_args(sizes)
+    if len(sizes) < input.ndim:
+        raise RuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions "
+            "of tensor"
+        )
+    shape = (1,) * (len(sizes) - input.ndim) + tuple(input.shape)
+    inter = tuple(x for s in shape for x in (1, s))
+    target = tuple(x for r, s in zip(sizes, shape) for x in (r, s))
+    x = dispatch(Op.RESHAPE, input, shape=inter)
+    x = dispatch(Op.EXPAND, x, shape=target)
+    return dispatch(Op.RESHAPE, x, shape=tuple(r * s for r, s in zip(sizes, shape)))
+
+
+def narrow(input, dim, start, length):
+    d = normalize_dim(dim, input.ndim)
+    size = input.shape[d]
+    start = start + size if start < 0 else start
+    if not (0 <= start <= size and 0 <= length and start + length <= size):
+        raise IndexError(
+            f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({size})."
+        )
+    return _slice_dim(input, d, start, start + length)
+
+
+def _slice_dim(input, d, start, stop):
+    starts = [0] * input.ndim
+    stops = list(input.shape)
+    starts[d], stops[d] = start, stop
+    return dispatch(
+        Op.SLICE, input, starts=tuple(starts), stops=tuple(stops), steps=(1,) * input.ndim
+    )
+
+
+def split(input, split_size_or_sections, dim: int = 0):
+    d = normalize_dim(dim, input.ndim)
+    size = input.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0 and size:
+            raise RuntimeError(f"split expects split_size be non-negative, but got {step}")
+        sections = [_py_min(step, size - i) for i in range(0, size, step)] if size else [0]
+    else:
+        sections = list(split_size_or_sections)
+        if _py_sum(sections) != size:
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's "
+                f"size at dimension {d}), but got split_sizes={sections}"
+            )
+    out, start = [], 0
+    for n in sections:
+        out.append(_slice_dim(input, d, start, start + n))
+        start += n
+    return tuple(out)
+
+
+def chunk(input, chunks: int, dim: int = 0):
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    size = input.shape[normalize_dim(dim, input.ndim)]
+    return split(input, _py_max(1, -(-size // chunks)), dim)
+
+
+def cat(tensors, dim: int = 0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    tensors = [as_tensor_arg(t, "tensors") for t in tensors]
+    d = normalize_dim(dim, tensors[0].ndim)
+    return dispatch(Op.CAT, *tensors, dim=d)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0):
+    tensors = [as_tensor_arg(t, "tensors") for t in tensors]
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    for k, t in enumerate(tensors[1:], 1):
+        if tuple(t.shape) != tuple(tensors[0].shape):
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} "
+                f"at entry 0 and {list(t.shape)} at entry {k}"
+            )
+    d = normalize_dim(dim, tensors[0].ndim + 1)
+    return cat([unsqueeze(t, d) for t in tensors], d)
+
+
+def tril(input, diagonal: int = 0):
+    return dispatch(Op.TRIL, input, diagonal=diagonal)
+
+
+def triu(input, diagonal: int = 0):
+    return dispatch(Op.TRIU, input, diagonal=diagonal)
+
+
+def gather(input, dim, index):
+    return dispatch(Op.GATHER, input, index, dim=normalize_dim(dim, input.ndim))
+
+
+def broadcast_tensors(*tensors):
+    from tracejit.ir.shape_rules import broadcast_shapes
+
+    shape = broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(expand(t, *shape) for t in tensors)
+
+
+def promote(*tensors):
+    """Tensors cast to their torch.result_type."""
+    dtype = result_type(*tensors)
+    return tuple(to_dtype(t, dtype) for t in tensors)
+
+
+# Tensor methods that torch also offers as functions: tracejit.exp(x) is x.exp().
+_METHOD_FUNCTIONS = (
+    "abs", "absolute", "add", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "ceil",
+    "cos", "div", "divide", "eq", "erf", "exp", "expm1", "floor", "floor_divide", "ge", "gt",
+    "isnan", "le", "lerp", "log", "log1p", "logical_not", "lt", "maximum", "minimum", "mul",
+    "multiply", "ne", "neg", "negative", "pow", "reciprocal", "relu", "remainder", "round",
+    "rsqrt", "sigmoid", "sign", "sin", "sqrt", "square", "sub", "subtract", "tanh",
+    "true_divide", "trunc", "clamp_min", "clamp_max",
+)
+
+
+def _method_function(name: str):
+    def function(input, *args, **kwargs):
+        return getattr(as_tensor_arg(input), name)(*args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"tracejit.{name}(input, ...) is input.{name}(...)."
+    return function
+
+
+globals().update({name: _method_function(name) for name in _METHOD_FUNCTIONS})
+
+__all__ = [*_METHOD_FUNCTIONS, 
+    "all", "amax", "amin", "any", "argmax", "argmin", "bmm", "broadcast_tensors", "cat", "chunk",
+    "clamp", "concat", "concatenate", "cumsum", "expand", "flatten", "gather", "log_softmax",
+    "logical_and", "logical_or", "logical_xor", "logsumexp", "masked_fill", "matmul", "max",
+    "mean", "min", "mm", "narrow", "norm", "permute", "prod", "repeat", "reshape", "softmax",
+    "split", "squeeze", "stack", "std", "sum", "t", "transpose", "tril", "triu", "unflatten",
+    "unsqueeze", "var", "where", "clip", "swapaxes",
+]
+clip = clamp
+swapaxes = transpose

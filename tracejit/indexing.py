@@ -1,0 +1,126 @@
+"""Tensor indexing with torch's (numpy's) rules, lowered to `slice` + `reshape` for basic keys
+and to `index` / `index_put` when the key holds tensors (integer or bool masks)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracejit import tensor as _tensor_module
+from tracejit.dispatch import dispatch, to_dtype
+from tracejit.ir import DType, Op
+
+
+def _is_tensor_key(k) -> bool:
+    return isinstance(k, (_tensor_module.Tensor, np.ndarray, list))
+
+
+def _key_tensor(k):
+    """An index given as a Tensor, ndarray or (nested) list, as an int64 or bool Tensor."""
+    from tracejit.creation import tensor
+
+    t = k if isinstance(k, _tensor_module.Tensor) else tensor(k)
+    if t.dtype.is_floating_point:
+        raise IndexError(
+            f"tensors used as indices must be long, int or bool tensors, got {t.dtype.value}"
+        )
+    return t
+
+
+def _consumed(k) -> int:
+    """How many dims of the indexed tensor a key entry uses."""
+    if k is None or k is Ellipsis:
+        return 0
+    if isinstance(k, _tensor_module.Tensor) and k.dtype is DType.bool:
+        return k.ndim
+    if isinstance(k, bool):
+        return 0
+    return 1
+
+
+def parse_key(x, key) -> tuple[tuple, list]:
+    """The index spec (see ops.INDEX) and the index tensors for `x[key]`."""
+    key = key if isinstance(key, tuple) else (key,)
+    key = tuple(_key_tensor(k) if _is_tensor_key(k) else k for k in key)
+    if sum(k is Ellipsis for k in key) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    used = sum(_consumed(k) for k in key)
+    if used > x.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {x.ndim}")
+    spec, tensors, dim = [], [], 0
+    for k in key:
+        if k is Ellipsis:
+            for _ in range(x.ndim - used):
+                spec.append(("slice", 0, x.shape[dim], 1))
+                dim += 1
+        elif k is None:
+            spec.append(("none",))
+        elif isinstance(k, bool):
+            spec.append(("none",))
+            if not k:
+                raise IndexError("indexing with a Python False is not supported")
+        elif isinstance(k, slice):
+            spec.append(("slice", *_slice_bounds(k, x.shape[dim])))
+            dim += 1
+        elif isinstance(k, _tensor_module.Tensor):
+            spec.append(("tensor",))
+            tensors.append(k)
+            dim += _consumed(k)
+        else:
+            spec.append(("int", _int_index(k, x.shape[dim], dim)))
+            dim += 1
+    spec.extend(("slice", 0, x.shape[d], 1) for d in range(dim, x.ndim))
+    return tuple(spec), tensors
+
+
+def _int_index(k, size: int, dim: int) -> int:
+    try:
+        i = k.__index__()
+    except AttributeError:
+        raise IndexError(
+            "only integers, slices (`:`), ellipsis (`...`), None and long or bool tensors are "
+            f"valid indices (got {type(k).__name__})"
+        ) from None
+    if not -size <= i < size:
+        raise IndexError(f"index {i} is out of bounds for dimension {dim} with size {size}")
+    return i % size
+
+
+def _slice_bounds(k: slice, size: int) -> tuple[int, int, int]:
+    if k.step is not None and int(k.step) <= 0:
+        raise ValueError("step must be greater than zero")
+    start, stop, step = k.indices(size)
+    return start, max(stop, start), step
+
+
+def getitem(x, key):
+    spec, tensors = parse_key(x, key)
+    if tensors:
+        return dispatch(Op.INDEX, x, *tensors, spec=spec)
+    sliced = [e for e in spec if e[0] in ("slice", "int")]
+    starts = tuple(e[1] for e in sliced)
+    stops = tuple(e[2] if e[0] == "slice" else e[1] + 1 for e in sliced)
+    steps = tuple(e[3] if e[0] == "slice" else 1 for e in sliced)
+    out = dispatch(Op.SLICE, x, starts=starts, stops=stops, steps=steps)
+    shape = tuple(
+        1 if e[0] == "none" else len(range(*e[1:]))
+        for e in spec if e[0] in ("none", "slice")
+    )
+    if shape != tuple(out.shape):
+        out = dispatch(Op.RESHAPE, out, shape=shape)
+    return out
+
+
+def setitem(x, key, value) -> None:
+    from tracejit.dispatch import assign
+
+    spec, tensors = parse_key(x, key)
+    if not isinstance(value, (_tensor_module.Tensor, np.ndarray)) and not _is_number(value):
+        from tracejit.creation import tensor
+
+        value = tensor(value)
+    value = to_dtype(value, x.dtype)
+    assign(x, dispatch(Op.INDEX_PUT, x, value, *tensors, spec=spec), "index_put_")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (bool, int, float, np.generic))

@@ -1,0 +1,1 @@
+"""tracejit.nn: torch.nn's modules and functional API (work in progress)."""

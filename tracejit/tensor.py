@@ -1,0 +1,565 @@
+"""`tracejit.Tensor`: torch's Tensor API over a numpy array.
+
+Primitive methods are one-liners into `dispatch`; composite ones (var, split, repeat, ...) live
+in `tracejit.functions` and are built from dispatched primitives, so every capture mode sees
+them as the primitives they are made of.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracejit import functions as F
+from tracejit.dispatch import assign, dispatch, dispatch_inplace, to_dtype
+from tracejit.indexing import getitem, setitem
+from tracejit.ir import DType, Op, Size, TensorType
+from tracejit.ir.types import _FROM_NUMPY
+
+
+class device:  # noqa: N801  (torch's name)
+    """A device; only the CPU exists until the GPU backend lands."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, spec="cpu"):
+        self.type = check_device(spec)
+
+    def __repr__(self):
+        return f"device(type='{self.type}')"
+
+    def __eq__(self, other):
+        return isinstance(other, (device, str)) and str(self) == str(other)
+
+    def __hash__(self):
+        return hash(self.type)
+
+    def __str__(self):
+        return self.type
+
+
+def check_device(spec) -> str:
+    """'cpu' for a CPU device spec; a clear error for anything else."""
+    if spec is None:
+        return "cpu"
+    name = spec.type if isinstance(spec, device) else str(spec)
+    if name in ("cpu", "cpu:0"):
+        return "cpu"
+    raise RuntimeError(
+        f"device '{name}' is not available: tracejit runs on the CPU only for now (the GPU "
+        "backend is a later milestone); use device='cpu' or leave device unset"
+    )
+
+
+CPU = device("cpu")
+
+
+def _unary(op: Op, doc: str):
+    def method(self):
+        return dispatch(op, self)
+
+    def method_(self):
+        return dispatch_inplace(op, self)
+
+    method.__doc__ = doc
+    method_.__doc__ = f"In-place {op.value}."
+    return method, method_
+
+
+def _binary(op: Op, doc: str):
+    def method(self, other):
+        return dispatch(op, self, other)
+
+    def method_(self, other):
+        return dispatch_inplace(op, self, other)
+
+    def reflected(self, other):
+        return dispatch(op, other, self)
+
+    method.__doc__ = doc
+    method_.__doc__ = f"In-place {op.value}."
+    return method, method_, reflected
+
+
+class Tensor:
+    """A strided n-dimensional array of float32, float64, int32, int64 or bool, on the CPU."""
+
+    __slots__ = ("__weakref__", "_data", "requires_grad")
+    __array_ufunc__ = None  # ndarray <op> Tensor defers to Tensor's reflected operators
+    __array_priority__ = 1000
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError(
+            "construct tensors with tracejit.tensor(data), tracejit.zeros(...) and friends, "
+            "not Tensor(...)"
+        )
+
+    @classmethod
+    def _wrap(cls, array: np.ndarray) -> Tensor:
+        t = object.__new__(cls)
+        t._data = array
+        t.requires_grad = False
+        return t
+
+    @staticmethod
+    def _from_array(array: np.ndarray) -> Tensor:
+        DType.from_numpy(array.dtype)
+        return Tensor._wrap(array)
+
+    # --- attributes -------------------------------------------------------------------------
+    @property
+    def _type(self) -> TensorType:
+        return TensorType(_FROM_NUMPY[self._data.dtype], self._data.shape)
+
+    @property
+    def dtype(self) -> DType:
+        return _FROM_NUMPY[self._data.dtype]
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def device(self) -> device:
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def grad(self):
+        return None
+
+    @property
+    def is_leaf(self) -> bool:
+        return True
+
+    @property
+    def data(self) -> Tensor:
+        return Tensor._wrap(self._data)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value._data
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> Tensor:
+        return self.transpose(-2, -1)
+
+    def size(self, dim: int | None = None):
+        if dim is None:
+            return self.shape
+        return self._data.shape[F.normalize_dim(dim, self.ndim)]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def stride(self, dim: int | None = None):
+        strides = tuple(s // self._data.itemsize for s in self._data.strides)
+        return strides if dim is None else strides[F.normalize_dim(dim, self.ndim)]
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    def backward(self, *args, **kwargs):
+        raise NotImplementedError(
+            "autograd is not implemented yet: tracejit runs inference only for now"
+        )
+
+    # --- conversion -------------------------------------------------------------------------
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
+            )
+        return self._data.item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and np.dtype(dtype) != self._data.dtype:
+            return self._data.astype(dtype)
+        return self._data.copy() if copy else self._data
+
+    def __len__(self) -> int:
+        if not self.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if not self.ndim:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self._data.size} values is ambiguous"
+            )
+        return bool(self._data.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __format__(self, spec: str) -> str:
+        return format(self.item(), spec) if self.ndim == 0 else repr(self)
+
+    __hash__ = object.__hash__
+
+    def __contains__(self, element) -> bool:
+        return bool((self == element).any())
+
+    def __repr__(self) -> str:
+        return F.tensor_repr(self)
+
+    def to(self, *args, **kwargs) -> Tensor:
+        """to(dtype), to(device), to(device, dtype), to(other); copy=True forces a copy."""
+        dtype, copy = F.parse_to_args(self, args, kwargs)
+        out = self if dtype is None or dtype is self.dtype else dispatch(Op.CAST, self, dtype=dtype)
+        return dispatch(Op.COPY, out) if copy and out is self else out
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def float(self) -> Tensor:
+        return self.to(DType.float32)
+
+    def double(self) -> Tensor:
+        return self.to(DType.float64)
+
+    def int(self) -> Tensor:
+        return self.to(DType.int32)
+
+    def long(self) -> Tensor:
+        return self.to(DType.int64)
+
+    def bool(self) -> Tensor:
+        return self.to(DType.bool)
+
+    def half(self) -> Tensor:
+        raise TypeError("float16 is not supported; tracejit holds float32, float64, int32, "
+                        "int64 and bool")
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *args, **kwargs) -> Tensor:
+        check_device("cuda")
+
+    def clone(self) -> Tensor:
+        return dispatch(Op.COPY, self)
+
+    def detach(self) -> Tensor:
+        return Tensor._wrap(self._data)
+
+    def detach_(self) -> Tensor:
+        return self
+
+    def contiguous(self) -> Tensor:
+        return self if self._data.flags.c_contiguous else dispatch(Op.COPY, self)
+
+    # --- arithmetic -------------------------------------------------------------------------
+    __add__, _iadd, __radd__ = _binary(Op.ADD, "self + other")
+    __sub__, _isub, __rsub__ = _binary(Op.SUB, "self - other")
+    __mul__, mul_, __rmul__ = _binary(Op.MUL, "self * other")
+    __truediv__, _idiv, __rtruediv__ = _binary(Op.DIV, "self / other")
+    __floordiv__, floor_divide_, __rfloordiv__ = _binary(Op.FLOOR_DIV, "self // other")
+    __mod__, remainder_, __rmod__ = _binary(Op.REMAINDER, "self % other (Python's sign rule)")
+    __pow__, pow_, __rpow__ = _binary(Op.POW, "self ** other")
+    __and__, bitwise_and_, __rand__ = _binary(Op.BITWISE_AND, "self & other")
+    __or__, bitwise_or_, __ror__ = _binary(Op.BITWISE_OR, "self | other")
+    __xor__, bitwise_xor_, __rxor__ = _binary(Op.BITWISE_XOR, "self ^ other")
+    __matmul__ = F.matmul
+
+    def __rmatmul__(self, other):
+        return F.matmul(other, self)
+
+    mul = multiply = __mul__
+    true_divide = __truediv__
+    floor_divide = __floordiv__
+    remainder = __mod__
+    pow = __pow__
+    bitwise_and, bitwise_or, bitwise_xor = __and__, __or__, __xor__
+    maximum = _binary(Op.MAXIMUM, "Elementwise maximum (NaN propagates).")[0]
+    minimum = _binary(Op.MINIMUM, "Elementwise minimum (NaN propagates).")[0]
+    __eq__, eq_ = _binary(Op.EQ, "self == other")[:2]
+    __ne__, ne_ = _binary(Op.NE, "self != other")[:2]
+    __lt__, lt_ = _binary(Op.LT, "self < other")[:2]
+    __le__, le_ = _binary(Op.LE, "self <= other")[:2]
+    __gt__, gt_ = _binary(Op.GT, "self > other")[:2]
+    __ge__, ge_ = _binary(Op.GE, "self >= other")[:2]
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    greater, less, greater_equal, less_equal = gt, lt, ge, le
+    matmul = F.matmul
+    mm = F.mm
+    bmm = F.bmm
+
+    def add(self, other, *, alpha=1):
+        return dispatch(Op.ADD, self, F.scaled(other, alpha))
+
+    def add_(self, other, *, alpha=1):
+        return dispatch_inplace(Op.ADD, self, F.scaled(other, alpha))
+
+    def sub(self, other, *, alpha=1):
+        return dispatch(Op.SUB, self, F.scaled(other, alpha))
+
+    def sub_(self, other, *, alpha=1):
+        return dispatch_inplace(Op.SUB, self, F.scaled(other, alpha))
+
+    subtract = sub
+
+    def div(self, other, *, rounding_mode=None):
+        return dispatch(F.division_op(rounding_mode), self, other)
+
+    def div_(self, other, *, rounding_mode=None):
+        return dispatch_inplace(F.division_op(rounding_mode), self, other)
+
+    divide = div
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __ifloordiv__(self, other):
+        return self.floor_divide_(other)
+
+    def __imod__(self, other):
+        return self.remainder_(other)
+
+    def __ipow__(self, other):
+        return self.pow_(other)
+
+    def __iand__(self, other):
+        return self.bitwise_and_(other)
+
+    def __ior__(self, other):
+        return self.bitwise_or_(other)
+
+    def __ixor__(self, other):
+        return self.bitwise_xor_(other)
+
+    def __neg__(self):
+        if self.dtype is DType.bool:
+            raise RuntimeError(
+                "Negation, the `-` operator, on a bool tensor is not supported. If you are "
+                "trying to invert a mask, use the `~` or `logical_not()` operator instead."
+            )
+        return dispatch(Op.NEG, self)
+
+    def __pos__(self):
+        return self
+
+    neg = negative = __neg__
+
+    def neg_(self):
+        return assign(self, -self, "neg_")
+
+    abs, abs_ = _unary(Op.ABS, "Absolute value.")
+    __abs__ = absolute = abs
+    exp, exp_ = _unary(Op.EXP, "e ** x.")
+    log, log_ = _unary(Op.LOG, "Natural logarithm.")
+    log1p, log1p_ = _unary(Op.LOG1P, "log(1 + x), accurate near 0.")
+    expm1, expm1_ = _unary(Op.EXPM1, "exp(x) - 1, accurate near 0.")
+    sqrt, sqrt_ = _unary(Op.SQRT, "Square root.")
+    rsqrt, rsqrt_ = _unary(Op.RSQRT, "1 / sqrt(x).")
+    sin, sin_ = _unary(Op.SIN, "Sine.")
+    cos, cos_ = _unary(Op.COS, "Cosine.")
+    tanh, tanh_ = _unary(Op.TANH, "Hyperbolic tangent.")
+    sigmoid, sigmoid_ = _unary(Op.SIGMOID, "1 / (1 + exp(-x)).")
+    erf, erf_ = _unary(Op.ERF, "The error function.")
+    floor, floor_ = _unary(Op.FLOOR, "Round down.")
+    ceil, ceil_ = _unary(Op.CEIL, "Round up.")
+    trunc, trunc_ = _unary(Op.TRUNC, "Round toward zero.")
+    fix = trunc
+    sign, sign_ = _unary(Op.SIGN, "-1, 0 or 1 by the sign of x.")
+    reciprocal, reciprocal_ = _unary(Op.RECIPROCAL, "1 / x.")
+    relu, relu_ = _unary(Op.RELU, "max(x, 0).")
+    logical_not, logical_not_ = _unary(Op.LOGICAL_NOT, "x == 0, as bool.")
+    bitwise_not, bitwise_not_ = _unary(Op.BITWISE_NOT, "~x (logical not on bool).")
+    __invert__ = bitwise_not
+
+    def round(self, *, decimals: int = 0):
+        return dispatch(Op.ROUND, self, decimals=decimals)
+
+    def round_(self, *, decimals: int = 0):
+        return dispatch_inplace(Op.ROUND, self, decimals=decimals)
+
+    def square(self):
+        return self * self
+
+    def clamp(self, min=None, max=None):
+        return F.clamp(self, min, max)
+
+    clip = clamp
+
+    def clamp_(self, min=None, max=None):
+        return assign(self, F.clamp(self, min, max), "clamp_")
+
+    clip_ = clamp_
+
+    def clamp_min(self, min):
+        return F.clamp(self, min, None)
+
+    def clamp_max(self, max):
+        return F.clamp(self, None, max)
+
+    def logical_and(self, other):
+        return F.logical_and(self, other)
+
+    def logical_or(self, other):
+        return F.logical_or(self, other)
+
+    def logical_xor(self, other):
+        return F.logical_xor(self, other)
+
+    def isnan(self):
+        return self != self
+
+    def lerp(self, end, weight):
+        return self + weight * (end - self)
+
+    # --- in-place fills and copies -----------------------------------------------------------
+    def fill_(self, value):
+        return F.fill_(self, value)
+
+    def zero_(self):
+        return F.fill_(self, 0)
+
+    def copy_(self, src, non_blocking: bool = False):
+        return F.copy_(self, src)
+
+    def masked_fill(self, mask, value):
+        return F.masked_fill(self, mask, value)
+
+    def masked_fill_(self, mask, value):
+        return assign(self, F.masked_fill(self, mask, value), "masked_fill_")
+
+    def where(self, condition, other):
+        return F.where(condition, self, other)
+
+    def new_tensor(self, data, dtype=None, **kwargs):
+        from tracejit.creation import tensor
+
+        return tensor(data, dtype=dtype or self.dtype)
+
+    def new_full(self, size, fill_value, *, dtype=None, **kwargs):
+        from tracejit.creation import full
+
+        return full(size, fill_value, dtype=dtype or self.dtype)
+
+    def new_zeros(self, *size, dtype=None, **kwargs):
+        return self.new_full(F.size_args(size), 0, dtype=dtype)
+
+    def new_ones(self, *size, dtype=None, **kwargs):
+        return self.new_full(F.size_args(size), 1, dtype=dtype)
+
+    new_empty = new_zeros
+
+    # --- reductions ---------------------------------------------------------------------------
+    sum = F.sum
+    mean = F.mean
+    prod = F.prod
+    amax = F.amax
+    amin = F.amin
+    max = F.max
+    min = F.min
+    argmax = F.argmax
+    argmin = F.argmin
+    all = F.all
+    any = F.any
+    var = F.var
+    std = F.std
+    norm = F.norm
+    logsumexp = F.logsumexp
+    cumsum = F.cumsum
+    softmax = F.softmax
+    log_softmax = F.log_softmax
+
+    # --- movement -----------------------------------------------------------------------------
+    reshape = F.reshape
+    view = F.view
+    permute = F.permute
+    transpose = F.transpose
+    swapaxes = swapdims = F.transpose
+    t = F.t
+    unsqueeze = F.unsqueeze
+    squeeze = F.squeeze
+    flatten = F.flatten
+    unflatten = F.unflatten
+    expand = F.expand
+    repeat = F.repeat
+    chunk = F.chunk
+    split = F.split
+    narrow = F.narrow
+    tril = F.tril
+    triu = F.triu
+    gather = F.gather
+
+    def expand_as(self, other):
+        return self.expand(*other.shape)
+
+    def view_as(self, other):
+        return self.view(*other.shape)
+
+    def reshape_as(self, other):
+        return self.reshape(*other.shape)
+
+    __getitem__ = getitem
+    __setitem__ = setitem
+
+
+def _to_tensor(x) -> Tensor:
+    """Tensors pass through; numpy arrays and Python numbers become tensors."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return Tensor._from_array(x)
+    from tracejit.creation import tensor
+
+    return tensor(x)
+
+
+__all__ = ["CPU", "Tensor", "check_device", "device", "to_dtype"]
