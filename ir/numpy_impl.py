@@ -244,7 +244,9 @@ def gather(x, idx, *, dim):
     n = x.shape[dim] if x.ndim else 1
     if idx.size and (idx.min() < -n or idx.max() >= n):
         bad = idx[(idx < -n) | (idx >= n)].flat[0]
-        raise IndexError(f"gather(): index {bad} is out of bounds for dimension {dim} with size {n}")
+        raise IndexError(
+            f"gather(): index {bad} is out of bounds for dimension {dim} with size {n}"
+        )
     if x.ndim == 0:
         return x.copy()
     return np.take_along_axis(x, idx, axis=dim)

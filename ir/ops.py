@@ -125,6 +125,9 @@ class Op(enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    # Members are singletons: identity hashing keeps OPS[op] lookups off Enum's Python __hash__.
+    __hash__ = object.__hash__
+
 
 class Kind(enum.Enum):
     CREATION = "creation"
@@ -348,6 +351,8 @@ MOVEMENT = frozenset(op for op, d in OPS.items() if d.kind is Kind.MOVEMENT)
 def complete_attrs(op: Op, attrs: Mapping[str, Any]) -> dict[str, Any]:
     """`attrs` checked against the op's schema, with defaults filled in."""
     opdef = OPS[op]
+    if not opdef.attrs and not attrs:
+        return {}
     out = {}
     for a in opdef.attrs:
         if a.name in attrs:

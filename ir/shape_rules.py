@@ -23,6 +23,14 @@ def fmt_shape(shape) -> str:
 
 def broadcast_shapes(*shapes: Sequence[int | None]) -> tuple[int | None, ...]:
     """numpy/torch broadcasting; None (data-dependent) dims broadcast like an unknown size."""
+    if len(shapes) == 2:  # the common case, without the general loop
+        a, b = shapes
+        if a == b or not b:
+            return tuple(a)
+        if not a:
+            return tuple(b)
+    elif all(s == shapes[0] for s in shapes[1:]):
+        return tuple(shapes[0]) if shapes else ()
     ndim = max((len(s) for s in shapes), default=0)
     out: list[int | None] = []
     for i in range(ndim):
@@ -136,10 +144,13 @@ def arg_reduction(types: Types, attrs: Attrs, op: str = "argmax"):
     dim, keepdim = attrs["dim"], attrs["keepdim"]
     if dim is None:
         if x.ndim and math.prod(x.shape) == 0:
-            raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+            raise RuntimeError(
+                f"{op}(): Expected reduction dim to be specified for input.numel() == 0."
+            )
         shape = (1,) * x.ndim if keepdim else ()
         return (TensorType(DType.int64, shape),)
-    return reduction("int64", nonempty=True)(types, {"dims": (dim,) if x.ndim else (), "keepdim": keepdim}, op)
+    dims = (dim,) if x.ndim else ()
+    return reduction("int64", nonempty=True)(types, {"dims": dims, "keepdim": keepdim}, op)
 
 
 def scan(types: Types, attrs: Attrs, op: str = "cumsum"):
@@ -213,6 +224,8 @@ def conv2d(types: Types, attrs: Attrs, op: str = "conv2d"):
 def pool2d(types: Types, attrs: Attrs, op: str = "pool2d"):
     from .window import pool2d_shape
 
+    if attrs.get("divisor_override") == 0:
+        raise RuntimeError("avg_pool2d: divisor_override must be non-zero, got 0")
     keys = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
     shape = pool2d_shape(types[0].shape, **{k: attrs.get(k, (1, 1)) for k in keys})
     return (TensorType(types[0].dtype, tuple(shape)),)
@@ -300,7 +313,8 @@ def cat(types: Types, attrs: Attrs, op: str = "cat"):
                     f"Sizes of tensors must match except in dimension {dim}. Expected size "
                     f"{first.shape[d]} but got size {t.shape[d]} for tensor number {k} in the list."
                 )
-    total = sum(t.shape[dim] for t in types) if all(t.shape[dim] is not None for t in types) else None
+    sizes = [t.shape[dim] for t in types]
+    total = None if None in sizes else sum(sizes)
     return (TensorType(dtype, (*first.shape[:dim], total, *first.shape[dim + 1 :])),)
 
 

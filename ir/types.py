@@ -53,6 +53,7 @@ class DType(enum.Enum):
         return f"tracejit.{self.value}"
 
     __str__ = __repr__
+    __hash__ = object.__hash__  # members are singletons; Enum's own __hash__ is slow Python
 
     @staticmethod
     def from_numpy(dtype) -> DType:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tracejit import random
 from tracejit.ir import OPS, DType, Op, Promotion, TensorType, complete_attrs, infer_types
 from tracejit.ir.types import Category, promote_types
 
@@ -42,11 +43,8 @@ class EagerMode(Mode):
     """Runs each op now with the op table's numpy implementation."""
 
     def apply(self, op, operands, attrs, types):
-        from tracejit.random import default_generator
-        from tracejit.tensor import Tensor
-
         opdef = OPS[op]
-        kwargs = {**attrs, "rng": default_generator()} if opdef.random else attrs
+        kwargs = {**attrs, "rng": random.default_generator()} if opdef.random else attrs
         with np.errstate(all="ignore"):
             try:
                 out = opdef.impl(*(t._data for t in operands), **kwargs)
@@ -55,7 +53,7 @@ class EagerMode(Mode):
             except (ValueError, TypeError, ArithmeticError) as e:
                 shown = ", ".join(str(t) for t in _types(operands))
                 raise RuntimeError(f"{op.value}: {e} (operands: {shown})") from None
-        return Tensor._wrap(_as_result(op, out, types[0]))
+        return tensor_module.Tensor._wrap(_as_result(op, out, types[0]))
 
     def assign(self, dst, src):
         if not dst._data.flags.writeable:
@@ -147,8 +145,7 @@ def _combine(higher: DType | None, lower: DType | None) -> DType | None:
 
 def result_type(*args) -> DType:
     """torch.result_type: dimensioned tensors, then 0-d tensors, then Python scalars."""
-    from tracejit.tensor import Tensor
-
+    Tensor = tensor_module.Tensor
     dims = zero = scalars = None
     for a in args:
         if isinstance(a, Tensor):
@@ -162,19 +159,23 @@ def result_type(*args) -> DType:
 
 
 def can_cast(src: DType, dst: DType) -> bool:
-    """torch.can_cast for in-place results: never to a lower category (float -> int, int -> bool)."""
+    """torch.can_cast for in-place results: never to a lower category (float -> int)."""
     return src.category <= dst.category
 
 
 def to_dtype(value, dtype: DType) -> Tensor:
-    """A Tensor of `dtype`: casts a Tensor (recorded as an op), wraps a Python scalar."""
-    from tracejit.tensor import Tensor
-
+    """A Tensor of `dtype`: casts a Tensor (a dispatched op), wraps a Python scalar as a 0-d
+    literal (capture modes record tensors they have not seen as constants)."""
+    Tensor = tensor_module.Tensor
     if isinstance(value, Tensor):
         return value if value.dtype is dtype else dispatch(Op.CAST, value, dtype=dtype)
     if isinstance(value, np.ndarray):
         return to_dtype(Tensor._from_array(value), dtype)
-    return dispatch(Op.FULL, shape=(), value=_py_scalar(value), dtype=dtype)
+    try:
+        return Tensor._wrap(np.array(_py_scalar(value), dtype=dtype.np))
+    except OverflowError:
+        raise RuntimeError(f"value cannot be converted to type {dtype.value} without overflow: "
+                           f"{value!r}") from None
 
 
 def _py_scalar(value):
@@ -182,10 +183,10 @@ def _py_scalar(value):
 
 
 def _promote(op: Op, args: tuple) -> list[Tensor]:
-    from tracejit.tensor import Tensor
-
+    Tensor = tensor_module.Tensor
     opdef = OPS[op]
-    args = tuple(Tensor._from_array(a) if isinstance(a, np.ndarray) else a for a in args)
+    if any(type(a) is np.ndarray for a in args):
+        args = tuple(Tensor._from_array(a) if type(a) is np.ndarray else a for a in args)
     if opdef.promotion is Promotion.NONE:
         for a in args:
             if not isinstance(a, Tensor):
@@ -243,3 +244,7 @@ def assign(target: Tensor, result: Tensor, what: str = "copy_") -> Tensor:
 
 def is_number(value) -> bool:
     return isinstance(value, Number) and not isinstance(value, complex)
+
+
+# Imported last: tensor.py imports this module, and only needs it complete at call time.
+from tracejit import tensor as tensor_module  # noqa: E402
