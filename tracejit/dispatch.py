@@ -18,6 +18,7 @@ import numpy as np
 
 from tracejit import random
 from tracejit.ir import OPS, DType, Op, Promotion, TensorType, complete_attrs, infer_types
+from tracejit.ir.ops import check_dtypes
 from tracejit.ir.types import Category, promote_types
 
 if TYPE_CHECKING:
@@ -37,6 +38,11 @@ class Mode:
     def assign(self, dst: Tensor, src: Tensor) -> None:
         """Write `src` (same dtype and shape) into `dst` in place."""
         raise NotImplementedError
+
+    def concrete(self, tensor: Tensor, use: str) -> np.ndarray:
+        """The values of `tensor`, handed to Python for `use` ('item()', 'bool()', ...).
+        Eager mode just returns them; a tracer raises or guards here instead."""
+        return tensor._data
 
 
 class EagerMode(Mode):
@@ -91,6 +97,11 @@ _state = _State()
 
 def current_mode() -> Mode:
     return _state.mode
+
+
+def concrete(tensor: Tensor, use: str) -> np.ndarray:
+    """Every place a tensor's values leave for Python goes through here (see Mode.concrete)."""
+    return _state.mode.concrete(tensor, use)
 
 
 @contextlib.contextmanager
@@ -195,6 +206,7 @@ def _promote(op: Op, args: tuple) -> list[Tensor]:
                 )
         return list(args)
     positions = opdef.promoted if opdef.promoted is not None else range(len(args))
+    check_operands(op, *args)
     dtype = result_type(*(args[i] for i in positions))
     if opdef.promotion is Promotion.INT_TO_FLOAT and dtype.category < Category.FLOAT:
         dtype = _state.default_dtype
@@ -205,6 +217,17 @@ def _promote(op: Op, args: tuple) -> list[Tensor]:
         if not isinstance(a, Tensor):
             raise TypeError(f"{op.value}(): operand {i} must be a Tensor, got {type(a).__name__}")
     return out
+
+
+def check_operands(op: Op, *args) -> None:
+    """The op's rule on operand dtypes before promotion (OpDef.operand_dtypes: bool - x)."""
+    allowed = OPS[op].operand_dtypes
+    if allowed is not None:
+        check_dtypes(op, [_operand_dtype(a) for a in args], allowed)
+
+
+def _operand_dtype(value) -> DType:
+    return value.dtype if isinstance(value, tensor_module.Tensor) else scalar_dtype(value)
 
 
 def _types(tensors) -> list[TensorType]:
@@ -223,7 +246,7 @@ def dispatch(op: Op, *args, **attrs) -> Tensor:
 
 def dispatch_inplace(op: Op, target: Tensor, *args, **attrs) -> Tensor:
     """`target.op_(...)`: compute `op(target, *args)`, then write it into `target`."""
-    return assign(target, dispatch(op, target, *args, **attrs), op.value)
+    return assign(target, dispatch(op, target, *args, **attrs), f"{op.value}_")
 
 
 def assign(target: Tensor, result: Tensor, what: str = "copy_") -> Tensor:

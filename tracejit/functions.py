@@ -16,6 +16,7 @@ import numpy as np
 
 from tracejit.dispatch import (
     assign,
+    check_operands,
     dispatch,
     get_default_dtype,
     is_number,
@@ -23,6 +24,7 @@ from tracejit.dispatch import (
     to_dtype,
 )
 from tracejit.ir import DType, Op
+from tracejit.ir.ops import check_dtypes
 
 _py_max, _py_min, _py_sum, _py_any = builtins.max, builtins.min, builtins.sum, builtins.any
 
@@ -49,6 +51,8 @@ def as_tensor_arg(x, name: str = "input"):
 
 def normalize_dim(dim, ndim: int) -> int:
     """A dim in [-ndim, ndim) as a non-negative int (0-d tensors accept 0 and -1)."""
+    if isinstance(dim, bool):
+        raise TypeError(f"dim must be an int, not bool ({dim})")
     dim = int(dim)
     lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
     if not lo <= dim <= hi:
@@ -64,11 +68,10 @@ def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     out = tuple(normalize_dim(d, ndim) for d in dims)
-    if ndim == 0:
-        return ()
     if len(set(out)) != len(out):
-        raise RuntimeError(f"dim {out[0]} appears multiple times in the list of dims")
-    return out
+        repeated = next(d for d in out if out.count(d) > 1)
+        raise RuntimeError(f"dim {repeated} appears multiple times in the list of dims")
+    return out if ndim else ()
 
 
 def size_args(args) -> tuple[int, ...]:
@@ -83,8 +86,20 @@ def size_args(args) -> tuple[int, ...]:
                         f"{type(bad).__name__} ({bad!r})") from None
 
 
-def scaled(other, alpha):
-    return other if alpha == 1 else dispatch(Op.MUL, other, alpha)
+def scaled(op: Op, input, other, alpha):
+    """`other * alpha` for add/sub(..., alpha=): computed in the dtype input and other promote
+    to, since torch does not let alpha take part in type promotion."""
+    if alpha is True or (alpha == 1 and not isinstance(alpha, bool)):
+        return other
+    check_operands(op, input, other)
+    dtype = result_type(input, other)
+    if isinstance(alpha, float) and not dtype.is_floating_point:
+        raise RuntimeError(
+            "For integral input tensors, argument alpha must not be a floating point number."
+        )
+    if isinstance(alpha, bool) and dtype is not DType.bool:
+        raise RuntimeError("Boolean alpha only supported for Boolean results.")
+    return dispatch(Op.MUL, to_dtype(other, dtype), to_dtype(alpha, dtype))
 
 
 def division_op(rounding_mode) -> Op:
@@ -119,16 +134,25 @@ def parse_to_args(t, args, kwargs):
 
 
 def tensor_repr(t) -> str:
+    """torch's layout: 4 decimals (none when every value is integral), dtype when not default."""
     data = t._data
     if data.size == 0:
         body = f"tensor([], size={tuple(data.shape)}"
     else:
         body = "tensor(" + np.array2string(
             data, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
+            precision=4, floatmode=_float_mode(data),
             formatter={"bool": lambda b: "True" if b else "False"},
         )
     default = t.dtype in (get_default_dtype(), DType.int64, DType.bool)
     return body + ("" if default else f", dtype={t.dtype!r}") + ")"
+
+
+def _float_mode(data: np.ndarray) -> str:
+    if data.dtype.kind != "f":
+        return "maxprec"
+    finite = data[np.isfinite(data)]
+    return "maxprec" if np.all(finite == np.round(finite)) else "fixed"
 
 
 # --- elementwise composites ---------------------------------------------------------------------
@@ -136,6 +160,9 @@ def tensor_repr(t) -> str:
 def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    bounds = [v for v in (min, max) if v is not None]
+    if result_type(input, *bounds) is DType.bool and _py_any(is_number(v) for v in bounds):
+        raise RuntimeError("clamp: a bool tensor cannot be clamped to Python scalars")
     out = input
     if min is not None:
         out = dispatch(Op.MAXIMUM, out, min)
@@ -144,20 +171,20 @@ def clamp(input, min=None, max=None):
     return out
 
 
-def _as_bool(x):
-    return to_dtype(x, DType.bool) if isinstance(x, _T()) else bool(x)
+def _as_bool(x, name: str):
+    return to_dtype(as_tensor_arg(x, name), DType.bool)
 
 
 def logical_and(input, other):
-    return dispatch(Op.BITWISE_AND, _as_bool(input), _as_bool(other))
+    return dispatch(Op.BITWISE_AND, _as_bool(input, "input"), _as_bool(other, "other"))
 
 
 def logical_or(input, other):
-    return dispatch(Op.BITWISE_OR, _as_bool(input), _as_bool(other))
+    return dispatch(Op.BITWISE_OR, _as_bool(input, "input"), _as_bool(other, "other"))
 
 
 def logical_xor(input, other):
-    return dispatch(Op.BITWISE_XOR, _as_bool(input), _as_bool(other))
+    return dispatch(Op.BITWISE_XOR, _as_bool(input, "input"), _as_bool(other, "other"))
 
 
 def where(condition, input=None, other=None):
@@ -185,13 +212,7 @@ def masked_fill(input, mask, value):
             f"masked_fill only supports a 0-dimensional value tensor, but got tensor with "
             f"{value.ndim} dimension(s)."
         )
-    out = dispatch(Op.WHERE, mask, to_dtype(value, input.dtype), input)
-    if tuple(out.shape) != tuple(input.shape):
-        raise RuntimeError(
-            f"masked_fill: mask of shape {list(mask.shape)} is not broadcastable to input of "
-            f"shape {list(input.shape)}"
-        )
-    return out
+    return dispatch(Op.WHERE, mask, to_dtype(value, input.dtype), input)
 
 
 def fill_(input, value):
@@ -257,11 +278,25 @@ def bmm(input, mat2):
 
 # --- reductions ---------------------------------------------------------------------------------
 
-def _reduce(op: Op, input, dim, keepdim: bool, dtype=None):
+def _reduce(op: Op, input, dim, keepdim: bool, dtype=None, *, empty_dim_is_all: bool = True):
     input = as_tensor_arg(input)
     if dtype is not None:
         input = to_dtype(input, dtype)
-    return dispatch(op, input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
+    check_dtypes(op, [input.dtype])  # like torch, before the dims
+    if not empty_dim_is_all and isinstance(dim, (tuple, list)) and not dim:
+        dims = ()
+    else:
+        dims = normalize_dims(dim, input.ndim)
+    return dispatch(op, input, dims=dims, keepdim=keepdim)
+
+
+def _check_full_reduction(name: str, input, dim) -> None:
+    """max/amax (min/amin) of every element of an empty tensor has no identity to return."""
+    if (dim is None or dim == () or dim == []) and input.numel() == 0:
+        raise RuntimeError(
+            f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+            "Specify the reduction dim with the 'dim' argument."
+        )
 
 
 def sum(input, dim=None, keepdim: bool = False, *, dtype=None):
@@ -273,27 +308,33 @@ def mean(input, dim=None, keepdim: bool = False, *, dtype=None):
 
 
 def prod(input, dim=None, keepdim: bool = False, *, dtype=None):
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__}")
     return _reduce(Op.PROD, input, dim, keepdim, dtype)
 
 
 def amax(input, dim=(), keepdim: bool = False):
+    _check_full_reduction("amax", input, dim)
     return _reduce(Op.AMAX, input, dim, keepdim)
 
 
 def amin(input, dim=(), keepdim: bool = False):
+    _check_full_reduction("amin", input, dim)
     return _reduce(Op.AMIN, input, dim, keepdim)
 
 
 def all(input, dim=None, keepdim: bool = False):
-    return _reduce(Op.ALL, input, dim, keepdim)
+    """all over `dim`; unlike sum's, an empty dim tuple reduces nothing (torch's rule)."""
+    return _reduce(Op.ALL, input, dim, keepdim, empty_dim_is_all=False)
 
 
 def any(input, dim=None, keepdim: bool = False):
-    return _reduce(Op.ANY, input, dim, keepdim)
+    return _reduce(Op.ANY, input, dim, keepdim, empty_dim_is_all=False)
 
 
 def _arg(op: Op, input, dim, keepdim):
     input = as_tensor_arg(input)
+    check_dtypes(op, [input.dtype])
     dim = None if dim is None else normalize_dim(dim, input.ndim)
     return dispatch(op, input, dim=dim, keepdim=keepdim)
 
@@ -310,14 +351,11 @@ def _extreme(reduce_op, arg_op, pair_op, result, input, dim, keepdim):
     if isinstance(dim, (_T(), np.ndarray)):
         return dispatch(pair_op, input, dim)
     if dim is None:
-        if input.numel() == 0:
-            raise RuntimeError(
-                f"{reduce_op.value}(): Expected reduction dim to be specified for "
-                "input.numel() == 0. Specify the reduction dim with the 'dim' argument."
-            )
+        _check_full_reduction(result.__name__, input, dim)
         return _reduce(reduce_op, input, None, False)
     values = _reduce(reduce_op, input, dim, keepdim)
-    return result(values, _arg(arg_op, input, dim, keepdim))
+    ranked = to_dtype(input, DType.int32) if input.dtype is DType.bool else input  # argmax: no bool
+    return result(values, _arg(arg_op, ranked, dim, keepdim))
 
 
 def max(input, dim=None, keepdim: bool = False):
@@ -332,7 +370,7 @@ def min(input, dim=None, keepdim: bool = False):
 
 def _correction(unbiased, correction) -> float:
     if unbiased is not None and correction is not None:
-        raise RuntimeError("var/std: pass either unbiased or correction, not both")
+        raise TypeError("var/std: pass either unbiased or correction, not both")
     if correction is not None:
         return correction
     return 1 if unbiased is None or unbiased else 0
@@ -359,15 +397,22 @@ def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=Non
 
 
 def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None):
-    """Vector p-norms over `dim` (all dims by default); 'fro' is the 2-norm."""
-    if dtype is not None:
-        input = to_dtype(input, dtype)
+    """Vector p-norms over `dim` (all dims by default); 'fro' is the 2-norm. `dtype` is the
+    floating-point dtype to compute in (the input must be floating point already)."""
     if not input.dtype.is_floating_point:
         raise RuntimeError(
             f"norm(): input dtype should be either floating point or complex. Got "
             f"{input.dtype.value} instead."
         )
+    if dtype is not None:
+        input = to_dtype(input, dtype)
     dims = normalize_dims(dim, input.ndim)
+    empty = [d for d in dims or range(input.ndim) if input.shape[d] == 0]
+    if p in (math.inf, -math.inf) and empty:
+        raise RuntimeError(
+            f"norm(): cannot compute the {p} norm over an empty dimension (input shape "
+            f"{list(input.shape)}): max/min of no elements has no identity"
+        )
     if p in ("fro", 2, 2.0):
         return sum(input * input, dims, keepdim).sqrt()
     a = input.abs()
@@ -407,12 +452,13 @@ def _softmax_input(input, dtype):
     return to_dtype(input, dtype) if dtype is not None else input
 
 
-def softmax(input, dim=None, dtype=None):
+def softmax(input, dim, dtype=None):
+    """dim is required, as in torch.softmax; None picks nn.functional's legacy implicit dim."""
     input = _softmax_input(input, dtype)
     return dispatch(Op.SOFTMAX, input, dim=normalize_dim(_implicit_dim(dim, input), input.ndim))
 
 
-def log_softmax(input, dim=None, dtype=None):
+def log_softmax(input, dim, dtype=None):
     input = _softmax_input(input, dtype)
     dim = normalize_dim(_implicit_dim(dim, input), input.ndim)
     return dispatch(Op.LOG_SOFTMAX, input, dim=dim)
@@ -426,7 +472,7 @@ def _implicit_dim(dim, input):
 
 # --- movement -----------------------------------------------------------------------------------
 
-def _resolve_shape(shape: Sequence[int], numel: int, what: str = "shape") -> tuple[int, ...]:
+def _resolve_shape(shape: Sequence[int], input_shape, what: str = "shape") -> tuple[int, ...]:
     shape = tuple(shape)
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
@@ -434,14 +480,18 @@ def _resolve_shape(shape: Sequence[int], numel: int, what: str = "shape") -> tup
         raise RuntimeError(f"invalid shape dimension {_py_min(shape)}")
     if -1 in shape:
         known = math.prod(d for d in shape if d != -1)
+        numel = math.prod(input_shape)
         if known == 0 or numel % known:
-            raise RuntimeError(f"{what} '{list(shape)}' is invalid for input of size {numel}")
+            raise RuntimeError(
+                f"{what} '{list(shape)}' is invalid for input of size {numel} (input shape "
+                f"{list(input_shape)})"
+            )
         shape = tuple(numel // known if d == -1 else d for d in shape)
     return shape
 
 
 def reshape(input, *shape):
-    shape = _resolve_shape(size_args(shape), input.numel())
+    shape = _resolve_shape(size_args(shape), tuple(input.shape))
     return dispatch(Op.RESHAPE, input, shape=shape)
 
 
@@ -449,7 +499,7 @@ def view(input, *shape):
     """reshape that never copies: raises where torch's view would."""
     if len(shape) == 1 and isinstance(shape[0], DType):
         raise NotImplementedError("view(dtype) (reinterpreting bits) is not supported")
-    shape = _resolve_shape(size_args(shape), input.numel())
+    shape = _resolve_shape(size_args(shape), tuple(input.shape))
     try:
         np.reshape(input._data, shape, copy=False)
     except ValueError:
@@ -462,6 +512,8 @@ def view(input, *shape):
 
 
 def permute(input, *dims):
+    if not dims:
+        raise TypeError('permute() missing 1 required positional arguments: "dims"')
     dims = size_args(dims)
     if len(dims) != input.ndim:
         raise RuntimeError(
@@ -516,7 +568,7 @@ def flatten(input, start_dim: int = 0, end_dim: int = -1):
 
 def unflatten(input, dim, sizes):
     d = normalize_dim(dim, input.ndim)
-    sizes = _resolve_shape(sizes, input.shape[d], "unflatten sizes")
+    sizes = _resolve_shape(sizes, (input.shape[d],), "unflatten sizes")
     if math.prod(sizes) != input.shape[d]:
         raise RuntimeError(
             f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim "
@@ -559,10 +611,16 @@ def repeat(input, *sizes):
 def narrow(input, dim, start, length):
     d = normalize_dim(dim, input.ndim)
     size = input.shape[d]
-    start = start + size if start < 0 else start
-    if not (0 <= start <= size and 0 <= length and start + length <= size):
+    if not -size <= start <= size:
         raise IndexError(
-            f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({size})."
+            f"start out of range (expected to be in range of [{-size}, {size}], but got {start})"
+        )
+    start = start + size if start < 0 else start
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start + length > size:
+        raise RuntimeError(
+            f"start ({start}) + length ({length}) exceeds dimension size ({size})."
         )
     return _slice_dim(input, d, start, start + length)
 
@@ -606,12 +664,16 @@ def chunk(input, chunks: int, dim: int = 0):
 
 
 def cat(tensors, dim: int = 0):
-    tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    """torch.cat, which skips 1-D empty tensors of shape (0,) (they still take part in type
+    promotion) so that a running concatenation can start from an empty tensor."""
     tensors = [as_tensor_arg(t, "tensors") for t in tensors]
-    d = normalize_dim(dim, tensors[0].ndim)
-    return dispatch(Op.CAT, *tensors, dim=d)
+    if not tensors:
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+    kept = [t for t in tensors if tuple(t.shape) != (0,)] or tensors[:1]
+    if len(kept) < len(tensors):
+        dtype = result_type(*tensors)
+        kept = [to_dtype(t, dtype) for t in kept]
+    return dispatch(Op.CAT, *kept, dim=normalize_dim(dim, kept[0].ndim))
 
 
 concat = concatenate = cat
@@ -667,8 +729,20 @@ _METHOD_FUNCTIONS = (
 )
 
 
+# Binary functions torch also accepts with a Python number first (torch.sub(1, x)): the scalar
+# keeps its low promotion priority, so they call the unbound method with it as self.
+_SCALAR_INPUT_FUNCTIONS = frozenset({
+    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
+    "remainder", "pow", "bitwise_and", "bitwise_or", "bitwise_xor",
+})
+
+
 def _method_function(name: str):
+    scalar_input = name in _SCALAR_INPUT_FUNCTIONS
+
     def function(input, *args, **kwargs):
+        if scalar_input and is_number(input) and args and isinstance(args[0], _T()):
+            return getattr(_T(), name)(input, *args, **kwargs)
         return getattr(as_tensor_arg(input), name)(*args, **kwargs)
 
     function.__name__ = function.__qualname__ = name
@@ -678,7 +752,7 @@ def _method_function(name: str):
 
 globals().update({name: _method_function(name) for name in _METHOD_FUNCTIONS})
 
-__all__ = [*_METHOD_FUNCTIONS, 
+__all__ = [*_METHOD_FUNCTIONS,
     "all", "amax", "amin", "any", "argmax", "argmin", "bmm", "broadcast_tensors", "cat", "chunk",
     "clamp", "concat", "concatenate", "cumsum", "expand", "flatten", "gather", "log_softmax",
     "logical_and", "logical_or", "logical_xor", "logsumexp", "masked_fill", "matmul", "max",

@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from tracejit import functions as F
-from tracejit.dispatch import assign, dispatch, dispatch_inplace, to_dtype
+from tracejit.dispatch import assign, concrete, dispatch, dispatch_inplace, to_dtype
 from tracejit.indexing import getitem, setitem
 from tracejit.ir import DType, Op, Size, TensorType
 from tracejit.ir.types import _FROM_NUMPY
 
 
-class device:  # noqa: N801  (torch's name)
+class device:
     """A device; only the CPU exists until the GPU backend lands."""
 
     __slots__ = ("type",)
@@ -148,7 +148,7 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
-        return self.permute(*reversed(range(self.ndim)))
+        return self.permute(tuple(reversed(range(self.ndim))))
 
     @property
     def mT(self) -> Tensor:
@@ -193,20 +193,22 @@ class Tensor:
     def item(self):
         if self._data.size != 1:
             raise RuntimeError(
-                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar "
+                f"(shape {list(self.shape)})"
             )
-        return self._data.item()
+        return concrete(self, "item()").item()
 
     def tolist(self):
-        return self._data.tolist()
+        return concrete(self, "tolist()").tolist()
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        return self._data
+        return concrete(self, "numpy()")
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is not None and np.dtype(dtype) != self._data.dtype:
-            return self._data.astype(dtype)
-        return self._data.copy() if copy else self._data
+        data = concrete(self, "numpy.asarray()")
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
 
     def __len__(self) -> int:
         if not self.ndim:
@@ -221,15 +223,24 @@ class Tensor:
     def __bool__(self) -> bool:
         if self._data.size != 1:
             raise RuntimeError(
-                f"Boolean value of Tensor with {self._data.size} values is ambiguous"
+                f"Boolean value of Tensor with {self._data.size} values is ambiguous (shape "
+                f"{list(self.shape)}); reduce it first with .any() or .all()"
             )
-        return bool(self._data.item())
+        return bool(concrete(self, "bool()").item())
 
     def __float__(self) -> float:
-        return float(self.item())
+        return float(self._one_element("float"))
 
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self._one_element("int"))
+
+    def _one_element(self, what: str):
+        if self._data.size != 1:
+            raise ValueError(
+                f"only one element tensors can be converted to Python scalars ({what}() of a "
+                f"tensor of shape {list(self.shape)})"
+            )
+        return self.item()
 
     def __index__(self) -> int:
         if self.dtype.is_floating_point or self._data.size != 1:
@@ -300,7 +311,7 @@ class Tensor:
     __truediv__, _idiv, __rtruediv__ = _binary(Op.DIV, "self / other")
     __floordiv__, floor_divide_, __rfloordiv__ = _binary(Op.FLOOR_DIV, "self // other")
     __mod__, remainder_, __rmod__ = _binary(Op.REMAINDER, "self % other (Python's sign rule)")
-    __pow__, pow_, __rpow__ = _binary(Op.POW, "self ** other")
+    __rpow__ = _binary(Op.POW, "other ** self")[2]
     __and__, bitwise_and_, __rand__ = _binary(Op.BITWISE_AND, "self & other")
     __or__, bitwise_or_, __ror__ = _binary(Op.BITWISE_OR, "self | other")
     __xor__, bitwise_xor_, __rxor__ = _binary(Op.BITWISE_XOR, "self ^ other")
@@ -313,10 +324,24 @@ class Tensor:
     true_divide = __truediv__
     floor_divide = __floordiv__
     remainder = __mod__
-    pow = __pow__
     bitwise_and, bitwise_or, bitwise_xor = __and__, __or__, __xor__
-    maximum = _binary(Op.MAXIMUM, "Elementwise maximum (NaN propagates).")[0]
-    minimum = _binary(Op.MINIMUM, "Elementwise minimum (NaN propagates).")[0]
+
+    def __pow__(self, exponent):
+        return dispatch(Op.POW, self, _checked_exponent(self, exponent))
+
+    def pow_(self, exponent):
+        return dispatch_inplace(Op.POW, self, _checked_exponent(self, exponent))
+
+    pow = __pow__
+
+    def maximum(self, other):
+        """Elementwise maximum (NaN propagates); `other` must be a tensor, as in torch."""
+        return dispatch(Op.MAXIMUM, self, F.as_tensor_arg(other, "other"))
+
+    def minimum(self, other):
+        """Elementwise minimum (NaN propagates); `other` must be a tensor, as in torch."""
+        return dispatch(Op.MINIMUM, self, F.as_tensor_arg(other, "other"))
+
     __eq__, eq_ = _binary(Op.EQ, "self == other")[:2]
     __ne__, ne_ = _binary(Op.NE, "self != other")[:2]
     __lt__, lt_ = _binary(Op.LT, "self < other")[:2]
@@ -330,16 +355,16 @@ class Tensor:
     bmm = F.bmm
 
     def add(self, other, *, alpha=1):
-        return dispatch(Op.ADD, self, F.scaled(other, alpha))
+        return dispatch(Op.ADD, self, F.scaled(Op.ADD, self, other, alpha))
 
     def add_(self, other, *, alpha=1):
-        return dispatch_inplace(Op.ADD, self, F.scaled(other, alpha))
+        return dispatch_inplace(Op.ADD, self, F.scaled(Op.ADD, self, other, alpha))
 
     def sub(self, other, *, alpha=1):
-        return dispatch(Op.SUB, self, F.scaled(other, alpha))
+        return dispatch(Op.SUB, self, F.scaled(Op.SUB, self, other, alpha))
 
     def sub_(self, other, *, alpha=1):
-        return dispatch_inplace(Op.SUB, self, F.scaled(other, alpha))
+        return dispatch_inplace(Op.SUB, self, F.scaled(Op.SUB, self, other, alpha))
 
     subtract = sub
 
@@ -419,7 +444,14 @@ class Tensor:
     relu, relu_ = _unary(Op.RELU, "max(x, 0).")
     logical_not, logical_not_ = _unary(Op.LOGICAL_NOT, "x == 0, as bool.")
     bitwise_not, bitwise_not_ = _unary(Op.BITWISE_NOT, "~x (logical not on bool).")
-    __invert__ = bitwise_not
+
+    def __invert__(self):
+        if self.dtype.is_floating_point:
+            raise TypeError(
+                f"~ (operator.invert) is only implemented on integer and Boolean-type tensors, "
+                f"got a {self.dtype.value} tensor"
+            )
+        return dispatch(Op.BITWISE_NOT, self)
 
     def round(self, *, decimals: int = 0):
         return dispatch(Op.ROUND, self, decimals=decimals)
@@ -549,6 +581,15 @@ class Tensor:
 
     __getitem__ = getitem
     __setitem__ = setitem
+
+
+def _checked_exponent(base, exponent):
+    """torch rejects a negative Python-int exponent of an integer tensor (a negative exponent
+    tensor is fine: it gives 0, 1 or -1)."""
+    is_int = isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool)
+    if is_int and exponent < 0 and isinstance(base, Tensor) and not base.is_floating_point():
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return exponent
 
 
 def _to_tensor(x) -> Tensor:

@@ -1,1 +1,63 @@
-"""tracejit.nn: torch.nn's modules and functional API (work in progress)."""
+"""tracejit.nn: torch.nn's modules, containers, initializers and functional API.
+
+`Module` and the containers live in `module`, the layers in `layers` and `attention`, the
+initializers in `init` and the stateless functions in `functional`.
+"""
+
+from tracejit.nn import functional, init
+from tracejit.nn.attention import MultiheadAttention, NonDynamicallyQuantizableLinear
+from tracejit.nn.layers import (
+    GELU,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+    Unflatten,
+)
+from tracejit.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
+
+__all__ = [
+    "GELU",
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "Identity",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "MaxPool2d",
+    "Module",
+    "ModuleDict",
+    "ModuleList",
+    "MultiheadAttention",
+    "NonDynamicallyQuantizableLinear",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "Unflatten",
+    "functional",
+    "init",
+]
