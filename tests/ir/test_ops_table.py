@@ -63,8 +63,10 @@ def test_infer_types_checks_arity_and_dtypes():
     f32 = TensorType(DType.float32, (2, 3))
     with pytest.raises(TypeError, match=re.escape("add: expected 2 operands, got 1")):
         infer_types(Op.ADD, [f32], {})
-    with pytest.raises(RuntimeError, match=re.escape(
-            "bitwise_and: float32 tensors are not supported (supported dtypes: int32, int64, bool)")):
+    message = (
+        "bitwise_and: float32 tensors are not supported (supported dtypes: int32, int64, bool)"
+    )
+    with pytest.raises(RuntimeError, match=re.escape(message)):
         infer_types(Op.BITWISE_AND, [f32, f32], {})
     got = infer_types(Op.ADD, [f32, TensorType(DType.float32, (1, 3))], {})
     assert got == (f32,)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tracejit.ir.window import avg_pool2d, conv2d, conv2d_shape, max_pool2d, pool2d_shape
 
 torch = pytest.importorskip("torch")
