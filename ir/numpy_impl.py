@@ -50,7 +50,9 @@ def round_(x, *, decimals):
 
 
 def sign(x):
-    return np.sign(x) if x.dtype != np.bool_ else x.copy()
+    if x.dtype == np.bool_:
+        return x.copy()
+    return np.where(np.isnan(x), 0, np.sign(x)).astype(x.dtype)  # torch: sign(nan) == 0
 
 
 def cast(x, *, dtype):
@@ -82,7 +84,10 @@ def remainder(x, y):
 
 def power(x, y):
     if x.dtype.kind in "iu" and np.any(y < 0):
-        raise RuntimeError("Integers to negative integer powers are not allowed.")
+        # torch: an integer to a negative power is 1 for 1, +-1 for -1 and 0 otherwise
+        odd = np.remainder(y, 2) == 1
+        negative = np.where(x == 1, 1, np.where(x == -1, np.where(odd, -1, 1), 0))
+        return np.where(y < 0, negative, np.power(x, np.maximum(y, 0))).astype(x.dtype)
     return np.power(x, y)
 
 
@@ -102,7 +107,8 @@ def prod(x, *, dims, keepdim):
 
 
 def mean(x, *, dims, keepdim):
-    return np.mean(x, axis=dims, keepdims=keepdim)
+    count = math.prod(x.shape[d] for d in dims)  # 0 gives nan, without np.mean's warning
+    return np.sum(x, axis=dims, keepdims=keepdim) / x.dtype.type(count)
 
 
 def amax(x, *, dims, keepdim):
@@ -202,6 +208,8 @@ _PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
 
 
 def pad(x, *, pads, mode, value):
+    if x.ndim == 0:  # nothing to pad (np.pad rejects an empty pad_width)
+        return x.copy()
     widths = [(0, 0)] * x.ndim
     for k in range(len(pads) // 2):
         widths[x.ndim - 1 - k] = (pads[2 * k], pads[2 * k + 1])
@@ -229,22 +237,61 @@ def _index_key(spec, idx):
     return tuple(key)
 
 
+def _select_ints(x, spec, idx):
+    """torch applies integer entries first, as selects (a view), then the rest of the key; numpy
+    would count them as advanced indices (x[0, :, i] puts i's dims first)."""
+    if not any(e[0] == "int" for e in spec) or not idx:
+        return x, spec
+    key, k = [], 0
+    for entry in spec:
+        if entry[0] == "int":
+            key.append(entry[1])
+        elif entry[0] == "tensor":
+            t = idx[k]
+            k += 1
+            key.extend([slice(None)] * (t.ndim if t.dtype == np.bool_ else 1))
+        elif entry[0] == "slice":
+            key.append(slice(None))
+    return x[tuple(key)], tuple(e for e in spec if e[0] != "int")
+
+
+def _check_bounds(x, spec, idx) -> None:
+    """torch's message for an index tensor entry out of range (numpy's says 'axis')."""
+    dim, k = 0, 0
+    for entry in spec:
+        if entry[0] == "tensor":
+            t = idx[k]
+            k += 1
+            if t.dtype == np.bool_:
+                dim += t.ndim
+                continue
+            n = x.shape[dim]
+            if t.size and (t.min() < -n or t.max() >= n):
+                bad = t[(t < -n) | (t >= n)].flat[0]
+                raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
+        dim += entry[0] != "none"
+
+
 def index(x, *idx, spec):
+    x, spec = _select_ints(x, spec, idx)
+    _check_bounds(x, spec, idx)
     return x[_index_key(spec, idx)]
 
 
 def index_put(x, value, *idx, spec):
     out = x.copy()
-    out[_index_key(spec, idx)] = value
+    view, spec = _select_ints(out, spec, idx)
+    _check_bounds(view, spec, idx)
+    view[_index_key(spec, idx)] = value
     return out
 
 
 def gather(x, idx, *, dim):
     x = x[tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(idx.shape))]
     n = x.shape[dim] if x.ndim else 1
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        bad = idx[(idx < -n) | (idx >= n)].flat[0]
-        raise IndexError(
+    if idx.size and (idx.min() < 0 or idx.max() >= n):  # torch: no negative indices
+        bad = idx[(idx < 0) | (idx >= n)].flat[0]
+        raise RuntimeError(
             f"gather(): index {bad} is out of bounds for dimension {dim} with size {n}"
         )
     if x.ndim == 0:

@@ -199,6 +199,9 @@ class OpDef:
     impl: Callable[..., Any]  # numpy reference implementation
     attrs: tuple[Attr, ...] = ()
     dtypes: frozenset[DType] = ALL_DTYPES  # operand dtypes accepted after promotion
+    # dtypes each front-end operand (tensor or Python scalar) may have BEFORE promotion, for ops
+    # that reject an input dtype even when promotion would lift it (torch's bool - x); None: any
+    operand_dtypes: frozenset[DType] | None = None
     promotion: Promotion = Promotion.NONE
     promoted: tuple[int, ...] | None = None  # operand positions promoted together (None: all)
     pure: bool = True
@@ -258,7 +261,7 @@ _def(Op.GELU, _EW, 1, rules.elementwise(), ref.gelu, Attr("approximate", "str", 
 for _op, _fn in ((Op.FLOOR, np.floor), (Op.CEIL, np.ceil), (Op.TRUNC, np.trunc)):
     _def(_op, _EW, 1, rules.elementwise(), _np(_fn), dtypes=NUMERIC_DTYPES,
          promotion=Promotion.DEFAULT)
-_def(Op.ROUND, _EW, 1, rules.elementwise(), ref.round_, Attr("decimals", "int", 0),
+_def(Op.ROUND, _EW, 1, rules.round_, ref.round_, Attr("decimals", "int", 0),
      dtypes=NUMERIC_DTYPES, promotion=Promotion.DEFAULT)
 _def(Op.SIGN, _EW, 1, rules.elementwise(), _np(ref.sign), promotion=Promotion.DEFAULT)
 _def(Op.RELU, _EW, 1, rules.elementwise(), _np(ref.relu), dtypes=NUMERIC_DTYPES,
@@ -278,7 +281,8 @@ _BINARY = {
     Op.BITWISE_XOR: (np.bitwise_xor, INTEGRAL_DTYPES),
 }
 for _op, (_fn, _dtypes) in _BINARY.items():
-    _def(_op, _EW, 2, rules.elementwise(), _np(_fn), dtypes=_dtypes, promotion=Promotion.DEFAULT)
+    _def(_op, _EW, 2, rules.elementwise(), _np(_fn), dtypes=_dtypes, promotion=Promotion.DEFAULT,
+         operand_dtypes=NUMERIC_DTYPES if _op is Op.SUB else None)
 _def(Op.DIV, _EW, 2, rules.elementwise(), _np(np.true_divide), dtypes=FLOAT_DTYPES,
      promotion=Promotion.INT_TO_FLOAT)
 _COMPARE = {Op.EQ: np.equal, Op.NE: np.not_equal, Op.LT: np.less, Op.LE: np.less_equal,
@@ -383,11 +387,17 @@ def infer_types(op: Op, types: Sequence[TensorType], attrs: Mapping[str, Any]):
         want = f"{lo}" if lo == hi else f"{lo} to {hi if hi is not None else 'any'}"
         raise TypeError(f"{op.value}: expected {want} operands, got {len(types)}")
     positions = opdef.promoted if opdef.promoted is not None else range(len(types))
-    for i in positions:
-        if types[i].dtype not in opdef.dtypes:
-            supported = ", ".join(d.value for d in DType if d in opdef.dtypes)
+    check_dtypes(op, [types[i].dtype for i in positions], opdef.dtypes)
+    return opdef.infer(types, attrs, op.value)
+
+
+def check_dtypes(op: Op, dtypes: Sequence[DType], allowed: frozenset[DType] | None = None):
+    """RuntimeError naming the first of `dtypes` not in `allowed` (default: the op's dtypes)."""
+    allowed = OPS[op].dtypes if allowed is None else allowed
+    for dtype in dtypes:
+        if dtype not in allowed:
+            supported = ", ".join(d.value for d in DType if d in allowed)
             raise RuntimeError(
-                f"{op.value}: {types[i].dtype.value} tensors are not supported "
+                f"{op.value}: {dtype.value} tensors are not supported "
                 f"(supported dtypes: {supported})"
             )
-    return opdef.infer(types, attrs, op.value)

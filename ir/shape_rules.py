@@ -45,10 +45,16 @@ def broadcast_shapes(*shapes: Sequence[int | None]) -> tuple[int | None, ...]:
             first = next(j for j, t in enumerate(shapes) if _dim_at(t, i, ndim) == size)
             raise RuntimeError(
                 f"The size of tensor {_letter(first)} ({size}) must match the size of tensor "
-                f"{_letter(k)} ({d}) at non-singleton dimension {i}"
+                f"{_letter(k)} ({d}) at non-singleton dimension {i} (shapes "
+                f"{_and(fmt_shape(s) for s in shapes)})"
             )
         out.append(size)
     return tuple(out)
+
+
+def _and(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _dim_at(shape, i, ndim):
@@ -87,6 +93,15 @@ def elementwise(result: DType | None = None):
         return (TensorType(result or dtype, broadcast_shapes(*(t.shape for t in types))),)
 
     return rule
+
+
+def round_(types: Types, attrs: Attrs, op: str = "round"):
+    if attrs["decimals"] and not types[0].dtype.is_floating_point:
+        raise RuntimeError(
+            f"round: decimals={attrs['decimals']} needs a floating-point tensor, got "
+            f"{types[0].dtype.value} (round integers with decimals=0)"
+        )
+    return elementwise()(types, attrs, op)
 
 
 def cast(types: Types, attrs: Attrs, op: str = "cast"):
@@ -144,7 +159,7 @@ def arg_reduction(types: Types, attrs: Attrs, op: str = "argmax"):
     dim, keepdim = attrs["dim"], attrs["keepdim"]
     if dim is None:
         if x.ndim and math.prod(x.shape) == 0:
-            raise RuntimeError(
+            raise IndexError(
                 f"{op}(): Expected reduction dim to be specified for input.numel() == 0."
             )
         shape = (1,) * x.ndim if keepdim else ()
@@ -177,7 +192,7 @@ def matmul(types: Types, attrs: Attrs, op: str = "matmul"):
     sa = (1, *a.shape) if a.ndim == 1 else a.shape
     sb = (*b.shape, 1) if b.ndim == 1 else b.shape
     if sa[-1] != sb[-2]:
-        if a.ndim <= 2 and b.ndim <= 2:
+        if a.ndim == b.ndim == 2:
             raise RuntimeError(
                 f"mat1 and mat2 shapes cannot be multiplied ({sa[-2]}x{sa[-1]} and "
                 f"{sb[-2]}x{sb[-1]})"
@@ -253,7 +268,8 @@ def reshape(types: Types, attrs: Attrs, op: str = "reshape"):
     shape = tuple(attrs["shape"])
     if None not in x.shape and math.prod(x.shape) != math.prod(shape):
         raise RuntimeError(
-            f"shape '{fmt_shape(shape)}' is invalid for input of size {math.prod(x.shape)}"
+            f"shape '{fmt_shape(shape)}' is invalid for input of size {math.prod(x.shape)} "
+            f"(input shape {fmt_shape(x.shape)})"
         )
     return (TensorType(x.dtype, shape),)
 
@@ -301,17 +317,24 @@ def cat(types: Types, attrs: Attrs, op: str = "cat"):
     dim = attrs["dim"]
     dtype = same_dtype(types, op)
     first = types[0]
+    for k, t in enumerate(types):
+        if t.ndim == 0:
+            raise RuntimeError(
+                f"zero-dimensional tensor (at position {k}) cannot be concatenated"
+            )
     check_dims((dim,), first.ndim, op)
     for k, t in enumerate(types[1:], 1):
         if t.ndim != first.ndim:
             raise RuntimeError(
-                f"Tensors must have same number of dimensions: got {first.ndim} and {t.ndim}"
+                f"Tensors must have same number of dimensions: got {first.ndim} and {t.ndim} "
+                f"(shapes {fmt_shape(first.shape)} and {fmt_shape(t.shape)})"
             )
         for d in range(first.ndim):
             if d != dim and t.shape[d] != first.shape[d]:
                 raise RuntimeError(
                     f"Sizes of tensors must match except in dimension {dim}. Expected size "
-                    f"{first.shape[d]} but got size {t.shape[d]} for tensor number {k} in the list."
+                    f"{first.shape[d]} but got size {t.shape[d]} for tensor number {k} in the "
+                    f"list (shapes {fmt_shape(first.shape)} and {fmt_shape(t.shape)})."
                 )
     sizes = [t.shape[dim] for t in types]
     total = None if None in sizes else sum(sizes)
@@ -355,49 +378,69 @@ def tri(types: Types, attrs: Attrs, op: str = "tril"):
 # --- indexing -----------------------------------------------------------------------------------
 
 def index(types: Types, attrs: Attrs, op: str = "index"):
-    """numpy advanced indexing: spec entries ("slice", a, b, c), ("int", i), ("none",) and
-    ("tensor",) (the next operand; a bool mask consumes as many dims as it has)."""
-    x, idx = types[0], list(types[1:])
-    spec = attrs["spec"]
-    has_tensor = any(e[0] == "tensor" for e in spec)
+    """torch's advanced indexing: spec entries ("slice", a, b, c), ("int", i), ("none",) and
+    ("tensor",) (the next operand; a bool mask consumes as many dims as it has). Integers select
+    first (torch does not count them as advanced indices, numpy does); the broadcast index shape
+    replaces the indexed dims where the index tensors are adjacent, and goes first when a slice
+    or None separates them (x[i, :, j])."""
+    idx = types[1:]
+    x = _after_int_selects(types[0], idx, attrs["spec"])
     out: list = []
     adv_shapes, adv_at, positions = [], None, []
     dim, k = 0, 0
-    for pos, entry in enumerate(spec):
+    for pos, entry in enumerate(e for e in attrs["spec"] if e[0] != "int"):
         kind = entry[0]
         if kind == "slice":
             out.append(len(range(*entry[1:])))
             dim += 1
         elif kind == "none":
             out.append(1)
-        elif kind == "int" and not has_tensor:
-            dim += 1
         else:
-            t = idx[k] if kind == "tensor" else None
-            k += kind == "tensor"
-            if t is not None and t.dtype is DType.bool:
+            t = idx[k]
+            k += 1
+            if t.dtype is DType.bool:
                 _check_mask(x, t, dim)
                 adv_shapes.append((None,))
-                dim += t.ndim
+            elif t.dtype.is_floating_point:
+                raise IndexError(
+                    "tensors used as indices must be long, int or bool tensors, got "
+                    f"{t.dtype.value}"
+                )
             else:
-                if t is not None and t.dtype.is_floating_point:
-                    raise IndexError(
-                        "tensors used as indices must be long, int or bool tensors, got "
-                        f"{t.dtype.value}"
-                    )
-                adv_shapes.append(t.shape if t is not None else ())
-                dim += 1
+                adv_shapes.append(t.shape)
+            dim += t.ndim if t.dtype is DType.bool else 1
             positions.append(pos)
-            if adv_at is None:
-                adv_at = len(out)
-    if dim != x.ndim:
-        raise IndexError(f"index: spec covers {dim} dims of a {x.ndim}-dim tensor")
+            adv_at = len(out) if adv_at is None else adv_at
     if adv_shapes:
-        bshape = broadcast_shapes(*adv_shapes)
+        try:
+            bshape = broadcast_shapes(*adv_shapes)
+        except RuntimeError:
+            shapes = ", ".join(fmt_shape(s) for s in adv_shapes)
+            raise IndexError(
+                f"shape mismatch: indexing tensors could not be broadcast together with shapes "
+                f"{shapes}"
+            ) from None
         adjacent = positions == list(range(positions[0], positions[0] + len(positions)))
         at = adv_at if adjacent else 0
         out[at:at] = bshape
     return (TensorType(x.dtype, tuple(out)),)
+
+
+def _after_int_selects(x: TensorType, idx: Types, spec) -> TensorType:
+    """x's type once the dims that integer entries select are gone (torch selects first)."""
+    shape, dim, k = [], 0, 0
+    for entry in spec:
+        if entry[0] == "none":
+            continue
+        tensor = idx[k] if entry[0] == "tensor" else None
+        k += tensor is not None
+        n = tensor.ndim if tensor is not None and tensor.dtype is DType.bool else 1
+        if entry[0] != "int":
+            shape.extend(x.shape[dim : dim + n])
+        dim += n
+    if dim != x.ndim:
+        raise IndexError(f"index: spec covers {dim} dims of a {x.ndim}-dim tensor")
+    return TensorType(x.dtype, tuple(shape))
 
 
 def _check_mask(x: TensorType, mask: TensorType, dim: int) -> None:
@@ -428,8 +471,10 @@ def gather(types: Types, attrs: Attrs, op: str = "gather"):
     x, idx = types
     dim = attrs["dim"]
     check_dims((dim,), x.ndim, op)
-    if idx.dtype is not DType.int64:
-        raise RuntimeError(f"gather(): Expected dtype int64 for index, got {idx.dtype.value}")
+    if idx.dtype not in (DType.int64, DType.int32):
+        raise RuntimeError(
+            f"gather(): Expected dtype int32/int64 for index, got {idx.dtype.value}"
+        )
     if idx.ndim != x.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     for d in range(x.ndim):

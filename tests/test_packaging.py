@@ -46,6 +46,12 @@ def test_no_shadowing_folders_inside_tracejit():
         assert not (ROOT / "tracejit" / sub).exists(), f"tracejit/{sub} shadows the mapping"
 
 
+def test_tests_import_the_real_package():
+    assert tracejit.__file__ is not None, "a tests/tracejit folder shadows the package"
+    assert Path(tracejit.__file__).parent.name == "tracejit"
+    assert not (ROOT / "tests" / "tracejit").exists()
+
+
 def test_subpackages_import_as_tracejit_subpackages():
     assert Path(tracejit.ir.__file__).parent.name == "ir"
     assert tracejit.ir.__name__ == "tracejit.ir"

@@ -61,7 +61,7 @@ bool = dtype.bool
 __version__ = "0.1.0"
 
 
-def is_tensor(obj) -> "builtins.bool":  # noqa: F821
+def is_tensor(obj):
     return isinstance(obj, Tensor)
 
 

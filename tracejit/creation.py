@@ -2,63 +2,77 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from tracejit.dispatch import dispatch, get_default_dtype, scalar_dtype
 from tracejit.functions import size_args
 from tracejit.ir import DType, Op
+from tracejit.ir.types import promote_types
 from tracejit.tensor import Tensor, check_device
 
 _SUPPORTED_KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
 
 
-def _infer_dtype(array: np.ndarray, from_python: bool) -> DType:
-    """Python data: float -> default dtype, int -> int64, bool -> bool; numpy keeps its dtype."""
-    if not from_python:
+def _infer_dtype(data, array: np.ndarray) -> DType:
+    """torch's inference: every leaf brings a dtype (Python bool, int, float: bool, int64, the
+    default float; numpy values and tensors their own) and the leaves' dtypes promote."""
+    if isinstance(data, (Tensor, np.ndarray, np.generic)):
         return DType.from_numpy(array.dtype)
-    kind = array.dtype.kind
-    if kind == "f":
-        return get_default_dtype()
-    if kind in "iu":
-        return DType.int64
-    if kind == "b":
-        return DType.bool
-    raise TypeError(f"tensor(): invalid data type '{array.dtype}' (expected numbers or bools)")
+    dtypes: set[DType] = set()
+    _leaf_dtypes(data, dtypes)
+    return functools.reduce(promote_types, dtypes) if dtypes else get_default_dtype()
 
 
-def _to_array(data) -> tuple[np.ndarray, bool]:
-    """numpy array for `data` and whether it came from Python values (not numpy or tensors)."""
+def _leaf_dtypes(data, out: set) -> None:
+    for item in data if isinstance(data, (list, tuple)) else (data,):
+        if isinstance(item, (list, tuple)):
+            _leaf_dtypes(item, out)
+        elif isinstance(item, Tensor):
+            out.add(item.dtype)
+        elif isinstance(item, (np.ndarray, np.generic)):
+            out.add(DType.from_numpy(item.dtype))
+        else:
+            out.add(scalar_dtype(item))
+
+
+def _to_array(data) -> np.ndarray:
+    """numpy array holding `data` (nested sequences of numbers, arrays or tensors)."""
     if isinstance(data, Tensor):
-        return data._data, False
+        return data._data
     if isinstance(data, (np.ndarray, np.generic)):
-        return np.asarray(data), False
-    if isinstance(data, (str, bytes)) or data is None:
+        return np.asarray(data)
+    if data is None:
+        raise RuntimeError("tensor(): could not infer dtype of NoneType")
+    if isinstance(data, (str, bytes)):
         raise TypeError(f"tensor(): invalid data type '{type(data).__name__}'")
     try:
         array = np.array(data)
     except ValueError as e:
         raise ValueError(f"tensor(): data is not a regular nested sequence of numbers: {e}") \
             from None
+    if array.dtype.kind == "u" or (array.dtype == object and _has_int(data)):
+        raise ValueError("tensor(): a Python int in data does not fit in int64")
     if array.dtype == object or array.dtype.kind not in _SUPPORTED_KINDS:
         raise TypeError(
             f"tensor(): could not convert data of type {type(data).__name__} to a tensor of "
             "numbers"
         )
-    typed = _has_typed_leaves(data)
-    return array, not typed
+    return array
 
 
-def _has_typed_leaves(data) -> bool:
-    while isinstance(data, (list, tuple)) and data:
-        data = data[0]
-    return isinstance(data, (Tensor, np.ndarray, np.generic)) and not isinstance(data, np.bool_)
+def _has_int(data) -> bool:
+    if isinstance(data, (list, tuple)):
+        return any(_has_int(item) for item in data)
+    return isinstance(data, int) and not -(2**63) <= data < 2**63
 
 
 def tensor(data, *, dtype: DType | None = None, device=None, requires_grad: bool = False):
     """A new tensor holding a copy of `data` (nested lists, numbers, arrays or tensors)."""
     check_device(device)
-    array, from_python = _to_array(data)
-    dtype = dtype or _infer_dtype(array, from_python)
+    array = _to_array(data)
+    dtype = dtype or _infer_dtype(data, array)
     out = Tensor._wrap(np.array(array, dtype=dtype.np, copy=True))
     out.requires_grad = requires_grad
     return out

@@ -40,24 +40,24 @@ def _consumed(k) -> int:
 def parse_key(x, key) -> tuple[tuple, list]:
     """The index spec (see ops.INDEX) and the index tensors for `x[key]`."""
     key = key if isinstance(key, tuple) else (key,)
-    key = tuple(_key_tensor(k) if _is_tensor_key(k) else k for k in key)
+    # Python False selects nothing: a 0-d False mask (x[False] has shape (0, *x.shape))
+    key = tuple(_key_tensor(k) if _is_tensor_key(k) or k is False else k for k in key)
     if sum(k is Ellipsis for k in key) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
     used = sum(_consumed(k) for k in key)
     if used > x.ndim:
-        raise IndexError(f"too many indices for tensor of dimension {x.ndim}")
+        raise IndexError(
+            f"too many indices for tensor of dimension {x.ndim} (shape {list(x.shape)}, "
+            f"indexed in {used} dims)"
+        )
     spec, tensors, dim = [], [], 0
     for k in key:
         if k is Ellipsis:
             for _ in range(x.ndim - used):
                 spec.append(("slice", 0, x.shape[dim], 1))
                 dim += 1
-        elif k is None:
+        elif k is None or k is True:
             spec.append(("none",))
-        elif isinstance(k, bool):
-            spec.append(("none",))
-            if not k:
-                raise IndexError("indexing with a Python False is not supported")
         elif isinstance(k, slice):
             spec.append(("slice", *_slice_bounds(k, x.shape[dim])))
             dim += 1
@@ -118,8 +118,26 @@ def setitem(x, key, value) -> None:
         from tracejit.creation import tensor
 
         value = tensor(value)
+    if tensors and isinstance(value, _tensor_module.Tensor) and value.dtype is not x.dtype:
+        _check_index_put_dtype(x, key, value)
     value = to_dtype(value, x.dtype)
     assign(x, dispatch(Op.INDEX_PUT, x, value, *tensors, spec=spec), "index_put_")
+
+
+def _check_index_put_dtype(x, key, value) -> None:
+    """torch converts a tensor value to x's dtype for basic keys only; with index tensors it
+    converts only a one-element value under a boolean mask (its masked_fill path)."""
+    key = key if isinstance(key, tuple) else (key,)
+    index = [_key_tensor(k) for k in key if _is_tensor_key(k)]
+    if all(t.ndim == 0 and t.dtype is not DType.bool for t in index):
+        return  # only Python False or 0-d integer tensors (which torch treats as ints)
+    if value.numel() == 1 and any(t.dtype is DType.bool and t.ndim for t in index):
+        return
+    raise RuntimeError(
+        f"Index put requires the source and destination dtypes match, got {x.dtype.value} for "
+        f"the destination and {value.dtype.value} for the source; convert the value with "
+        f".to({x.dtype!r})"
+    )
 
 
 def _is_number(v) -> bool:
