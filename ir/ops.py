@@ -315,7 +315,7 @@ _def(Op.MATMUL, Kind.MATMUL, 2, rules.matmul, _np(np.matmul), dtypes=NUMERIC_DTY
 _def(Op.LINEAR, Kind.MATMUL, (2, 3), rules.linear, ref.linear, dtypes=NUMERIC_DTYPES)
 _PAIR = ("stride", "padding", "dilation")
 _def(Op.CONV2D, Kind.MATMUL, (2, 3), rules.conv2d, window.conv2d,
-     *(Attr(a, "pair") for a in _PAIR), Attr("groups", "int"), dtypes=FLOAT_DTYPES)
+     *(Attr(a, "pair") for a in _PAIR), Attr("groups", "int"), dtypes=NUMERIC_DTYPES)
 _def(Op.SOFTMAX, Kind.NORMALIZATION, 1, rules.same_as_input, ref.softmax, Attr("dim", "int"),
      dtypes=FLOAT_DTYPES)
 _def(Op.LOG_SOFTMAX, Kind.NORMALIZATION, 1, rules.same_as_input, ref.log_softmax,
@@ -324,10 +324,10 @@ _def(Op.LAYER_NORM, Kind.NORMALIZATION, (1, 3), rules.layer_norm, ref.layer_norm
      Attr("normalized_ndim", "int"), Attr("eps", "float"), dtypes=FLOAT_DTYPES)
 _POOL = (Attr("kernel_size", "pair"), Attr("stride", "pair"), Attr("padding", "pair"))
 _def(Op.MAX_POOL2D, Kind.WINDOW, 1, rules.pool2d, window.max_pool2d, *_POOL,
-     Attr("dilation", "pair"), Attr("ceil_mode", "bool"), dtypes=FLOAT_DTYPES)
+     Attr("dilation", "pair"), Attr("ceil_mode", "bool"), dtypes=NUMERIC_DTYPES)
 _def(Op.AVG_POOL2D, Kind.WINDOW, 1, rules.pool2d, window.avg_pool2d, *_POOL,
      Attr("ceil_mode", "bool"), Attr("count_include_pad", "bool"),
-     Attr("divisor_override", "int?"), dtypes=FLOAT_DTYPES)
+     Attr("divisor_override", "int?"), dtypes=FLOAT_DTYPES | {DType.int64})  # as torch's CPU
 
 # --- movement and indexing ----------------------------------------------------------------------
 _MV = Kind.MOVEMENT

@@ -229,14 +229,25 @@ def test_conv2d_errors():
     check_error("conv2d", x, data((3, 2, 3, 3), "float64"))
 
 
-def test_conv2d_rejects_integer_tensors_naming_the_dtype():
-    # A deliberate difference: torch 2.13 has an int64 CPU kernel; tracejit's conv2d op is
-    # defined for floating point only.
-    x, w = tj.tensor(data((1, 2, 5, 5), "int64")), tj.tensor(data((3, 2, 3, 3), "int64"))
-    with pytest.raises(RuntimeError, match=re.escape(
-        "conv2d: int64 tensors are not supported (supported dtypes: float32, float64)"
-    )):
-        F.conv2d(x, w)
+@pytest.mark.parametrize("dtype", ["int32", "int64", "bool"])
+@pytest.mark.parametrize("name, kwargs", [
+    ("conv2d", {"padding": 1}), ("max_pool2d", {"kernel_size": 2}),
+    ("avg_pool2d", {"kernel_size": 2}),
+])
+def test_integer_windows_follow_torch(name, kwargs, dtype):
+    # torch 2.13's CPU kernels: int conv2d and max_pool2d, int64-only avg_pool2d, no bool.
+    x = np.arange(50).reshape(1, 2, 5, 5) % 7
+    args = (x,) if name != "conv2d" else (x, np.arange(54).reshape(3, 2, 3, 3) % 5 - 2)
+    args = tuple(a.astype(dtype) for a in args)
+    try:
+        want = getattr(torch.nn.functional, name)(*map(torch.from_numpy, args), **kwargs)
+    except (RuntimeError, NotImplementedError):
+        with pytest.raises(RuntimeError, match=f"{name}: {dtype} tensors are not supported"):
+            getattr(F, name)(*map(tj.tensor, args), **kwargs)
+        return
+    got = getattr(F, name)(*map(tj.tensor, args), **kwargs)
+    assert str(got.dtype) == str(want.dtype).replace("torch", "tracejit")
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
 
 
 # --- pooling ------------------------------------------------------------------------------------
