@@ -9,7 +9,6 @@ a RuntimeError in Python, and tracejit keeps NotImplementedError for features it
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pytest
