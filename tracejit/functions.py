@@ -712,11 +712,6 @@ def broadcast_tensors(*tensors):
     return tuple(expand(t, *shape) for t in tensors)
 
 
-def promote(*tensors):
-    """Tensors cast to their torch.result_type."""
-    dtype = result_type(*tensors)
-    return tuple(to_dtype(t, dtype) for t in tensors)
-
 
 # Tensor methods that torch also offers as functions: tracejit.exp(x) is x.exp().
 _METHOD_FUNCTIONS = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracejit import functions as F
-from tracejit.dispatch import assign, concrete, dispatch, dispatch_inplace, to_dtype
+from tracejit.dispatch import assign, concrete, dispatch, dispatch_inplace
 from tracejit.indexing import getitem, setitem
 from tracejit.ir import DType, Op, Size, TensorType
 from tracejit.ir.types import _FROM_NUMPY
@@ -592,15 +592,4 @@ def _checked_exponent(base, exponent):
     return exponent
 
 
-def _to_tensor(x) -> Tensor:
-    """Tensors pass through; numpy arrays and Python numbers become tensors."""
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, np.ndarray):
-        return Tensor._from_array(x)
-    from tracejit.creation import tensor
-
-    return tensor(x)
-
-
-__all__ = ["CPU", "Tensor", "check_device", "device", "to_dtype"]
+__all__ = ["CPU", "Tensor", "check_device", "device"]
