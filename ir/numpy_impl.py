@@ -353,3 +353,7 @@ def randint(*, low, high, shape, dtype, rng):
     if dtype is DType.bool:
         return rng.integers(low, high, shape).astype(np.bool_)
     return rng.integers(low, high, shape, dtype=np.int64).astype(dtype.np)
+
+
+def constant(*, value):
+    return value.array

@@ -25,7 +25,9 @@ from .types import (
     FLOAT_DTYPES,
     INTEGRAL_DTYPES,
     NUMERIC_DTYPES,
+    ConstRef,
     DType,
+    Literal,
     TensorType,
 )
 
@@ -121,6 +123,11 @@ class Op(enum.Enum):
     INDEX = "index"
     INDEX_PUT = "index_put"
     GATHER = "gather"
+    # constants and structure
+    CONSTANT = "constant"
+    FUSED = "fused"
+    YIELD = "yield"
+    RETURN = "return"
 
     def __str__(self) -> str:
         return self.value
@@ -139,6 +146,8 @@ class Kind(enum.Enum):
     WINDOW = "window"
     MOVEMENT = "movement"
     INDEXING = "indexing"
+    CONSTANT = "constant"
+    STRUCTURE = "structure"  # ops that own blocks, and block terminators
 
 
 class Promotion(enum.Enum):
@@ -185,6 +194,7 @@ ATTR_TYPES: dict[str, Callable[[Any], bool]] = {
     "ints": _is_ints,
     "pair": lambda v: _is_ints(v) and len(v) == 2,
     "spec": lambda v: isinstance(v, tuple) and all(_is_spec_entry(e) for e in v),
+    "const": lambda v: isinstance(v, (Literal, ConstRef)),
 }
 
 
@@ -196,7 +206,7 @@ class OpDef:
     kind: Kind
     arity: tuple[int, int | None]  # (min, max) operands; max None = variadic
     infer: Callable[..., tuple[TensorType, ...]]  # shape-and-dtype rule
-    impl: Callable[..., Any]  # numpy reference implementation
+    impl: Callable[..., Any] | None  # numpy reference implementation (None: structure ops)
     attrs: tuple[Attr, ...] = ()
     dtypes: frozenset[DType] = ALL_DTYPES  # operand dtypes accepted after promotion
     # dtypes each front-end operand (tensor or Python scalar) may have BEFORE promotion, for ops
@@ -207,6 +217,9 @@ class OpDef:
     pure: bool = True
     random: bool = False  # impl takes rng=
     choices: Mapping[str, tuple[str, ...]] | None = None  # allowed values of str attributes
+    blocks: int = 0  # nested blocks the op owns
+    isolated: bool = False  # its blocks see only their own arguments, not enclosing values
+    terminator: bool = False  # ends a block (return, yield)
 
     @property
     def name(self) -> str:
@@ -347,9 +360,18 @@ _def(Op.INDEX, Kind.INDEXING, (1, None), rules.index, ref.index, _SPEC)
 _def(Op.INDEX_PUT, Kind.INDEXING, (2, None), rules.index_put, ref.index_put, _SPEC)
 _def(Op.GATHER, Kind.INDEXING, 2, rules.gather, ref.gather, Attr("dim", "int"))
 
+# --- constants and structure --------------------------------------------------------------------
+# A constant's type is its Literal's; a ConstRef's comes from the graph's data (the verifier).
+# Structured ops' results come from their blocks: the verifier checks them, not a shape rule.
+_def(Op.CONSTANT, Kind.CONSTANT, 0, rules.constant, ref.constant, Attr("value", "const"))
+_def(Op.FUSED, Kind.STRUCTURE, (0, None), rules.structured, None, blocks=1, isolated=True)
+for _op in (Op.YIELD, Op.RETURN):
+    _def(_op, Kind.STRUCTURE, (0, None), rules.terminator, None, terminator=True)
+
 ELEMENTWISE = frozenset(op for op, d in OPS.items() if d.kind is Kind.ELEMENTWISE)
 REDUCTIONS = frozenset(op for op, d in OPS.items() if d.kind is Kind.REDUCTION)
 MOVEMENT = frozenset(op for op, d in OPS.items() if d.kind is Kind.MOVEMENT)
+STRUCTURE = frozenset(op for op, d in OPS.items() if d.kind is Kind.STRUCTURE)
 
 
 def complete_attrs(op: Op, attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -389,6 +411,17 @@ def infer_types(op: Op, types: Sequence[TensorType], attrs: Mapping[str, Any]):
     positions = opdef.promoted if opdef.promoted is not None else range(len(types))
     check_dtypes(op, [types[i].dtype for i in positions], opdef.dtypes)
     return opdef.infer(types, attrs, op.value)
+
+
+def evaluate(op: Op, arrays: Sequence[np.ndarray], attrs: Mapping[str, Any],
+             result: TensorType, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Run the op's numpy reference on `arrays`; the result as an array of `result`'s dtype.
+    Eager execution and the reference interpreter both run ops through here."""
+    opdef = OPS[op]
+    kwargs = {**attrs, "rng": rng} if opdef.random else attrs
+    with np.errstate(all="ignore"):
+        out = np.asarray(opdef.impl(*arrays, **kwargs))
+        return out if out.dtype == result.dtype.np else out.astype(result.dtype.np)
 
 
 def check_dtypes(op: Op, dtypes: Sequence[DType], allowed: frozenset[DType] | None = None):

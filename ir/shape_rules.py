@@ -531,3 +531,18 @@ def randint(types: Types, attrs: Attrs, op: str = "randint"):
             f"to={attrs['high']}"
         )
     return full(types, attrs, op)
+
+
+def constant(types: Types, attrs: Attrs, op: str = "constant"):
+    value = attrs["value"]
+    if not hasattr(value, "type"):
+        raise TypeError(f"{op}: the type of {value} comes from the graph's constant data")
+    return (value.type,)
+
+
+def structured(types: Types, attrs: Attrs, op: str = "fused"):
+    raise TypeError(f"{op}: result types come from its block; use the verifier to check them")
+
+
+def terminator(types: Types, attrs: Attrs, op: str = "return"):
+    return ()

@@ -124,3 +124,56 @@ class TensorType:
     def __str__(self) -> str:
         dims = ",".join("?" if d is None else str(d) for d in self.shape)
         return f"{self.dtype.value}[{dims}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarType:
+    """A value that is a Python number, not a tensor: `int`, `float` or `bool`."""
+
+    kind: str
+
+    def __post_init__(self):
+        if self.kind not in ("int", "float", "bool"):
+            raise ValueError(f"scalar type must be int, float or bool, got {self.kind!r}")
+
+    def __str__(self) -> str:
+        return self.kind
+
+
+Type = TensorType | ScalarType
+
+
+class Literal:
+    """A small constant array held inline in an attribute. Immutable, compared by value."""
+
+    __slots__ = ("_key", "array")
+
+    def __init__(self, array):
+        array = np.array(array, copy=True)
+        DType.from_numpy(array.dtype)
+        array.flags.writeable = False
+        self.array = array
+        self._key = (array.dtype.str, array.shape, array.tobytes())
+
+    @property
+    def type(self) -> TensorType:
+        return TensorType(DType.from_numpy(self.array.dtype), self.array.shape)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Literal) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __repr__(self) -> str:
+        return f"Literal({self.array.tolist()!r}, {self.type})"
+
+
+@dataclass(frozen=True, slots=True)
+class ConstRef:
+    """A constant array referred to by name; its data lives in `Graph.constants[name]`."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"@{self.name}"

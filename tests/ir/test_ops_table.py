@@ -29,7 +29,10 @@ def test_schema_is_consistent(op):
     for name, allowed in (opdef.choices or {}).items():
         assert name in names and allowed
     assert opdef.dtypes and opdef.dtypes <= set(DType)
-    assert callable(opdef.infer) and callable(opdef.impl)
+    assert callable(opdef.infer)
+    # structure ops (fused, yield, return) run through their blocks, not a numpy function
+    assert callable(opdef.impl) or opdef.kind is Kind.STRUCTURE
+    assert (opdef.blocks > 0 or opdef.terminator) == (opdef.kind is Kind.STRUCTURE)
     if opdef.random:
         assert not opdef.pure, "random ops must be impure so no pass removes or merges them"
     if opdef.kind is Kind.CREATION:
