@@ -19,6 +19,7 @@ except ModuleNotFoundError as _e:  # pragma: no cover - only in an uninstalled c
         "(or `pip install -e '.[test]'` to run the tests), then import tracejit again."
     ) from None
 
+from tracejit import logs as _logs
 from tracejit import nn
 from tracejit.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
 from tracejit.creation import (
@@ -51,6 +52,8 @@ from tracejit.ir import Size
 from tracejit.ir.types import promote_types
 from tracejit.random import initial_seed, manual_seed
 from tracejit.tensor import Tensor, device
+from tracejit.traced import TracedFunction, TracedModule, trace
+from tracejit.tracer import TraceError
 
 float32 = float = dtype.float32
 float64 = double = dtype.float64
@@ -59,6 +62,8 @@ int64 = long = dtype.int64
 bool = dtype.bool
 
 __version__ = "0.1.0"
+
+_logs.configure()
 
 
 def is_tensor(obj):
@@ -78,6 +83,9 @@ def can_cast(from_: dtype, to: dtype):
 __all__ = [
     "Size",
     "Tensor",
+    "TraceError",
+    "TracedFunction",
+    "TracedModule",
     "arange",
     "as_tensor",
     "bool",
@@ -121,6 +129,7 @@ __all__ = [
     "result_type",
     "set_default_dtype",
     "tensor",
+    "trace",
     "zeros",
     "zeros_like",
     *_function_names,

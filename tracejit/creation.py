@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from tracejit.dispatch import dispatch, get_default_dtype, scalar_dtype
+from tracejit.dispatch import created, current_mode, dispatch, get_default_dtype, scalar_dtype
 from tracejit.functions import size_args
 from tracejit.ir import DType, Op
 from tracejit.ir.types import promote_types
@@ -75,7 +75,7 @@ def tensor(data, *, dtype: DType | None = None, device=None, requires_grad: bool
     dtype = dtype or _infer_dtype(data, array)
     out = Tensor._wrap(np.array(array, dtype=dtype.np, copy=True))
     out.requires_grad = requires_grad
-    return out
+    return created(out)
 
 
 def as_tensor(data, dtype: DType | None = None, device=None):
@@ -85,7 +85,7 @@ def as_tensor(data, dtype: DType | None = None, device=None):
         return data if dtype in (None, data.dtype) else data.to(dtype)
     if isinstance(data, np.ndarray):
         have = DType.from_numpy(data.dtype)
-        return Tensor._wrap(data if dtype in (None, have) else data.astype(dtype.np))
+        return created(Tensor._wrap(data if dtype in (None, have) else data.astype(dtype.np)))
     return tensor(data, dtype=dtype)
 
 
@@ -93,7 +93,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with `array`; writes through either are seen by both."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
-    return Tensor._from_array(array)
+    return created(Tensor._from_array(array))
 
 
 def _creation_dtype(dtype, default: DType) -> DType:
@@ -217,5 +217,6 @@ def randperm(n, *, dtype=None, device=None, generator=None):
     from tracejit.random import default_generator
 
     check_device(device)
+    current_mode().unsupported("randperm() (it draws from numpy's generator, not an op)")
     perm = default_generator().permutation(int(n))
     return tensor(perm, dtype=_creation_dtype(dtype, DType.int64))

@@ -18,7 +18,7 @@ import numpy as np
 
 from tracejit import random
 from tracejit.ir import OPS, DType, Op, Promotion, TensorType, complete_attrs, infer_types
-from tracejit.ir.ops import check_dtypes
+from tracejit.ir.ops import check_dtypes, evaluate
 from tracejit.ir.types import Category, promote_types
 
 if TYPE_CHECKING:
@@ -44,22 +44,35 @@ class Mode:
         Eager mode just returns them; a tracer raises or guards here instead."""
         return tensor._data
 
+    def alias(self, dst: Tensor, src: Tensor) -> None:
+        """`dst` now shares `src`'s memory (`.data`, `.detach()`, `Parameter(t)`)."""
+
+    def unsupported(self, what: str) -> None:
+        """`what` is about to run outside the op table (a capture mode refuses it here)."""
+
+    def created(self, tensor: Tensor) -> Tensor:
+        """`tensor` was just made from Python data (`tracejit.tensor(...)`, not an op)."""
+        return tensor
+
 
 class EagerMode(Mode):
     """Runs each op now with the op table's numpy implementation."""
 
     def apply(self, op, operands, attrs, types):
-        opdef = OPS[op]
-        kwargs = {**attrs, "rng": random.default_generator()} if opdef.random else attrs
-        with np.errstate(all="ignore"):
-            try:
-                out = opdef.impl(*(t._data for t in operands), **kwargs)
-            except (RuntimeError, IndexError):
-                raise
-            except (ValueError, TypeError, ArithmeticError) as e:
-                shown = ", ".join(str(t) for t in _types(operands))
-                raise RuntimeError(f"{op.value}: {e} (operands: {shown})") from None
-        return tensor_module.Tensor._wrap(_as_result(op, out, types[0]))
+        rng = random.default_generator() if OPS[op].random else None
+        try:
+            out = evaluate(op, [t._data for t in operands], attrs, types[0], rng)
+        except (RuntimeError, IndexError):
+            raise
+        except (ValueError, TypeError, ArithmeticError) as e:
+            shown = ", ".join(str(t) for t in _types(operands))
+            raise RuntimeError(f"{op.value}: {e} (operands: {shown})") from None
+        if CHECKS and not _shape_matches(types[0].shape, out.shape):
+            raise AssertionError(
+                f"op table bug: {op.value} produced shape {out.shape}, its rule says "
+                f"{types[0].shape}"
+            )
+        return tensor_module.Tensor._wrap(out)
 
     def assign(self, dst, src):
         if not dst._data.flags.writeable:
@@ -69,17 +82,6 @@ class EagerMode(Mode):
                 "array). Please clone() the tensor before performing the operation."
             )
         np.copyto(dst._data, src._data)
-
-
-def _as_result(op: Op, out, want: TensorType) -> np.ndarray:
-    out = np.asarray(out)
-    if out.dtype != want.dtype.np:
-        out = out.astype(want.dtype.np)
-    if CHECKS and not _shape_matches(want.shape, out.shape):
-        raise AssertionError(
-            f"op table bug: {op.value} produced shape {out.shape}, its rule says {want.shape}"
-        )
-    return out
 
 
 def _shape_matches(want, got) -> bool:
@@ -102,6 +104,17 @@ def current_mode() -> Mode:
 def concrete(tensor: Tensor, use: str) -> np.ndarray:
     """Every place a tensor's values leave for Python goes through here (see Mode.concrete)."""
     return _state.mode.concrete(tensor, use)
+
+
+def alias(dst: Tensor, src: Tensor) -> Tensor:
+    """Tell the mode that `dst` shares `src`'s memory; returns `dst`."""
+    _state.mode.alias(dst, src)
+    return dst
+
+
+def created(tensor: Tensor) -> Tensor:
+    """Tell the mode that `tensor` was just made from Python data; returns it."""
+    return _state.mode.created(tensor)
 
 
 @contextlib.contextmanager

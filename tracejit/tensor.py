@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracejit import functions as F
-from tracejit.dispatch import assign, concrete, dispatch, dispatch_inplace
+from tracejit.dispatch import alias, assign, concrete, dispatch, dispatch_inplace
 from tracejit.indexing import getitem, setitem
 from tracejit.ir import DType, Op, Size, TensorType
 from tracejit.ir.types import _FROM_NUMPY
@@ -83,7 +83,8 @@ def _binary(op: Op, doc: str):
 class Tensor:
     """A strided n-dimensional array of float32, float64, int32, int64 or bool, on the CPU."""
 
-    __slots__ = ("__weakref__", "_data", "requires_grad")
+    # _value: the IR value a tracer bound this tensor to (set only while tracing)
+    __slots__ = ("__weakref__", "_data", "_value", "requires_grad")
     __array_ufunc__ = None  # ndarray <op> Tensor defers to Tensor's reflected operators
     __array_priority__ = 1000
 
@@ -140,11 +141,12 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        return Tensor._wrap(self._data)
+        return alias(Tensor._wrap(self._data), self)
 
     @data.setter
     def data(self, value: Tensor) -> None:
         self._data = value._data
+        alias(self, value)
 
     @property
     def T(self) -> Tensor:
@@ -240,12 +242,12 @@ class Tensor:
                 f"only one element tensors can be converted to Python scalars ({what}() of a "
                 f"tensor of shape {list(self.shape)})"
             )
-        return self.item()
+        return concrete(self, f"{what}()").item()
 
     def __index__(self) -> int:
         if self.dtype.is_floating_point or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self.item())
+        return int(concrete(self, "use as a Python index").item())
 
     def __format__(self, spec: str) -> str:
         return format(self.item(), spec) if self.ndim == 0 else repr(self)
@@ -296,7 +298,7 @@ class Tensor:
         return dispatch(Op.COPY, self)
 
     def detach(self) -> Tensor:
-        return Tensor._wrap(self._data)
+        return alias(Tensor._wrap(self._data), self)
 
     def detach_(self) -> Tensor:
         return self

@@ -16,6 +16,7 @@ import numpy as np
 
 from tracejit.autograd import no_grad
 from tracejit.creation import empty
+from tracejit.dispatch import alias
 from tracejit.functions import parse_to_args
 from tracejit.ir import Size
 from tracejit.tensor import Tensor, check_device
@@ -35,7 +36,7 @@ class Parameter(Tensor):
             raise TypeError(f"Parameter(): expected a tracejit Tensor, got {type(data).__name__}")
         param = cls._wrap(data._data)
         param.requires_grad = requires_grad
-        return param
+        return alias(param, data)
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
         pass

@@ -1,0 +1,223 @@
+"""The tracing mode: runs each dispatched op eagerly AND records it into a Graph.
+
+Running for real keeps every Tensor's values right, so user code that reads shapes or prints
+works unchanged; recording gives the graph. What tracing cannot capture raises `TraceError` at
+the user's line: a traced value escaping to Python (`bool()`, `.item()`, ...), numpy-side
+randomness, in-place writes the graph could not replay. (A later milestone turns the escapes
+into guards with an eager fallback: they all arrive at `TraceMode.concrete`.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import weakref
+from types import CodeType
+
+import numpy as np
+
+from tracejit.dispatch import EagerMode
+from tracejit.ir import OPS, Op
+from tracejit.ir.graph import Block, ConstRef, Graph, Loc, Operation, Value, literal_or_ref
+from tracejit.ir.verifier import verify
+from tracejit.tensor import Tensor
+
+_POSITIONS: dict[CodeType, list] = {}
+
+
+class TraceError(RuntimeError):
+    """Something tracing cannot capture faithfully; the message starts at the user's line."""
+
+    def __init__(self, message: str, loc: Loc | None = None):
+        self.loc = loc
+        super().__init__(f"{loc}: error: {message}" if loc is not None else message)
+
+
+def user_location() -> Loc | None:
+    """The first frame outside tracejit: the user's file, line and column."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != "tracejit" and not name.startswith("tracejit."):
+            break
+        frame = frame.f_back
+    if frame is None:
+        return None
+    code = frame.f_code
+    positions = _POSITIONS.get(code)
+    if positions is None:
+        positions = _POSITIONS[code] = list(code.co_positions())
+    line, _, col, _ = positions[frame.f_lasti // 2] if frame.f_lasti >= 0 else (None,) * 4
+    return Loc(code.co_filename, line or frame.f_lineno, (col + 1) if col is not None else 0)
+
+
+_ESCAPES = {
+    "bool()": "Python control flow on a traced Tensor (bool()): the trace would keep only the "
+              "branch these example inputs take",
+    "item()": "item() on a traced Tensor: the trace would bake its value in as a constant",
+    "int()": "int() on a traced Tensor: the trace would bake its value in as a constant",
+    "float()": "float() on a traced Tensor: the trace would bake its value in as a constant",
+    "use as a Python index": "a traced Tensor used as a Python index (__index__): the trace "
+                             "would bake its value in as a constant",
+    "tolist()": "tolist() on a traced Tensor: Python code on its values is not traced",
+    "numpy()": "numpy() on a traced Tensor: numpy code on its values is not traced",
+    "numpy.asarray()": "a traced Tensor converted to a numpy array: numpy code on its values "
+                       "is not traced",
+}
+_ADVICE = ("use @tracejit.script for data-dependent control flow, tracejit.where() to select "
+           "values without branching, or keep the computation in tracejit ops")
+
+
+class TraceMode(EagerMode):
+    """Records every op into one block while computing it eagerly."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.body = Block()
+        self.constants: dict[str, np.ndarray] = {}
+        self.dynamic: set[int] = set()  # ids of values that depend on inputs or randomness
+        self.inputs: list[Tensor] = []
+        self.start: list[Value] = []  # what each input tensor was bound to before the code ran
+        # Tensors the trace has seen, by id, with a weakref whose callback forgets the id (and
+        # the facts below) when the tensor dies, so a reused id never inherits them.
+        self.tracked: dict[int, weakref.ref] = {}
+        self.pending: dict[int, str] = {}  # id(frozen tensor) -> constant name, made on use
+        self.fixed: set[int] = set()  # ids of tensors the graph holds as constants
+
+    # --- binding tensors to values --------------------------------------------------------------
+    def track(self, tensor: Tensor) -> None:
+        key = id(tensor)
+        if key not in self.tracked:
+            self.tracked[key] = weakref.ref(tensor, lambda _, key=key: self.forget(key))
+
+    def forget(self, key: int) -> None:
+        self.tracked.pop(key, None)
+        self.pending.pop(key, None)
+        self.fixed.discard(key)
+
+    def live(self) -> list[Tensor]:
+        return [t for t in (r() for r in list(self.tracked.values())) if t is not None]
+
+    def bind(self, tensor: Tensor, value: Value) -> None:
+        tensor._value = value
+        self.track(tensor)
+
+    def add_input(self, tensor: Tensor, name: str) -> None:
+        value = Value(tensor._type, self.body, len(self.body.args), name)
+        self.body.args.append(value)
+        self.inputs.append(tensor)
+        self.dynamic.add(id(value))
+        if getattr(tensor, "_value", None) is None:  # the same tensor twice: the first wins
+            self.bind(tensor, value)
+        self.start.append(tensor._value)
+
+    def add_frozen(self, tensor: Tensor, name: str) -> None:
+        """`tensor` becomes the named constant `@name` when first used."""
+        self.track(tensor)
+        self.pending[id(tensor)] = name
+        self.fixed.add(id(tensor))
+
+    def value_of(self, tensor: Tensor) -> Value:
+        value = getattr(tensor, "_value", None)
+        if value is None:
+            value = self.constant(tensor)
+        return value
+
+    def constant(self, tensor: Tensor) -> Value:
+        """A constant op holding a copy of `tensor`'s values: by name if it is frozen state or
+        large, inline otherwise."""
+        data = np.array(tensor._data, copy=True)
+        data.flags.writeable = False
+        name = self.pending.pop(id(tensor), None)
+        if name is not None:
+            attr = ConstRef(name)
+        else:
+            attr = literal_or_ref(data, self.fresh_name())
+        if isinstance(attr, ConstRef):
+            self.constants[attr.name] = data
+        op = Operation.create(Op.CONSTANT, [], {"value": attr}, [tensor._type])
+        self.body.append(op)
+        self.track(tensor)
+        self.fixed.add(id(tensor))
+        self.bind(tensor, op.result)
+        return op.result
+
+    def fresh_name(self) -> str:
+        taken = set(self.constants) | set(self.pending.values())
+        k = len(self.constants)
+        while f"const{k}" in taken:
+            k += 1
+        return f"const{k}"
+
+    # --- the Mode interface ---------------------------------------------------------------------
+    def apply(self, op, operands, attrs, types):
+        out = super().apply(op, operands, attrs, types)
+        values = [self.value_of(t) for t in operands]
+        operation = Operation.create(op, values, attrs, types, loc=user_location())
+        self.body.append(operation)
+        if OPS[op].random or any(id(v) in self.dynamic for v in values):
+            self.dynamic.add(id(operation.result))
+        self.bind(out, operation.result)
+        return out
+
+    def assign(self, dst, src):
+        if id(dst) in self.fixed or getattr(dst, "_value", None) is None:
+            raise TraceError(
+                "in-place write to a tensor the traced code does not take as an input (a "
+                "global, a closure variable, or a buffer frozen by freeze=True): the graph "
+                "could not replay the write on later calls. Pass the tensor in as an input, "
+                "or trace without freeze=True",
+                user_location(),
+            )
+        for other in self.live():
+            if other is not dst and np.may_share_memory(other._data, dst._data) and (
+                    np.shares_memory(other._data, dst._data)):
+                raise TraceError(
+                    "in-place write to a tensor that shares memory with another live tensor (a "
+                    "view such as a slice, reshape or transpose of it): tracing records values, "
+                    "not memory, so the other tensor would not see the write. Use out-of-place "
+                    "ops, or clone() before writing",
+                    user_location(),
+                )
+        super().assign(dst, src)
+        self.bind(dst, self.value_of(src))
+
+    def concrete(self, tensor, use):
+        value = getattr(tensor, "_value", None)
+        if value is not None and id(value) in self.dynamic:
+            what = _ESCAPES.get(use, f"{use} on a traced Tensor")
+            raise TraceError(f"{what}; {_ADVICE}", user_location())
+        return tensor._data
+
+    def alias(self, dst, src):
+        value = getattr(src, "_value", None)
+        if value is not None:
+            self.bind(dst, value)
+        elif id(src) in self.pending:
+            self.add_frozen(dst, self.pending[id(src)])
+
+    def unsupported(self, what):
+        raise TraceError(f"{what} cannot be traced", user_location())
+
+    def created(self, tensor):
+        self.constant(tensor)
+        self.fixed.discard(id(tensor))  # made during the trace: writing to it is replayable
+        return tensor
+
+    # --- the result -----------------------------------------------------------------------------
+    def finish(self, outputs: list[Tensor]) -> tuple[Graph, list[int]]:
+        """The verified graph returning `outputs` and then every input written in place; the
+        positions of those inputs."""
+        values = [self.value_of(t) for t in outputs]
+        mutated = [k for k, t in enumerate(self.inputs) if t._value is not self.start[k]
+                   and self.start[k] is self.body.args[k]]
+        values += [self.inputs[k]._value for k in mutated]
+        self.body.append(Operation.create(Op.RETURN, values, {}, []))
+        graph = Graph(self.name, self.body, self.constants)
+        return verify(graph), mutated
+
+    def release(self) -> None:
+        """Forget the values bound to tensors that outlive the trace."""
+        for tensor in self.live():
+            with contextlib.suppress(AttributeError):
+                del tensor._value
