@@ -7,7 +7,10 @@ import sys
 
 
 def demo(args: argparse.Namespace) -> int:
-    """Build a small CNN classifier, run it eagerly on a random batch, print what it computed."""
+    """Build a small CNN classifier, run it eagerly, trace it, print the IR and check that the
+    traced model computes exactly what eager did."""
+    import numpy as np
+
     import tracejit
     from tracejit import nn
 
@@ -32,6 +35,20 @@ def demo(args: argparse.Namespace) -> int:
     print("logits:", logits, sep="\n")
     print("class probabilities:", probs, sep="\n")
     print("predicted classes:", probs.argmax(dim=-1).tolist())
+
+    traced = tracejit.trace(model, x)
+    print(f"\ntraced: {traced.signature}, {traced.graph.op_count()} ops")
+    print(traced.code)
+    failures = 0
+    for batch in (args.batch, args.batch + 3):  # the second batch size retraces
+        xb = tracejit.randn(batch, 1, 8, 8)
+        want, got = model(xb).numpy(), traced(xb).numpy()
+        same = np.array_equal(want, got)
+        failures += not same
+        print(f"traced == eager on a batch of {batch}: {same}")
+    if failures:
+        print("error: the traced model disagrees with eager", file=sys.stderr)
+        return 1
     return 0
 
 
