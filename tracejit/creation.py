@@ -6,7 +6,14 @@ import functools
 
 import numpy as np
 
-from tracejit.dispatch import created, current_mode, dispatch, get_default_dtype, scalar_dtype
+from tracejit.dispatch import (
+    concrete,
+    created,
+    current_mode,
+    dispatch,
+    get_default_dtype,
+    scalar_dtype,
+)
 from tracejit.functions import size_args
 from tracejit.ir import DType, Op
 from tracejit.ir.types import promote_types
@@ -40,7 +47,7 @@ def _leaf_dtypes(data, out: set) -> None:
 def _to_array(data) -> np.ndarray:
     """numpy array holding `data` (nested sequences of numbers, arrays or tensors)."""
     if isinstance(data, Tensor):
-        return data._data
+        return concrete(data, "tensor()")  # a copy of its values: a tracer refuses here
     if isinstance(data, (np.ndarray, np.generic)):
         return np.asarray(data)
     if data is None:

@@ -42,6 +42,8 @@ def _flatten(node, path: str, leaves: list, names: list):
         keys = list(node)  # insertion order: a dict with its keys in another order retraces
         children = tuple(_flatten(node[k], _join(path, str(k)), leaves, names) for k in keys)
         return ("dict", tuple(keys), children)
+    if isinstance(node, float):  # by its bits: 0.0 and -0.0 trace apart, every nan alike
+        return ("float", type(node), node.hex())
     if isinstance(node, (*STATIC_TYPES, DType)):
         return ("static", type(node), node)
     raise TypeError(
@@ -62,6 +64,8 @@ def _unflatten(node, it):
         return next(it)
     if kind == "static":
         return node[2]
+    if kind == "float":
+        return node[1](float.fromhex(node[2]))
     if kind == "namedtuple":
         return node[1](*(_unflatten(c, it) for c in node[2]))
     if kind == "dict":
@@ -87,8 +91,8 @@ def _render(node, it) -> str:
     kind = node[0]
     if kind == "tensor":
         return str(next(it))
-    if kind == "static":
-        return repr(node[2])
+    if kind in ("static", "float"):
+        return repr(_unflatten(node, it))
     if kind == "dict":
         return "{" + ", ".join(f"{k!r}: {_render(c, it)}" for k, c in zip(node[1], node[2])) + "}"
     children = node[2] if kind == "namedtuple" else node[1]

@@ -250,7 +250,9 @@ class Tensor:
         return int(concrete(self, "use as a Python index").item())
 
     def __format__(self, spec: str) -> str:
-        return format(self.item(), spec) if self.ndim == 0 else repr(self)
+        if self.ndim == 0:
+            return format(concrete(self, "format()").item(), spec)
+        return repr(self)
 
     __hash__ = object.__hash__
 

@@ -1,11 +1,12 @@
 """`tracejit.trace`: record a function or module into a Graph, and run it as a callable.
 
 A traced callable specialises on its input signature: the structure of its arguments, each
-Tensor's dtype and shape, the values of non-Tensor arguments and (for modules) the training
-flags and parameter types. A call with a new signature traces again and caches the new graph
-(least recently used first out, `cache_size` at most); `strict=True` raises instead. A module's
-parameters and buffers are graph inputs read at each call, so in-place weight updates are seen;
-`freeze=True` bakes them in as named constants.
+Tensor's dtype and shape, which arguments are the same Tensor, the values of non-Tensor
+arguments and (for modules) the training flags and parameter types. A call with a new signature
+traces again, returns what that tracing run computed, and caches the new graph (least recently
+used first out, `cache_size` at most); `strict=True` raises instead. A module's parameters and
+buffers are graph inputs read at each call, so in-place weight updates are seen; `freeze=True`
+bakes them in as named constants. A traced callable called from code being traced is inlined.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tracejit.ir.graph import Graph
 from tracejit.nn.module import Module
 from tracejit.runtime.eager import interpret
 from tracejit.tensor import Tensor
-from tracejit.tracer import TraceError, TraceMode
+from tracejit.tracer import TraceError, TraceMode, user_location
 
 log = logging.getLogger("tracejit.recompiles")
 graph_log = logging.getLogger("tracejit.graph")
@@ -41,16 +42,45 @@ class Specialization:
     n_user: int  # graph inputs that come from the call's arguments; the rest are module state
     state_names: tuple[str, ...]  # parameter and buffer names, in graph input order
     mutated: list[int]  # graph inputs written in place, returned after the real outputs
+    sources: list[int | None]  # per output: the graph input it is, handed back as that tensor
     signature: str
 
     def run(self, leaves: list[Tensor], state: list[Tensor]):
         inputs = leaves + state
+        self._check_overlap(inputs)
         arrays = interpret(self.graph, [t._data for t in inputs], random.default_generator())
         n_out = len(arrays) - len(self.mutated)
-        for k, array in zip(self.mutated, arrays[n_out:]):
+        # a new value may be another input's memory (x.copy_(y)): read all before writing any
+        news = [a.copy() if any(np.may_share_memory(a, t._data) for t in inputs) else a
+                for a in arrays[n_out:]]
+        for k, array in zip(self.mutated, news):
             np.copyto(inputs[k]._data, array)
-        outs = [Tensor._wrap(a if a.flags.writeable else a.copy()) for a in arrays[:n_out]]
+        made: dict[int, Tensor] = {}  # an output returned twice is one tensor, as in eager code
+        outs = []
+        for value, array, k in zip(self.graph.outputs, arrays, self.sources):
+            if k is not None:
+                outs.append(inputs[k])
+            else:
+                if id(value) not in made:
+                    made[id(value)] = Tensor._wrap(array if array.flags.writeable
+                                                   else array.copy())
+                outs.append(made[id(value)])
         return pytree.unflatten(self.out_structure, outs)
+
+    def _check_overlap(self, inputs: list[Tensor]) -> None:
+        """The graph writes inputs in place as if no other input saw the write: refuse inputs
+        that share memory with one it writes (the same tensor twice is part of the key)."""
+        for k in self.mutated:
+            for other in inputs:
+                if other is not inputs[k] and np.may_share_memory(other._data, inputs[k]._data) \
+                        and np.shares_memory(other._data, inputs[k]._data):
+                    raise TraceError(
+                        f"{self.graph.inputs[k].name} is written in place and shares memory "
+                        "with another input of this call (a view of it, or it of a view): the "
+                        "graph replays the write on its own copy of the values, so the other "
+                        "input would not see it. Pass separate tensors (clone() one)",
+                        user_location(),
+                    )
 
 
 class _Traced:
@@ -71,21 +101,27 @@ class _Traced:
 
     # --- calling --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if isinstance(current_mode(), TraceMode):  # called from code being traced: inline it
+            return self._fn(*args, **kwargs)
         key, leaves, state = self._key(args, kwargs)
         spec = self._cache.get(key)
         if spec is None:
-            spec = self._retrace(key, args, kwargs)
-        else:
-            self._cache.move_to_end(key)
+            # tracing ran the code once: its result is this call's (running the new graph too
+            # would repeat its in-place writes and random draws)
+            self._last, result = self._retrace(key, args, kwargs)
+            return result
+        self._cache.move_to_end(key)
         self._last = spec
-        return spec.run(leaves, state)
+        return spec.run(leaves, [] if self._freeze else state)
 
     def _key(self, args, kwargs) -> tuple[Any, list[Tensor], list[Tensor]]:
         """The cache key of a call (see the module docstring), its Tensors and module state."""
         leaves, structure, _ = pytree.flatten(self._bind(args, kwargs))
         state_names, state = self._state()
+        first: dict[int, int] = {}  # the same tensor passed twice is one graph value
+        aliases = tuple(first.setdefault(id(t), k) for k, t in enumerate(leaves + state))
         key = (structure, tuple(t._type for t in leaves), state_names,
-               tuple(t._type for t in state), self._flags())
+               tuple(t._type for t in state), self._flags(), aliases)
         return key, leaves, state
 
     def _bind(self, args, kwargs) -> dict:
@@ -97,14 +133,14 @@ class _Traced:
             raise TypeError(f"{self._name}(): {e}") from None
         return dict(bound.arguments)
 
-    def _retrace(self, key, args, kwargs) -> Specialization:
+    def _retrace(self, key, args, kwargs) -> tuple[Specialization, Any]:
         if self._cache and self._strict:
             raise TraceError(
                 f"{self._name} was traced for {self._last_signature()}; this call has a new "
                 f"signature {self._describe(args, kwargs)} and strict=True forbids retracing. "
                 "Trace again with these inputs, or pass strict=False"
             )
-        spec = self._trace(args, kwargs)
+        spec, result = self._trace(args, kwargs)
         if self._cache:
             log.info("retracing %s: new signature %s (cached: %s)", self._name, spec.signature,
                      "; ".join(s.signature for s in self._cache.values()))
@@ -113,17 +149,18 @@ class _Traced:
             _, evicted = self._cache.popitem(last=False)
             log.info("%s: cache full (%d), dropped the trace for %s", self._name,
                      self._cache_size, evicted.signature)
-        return spec
+        return spec, result
 
     def _describe(self, args, kwargs) -> str:
         leaves, structure, _ = pytree.flatten(self._bind(args, kwargs))
-        return pytree.render_arguments(structure, [t._type for t in leaves])
+        return pytree.render_arguments(structure, [t._type for t in leaves]) + self._mode()
 
     def _last_signature(self) -> str:
         return (self._last or next(reversed(self._cache.values()))).signature
 
     # --- tracing --------------------------------------------------------------------------------
-    def _trace(self, args, kwargs) -> Specialization:
+    def _trace(self, args, kwargs) -> tuple[Specialization, Any]:
+        """The specialisation for these arguments, and the result of the run that traced it."""
         if isinstance(current_mode(), TraceMode):
             raise TraceError(f"tracing {self._name} while another trace is running; call the "
                              "traced function's original instead")
@@ -141,22 +178,27 @@ class _Traced:
             with using_mode(tracer):
                 result = self._fn(*args, **kwargs)
                 outs, out_structure, _ = pytree.flatten(result)
-                graph, mutated = tracer.finish(outs)
+                graph, mutated, sources = tracer.finish(outs)
         finally:
             tracer.release()
         in_types = [t._type for t in leaves]
-        signature = (pytree.render_arguments(structure, in_types) + " -> "
+        signature = (pytree.render_arguments(structure, in_types) + self._mode() + " -> "
                      + pytree.render(out_structure, graph.output_types))
         graph_log.info("traced %s %s:\n%s", self._name, signature, graph)
         n_user = len(leaves)
-        return Specialization(graph, structure, out_structure, n_user,
-                              () if self._freeze else state_names, mutated, signature)
+        spec = Specialization(graph, structure, out_structure, n_user,
+                              () if self._freeze else state_names, mutated, sources, signature)
+        return spec, result
 
     def _state(self) -> tuple[tuple[str, ...], list[Tensor]]:
         return (), []
 
     def _flags(self) -> tuple:
         return ()
+
+    def _mode(self) -> str:
+        """The training flags as signatures show them (modules only)."""
+        return ""
 
     # --- inspection -----------------------------------------------------------------------------
     @property
@@ -201,6 +243,12 @@ class TracedModule(_Traced):
 
     def _flags(self) -> tuple:
         return tuple(m.training for m in self._module.modules())
+
+    def _mode(self) -> str:
+        training = [name or "self" for name, m in self._module.named_modules() if m.training]
+        if not training or len(training) == len(self._flags()):
+            return " [train]" if training else " [eval]"
+        return f" [train: {', '.join(training)}]"
 
     @property
     def module(self) -> Module:

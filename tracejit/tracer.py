@@ -22,7 +22,8 @@ from tracejit.ir.graph import Block, ConstRef, Graph, Loc, Operation, Value, lit
 from tracejit.ir.verifier import verify
 from tracejit.tensor import Tensor
 
-_POSITIONS: dict[CodeType, list] = {}
+# code object -> its co_positions(), for as long as the code lives
+_POSITIONS: weakref.WeakKeyDictionary[CodeType, list] = weakref.WeakKeyDictionary()
 
 
 class TraceError(RuntimeError):
@@ -63,6 +64,10 @@ _ESCAPES = {
     "numpy()": "numpy() on a traced Tensor: numpy code on its values is not traced",
     "numpy.asarray()": "a traced Tensor converted to a numpy array: numpy code on its values "
                        "is not traced",
+    "format()": "a traced Tensor formatted as a number (an f-string or format()): the trace "
+                "would bake its value into the text",
+    "tensor()": "tensor() of a traced Tensor: the trace would bake its values in as a "
+                "constant; copy it with .clone() instead",
 }
 _ADVICE = ("use @tracejit.script for data-dependent control flow, tracejit.where() to select "
            "values without branching, or keep the computation in tracejit ops")
@@ -205,16 +210,19 @@ class TraceMode(EagerMode):
         return tensor
 
     # --- the result -----------------------------------------------------------------------------
-    def finish(self, outputs: list[Tensor]) -> tuple[Graph, list[int]]:
+    def finish(self, outputs: list[Tensor]) -> tuple[Graph, list[int], list[int | None]]:
         """The verified graph returning `outputs` and then every input written in place; the
-        positions of those inputs."""
+        positions of those inputs; for each output, the input tensor it is, if any (a call
+        hands back the caller's tensor there, as eager code does)."""
         values = [self.value_of(t) for t in outputs]
         mutated = [k for k, t in enumerate(self.inputs) if t._value is not self.start[k]
                    and self.start[k] is self.body.args[k]]
+        position = {id(t): k for k, t in reversed(list(enumerate(self.inputs)))}
+        sources = [position.get(id(t)) for t in outputs]
         values += [self.inputs[k]._value for k in mutated]
         self.body.append(Operation.create(Op.RETURN, values, {}, []))
         graph = Graph(self.name, self.body, self.constants)
-        return verify(graph), mutated
+        return verify(graph), mutated, sources
 
     def release(self) -> None:
         """Forget the values bound to tensors that outlive the trace."""

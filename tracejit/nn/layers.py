@@ -238,8 +238,8 @@ class _BatchNorm(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked)
+            if self.momentum is None:  # cumulative moving average, in tensors so it traces
+                factor = 1.0 / self.num_batches_tracked.to(self.running_mean.dtype)
         use_batch_stats = self.training or self.running_mean is None
         keep_stats = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if keep_stats else None,
