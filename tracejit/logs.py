@@ -14,6 +14,8 @@ import sys
 CHANNELS = {
     "recompiles": "a traced callable traces again for a new input signature",
     "graph": "the graph each trace captures",
+    "passes": "each pass run: its time and op counts before and after",
+    "ir": "the IR after each pass",
 }
 
 

@@ -22,8 +22,12 @@ import numpy as np
 
 from tracejit import pytree, random
 from tracejit.dispatch import current_mode, using_mode
-from tracejit.ir.graph import Graph
+from tracejit.ir.graph import Graph, Operation
+from tracejit.ir.ops import MOVEMENT
+from tracejit.ir.parser import parse
+from tracejit.ir.printer import print_graph
 from tracejit.nn.module import Module
+from tracejit.passes import DEFAULT_PIPELINE, parse_pipeline, run_pipeline
 from tracejit.runtime.eager import interpret
 from tracejit.tensor import Tensor
 from tracejit.tracer import TraceError, TraceMode, user_location
@@ -44,11 +48,13 @@ class Specialization:
     mutated: list[int]  # graph inputs written in place, returned after the real outputs
     sources: list[int | None]  # per output: the graph input it is, handed back as that tensor
     signature: str
+    optimized: Graph  # what runs: `graph` after the pipeline
+    views: list[bool]  # per output: captured as a view op, so it may share an input's memory
 
     def run(self, leaves: list[Tensor], state: list[Tensor]):
         inputs = leaves + state
         self._check_overlap(inputs)
-        arrays = interpret(self.graph, [t._data for t in inputs], random.default_generator())
+        arrays = interpret(self.optimized, [t._data for t in inputs], random.default_generator())
         n_out = len(arrays) - len(self.mutated)
         # a new value may be another input's memory (x.copy_(y)): read all before writing any
         news = [a.copy() if any(np.may_share_memory(a, t._data) for t in inputs) else a
@@ -57,14 +63,18 @@ class Specialization:
             np.copyto(inputs[k]._data, array)
         made: dict[int, Tensor] = {}  # an output returned twice is one tensor, as in eager code
         outs = []
-        for value, array, k in zip(self.graph.outputs, arrays, self.sources):
+        for value, array, k, view in zip(self.optimized.outputs, arrays, self.sources,
+                                         self.views):
             if k is not None:
                 outs.append(inputs[k])
-            else:
-                if id(value) not in made:
-                    made[id(value)] = Tensor._wrap(array if array.flags.writeable
-                                                   else array.copy())
-                outs.append(made[id(value)])
+                continue
+            if id(value) not in made:
+                # a fresh tensor, unless it was a view in the user's code (an optimization may
+                # have turned x*1 into x: eager code would not hand back x's memory there)
+                fresh = array.flags.writeable and (view or not any(
+                    np.may_share_memory(array, t._data) for t in inputs))
+                made[id(value)] = Tensor._wrap(array if fresh else array.copy())
+            outs.append(made[id(value)])
         return pytree.unflatten(self.out_structure, outs)
 
     def _check_overlap(self, inputs: list[Tensor]) -> None:
@@ -87,9 +97,11 @@ class _Traced:
     """What trace() returns: call it like the original; `.graph` and `.code` show the IR."""
 
     def __init__(self, fn: Callable, name: str, module: Module | None, *, freeze: bool,
-                 strict: bool, cache_size: int):
+                 strict: bool, cache_size: int, pipeline: str):
         if cache_size < 1:
             raise ValueError(f"cache_size must be at least 1, got {cache_size}")
+        parse_pipeline(pipeline)
+        self._pipeline = pipeline
         self._fn, self._name, self._module = fn, name, module
         self._freeze, self._strict, self._cache_size = freeze, strict, cache_size
         self._cache: OrderedDict[Any, Specialization] = OrderedDict()
@@ -186,8 +198,12 @@ class _Traced:
                      + pytree.render(out_structure, graph.output_types))
         graph_log.info("traced %s %s:\n%s", self._name, signature, graph)
         n_user = len(leaves)
+        optimized = run_pipeline(parse(print_graph(graph), graph.constants), self._pipeline)
+        views = [isinstance(v.owner, Operation) and v.owner.op in MOVEMENT
+                 for v in graph.outputs]
         spec = Specialization(graph, structure, out_structure, n_user,
-                              () if self._freeze else state_names, mutated, sources, signature)
+                              () if self._freeze else state_names, mutated, sources, signature,
+                              optimized, views)
         return spec, result
 
     def _state(self) -> tuple[tuple[str, ...], list[Tensor]]:
@@ -206,6 +222,11 @@ class _Traced:
         """The graph of the most recent call (or of the first trace)."""
         spec = self._last or next(iter(self._cache.values()))
         return spec.graph
+
+    @property
+    def optimized_graph(self) -> Graph:
+        """`.graph` after the optimization pipeline: what calls run."""
+        return (self._last or next(iter(self._cache.values()))).optimized
 
     @property
     def graphs(self) -> list[Graph]:
@@ -275,13 +296,16 @@ def _signature_of(fn) -> inspect.Signature | None:
 
 
 def trace(fn_or_module, *example_inputs, example_kwarg_inputs: dict | None = None,
-          freeze: bool = False, strict: bool = False, cache_size: int = 8):
+          freeze: bool = False, strict: bool = False, cache_size: int = 8,
+          pipeline: str = DEFAULT_PIPELINE):
     """Run `fn_or_module` once on the example inputs, recording every op into a Graph.
 
     Returns a `TracedModule` for an `nn.Module` and a `TracedFunction` otherwise, callable like
     the original. Inputs and outputs are Tensors or nested tuples, lists and dicts of them.
+    Calls run the graph after the pass `pipeline` (see tracejit.passes; "" runs it as captured).
     """
-    options = {"freeze": freeze, "strict": strict, "cache_size": cache_size}
+    options = {"freeze": freeze, "strict": strict, "cache_size": cache_size,
+               "pipeline": pipeline}
     if isinstance(fn_or_module, Module):
         traced = TracedModule(fn_or_module, **options)
     elif callable(fn_or_module):

@@ -1,0 +1,68 @@
+"""decompose: rewrite row-wise composite ops into the primitives they are made of, so fusion
+can put each one in a single group.
+
+softmax, log_softmax and layer_norm become reductions plus elementwise ops, in exactly the
+order the numpy reference computes them, so results do not change by a bit. Ops a backend does
+better whole (linear, matmul, conv2d, pooling) are kept; elementwise composites (gelu, silu)
+already fuse as they are.
+"""
+
+from __future__ import annotations
+
+from tracejit.ir.graph import Graph
+from tracejit.ir.ops import Op
+
+from .pipeline import register
+from .rewrite import Options, apply_rules
+
+
+@register("decompose")
+def decompose(graph: Graph, options: Options) -> bool:
+    return apply_rules(graph, RULES)
+
+
+def _reduces_nonempty(op, dims) -> bool:
+    shape = op.operands[0].type.shape
+    return all(shape[d] for d in dims) and None not in shape
+
+
+def softmax(op, rw):  # softmax(x) -> e / sum(e), e = exp(x - amax(x))
+    (x,), dims = op.operands, (op.attrs["dim"],)
+    if not _reduces_nonempty(op, dims):
+        return None
+    e = rw.insert(Op.EXP, [rw.insert(Op.SUB, [x, _amax(rw, x, dims)])])
+    return rw.insert(Op.DIV, [e, rw.insert(Op.SUM, [e], {"dims": dims, "keepdim": True})])
+
+
+def log_softmax(op, rw):  # log_softmax(x) -> s - log(sum(exp(s))), s = x - amax(x)
+    (x,), dims = op.operands, (op.attrs["dim"],)
+    if not _reduces_nonempty(op, dims):
+        return None
+    s = rw.insert(Op.SUB, [x, _amax(rw, x, dims)])
+    total = rw.insert(Op.SUM, [rw.insert(Op.EXP, [s])], {"dims": dims, "keepdim": True})
+    return rw.insert(Op.SUB, [s, rw.insert(Op.LOG, [total])])
+
+
+def layer_norm(op, rw):  # (x - mean) * rsqrt(var + eps) * w + b, var = mean((x - mean)^2)
+    x, *affine = op.operands
+    ndim = len(x.type.shape)
+    dims = tuple(range(ndim - op.attrs["normalized_ndim"], ndim))
+    if not _reduces_nonempty(op, dims):
+        return None
+    d = rw.insert(Op.SUB, [x, rw.insert(Op.MEAN, [x], {"dims": dims, "keepdim": True})])
+    var = rw.insert(Op.MEAN, [rw.insert(Op.MUL, [d, d])], {"dims": dims, "keepdim": True})
+    eps = rw.insert(Op.FULL, [], {"shape": (), "value": op.attrs["eps"], "dtype": x.type.dtype})
+    scale = rw.insert(Op.RECIPROCAL, [rw.insert(Op.SQRT, [rw.insert(Op.ADD, [var, eps])])])
+    y = rw.insert(Op.MUL, [d, scale])
+    if affine:
+        y = rw.insert(Op.MUL, [y, affine[0]])
+    if len(affine) > 1:
+        y = rw.insert(Op.ADD, [y, affine[1]])
+    return y
+
+
+def _amax(rw, x, dims):
+    return rw.insert(Op.AMAX, [x], {"dims": dims, "keepdim": True})
+
+
+RULES = {Op.SOFTMAX: [softmax], Op.LOG_SOFTMAX: [log_softmax], Op.LAYER_NORM: [layer_norm]}
