@@ -39,6 +39,10 @@ def demo(args: argparse.Namespace) -> int:
     traced = tracejit.trace(model, x)
     print(f"\ntraced: {traced.signature}, {traced.graph.op_count()} ops")
     print(traced.code)
+    optimized = traced.optimized_graph
+    groups = sum(op.op.value == "fused" for op in optimized.walk())
+    print(f"after the default pass pipeline ({groups} fused group(s)):")
+    print(optimized)
     failures = 0
     for batch in (args.batch, args.batch + 3):  # the second batch size retraces
         xb = tracejit.randn(batch, 1, 8, 8)
