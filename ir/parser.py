@@ -78,6 +78,9 @@ def _tokenize(text: str, source: str) -> list[_Token]:
     tokens, pos = [], 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
+        if m is None and text[pos] == '"':
+            raise ParseError("unterminated string (it must close with '\"' on the same line)",
+                             source, text, pos)
         if m is None:
             raise ParseError(f"unexpected character {text[pos]!r}", source, text, pos)
         if m.lastgroup != "space":
@@ -159,11 +162,12 @@ class _Parser:
         declared = self.comma_list(self.type, ")")
         self.expect("{")
         self.ops_until_close(body)
+        close = self.tokens[self.i - 1]
         if self.tok.kind != "end":
             raise self.expected("end of input after the graph's closing '}'")
         term = body.terminator
         if term is None or term.op is not Op.RETURN:
-            raise self.error("the graph body must end with return(...)", self.tokens[-1])
+            raise self.error("the graph body must end with return(...)", close)
         got = [v.type for v in term.operands]
         if got != declared:
             shown = ", ".join(str(t) for t in got)
@@ -248,12 +252,9 @@ class _Parser:
             raise self.error(f"{op_tok.text} names {len(result_toks)} result(s) but gives "
                              f"{len(types)} type(s)", op_tok)
         blocks = []
-        if self.at("{") and self.block_follows():
+        while self.at("{"):  # after the attributes and types, '{' can only open a block
             self.next()
             blocks.append(self.nested_block())
-            while self.at("{"):
-                self.next()
-                blocks.append(self.nested_block())
         loc = self.loc() if self.at("loc") else None
         operation = Operation.create(_OPS[op_tok.text], operands, attrs, types, blocks, loc)
         for tok, value in zip(result_toks, operation.results):
@@ -342,8 +343,9 @@ class _Parser:
             elements = [self.element(ttype.dtype)] * numel
         self.expect(">")
         try:
-            array = np.array(elements, dtype=ttype.dtype.np).reshape(ttype.shape)
-        except (OverflowError, ValueError):
+            with np.errstate(over="raise"):  # 1e300 as float32: an error, not inf
+                array = np.array(elements, dtype=ttype.dtype.np).reshape(ttype.shape)
+        except (OverflowError, ValueError, FloatingPointError):
             raise self.error(f"element out of range for {ttype.dtype.value}", elem_tok) from None
         return Literal(array)
 
@@ -385,11 +387,15 @@ class _Parser:
         self.expect("(")
         file = self.string()
         self.expect(":")
-        line = self.number()
-        col = 0
-        if self.accept(":"):
-            col = self.number()
-        if not isinstance(line, int) or not isinstance(col, int) or line < 0 or col < 0:
-            raise self.expected("loc(\"file\":line[:col]) with non-negative integers")
+        line = self.loc_number()
+        col = self.loc_number() if self.accept(":") else 0
         self.expect(")")
         return Loc(file, line, col)
+
+    def loc_number(self) -> int:
+        tok = self.tok
+        value = self.number()
+        if not isinstance(value, int) or value < 0:
+            raise self.error(f"expected a non-negative integer line or column in "
+                             f"loc(\"file\":line[:col]), found {tok!r}", tok)
+        return value

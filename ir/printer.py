@@ -30,9 +30,14 @@ def print_graph(graph: Graph) -> str:
     return _Printer().graph(graph)
 
 
-def print_operation(operation: Operation) -> str:
-    """One operation on one line (nested blocks elided), for error messages."""
-    printer = _Printer()
+def print_operation(operation: Operation, graph: Graph | None = None) -> str:
+    """One operation on one line (nested blocks elided), for error messages; values are named
+    as `print_graph(graph)` names them when the graph is given. It never fails: what has no text
+    form (an operand that is not a Value, an attribute of the wrong Python type) shows as
+    `<repr>`, so the verifier can quote malformed operations."""
+    printer = _Printer(lenient=True)
+    if graph is not None:
+        printer.name_values(graph.body)
     return printer.operation(operation, 0, blocks=False)[0]
 
 
@@ -46,7 +51,7 @@ def format_attr(value) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return repr(value)
+        return repr(float(value))  # np.float64 is a float whose repr is 'np.float64(...)'
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, DType):
@@ -85,7 +90,8 @@ def format_element(value) -> str:
 
 
 class _Printer:
-    def __init__(self):
+    def __init__(self, lenient: bool = False):
+        self.lenient = lenient
         self.names: dict[int, str] = {}  # id(Value) -> printed name
         self.used: set[str] = set()
         self.counter = 0
@@ -108,9 +114,30 @@ class _Printer:
         self.used.add(name)
         return name
 
+    def name_values(self, block: Block) -> None:
+        """Name the values of `block` and its nested blocks in the order printing them does."""
+        for value in block.args:
+            self.name(value)
+        for operation in block.ops:
+            for value in (*operation.operands, *operation.results):
+                if isinstance(value, Value):
+                    self.name(value)
+            for nested in operation.blocks:
+                self.name_values(nested)
+
     def ref(self, value: Value) -> str:
         # a value used before the printer met its definition (only in invalid graphs)
+        if self.lenient and not isinstance(value, Value):
+            return f"<{value!r}>"
         return self.name(value)
+
+    def attr(self, value) -> str:
+        try:
+            return format_attr(value)
+        except TypeError:
+            if not self.lenient:
+                raise
+            return f"<{value!r}>"
 
     def graph(self, graph: Graph) -> str:
         args = ", ".join(self.typed(v) for v in graph.inputs)
@@ -133,7 +160,7 @@ class _Printer:
         pad = INDENT * depth
         text = f"{operation.op.value}({', '.join(self.ref(v) for v in operation.operands)})"
         if operation.attrs:
-            items = ", ".join(f"{k} = {format_attr(v)}" for k, v in operation.attrs.items())
+            items = ", ".join(f"{k} = {self.attr(v)}" for k, v in operation.attrs.items())
             text += f" {{{items}}}"
         if operation.results:
             results = ", ".join(self.name(v) for v in operation.results)

@@ -43,7 +43,8 @@ class _Verifier:
         if operation is None:
             raise VerifyError(f"graph @{self.graph.name}: {message}")
         where = f"{operation.loc}: " if operation.loc is not None else ""
-        raise VerifyError(f"{where}error: {message}\n  {print_operation(operation)}")
+        quoted = print_operation(operation, self.graph)  # values named as in print_graph
+        raise VerifyError(f"{where}error: {message}\n  {quoted}")
 
     def define(self, value: Value, owner, index: int, operation: Operation | None) -> None:
         if id(value) in self.defined:
@@ -112,7 +113,8 @@ class _Verifier:
             return [self.constant_type(operation)]
         try:
             return list(infer_types(op, types, operation.attrs))
-        except (TypeError, ValueError, RuntimeError, IndexError) as e:
+        except (TypeError, ValueError, RuntimeError, IndexError, ArithmeticError) as e:
+            # ArithmeticError: rules doing arithmetic on extreme attributes (end=inf, 10**30)
             self.fail(operation, str(e))
 
     def constant_type(self, operation: Operation) -> TensorType:
@@ -122,11 +124,15 @@ class _Verifier:
         assert isinstance(value, ConstRef)
         data = self.graph.constants.get(value.name)
         declared = operation.results[0].type if len(operation.results) == 1 else None
-        if data is None:
-            return declared  # text without its data: the interpreter asks for it when run
+        if data is None:  # text without its data: the interpreter asks for it when run
+            if not isinstance(declared, TensorType) or None in declared.shape:
+                self.fail(operation, f"constant @{value.name} has no data in the graph, so its "
+                                     "one result must have a tensor type with known dims")
+            return declared
         if not isinstance(data, np.ndarray) or data.dtype not in _NP_DTYPES:
-            self.fail(operation, f"constant @{value.name} holds {type(data).__name__} "
-                                 f"{getattr(data, 'dtype', '')}, not an array of a tracejit dtype")
+            what = type(data).__name__ + (f" {data.dtype}" if hasattr(data, "dtype") else "")
+            self.fail(operation, f"constant @{value.name} holds {what}, not an array of a "
+                                 "tracejit dtype")
         return TensorType(DType.from_numpy(data.dtype), data.shape)
 
     def nested(self, operation: Operation, terminator: Op) -> list[list]:

@@ -9,6 +9,7 @@ Random and other impure ops are never merged.
 from __future__ import annotations
 
 from tracejit.ir.graph import Block, Graph, Operation
+from tracejit.ir.ops import OPS
 from tracejit.ir.printer import format_attr, print_graph
 
 from .pipeline import register
@@ -35,8 +36,8 @@ def _block(graph: Graph, block: Block, seen: dict) -> bool:
     changed = False
     scope = dict(seen)  # values of enclosing blocks stay available inside
     for operation in list(block.ops):
-        for inner in operation.blocks:
-            changed |= _block(graph, inner, scope)
+        for inner in operation.blocks:  # an isolated block sees nothing from outside
+            changed |= _block(graph, inner, {} if OPS[operation.op].isolated else scope)
         if not is_pure(operation) or not operation.results:
             continue
         key = _key(operation)

@@ -21,7 +21,7 @@ class Interpreter:
 
     def __init__(self, graph: Graph, rng: np.random.Generator | None = None):
         self.graph = graph
-        self.rng = rng
+        self.rng = rng if rng is not None else np.random.default_rng()
         self.env: dict[int, np.ndarray] = {}
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -62,8 +62,8 @@ def check_inputs(graph: Graph, inputs: Sequence[np.ndarray]) -> None:
             len(array.shape) == len(want.shape)
             and all(w is None or w == a for w, a in zip(want.shape, array.shape)))
         if not ok:
-            got = (f"{array.dtype}{list(array.shape)}" if isinstance(array, np.ndarray)
-                   else type(array).__name__)
+            got = (f"{array.dtype}[{','.join(map(str, array.shape))}]"
+                   if isinstance(array, np.ndarray) else type(array).__name__)
             name = f"%{value.name}" if value.name else f"input {k}"
             raise TypeError(f"graph @{graph.name}: {name} must be {want}, got {got}")
 
