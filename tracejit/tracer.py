@@ -10,6 +10,7 @@ into guards with an eager fallback: they all arrive at `TraceMode.concrete`.)
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import weakref
 from types import CodeType
@@ -17,12 +18,13 @@ from types import CodeType
 import numpy as np
 
 from tracejit.dispatch import EagerMode
-from tracejit.ir import OPS, Op
+from tracejit.ir import OPS, Op, infer_types
 from tracejit.ir.graph import Block, ConstRef, Graph, Loc, Operation, Value, literal_or_ref
 from tracejit.ir.verifier import verify
 from tracejit.tensor import Tensor
 
 # code object -> its co_positions(), for as long as the code lives
+_VIEWS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.SLICE})  # may share their input's memory
 _POSITIONS: weakref.WeakKeyDictionary[CodeType, list] = weakref.WeakKeyDictionary()
 
 
@@ -87,6 +89,9 @@ class TraceMode(EagerMode):
         # the facts below) when the tensor dies, so a reused id never inherits them.
         self.tracked: dict[int, weakref.ref] = {}
         self.pending: dict[int, str] = {}  # id(frozen tensor) -> constant name, made on use
+        # id(view tensor) -> (its base, the view op, its attributes), for views numpy shares;
+        # the base is held while the view lives, as numpy's view.base holds its array
+        self.views: dict[int, tuple[Tensor, Op, dict]] = {}
         self.fixed: set[int] = set()  # ids of tensors the graph holds as constants
 
     # --- binding tensors to values --------------------------------------------------------------
@@ -97,6 +102,7 @@ class TraceMode(EagerMode):
 
     def forget(self, key: int) -> None:
         self.tracked.pop(key, None)
+        self.views.pop(key, None)
         self.pending.pop(key, None)
         self.fixed.discard(key)
 
@@ -158,15 +164,24 @@ class TraceMode(EagerMode):
     def apply(self, op, operands, attrs, types):
         out = super().apply(op, operands, attrs, types)
         values = [self.value_of(t) for t in operands]
-        operation = Operation.create(op, values, attrs, types, loc=user_location())
-        self.body.append(operation)
+        result = self.record(op, values, attrs, types)
         if OPS[op].random or any(id(v) in self.dynamic for v in values):
-            self.dynamic.add(id(operation.result))
-        self.bind(out, operation.result)
+            self.dynamic.add(id(result))
+        self.bind(out, result)
+        if op in _VIEWS and np.may_share_memory(out._data, operands[0]._data):
+            self.views[id(out)] = (operands[0], op, attrs)
         return out
 
+    def record(self, op, values, attrs, types=None) -> Value:
+        if types is None:
+            types = infer_types(op, [v.type for v in values], attrs)
+        operation = Operation.create(op, values, attrs, types, loc=user_location())
+        self.body.append(operation)
+        return operation.result
+
     def assign(self, dst, src):
-        if id(dst) in self.fixed or getattr(dst, "_value", None) is None:
+        root = self.root(dst)
+        if id(root) in self.fixed or getattr(root, "_value", None) is None:
             raise TraceError(
                 "in-place write to a tensor the traced code does not take as an input (a "
                 "global, a closure variable, or a buffer frozen by freeze=True): the graph "
@@ -174,18 +189,66 @@ class TraceMode(EagerMode):
                 "or trace without freeze=True",
                 user_location(),
             )
+        family = [t for t in self.live() if self.root(t) is root]  # views of the same memory
         for other in self.live():
-            if other is not dst and np.may_share_memory(other._data, dst._data) and (
-                    np.shares_memory(other._data, dst._data)):
+            if all(other is not t for t in family) and np.may_share_memory(
+                    other._data, dst._data) and np.shares_memory(other._data, dst._data):
                 raise TraceError(
-                    "in-place write to a tensor that shares memory with another live tensor (a "
-                    "view such as a slice, reshape or transpose of it): tracing records values, "
-                    "not memory, so the other tensor would not see the write. Use out-of-place "
-                    "ops, or clone() before writing",
+                    "in-place write to a tensor that shares memory with another live tensor "
+                    "made outside tracejit's view ops (.detach(), .data, numpy): tracing "
+                    "records values, not memory, so the other tensor would not see the write. "
+                    "Use out-of-place ops, or clone() before writing",
                     user_location(),
                 )
         super().assign(dst, src)
         self.bind(dst, self.value_of(src))
+        self.write_back(dst)
+        derived = {id(t) for t in self.chain(dst)}
+        for view in family:  # every other view of the same memory reads it again
+            if id(view) not in derived:
+                self.rederive(view, derived)
+
+    # --- views: functionalizing writes through them ------------------------------------------
+    def root(self, tensor: Tensor) -> Tensor:
+        """The tensor whose memory `tensor` views (itself if it is not a view)."""
+        while id(tensor) in self.views:
+            tensor = self.views[id(tensor)][0]
+        return tensor
+
+    def chain(self, tensor: Tensor) -> list[Tensor]:
+        """`tensor`, its base, its base's base, ... up to its root."""
+        out = [tensor]
+        while id(out[-1]) in self.views:
+            out.append(self.views[id(out[-1])][0])
+        return out
+
+    def write_back(self, view: Tensor) -> None:
+        """After `view` got a new value, give each base up the chain the value it now holds."""
+        chain = self.chain(view)
+        for child, base in itertools.pairwise(chain):
+            _, op, attrs = self.views[id(child)]
+            value = child._value
+            if op is Op.SLICE:
+                spec = tuple(("slice", *t) for t in zip(attrs["starts"], attrs["stops"],
+                                                        attrs["steps"]))
+                new = self.record(Op.INDEX_PUT, [base._value, value], {"spec": spec})
+            elif op is Op.RESHAPE:
+                new = self.record(Op.RESHAPE, [value], {"shape": tuple(base.shape)})
+            else:  # PERMUTE (a write to an expanded view fails in eager mode first)
+                inverse = tuple(sorted(range(len(attrs["dims"])), key=attrs["dims"].__getitem__))
+                new = self.record(Op.PERMUTE, [value], {"dims": inverse})
+            self.dynamic.add(id(new))
+            self.bind(base, new)
+
+    def rederive(self, view: Tensor, done: set[int]) -> None:
+        """Record `view` again from its base's current value (its base first, if needed)."""
+        base, op, attrs = self.views[id(view)]
+        if id(base) not in done and id(base) in self.views:
+            self.rederive(base, done)
+        value = self.record(op, [base._value], attrs)
+        self.dynamic.add(id(value))
+        self.bind(view, value)
+        done.add(id(view))
 
     def concrete(self, tensor, use):
         value = getattr(tensor, "_value", None)
