@@ -22,8 +22,9 @@ def decompose(graph: Graph, options: Options) -> bool:
 
 
 def _reduces_nonempty(op, dims) -> bool:
+    """Whether every reduced dim exists and is non-empty (amax of nothing is an error)."""
     shape = op.operands[0].type.shape
-    return all(shape[d] for d in dims) and None not in shape
+    return None not in shape and all(0 <= d < len(shape) and shape[d] for d in dims)
 
 
 def softmax(op, rw):  # softmax(x) -> e / sum(e), e = exp(x - amax(x))

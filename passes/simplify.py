@@ -1,8 +1,9 @@
 """simplify: algebraic identities as named local rules, run to a fixed point by one driver.
 
 Every rule in `EXACT` gives bit-identical results (IEEE semantics, NaN, infinities and signed
-zeros included). Rules in `FAST_MATH` may change floating-point results (they ignore NaN,
-infinities and the sign of zero, or reassociate) and only run with `Options(fast_math=True)`.
+zeros included; only x * -1 -> -x may flip a NaN's sign bit, which IEEE leaves open). Rules in
+`FAST_MATH` may change floating-point results (they ignore NaN, infinities and the sign of
+zero, or reassociate) and only run with `Options(fast_math=True)`.
 A rule replaces an op's result only by a value of exactly the same type.
 """
 
@@ -89,7 +90,7 @@ def mul_one(op, rw):  # x * 1 -> x, 1 * x -> x
     return same_type(op, b) if is_splat(a, rw, 1) else None
 
 
-def mul_minus_one(op, rw):  # x * -1 -> -x (exact: negation only flips the sign bit)
+def mul_minus_one(op, rw):  # x * -1 -> -x (exact but for the sign of NaN: mul keeps it)
     x, c = op.operands
     if is_splat(c, rw, -1) and x.type == op.result.type and x.type.dtype.value != "bool":
         return rw.insert(Op.NEG, [x])
@@ -142,7 +143,7 @@ def involution(inner: Op):
 
 
 def idempotent(inner: Op):
-    def rule(op, rw):  # f(f(x)) -> f(x) for f = relu, abs, floor, ceil, trunc, round
+    def rule(op, rw):  # f(f(x)) -> f(x) for f = relu, abs, floor, ceil, trunc
         producer_op = producer(op.operands[0], inner)
         return same_type(op, op.operands[0]) if producer_op and not op.attrs else None
     rule.__name__ = f"{inner.value}_{inner.value}"

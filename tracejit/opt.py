@@ -22,6 +22,15 @@ SPLIT = re.compile(r"^// -----.*$", re.MULTILINE)
 EXPECTED = re.compile(r"//\s*expected-error\s*\{\{(.*?)\}\}")
 
 
+def split_input(text: str) -> list[str]:
+    """The inputs between `// -----` lines, each preceded by as many newlines as come before it
+    in `text`, so that errors give the file's line numbers."""
+    starts = [0] + [m.end() for m in SPLIT.finditer(text)]
+    ends = [m.start() for m in SPLIT.finditer(text)] + [len(text)]
+    return ["\n" * text.count("\n", 0, start) + text[start:end]
+            for start, end in zip(starts, ends)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracejit-opt", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,7 +69,7 @@ def check_diagnostic(text: str, source: str, args, out: list[str]) -> str | None
         return f"{source}: needs exactly one '// expected-error {{{{...}}}}' comment"
     try:
         process(text, source, args, [])
-    except (ParseError, VerifyError, ValueError, TypeError) as e:
+    except (ParseError, VerifyError, ValueError, TypeError, RuntimeError) as e:
         if expected[0] in str(e):
             out.append(f"// expected error seen: {expected[0]}\n")
             return None
@@ -77,11 +86,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = "<stdin>" if args.input == "-" else args.input
     try:
-        text = sys.stdin.read() if args.input == "-" else open(args.input).read()  # noqa: SIM115
+        if args.input == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.input, encoding="utf-8") as f:
+                text = f.read()
     except OSError as e:
         print(f"tracejit-opt: cannot read {name}: {e.strerror}", file=sys.stderr)
         return 2
-    chunks = SPLIT.split(text) if args.split_input_file else [text]
+    except UnicodeDecodeError:
+        print(f"tracejit-opt: {name} is not UTF-8 text", file=sys.stderr)
+        return 2
+    chunks = split_input(text) if args.split_input_file else [text]
     out: list[str] = []
     failed = False
     for k, chunk in enumerate(chunks):
@@ -101,8 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.output == "-":
         sys.stdout.write(result)
     else:
-        with open(args.output, "w") as f:
-            f.write(result)
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(result)
+        except OSError as e:
+            print(f"tracejit-opt: cannot write {args.output}: {e.strerror}", file=sys.stderr)
+            return 2
     return 1 if failed else 0
 
 
