@@ -29,6 +29,7 @@ from tracejit.ir.printer import print_graph
 from tracejit.nn.module import Module
 from tracejit.passes import DEFAULT_PIPELINE, parse_pipeline, run_pipeline
 from tracejit.runtime.eager import interpret
+from tracejit.runtime.executor import Plan
 from tracejit.tensor import Tensor
 from tracejit.tracer import TraceError, TraceMode, user_location
 
@@ -50,11 +51,12 @@ class Specialization:
     signature: str
     optimized: Graph  # what runs: `graph` after the pipeline
     views: list[bool]  # per output: captured as a view op, so it may share an input's memory
+    runner: Callable  # (arrays, rng) -> arrays: the compiled plan, or the interpreter
 
     def run(self, leaves: list[Tensor], state: list[Tensor]):
         inputs = leaves + state
         self._check_overlap(inputs)
-        arrays = interpret(self.optimized, [t._data for t in inputs], random.default_generator())
+        arrays = self.runner([t._data for t in inputs], random.default_generator())
         n_out = len(arrays) - len(self.mutated)
         # a new value may be another input's memory (x.copy_(y)): read all before writing any
         news = [a.copy() if any(np.may_share_memory(a, t._data) for t in inputs) else a
@@ -93,15 +95,26 @@ class Specialization:
                     )
 
 
+BACKENDS = ("llvm", "eager")
+
+
+def _runner(graph: Graph, backend: str) -> Callable:
+    if backend == "eager":
+        return lambda arrays, rng: interpret(graph, arrays, rng)
+    return Plan(graph)
+
+
 class _Traced:
     """What trace() returns: call it like the original; `.graph` and `.code` show the IR."""
 
     def __init__(self, fn: Callable, name: str, module: Module | None, *, freeze: bool,
-                 strict: bool, cache_size: int, pipeline: str):
+                 strict: bool, cache_size: int, pipeline: str, backend: str):
         if cache_size < 1:
             raise ValueError(f"cache_size must be at least 1, got {cache_size}")
         parse_pipeline(pipeline)
-        self._pipeline = pipeline
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self._pipeline, self._backend = pipeline, backend
         self._fn, self._name, self._module = fn, name, module
         self._freeze, self._strict, self._cache_size = freeze, strict, cache_size
         self._cache: OrderedDict[Any, Specialization] = OrderedDict()
@@ -203,7 +216,7 @@ class _Traced:
                  for v in graph.outputs]
         spec = Specialization(graph, structure, out_structure, n_user,
                               () if self._freeze else state_names, mutated, sources, signature,
-                              optimized, views)
+                              optimized, views, _runner(optimized, self._backend))
         return spec, result
 
     def _state(self) -> tuple[tuple[str, ...], list[Tensor]]:
@@ -297,15 +310,16 @@ def _signature_of(fn) -> inspect.Signature | None:
 
 def trace(fn_or_module, *example_inputs, example_kwarg_inputs: dict | None = None,
           freeze: bool = False, strict: bool = False, cache_size: int = 8,
-          pipeline: str = DEFAULT_PIPELINE):
+          pipeline: str = DEFAULT_PIPELINE, backend: str = "llvm"):
     """Run `fn_or_module` once on the example inputs, recording every op into a Graph.
 
     Returns a `TracedModule` for an `nn.Module` and a `TracedFunction` otherwise, callable like
     the original. Inputs and outputs are Tensors or nested tuples, lists and dicts of them.
-    Calls run the graph after the pass `pipeline` (see tracejit.passes; "" runs it as captured).
+    Calls run the graph after the pass `pipeline` (see tracejit.passes; "" runs it as captured)
+    on `backend`: "llvm" compiles kernels for this CPU, "eager" runs the reference interpreter.
     """
     options = {"freeze": freeze, "strict": strict, "cache_size": cache_size,
-               "pipeline": pipeline}
+               "pipeline": pipeline, "backend": backend}
     if isinstance(fn_or_module, Module):
         traced = TracedModule(fn_or_module, **options)
     elif callable(fn_or_module):
