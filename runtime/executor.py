@@ -26,6 +26,7 @@ from tracejit.ir.types import ConstRef, DType, TensorType
 from . import jit
 from .eager import Interpreter, check_inputs
 from .lower import Layout, NotLowerable, build_kernel, elementwise_block, lowerable
+from .lower_rows import REDUCTIONS, build_row_kernel, row_domain
 
 log = logging.getLogger("tracejit.fallback")
 PARALLEL_MIN = 1 << 17  # elements: below this a kernel runs on the calling thread
@@ -102,24 +103,27 @@ class Plan:
     def _kernel_step(self, operation: Operation, ins, outs) -> Step | None:
         if operation.op is Op.FUSED:
             block = operation.blocks[0]
-        elif operation.op in ELEMENTWISE:
+        elif operation.op in ELEMENTWISE or operation.op in REDUCTIONS:
             block = elementwise_block(operation)
         else:
             return None
-        shapes = {v.type.shape for v in operation.results}
         types = [v.type for v in [*operation.operands, *operation.results]]
-        if len(shapes) != 1 or not all(isinstance(t, TensorType) and None not in t.shape
-                                       for t in types):
+        if not all(isinstance(t, TensorType) and None not in t.shape for t in types):
             return None
         try:
-            lowerable(block)
+            domain = row_domain(block)
+            if domain is None:
+                lowerable(block)
+                shapes = {v.type.shape for v in operation.results}
+                if len(shapes) != 1:
+                    raise NotLowerable("elementwise outputs of different shapes")
         except NotLowerable as e:
             name = f"{operation.op.value} ({e})"
             if name not in _warned:
                 _warned.add(name)
                 log.warning("cannot compile %s: it runs the reference numpy code", name)
             return None
-        return KernelStep(block, operation, ins, outs, shapes.pop())
+        return KernelStep(block, operation, ins, outs, domain)
 
 
 def _constant_step(slot: int, data, interpreter, operation) -> Step:
@@ -136,18 +140,20 @@ def _constant_step(slot: int, data, interpreter, operation) -> Step:
 class KernelStep:
     """One compiled loop nest; recompiled per operand layout it meets."""
 
-    def __init__(self, block: Block, operation: Operation, ins, outs, shape):
-        self.block, self.ins, self.outs, self.shape = block, ins, outs, shape
+    def __init__(self, block: Block, operation: Operation, ins, outs, domain):
+        self.block, self.ins, self.outs, self.domain = block, ins, outs, domain
         self.text = print_graph(Graph("kernel", block))
-        self.outputs = [v for v in block.terminator.operands]
-        self.out_dtypes = [v.type.dtype.np for v in operation.results]
+        self.outputs = list(block.terminator.operands)
+        self.results = [(v.type.shape, v.type.dtype.np) for v in operation.results]
+        shape = domain[0] if domain else operation.results[0].type.shape
+        self.shape = shape
         self.numel = int(np.prod(shape)) if shape else 1
 
     def __call__(self, env: list) -> None:
         arrays = [env[k] for k in self.ins]
         layouts = tuple(_layout(a) for a in arrays)
         kernel, outer = self.kernel(layouts)
-        outs = [np.empty(self.shape, dtype) for dtype in self.out_dtypes]
+        outs = [np.empty(shape, dtype) for shape, dtype in self.results]
         pointers = [a.__array_interface__["data"][0] for a in (*arrays, *outs)]
         if self.numel >= PARALLEL_MIN and outer > 1 and THREADS > 1:
             _parallel(kernel, outer, pointers)
@@ -162,7 +168,11 @@ class KernelStep:
         if found is None:
             engine = jit.engine()
             name = engine.fresh_name("kernel")
-            text, outer = build_kernel(name, self.block, self.outputs, layouts, self.shape)
+            if self.domain is None:
+                text, outer = build_kernel(name, self.block, self.outputs, layouts, self.shape)
+            else:
+                text, outer = build_row_kernel(name, self.block, self.outputs, layouts,
+                                               *self.domain)
             address = engine.compile(text, [name])[name]
             n = len(layouts) + len(self.outputs)
             prototype = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -310,14 +311,16 @@ def _signature_of(fn) -> inspect.Signature | None:
 
 def trace(fn_or_module, *example_inputs, example_kwarg_inputs: dict | None = None,
           freeze: bool = False, strict: bool = False, cache_size: int = 8,
-          pipeline: str = DEFAULT_PIPELINE, backend: str = "llvm"):
+          pipeline: str = DEFAULT_PIPELINE, backend: str | None = None):
     """Run `fn_or_module` once on the example inputs, recording every op into a Graph.
 
     Returns a `TracedModule` for an `nn.Module` and a `TracedFunction` otherwise, callable like
     the original. Inputs and outputs are Tensors or nested tuples, lists and dicts of them.
     Calls run the graph after the pass `pipeline` (see tracejit.passes; "" runs it as captured)
-    on `backend`: "llvm" compiles kernels for this CPU, "eager" runs the reference interpreter.
+    on `backend`: "llvm" compiles kernels for this CPU, "eager" runs the reference interpreter
+    (default: $TRACEJIT_BACKEND, else "llvm").
     """
+    backend = backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"
     options = {"freeze": freeze, "strict": strict, "cache_size": cache_size,
                "pipeline": pipeline, "backend": backend}
     if isinstance(fn_or_module, Module):

@@ -38,6 +38,14 @@ SHARED_MEMORY = (
 )
 
 
+@pytest.fixture(autouse=True)
+def reference_backend(monkeypatch):
+    """These tests are about what tracing records and replays, compared bit for bit with eager
+    execution: they run traced graphs through the reference interpreter (test_trace_ops.py and
+    test_trace_twins.py compare the compiled backend too)."""
+    monkeypatch.setenv("TRACEJIT_BACKEND", "eager")
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 def where(fn, snippet: str) -> str:

@@ -165,3 +165,83 @@ def test_ops_without_a_kernel_fall_back_and_say_so_once(caplog):
     assert messages == ["no compiled kernel for cumsum yet: it runs the reference numpy code"]
     x = sample(DType.float32, (4, 8))
     check(graph, [x])
+
+
+# --- row-wise groups: reductions over trailing dims, with prologue and epilogue ---------------
+
+def close(graph: Graph, inputs: list[np.ndarray], rtol: float) -> None:
+    """Compiled within `rtol` of the reference (sums accumulate in another order), with NaNs,
+    infinities and dtypes identical."""
+    want, got = interpret(graph, inputs), Plan(graph)(inputs)
+    for w, g in zip(want, got):
+        assert w.dtype == g.dtype and w.shape == g.shape
+        if w.dtype.kind == "f":
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol, equal_nan=True)
+        else:
+            np.testing.assert_array_equal(g, w)
+
+
+ROWS = """graph @rows(%x: {t}[{shape}], %w: {t}[{last}])
+    -> ({t}[{row}], {t}[{keep}], {t}[{shape}]) {{
+  %0, %1, %2 = fused(%x, %w) : {t}[{row}], {t}[{keep}], {t}[{shape}] {{
+  ^(%3: {t}[{shape}], %4: {t}[{last}]):
+    %5 = mul(%3, %4) : {t}[{shape}]
+    %6 = {reduce}(%5) {{dims = {dims}, keepdim = false}} : {t}[{row}]
+    %7 = {reduce}(%3) {{dims = {dims}, keepdim = true}} : {t}[{keep}]
+    %8 = sub(%5, %7) : {t}[{shape}]
+    yield(%6, %7, %8)
+  }}
+  return(%0, %1, %2)
+}}
+"""
+
+
+# integer sums widen to int64, so they are not same-dtype groups: tested on their own below
+ROW_CASES = [(r, t) for r in ("sum", "mean", "amax", "amin")
+             for t in ("float32", "float64", "int32", "int64")
+             if not (r in ("sum", "mean") and t.startswith("int"))]
+
+
+@pytest.mark.parametrize(("reduce", "dtype"), ROW_CASES)
+@pytest.mark.parametrize("shape", [(3, 5), (2, 3, 4), (1, 1), (700, 300)])
+def test_row_groups_match_the_reference(reduce, dtype, shape):
+    dims = [len(shape) - 1]
+    row, keep = shape[:-1], (*shape[:-1], 1)
+    fmt = lambda s: ",".join(map(str, s))  # noqa: E731
+    graph = parse(ROWS.format(t=dtype, shape=fmt(shape), last=shape[-1], row=fmt(row),
+                              keep=fmt(keep), reduce=reduce, dims=dims))
+    d = DType(dtype)
+    close(graph, [sample(d, shape), sample(d, (shape[-1],), seed=1)],
+          rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+def test_integer_sums_widen_and_match_exactly():
+    text = """graph @s(%x: int32[4,9], %b: bool[4,9]) -> (int64[4], int64[4,1]) {
+  %0 = sum(%x) {dims = [1], keepdim = false} : int64[4]
+  %1 = sum(%b) {dims = [1], keepdim = true} : int64[4,1]
+  return(%0, %1)
+}
+"""
+    graph = parse(text)
+    check(graph, [sample(DType.int32, (4, 9)), sample(DType.bool, (4, 9), seed=2)])
+
+
+def test_amax_propagates_nan_like_numpy():
+    graph = parse("""graph @m(%x: float32[3,4]) -> (float32[3]) {
+  %0 = amax(%x) {dims = [1], keepdim = false} : float32[3]
+  return(%0)
+}
+""")
+    x = np.array([[1, np.nan, 3, 2], [-np.inf, -1, -2, -3], [np.nan] * 4], np.float32)
+    check(graph, [x])
+
+
+def test_reductions_over_leading_dims_fall_back():
+    graph = parse("""graph @c(%x: float32[5,6]) -> (float32[6]) {
+  %0 = sum(%x) {dims = [0], keepdim = false} : float32[6]
+  return(%0)
+}
+""")
+    plan = Plan(graph)
+    assert not isinstance(plan.steps[0], executor.KernelStep)
+    check(graph, [sample(DType.float32, (5, 6))])
