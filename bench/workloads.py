@@ -1,0 +1,157 @@
+"""The CPU-backend milestone's workloads, float32, one function per workload.
+
+Each workload is written twice, with its framework passed in so this module imports only numpy:
+`array_fn(xp, *arrays)` for array libraries (numpy, jax.numpy) and `tensor_fn(F, *tensors)` for
+torch-style ones (torch and tracejit, F being their `nn.functional`). `Workload.peers()` turns
+them into the per-peer callables (bench/peers.py). `scale` shrinks the sizes, so that tests can
+run every workload tiny; W5 measures per-call overhead and never scales.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+GELU_C = math.sqrt(2 / math.pi)
+
+
+@dataclass
+class Workload:
+    """Inputs, the two spellings of the computation, and the tolerance against numpy."""
+
+    id: str  # W1 ... W5: what --workloads selects
+    name: str
+    inputs: list[np.ndarray]
+    array_fn: Callable  # (xp, *arrays)
+    tensor_fn: Callable  # (F, *tensors)
+    tol: float  # rtol and atol against the numpy peer's result
+
+    def reference(self) -> np.ndarray:
+        return self.array_fn(np, *self.inputs)
+
+    def peers(self, names=None):
+        """The per-peer callables for `names` (default all): see bench.peers.build_peers."""
+        from bench.peers import build_peers
+
+        return build_peers(self, names)
+
+
+def _gelu_tanh(xp, y):
+    # y * y * y, not y**3: numpy's power has no fast path for 3 (about 3x slower here)
+    return 0.5 * y * (1 + xp.tanh(GELU_C * (y + 0.044715 * (y * y * y))))
+
+
+def _rows(n: int, scale: float) -> int:
+    return max(1, round(n * scale))
+
+
+def _randn(*shape: int, std: float = 1.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
+
+
+def gelu_bias(scale: float = 1.0) -> Workload:
+    """W1: gelu_tanh(x*a+b), 16M elements, a and b full size: 4 arrays of 64 MB move."""
+    n = max(16, round((1 << 24) * scale))
+
+    def array_fn(xp, x, a, b):
+        return _gelu_tanh(xp, x * a + b)
+
+    def tensor_fn(F, x, a, b):
+        return F.gelu(x * a + b, approximate="tanh")
+
+    inputs = [_randn(n, seed=k) for k in range(3)]
+    return Workload("W1", f"W1 gelu_tanh(x*a+b) [{n}]", inputs, array_fn, tensor_fn, 1e-4)
+
+
+def softmax(scale: float = 1.0) -> Workload:
+    """W2: softmax over the last dim of 4096x4096 (`scale` shrinks the rows)."""
+    rows = _rows(4096, scale)
+
+    def array_fn(xp, x):
+        e = xp.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def tensor_fn(F, x):
+        return F.softmax(x, dim=-1)
+
+    return Workload("W2", f"W2 softmax [{rows},4096]", [_randn(rows, 4096)], array_fn,
+                    tensor_fn, 1e-5)
+
+
+def layer_norm(scale: float = 1.0) -> Workload:
+    """W3: layer norm over the last dim of 8192x1024, with weight and bias."""
+    rows, d = _rows(8192, scale), 1024
+
+    def array_fn(xp, x, w, b):
+        mean = x.mean(axis=-1, keepdims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=-1, keepdims=True)
+        return centred / xp.sqrt(var + 1e-5) * w + b
+
+    def tensor_fn(F, x, w, b):
+        return F.layer_norm(x, (d,), w, b, eps=1e-5)
+
+    inputs = [_randn(rows, d), 1 + _randn(d, std=0.1, seed=1), _randn(d, std=0.1, seed=2)]
+    return Workload("W3", f"W3 layer_norm [{rows},{d}]", inputs, array_fn, tensor_fn, 1e-4)
+
+
+def mlp(batch: int, scale: float = 1.0) -> Workload:
+    """W4: MLP 1024-4096-4096-1024, tanh GELU after the first two layers (`scale` shrinks the
+    widths by its square root, so the weights shrink by `scale`)."""
+    widths = [max(4, round(w * math.sqrt(scale))) for w in (1024, 4096, 4096, 1024)]
+    weights = []
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
+        weights += [_randn(n_out, n_in, std=n_in**-0.5, seed=2 * k + 1),
+                    _randn(n_out, std=0.1, seed=2 * k + 2)]
+
+    def array_fn(xp, x, w1, b1, w2, b2, w3, b3):
+        h = _gelu_tanh(xp, x @ w1.T + b1)
+        h = _gelu_tanh(xp, h @ w2.T + b2)
+        return h @ w3.T + b3
+
+    def tensor_fn(F, x, w1, b1, w2, b2, w3, b3):
+        h = F.gelu(F.linear(x, w1, b1), approximate="tanh")
+        h = F.gelu(F.linear(h, w2, b2), approximate="tanh")
+        return F.linear(h, w3, b3)
+
+    name = f"W4 MLP {'-'.join(map(str, widths))} b{batch}"
+    return Workload("W4", name, [_randn(batch, widths[0]), *weights], array_fn, tensor_fn, 1e-3)
+
+
+def add_one(scale: float = 1.0) -> Workload:
+    """W5: per-call overhead, x + 1 on 16 elements (never scaled)."""
+
+    def array_fn(xp, x):
+        return x + 1
+
+    def tensor_fn(F, x):
+        return x + 1
+
+    return Workload("W5", "W5 x + 1 [16]", [_randn(16)], array_fn, tensor_fn, 0)
+
+
+# id -> builders of its workloads (W4 is two: batch 1 and batch 64)
+WORKLOADS: dict[str, list[Callable[[float], Workload]]] = {
+    "W1": [gelu_bias],
+    "W2": [softmax],
+    "W3": [layer_norm],
+    "W4": [lambda s: mlp(1, s), lambda s: mlp(64, s)],
+    "W5": [add_one],
+}
+
+
+def select(ids: str | None) -> list[str]:
+    """The workload ids named in a comma list like "W1,W3" (all when None)."""
+    if not ids:
+        return list(WORKLOADS)
+    chosen = [w.strip().upper() for w in ids.split(",") if w.strip()]
+    unknown = [w for w in chosen if w not in WORKLOADS]
+    if unknown:
+        raise ValueError(f"unknown workload {', '.join(unknown)}; choose from "
+                         f"{', '.join(WORKLOADS)}")
+    return chosen
