@@ -191,7 +191,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="timed runs (best is shown)")
     parser.add_argument("--no-speed", action="store_true", help="accuracy only")
     parser.add_argument("--exhaustive", action="store_true",
-                        help="also check every float32 input (about a minute per function)")
+                        help="also check every float32 input (1-2 minutes per function)")
     args = parser.parse_args(argv)
     print("\n".join(accuracy_table(args.points)))
     if args.exhaustive:

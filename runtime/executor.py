@@ -25,7 +25,14 @@ from tracejit.ir.types import ConstRef, DType, TensorType
 
 from . import jit
 from .eager import Interpreter, check_inputs
-from .lower import Layout, NotLowerable, build_kernel, elementwise_block, lowerable
+from .lower import (
+    DATA_OFFSET,
+    Layout,
+    NotLowerable,
+    build_kernel,
+    elementwise_block,
+    lowerable,
+)
 from .lower_rows import REDUCTIONS, build_row_kernel, row_domain
 
 log = logging.getLogger("tracejit.fallback")
@@ -51,8 +58,12 @@ class Plan:
         self.size = len(self.slot)
         self.rng = None
 
-    def __call__(self, inputs: Sequence[np.ndarray], rng=None) -> list[np.ndarray]:
-        check_inputs(self.graph, inputs)
+    def __call__(self, inputs: Sequence[np.ndarray], rng=None, *,
+                 checked: bool = False) -> list[np.ndarray]:
+        """`checked`: the caller has already matched the inputs' dtypes and shapes to the
+        graph (a traced callable's cache key does); kernels still check their layouts."""
+        if not checked:
+            check_inputs(self.graph, inputs)
         env: list = [None] * self.size
         env[:len(inputs)] = inputs
         self.rng = rng
@@ -148,13 +159,19 @@ class KernelStep:
         shape = domain[0] if domain else operation.results[0].type.shape
         self.shape = shape
         self.numel = int(np.prod(shape)) if shape else 1
+        self.last_key, self.last = None, None  # the layouts of the previous call, and its kernel
 
     def __call__(self, env: list) -> None:
         arrays = [env[k] for k in self.ins]
-        layouts = tuple(_layout(a) for a in arrays)
-        kernel, outer = self.kernel(layouts)
+        key = tuple((a.dtype, a.shape, a.strides) for a in arrays)
+        if key == self.last_key:
+            kernel, outer = self.last
+        else:
+            kernel, outer = self.last = self.kernel(tuple(_layout(a) for a in arrays))
+            self.last_key = key
         outs = [np.empty(shape, dtype) for shape, dtype in self.results]
-        pointers = [a.__array_interface__["data"][0] for a in (*arrays, *outs)]
+        pointers = [id(a) for a in (*arrays, *outs)] if OBJECTS else [
+            a.__array_interface__["data"][0] for a in (*arrays, *outs)]
         if self.numel >= PARALLEL_MIN and outer > 1 and THREADS > 1:
             _parallel(kernel, outer, pointers)
         else:
@@ -173,12 +190,24 @@ class KernelStep:
             else:
                 text, outer = build_row_kernel(name, self.block, self.outputs, layouts,
                                                *self.domain)
-            address = engine.compile(text, [name])[name]
+            entry = f"{name}_objs" if OBJECTS else name
+            address = engine.compile(text, [entry])[entry]
             n = len(layouts) + len(self.outputs)
             prototype = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64,
                                          *[ctypes.c_void_p] * n)
             found = _KERNELS[key] = (prototype(address), outer)
         return found
+
+
+def _objects_work() -> bool:
+    """Whether numpy arrays keep their data pointer DATA_OFFSET bytes into the object (true of
+    every CPython/numpy ABI we run on; checked, and kernels get data pointers otherwise)."""
+    probe = np.arange(3.0)
+    found = ctypes.c_void_p.from_address(id(probe) + DATA_OFFSET).value
+    return found == probe.__array_interface__["data"][0]
+
+
+OBJECTS = _objects_work()
 
 
 def _layout(array: np.ndarray) -> Layout:

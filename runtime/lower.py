@@ -96,7 +96,28 @@ def build_kernel(name: str, block: Block, outputs: Sequence[Value], inputs: Sequ
 
     _loops(builder, fn.args[0], fn.args[1], loop_shape, body)
     builder.ret_void()
+    object_entry(module, fn)
     return str(module), loop_shape[0]
+
+
+DATA_OFFSET = 16  # bytes from a numpy array object to its data pointer (after PyObject_HEAD)
+
+
+def object_entry(module: ir.Module, fn: ir.Function) -> None:
+    """`{name}_objs(start, stop, PyArrayObject*...)`: reads each array's data pointer and calls
+    the kernel, so a caller passes id(array) instead of building a pointer (executor.py checks
+    the offset against numpy once)."""
+    n = len(fn.args) - 2
+    entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64, *[I8.as_pointer()] * n]),
+                        name=f"{fn.name}_objs")
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    pointers = []
+    for obj, param in zip(entry.args[2:], fn.args[2:]):
+        slot = b.bitcast(b.gep(obj, [ir.Constant(I64, DATA_OFFSET)], inbounds=True),
+                         I8.as_pointer().as_pointer())
+        pointers.append(b.bitcast(b.load(slot), param.type))
+    b.call(fn, [entry.args[0], entry.args[1], *pointers])
+    b.ret_void()
 
 
 def elementwise_block(operation: Operation) -> Block:
@@ -379,3 +400,42 @@ def _fname(dtype: DType) -> str:
 
 def _fname_type(t) -> str:
     return "f32" if t == F32 else "f64"
+
+
+# --- approximated math (llvm_math.py; accuracy in docs/math-accuracy.md) ------------------------
+APPROXIMATE = frozenset({Op.EXP, Op.EXPM1, Op.LOG, Op.LOG1P, Op.TANH, Op.SIGMOID, Op.ERF,
+                         Op.SIN, Op.COS, Op.GELU, Op.SILU})
+
+
+def _math(name: str) -> Converter:
+    def convert(b, args, types, out, attrs):  # vectorizable polynomial, within a few ulps
+        from . import llvm_math
+
+        return getattr(llvm_math, f"emit_{name}")(b, args[0])
+    return convert
+
+
+for _op in (Op.EXP, Op.EXPM1, Op.LOG, Op.LOG1P, Op.TANH, Op.SIGMOID, Op.ERF, Op.SIN, Op.COS):
+    converter(_op, dtypes=FLOATS)(_math(_op.value))
+
+
+@converter(Op.GELU, dtypes=FLOATS)
+def _gelu(b, args, types, out, attrs):  # the reference's formula, in its order of operations
+    from . import llvm_math
+
+    x = args[0]
+    c = lambda v: constant(out, v)  # noqa: E731
+    if attrs["approximate"] == "tanh":
+        cube = b.fmul(b.fmul(b.fmul(c(0.044715), x), x), x)
+        inner = b.fmul(c(0.7978845608028654), b.fadd(x, cube))
+        t = llvm_math.emit_tanh(b, inner)
+    else:
+        t = llvm_math.emit_erf(b, b.fmul(x, c(0.7071067811865475)))
+    return b.fmul(b.fmul(c(0.5), x), b.fadd(c(1.0), t))
+
+
+@converter(Op.SILU, dtypes=FLOATS)
+def _silu(b, args, types, out, attrs):  # x * sigmoid(x)
+    from . import llvm_math
+
+    return b.fmul(args[0], llvm_math.emit_sigmoid(b, args[0]))

@@ -41,6 +41,7 @@ from .lower import (
     constant,
     lower_op,
     lowerable,
+    object_entry,
 )
 
 REDUCTIONS = frozenset({Op.SUM, Op.MEAN, Op.AMAX, Op.AMIN})
@@ -183,6 +184,7 @@ def build_row_kernel(name: str, block: Block, outputs: Sequence[Value],
 
     _loops(entry, fn.args[0], fn.args[1], lead_shape, row)
     entry.ret_void()
+    object_entry(module, fn)
     return str(module), lead_shape[0]
 
 

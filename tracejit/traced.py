@@ -24,7 +24,7 @@ import numpy as np
 from tracejit import pytree, random
 from tracejit.dispatch import current_mode, using_mode
 from tracejit.ir.graph import Graph, Operation
-from tracejit.ir.ops import MOVEMENT
+from tracejit.ir.ops import MOVEMENT, Op
 from tracejit.ir.parser import parse
 from tracejit.ir.printer import print_graph
 from tracejit.nn.module import Module
@@ -54,16 +54,23 @@ class Specialization:
     views: list[bool]  # per output: captured as a view op, so it may share an input's memory
     runner: Callable  # (arrays, rng) -> arrays: the compiled plan, or the interpreter
 
+    def __post_init__(self):
+        # per output: whether it can be an input's memory (an input itself or a numpy view);
+        # kernels and reference ops always make fresh arrays
+        self.borrowed = [not isinstance(v.owner, Operation) or v.owner.op in MOVEMENT
+                         or v.owner.op is Op.CONSTANT for v in self.optimized.outputs]
+
     def run(self, leaves: list[Tensor], state: list[Tensor]):
         inputs = leaves + state
         self._check_overlap(inputs)
         arrays = self.runner([t._data for t in inputs], random.default_generator())
         n_out = len(arrays) - len(self.mutated)
-        # a new value may be another input's memory (x.copy_(y)): read all before writing any
-        news = [a.copy() if any(np.may_share_memory(a, t._data) for t in inputs) else a
-                for a in arrays[n_out:]]
-        for k, array in zip(self.mutated, news):
-            np.copyto(inputs[k]._data, array)
+        if self.mutated:
+            # a new value may be another input's memory (x.copy_(y)): read all, then write
+            news = [a.copy() if any(np.may_share_memory(a, t._data) for t in inputs) else a
+                    for a in arrays[n_out:]]
+            for k, array in zip(self.mutated, news):
+                np.copyto(inputs[k]._data, array)
         made: dict[int, Tensor] = {}  # an output returned twice is one tensor, as in eager code
         outs = []
         for value, array, k, view in zip(self.optimized.outputs, arrays, self.sources,
@@ -74,7 +81,7 @@ class Specialization:
             if id(value) not in made:
                 # a fresh tensor, unless it was a view in the user's code (an optimization may
                 # have turned x*1 into x: eager code would not hand back x's memory there)
-                fresh = array.flags.writeable and (view or not any(
+                fresh = array.flags.writeable and (view or not self.borrowed[len(outs)] or not any(
                     np.may_share_memory(array, t._data) for t in inputs))
                 made[id(value)] = Tensor._wrap(array if fresh else array.copy())
             outs.append(made[id(value)])
@@ -102,7 +109,8 @@ BACKENDS = ("llvm", "eager")
 def _runner(graph: Graph, backend: str) -> Callable:
     if backend == "eager":
         return lambda arrays, rng: interpret(graph, arrays, rng)
-    return Plan(graph)
+    plan = Plan(graph)
+    return lambda arrays, rng: plan(arrays, rng, checked=True)
 
 
 class _Traced:
@@ -119,6 +127,9 @@ class _Traced:
         self._fn, self._name, self._module = fn, name, module
         self._freeze, self._strict, self._cache_size = freeze, strict, cache_size
         self._cache: OrderedDict[Any, Specialization] = OrderedDict()
+        # (dtype, shape) of each positional Tensor -> its specialisation, for calls whose
+        # arguments are exactly their Tensors (checked on the slow path before an entry is made)
+        self._fast: dict[tuple, Specialization] = {}
         self._last: Specialization | None = None
         try:
             self._signature = inspect.signature(fn)
@@ -127,6 +138,15 @@ class _Traced:
 
     # --- calling --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if not kwargs and self._module is None:  # the fast path: Tensors only, by position
+            try:
+                spec = self._fast.get(tuple((t._data.dtype, t._data.shape) for t in args))
+            except AttributeError:  # not all Tensors
+                spec = None
+            if spec is not None and len({id(t) for t in args}) == len(args) and \
+                    not isinstance(current_mode(), TraceMode):
+                self._last = spec
+                return spec.run(list(args), [])
         if isinstance(current_mode(), TraceMode):  # called from code being traced: inline it
             return self._fn(*args, **kwargs)
         key, leaves, state = self._key(args, kwargs)
@@ -138,6 +158,9 @@ class _Traced:
             return result
         self._cache.move_to_end(key)
         self._last = spec
+        if not kwargs and self._module is None and len(leaves) == len(args) and all(
+                a is t for a, t in zip(args, leaves)) and len(set(map(id, args))) == len(args):
+            self._fast[tuple((t._data.dtype, t._data.shape) for t in args)] = spec
         return spec.run(leaves, [] if self._freeze else state)
 
     def _key(self, args, kwargs) -> tuple[Any, list[Tensor], list[Tensor]]:
@@ -173,6 +196,7 @@ class _Traced:
         self._cache[key] = spec
         if len(self._cache) > self._cache_size:
             _, evicted = self._cache.popitem(last=False)
+            self._fast = {k: v for k, v in self._fast.items() if v is not evicted}
             log.info("%s: cache full (%d), dropped the trace for %s", self._name,
                      self._cache_size, evicted.signature)
         return spec, result
