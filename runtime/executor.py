@@ -184,14 +184,14 @@ class KernelStep:
         found = _KERNELS.get(key)
         if found is None:
             engine = jit.engine()
-            name = engine.fresh_name("kernel")
+            name = jit.PLACEHOLDER
             if self.domain is None:
                 text, outer = build_kernel(name, self.block, self.outputs, layouts, self.shape)
             else:
                 text, outer = build_row_kernel(name, self.block, self.outputs, layouts,
                                                *self.domain)
             entry = f"{name}_objs" if OBJECTS else name
-            address = engine.compile(text, [entry])[entry]
+            (address,) = engine.compile(text, [entry]).values()
             n = len(layouts) + len(self.outputs)
             prototype = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64,
                                          *[ctypes.c_void_p] * n)

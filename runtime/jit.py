@@ -1,17 +1,25 @@
-"""The process-wide llvmlite JIT: one MCJIT engine, modules optimized at O3 and added to it.
+"""The process-wide llvmlite JIT: one MCJIT engine, kernels optimized at O3 and added to it as
+object code, through the compile cache (cache.py): a kernel compiled once, by any process on
+this machine, loads from disk in milliseconds.
 
 Follows the traps TOOLCHAIN.md measured: only `initialize_native_target/asmprinter`; every
-module verified before it is optimized; the engine owns its own TargetMachine, and the pass
-builder uses another; each kernel is a uniquely named module added to the one engine.
+module verified before it is optimized; the engine owns its own TargetMachine, the pass builder
+and `emit_object` use others. Kernel names are derived from their IR text, so the same kernel
+has the same name (and cache key) in every process.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import threading
 import time
 
 import llvmlite.binding as llvm
+
+from . import cache
+
+PLACEHOLDER = "KERNEL"  # the stem lowering gives function names; replaced by a text digest
+PIPELINE = ("O3", "loop-vectorize", "slp-vectorize")  # what else decides the machine code
 
 _lock = threading.Lock()
 _engine: Engine | None = None
@@ -30,36 +38,52 @@ class Engine:
         make = lambda: target.create_target_machine(  # noqa: E731
             cpu=self.cpu, features=self.features, opt=3, jit=True)
         self.pass_tm = make()
+        self.object_tm = make()
         backing = llvm.parse_assembly("")
         backing.triple = self.triple
         self.engine = llvm.create_mcjit_compiler(backing, make())  # takes that machine
         self.data_layout = str(self.pass_tm.target_data)
-        self.modules: list = []  # keep every module alive as long as the engine
-        self.names = itertools.count()
+        self.loaded: set[str] = set()  # cache keys of the objects added to the engine
         self.compile_seconds = 0.0
-
-    def fresh_name(self, stem: str) -> str:
-        return f"{stem}_{next(self.names)}"
+        self.stats = {"compiled": 0, "loaded": 0}
 
     def compile(self, ir_text: str, names: list[str]) -> dict[str, int]:
-        """Optimize and add one module; the addresses of the functions named `names`."""
+        """The addresses of the functions `names` defined by `ir_text` (LLVM IR, its functions
+        named with `PLACEHOLDER` as their stem), compiled or loaded from the cache; the names
+        come back with the placeholder replaced by a digest of the text."""
+        digest = hashlib.sha256(ir_text.encode()).hexdigest()[:24]
+        ir_text = ir_text.replace(PLACEHOLDER, f"k{digest}")
+        names = [n.replace(PLACEHOLDER, f"k{digest}") for n in names]
         start = time.perf_counter()
         with _lock:
-            module = llvm.parse_assembly(ir_text)
-            module.triple = self.triple
-            module.data_layout = self.data_layout
-            module.verify()
-            options = llvm.create_pipeline_tuning_options(speed_level=3)
-            options.loop_vectorization = True
-            options.slp_vectorization = True
-            builder = llvm.create_pass_builder(self.pass_tm, options)
-            builder.getModulePassManager().run(module, builder)
-            self.engine.add_module(module)
-            self.engine.finalize_object()
-            self.modules.append(module)
+            cache_key = cache.key(ir_text, extra=PIPELINE)
+            if cache_key not in self.loaded:
+                store = cache.default_cache()
+                code = store.get(cache_key)
+                if code is None:
+                    code = self._object_code(ir_text)
+                    store.put(cache_key, code)
+                    self.stats["compiled"] += 1
+                else:
+                    self.stats["loaded"] += 1
+                self.engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+                self.engine.finalize_object()
+                self.loaded.add(cache_key)
             addresses = {n: self.engine.get_function_address(n) for n in names}
         self.compile_seconds += time.perf_counter() - start
-        return addresses
+        return dict(zip(names, addresses.values()))
+
+    def _object_code(self, ir_text: str) -> bytes:
+        module = llvm.parse_assembly(ir_text)
+        module.triple = self.triple
+        module.data_layout = self.data_layout
+        module.verify()
+        options = llvm.create_pipeline_tuning_options(speed_level=3)
+        options.loop_vectorization = True
+        options.slp_vectorization = True
+        builder = llvm.create_pass_builder(self.pass_tm, options)
+        builder.getModulePassManager().run(module, builder)
+        return self.object_tm.emit_object(module)
 
 
 def engine() -> Engine:

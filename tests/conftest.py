@@ -1,12 +1,15 @@
-"""Test-suite setup: every eager result is checked against its op's shape rule, and CI never
-runs without the PyTorch oracle."""
+"""Test-suite setup: every eager result is checked against its op's shape rule, compiled
+kernels go to a compile cache of this run's own (never the user's), and CI never runs without
+the PyTorch oracle."""
 
 import os
+import tempfile
 
 import pytest
 
 # Read by tracejit.dispatch at import time, so set before any test imports tracejit.
 os.environ.setdefault("TRACEJIT_CHECKS", "1")
+os.environ.setdefault("TRACEJIT_CACHE_DIR", tempfile.mkdtemp(prefix="tracejit-test-cache-"))
 
 
 def pytest_configure(config):

@@ -249,3 +249,34 @@ def test_reductions_over_leading_dims_fall_back():
     plan = Plan(graph)
     assert not isinstance(plan.steps[0], executor.KernelStep)
     check(graph, [sample(DType.float32, (5, 6))])
+
+
+# --- the compile cache, across processes --------------------------------------------------------
+
+LOAD = """
+import sys
+import numpy as np
+from tracejit.ir.parser import parse
+from tracejit.runtime import jit
+from tracejit.runtime.executor import Plan
+graph = parse(sys.stdin.read())
+x = np.arange(12, dtype=np.float32).reshape(3, 4)
+out = Plan(graph)([x, np.ones(4, np.float32), np.ones((3, 1), np.float32)])
+print(jit.engine().stats["compiled"], jit.engine().stats["loaded"], float(out[0].sum()))
+"""
+
+
+def test_a_kernel_compiled_in_one_process_loads_from_disk_in_the_next(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRACEJIT_CACHE_DIR": str(tmp_path)}
+    text = GROUP.format(n=3, m=4)
+    runs = [subprocess.run([sys.executable, "-c", LOAD], input=text, capture_output=True,
+                           text=True, env=env, timeout=120) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    first, second = (r.stdout.split() for r in runs)
+    assert first[:2] == ["1", "0"] and second[:2] == ["0", "1"]  # compiled, then loaded
+    assert first[2] == second[2]
+    assert any(p.suffix == ".tjc" for p in tmp_path.iterdir())
