@@ -123,6 +123,21 @@ def mlp(batch: int, scale: float = 1.0) -> Workload:
     return Workload("W4", name, [_randn(batch, widths[0]), *weights], array_fn, tensor_fn, 1e-3)
 
 
+def bandwidth(scale: float = 1.0) -> Workload:
+    """W1's yardstick: x*a+b on W1's arrays, the same 4 x 64 MB of memory traffic with almost
+    no arithmetic. A single-pass compiled peer here shows what memory allows W1 to reach."""
+    w1 = gelu_bias(scale)
+
+    def array_fn(xp, x, a, b):
+        return x * a + b
+
+    def tensor_fn(F, x, a, b):
+        return x * a + b
+
+    n = w1.inputs[0].size
+    return Workload("W1", f"W1 yardstick x*a+b [{n}]", w1.inputs, array_fn, tensor_fn, 1e-6)
+
+
 def add_one(scale: float = 1.0) -> Workload:
     """W5: per-call overhead, x + 1 on 16 elements (never scaled)."""
 
@@ -137,7 +152,7 @@ def add_one(scale: float = 1.0) -> Workload:
 
 # id -> builders of its workloads (W4 is two: batch 1 and batch 64)
 WORKLOADS: dict[str, list[Callable[[float], Workload]]] = {
-    "W1": [gelu_bias],
+    "W1": [gelu_bias, bandwidth],
     "W2": [softmax],
     "W3": [layer_norm],
     "W4": [lambda s: mlp(1, s), lambda s: mlp(64, s)],
