@@ -32,7 +32,7 @@ from tracejit.passes import DEFAULT_PIPELINE, parse_pipeline, run_pipeline
 from tracejit.runtime.eager import interpret
 from tracejit.runtime.executor import Plan
 from tracejit.tensor import Tensor
-from tracejit.tracer import TraceError, TraceMode, user_location
+from tracejit.tracer import NeedsValues, TraceError, TraceMode, user_location
 
 log = logging.getLogger("tracejit.recompiles")
 graph_log = logging.getLogger("tracejit.graph")
@@ -104,6 +104,7 @@ class Specialization:
 
 
 BACKENDS = ("llvm", "eager")
+ABSTRACT = object()  # what an abstract trace "returns": nothing was computed
 
 
 def _runner(graph: Graph, backend: str) -> Callable:
@@ -152,10 +153,12 @@ class _Traced:
         key, leaves, state = self._key(args, kwargs)
         spec = self._cache.get(key)
         if spec is None:
-            # tracing ran the code once: its result is this call's (running the new graph too
-            # would repeat its in-place writes and random draws)
             self._last, result = self._retrace(key, args, kwargs)
-            return result
+            if result is not ABSTRACT:
+                # tracing ran the code for real: its result is this call's (running the graph
+                # too would repeat its in-place writes and random draws)
+                return result
+            spec = self._last
         self._cache.move_to_end(key)
         self._last = spec
         if not kwargs and self._module is None and len(leaves) == len(args) and all(
@@ -210,13 +213,22 @@ class _Traced:
 
     # --- tracing --------------------------------------------------------------------------------
     def _trace(self, args, kwargs) -> tuple[Specialization, Any]:
-        """The specialisation for these arguments, and the result of the run that traced it."""
+        """The specialisation for these arguments, and the result of the run that traced it
+        (ABSTRACT when tracing computed nothing: the caller runs the graph for the result)."""
+        try:
+            return self._trace_with(args, kwargs, abstract=True)
+        except NeedsValues as e:
+            log.info("%s: %s has a data-dependent shape; tracing again with real values",
+                     self._name, e)
+            return self._trace_with(args, kwargs, abstract=False)
+
+    def _trace_with(self, args, kwargs, abstract: bool) -> tuple[Specialization, Any]:
         if isinstance(current_mode(), TraceMode):
             raise TraceError(f"tracing {self._name} while another trace is running; call the "
                              "traced function's original instead")
         leaves, structure, names = pytree.flatten(self._bind(args, kwargs))
         state_names, state = self._state()
-        tracer = TraceMode(self._name)
+        tracer = TraceMode(self._name, abstract)
         try:
             for tensor, name in zip(leaves, names):
                 tracer.add_input(tensor, name)
@@ -242,7 +254,7 @@ class _Traced:
         spec = Specialization(graph, structure, out_structure, n_user,
                               () if self._freeze else state_names, mutated, sources, signature,
                               optimized, views, _runner(optimized, self._backend))
-        return spec, result
+        return spec, ABSTRACT if abstract else result
 
     def _state(self) -> tuple[tuple[str, ...], list[Tensor]]:
         return (), []

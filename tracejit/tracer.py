@@ -75,11 +75,24 @@ _ADVICE = ("use @tracejit.script for data-dependent control flow, tracejit.where
            "values without branching, or keep the computation in tracejit ops")
 
 
-class TraceMode(EagerMode):
-    """Records every op into one block while computing it eagerly."""
+def _unknown_dims(values) -> bool:
+    return any(d is None for v in values for d in getattr(v.type, "shape", ()))
 
-    def __init__(self, name: str):
+
+class NeedsValues(Exception):  # a signal for the caller, not an error
+    """Abstract tracing met an op whose result shape depends on values (`x[mask]`)."""
+
+
+class TraceMode(EagerMode):
+    """Records every op into one block. Abstractly by default: an op on values that depend on
+    the inputs (or on randomness) gets an uninitialized result of the right type instead of
+    being computed, so tracing a large model costs no arithmetic and has no side effects on
+    the inputs; view ops and ops on constants still run, so aliasing and constant values stay
+    real. `abstract=False` computes everything (needed for data-dependent shapes)."""
+
+    def __init__(self, name: str, abstract: bool = True):
         self.name = name
+        self.abstract = abstract
         self.body = Block()
         self.constants: dict[str, np.ndarray] = {}
         self.dynamic: set[int] = set()  # ids of values that depend on inputs or randomness
@@ -162,10 +175,17 @@ class TraceMode(EagerMode):
 
     # --- the Mode interface ---------------------------------------------------------------------
     def apply(self, op, operands, attrs, types):
-        out = super().apply(op, operands, attrs, types)
         values = [self.value_of(t) for t in operands]
-        result = self.record(op, values, attrs, types)
-        if OPS[op].random or any(id(v) in self.dynamic for v in values):
+        dynamic = OPS[op].random or any(id(v) in self.dynamic for v in values)
+        if dynamic and self.abstract and op not in _VIEWS:
+            if any(d is None for t in types for d in t.shape):
+                raise NeedsValues(op.value)  # a data-dependent shape: trace with real values
+            out = Tensor._wrap(np.empty(types[0].shape, types[0].dtype.np))  # never read
+        else:
+            out = super().apply(op, operands, attrs, types)
+        # the IR's types, from the IR's operand types: a data-dependent dim stays `?` downstream
+        result = self.record(op, values, attrs, None if _unknown_dims(values) else types)
+        if dynamic:
             self.dynamic.add(id(result))
         self.bind(out, result)
         if op in _VIEWS and np.may_share_memory(out._data, operands[0]._data):
@@ -200,7 +220,11 @@ class TraceMode(EagerMode):
                     "Use out-of-place ops, or clone() before writing",
                     user_location(),
                 )
-        super().assign(dst, src)
+        if self.abstract and id(self.value_of(src)) in self.dynamic:
+            if not dst._data.flags.writeable:  # the same refusal eager mode gives
+                super().assign(dst, src)
+        else:
+            super().assign(dst, src)
         self.bind(dst, self.value_of(src))
         self.write_back(dst)
         derived = {id(t) for t in self.chain(dst)}

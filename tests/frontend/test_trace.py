@@ -680,14 +680,13 @@ def twin_batch_norms(**kwargs):
 def test_batch_norm_updates_running_stats_like_eager(kwargs):
     traced_bn, eager_bn = twin_batch_norms(**kwargs)
     x = randn(4, 3, 2, 2)
-    traced = tj.trace(traced_bn, x)
-    eager_bn(x)  # tracing ran the module once
+    traced = tj.trace(traced_bn, x)  # tracing is abstract: it updates nothing
     assert_identical(traced_bn.state_dict(), eager_bn.state_dict())
     for step in range(3):
         x = randn(4, 3, 2, 2, seed=step + 1) * (step + 1)
         assert_identical(traced(x), eager_bn(x))
         assert_identical(traced_bn.state_dict(), eager_bn.state_dict())
-    assert traced_bn.num_batches_tracked.item() == 4 and len(traced.graphs) == 1
+    assert traced_bn.num_batches_tracked.item() == 3 and len(traced.graphs) == 1
     traced.eval()
     eager_bn.eval()
     assert_identical(traced(x), eager_bn(x))
@@ -833,3 +832,38 @@ def test_what_cannot_be_traced():
         "tuples, lists and dicts of them; other values must be Python numbers, strings, None or "
         "dtypes"
     )
+
+
+# --- abstract tracing ---------------------------------------------------------------------------
+
+def test_tracing_computes_nothing_and_changes_nothing():
+    """trace() records without computing: inputs keep their values, the generator does not
+    advance, and the first call computes once, as eager code would."""
+    x = randn(3)
+    before = x.numpy().copy()
+    tj.manual_seed(5)
+    traced = tj.trace(bump_noisy, x)
+    np.testing.assert_array_equal(x.numpy(), before)
+    tj.manual_seed(5)
+    expected_x, expected = x.clone(), bump_noisy(x.clone())
+    tj.manual_seed(5)
+    out = traced(x)
+    assert_identical(out, expected)
+    np.testing.assert_array_equal(x.numpy(), expected_x.numpy() + 1)
+
+
+def bump_noisy(x):
+    x.add_(1)
+    return x * 2 + tj.rand(3)
+
+
+def test_data_dependent_shapes_trace_with_real_values(caplog):
+    caplog.set_level(logging.INFO, logger="tracejit.recompiles")
+    x = randn(6)
+    traced = tj.trace(positives, x)
+    assert any("data-dependent shape" in r.getMessage() for r in caplog.records)
+    check_against_eager(positives, traced, x)
+
+
+def positives(x):
+    return x[x > 0] * 2
