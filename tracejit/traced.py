@@ -57,11 +57,23 @@ class Specialization:
     def __post_init__(self):
         # per output: whether it can be an input's memory (an input itself or a numpy view);
         # kernels and reference ops always make fresh arrays
+        outputs = self.optimized.outputs
         self.borrowed = [not isinstance(v.owner, Operation) or v.owner.op in MOVEMENT
-                         or v.owner.op is Op.CONSTANT for v in self.optimized.outputs]
+                         or v.owner.op in (Op.CONSTANT, Op.INDEX) for v in outputs]
+        self.outputs = outputs
+        # the common case: fresh arrays, each returned once, nothing written back
+        self.simple = (not self.mutated and not any(self.borrowed)
+                       and all(k is None for k in self.sources)
+                       and len({id(v) for v in outputs}) == len(outputs))
+        self.single = self.out_structure == pytree.TENSOR
 
     def run(self, leaves: list[Tensor], state: list[Tensor]):
-        inputs = leaves + state
+        inputs = leaves + state if state else leaves
+        if self.simple:
+            arrays = self.runner([t._data for t in inputs], random.default_generator())
+            if self.single:
+                return Tensor._wrap(arrays[0])
+            return pytree.unflatten(self.out_structure, [Tensor._wrap(a) for a in arrays])
         self._check_overlap(inputs)
         arrays = self.runner([t._data for t in inputs], random.default_generator())
         n_out = len(arrays) - len(self.mutated)
@@ -73,7 +85,7 @@ class Specialization:
                 np.copyto(inputs[k]._data, array)
         made: dict[int, Tensor] = {}  # an output returned twice is one tensor, as in eager code
         outs = []
-        for value, array, k, view in zip(self.optimized.outputs, arrays, self.sources,
+        for value, array, k, view in zip(self.outputs, arrays, self.sources,
                                          self.views):
             if k is not None:
                 outs.append(inputs[k])
