@@ -2,18 +2,19 @@
 can put each one in a single group.
 
 softmax, log_softmax and layer_norm become reductions plus elementwise ops, in exactly the
-order the numpy reference computes them, so results do not change by a bit. Ops a backend does
-better whole (linear, matmul, conv2d, pooling) are kept; elementwise composites (gelu, silu)
-already fuse as they are.
+order the numpy reference computes them, so results do not change by a bit. A linear with a
+bias becomes `matmul(x, wᵀ) + b`, so the bias add fuses with the activation and residual that
+follow (one kernel pass after the BLAS call). Ops a backend does better whole (matmul, conv2d,
+pooling, a linear without bias) are kept; elementwise composites (gelu, silu) fuse as they are.
 """
 
 from __future__ import annotations
 
 from tracejit.ir.graph import Graph
-from tracejit.ir.ops import Op
+from tracejit.ir.ops import ELEMENTWISE, Op
 
 from .pipeline import register
-from .rewrite import Options, apply_rules
+from .rewrite import Options, apply_rules, users
 
 
 @register("decompose")
@@ -66,4 +67,21 @@ def _amax(rw, x, dims):
     return rw.insert(Op.AMAX, [x], {"dims": dims, "keepdim": True})
 
 
-RULES = {Op.SOFTMAX: [softmax], Op.LOG_SOFTMAX: [log_softmax], Op.LAYER_NORM: [layer_norm]}
+def linear_bias(op, rw):  # linear(x, w, b) -> matmul(x, permute(w)) + b, the reference's order
+    if len(op.operands) != 3 or not _feeds_elementwise(op, rw):
+        return None
+    x, w, b = op.operands
+    product = rw.insert(Op.MATMUL, [x, rw.insert(Op.PERMUTE, [w], {"dims": (1, 0)})])
+    return rw.insert(Op.ADD, [product, b])
+
+
+def _feeds_elementwise(op, rw) -> bool:
+    """Whether the op's only user is an elementwise op of its shape, which the split-off bias
+    add can fuse with (alone, the add would only be one more pass)."""
+    uses = users(rw.driver.graph).get(id(op.result), [])
+    return (len(uses) == 1 and uses[0].op in ELEMENTWISE
+            and uses[0].results[0].type.shape == op.result.type.shape)
+
+
+RULES = {Op.SOFTMAX: [softmax], Op.LOG_SOFTMAX: [log_softmax], Op.LAYER_NORM: [layer_norm],
+         Op.LINEAR: [linear_bias]}
