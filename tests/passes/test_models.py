@@ -12,8 +12,8 @@ import pytest
 
 import tracejit as tj
 from tracejit.ir import Op
-from tracejit.ir.ops import MOVEMENT
 from tracejit.ir.graph import Graph
+from tracejit.ir.ops import MOVEMENT
 from tracejit.runtime.eager import interpret
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "frontend"))
