@@ -8,7 +8,7 @@ import sys
 
 def demo(args: argparse.Namespace) -> int:
     """Build a small CNN classifier, run it eagerly, trace it, print the IR and check that the
-    traced model computes exactly what eager did."""
+    compiled model computes what eager did (within float32 rounding)."""
     import numpy as np
 
     import tracejit
@@ -47,9 +47,11 @@ def demo(args: argparse.Namespace) -> int:
     for batch in (args.batch, args.batch + 3):  # the second batch size retraces
         xb = tracejit.randn(batch, 1, 8, 8)
         want, got = model(xb).numpy(), traced(xb).numpy()
-        same = np.array_equal(want, got)
-        failures += not same
-        print(f"traced == eager on a batch of {batch}: {same}")
+        # compiled reductions sum in another order than numpy: equal within float32 rounding
+        close = np.allclose(got, want, rtol=1e-5, atol=1e-6)
+        failures += not close
+        print(f"traced == eager on a batch of {batch}: {close} "
+              f"(max difference {np.max(np.abs(got - want)):.1e})")
     if failures:
         print("error: the traced model disagrees with eager", file=sys.stderr)
         return 1
