@@ -74,12 +74,7 @@ def build_kernel(name: str, block: Block, outputs: Sequence[Value], inputs: Sequ
     out_layouts = [Layout(v.type.dtype, shape, _contiguous(shape)) for v in outputs]
     layouts = [*inputs, *out_layouts]
     loop_shape, strides = collapse(shape, [broadcast_strides(x, shape) for x in layouts])
-    module = ir.Module(name=name)
-    params = [MEMORY[x.dtype].as_pointer() for x in layouts]
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64, *params]), name=name)
-    for arg in fn.args[2:]:
-        arg.add_attribute("noalias")
-    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    module, fn, builder = kernel_function(name, layouts)
     pointers = list(fn.args[2:])
 
     def body(b: ir.IRBuilder, index: list[ir.Value]):
@@ -98,6 +93,17 @@ def build_kernel(name: str, block: Block, outputs: Sequence[Value], inputs: Sequ
     builder.ret_void()
     object_entry(module, fn)
     return str(module), loop_shape[0]
+
+
+def kernel_function(name: str, layouts: Sequence[Layout]):
+    """A module holding `void name(i64 start, i64 stop, T* noalias ...)`, one pointer per
+    layout; (module, function, a builder at its entry)."""
+    module = ir.Module(name=name)
+    params = [MEMORY[x.dtype].as_pointer() for x in layouts]
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64, *params]), name=name)
+    for arg in fn.args[2:]:
+        arg.add_attribute("noalias")
+    return module, fn, ir.IRBuilder(fn.append_basic_block("entry"))
 
 
 DATA_OFFSET = 16  # bytes from a numpy array object to its data pointer (after PyObject_HEAD)

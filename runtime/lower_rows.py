@@ -25,7 +25,6 @@ from tracejit.ir.types import DType
 from .lower import (
     CONVERTERS,
     I64,
-    MEMORY,
     REGISTER,
     Layout,
     NotLowerable,
@@ -39,6 +38,7 @@ from .lower import (
     broadcast_strides,
     collapse,
     constant,
+    kernel_function,
     lower_op,
     lowerable,
     object_entry,
@@ -103,12 +103,7 @@ def build_row_kernel(name: str, block: Block, outputs: Sequence[Value],
     for n in full[n_lead:]:
         count *= n
 
-    module = ir.Module(name=name)
-    params = [MEMORY[x.dtype].as_pointer() for x in layouts]
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64, *params]), name=name)
-    for arg in fn.args[2:]:
-        arg.add_attribute("noalias")
-    entry = ir.IRBuilder(fn.append_basic_block("entry"))
+    module, fn, entry = kernel_function(name, layouts)
     pointers = list(fn.args[2:])
     row_level = {id(a) for a, s in zip(block.args, trail_strides) if not any(s)}
     for operation in block.ops:
