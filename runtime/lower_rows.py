@@ -65,6 +65,7 @@ def row_domain(block: Block) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
     shape, dims = domains.pop()
     if not dims or sorted(dims) != list(range(len(shape) - len(dims), len(shape))):
         raise NotLowerable("a reduction over leading dims")
+    _check_row_inputs(block, shape, dims)
     lowerable(Block(ops=[o for o in block.ops if o.op not in REDUCTIONS]))
     for operation in block.ops:
         if operation.op in REDUCTIONS:
@@ -72,6 +73,23 @@ def row_domain(block: Block) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
             if operation.op in (Op.AMAX, Op.AMIN) and DType.bool in dtypes:
                 raise NotLowerable(f"{operation.op.value} on bool")
     return shape, tuple(dims)
+
+
+def _check_row_inputs(block: Block, full, dims) -> None:
+    """A group input read by a per-row op must vary only along the leading dims (an input of
+    the dropped row shape, say float32[n] beside rows of float32[n,m], lines up with the last
+    dim under broadcasting, not with the rows): NotLowerable otherwise."""
+    args = {id(a) for a in block.args}
+    for operation in block.ops:
+        if operation.op in REDUCTIONS or not operation.results:
+            continue
+        if operation.results[0].type.shape == full:
+            continue
+        for value in operation.operands:
+            if id(value) in args:
+                aligned = (1,) * (len(full) - len(value.type.shape)) + tuple(value.type.shape)
+                if any(aligned[d] != 1 for d in dims):
+                    raise NotLowerable("a per-row op reads an input that is not row-shaped")
 
 
 def _as_keep(shape, full, dims) -> tuple[int, ...]:
@@ -159,10 +177,8 @@ def build_row_kernel(name: str, block: Block, outputs: Sequence[Value],
                 if op is Op.MEAN:
                     total = b.fdiv(total, constant(dtype, count))
                 row_env[id(result)] = total
-            elif id(result) in row_level:
-                env = {id(u): row_env[id(u)] for u in operation.operands if id(u) in row_env}
-                if len(env) == len(operation.operands):
-                    row_env[id(result)] = lower_op(b, operation, env)
+            elif id(result) in row_level and all(id(u) in row_env for u in operation.operands):
+                row_env[id(result)] = lower_op(b, operation, row_env)  # (operands may repeat)
         # row-shaped outputs once per row; full-shaped ones in a last pass over the row
         n_in = len(inputs)
         for k, (v, x) in enumerate(zip(outputs, out_layouts)):

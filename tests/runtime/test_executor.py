@@ -280,3 +280,18 @@ def test_a_kernel_compiled_in_one_process_loads_from_disk_in_the_next(tmp_path):
     assert first[:2] == ["1", "0"] and second[:2] == ["0", "1"]  # compiled, then loaded
     assert first[2] == second[2]
     assert any(p.suffix == ".tjc" for p in tmp_path.iterdir())
+
+
+def test_a_row_value_used_twice_by_one_op():
+    """Regression (found by test_plan_properties): div(%e, %e) on a row value was skipped."""
+    graph = parse("""graph @r(%x: float32[3,4]) -> (float32[3,1]) {
+  %0 = fused(%x) : float32[3,1] {
+  ^(%1: float32[3,4]):
+    %2 = amax(%1) {dims = [1], keepdim = true} : float32[3,1]
+    %3 = div(%2, %2) : float32[3,1]
+    yield(%3)
+  }
+  return(%0)
+}
+""")
+    close(graph, [sample(DType.float32, (3, 4))], rtol=1e-6)
