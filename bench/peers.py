@@ -57,6 +57,18 @@ def _named(fn: Callable, framework, name: str) -> Callable:
     return bound
 
 
+def _compiled(build, args, finish=lambda out: out):
+    """(the callable `build()` makes, the seconds to build it and finish its first call)."""
+    holder = {}
+
+    def compile_and_call():
+        holder["fn"] = build()
+        return finish(holder["fn"](*args))
+
+    first_s, _ = time_once(compile_and_call)
+    return holder["fn"], first_s
+
+
 def _numpy(w) -> Peer:
     return Peer(lambda: w.array_fn(np, *w.inputs), np.asarray)
 
@@ -75,14 +87,7 @@ def _tracejit_traced(w) -> Peer:
 
     tensors = [tracejit.from_numpy(a) for a in w.inputs]
     fn = _named(w.tensor_fn, F, w.name)
-    holder = {}
-
-    def compile_and_call():
-        holder["traced"] = tracejit.trace(fn, *tensors)
-        return holder["traced"](*tensors)
-
-    first_s, _ = time_once(compile_and_call)
-    traced = holder["traced"]
+    traced, first_s = _compiled(lambda: tracejit.trace(fn, *tensors), tensors)
     return Peer(lambda: traced(*tensors), lambda t: t.numpy(), first_s)
 
 
@@ -98,14 +103,7 @@ def _torch_compile(w) -> Peer:
     torch._dynamo.reset()  # each workload compiles on its own, with static shapes
     tensors = [torch.from_numpy(a) for a in w.inputs]
     fn = _named(w.tensor_fn, torch.nn.functional, w.name)
-    holder = {}
-
-    def compile_and_call():
-        holder["compiled"] = torch.compile(fn)  # default mode
-        return holder["compiled"](*tensors)
-
-    first_s, _ = time_once(compile_and_call)
-    compiled = holder["compiled"]
+    compiled, first_s = _compiled(lambda: torch.compile(fn), tensors)  # default mode
     return Peer(lambda: compiled(*tensors), lambda t: t.numpy(), first_s)
 
 
@@ -113,15 +111,9 @@ def _jax_jit(w) -> Peer:
     jax = import_framework("jax.jit")
     arrays = [jax.device_put(a) for a in w.inputs]
     fn = _named(w.array_fn, jax.numpy, w.name)
-    holder = {}
-
-    def compile_and_call():
-        holder["jitted"] = jax.jit(fn)
-        return holder["jitted"](*arrays).block_until_ready()
-
-    first_s, _ = time_once(compile_and_call)
-    jitted = holder["jitted"]
     # jax dispatches asynchronously: a run ends when its result is ready
+    jitted, first_s = _compiled(lambda: jax.jit(fn), arrays,
+                                finish=lambda out: out.block_until_ready())
     return Peer(lambda: jitted(*arrays).block_until_ready(), np.asarray, first_s)
 
 

@@ -24,7 +24,7 @@ from tracejit.ir.printer import print_graph
 from tracejit.ir.types import ConstRef, DType, TensorType
 
 from . import jit
-from .eager import Interpreter, check_inputs
+from .eager import RULES, Interpreter, check_inputs
 from .lower import (
     DATA_OFFSET,
     Layout,
@@ -80,11 +80,7 @@ class Plan:
         outs = [self._slot(v) for v in operation.results]
         op = operation.op
         if op is Op.CONSTANT:
-            value = operation.attrs["value"]
-            data = self.graph.constants.get(value.name) if isinstance(value, ConstRef) \
-                else value.array
-            interpreter = Interpreter(self.graph)
-            return _constant_step(outs[0], data, interpreter, operation)
+            return _constant_step(self.graph, outs[0], operation)
         kernel = self._kernel_step(operation, ins, outs)
         if kernel is not None:
             return kernel
@@ -137,11 +133,11 @@ class Plan:
         return KernelStep(block, operation, ins, outs, domain)
 
 
-def _constant_step(slot: int, data, interpreter, operation) -> Step:
+def _constant_step(graph: Graph, slot: int, operation: Operation) -> Step:
+    value = operation.attrs["value"]
+    data = graph.constants.get(value.name) if isinstance(value, ConstRef) else value.array
     if data is None:  # a @name without data: the interpreter's error says what to do
-        def missing(env):
-            interpreter.block(Block(ops=[operation]), [])
-        return missing
+        return lambda env: RULES[Op.CONSTANT](Interpreter(graph), operation, [])
 
     def constant(env):
         env[slot] = data

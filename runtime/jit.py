@@ -73,17 +73,26 @@ class Engine:
         self.compile_seconds += time.perf_counter() - start
         return dict(zip(names, addresses.values()))
 
-    def _object_code(self, ir_text: str) -> bytes:
+    def optimized(self, ir_text: str) -> llvm.ModuleRef:
+        """`ir_text` parsed for this host, verified, and run through the O3 pipeline."""
         module = llvm.parse_assembly(ir_text)
         module.triple = self.triple
         module.data_layout = self.data_layout
-        module.verify()
+        module.verify()  # unverified IR can crash the optimizer (TOOLCHAIN.md)
         options = llvm.create_pipeline_tuning_options(speed_level=3)
         options.loop_vectorization = True
         options.slp_vectorization = True
         builder = llvm.create_pass_builder(self.pass_tm, options)
         builder.getModulePassManager().run(module, builder)
-        return self.object_tm.emit_object(module)
+        return module
+
+    def assembly(self, ir_text: str) -> str:
+        """The host assembly of `ir_text` after optimization (to check what vectorizes)."""
+        with _lock:
+            return self.pass_tm.emit_assembly(self.optimized(ir_text))
+
+    def _object_code(self, ir_text: str) -> bytes:
+        return self.object_tm.emit_object(self.optimized(ir_text))
 
 
 def engine() -> Engine:

@@ -18,18 +18,17 @@ one function as a loop over an array, for tests and measurement.
 from __future__ import annotations
 
 import ctypes
-import itertools
-import threading
 from collections.abc import Callable, Sequence
 from functools import cache
 
 import numpy as np
-from llvmlite import binding as llvm
 from llvmlite import ir
+
+from . import jit
 
 __all__ = [
     "UNARY", "compile_unary", "emit_cos", "emit_erf", "emit_exp", "emit_expm1", "emit_log",
-    "emit_log1p", "emit_sigmoid", "emit_sin", "emit_sqrt", "emit_tanh", "optimize",
+    "emit_log1p", "emit_sigmoid", "emit_sin", "emit_sqrt", "emit_tanh",
     "unary_assembly", "unary_kernel_ir",
 ]
 
@@ -399,34 +398,6 @@ UNARY: dict[str, Callable[[ir.IRBuilder, ir.Value], ir.Value]] = {
 # --- a JIT for test kernels ------------------------------------------------------------------
 
 _IR_TYPES = {np.dtype(np.float32): ir.FloatType(), np.dtype(np.float64): ir.DoubleType()}
-_lock = threading.Lock()
-_names = itertools.count()
-_engine: llvm.ExecutionEngine | None = None
-
-
-def _native_target_machine() -> llvm.TargetMachine:
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    target = llvm.Target.from_default_triple()
-    return target.create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-        opt=3, jit=True)
-
-
-@cache
-def _pass_target_machine() -> llvm.TargetMachine:
-    """The pass builder's and assembly printer's own target machine (the engine owns its own)."""
-    return _native_target_machine()
-
-
-def _jit_engine() -> llvm.ExecutionEngine:
-    """One process-wide MCJIT engine; it takes ownership of (and frees) its target machine."""
-    global _engine
-    if _engine is None:
-        _engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _native_target_machine())
-    return _engine
-
-
 def unary_kernel_ir(name: str, dtype, symbol: str = "kernel") -> ir.Module:
     """`void symbol(T* in, T* out, i64 n)`: out[i] = name(in[i]) for i < n."""
     ty = _IR_TYPES[np.dtype(dtype)]
@@ -454,30 +425,9 @@ def unary_kernel_ir(name: str, dtype, symbol: str = "kernel") -> ir.Module:
     return module
 
 
-def optimize(module: llvm.ModuleRef) -> None:
-    """Verify, then run the O3 pipeline with loop and SLP vectorization."""
-    module.verify()  # unverified IR can crash the optimizer (TOOLCHAIN.md)
-    tm = _pass_target_machine()
-    module.triple = tm.triple
-    module.data_layout = str(tm.target_data)
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
-    pto.loop_vectorization = True
-    pto.slp_vectorization = True
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(module, pb)
-
-
-def _optimized_kernel(name: str, dtype, symbol: str) -> llvm.ModuleRef:
-    _pass_target_machine()  # initializes the native target before parsing
-    module = llvm.parse_assembly(str(unary_kernel_ir(name, dtype, symbol)))
-    optimize(module)
-    return module
-
-
 def unary_assembly(name: str, dtype) -> str:
     """The host assembly of `name`'s test kernel (to check that it vectorizes)."""
-    with _lock:
-        return _pass_target_machine().emit_assembly(_optimized_kernel(name, dtype, "kernel"))
+    return jit.engine().assembly(str(unary_kernel_ir(name, dtype, jit.PLACEHOLDER)))
 
 
 def compile_unary(name: str, dtype) -> Callable[[np.ndarray], np.ndarray]:
@@ -494,13 +444,8 @@ def compile_unary(name: str, dtype) -> Callable[[np.ndarray], np.ndarray]:
 
 @cache
 def _compile_unary(name: str, dtype: np.dtype) -> Callable[[np.ndarray], np.ndarray]:
-    with _lock:
-        symbol = f"llvm_math_{name}_{dtype.name}_{next(_names)}"
-        module = _optimized_kernel(name, dtype, symbol)
-        engine = _jit_engine()
-        engine.add_module(module)
-        engine.finalize_object()
-        address = engine.get_function_address(symbol)
+    text = str(unary_kernel_ir(name, dtype, jit.PLACEHOLDER))
+    (address,) = jit.engine().compile(text, [jit.PLACEHOLDER]).values()
     kernel = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)(address)
 
     def run(x: np.ndarray) -> np.ndarray:

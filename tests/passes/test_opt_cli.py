@@ -12,22 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_pipeline import AFTER_DCE, TEXT  # a graph with a dead op, and it after dce
 
 from tracejit.opt import main
 
-TEXT = """\
-graph @g(%x: float32[4]) -> (float32[4]) {
-  %0 = exp(%x) : float32[4]
-  %1 = neg(%x) : float32[4]
-  return(%1)
-}
-"""
-AFTER_DCE = """\
-graph @g(%x: float32[4]) -> (float32[4]) {
-  %0 = neg(%x) : float32[4]
-  return(%0)
-}
-"""
 # defines %0 and %1 again: only valid as a separate input
 SECOND = """\
 graph @h(%y: float64[2]) -> (float64[2]) {
