@@ -126,6 +126,9 @@ class Op(enum.Enum):
     # constants and structure
     CONSTANT = "constant"
     FUSED = "fused"
+    IF = "if"
+    FOR = "for"
+    WHILE = "while"
     YIELD = "yield"
     RETURN = "return"
 
@@ -365,6 +368,14 @@ _def(Op.GATHER, Kind.INDEXING, 2, rules.gather, ref.gather, Attr("dim", "int"))
 # Structured ops' results come from their blocks: the verifier checks them, not a shape rule.
 _def(Op.CONSTANT, Kind.CONSTANT, 0, rules.constant, ref.constant, Attr("value", "const"))
 _def(Op.FUSED, Kind.STRUCTURE, (0, None), rules.structured, None, blocks=1, isolated=True)
+# Control flow (scf-like; the blocks see enclosing values). if(%c: bool[]) {then} {else}: each
+# block yields the results. for(%start, %stop, %step: int64[], %init...) {^(%i, %carried...)}:
+# Python's range, the block yields the next carried values. while(%init...) {^(%carried...)}:
+# the block yields (%again: bool[], %next...) and runs again while %again; results are the last
+# %next (so `while c: body` is a block computing c, then `if c {body} {unchanged}`).
+_def(Op.IF, Kind.STRUCTURE, 1, rules.structured, None, blocks=2)
+_def(Op.FOR, Kind.STRUCTURE, (3, None), rules.structured, None, blocks=1)
+_def(Op.WHILE, Kind.STRUCTURE, (0, None), rules.structured, None, blocks=1)
 for _op in (Op.YIELD, Op.RETURN):
     _def(_op, Kind.STRUCTURE, (0, None), rules.terminator, None, terminator=True)
 

@@ -104,6 +104,11 @@ class _Verifier:
     def result_types(self, operation: Operation) -> list:
         op = operation.op
         if op in STRUCTURED:
+            lo, hi = OPS[op].arity
+            if len(operation.operands) < lo or (hi is not None and len(operation.operands) > hi):
+                want = f"{lo}" if lo == hi else f"at least {lo}"
+                self.fail(operation, f"{op.value}: expected {want} operands, got "
+                                     f"{len(operation.operands)}")
             return STRUCTURED[op](self, operation)
         types = [v.type for v in operation.operands]
         for i, t in enumerate(types):
@@ -161,11 +166,57 @@ def _fused_types(verifier: _Verifier, operation: Operation) -> list:
     return verifier.nested(operation, Op.YIELD)[0]
 
 
+_FLAG = TensorType(DType.bool, ())
+_INDEX = TensorType(DType.int64, ())
+
+
+def _if_types(verifier: _Verifier, operation: Operation) -> list:
+    """if(%c: bool[]) { ^(): ... yield(a...) } { ^(): ... yield(b...) }: a and b agree."""
+    if operation.operands[0].type != _FLAG:
+        verifier.fail(operation, f"the condition must be bool[], got {operation.operands[0].type}")
+    if any(block.args for block in operation.blocks):
+        verifier.fail(operation, "the blocks of if take no arguments")
+    then, other = verifier.nested(operation, Op.YIELD)
+    if then != other:
+        verifier.fail(operation, f"the branches yield different types: ({_types(then)}) and "
+                                 f"({_types(other)})")
+    return then
+
+
+def _for_types(verifier: _Verifier, operation: Operation) -> list:
+    """for(%start, %stop, %step: int64[], %init...) { ^(%i: int64[], %c...): yield(next...) }."""
+    bounds, inits = operation.operands[:3], [v.type for v in operation.operands[3:]]
+    for name, value in zip(("start", "stop", "step"), bounds):
+        if value.type != _INDEX:
+            verifier.fail(operation, f"the loop's {name} must be int64[], got {value.type}")
+    _carried(verifier, operation, [_INDEX, *inits], inits, "for")
+    return inits
+
+
+def _while_types(verifier: _Verifier, operation: Operation) -> list:
+    """while(%init...) { ^(%c...): ... yield(%again: bool[], next...) }."""
+    inits = [v.type for v in operation.operands]
+    _carried(verifier, operation, inits, [_FLAG, *inits], "while")
+    return inits
+
+
+def _carried(verifier: _Verifier, operation: Operation, args: list, yields: list,
+             name: str) -> None:
+    """A loop block takes `args` and yields `yields` (the types loop-carried values keep)."""
+    if [a.type for a in operation.blocks[0].args] != args:
+        verifier.fail(operation, f"the {name} block's arguments must be ({_types(args)})")
+    (given,) = verifier.nested(operation, Op.YIELD)
+    if given != yields:
+        verifier.fail(operation, f"the {name} block yields ({_types(given)}), it must yield "
+                                 f"({_types(yields)}): loop-carried values keep their types")
+
+
 def _misplaced_terminator(verifier: _Verifier, operation: Operation) -> list:
     return []
 
 
-STRUCTURED = {Op.FUSED: _fused_types, Op.YIELD: _misplaced_terminator,
+STRUCTURED = {Op.FUSED: _fused_types, Op.IF: _if_types, Op.FOR: _for_types,
+              Op.WHILE: _while_types, Op.YIELD: _misplaced_terminator,
               Op.RETURN: _misplaced_terminator}
 _NP_DTYPES = {d.np for d in DType}
 

@@ -90,7 +90,35 @@ def _fused(interp: Interpreter, operation: Operation, operands) -> list[np.ndarr
     return interp.block(operation.blocks[0], operands)
 
 
+def _if(interp: Interpreter, operation: Operation, operands) -> list[np.ndarray]:
+    then, other = operation.blocks
+    return interp.block(then if bool(operands[0]) else other, [])
+
+
+def _for(interp: Interpreter, operation: Operation, operands) -> list[np.ndarray]:
+    start, stop, step = (int(a) for a in operands[:3])
+    if step == 0:
+        raise ValueError(f"{operation.loc or 'for'}: the loop's step is zero (range() arg 3 "
+                         "must not be zero)")
+    carried = list(operands[3:])
+    body = operation.blocks[0]
+    for i in range(start, stop, step):
+        carried = interp.block(body, [np.array(i, np.int64), *carried])
+    return carried
+
+
+def _while(interp: Interpreter, operation: Operation, operands) -> list[np.ndarray]:
+    carried, body = list(operands), operation.blocks[0]
+    while True:
+        again, *carried = interp.block(body, carried)
+        if not again:
+            return carried
+
+
 RULES: dict[Op, Callable[[Interpreter, Operation, list], list[np.ndarray]]] = {
     Op.CONSTANT: _constant,
     Op.FUSED: _fused,
+    Op.IF: _if,
+    Op.FOR: _for,
+    Op.WHILE: _while,
 }
