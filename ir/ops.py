@@ -129,6 +129,7 @@ class Op(enum.Enum):
     IF = "if"
     FOR = "for"
     WHILE = "while"
+    ASSERT = "assert"
     YIELD = "yield"
     RETURN = "return"
 
@@ -376,6 +377,8 @@ _def(Op.FUSED, Kind.STRUCTURE, (0, None), rules.structured, None, blocks=1, isol
 _def(Op.IF, Kind.STRUCTURE, 1, rules.structured, None, blocks=2)
 _def(Op.FOR, Kind.STRUCTURE, (3, None), rules.structured, None, blocks=1)
 _def(Op.WHILE, Kind.STRUCTURE, (0, None), rules.structured, None, blocks=1)
+# assert(%c: bool[]) {message = "..."}: raises AssertionError(message) when %c is false
+_def(Op.ASSERT, Kind.STRUCTURE, 1, rules.structured, None, Attr("message", "str"), pure=False)
 for _op in (Op.YIELD, Op.RETURN):
     _def(_op, Kind.STRUCTURE, (0, None), rules.terminator, None, terminator=True)
 

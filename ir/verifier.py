@@ -211,12 +211,18 @@ def _carried(verifier: _Verifier, operation: Operation, args: list, yields: list
                                  f"({_types(yields)}): loop-carried values keep their types")
 
 
+def _assert_types(verifier: _Verifier, operation: Operation) -> list:
+    if operation.operands[0].type != _FLAG:
+        verifier.fail(operation, f"the condition must be bool[], got {operation.operands[0].type}")
+    return []
+
+
 def _misplaced_terminator(verifier: _Verifier, operation: Operation) -> list:
     return []
 
 
 STRUCTURED = {Op.FUSED: _fused_types, Op.IF: _if_types, Op.FOR: _for_types,
-              Op.WHILE: _while_types, Op.YIELD: _misplaced_terminator,
+              Op.WHILE: _while_types, Op.ASSERT: _assert_types, Op.YIELD: _misplaced_terminator,
               Op.RETURN: _misplaced_terminator}
 _NP_DTYPES = {d.np for d in DType}
 

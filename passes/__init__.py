@@ -7,7 +7,7 @@ See pipeline.py for the registry, logging and per-pass verification, and each pa
 docstring for what it guarantees.
 """
 
-from . import cse, dce, decompose, fold, fuse, simplify  # noqa: F401  (register the passes)
+from . import control, cse, dce, decompose, fold, fuse, simplify  # noqa: F401  (register the passes)
 from .fusion_policy import can_fuse
 from .pipeline import DEFAULT_PIPELINE, PASSES, parse_pipeline, register, run_pipeline
 from .rewrite import Options

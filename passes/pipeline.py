@@ -20,7 +20,7 @@ from .rewrite import Options
 
 Pass = Callable[[Graph, Options], bool]
 PASSES: dict[str, Pass] = {}
-DEFAULT_PIPELINE = "simplify,fold,cse,dce,decompose,simplify,fold,cse,dce,fuse,dce"
+DEFAULT_PIPELINE = "simplify,fold,control,cse,dce,decompose,simplify,fold,cse,dce,fuse,dce"
 
 pass_log = logging.getLogger("tracejit.passes")
 ir_log = logging.getLogger("tracejit.ir")

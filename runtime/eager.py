@@ -115,10 +115,17 @@ def _while(interp: Interpreter, operation: Operation, operands) -> list[np.ndarr
             return carried
 
 
+def _assert(interp: Interpreter, operation: Operation, operands) -> list[np.ndarray]:
+    if not bool(operands[0]):
+        raise AssertionError(operation.attrs["message"])
+    return []
+
+
 RULES: dict[Op, Callable[[Interpreter, Operation, list], list[np.ndarray]]] = {
     Op.CONSTANT: _constant,
     Op.FUSED: _fused,
     Op.IF: _if,
     Op.FOR: _for,
     Op.WHILE: _while,
+    Op.ASSERT: _assert,
 }

@@ -30,9 +30,11 @@ def test_schema_is_consistent(op):
         assert name in names and allowed
     assert opdef.dtypes and opdef.dtypes <= set(DType)
     assert callable(opdef.infer)
-    # structure ops (fused, yield, return) run through their blocks, not a numpy function
+    # structure ops (fused, if, loops, yield, return, assert) run through their blocks or the
+    # interpreter's own rules, not a numpy function
     assert callable(opdef.impl) or opdef.kind is Kind.STRUCTURE
-    assert (opdef.blocks > 0 or opdef.terminator) == (opdef.kind is Kind.STRUCTURE)
+    effect = op is Op.ASSERT  # no blocks, no results: a check with a side effect
+    assert (opdef.blocks > 0 or opdef.terminator or effect) == (opdef.kind is Kind.STRUCTURE)
     if opdef.random:
         assert not opdef.pure, "random ops must be impure so no pass removes or merges them"
     if opdef.kind is Kind.CREATION:

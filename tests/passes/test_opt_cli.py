@@ -24,7 +24,7 @@ graph @h(%y: float64[2]) -> (float64[2]) {
   return(%1)
 }
 """
-KNOWN = "cse, dce, decompose, fold, fuse, simplify"
+KNOWN = "control, cse, dce, decompose, fold, fuse, simplify"
 
 
 def opt(monkeypatch, capsys, *argv: str, stdin: str = "") -> tuple[int, str, str]:

@@ -19,7 +19,7 @@ from tracejit.ir.verifier import VerifyError, verify
 from tracejit.logs import configure
 from tracejit.passes import DEFAULT_PIPELINE, PASSES, parse_pipeline, register, run_pipeline
 
-BUILT_IN = ["cse", "dce", "decompose", "fold", "fuse", "simplify"]
+BUILT_IN = ["control", "cse", "dce", "decompose", "fold", "fuse", "simplify"]
 
 # exp(%x) is dead: dce takes the graph from 2 ops to 1
 TEXT = """\
@@ -76,7 +76,7 @@ def test_unknown_pass():
     with pytest.raises(ValueError) as info:
         parse_pipeline("dce,no-such-pass,cse")
     assert str(info.value) == ("unknown pass 'no-such-pass' in pipeline 'dce,no-such-pass,cse'; "
-                               "known passes: cse, dce, decompose, fold, fuse, simplify")
+                               "known passes: control, cse, dce, decompose, fold, fuse, simplify")
 
 
 def test_unknown_pass_runs_nothing():
