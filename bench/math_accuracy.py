@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from tracejit.ir.special import erf as numpy_erf
-from tracejit.runtime.llvm_math import UNARY, compile_unary
+from tracejit.runtime.llvm_math import SHORT_RANGE_UNARY, UNARY, compile_unary
 
 WIDE = np.longdouble if np.finfo(np.longdouble).nmant > 52 else np.float64
 
@@ -34,6 +34,7 @@ def _erf(x: np.ndarray) -> np.ndarray:
 REFERENCE = {  # numpy implementations, evaluated in a wider type than the kernel's
     "exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "tanh": np.tanh,
     "sigmoid": _sigmoid, "erf": _erf, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos,
+    "sin_short": np.sin, "cos_short": np.cos,
 }
 # Timed peers: numpy's ufuncs; sigmoid as the usual eager expression; erf as the project's
 # eager erf (numpy has none): tracejit.ir.special, vectorized numpy in the input's type.
@@ -58,11 +59,17 @@ SWEEPS = {
     ("erf", "float64"): [("lin", -7.0, 7.0), ("log", -320, 1)],
     ("sqrt", "float32"): [("lin", 0.0, 4.0), ("pos", -45, 38)],
     ("sqrt", "float64"): [("lin", 0.0, 4.0), ("pos", -323, 308)],
-    ("sin", "float32"): [("lin", -1e4, 1e4), ("log", -45, 6.02)],  # 10^6.02 < 2^20
-    ("sin", "float64"): [("lin", -1e6, 1e6), ("log", -320, 12)],  # 10^12 < 2^40
-    ("cos", "float32"): [("lin", -1e4, 1e4), ("log", -45, 6.02)],
-    ("cos", "float64"): [("lin", -1e6, 1e6), ("log", -320, 12)],
+    ("sin", "float32"): [("lin", -1e4, 1e4), ("log", -45, 38.5)],  # every finite magnitude
+    ("sin", "float64"): [("lin", -1e6, 1e6), ("log", -320, 308)],
+    ("cos", "float32"): [("lin", -1e4, 1e4), ("log", -45, 38.5)],
+    ("cos", "float64"): [("lin", -1e6, 1e6), ("log", -320, 308)],
+    # the short-range reduction kernels use on chunks of small arguments: |x| <= 2^20, 2^30
+    ("sin_short", "float32"): [("lin", -1e4, 1e4), ("log", -45, 6.02)],
+    ("sin_short", "float64"): [("lin", -1e6, 1e6), ("log", -320, 9.03)],
+    ("cos_short", "float32"): [("lin", -1e4, 1e4), ("log", -45, 6.02)],
+    ("cos_short", "float64"): [("lin", -1e6, 1e6), ("log", -320, 9.03)],
 }
+MEASURED = {**UNARY, **SHORT_RANGE_UNARY}
 
 
 def sweep(name: str, dtype, points: int) -> np.ndarray:
@@ -111,11 +118,11 @@ def errors(got: np.ndarray, want: np.ndarray) -> dict[str, float]:
     }
 
 
-def accuracy_table(points: int) -> list[str]:
+def accuracy_table(points: int, names=MEASURED) -> list[str]:
     rows = ["| function | dtype | domain | max abs error (\\|exact\\| <= 1) | max rel error "
             "| max ulps |",
             "|---|---|---|---|---|---|"]
-    for name in UNARY:
+    for name in names:
         for dtype in (np.float32, np.float64):
             x = sweep(name, dtype, points if dtype == np.float32 else points // 4)
             e = errors(compile_unary(name, dtype)(x), reference(name, x))
@@ -125,29 +132,30 @@ def accuracy_table(points: int) -> list[str]:
     return rows
 
 
-TRIG_LIMIT_F32 = 2.0**20  # sin and cos give nan beyond
+SHORT_LIMIT_F32 = 2.0**20  # the short-range kernels' domain (llvm_math.SHORT_RANGE)
 
 
 def exhaustive_float32(name: str, chunk: int = 1 << 24) -> dict[str, float]:
-    """errors() over every float32 bit pattern (|x| <= 2^20 for sin and cos)."""
+    """errors() over every float32 bit pattern (|x| <= 2^20 for the short-range kernels)."""
     kernel, worst = compile_unary(name, np.float32), dict.fromkeys(("abs", "rel", "ulp"), 0.0)
     for start in range(0, 1 << 32, chunk):
         x = np.arange(start, start + chunk, dtype=np.uint64).astype(np.uint32).view(np.float32)
-        if name in ("sin", "cos"):
-            x = x[~(np.abs(x) > TRIG_LIMIT_F32)]
+        if name in SHORT_RANGE_UNARY:
+            x = x[np.abs(x) <= SHORT_LIMIT_F32]
         e = errors(kernel(x), reference(name, x))
         worst = {k: max(v, e[k]) for k, v in worst.items()}
     return worst
 
 
-def exhaustive_table() -> list[str]:
+def exhaustive_table(names=UNARY) -> list[str]:
     rows = ["| function | inputs | max abs error (\\|exact\\| <= 1) | max rel error | max ulps |",
             "|---|---|---|---|---|"]
-    for name in UNARY:
+    for name in names:
         print(f"exhaustive {name} ...", file=sys.stderr, flush=True)
         e = exhaustive_float32(name)
-        inputs = "every float32, \\|x\\| <= 2^20" if name in ("sin", "cos") else "every float32"
-        rows.append(f"| {name} | {inputs} | {e['abs']:.2g} | {e['rel']:.2g} | {e['ulp']:.2f} |")
+        inputs = "every float32" + (", \\|x\\| <= 2^20" if name in SHORT_RANGE_UNARY else "")
+        rows.append(f"| {name} | {inputs} | {e['abs']:.2g} | {e['rel']:.2g} "
+                    f"| {e['ulp']:.2f} |")
     return rows
 
 
@@ -168,10 +176,10 @@ def best_time(fn, x: np.ndarray, repeat: int) -> float:
     return min(times)
 
 
-def speed_table(n: int, repeat: int) -> list[str]:
+def speed_table(n: int, repeat: int, names=UNARY) -> list[str]:
     rng = np.random.default_rng(0)
     rows = ["| function | numpy (ms) | llvm_math (ms) | speed-up |", "|---|---|---|---|"]
-    for name in UNARY:
+    for name in names:
         lo, hi = (0.01, 100.0) if name in ("log", "log1p", "sqrt") else (-10.0, 10.0)
         x = rng.uniform(lo, hi, n).astype(np.float32)
         with np.errstate(all="ignore"):
@@ -191,14 +199,21 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="timed runs (best is shown)")
     parser.add_argument("--no-speed", action="store_true", help="accuracy only")
     parser.add_argument("--exhaustive", action="store_true",
-                        help="also check every float32 input (1-2 minutes per function)")
+                        help="also check every float32 input (1-3 minutes per function)")
+    parser.add_argument("--only", default=",".join(MEASURED),
+                        help="comma-separated functions (default: all)")
     args = parser.parse_args(argv)
-    print("\n".join(accuracy_table(args.points)))
+    names = [n for n in args.only.split(",") if n]
+    unknown = set(names) - set(MEASURED)
+    if unknown:
+        parser.error(f"unknown functions {', '.join(sorted(unknown))}; "
+                     f"known: {', '.join(MEASURED)}")
+    print("\n".join(accuracy_table(args.points, names)))
     if args.exhaustive:
-        print("\n" + "\n".join(exhaustive_table()))
+        print("\n" + "\n".join(exhaustive_table(names)))
     if not args.no_speed:
         print(f"\nfloat32, {args.speed_n} elements, 1 thread, best of {args.repeat}:\n")
-        print("\n".join(speed_table(args.speed_n, args.repeat)))
+        print("\n".join(speed_table(args.speed_n, args.repeat, names)))
     return 0
 
 

@@ -6,6 +6,8 @@ on a row shape (S with D kept as 1s, or dropped), or a reduction of an S-shaped 
 This covers `gelu(x*a+b)` (elementwise on S), `sum(x*y)` (a prologue), `sum(x)*2` (an
 epilogue) and row-wise softmax and layer norm (reductions over trailing dims broadcast back to
 S). Nothing is ever recomputed: a value used outside its group becomes an extra group output.
+An integer division reads its divisor from outside its group: the kernel checks it for zeros
+before it runs (the reference raises on one).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from tracejit.ir.ops import ELEMENTWISE, Op
 from tracejit.ir.types import TensorType
 
 FUSIBLE_REDUCTIONS = frozenset({Op.SUM, Op.MEAN, Op.AMAX, Op.AMIN, Op.PROD, Op.ALL, Op.ANY})
+INTEGER_DIVISIONS = frozenset({Op.FLOOR_DIV, Op.TRUNC_DIV, Op.REMAINDER})
 Domain = tuple[tuple[int, ...], tuple[int, ...] | None]
 
 
@@ -24,6 +27,13 @@ def fusible(operation: Operation) -> bool:
         return False
     values = [*operation.operands, *operation.results]
     return all(isinstance(v.type, TensorType) and None not in v.type.shape for v in values)
+
+
+def divides_by(consumer: Operation, producer: Operation) -> bool:
+    """Whether `consumer` is an integer division (//, trunc, %) by `producer`'s result: the
+    reference raises on a zero divisor, so a kernel checks its divisors before it runs."""
+    return (consumer.op in INTEGER_DIVISIONS and consumer.operands[1] is producer.result
+            and not consumer.result.type.dtype.is_floating_point)
 
 
 def domain(operation: Operation) -> Domain:
@@ -57,6 +67,8 @@ def row_dims(full, small) -> tuple[int, ...] | None:
 def can_fuse(producer: Operation, consumer: Operation) -> bool:
     """Whether `consumer` may read `producer`'s result inside one fused group."""
     if producer.parent is not consumer.parent or not (fusible(producer) and fusible(consumer)):
+        return False
+    if divides_by(consumer, producer):  # the divisor stays outside: checked for zeros first
         return False
     made = producer.result.type.shape
     if consumer.op in FUSIBLE_REDUCTIONS:  # a prologue: the reduction reads the value whole

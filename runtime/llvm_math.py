@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable, Sequence
 from functools import cache
+from itertools import pairwise
 
 import numpy as np
 from llvmlite import ir
@@ -27,9 +28,9 @@ from llvmlite import ir
 from . import jit
 
 __all__ = [
-    "UNARY", "compile_unary", "emit_cos", "emit_erf", "emit_exp", "emit_expm1", "emit_log",
-    "emit_log1p", "emit_sigmoid", "emit_sin", "emit_sqrt", "emit_tanh",
-    "unary_assembly", "unary_kernel_ir",
+    "SHORT_RANGE_UNARY", "UNARY", "compile_unary", "emit_cos", "emit_erf", "emit_exp",
+    "emit_expm1", "emit_log", "emit_log1p", "emit_sigmoid", "emit_sin", "emit_sqrt", "emit_tanh",
+    "needs_full_range", "unary_assembly", "unary_kernel_ir",
 ]
 
 # Coefficient tables, highest degree first; `F32`/`F64` tables are evaluated in that type.
@@ -88,15 +89,41 @@ COS_F64 = (
 )
 
 LOG2E = 1.4426950408889634
-# ln 2 and pi / 2 split Cody-Waite style (fdlibm's parts): the leading parts have trailing zero
-# bits, so k * part is exact, fused into an fma or not, for k < 2^21 (ln 2) or 2^20 (pi / 2).
+# ln 2 split Cody-Waite style (fdlibm's parts): the leading part has trailing zero bits, so
+# k * part is exact, fused into an fma or not, for k < 2^21.
 LN2_F32 = (0.693359375, -2.1219444170128554e-4)
 LN2_F64 = (6.93147180369123816490e-01, 1.9082149292705877e-10)
+
+# 2/pi to 1280 bits, floor(2/pi * 2^1280) in hex (tests check it against mpmath), for the
+# Payne-Hanek reduction of sin and cos: words of floor(2/pi * 2^N), least significant first,
+# two zero words above. pi/2 scaled to the reductions' fixed point (2^-62 or 2^-126 per unit).
+TWO_OVER_PI_HEX = (
+    "a2f9836e4e441529fc2757d1f534ddc0db6295993c439041fe5163abdebbc561b7246e3a424dd2e006492eea09"
+    "d1921cfe1deb1cb129a73ee88235f52ebb4484e99c7026b45f7e413991d639835339f49c845f8bbdf9283b1ff8"
+    "97ffde05980fef2f118b5a0a6d1f6d367ecf27cb09b74f463f669e5fea2d7527bac7ebe5f17b3d0739f78a5292"
+    "ea6bfb5fb11f8d5d0856033046fc7b6babf0cfbc209af4361d"
+)
+
+
+def _two_over_pi_words(n: int) -> tuple[int, ...]:
+    g = int(TWO_OVER_PI_HEX, 16) >> (1280 - n)
+    return (*((g >> (32 * j)) & 0xFFFFFFFF for j in range(n // 32)), 0, 0)
+
+
+TWO_OVER_PI_F32 = _two_over_pi_words(224)  # 2/pi * 2^224: 7 words, 2 zeros
+TWO_OVER_PI_F64 = _two_over_pi_words(1216)  # 2/pi * 2^1216: 38 words, 2 zeros
+PIO2_FIXED = (1.5707963267948966 * 2.0**-62, 1.5707963267948966 * 2.0**-126)
+# pi / 2 split Cody-Waite style (fdlibm's parts) for the short-range reduction: the leading
+# parts have trailing zero bits, so k * part is exact, fused into an fma or not, for k < 2^20.
 PIO2_FOR_F32 = (1.57079632673412561417, 6.07710050650619224932e-11)  # reduced in double
 PIO2_F64 = (1.57079632673412561417, 6.07710050630396597660e-11, 2.02226624879595063154e-21)
-
 TWO_OVER_PI = 0.6366197723675814
+# |x| up to which the short-range reduction holds: exact for float (in double arithmetic);
+# for double within the accuracy table's bounds with hardware FMA (the fmuladds fused).
+SHORT_RANGE = (2.0**20, 2.0**30)
+
 I32 = ir.IntType(32)
+I64 = ir.IntType(64)
 F64 = ir.DoubleType()
 
 
@@ -325,19 +352,141 @@ def emit_sqrt(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
 
 
 def _reduce_pio2(m: _Math, x):
-    """(k, r) with x = k pi / 2 + r, |r| <= pi / 4, k an integral float.
+    """(k, r) with x = k pi / 2 + r, |r| <= pi / 4 (within rounding), k an i32 in -3 .. 3.
 
-    float is reduced in double: exact up to |x| = 2^20 (no reduction error near the zeros of
-    sin and cos) and at the same cost as a three-part reduction in float.
+    Payne-Hanek in integer arithmetic, for every finite x: the bits of 2/pi that matter for x's
+    exponent (a window of TWO_OVER_PI) times x's integer mantissa, modulo 4, as a fixed-point
+    number; its nearest integer is k, the rest times pi/2 is r (rounded in double, then to
+    float for float x). |x| < 1/2 needs no reduction (k = 0, r = x).
     """
+    bits = m.b.bitcast(x, m.ity)
+    mag = m.b.and_(bits, m.ic(m.pick(0x7FFFFFFF, 0x7FFFFFFFFFFFFFFF)))  # |x|'s bits
+    exponent = m.b.lshr(mag, m.ic(m.mant))
+    mantissa = m.b.or_(m.b.and_(mag, m.ic((1 << m.mant) - 1)), m.ic(1 << m.mant))
+    lowest = m.bias - 1  # exponent of 1/2: below, x is its own remainder
+    clamped = _clamp_int(m.b, exponent, m.ic(lowest), m.ic(2 * m.bias))
+    fraction = _fraction_f64 if m.f64 else _fraction_f32
+    k, f = fraction(m.b, mantissa, clamped)  # k: i32 in 0..3, f: double
+    r = _Math(m.b, f).mul(f, PIO2_FIXED[m.f64])
+    r = r if m.f64 else m.b.fptrunc(r, m.ty)
+    negative = m.b.icmp_signed("<", bits, m.ic(0))
+    k = m.b.select(negative, m.b.neg(k), k)
+    r = m.select(negative, m.b.fneg(r), r)
+    small = m.b.icmp_unsigned("<", exponent, m.ic(lowest))
+    return m.b.select(small, ir.Constant(I32, 0), k), m.select(small, x, r)
+
+
+def _clamp_int(b: ir.IRBuilder, v, lo, hi):
+    v = b.select(b.icmp_signed("<", v, lo), lo, v)
+    return b.select(b.icmp_signed(">", v, hi), hi, v)
+
+
+def _window(b: ir.IRBuilder, words: Sequence[ir.Value], shift) -> list[ir.Value]:
+    """32-bit words of (the number `words`, least significant first) >> shift, 0 <= shift < 32:
+    one fewer than given. No shift reaches 32 (that would be poison)."""
+    back = b.sub(ir.Constant(I32, 31), shift)
+    one = ir.Constant(I32, 1)
+    return [b.or_(b.lshr(lo, shift), b.shl(b.shl(hi, one), back))
+            for lo, hi in pairwise(words)]
+
+
+def _fraction_f32(b: ir.IRBuilder, mantissa, exponent):
+    """(k, f * 2^62): x * 2/pi = 4n + k + f, -1/2 <= f < 1/2, for x = mantissa * 2^(exponent
+    - 150) with exponent in [126, 254], from 96 bits of 2/pi chosen by the exponent."""
+    shift = b.sub(ir.Constant(I32, 280), exponent)  # 2/pi * 2^224 >> shift: 96 bits that matter
+    index = b.lshr(shift, ir.Constant(I32, 5))  # 0 .. 4
+    words = []
+    for i in range(4):  # TWO_OVER_PI words index + i by selects (no gathers on AVX2)
+        word = ir.Constant(I32, TWO_OVER_PI_F32[i + 4])
+        for a in range(3, -1, -1):
+            word = b.select(b.icmp_unsigned("==", index, ir.Constant(I32, a)),
+                            ir.Constant(I32, TWO_OVER_PI_F32[i + a]), word)
+        words.append(word)
+    w0, w1, w2 = _window(b, words, b.and_(shift, ir.Constant(I32, 31)))
+    m64 = b.zext(mantissa, I64)
+    p0 = b.mul(m64, b.zext(w0, I64))
+    t1 = b.add(b.mul(m64, b.zext(w1, I64)), b.lshr(p0, ir.Constant(I64, 32)))
+    low = b.trunc(t1, I32)  # (x * 2/pi mod 4) * 2^62 = top:low
+    top = b.add(b.mul(mantissa, w2), b.trunc(b.lshr(t1, ir.Constant(I64, 32)), I32))
+    return _split_quadrant(b, top, [low])
+
+
+def _split_quadrant(b: ir.IRBuilder, top, lower: Sequence[ir.Value]):
+    """(k, f * 2^(30 + 32 len(lower))) from (x * 2/pi mod 4) as 32-bit words, the most
+    significant (`top`, two integer bits) first: k the nearest integer, f the rest as a double
+    (exact while small, else rounded: once for one lower word, at most three times for three)."""
+    k = b.lshr(b.add(top, ir.Constant(I32, 1 << 29)), ir.Constant(I32, 30))
+    top = b.sub(top, b.shl(k, ir.Constant(I32, 30)))  # signed, |top| <= 2^29
+    last = lower[-1]  # as a signed i32 (one instruction to convert), its sign bit carried up
+    carry = b.lshr(last, ir.Constant(I32, 31))
+    if len(lower) == 1:
+        top = b.add(top, carry)
+    f = b.sitofp(top, F64)
+    d = _Math(b, f)
+    for word in lower[:-1]:
+        f = d.fma(f, 2.0**32, b.uitofp(word, F64))
+    if len(lower) > 1:
+        f = d.add(f, b.uitofp(carry, F64))
+    return k, d.fma(f, 2.0**32, b.sitofp(last, F64))
+
+
+def _fraction_f64(b: ir.IRBuilder, mantissa, exponent):
+    """(k, f * 2^126): x * 2/pi = 4n + k + f, -1/2 <= f < 1/2, for x = mantissa * 2^(exponent
+    - 1075) with exponent in [1022, 2046], from 192 bits of 2/pi loaded from a table."""
+    shift = b.sub(ir.Constant(I32, 2101), b.trunc(exponent, I32))  # 2/pi * 2^1216 >> shift
+    index = b.lshr(shift, ir.Constant(I32, 5))  # 1 .. 33
+    table = _two_over_pi_table(b.module)
+    zero = ir.Constant(I32, 0)
+    words = [b.load(b.gep(table, [zero, b.add(index, ir.Constant(I32, i))], inbounds=True))
+             for i in range(7)]
+    window = [b.zext(w, I64) for w in _window(b, words, b.and_(shift, ir.Constant(I32, 31)))]
+    low = b.and_(mantissa, ir.Constant(I64, 0xFFFFFFFF))
+    high = b.lshr(mantissa, ir.Constant(I64, 32))  # < 2^21
+    a = _times_word(b, low, window)  # mantissa * window mod 2^192, 32-bit limbs in i64s
+    c = [ir.Constant(I64, 0), *_times_word(b, high, window[:-1])]
+    limbs, carry = [], ir.Constant(I64, 0)
+    for x, y in zip(a, c):
+        t = b.add(b.add(x, y), carry)
+        limbs.append(b.trunc(t, I32))
+        carry = b.lshr(t, ir.Constant(I64, 32))
+    return _split_quadrant(b, limbs[5], limbs[4:1:-1])  # (x * 2/pi mod 4) * 2^126
+
+
+def _times_word(b: ir.IRBuilder, word, limbs) -> list[ir.Value]:
+    """word * limbs (32-bit limbs in i64s, least significant first), modulo 2^(32 len(limbs))."""
+    out, carry = [], ir.Constant(I64, 0)
+    for limb in limbs:
+        t = b.add(b.mul(word, limb), carry)  # < 2^64: (2^32 - 1)^2 + 2^32 - 1
+        out.append(b.and_(t, ir.Constant(I64, 0xFFFFFFFF)))
+        carry = b.lshr(t, ir.Constant(I64, 32))
+    return out
+
+
+def _two_over_pi_table(module: ir.Module) -> ir.GlobalVariable:
+    name = "tracejit.two_over_pi"
+    table = module.globals.get(name)
+    if table is None:
+        ty = ir.ArrayType(I32, len(TWO_OVER_PI_F64))
+        table = ir.GlobalVariable(module, ty, name)
+        table.initializer = ir.Constant(ty, list(TWO_OVER_PI_F64))
+        table.global_constant = True
+        table.linkage = "private"
+        table.unnamed_addr = True
+    return table
+
+
+def _reduce_pio2_short(m: _Math, x):
+    """(k, r) as _reduce_pio2 gives them, for |x| <= SHORT_RANGE only: Cody-Waite, float in
+    double arithmetic; a third of the Payne-Hanek reduction's instructions."""
     if not m.f64:
         xd = m.b.fpext(x, F64)
-        k, r = _reduce_pio2_parts(_Math(m.b, xd), xd, PIO2_FOR_F32)
-        return m.b.fptrunc(k, m.ty), m.b.fptrunc(r, m.ty)
-    return _reduce_pio2_parts(m, x, PIO2_F64)
+        k, r = _cody_waite(_Math(m.b, xd), xd, PIO2_FOR_F32)
+        return m.b.fptosi(k, I32), m.b.fptrunc(r, m.ty)
+    k, r = _cody_waite(m, x, PIO2_F64)
+    return m.b.fptosi(k, I32), r
 
 
-def _reduce_pio2_parts(m: _Math, x, parts: Sequence[float]):
+def _cody_waite(m: _Math, x, parts: Sequence[float]):
     k = m.call("llvm.rint", m.mul(x, TWO_OVER_PI))
     negk = m.b.fneg(k)
     r = x
@@ -346,38 +495,45 @@ def _reduce_pio2_parts(m: _Math, x, parts: Sequence[float]):
     return k, r
 
 
-def _sin_quadrant(m: _Math, x, shift: float):
+def _sin_quadrant(m: _Math, x, shift: int, short: bool):
     """sin(x + shift * pi / 2): reduce by k pi / 2, pick the sin or cos polynomial and sign."""
-    k, r = _reduce_pio2(m, x)
+    k, r = (_reduce_pio2_short if short else _reduce_pio2)(m, x)
     z = m.mul(r, r)
     sin_r = m.fma(m.mul(z, r), m.horner(z, m.pick(SIN_F32, SIN_F64)), r)
     cos_r = m.fma(m.mul(z, z), m.horner(z, m.pick(COS_F32, COS_F64)), m.fma(z, -0.5, 1.0))
-    k = m.add(k, shift)
-    quadrant = m.sub(k, m.mul(m.call("llvm.floor", m.mul(k, 0.25)), 4.0))  # k mod 4, exact
-    odd = m.b.or_(m.cmp("==", quadrant, 1.0), m.cmp("==", quadrant, 3.0))
-    y = m.select(odd, cos_r, sin_r)
-    return m.select(m.cmp(">=", quadrant, 2.0), m.b.fneg(y), y)
+    quadrant = m.b.add(k, ir.Constant(I32, shift))
+    odd = m.b.trunc(quadrant, ir.IntType(1))
+    y = m.b.bitcast(m.select(odd, cos_r, sin_r), m.ity)
+    sign = m.b.and_(quadrant, ir.Constant(I32, 2))  # quadrants 2 and 3 (mod 4) negate:
+    sign = m.b.shl(m.b.zext(sign, m.ity) if m.f64 else sign, m.ic(m.pick(30, 62)))  # sign bit
+    return m.b.bitcast(m.b.xor(y, sign), m.ty)
 
 
-def emit_sin(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """sin(x) for |x| <= 2^20 (float) or 2^40 (double); nan beyond, as at +-inf."""
+def emit_sin(builder: ir.IRBuilder, x: ir.Value, short: bool = False) -> ir.Value:
+    """sin(x) for every x: nan at +-inf and nan, sin(-0.0) = -0.0. `short`: for |x| <=
+    SHORT_RANGE only (see needs_full_range)."""
     m = _Math(builder, x)
-    return _within_trig_limit(m, x, m.keep_zero(x, _sin_quadrant(m, x, 0.0)))
+    y = m.keep_zero(x, _sin_quadrant(m, x, 0, short))
+    return y if short else _within_trig_limit(m, x, y)
 
 
-def emit_cos(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """cos(x) for |x| <= 2^20 (float) or 2^40 (double); nan beyond, as at +-inf."""
+def emit_cos(builder: ir.IRBuilder, x: ir.Value, short: bool = False) -> ir.Value:
+    """cos(x) for every x: nan at +-inf and nan. `short`: for |x| <= SHORT_RANGE only."""
     m = _Math(builder, x)
-    return _within_trig_limit(m, x, _sin_quadrant(m, x, 1.0))
+    y = _sin_quadrant(m, x, 1, short)
+    return y if short else _within_trig_limit(m, x, y)
+
+
+def needs_full_range(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """i1: whether sin or cos of x needs the full-range reduction (|x| beyond SHORT_RANGE,
+    infinities and nan)."""
+    m = _Math(builder, x)
+    return builder.fcmp_unordered(">", m.call("llvm.fabs", x), m.c(m.pick(*SHORT_RANGE)))
 
 
 def _within_trig_limit(m: _Math, x, y):
-    """y where |x| <= the limit of the range reduction, else nan (nan and inf included).
-
-    The double reduction is exact, fused or not, up to |x| ~ 1.6e6; with hardware FMA (the
-    fmuladd fused) it stays accurate up to 2^40.
-    """
-    limit = m.pick(2.0**20, 2.0**40)
+    """y where x is finite, else nan (sin and cos of +-inf are nan)."""
+    limit = m.pick(3.4028234663852886e38, 1.7976931348623157e308)
     return m.select(m.cmp("<=", m.call("llvm.fabs", x), limit), y, float("nan"))
 
 
@@ -392,6 +548,12 @@ UNARY: dict[str, Callable[[ir.IRBuilder, ir.Value], ir.Value]] = {
     "sqrt": emit_sqrt,
     "sin": emit_sin,
     "cos": emit_cos,
+}
+# sin and cos as kernels use them on chunks of small arguments (|x| <= SHORT_RANGE; lower.py),
+# compiled on their own to be measured
+SHORT_RANGE_UNARY: dict[str, Callable[[ir.IRBuilder, ir.Value], ir.Value]] = {
+    "sin_short": lambda b, x: emit_sin(b, x, short=True),
+    "cos_short": lambda b, x: emit_cos(b, x, short=True),
 }
 
 
@@ -415,7 +577,7 @@ def unary_kernel_ir(name: str, dtype, symbol: str = "kernel") -> ir.Module:
     i = b.phi(ir.IntType(64))
     size = np.dtype(dtype).itemsize
     x = b.load(b.gep(src, [i]), align=size)
-    b.store(UNARY[name](b, x), b.gep(dst, [i]), align=size)
+    b.store({**UNARY, **SHORT_RANGE_UNARY}[name](b, x), b.gep(dst, [i]), align=size)
     step = b.add(i, ir.Constant(ir.IntType(64), 1))
     i.add_incoming(zero, entry)
     i.add_incoming(step, loop)
@@ -431,12 +593,13 @@ def unary_assembly(name: str, dtype) -> str:
 
 
 def compile_unary(name: str, dtype) -> Callable[[np.ndarray], np.ndarray]:
-    """A JIT-compiled `name` (a key of UNARY) over arrays of `dtype`; compiled once per process.
+    """A JIT-compiled `name` (a key of UNARY or SHORT_RANGE_UNARY) over arrays of `dtype`;
+    compiled once per process.
 
     The callable converts its input to `dtype` and returns a new array of the same shape.
     """
     dtype = np.dtype(dtype)
-    if name not in UNARY or dtype not in _IR_TYPES:
+    if (name not in UNARY and name not in SHORT_RANGE_UNARY) or dtype not in _IR_TYPES:
         raise ValueError(f"compile_unary: no kernel for {name!r} on {dtype}; "
                          f"functions: {', '.join(UNARY)}; dtypes: float32, float64")
     return _compile_unary(name, dtype)

@@ -8,10 +8,15 @@ does not handle) raises `NotLowerable`, which the executor turns into a referenc
 
 Arithmetic carries no fast-math flags: compiled elementwise results equal the reference
 interpreter's bit for bit, except where a math function is an approximation (llvm_math.py).
+Literal constants of several elements inside a group are read like inputs, from arrays in the
+kernel's module. A group with sin or cos runs its innermost loop in chunks, each with the cheap
+short-range reduction when all its arguments allow it (`_versioned`). docs/lowering.md lists
+what compiles and how closely it matches numpy.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +31,10 @@ F32, F64 = ir.FloatType(), ir.DoubleType()
 REGISTER = {DType.float32: F32, DType.float64: F64, DType.int32: I32, DType.int64: I64,
             DType.bool: I1}
 MEMORY = {**REGISTER, DType.bool: I8}
+
+
+TRIG = (Op.SIN, Op.COS)
+SHORT = "short_range"  # a converter attribute lower_op adds: sin/cos of small arguments only
 
 
 class NotLowerable(Exception):
@@ -72,27 +81,106 @@ def build_kernel(name: str, block: Block, outputs: Sequence[Value], inputs: Sequ
     """LLVM IR text of `void name(i64 start, i64 stop, T* noalias args...)` computing `block`'s
     `outputs` (contiguous, of `shape`) from `inputs`; and how many outer iterations it has."""
     out_layouts = [Layout(v.type.dtype, shape, _contiguous(shape)) for v in outputs]
-    layouts = [*inputs, *out_layouts]
+    module, fn, builder = kernel_function(name, [*inputs, *out_layouts])
+    literals = literal_arrays(module, block)
+    sources = {id(v): k for k, v in enumerate([*block.args, *(v for v, _, _ in literals)])}
+    reads = [*inputs, *(x for _, x, _ in literals)]
+    layouts = [*reads, *out_layouts]
     loop_shape, strides = collapse(shape, [broadcast_strides(x, shape) for x in layouts])
-    module, fn, builder = kernel_function(name, layouts)
-    pointers = list(fn.args[2:])
+    n = len(inputs)
+    pointers = [*fn.args[2:2 + n], *(p for _, _, p in literals), *fn.args[2 + n:]]
 
-    def body(b: ir.IRBuilder, index: list[ir.Value]):
+    def values(b: ir.IRBuilder, index: list[ir.Value], short: bool):
+        """value_of(v) at the element `index`, each op emitted once, when first asked for."""
         offsets = [_offset(b, index, s) for s in strides]
-        env = {id(arg): _load(b, p, off, x.dtype) for arg, p, off, x in
-               zip(block.args, pointers, offsets, inputs)}
-        for operation in block.ops:
-            if operation.op is Op.YIELD:
-                break
-            env[id(operation.results[0])] = lower_op(b, operation, env)
-        for value, p, off, x in zip(outputs, pointers[len(inputs):], offsets[len(inputs):],
-                                    out_layouts):
-            _store(b, env[id(value)], p, off, x.dtype)
+        env: dict[int, ir.Value] = {}
 
-    _loops(builder, fn.args[0], fn.args[1], loop_shape, body)
+        def value_of(v: Value) -> ir.Value:
+            if id(v) not in env:
+                if id(v) in sources:
+                    k = sources[id(v)]
+                    env[id(v)] = _load(b, pointers[k], offsets[k], reads[k].dtype)
+                else:
+                    operands = {id(u): value_of(u) for u in v.owner.operands}
+                    env[id(v)] = lower_op(b, v.owner, operands, short)
+            return env[id(v)]
+        return value_of, offsets
+
+    def body(b: ir.IRBuilder, index: list[ir.Value], short: bool = False):
+        value_of, offsets = values(b, index, short)
+        for value, p, off, x in zip(outputs, pointers[len(reads):], offsets[len(reads):],
+                                    out_layouts):
+            _store(b, value_of(value), p, off, x.dtype)
+
+    trig = [o.operands[0] for o in block.ops if o.op in TRIG]
+    innermost = None
+    if trig:  # chunks without a large sin/cos argument run the short-range reduction
+        def full_range(b: ir.IRBuilder, index: list[ir.Value]) -> ir.Value:
+            from .llvm_math import needs_full_range
+
+            value_of, _ = values(b, index, True)
+            flags = [needs_full_range(b, value_of(x)) for x in trig]
+            return functools.reduce(b.or_, flags)
+        innermost = _versioned(builder.alloca(ir.IntType(1)), full_range, body)
+    _loops(builder, fn.args[0], fn.args[1], loop_shape, body, innermost=innermost)
     builder.ret_void()
     object_entry(module, fn)
     return str(module), loop_shape[0]
+
+
+CHUNK = 1024  # elements of the innermost loop that take the same version
+
+
+def _versioned(slot, check, body):
+    """The innermost loop over [lo, hi) in chunks: each chunk first ORs check(b, index) over
+    its elements into `slot` (one vectorized pass), then runs body(b, index, short=True) if it
+    is false for all of them, else body(b, index)."""
+    def loop(b: ir.IRBuilder, lo, hi, index):
+        size = ir.Constant(I64, CHUNK)
+        count = b.udiv(b.add(b.sub(hi, lo), ir.Constant(I64, CHUNK - 1)), size)
+
+        def chunk(j):
+            start = b.add(lo, b.mul(j, size))
+            stop = b.add(start, size)
+            stop = b.select(b.icmp_signed("<", stop, hi), stop, hi)
+            b.store(ir.Constant(ir.IntType(1), 0), slot)
+            _counted_loop(b, start, stop, lambda i: b.store(
+                b.or_(b.load(slot), check(b, [*index, i])), slot))
+            with b.if_else(b.load(slot)) as (full, short):
+                with full:
+                    _counted_loop(b, start, stop, lambda i: body(b, [*index, i]))
+                with short:
+                    _counted_loop(b, start, stop, lambda i: body(b, [*index, i], True))
+        _counted_loop(b, ir.Constant(I64, 0), count, chunk)
+    return loop
+
+
+MAX_LITERAL = 4096  # elements: a literal constant up to this size is embedded in its kernels
+
+
+def literal_arrays(module: ir.Module, block: Block) -> list[tuple[Value, Layout, ir.Value]]:
+    """The block's literal constants of more than one element, as read-only arrays in `module`
+    that the kernel reads like inputs: (value, contiguous layout, element pointer)."""
+    found = []
+    for operation in block.ops:
+        if operation.op is not Op.CONSTANT or operation.attrs["value"].array.size < 2:
+            continue
+        value = operation.results[0]
+        dtype, data = value.type.dtype, operation.attrs["value"].array
+        ty = ir.ArrayType(MEMORY[dtype], data.size)
+        array = ir.GlobalVariable(module, ty, f"literal.{len(found)}")
+        array.initializer = ir.Constant(ty, [_element(dtype, v) for v in data.reshape(-1)])
+        array.global_constant, array.linkage = True, "private"
+        pointer = array.gep([ir.Constant(I64, 0), ir.Constant(I64, 0)])
+        shape = tuple(value.type.shape)
+        found.append((value, Layout(dtype, shape, _contiguous(shape)), pointer))
+    return found
+
+
+def _element(dtype: DType, v) -> ir.Constant:
+    if dtype is DType.bool:
+        return ir.Constant(I8, int(bool(v)))
+    return constant(dtype, v.item())
 
 
 def kernel_function(name: str, layouts: Sequence[Layout]):
@@ -136,15 +224,17 @@ def elementwise_block(operation: Operation) -> Block:
     return block
 
 
-def lowerable(block: Block) -> None:
-    """NotLowerable naming the first op of `block` without a converter for its types."""
+def lowerable(block: Block, skip: frozenset[Op] = frozenset()) -> None:
+    """NotLowerable naming the first op of `block` without a converter for its types (ops in
+    `skip` are another module's to check)."""
     for operation in block.ops:
         op = operation.op
-        if op is Op.YIELD:
+        if op is Op.YIELD or op in skip:
             continue
         if op is Op.CONSTANT:
-            if not isinstance(operation.attrs["value"], Literal) or operation.results[0].type.shape:
-                raise NotLowerable("constant (only scalar literals live inside kernels)")
+            value = operation.attrs["value"]
+            if not isinstance(value, Literal) or value.array.size > MAX_LITERAL:
+                raise NotLowerable("constant (only literals live inside kernels)")
             continue
         if op not in ELEMENTWISE or op not in CONVERTERS:
             raise NotLowerable(op.value)
@@ -152,6 +242,7 @@ def lowerable(block: Block) -> None:
         allowed = CONVERTER_DTYPES.get(op)
         if allowed is not None and not dtypes <= allowed:
             raise NotLowerable(f"{op.value} on {', '.join(sorted(d.value for d in dtypes))}")
+    lower_division.check_divisors(block)
 
 
 # --- loops, loads and stores --------------------------------------------------------------------
@@ -164,19 +255,28 @@ def _contiguous(shape) -> tuple[int, ...]:
     return tuple(reversed(out))
 
 
-def _loops(b: ir.IRBuilder, start, stop, shape, body) -> None:
-    """Nested counted loops: the outermost over [start, stop), the others over their dims."""
+def _loops(b: ir.IRBuilder, start, stop, shape, body, scalar: bool = False,
+           innermost=None) -> None:
+    """Nested counted loops: the outermost over [start, stop), the others over their dims.
+    `scalar`: the loop vectorizer leaves these loops alone (their bodies hold loops of their
+    own, which it vectorizes; once small ones are unrolled it would widen the outer loop into
+    gathers, slow to compile and to run). `innermost(b, lo, hi, index)`: emits the innermost
+    loop itself."""
     def nest(level: int, index: list):
         if level == len(shape):
             body(b, index)
             return
         lo = start if level == 0 else ir.Constant(I64, 0)
         hi = stop if level == 0 else ir.Constant(I64, shape[level])
-        _counted_loop(b, lo, hi, lambda i: nest(level + 1, [*index, i]))
+        if innermost is not None and level == len(shape) - 1:
+            innermost(b, lo, hi, index)
+            return
+        _counted_loop(b, lo, hi, lambda i: nest(level + 1, [*index, i]),
+                      no_vectorize(b.module) if scalar else None)
     nest(0, [])
 
 
-def _counted_loop(b: ir.IRBuilder, lo, hi, emit) -> None:
+def _counted_loop(b: ir.IRBuilder, lo, hi, emit, metadata=None) -> None:
     pre = b.block
     head = b.append_basic_block("head")
     loop = b.append_basic_block("loop")
@@ -189,8 +289,19 @@ def _counted_loop(b: ir.IRBuilder, lo, hi, emit) -> None:
     b.position_at_end(loop)
     emit(i)
     i.add_incoming(b.add(i, ir.Constant(I64, 1), flags=["nsw"]), b.block)
-    b.branch(head)
+    latch = b.branch(head)
+    if metadata is not None:
+        latch.set_metadata("llvm.loop", metadata)
     b.position_at_end(done)
+
+
+def no_vectorize(module: ir.Module) -> ir.values.MDValue:
+    """A new loop ID (`!N = !{!N, !{"llvm.loop.vectorize.enable", i1 false}}`)."""
+    option = module.add_metadata([ir.MetaDataString(module, "llvm.loop.vectorize.enable"),
+                                  ir.Constant(ir.IntType(1), 0)])
+    loop = ir.values.MDValue(module, [option], name=str(len(module.metadata)))
+    loop.operands = (loop, option)
+    return loop
 
 
 def _offset(b: ir.IRBuilder, index, strides) -> ir.Value:
@@ -212,15 +323,21 @@ def _store(b: ir.IRBuilder, value, pointer, offset, dtype: DType) -> None:
     b.store(value, b.gep(pointer, [offset], inbounds=True))
 
 
-def lower_op(b: ir.IRBuilder, operation: Operation, env: dict) -> ir.Value:
+def lower_op(b: ir.IRBuilder, operation: Operation, env: dict,
+             short_trig: bool = False) -> ir.Value:
+    """The value of `operation` at one element, from its operands' (`env`: id -> value). A
+    literal of one element is a constant; larger ones are read like inputs (literal_arrays).
+    `short_trig`: sin and cos may assume |x| <= llvm_math.SHORT_RANGE."""
     if operation.op is Op.CONSTANT:
         literal = operation.attrs["value"].array
         dtype = operation.results[0].type.dtype
-        return constant(dtype, literal.item())
+        return constant(dtype, literal.reshape(-1)[0].item() if literal.size else 0)
     args = [env[id(v)] for v in operation.operands]
     types = [v.type.dtype for v in operation.operands]
-    return CONVERTERS[operation.op](b, args, types, operation.results[0].type.dtype,
-                                    operation.attrs)
+    attrs = operation.attrs
+    if short_trig and operation.op in TRIG:
+        attrs = {**attrs, SHORT: True}
+    return CONVERTERS[operation.op](b, args, types, operation.results[0].type.dtype, attrs)
 
 
 def constant(dtype: DType, value) -> ir.Constant:
@@ -273,13 +390,13 @@ def _neg(b, args, types, out, attrs):  # -x
 
 
 def _select_max(b, x, y, dtype: DType, greater: bool) -> ir.Value:
-    """numpy's maximum/minimum: `x >= y or x is NaN ? x : y` (NaN from either side wins)."""
+    """numpy's maximum/minimum: `x > y or x is NaN ? x : y` (NaN from either side wins; of
+    equal values, signed zeros included, the second)."""
     if dtype.is_floating_point:
-        keep = b.fcmp_unordered(">=" if greater else "<=", x, y)  # true when either is NaN ...
-        keep = b.select(b.fcmp_unordered("uno", y, y), b.fcmp_ordered("uno", x, x), keep)
-        return b.select(keep, x, y)  # ... so y NaN (and x not) picks y, above
+        keep = b.or_(b.fcmp_ordered(">" if greater else "<", x, y), b.fcmp_unordered("uno", x, x))
+        return b.select(keep, x, y)
     cmp = b.icmp_signed if dtype is not DType.bool else b.icmp_unsigned
-    return b.select(cmp(">=" if greater else "<=", x, y), x, y)
+    return b.select(cmp(">" if greater else "<", x, y), x, y)
 
 
 @converter(Op.MAXIMUM)
@@ -358,12 +475,20 @@ def _cast(b, args, types, out, attrs):  # x.astype(dtype)
         return (b.fpext if out is DType.float64 else b.fptrunc)(x, REGISTER[out])
     if out.is_floating_point:
         return b.sitofp(x, REGISTER[out])
-    if src.is_floating_point:  # saturating: out-of-range and NaN are defined, unlike fptosi
-        target = REGISTER[out]
-        fn = _intrinsic(b, f"llvm.fptosi.sat.i{target.width}.{_fname(src)}", target,
-                        [REGISTER[src]])
-        return b.call(fn, [x])
+    if src.is_floating_point:
+        return _float_to_int(b, x, src, out)
     return (b.sext if out is DType.int64 else b.trunc)(x, REGISTER[out])
+
+
+def _float_to_int(b, x, src: DType, out: DType) -> ir.Value:
+    """Truncation toward zero; out of range and NaN give the minimum integer, as numpy's casts
+    on x86 do (cvttss2si's "integer indefinite"). Only in-range values reach fptosi, whose
+    result is poison otherwise."""
+    width = REGISTER[out].width
+    low, high = constant(src, -(2.0 ** (width - 1))), constant(src, 2.0 ** (width - 1))
+    inside = b.and_(b.fcmp_ordered(">=", x, low), b.fcmp_ordered("<", x, high))
+    value = b.fptosi(b.select(inside, x, constant(src, 0)), REGISTER[out])
+    return b.select(inside, value, constant(out, -(2 ** (width - 1))))
 
 
 @converter(Op.SQRT, dtypes=FLOATS)
@@ -389,6 +514,47 @@ for _op, _name in ((Op.FLOOR, "llvm.floor"), (Op.CEIL, "llvm.ceil"), (Op.TRUNC, 
     converter(_op, dtypes=FLOATS | INTS)(_round)
 
 
+@converter(Op.ROUND, dtypes=FLOATS | INTS)
+def _round_half_even(b, args, types, out, attrs):  # np.round(x, decimals)
+    x = args[0]
+    if not out.is_floating_point:
+        return x
+    decimals = attrs["decimals"]
+    if not decimals:
+        return b.call(_intrinsic(b, "llvm.rint", REGISTER[out]), [x])
+    scale = constant(out, _power_of_ten(abs(decimals)))  # numpy's own: x * 10^d, rint, / 10^d
+    first, then = (b.fmul, b.fdiv) if decimals > 0 else (b.fdiv, b.fmul)
+    return then(b.call(_intrinsic(b, "llvm.rint", REGISTER[out]), [first(x, scale)]), scale)
+
+
+def _power_of_ten(n: int) -> float:
+    """10^n as numpy's round computes it (a table to 1e8, then repeated products)."""
+    if n < 9:
+        return float(10**n)
+    value = 1e9
+    for _ in range(n - 9):
+        value *= 10.0
+    return value
+
+
+@converter(Op.SIGN)
+def _sign(b, args, types, out, attrs):  # 1, -1 or 0 (nan gives 0, like torch)
+    x = args[0]
+    if out is DType.bool:
+        return x
+    zero = constant(out, 0)
+    if out.is_floating_point:
+        positive, negative = b.fcmp_ordered(">", x, zero), b.fcmp_ordered("<", x, zero)
+    else:
+        positive, negative = b.icmp_signed(">", x, zero), b.icmp_signed("<", x, zero)
+    return b.select(positive, constant(out, 1), b.select(negative, constant(out, -1), zero))
+
+
+@converter(Op.BITWISE_NOT, dtypes=INTS | {DType.bool})
+def _bitwise_not(b, args, types, out, attrs):  # ~x (not x for bool)
+    return b.not_(args[0])
+
+
 def _intrinsic(b: ir.IRBuilder, name: str, result, params=None) -> ir.Function:
     """Declare (once per module) an overloaded intrinsic with an explicit signature."""
     module = b.module
@@ -410,20 +576,20 @@ def _fname_type(t) -> str:
 
 # --- approximated math (llvm_math.py; accuracy in docs/math-accuracy.md) ------------------------
 APPROXIMATE = frozenset({Op.EXP, Op.EXPM1, Op.LOG, Op.LOG1P, Op.TANH, Op.SIGMOID, Op.ERF,
-                         Op.GELU, Op.SILU})
+                         Op.SIN, Op.COS, Op.GELU, Op.SILU})
 
 
 def _math(name: str) -> Converter:
     def convert(b, args, types, out, attrs):  # vectorizable polynomial, within a few ulps
         from . import llvm_math
 
+        if name in ("sin", "cos"):  # lower_op's short_trig: |x| within SHORT_RANGE
+            return getattr(llvm_math, f"emit_{name}")(b, args[0], attrs.get(SHORT, False))
         return getattr(llvm_math, f"emit_{name}")(b, args[0])
     return convert
 
 
-# sin and cos are not lowered: llvm_math's versions give NaN beyond |x| > 2^20 (float32), where
-# numpy still answers; they stay on the reference path until a full-range reduction exists
-for _op in (Op.EXP, Op.EXPM1, Op.LOG, Op.LOG1P, Op.TANH, Op.SIGMOID, Op.ERF):
+for _op in (Op.EXP, Op.EXPM1, Op.LOG, Op.LOG1P, Op.TANH, Op.SIGMOID, Op.ERF, *TRIG):
     converter(_op, dtypes=FLOATS)(_math(_op.value))
 
 
@@ -447,3 +613,6 @@ def _silu(b, args, types, out, attrs):  # x * sigmoid(x)
     from . import llvm_math
 
     return b.fmul(args[0], llvm_math.emit_sigmoid(b, args[0]))
+
+
+from . import lower_division  # noqa: E402  (registers the division and power converters)

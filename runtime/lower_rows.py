@@ -1,20 +1,35 @@
-"""Lowering row-wise groups: reductions over trailing dims with their prologue and epilogue,
-as one multi-pass kernel per group (softmax, log_softmax and layer norm after decomposition).
+"""Lowering reductions and scans, alone or as fused groups with their prologue and epilogue,
+over any dims: one kernel per group (softmax, log_softmax and layer norm after decomposition).
 
-The outer loops walk the rows (the leading dims), split over threads like any kernel. Per row,
-each reduction is one pass over the row that recomputes the elementwise chain feeding it and
-accumulates in registers; values of row shape are computed once per row; a last pass writes the
-full-shape outputs. Nothing but the group's real outputs touches memory.
+A group has a domain (S, D): its reductions read S-shaped values and reduce the dims D. Values
+are *full* (vary over S: block arguments and the elementwise chains feeding reductions) or *row*
+values (constant over D: reduction results and ops on them, of shape S with D kept as 1s or
+dropped). The kernel's loops (see `_Nest`) run the kept dims outside the reduced ones:
 
-Accumulation runs in element order with partial sums per vector lane (`reassoc` on the
-accumulating add only), so sums differ from numpy's pairwise summation by rounding: within
-1e-5 relative for float32 rows up to 1e5 elements (tests document the bound). Max and min
-propagate NaN as numpy does.
+- When the last dim is reduced, each row value is a register. Per kept index, each reduction is
+  one pass over the reduced dims that recomputes the chain feeding it; the innermost loop walks
+  the last dim, vectorized across it (float sums and products in partial sums per lane:
+  `reassoc` on the accumulating op only).
+- When trailing dims are kept, they are the innermost loop, in tiles of up to TILE elements:
+  row values live in per-tile arrays, and a pass accumulates a whole tile per reduced index,
+  vectorized across the kept dim, each output element in element order (as numpy's own
+  reduction over leading axes).
+
+Either way a last pass writes the full-shaped outputs, and nothing but the group's outputs
+touches memory. The outermost kept loop (the tiles, when no other dim is kept) is the
+kernel's (start, stop) range, which threads split. Scans (cumsum) and arg reductions run alone.
+
+Numerics: float sums and products round differently from numpy's pairwise sums (tests document
+the bound); mean divides the sum by the count like the reference; integer and bool sums widen
+to int64 and are exact; amax/amin/argmax/argmin propagate NaN like numpy (argmax: the first
+NaN, else the first maximum); cumsum adds in element order and matches numpy exactly.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from llvmlite import ir
 
@@ -25,6 +40,7 @@ from tracejit.ir.types import DType
 from .lower import (
     CONVERTERS,
     I64,
+    MEMORY,
     REGISTER,
     Layout,
     NotLowerable,
@@ -39,193 +55,489 @@ from .lower import (
     collapse,
     constant,
     kernel_function,
+    literal_arrays,
     lower_op,
     lowerable,
     object_entry,
 )
 
-REDUCTIONS = frozenset({Op.SUM, Op.MEAN, Op.AMAX, Op.AMIN})
+GROUPED = frozenset({Op.SUM, Op.MEAN, Op.PROD, Op.AMAX, Op.AMIN, Op.ALL, Op.ANY})
+ALONE = frozenset({Op.ARGMAX, Op.ARGMIN, Op.CUMSUM})  # lowered as single ops only
+REDUCTIONS = GROUPED | ALONE
+TILE = 4096  # most kept elements per tile when the innermost loop runs over kept dims
+
+
+def reduced_dims(operation: Operation) -> tuple[int, ...]:
+    """The dims of its operand that a reduction or scan reduces (sorted)."""
+    ndim = operation.operands[0].type.ndim
+    if operation.op in GROUPED:
+        return tuple(sorted(operation.attrs["dims"]))
+    dim = operation.attrs["dim"]
+    if dim is None:  # argmax over everything: the flat index
+        return tuple(range(ndim))
+    return (dim,) if ndim else ()
 
 
 def row_domain(block: Block) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
-    """(S, D) if `block` is a row-wise group this module lowers: reductions over the same
-    trailing dims D of S-shaped values, everything else elementwise; None if it has no
-    reduction. NotLowerable for anything else."""
-    domains = set()
-    for operation in block.ops:
+    """(S, D) if `block` is a group this module lowers: reductions (or one scan) over dims D of
+    S-shaped values, everything else elementwise on S or on rows; None if it has no reduction.
+    NotLowerable for anything else."""
+    domains, body = set(), [o for o in block.ops if o.op is not Op.YIELD]
+    for operation in body:
         if operation.op in REDUCTIONS:
-            x = operation.operands[0].type
-            domains.add((x.shape, tuple(operation.attrs["dims"])))
-        elif operation.op not in ELEMENTWISE and operation.op not in (Op.CONSTANT, Op.YIELD):
+            domains.add((operation.operands[0].type.shape, reduced_dims(operation)))
+        elif operation.op not in ELEMENTWISE and operation.op is not Op.CONSTANT:
             raise NotLowerable(operation.op.value)
     if not domains:
         return None
     if len(domains) > 1:
         raise NotLowerable("reductions over different dims in one group")
-    shape, dims = domains.pop()
-    if not dims or sorted(dims) != list(range(len(shape) - len(dims), len(shape))):
-        raise NotLowerable("a reduction over leading dims")
-    _check_row_inputs(block, shape, dims)
-    lowerable(Block(ops=[o for o in block.ops if o.op not in REDUCTIONS]))
-    for operation in block.ops:
-        if operation.op in REDUCTIONS:
-            dtypes = {operation.operands[0].type.dtype, operation.results[0].type.dtype}
-            if operation.op in (Op.AMAX, Op.AMIN) and DType.bool in dtypes:
-                raise NotLowerable(f"{operation.op.value} on bool")
-    return shape, tuple(dims)
+    if len(body) > 1 and any(o.op in ALONE for o in body):
+        raise NotLowerable("an arg reduction or scan inside a group")
+    full, dims = domains.pop()
+    lowerable(block, skip=REDUCTIONS)
+    _check_shapes(block, full, dims)
+    for operation in body:
+        if operation.op in (Op.ARGMAX, Op.ARGMIN) and operation.operands[0].type.dtype is \
+                DType.bool:
+            raise NotLowerable(f"{operation.op.value} on bool")
+    return full, dims
 
 
-def _check_row_inputs(block: Block, full, dims) -> None:
-    """A group input read by a per-row op must vary only along the leading dims (an input of
-    the dropped row shape, say float32[n] beside rows of float32[n,m], lines up with the last
-    dim under broadcasting, not with the rows): NotLowerable otherwise."""
+def _check_shapes(block: Block, full, dims) -> None:
+    """Every op's result is full (S) or a row (S with D kept or dropped); row ops read rows,
+    constants, and group inputs that vary only along the kept dims (an input of the dropped
+    row shape lines up with S's trailing dims under broadcasting, not with the rows)."""
+    rows = {_keep(full, dims), _drop(full, dims)}
     args = {id(a) for a in block.args}
+    row_values: set[int] = set()
     for operation in block.ops:
-        if operation.op in REDUCTIONS or not operation.results:
+        if operation.op is Op.YIELD:
+            break
+        result = operation.results[0]
+        if operation.op in REDUCTIONS:
+            row_values.add(id(result))
             continue
-        if operation.results[0].type.shape == full:
+        shape = result.type.shape
+        if operation.op is Op.CONSTANT or shape == full:
             continue
+        if shape not in rows:
+            raise NotLowerable(f"{operation.op.value} of shape {list(shape)} in a group over "
+                               f"{list(full)}")
+        row_values.add(id(result))
         for value in operation.operands:
-            if id(value) in args:
-                aligned = (1,) * (len(full) - len(value.type.shape)) + tuple(value.type.shape)
+            if id(value) in args or _is_constant(value):
+                aligned = (1,) * (len(full) - value.type.ndim) + tuple(value.type.shape)
                 if any(aligned[d] != 1 for d in dims):
                     raise NotLowerable("a per-row op reads an input that is not row-shaped")
+            elif id(value) not in row_values:
+                raise NotLowerable("a per-row op reads a full-shaped value")
 
 
-def _as_keep(shape, full, dims) -> tuple[int, ...]:
-    """A row-shaped value's shape with its reduced dims present as 1s (same memory layout)."""
-    if len(shape) == len(full):
-        return tuple(shape)
-    keep = []
-    it = iter(shape)
-    for d in range(len(full)):
-        keep.append(1 if d in dims else next(it))
-    return tuple(keep)
+def _is_constant(value: Value) -> bool:
+    return isinstance(value.owner, Operation) and value.owner.op is Op.CONSTANT
 
+
+def _keep(shape, dims) -> tuple[int, ...]:
+    return tuple(1 if d in dims else n for d, n in enumerate(shape))
+
+
+def _drop(shape, dims) -> tuple[int, ...]:
+    return tuple(n for d, n in enumerate(shape) if d not in dims)
+
+
+# --- the loop nest ------------------------------------------------------------------------------
+
+@dataclass
+class _Nest:
+    """The loops of a group kernel, collapsed per class of dims; strides per layout.
+
+    outer: kept dims before the last reduced one (and the leading kept dims after it), then
+    the tiles of the innermost kept dim when `tile`; reduced: the reduced dims; `tile` elements
+    of the innermost kept dim (`length` in all) per tile, or None (row values in registers).
+    """
+
+    outer: tuple[int, ...]
+    outer_strides: list[tuple[int, ...]]
+    reduced: tuple[int, ...]
+    reduced_strides: list[tuple[int, ...]]
+    tile: int | None
+    length: int
+    tile_strides: list[int]
+
+    @staticmethod
+    def plan(full, dims, strides: Sequence[Sequence[int]]) -> _Nest:
+        last = max(dims, default=-1)
+        kept_before = [d for d in range(len(full)) if d not in dims and d < last]
+        after = list(range(last + 1, len(full)))
+        outer, outer_strides = _collapse(full, kept_before, strides)
+        reduced, reduced_strides = _collapse(full, list(dims), strides)
+        inner, inner_strides = _collapse(full, after, strides)
+        if inner == (1,):  # the last dim is reduced (or kept dims after it are all 1s)
+            return _Nest(outer, outer_strides, reduced, reduced_strides, None, 1,
+                         [0] * len(strides))
+        length = inner[-1]
+        half = -(-length // 128) * 64  # two tiles at least (two threads) from 128 elements on
+        tile = max(1, min(length, TILE, half))
+        levels = [*(() if outer == (1,) else outer), *inner[:-1], -(-length // tile)]
+        steps = [(*(() if outer == (1,) else o), *i[:-1], i[-1] * tile)
+                 for o, i in zip(outer_strides, inner_strides)]
+        return _Nest(tuple(levels), steps, reduced, reduced_strides, tile, length,
+                     [i[-1] for i in inner_strides])
+
+
+def _collapse(full, dims: list[int], strides):
+    shape, out = collapse([full[d] for d in dims], [[s[d] for d in dims] for s in strides])
+    return shape, out
+
+
+# --- the kernel ---------------------------------------------------------------------------------
 
 def build_row_kernel(name: str, block: Block, outputs: Sequence[Value],
                      inputs: Sequence[Layout], full: tuple[int, ...],
                      dims: tuple[int, ...]) -> tuple[str, int]:
-    """LLVM IR text of the kernel and its number of outer iterations (see module docstring).
-    Outputs are contiguous arrays of their own shapes."""
-    n_lead = len(full) - len(dims)
+    """LLVM IR text of the group's kernel and its number of outer iterations (see the module
+    docstring). Outputs are contiguous arrays of their own shapes."""
     out_layouts = []
     for v in outputs:
-        shape = _as_keep(v.type.shape, full, dims) if v.type.shape != full else full
+        shape = full if v.type.shape == full else _as_keep(v.type.shape, full, dims)
         out_layouts.append(Layout(v.type.dtype, shape, _contiguous(shape)))
-    layouts = [*inputs, *out_layouts]
-    strides = [broadcast_strides(x, full) for x in layouts]
-    lead_shape, lead_strides = collapse(full[:n_lead], [s[:n_lead] for s in strides])
-    trail_shape, trail_strides = collapse(full[n_lead:], [s[n_lead:] for s in strides])
-    count = 1
-    for n in full[n_lead:]:
-        count *= n
-
-    module, fn, entry = kernel_function(name, layouts)
-    pointers = list(fn.args[2:])
-    row_level = {id(a) for a, s in zip(block.args, trail_strides) if not any(s)}
-    for operation in block.ops:
-        if operation.results and operation.results[0].type.shape != full:
-            row_level.add(id(operation.results[0]))
-    slots = {id(o.results[0]): entry.alloca(REGISTER[o.results[0].type.dtype])
-             for o in block.ops if o.op in REDUCTIONS}
-
-    def row(b: ir.IRBuilder, lead_index):
-        base = [_offset(b, lead_index, s) for s in lead_strides]
-        row_env: dict[int, ir.Value] = {}
-        for arg, p, off, x in zip(block.args, pointers, base, inputs):
-            if id(arg) in row_level:
-                row_env[id(arg)] = _load(b, p, off, x.dtype)
-
-        def element(b2, trail_index, memo):
-            """Emit (once per pass) the value of anything at this element of the row."""
-            offsets = [b2.add(o, _offset(b2, trail_index, s)) for o, s in
-                       zip(base, trail_strides)]
-
-            def value_of(v: Value) -> ir.Value:
-                if id(v) in row_env:
-                    return row_env[id(v)]
-                if id(v) not in memo:
-                    owner = v.owner
-                    if isinstance(owner, Operation):
-                        env = {id(u): value_of(u) for u in owner.operands}
-                        memo[id(v)] = lower_op(b2, owner, env)
-                    else:
-                        k = block.args.index(v)
-                        memo[id(v)] = _load(b2, pointers[k], offsets[k], inputs[k].dtype)
-                return memo[id(v)]
-            return value_of, offsets
-
-        for operation in block.ops:
-            op = operation.op
-            if op is Op.YIELD:
-                break
-            result = operation.results[0]
-            if op in REDUCTIONS:
-                slot = slots[id(result)]
-                dtype = result.type.dtype
-                b.store(_identity(op, dtype, count), slot)
-
-                def accumulate(b2, trail_index, operation=operation, slot=slot, dtype=dtype):
-                    value_of, _ = element(b2, trail_index, {})
-                    x = value_of(operation.operands[0])
-                    x = CONVERTERS[Op.CAST](b2, [x], [operation.operands[0].type.dtype],
-                                            dtype, {})
-                    b2.store(_combine(b2, operation.op, dtype, b2.load(slot), x), slot)
-                _loops_within(b, trail_shape, accumulate)
-                total = b.load(slot)
-                if op is Op.MEAN:
-                    total = b.fdiv(total, constant(dtype, count))
-                row_env[id(result)] = total
-            elif id(result) in row_level and all(id(u) in row_env for u in operation.operands):
-                row_env[id(result)] = lower_op(b, operation, row_env)  # (operands may repeat)
-        # row-shaped outputs once per row; full-shaped ones in a last pass over the row
-        n_in = len(inputs)
-        for k, (v, x) in enumerate(zip(outputs, out_layouts)):
-            if id(v) in row_level:
-                _store(b, row_env[id(v)], pointers[n_in + k], base[n_in + k], x.dtype)
-        full_outs = [(k, v) for k, v in enumerate(outputs) if id(v) not in row_level]
-        if full_outs:
-            def write(b2, trail_index):
-                value_of, offsets = element(b2, trail_index, {})
-                for k, v in full_outs:
-                    _store(b2, value_of(v), pointers[n_in + k], offsets[n_in + k],
-                           out_layouts[k].dtype)
-            _loops_within(b, trail_shape, write)
-
-    _loops(entry, fn.args[0], fn.args[1], lead_shape, row)
+    module, fn, entry = kernel_function(name, [*inputs, *out_layouts])
+    literals = literal_arrays(module, block)  # read like inputs
+    sources = [*block.args, *(v for v, _, _ in literals)]
+    layouts = [*inputs, *(x for _, x, _ in literals), *out_layouts]
+    n = len(inputs)
+    pointers = [*fn.args[2:2 + n], *(p for _, _, p in literals), *fn.args[2 + n:]]
+    nest = _Nest.plan(full, dims, [broadcast_strides(x, full) for x in layouts])
+    program = _Program(block, sources, outputs, layouts, nest, fn, pointers, full)
+    _loops(entry, fn.args[0], fn.args[1], nest.outer, program.run, scalar=True)
     entry.ret_void()
     object_entry(module, fn)
-    return str(module), lead_shape[0]
+    return str(module), nest.outer[0]
 
 
-def _loops_within(b: ir.IRBuilder, shape, body) -> None:
-    """Counted loops over every dim of `shape` (all from 0), calling body(b, index)."""
-    def nest(level, index):
-        if level == len(shape):
-            body(b, index)
+def _as_keep(shape, full, dims) -> tuple[int, ...]:
+    """A row value's shape with its reduced dims present as 1s (same memory layout)."""
+    if len(shape) == len(full):
+        return tuple(shape)
+    it = iter(shape)
+    return tuple(1 if d in dims else next(it) for d in range(len(full)))
+
+
+class _Program:
+    """Emits the body of the outer loops: the group's passes for one outer index."""
+
+    def __init__(self, block, sources, outputs, layouts, nest: _Nest, function: ir.Function,
+                 pointers, full):
+        self.block, self.outputs, self.layouts, self.nest = block, outputs, layouts, nest
+        self.pointers = pointers
+        self.sources = {id(v): k for k, v in enumerate(sources)}  # what kernels load
+        self.entry = ir.IRBuilder()  # allocas go at the top of the entry block
+        self.entry.position_at_start(function.entry_basic_block)
+        self.n_in = len(sources)
+        self.count = math.prod(nest.reduced)
+        self.rows: set[int] = set()  # ids of row values
+        for operation in block.ops:
+            if operation.op in (Op.YIELD, Op.CONSTANT, Op.CUMSUM):
+                continue
+            if operation.op in REDUCTIONS or operation.results[0].type.shape != full:
+                self.rows.add(id(operation.results[0]))
+
+    # --- per outer index ------------------------------------------------------------------------
+    def run(self, b: ir.IRBuilder, outer_index) -> None:
+        nest = self.nest
+        self.base = [_offset(b, outer_index, s) for s in nest.outer_strides]
+        self.lanes = None
+        if nest.tile == nest.length:  # one tile: a constant trip count (no vector code for 5)
+            self.lanes = ir.Constant(I64, nest.tile)
+        elif nest.tile is not None:
+            start = b.mul(outer_index[-1], ir.Constant(I64, nest.tile))
+            left = b.sub(ir.Constant(I64, nest.length), start)
+            tile = ir.Constant(I64, nest.tile)
+            self.lanes = b.select(b.icmp_signed("<", left, tile), left, tile)
+        self.row_values: dict[int, ir.Value] = {}  # registers, or per-tile arrays
+        for operation in self.block.ops:
+            if operation.op is Op.YIELD:
+                break
+            result = operation.results[0]
+            if operation.op in REDUCTIONS:
+                self._reduce(b, operation)
+            elif id(result) in self.rows:
+                self._row_op(b, operation)
+        full_outs = []
+        for k, v in enumerate(self.outputs):
+            if id(v) in self.rows:
+                self._each(b, lambda b2, t, k=k, v=v: self._store(b2, k, self._row(b2, v, t), t))
+            elif not (isinstance(v.owner, Operation) and v.owner.op is Op.CUMSUM):
+                full_outs.append((k, v))
+        if full_outs:
+            def write(b2, r, t):
+                value_of = self._element(b2, r, t, {})
+                for k, v in full_outs:
+                    self._store(b2, k, value_of(v), t, r)
+            self._pass(b, write)
+
+    def _each(self, b: ir.IRBuilder, emit) -> None:
+        """emit(b, t) for each kept position of this outer index: t is None in register mode,
+        else the position in the tile."""
+        if self.lanes is None:
+            emit(b, None)
+        else:
+            _counted_loop(b, ir.Constant(I64, 0), self.lanes, lambda t: emit(b, t))
+
+    def _pass(self, b: ir.IRBuilder, emit) -> None:
+        """emit(b, r, t) over the reduced dims (outside) and the kept positions (inside)."""
+        def nest(level, index):
+            if level == len(self.nest.reduced):
+                self._each(b, lambda b2, t: emit(b2, index, t))
+                return
+            _counted_loop(b, ir.Constant(I64, 0), ir.Constant(I64, self.nest.reduced[level]),
+                          lambda i: nest(level + 1, [*index, i]))
+        nest(0, [])
+
+    # --- values ---------------------------------------------------------------------------------
+    def _offsets(self, b, r, t) -> list[ir.Value]:
+        out = []
+        for k, base in enumerate(self.base):
+            off = base
+            if r is not None:
+                off = b.add(off, _offset(b, r, self.nest.reduced_strides[k]))
+            if t is not None and self.nest.tile_strides[k]:
+                step = ir.Constant(I64, self.nest.tile_strides[k])
+                off = b.add(off, b.mul(t, step, flags=["nsw"]))
+            out.append(off)
+        return out
+
+    def _element(self, b, r, t, memo: dict):
+        """value_of(v): any value of the group at this element (r: reduced index, or None for
+        row values only), each op emitted once per call site."""
+        offsets = self._offsets(b, r, t)
+        sources = self.sources
+
+        def value_of(v: Value) -> ir.Value:
+            if id(v) in self.rows:
+                return self._row(b, v, t)
+            if id(v) not in memo:
+                if id(v) in sources:
+                    k = sources[id(v)]
+                    memo[id(v)] = _load(b, self.pointers[k], offsets[k], self.layouts[k].dtype)
+                else:
+                    env = {id(u): value_of(u) for u in v.owner.operands}
+                    memo[id(v)] = lower_op(b, v.owner, env)
+            return memo[id(v)]
+        return value_of
+
+    def _row(self, b, v: Value, t) -> ir.Value:
+        found = self.row_values[id(v)]
+        return found if t is None else self._get(b, found, t, v.type.dtype)
+
+    def _set_row(self, b, v: Value, t, value) -> None:
+        if t is None:
+            self.row_values[id(v)] = value
+        else:
+            self._put(b, self.row_values[id(v)], t, value, v.type.dtype)
+
+    def _slot(self, dtype: DType) -> ir.Value:
+        """Storage for one accumulator or row value (stack, entry block): a scalar, or a tile
+        (bools as bytes: arrays of i1 vectorize badly and compile slowly)."""
+        if self.nest.tile is None:
+            return self.entry.alloca(REGISTER[dtype])
+        return self.entry.alloca(ir.ArrayType(MEMORY[dtype], self.nest.tile))
+
+    def _get(self, b, slot, t, dtype: DType) -> ir.Value:
+        """A slot's value at tile position t (t None: a scalar slot)."""
+        if t is None:
+            return b.load(slot)
+        return _load(b, b.gep(slot, [ir.Constant(I64, 0), t], inbounds=True),
+                     ir.Constant(I64, 0), dtype)
+
+    def _put(self, b, slot, t, value, dtype: DType) -> None:
+        if t is None:
+            b.store(value, slot)
+        else:
+            _store(b, value, b.gep(slot, [ir.Constant(I64, 0), t], inbounds=True),
+                   ir.Constant(I64, 0), dtype)
+
+    def _store(self, b, k: int, value, t, r=None) -> None:
+        n = self.n_in + k
+        off = self._offsets(b, r, t)[n]
+        _store(b, value, self.pointers[n], off, self.layouts[n].dtype)
+
+    # --- row ops and reductions -----------------------------------------------------------------
+    def _row_op(self, b: ir.IRBuilder, operation: Operation) -> None:
+        result = operation.results[0]
+        if self.nest.tile is not None:
+            self.row_values[id(result)] = self._slot(result.type.dtype)
+
+        def emit(b2, t):
+            value_of = self._element(b2, None, t, {})
+            env = {id(u): value_of(u) for u in operation.operands}
+            self._set_row(b2, result, t, lower_op(b2, operation, env))
+        self._each(b, emit)
+
+    def _reduce(self, b: ir.IRBuilder, operation: Operation) -> None:
+        op, (x,), result = operation.op, operation.operands, operation.results[0]
+        src = x.type.dtype
+        rule = RULES[op](src, result.type.dtype, self.count)
+        if op in (Op.ARGMAX, Op.ARGMIN) and self.nest.tile is None:
+            # along the innermost loop, two passes that vectorize: the extreme (NaN first),
+            # then the first index holding it
+            extreme = RULES[Op.AMAX if op is Op.ARGMAX else Op.AMIN](src, src, self.count)
+            (slot,) = self._fold(b, x, extreme, False)
+            rule = _first_index(src, b.load(slot))
+        slots = self._fold(b, x, rule, op is Op.CUMSUM)
+        if op is Op.CUMSUM:
             return
-        _counted_loop(b, ir.Constant(I64, 0), ir.Constant(I64, shape[level]),
-                      lambda i: nest(level + 1, [*index, i]))
-    nest(0, [])
+        if self.nest.tile is not None:
+            self.row_values[id(result)] = self._slot(result.type.dtype)
+
+        def finish(b2, t):
+            state = [self._get(b2, slot, t, d) for slot, d in zip(slots, rule.state)]
+            self._set_row(b2, result, t, rule.finish(b2, state))
+        self._each(b, finish)
+
+    def _fold(self, b: ir.IRBuilder, x: Value, rule: _Rule, scan: bool) -> list[ir.Value]:
+        """One pass of `rule` over the reduced dims, reading x; the slots of its state (a scan
+        also stores each running value to output 0)."""
+        slots = [self._slot(d) for d in rule.state]
+
+        def init(b2, t):
+            for slot, value, dtype in zip(slots, rule.start, rule.state):
+                self._put(b2, slot, t, value, dtype)
+        self._each(b, init)
+
+        def step(b2, r, t):
+            value = self._element(b2, r, t, {})(x)
+            state = [self._get(b2, slot, t, d) for slot, d in zip(slots, rule.state)]
+            new = rule.combine(b2, state, value, _flat(b2, r, self.nest.reduced))
+            for slot, v, dtype in zip(slots, new, rule.state):
+                self._put(b2, slot, t, v, dtype)
+            if scan:
+                self._store(b2, 0, new[0], t, r)
+        self._pass(b, step)
+        return slots
 
 
-def _identity(op: Op, dtype: DType, count: int) -> ir.Constant:
-    if op in (Op.SUM, Op.MEAN):
+def _flat(b: ir.IRBuilder, index, shape) -> ir.Value:
+    """The C-order flat index of `index` in `shape` (argmax's answer)."""
+    flat = ir.Constant(I64, 0)
+    for i, n in zip(index, shape):
+        flat = b.add(b.mul(flat, ir.Constant(I64, n)), i)
+    return flat
+
+
+# --- reduction rules ----------------------------------------------------------------------------
+
+@dataclass
+class _Rule:
+    """One reduction: its state (dtypes), start values, the step and the result."""
+
+    state: tuple[DType, ...]
+    start: tuple[ir.Constant, ...]
+    combine: object  # (builder, state, x, flat index) -> new state
+    finish: object  # (builder, state) -> result
+
+
+def _sum_like(op: Op):
+    def rule(src: DType, dtype: DType, count: int) -> _Rule:
+        product = op is Op.PROD
         # -0.0 is the identity of +: a row of -0.0s sums to -0.0 (an empty row to 0.0), as numpy
-        return constant(dtype, -0.0 if count and dtype.is_floating_point else 0)
+        start = 1 if product else (-0.0 if count and dtype.is_floating_point else 0)
+        if op is Op.CUMSUM:
+            start = -0.0 if dtype.is_floating_point else 0
+
+        def combine(b, state, x, flat):
+            x = CONVERTERS[Op.CAST](b, [x], [src], dtype, {})
+            if dtype.is_floating_point:
+                fold = b.fmul if product else b.fadd
+                flags = [] if op is Op.CUMSUM else ["reassoc"]
+                return [fold(state[0], x, flags=flags)]
+            return [(b.mul if product else b.add)(state[0], x)]
+
+        def finish(b, state):
+            if op is Op.MEAN:
+                return b.fdiv(state[0], constant(dtype, count))
+            return state[0]
+        return _Rule((dtype,), (constant(dtype, start),), combine, finish)
+    return rule
+
+
+def _extreme(op: Op):
+    greater = op is Op.AMAX
+
+    def rule(src: DType, dtype: DType, count: int) -> _Rule:
+        def combine(b, state, x, flat):
+            acc = state[0]
+            if dtype is DType.bool:
+                return [(b.or_ if greater else b.and_)(acc, x)]
+            if dtype.is_floating_point:  # NaN-propagating, vectorizable
+                name = "llvm.maximum" if greater else "llvm.minimum"
+                fn = _intrinsic(b, name, REGISTER[dtype], [REGISTER[dtype]] * 2)
+                return [b.call(fn, [acc, x])]
+            return [b.select(b.icmp_signed(">=" if greater else "<=", acc, x), acc, x)]
+        return _Rule((dtype,), (_lowest(dtype, greater),), combine, lambda b, s: s[0])
+    return rule
+
+
+def _lowest(dtype: DType, greater: bool) -> ir.Constant:
+    """The identity of max (greater) or min."""
+    if dtype is DType.bool:
+        return constant(dtype, not greater)
     if dtype.is_floating_point:
-        return constant(dtype, float("-inf") if op is Op.AMAX else float("inf"))
-    info = (-(2 ** 31), 2 ** 31 - 1) if dtype is DType.int32 else (-(2 ** 63), 2 ** 63 - 1)
-    return constant(dtype, info[0] if op is Op.AMAX else info[1])
+        return constant(dtype, float("-inf") if greater else float("inf"))
+    bits = REGISTER[dtype].width - 1
+    return constant(dtype, -(2**bits) if greater else 2**bits - 1)
 
 
-def _combine(b: ir.IRBuilder, op: Op, dtype: DType, acc, x) -> ir.Value:
-    if op in (Op.SUM, Op.MEAN):
-        if dtype.is_floating_point:
-            return b.fadd(acc, x, flags=["reassoc"])
-        return b.add(acc, x)
-    if dtype.is_floating_point:  # NaN-propagating, vectorizable
-        name = "llvm.maximum" if op is Op.AMAX else "llvm.minimum"
-        return b.call(_intrinsic(b, name, REGISTER[dtype], [REGISTER[dtype]] * 2), [acc, x])
-    return b.select(b.icmp_signed(">=" if op is Op.AMAX else "<=", acc, x), acc, x)
+def _logical(op: Op):
+    every = op is Op.ALL
+
+    def rule(src: DType, dtype: DType, count: int) -> _Rule:
+        def combine(b, state, x, flat):
+            x = CONVERTERS[Op.CAST](b, [x], [src], DType.bool, {})
+            return [(b.and_ if every else b.or_)(state[0], x)]
+        return _Rule((DType.bool,), (constant(DType.bool, every),), combine, lambda b, s: s[0])
+    return rule
+
+
+def _arg(op: Op):
+    greater = op is Op.ARGMAX
+
+    def rule(src: DType, dtype: DType, count: int) -> _Rule:
+        def combine(b, state, x, flat):
+            best, index = state
+            if src.is_floating_point:  # the first NaN wins, then the first extreme
+                better = b.fcmp_ordered(">" if greater else "<", x, best)
+                first_nan = b.and_(b.fcmp_unordered("uno", x, x),
+                                   b.fcmp_ordered("ord", best, best))
+                better = b.or_(better, first_nan)
+            else:
+                better = b.icmp_signed(">" if greater else "<", x, best)
+            return [b.select(better, x, best), b.select(better, flat, index)]
+        start = (_lowest(src, greater), constant(DType.int64, 0))
+        return _Rule((src, DType.int64), start, combine, lambda b, s: s[1])
+    return rule
+
+
+def _first_index(src: DType, extreme: ir.Value) -> _Rule:
+    """The smallest flat index whose element is `extreme` (NaN matching NaN)."""
+    def combine(b, state, x, flat):
+        if src.is_floating_point:
+            match = b.or_(b.fcmp_ordered("==", x, extreme),
+                          b.and_(b.fcmp_unordered("uno", x, x),
+                                 b.fcmp_unordered("uno", extreme, extreme)))
+        else:
+            match = b.icmp_signed("==", x, extreme)
+        candidate = b.select(match, flat, constant(DType.int64, 2**63 - 1))
+        smin = _intrinsic(b, "llvm.smin.i64", I64, [I64, I64])
+        return [b.call(smin, [state[0], candidate])]
+    return _Rule((DType.int64,), (constant(DType.int64, 2**63 - 1),), combine,
+                 lambda b, s: s[0])
+
+
+RULES = {
+    Op.SUM: _sum_like(Op.SUM), Op.MEAN: _sum_like(Op.MEAN), Op.PROD: _sum_like(Op.PROD),
+    Op.CUMSUM: _sum_like(Op.CUMSUM), Op.AMAX: _extreme(Op.AMAX), Op.AMIN: _extreme(Op.AMIN),
+    Op.ALL: _logical(Op.ALL), Op.ANY: _logical(Op.ANY), Op.ARGMAX: _arg(Op.ARGMAX),
+    Op.ARGMIN: _arg(Op.ARGMIN),
+}

@@ -17,7 +17,14 @@ from llvmlite import binding as llvm
 from llvmlite import ir
 
 from tracejit.ir.special import erf as fdlibm_erf
-from tracejit.runtime.llvm_math import UNARY, compile_unary, emit_exp, unary_assembly
+from tracejit.runtime.llvm_math import (
+    SHORT_RANGE,
+    SHORT_RANGE_UNARY,
+    UNARY,
+    compile_unary,
+    emit_exp,
+    unary_assembly,
+)
 
 ULP_BOUND = {  # function: (float32, float64)
     "exp": (1.5, 1.5),
@@ -58,8 +65,8 @@ SWEEPS = {
     "sigmoid": ([("lin", -100, 20), ("log", -45, 2)], [("lin", -740, 40), ("log", -320, 2)]),
     "erf": ([("lin", -5, 5), ("log", -45, 1)], [("lin", -7, 7), ("log", -320, 1)]),
     "sqrt": ([("lin", 0, 4), ("pos", -45, 38)], [("lin", 0, 4), ("pos", -323, 308)]),
-    "sin": ([("lin", -1e4, 1e4), ("log", -45, 6.02)], [("lin", -1e6, 1e6), ("log", -320, 12)]),
-    "cos": ([("lin", -1e4, 1e4), ("log", -45, 6.02)], [("lin", -1e6, 1e6), ("log", -320, 12)]),
+    "sin": ([("lin", -1e4, 1e4), ("log", -45, 38.5)], [("lin", -1e6, 1e6), ("log", -320, 308)]),
+    "cos": ([("lin", -1e4, 1e4), ("log", -45, 38.5)], [("lin", -1e6, 1e6), ("log", -320, 308)]),
 }
 CASES = [pytest.param(name, dtype, id=f"{name}-{dtype.__name__}")
          for name in UNARY for dtype in (np.float32, np.float64)]
@@ -137,12 +144,45 @@ def test_special_values_behave_like_numpy(name, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sin_and_cos_are_nan_beyond_their_range_reduction_limit(dtype):
-    limit = 2.0**20 if dtype == np.float32 else 2.0**40
-    x = np.array([limit, -limit, 2 * limit, -2 * limit], dtype)
+def test_sin_and_cos_reduce_every_finite_argument(dtype):
+    """Payne-Hanek: the largest finite values, powers of two, and the arguments closest to a
+    multiple of pi/2 (where a short 2/pi would lose every bit) stay within the sweep bounds."""
+    info = np.finfo(dtype)
+    hard = {np.float32: [16367173 * 2.0**72, 13176795 * 2.0**4, 8.53e33, 1.0e22],
+            np.float64: [6381956970095103 * 2.0**797, 5.319372648326541e255, 1.0e22]}[dtype]
+    x = np.array([info.max, -info.max, info.tiny * 2**30, 2.0**20, 2.0**40, 2.0**100,
+                  *hard], dtype)
+    with np.errstate(over="ignore"):
+        x = np.concatenate([x, np.nextafter(x, 0), np.nextafter(x, np.inf)])
+    x = np.concatenate([x, -x])[np.isfinite(np.concatenate([x, -x]))]
     for name in ("sin", "cos"):
-        got = compile_unary(name, dtype)(x)
-        assert np.all(np.isfinite(got[:2])) and np.all(np.isnan(got[2:]))
+        want = REFERENCE[name](x.astype(WIDE[dtype]))
+        error = ulp_error(compile_unary(name, dtype)(x), want)
+        assert error <= ULP_BOUND[name][dtype == np.float64], f"{name}: {error:.2f} ulps"
+
+
+@pytest.mark.parametrize("name", list(SHORT_RANGE_UNARY))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_short_range_sin_and_cos_hold_their_bounds_up_to_their_limit(name, dtype):
+    """What kernels run on chunks of arguments within SHORT_RANGE (Cody-Waite)."""
+    limit = SHORT_RANGE[dtype == np.float64]
+    tiny = -45 if dtype == np.float32 else -320
+    mags = np.logspace(tiny, np.log10(limit), 100_000)
+    x = np.concatenate([np.linspace(-1e4, 1e4, 200_000), mags, -mags, [limit, -limit]])
+    x = x.astype(dtype)
+    function = name.removesuffix("_short")
+    want = REFERENCE[function](x.astype(WIDE[dtype]))
+    error = ulp_error(compile_unary(name, dtype)(x), want)
+    assert error <= ULP_BOUND[function][dtype == np.float64], f"{name}: {error:.2f} ulps"
+
+
+def test_the_two_over_pi_table_holds_the_digits_of_two_over_pi():
+    mpmath = pytest.importorskip("mpmath")
+    from tracejit.runtime.llvm_math import TWO_OVER_PI_HEX
+
+    with mpmath.workprec(1400):
+        want = int(mpmath.floor(2 / mpmath.pi * mpmath.mpf(2) ** 1280))
+    assert int(TWO_OVER_PI_HEX, 16) == want
 
 
 def test_tiny_and_subnormal_inputs_come_back_unchanged_where_numpy_keeps_them():
