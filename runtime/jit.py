@@ -10,6 +10,7 @@ has the same name (and cache key) in every process.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -34,18 +35,29 @@ class Engine:
         self.triple = llvm.get_process_triple()
         self.cpu = llvm.get_host_cpu_name()
         self.features = llvm.get_host_cpu_features().flatten()
-        target = llvm.Target.from_triple(self.triple)
-        make = lambda: target.create_target_machine(  # noqa: E731
-            cpu=self.cpu, features=self.features, opt=3, jit=True)
-        self.pass_tm = make()
-        self.object_tm = make()
         backing = llvm.parse_assembly("")
         backing.triple = self.triple
-        self.engine = llvm.create_mcjit_compiler(backing, make())  # takes that machine
-        self.data_layout = str(self.pass_tm.target_data)
+        self.engine = llvm.create_mcjit_compiler(backing, self._machine())  # takes that machine
         self.loaded: set[str] = set()  # cache keys of the objects added to the engine
         self.compile_seconds = 0.0
         self.stats = {"compiled": 0, "loaded": 0}
+
+    def _machine(self) -> llvm.TargetMachine:
+        return llvm.Target.from_triple(self.triple).create_target_machine(
+            cpu=self.cpu, features=self.features, opt=3, jit=True)
+
+    # made on first use: a process that only loads cached objects never needs them
+    @functools.cached_property
+    def pass_tm(self) -> llvm.TargetMachine:
+        return self._machine()
+
+    @functools.cached_property
+    def object_tm(self) -> llvm.TargetMachine:
+        return self._machine()
+
+    @functools.cached_property
+    def data_layout(self) -> str:
+        return str(self.pass_tm.target_data)
 
     def compile(self, ir_text: str, names: list[str]) -> dict[str, int]:
         """The addresses of the functions `names` defined by `ir_text` (LLVM IR, its functions

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+import operator
 import os
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +26,11 @@ from tracejit import pytree, random
 from tracejit.dispatch import current_mode, using_mode
 from tracejit.ir.graph import Graph, Operation
 from tracejit.ir.ops import MOVEMENT, Op
-from tracejit.ir.parser import parse
-from tracejit.ir.printer import print_graph
 from tracejit.nn.module import Module
-from tracejit.passes import DEFAULT_PIPELINE, parse_pipeline, run_pipeline
+from tracejit.passes import DEFAULT_PIPELINE, parse_pipeline
 from tracejit.runtime.eager import interpret
 from tracejit.runtime.executor import Plan
+from tracejit.runtime.graph_cache import optimize
 from tracejit.tensor import Tensor
 from tracejit.tracer import NeedsValues, TraceError, TraceMode, user_location
 
@@ -66,9 +66,22 @@ class Specialization:
                        and all(k is None for k in self.sources)
                        and len({id(v) for v in outputs}) == len(outputs))
         self.single = self.out_structure == pytree.TENSOR
+        self.call = self._direct() if self.simple and self.single else self._call
 
-    def run(self, leaves: list[Tensor], state: list[Tensor]):
-        inputs = leaves + state if state else leaves
+    def _direct(self) -> Callable:
+        """`call` for one fresh Tensor out: the fewest Python steps between the arguments and
+        the plan (the W5 per-call overhead)."""
+        run, wrap, generator = self.runner, Tensor._wrap, random.default_generator
+
+        def call(args):
+            return wrap(run([t._data for t in args], generator())[0])
+        return call
+
+    def _call(self, args):
+        return self.run(args, [])
+
+    def run(self, leaves: Sequence[Tensor], state: list[Tensor]):
+        inputs = [*leaves, *state] if state else leaves
         if self.simple:
             arrays = self.runner([t._data for t in inputs], random.default_generator())
             if self.single:
@@ -117,13 +130,23 @@ class Specialization:
 
 BACKENDS = ("llvm", "eager")
 ABSTRACT = object()  # what an abstract trace "returns": nothing was computed
+_SIGNATURE = operator.attrgetter("_data.dtype", "_data.shape")  # a Tensor's fast-path key
 
 
 def _runner(graph: Graph, backend: str) -> Callable:
     if backend == "eager":
         return lambda arrays, rng: interpret(graph, arrays, rng)
-    plan = Plan(graph)
-    return lambda arrays, rng: plan(arrays, rng, checked=True)
+    return Plan(graph).run  # (arrays, rng): inputs already matched by the cache key
+
+
+def specialize(graph: Graph, in_structure, out_structure, n_user: int, state_names, mutated,
+               sources, signature: str, pipeline: str, backend: str) -> Specialization:
+    """A captured graph optimized by `pipeline` and made runnable on `backend`."""
+    optimized = optimize(graph, pipeline)  # a copy: `graph` stays as captured
+    views = [isinstance(v.owner, Operation) and v.owner.op in MOVEMENT for v in graph.outputs]
+    return Specialization(graph, in_structure, out_structure, n_user, tuple(state_names),
+                          list(mutated), list(sources), signature, optimized, views,
+                          _runner(optimized, backend))
 
 
 class _Traced:
@@ -151,15 +174,16 @@ class _Traced:
 
     # --- calling --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not kwargs and self._module is None:  # the fast path: Tensors only, by position
+        if not kwargs and self._fast:  # the fast path: Tensors only, by position (no modules)
             try:
-                spec = self._fast.get(tuple((t._data.dtype, t._data.shape) for t in args))
+                spec = self._fast.get((_SIGNATURE(args[0]),) if len(args) == 1 else
+                                      tuple(map(_SIGNATURE, args)))
             except AttributeError:  # not all Tensors
                 spec = None
-            if spec is not None and len({id(t) for t in args}) == len(args) and \
-                    not isinstance(current_mode(), TraceMode):
+            if spec is not None and (len(args) == 1 or len(set(map(id, args))) == len(args)) \
+                    and not isinstance(current_mode(), TraceMode):
                 self._last = spec
-                return spec.run(list(args), [])
+                return spec.call(args)
         if isinstance(current_mode(), TraceMode):  # called from code being traced: inline it
             return self._fn(*args, **kwargs)
         key, leaves, state = self._key(args, kwargs)
@@ -175,7 +199,7 @@ class _Traced:
         self._last = spec
         if not kwargs and self._module is None and len(leaves) == len(args) and all(
                 a is t for a, t in zip(args, leaves)) and len(set(map(id, args))) == len(args):
-            self._fast[tuple((t._data.dtype, t._data.shape) for t in args)] = spec
+            self._fast[tuple(map(_SIGNATURE, args))] = spec
         return spec.run(leaves, [] if self._freeze else state)
 
     def _key(self, args, kwargs) -> tuple[Any, list[Tensor], list[Tensor]]:
@@ -255,18 +279,18 @@ class _Traced:
                 graph, mutated, sources = tracer.finish(outs)
         finally:
             tracer.release()
-        in_types = [t._type for t in leaves]
-        signature = (pytree.render_arguments(structure, in_types) + self._mode() + " -> "
-                     + pytree.render(out_structure, graph.output_types))
-        graph_log.info("traced %s %s:\n%s", self._name, signature, graph)
-        n_user = len(leaves)
-        optimized = run_pipeline(parse(print_graph(graph), graph.constants), self._pipeline)
-        views = [isinstance(v.owner, Operation) and v.owner.op in MOVEMENT
-                 for v in graph.outputs]
-        spec = Specialization(graph, structure, out_structure, n_user,
-                              () if self._freeze else state_names, mutated, sources, signature,
-                              optimized, views, _runner(optimized, self._backend))
+        spec = self._specialize(graph, structure, out_structure, leaves,
+                                () if self._freeze else state_names, mutated, sources, "traced")
         return spec, ABSTRACT if abstract else result
+
+    def _specialize(self, graph: Graph, structure, out_structure, leaves: list[Tensor],
+                    state_names, mutated, sources, verb: str) -> Specialization:
+        """The Specialization running a captured `graph` (logged on `graph` as `verb`)."""
+        signature = (pytree.render_arguments(structure, [t._type for t in leaves])
+                     + self._mode() + " -> " + pytree.render(out_structure, graph.output_types))
+        graph_log.info("%s %s %s:\n%s", verb, self._name, signature, graph)
+        return specialize(graph, structure, out_structure, len(leaves), state_names, mutated,
+                          sources, signature, self._pipeline, self._backend)
 
     def _state(self) -> tuple[tuple[str, ...], list[Tensor]]:
         return (), []

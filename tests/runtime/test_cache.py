@@ -529,3 +529,198 @@ def test_an_object_file_round_trips_through_the_disk_cache(tmp_path):
     module.verify()
     CompileCache(tmp_path).put(key(ADD1), emit_tm.emit_object(module))
     assert _run(LOAD_AND_CALL, str(tmp_path), ADD1).stdout.split() == ["42"]
+
+
+def test_the_version_comes_from_the_installed_metadata():
+    from importlib.metadata import version
+
+    assert cache._tracejit_version() == version("tracejit")
+
+
+# -- optimized graphs (graph_cache.py) --------------------------------------------------------
+
+# A traced function in a file of its own: its source locations, part of the graph text, are the
+# same in every process. Prints the graph cache's and the object cache's counters.
+TRACE_SCRIPT = """\
+import sys
+import numpy as np
+import tracejit
+import tracejit.nn.functional as F
+from tracejit.runtime import cache, graph_cache, jit
+
+def f(x, a, b):
+    return F.gelu(x * a + b, approximate="tanh")
+
+args = [tracejit.from_numpy(np.linspace(-3, 3, 64, dtype=np.float32) + k) for k in range(3)]
+traced = tracejit.trace(f, *args, pipeline=sys.argv[1] if len(sys.argv) > 1 else
+                        tracejit.passes.DEFAULT_PIPELINE)
+out = traced(*args).numpy()
+stats = graph_cache.stats
+print(stats["hits"], stats["misses"], stats["rejected"], cache.default_cache().stats.corrupt,
+      "pass_tm" in vars(jit.engine()), float(out.sum()))
+print(traced.optimized_graph, end="")
+"""
+
+
+def _trace_in_a_fresh_process(script: Path, directory: Path | str,
+                              *args: str) -> tuple[list, str]:
+    env = {**os.environ, "TRACEJIT_CACHE_DIR": str(directory)}
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    counters, _, graph = proc.stdout.partition("\n")
+    return counters.split(), graph
+
+
+@pytest.fixture
+def trace_script(tmp_path) -> Path:
+    path = tmp_path / "model.py"
+    path.write_text(TRACE_SCRIPT)
+    return path
+
+
+def _graph_entries(directory: Path) -> list[Path]:
+    """The cache's graph entries: those holding IR text rather than object code."""
+    return [p for p in directory.glob("*" + cache.SUFFIX)
+            if p.read_bytes()[HEADER.size:].startswith(b"graph @")]
+
+
+def test_an_optimized_graph_is_reused_by_the_next_process(trace_script, tmp_path):
+    first, graph = _trace_in_a_fresh_process(trace_script, tmp_path / "c")
+    # hits, misses, rejected, corrupt, pass TargetMachine made, result
+    assert first[:5] == ["0", "1", "0", "0", "True"]
+    second, again = _trace_in_a_fresh_process(trace_script, tmp_path / "c")
+    # the pipeline and the LLVM optimizer did not run: the process never made their machine
+    assert second[:5] == ["1", "0", "0", "0", "False"]
+    assert second[5] == first[5] and again == graph
+    assert "fused" in graph and len(_graph_entries(tmp_path / "c")) == 1
+
+
+@pytest.mark.parametrize("corrupt", [_flip_payload_byte, _truncate_payload],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_a_corrupt_graph_entry_is_ignored_and_rebuilt(trace_script, tmp_path, corrupt):
+    first, graph = _trace_in_a_fresh_process(trace_script, tmp_path)
+    (entry,) = _graph_entries(tmp_path)
+    entry.write_bytes(corrupt(entry.read_bytes()))
+    second, again = _trace_in_a_fresh_process(trace_script, tmp_path)
+    assert second[:4] == ["0", "1", "0", "1"]  # the checksum failed: a miss, then rebuilt
+    assert (second[5], again) == (first[5], graph)
+    third, _ = _trace_in_a_fresh_process(trace_script, tmp_path)
+    assert third[:4] == ["1", "0", "0", "0"]
+
+
+def test_a_graph_entry_that_does_not_parse_or_fit_is_rebuilt(trace_script, tmp_path):
+    first, graph = _trace_in_a_fresh_process(trace_script, tmp_path)
+    (entry,) = _graph_entries(tmp_path)
+    k = entry.name.removesuffix(cache.SUFFIX)
+    wrong = graph.replace("float32[64]", "float32[65]", 1)  # whole and checksummed, but wrong
+    for payload in (b"graph @f(%x: nonsense", wrong.encode(), b"\xff\xfe"):
+        CompileCache(tmp_path).put(k, payload)
+        counters, again = _trace_in_a_fresh_process(trace_script, tmp_path)
+        assert counters[:4] == ["0", "1", "1", "0"], payload
+        assert (counters[5], again) == (first[5], graph)
+        assert entry.read_bytes()[HEADER.size:] == graph.encode()  # rewritten
+
+
+def test_the_pipeline_is_part_of_the_graph_key(trace_script, tmp_path):
+    _trace_in_a_fresh_process(trace_script, tmp_path)
+    other, graph = _trace_in_a_fresh_process(trace_script, tmp_path, "dce,cse")
+    assert other[:2] == ["0", "1"] and "fused" not in graph
+    assert len(_graph_entries(tmp_path)) == 2
+
+
+def _captured(fn, *arrays):
+    import tracejit
+
+    return tracejit.trace(fn, *[tracejit.from_numpy(a) for a in arrays], backend="eager").graph
+
+
+def test_graph_keys_change_with_the_text_pipeline_constants_and_sources(monkeypatch):
+    import numpy as np
+
+    from tracejit.ir.printer import print_graph
+    from tracejit.passes import DEFAULT_PIPELINE
+    from tracejit.runtime import graph_cache
+
+    x = np.ones(4, np.float32)
+    graph = _captured(lambda x: x * 2 + 1, x)
+    text = print_graph(graph)
+    k = graph_cache.entry_key(graph, text, DEFAULT_PIPELINE)
+    assert k == graph_cache.entry_key(graph, text, DEFAULT_PIPELINE)
+    assert k != graph_cache.entry_key(graph, text.replace("2.0", "3.0"), DEFAULT_PIPELINE)
+    assert k != graph_cache.entry_key(graph, text, "dce,cse,fuse")
+    assert graph_cache.entry_key(graph, text, "") is None  # nothing to cache
+    graph.constants["w"] = np.zeros(3, np.float32)
+    with_w = graph_cache.entry_key(graph, text, DEFAULT_PIPELINE)
+    graph.constants["w"] = np.ones(3, np.float32)
+    assert len({k, with_w, graph_cache.entry_key(graph, text, DEFAULT_PIPELINE)}) == 3
+    graph.constants["w"] = np.zeros(graph_cache.CONSTANT_BYTES // 4 + 1, np.float32)
+    assert graph_cache.entry_key(graph, text, DEFAULT_PIPELINE) is None  # too big to hash
+    del graph.constants["w"]
+    monkeypatch.setattr(graph_cache, "source_digest", lambda: "edited passes")
+    assert graph_cache.entry_key(graph, text, DEFAULT_PIPELINE) != k
+
+
+def test_a_pass_registered_outside_tracejit_is_never_cached(monkeypatch):
+    import numpy as np
+
+    from tracejit.ir.printer import print_graph
+    from tracejit.passes import PASSES
+    from tracejit.runtime import graph_cache
+
+    graph = _captured(lambda x: x + 1, np.ones(2, np.float32))
+    monkeypatch.setitem(PASSES, "mine", lambda graph, options: False)
+    assert graph_cache.entry_key(graph, print_graph(graph), "dce,mine") is None
+
+
+def test_the_same_graph_traced_twice_in_a_process_hits_memory(fresh_default, tmp_path):
+    import numpy as np
+
+    import tracejit
+    from tracejit.runtime import graph_cache
+
+    fresh_default.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    x = tracejit.from_numpy(np.arange(6, dtype=np.float32))
+
+    def f(x):
+        return (x * 2).exp() + 1
+
+    before = dict(graph_cache.stats)
+    first = tracejit.trace(f, x)
+    for entry in tmp_path.iterdir():
+        entry.unlink()  # a second hit cannot come from disk
+    second = tracejit.trace(f, x)
+    assert graph_cache.stats["misses"] - before["misses"] == 1
+    assert graph_cache.stats["hits"] - before["hits"] == 1
+    assert cache.default_cache().stats.disk_hits == 0
+    assert str(second.optimized_graph) == str(first.optimized_graph)
+    assert second.optimized_graph is not first.optimized_graph  # each its own copy
+    np.testing.assert_array_equal(second(x).numpy(), first(x).numpy())
+
+
+def test_watching_the_passes_runs_them(fresh_default, tmp_path, caplog):
+    import logging
+
+    import numpy as np
+
+    import tracejit
+    from tracejit.runtime import graph_cache
+
+    fresh_default.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    x = tracejit.from_numpy(np.arange(6, dtype=np.float32))
+
+    def g(x):
+        return x * 3 - 1
+
+    tracejit.trace(g, x)
+    hits = graph_cache.stats["hits"]
+    with caplog.at_level(logging.INFO, logger="tracejit.passes"):
+        tracejit.trace(g, x)
+    assert graph_cache.stats["hits"] == hits
+    assert any(r.message.startswith("fuse:") for r in caplog.records)
+
+
+def test_with_the_disk_cache_off_every_process_runs_the_pipeline(trace_script, tmp_path):
+    for _ in range(2):
+        counters, _ = _trace_in_a_fresh_process(trace_script, "off")
+        assert counters[:2] == ["0", "1"]
