@@ -37,25 +37,23 @@ class Result:
         return {**asdict(self), "min_s": self.min_s, "max_s": self.max_s}
 
 
-def median_time(fn: Callable[[], object], repeat: int = 7, min_run_s: float = 0.05) -> list[float]:
-    """Per-call seconds for `repeat` runs; each run loops `fn` long enough to last `min_run_s`."""
-    fn()  # warm-up
-    number, elapsed = 1, 0.0
+def calibrate(fn: Callable[[], object], min_run_s: float = 0.05) -> int:
+    """After a warm-up call: how many calls of `fn` a run needs to last about `min_run_s`."""
+    fn()
+    number = 1
     while True:
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        elapsed = time.perf_counter() - t0
+        elapsed = time_run(fn, number) * number
         if elapsed >= min_run_s or number >= 1 << 20:
-            break
+            return number
         number *= 2 if elapsed == 0 else max(2, int(min_run_s / elapsed * 1.2))
-    runs = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        runs.append((time.perf_counter() - t0) / number)
-    return runs
+
+
+def time_run(fn: Callable[[], object], number: int) -> float:
+    """Per-call seconds of one run: `number` calls of `fn` in a row."""
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
 
 
 def time_once(fn: Callable[[], object]) -> tuple[float, object]:
@@ -65,13 +63,22 @@ def time_once(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - t0, result
 
 
-def measure(workload: str, peers: dict[str, Callable[[], object]], repeat: int) -> list[Result]:
-    """Time each peer of one workload, alternating peers between runs to share the noise."""
-    runs: dict[str, list[float]] = {name: [] for name in peers}
-    for _ in range(repeat):
-        for name, fn in peers.items():
-            runs[name].extend(median_time(fn, repeat=1))
-    return [Result(workload, name, statistics.median(r), r) for name, r in runs.items()]
+def measure(workload: str, peers: dict[str, Callable[[], object]], repeat: int,
+            on_run: Callable[[int], None] | None = None) -> list[Result]:
+    """Time each peer of one workload: every peer is warmed up and calibrated first, then runs
+    interleave, one run of each peer per round (starting with a different peer each round), so
+    that a noisy moment hits every peer alike. `on_run(k)` is called before round k."""
+    numbers = {name: calibrate(fn) for name, fn in peers.items()}
+    names = list(peers)
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    for k in range(repeat):
+        if on_run is not None:
+            on_run(k)
+        shift = k % max(len(names), 1)
+        for name in names[shift:] + names[:shift]:
+            runs[name].append(time_run(peers[name], numbers[name]))
+    return [Result(workload, name, statistics.median(r), r, extra={"calls_per_run": numbers[name]})
+            for name, r in runs.items()]
 
 
 def format_seconds(s: float) -> str:
@@ -82,18 +89,21 @@ def format_seconds(s: float) -> str:
 
 
 def table(results: list[Result], baselines: tuple[str, ...] = ("numpy",)) -> str:
-    """One line per result: median, min-max over runs, and the ratio of medians to each baseline
-    peer of the same workload and kind (measured in the same run)."""
+    """One line per result: median, min-max over runs, the memory bandwidth a per-call median
+    means (when the workload says how many bytes a run moves), and the ratio of medians to each
+    baseline peer of the same workload and kind (measured in the same run)."""
     base = {(r.workload, r.kind, r.peer): r.median_s for r in results}
     header = (f"{'workload':<30} {'kind':<12} {'peer':<16} {'median':>9} {'min - max':>19}"
-              + "".join(f" {'vs ' + b:>15}" for b in baselines))
+              f" {'GB/s':>6}" + "".join(f" {'vs ' + b:>15}" for b in baselines))
     lines = [header, "-" * len(header)]
     for r in results:
         spread = f"{format_seconds(r.min_s)} - {format_seconds(r.max_s)}"
+        moved = r.extra.get("bytes") if r.kind == PER_CALL else None
+        rate = f"{moved / r.median_s / 1e9:.1f}" if moved and r.median_s > 0 else "-"
         ratios = ""
         for b in baselines:
             denominator = base.get((r.workload, r.kind, b))
             ratios += f" {f'{r.median_s / denominator:.2f}x' if denominator else '-':>15}"
         lines.append(f"{r.workload:<30} {r.kind:<12} {r.peer:<16} "
-                     f"{format_seconds(r.median_s):>9} {spread:>19}{ratios}")
+                     f"{format_seconds(r.median_s):>9} {spread:>19} {rate:>6}{ratios}")
     return "\n".join(lines)

@@ -18,8 +18,9 @@ import numpy as np
 
 from bench.harness import time_once
 
-COMPILED = ("tracejit traced", "torch.compile", "jax.jit")
+COMPILED = ("tracejit traced", "tracejit script", "torch.compile", "jax.jit")
 _FRAMEWORK = {"numpy": "numpy", "tracejit eager": "tracejit", "tracejit traced": "tracejit",
+              "tracejit script": "tracejit",
               "torch eager": "torch", "torch.compile": "torch", "jax.jit": "jax"}
 _INSTALL = {"torch": "torch==2.13.0", "jax": "jax[cpu]"}
 
@@ -91,6 +92,17 @@ def _tracejit_traced(w) -> Peer:
     return Peer(lambda: traced(*tensors), lambda t: t.numpy(), first_s)
 
 
+def _tracejit_script(w) -> Peer:
+    """`tracejit.script` of the workload's source: loops stay loops (W6), straight-line code
+    gives the graph trace does."""
+    tracejit = import_framework("tracejit script")
+    import tracejit.nn.functional as F
+
+    tensors = [tracejit.from_numpy(a) for a in w.inputs]
+    scripted, first_s = _compiled(lambda: tracejit.script(w.tensor_fn), [F, *tensors])
+    return Peer(lambda: scripted(F, *tensors), lambda t: t.numpy(), first_s)
+
+
 def _torch_eager(w) -> Peer:
     torch = import_framework("torch eager")
     tensors = [torch.from_numpy(a) for a in w.inputs]
@@ -121,6 +133,7 @@ PEERS: dict[str, Callable] = {
     "numpy": _numpy,
     "tracejit eager": _tracejit_eager,
     "tracejit traced": _tracejit_traced,
+    "tracejit script": _tracejit_script,
     "torch eager": _torch_eager,
     "torch.compile": _torch_compile,
     "jax.jit": _jax_jit,

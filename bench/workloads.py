@@ -4,7 +4,8 @@ Each workload is written twice, with its framework passed in so this module impo
 `array_fn(xp, *arrays)` for array libraries (numpy, jax.numpy) and `tensor_fn(F, *tensors)` for
 torch-style ones (torch and tracejit, F being their `nn.functional`). `Workload.peers()` turns
 them into the per-peer callables (bench/peers.py). `scale` shrinks the sizes, so that tests can
-run every workload tiny; W5 measures per-call overhead and never scales.
+run every workload tiny; W5 measures per-call overhead and never scales. `bandwidth`, the
+memory-bandwidth yardstick, is not a workload to select: every run measures it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 GELU_C = math.sqrt(2 / math.pi)
+YARDSTICK = "yardstick"  # the id of `bandwidth`, which every run measures
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Workload:
     array_fn: Callable  # (xp, *arrays)
     tensor_fn: Callable  # (F, *tensors)
     tol: float  # rtol and atol against the numpy peer's result
+    bytes: int = 0  # memory one run must move at least (inputs read, output written)
 
     def reference(self) -> np.ndarray:
         return self.array_fn(np, *self.inputs)
@@ -65,7 +68,8 @@ def gelu_bias(scale: float = 1.0) -> Workload:
         return F.gelu(x * a + b, approximate="tanh")
 
     inputs = [_randn(n, seed=k) for k in range(3)]
-    return Workload("W1", f"W1 gelu_tanh(x*a+b) [{n}]", inputs, array_fn, tensor_fn, 1e-4)
+    return Workload("W1", f"W1 gelu_tanh(x*a+b) [{n}]", inputs, array_fn, tensor_fn, 1e-4,
+                    bytes=16 * n)
 
 
 def softmax(scale: float = 1.0) -> Workload:
@@ -80,7 +84,7 @@ def softmax(scale: float = 1.0) -> Workload:
         return F.softmax(x, dim=-1)
 
     return Workload("W2", f"W2 softmax [{rows},4096]", [_randn(rows, 4096)], array_fn,
-                    tensor_fn, 1e-5)
+                    tensor_fn, 1e-5, bytes=2 * 4 * rows * 4096)
 
 
 def layer_norm(scale: float = 1.0) -> Workload:
@@ -97,7 +101,8 @@ def layer_norm(scale: float = 1.0) -> Workload:
         return F.layer_norm(x, (d,), w, b, eps=1e-5)
 
     inputs = [_randn(rows, d), 1 + _randn(d, std=0.1, seed=1), _randn(d, std=0.1, seed=2)]
-    return Workload("W3", f"W3 layer_norm [{rows},{d}]", inputs, array_fn, tensor_fn, 1e-4)
+    return Workload("W3", f"W3 layer_norm [{rows},{d}]", inputs, array_fn, tensor_fn, 1e-4,
+                    bytes=2 * 4 * rows * d)
 
 
 def mlp(batch: int, scale: float = 1.0) -> Workload:
@@ -120,12 +125,15 @@ def mlp(batch: int, scale: float = 1.0) -> Workload:
         return F.linear(h, w3, b3)
 
     name = f"W4 MLP {'-'.join(map(str, widths))} b{batch}"
-    return Workload("W4", name, [_randn(batch, widths[0]), *weights], array_fn, tensor_fn, 1e-3)
+    inputs = [_randn(batch, widths[0]), *weights]
+    moved = sum(a.nbytes for a in inputs) + 4 * batch * widths[-1]
+    return Workload("W4", name, inputs, array_fn, tensor_fn, 1e-3, bytes=moved)
 
 
 def bandwidth(scale: float = 1.0) -> Workload:
-    """W1's yardstick: x*a+b on W1's arrays, the same 4 x 64 MB of memory traffic with almost
-    no arithmetic. A single-pass compiled peer here shows what memory allows W1 to reach."""
+    """The memory-bandwidth yardstick, measured in every run: x*a+b on W1's arrays, the same
+    4 x 64 MB of memory traffic with almost no arithmetic. The fastest peer here shows what
+    memory allows a one-pass workload (W1) to reach on this machine today."""
     w1 = gelu_bias(scale)
 
     def array_fn(xp, x, a, b):
@@ -135,7 +143,8 @@ def bandwidth(scale: float = 1.0) -> Workload:
         return x * a + b
 
     n = w1.inputs[0].size
-    return Workload("W1", f"W1 yardstick x*a+b [{n}]", w1.inputs, array_fn, tensor_fn, 1e-6)
+    return Workload(YARDSTICK, f"yardstick x*a+b [{n}]", w1.inputs, array_fn, tensor_fn, 1e-6,
+                    bytes=16 * n)
 
 
 def add_one(scale: float = 1.0) -> Workload:
@@ -150,13 +159,46 @@ def add_one(scale: float = 1.0) -> Workload:
     return Workload("W5", "W5 x + 1 [16]", [_randn(16)], array_fn, tensor_fn, 0)
 
 
+def gru(scale: float = 1.0) -> Workload:
+    """W6: a GRU-style cell over 100 time steps (a recurrent loop: script keeps it one `for` op
+    whose body is compiled once; trace and torch.compile unroll it). `scale` shrinks the batch."""
+    steps, hidden, batch = 100, 128, max(1, round(32 * scale))
+    w_ih = _randn(3 * hidden, hidden, std=hidden**-0.5, seed=1)
+    w_hh = _randn(3 * hidden, hidden, std=hidden**-0.5, seed=2)
+    b_ih, b_hh = _randn(3 * hidden, std=0.1, seed=3), _randn(3 * hidden, std=0.1, seed=4)
+
+    def array_fn(xp, xs, h, w_ih, w_hh, b_ih, b_hh):
+        for t in range(steps):
+            gi, gh = xs[t] @ w_ih.T + b_ih, h @ w_hh.T + b_hh
+            r = 1 / (1 + xp.exp(-(gi[:, :hidden] + gh[:, :hidden])))
+            z = 1 / (1 + xp.exp(-(gi[:, hidden:2 * hidden] + gh[:, hidden:2 * hidden])))
+            n = xp.tanh(gi[:, 2 * hidden:] + r * gh[:, 2 * hidden:])
+            h = (1 - z) * n + z * h
+        return h
+
+    def tensor_fn(F, xs, h, w_ih, w_hh, b_ih, b_hh):
+        for t in range(steps):
+            gi, gh = F.linear(xs[t], w_ih, b_ih), F.linear(h, w_hh, b_hh)
+            r = F.sigmoid(gi[:, :hidden] + gh[:, :hidden])
+            z = F.sigmoid(gi[:, hidden:2 * hidden] + gh[:, hidden:2 * hidden])
+            n = F.tanh(gi[:, 2 * hidden:] + r * gh[:, 2 * hidden:])
+            h = (1 - z) * n + z * h
+        return h
+
+    inputs = [_randn(steps, batch, hidden), _randn(batch, hidden, std=0.5, seed=5),
+              w_ih, w_hh, b_ih, b_hh]
+    return Workload("W6", f"W6 GRU {steps} steps [{batch},{hidden}]", inputs, array_fn,
+                    tensor_fn, 1e-4)
+
+
 # id -> builders of its workloads (W4 is two: batch 1 and batch 64)
 WORKLOADS: dict[str, list[Callable[[float], Workload]]] = {
-    "W1": [gelu_bias, bandwidth],
+    "W1": [gelu_bias],
     "W2": [softmax],
     "W3": [layer_norm],
     "W4": [lambda s: mlp(1, s), lambda s: mlp(64, s)],
     "W5": [add_one],
+    "W6": [gru],
 }
 
 

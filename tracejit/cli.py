@@ -1,9 +1,13 @@
-"""The `tracejit` command: `tracejit demo` now; inspect, run and bench come with later work."""
+"""The `tracejit` command: `tracejit demo` runs a small model; `tracejit bench` runs the
+benchmark harness (`python -m bench`, with the same options); `tracejit inspect FILE` and
+`tracejit run FILE --input NAME=x.npy` work on graph files (tracejit.save)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from pathlib import Path
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -55,7 +59,53 @@ def demo(args: argparse.Namespace) -> int:
     if failures:
         print("error: the traced model disagrees with eager", file=sys.stderr)
         return 1
+    return _save_and_load(traced, xb, got)
+
+
+def _save_and_load(traced, x, expected) -> int:
+    """Save the compiled model to a graph file, load it back and check it computes the same."""
+    import tempfile
+
+    import numpy as np
+
+    import tracejit
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "demo.tjg"
+        tracejit.save(traced, path)
+        size = path.stat().st_size
+        loaded = tracejit.load(path)
+        got = loaded(x).numpy()
+    same = np.array_equal(got, expected)
+    print(f"\nsaved to a graph file ({size} bytes: {len(loaded.specs)} graphs, the weights and a "
+          f"manifest), loaded back: same result as the traced model: {same}")
+    if not same:
+        print("error: the loaded model disagrees with the traced one", file=sys.stderr)
+        return 1
     return 0
+
+
+def bench(argv: list[str]) -> int:
+    """`tracejit bench ARGS` is `python -m bench ARGS`."""
+    return _harness().main(argv, prog="tracejit bench")
+
+
+def _harness():
+    """The harness module bench/__main__.py of the source checkout tracejit runs from."""
+    import tracejit
+
+    root = Path(tracejit.__file__).resolve().parent.parent
+    if (root / "bench" / "__main__.py").is_file() and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        harness = importlib.import_module("bench.__main__")
+    except ImportError:
+        harness = None
+    if not hasattr(harness, "execute"):
+        raise SystemExit("tracejit bench: the benchmark harness lives in the bench/ folder of "
+                         "tracejit's source repository, which this installation does not have; "
+                         "install tracejit from a checkout (pip install -e '.[bench]')")
+    return harness
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,10 +115,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=2, help="batch size (default 2)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=demo)
+    # listed for --help; main() hands everything after `bench` to the harness's own parser
+    commands.add_parser("bench", add_help=False,
+                        help="benchmark tracejit against numpy, torch and jax (python -m bench; "
+                             "tracejit bench --help lists its options)")
+    commands.add_parser("inspect", add_help=False,
+                        help="print a graph file's signatures, op histogram and IR")
+    commands.add_parser("run", add_help=False,
+                        help="run a graph file on .npy inputs (--input NAME=FILE.npy)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        return bench(argv[1:])
+    if argv[:1] in (["inspect"], ["run"]):  # their own parsers, as bench has
+        from tracejit import graph_tools
+        command = graph_tools.inspect_command if argv[0] == "inspect" else \
+            graph_tools.run_command
+        return command(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 
