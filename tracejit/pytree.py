@@ -8,13 +8,15 @@ a traced callable specialises on its value (`f(x, 2)` and `f(x, 3)` are two trac
 from __future__ import annotations
 
 import re
+import types
 from typing import Any
 
 from tracejit.ir import DType
 from tracejit.tensor import Tensor
 
 TENSOR = ("tensor",)
-STATIC_TYPES = (int, float, bool, str, bytes, type(None), complex)
+# a Python module passed in (`f(F, x)` with F = nn.functional) is static by identity
+STATIC_TYPES = (int, float, bool, str, bytes, type(None), complex, types.ModuleType)
 
 
 def flatten(tree, path: str = "") -> tuple[list[Tensor], Any, list[str]]:
@@ -49,7 +51,7 @@ def _flatten(node, path: str, leaves: list, names: list):
     raise TypeError(
         f"cannot trace an input or output of type {type(node).__name__}"
         f"{f' (at {path})' if path else ''}: tracejit traces Tensors and tuples, lists and "
-        "dicts of them; other values must be Python numbers, strings, None or dtypes"
+        "dicts of them; other values must be Python numbers, strings, None, dtypes or modules"
     )
 
 

@@ -829,8 +829,8 @@ def test_what_cannot_be_traced():
         tj.trace(lambda x, arr: x, tj.ones(2), np.ones(2))
     assert str(info.value) == (
         "cannot trace an input or output of type ndarray (at arr): tracejit traces Tensors and "
-        "tuples, lists and dicts of them; other values must be Python numbers, strings, None or "
-        "dtypes"
+        "tuples, lists and dicts of them; other values must be Python numbers, strings, None, "
+        "dtypes or modules"
     )
 
 

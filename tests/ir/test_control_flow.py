@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (IR graphs in strings are one operation a line)
 """Structured control flow in the IR (`if`, `for`, `while`): verifier errors pinned verbatim,
 and the interpreter's semantics checked against plain Python loops."""
 

@@ -1,0 +1,147 @@
+"""Every construct @tracejit.script cannot capture gives a ScriptError pinned verbatim: file,
+line and column, the source line, a caret under the construct, the reason and a hint."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import script_errors as E
+
+import tracejit as tj
+
+FILE = E.__file__
+
+
+def error_of(fn, *args) -> str:
+    with pytest.raises(tj.ScriptError) as info:
+        tj.script(fn, backend="eager")(*args)
+    return str(info.value)
+
+
+def at(fn, offset: int, col: int) -> str:
+    """`file:line:col: error: ` for the line `offset` lines below `fn`'s def."""
+    line = inspect.getsourcelines(fn)[1] + offset
+    return f"{FILE}:{line}:{col}: error: "
+
+
+X = tj.tensor(np.ones(3, np.float32))
+
+CASES = {
+    "try": (E.uses_try, (X,), 1, 5,
+            "try/except cannot be scripted\n"
+            "        try:\n"
+            "        ^^^^\n"
+            "  hint: the graph has no exceptions; check inputs before calling, or use assert "
+            "for a runtime check"),
+    "with": (E.uses_with, (X,), 1, 5,
+             "a with statement cannot be scripted\n"
+             '        with open("f") as fh:\n'
+             "        ^^^^^^^^^^^^^^^^^^^^^\n"
+             "  hint: move it outside the scripted function"),
+    "generator": (E.uses_generator, (X,), 1, 15,
+                  "a generator expression cannot be scripted\n"
+                  "        return sum(v for v in [x, x])\n"
+                  "                  ^^^^^^^^^^^^^^^^^^^\n"
+                  "  hint: use a for loop, or a list comprehension over a Python list"),
+    "lambda": (E.uses_lambda, (X,), 1, 9,
+               "a lambda cannot be scripted\n"
+               "        f = lambda v: v * 2\n"
+               "            ^^^^^^^^^^^^^^^\n"
+               "  hint: define a function with def at module level and call it"),
+    "comprehension over a tensor": (
+        E.comprehension_over_tensor, (X,), 1, 32,
+        "a comprehension over a tensor cannot be scripted\n"
+        "        return [row * 2 for row in x]\n"
+        "                                   ^\n"
+        "  hint: use a for loop, or tensor ops on the whole tensor"),
+    "numpy": (E.calls_numpy, (X,), 1, 12,
+              "a call into numpy (exp) with a tensor: numpy code is not captured\n"
+              "        return np.exp(x)\n"
+              "               ^^^^^^^^^\n"
+              "  hint: use the tracejit function of the same name"),
+    "list mutation": (E.appends, (X,), 2, 5,
+                      "list.append() mutates a Python container: the graph cannot replay it\n"
+                      "        out.append(x)\n"
+                      "        ^^^^^^^^^^^^^\n"
+                      "  hint: build a new list (xs = xs + [y]) or return the values"),
+    "item assignment": (E.sets_item, (X,), 1, 5,
+                        "item assignment on a list mutates a Python container: the graph "
+                        "cannot replay it\n"
+                        "        TABLE[0] = x\n"
+                        "        ^^^^^^^^\n"
+                        "  hint: build a new container, or use a tensor"),
+    "global": (E.uses_global, (X,), 1, 5,
+               "a global statement (mutating globals) cannot be scripted\n"
+               "        global TABLE\n"
+               "        ^^^^^^^^^^^^\n"
+               "  hint: return the value instead"),
+    "shape change in a loop": (
+        E.grows, (X, 3), 2, 9,
+        "variable 'x' is float32[3] when the loop at line {loop} starts and float32[6] after "
+        "this assignment\n"
+        "            x = tj.cat([x, x])\n"
+        "            ^^^^^^^^^^^^^^^^^^\n"
+        "  hint: a loop must keep each variable's dtype and shape; build the value in a "
+        "preallocated tensor, or use a Python list and a for over range()"),
+    "branches disagree": (
+        E.branch_types, (X,), 1, 5,
+        "variable 'y' is float32[3] after the then branch and float32[] after the else branch\n"
+        "        if x.sum() > 0:\n"
+        "        ^^^^^^^^^^^^^^^\n"
+        "  hint: both branches must give it the same dtype and shape"),
+    "assigned in one branch": (
+        E.one_branch, (X,), 3, 12,
+        "variable 'y' is assigned in only one branch of the if at line {if}\n"
+        "        return y\n"
+        "               ^\n"
+        "  hint: assign it on every path before this use"),
+    "tensor needed as a number": (
+        E.tensor_as_index, (X, X), 1, 9,
+        "a tensor computed by the function is needed as a Python value here (int())\n"
+        "        n = int(x.sum())\n"
+        "            ^^^^^^^^^^^^\n"
+        "  hint: keep the value a tensor (tracejit.where() selects without branching; an `if` "
+        "on a one-element tensor is captured), or compute it from Python values and shapes "
+        "known when the function is scripted"),
+    "print": (E.prints, (X,), 1, 5,
+              "print() in scripted code would run once, when the function is scripted, not on "
+              "every call\n"
+              "        print(x)\n"
+              "        ^^^^^^^^\n"
+              "  hint: remove it, or print the result outside the scripted function"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_unsupported_construct_is_pinned(case):
+    fn, args, offset, col, text = CASES[case]
+    first = inspect.getsourcelines(fn)[1]
+    text = text.replace("{loop}", str(first + 1)).replace("{if}", str(first + 1))
+    assert error_of(fn, *args) == at(fn, offset, col) + text
+
+
+def test_error_names_the_exact_node():
+    with pytest.raises(tj.ScriptError) as info:
+        tj.script(E.uses_lambda, backend="eager")(X)
+    import ast
+    assert isinstance(info.value.node, ast.Lambda)
+
+
+def test_attribute_assignment_in_a_scripted_method():
+    class Holder(tj.nn.Module):
+        forward = E.sets_attribute
+
+    with pytest.raises(tj.ScriptError) as info:
+        tj.script(Holder(), backend="eager")(X)
+    assert str(info.value) == at(E.sets_attribute, 1, 5) + (
+        "assigning to the attribute .cache mutates Python state the graph cannot replay\n"
+        "        self.cache = x\n"
+        "        ^^^^^^^^^^\n"
+        "  hint: keep the value in a local variable and return it")
+
+
+def test_a_lambda_cannot_be_scripted_directly():
+    with pytest.raises(tj.ScriptError, match="cannot script the lambda"):
+        tj.script(lambda x: x)

@@ -1,0 +1,207 @@
+"""Script mode's view of source code: parsing a function, mapping AST positions back to the
+file, and the errors (`ScriptError`) that point at a construct with a caret."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import linecache
+import operator
+import sysconfig
+import textwrap
+import types
+from dataclasses import dataclass
+
+from tracejit.ir.graph import Loc
+from tracejit.nn.module import Module
+from tracejit.tensor import Tensor
+from tracejit.tracer import TraceError
+
+BRK, CONT, RET, RETVAL = "$break", "$continue", "$return", "$retval"
+FLAGS = (BRK, CONT, RET)
+MISSING = object()
+MAX_UNROLL = 10_000  # iterations of a loop on Python values, run at scripting time
+MAX_DEPTH = 64  # nested calls of scripted functions (recursion)
+
+
+class ScriptError(Exception):
+    """Code `@tracejit.script` cannot capture; the message points at the construct."""
+
+    def __init__(self, reason: str, where: str = "", hint: str = "", node=None,
+                 escape: bool = False):
+        self.reason, self.where, self.hint, self.node = reason, where, hint, node
+        self.escape = escape  # a traced value was needed as a Python value
+        super().__init__(where + reason + (f"\n  hint: {hint}" if hint else ""))
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+class _Return(Exception):
+    def __init__(self, value):
+        self.value = value
+
+
+class _Rescript(Exception):
+    """Script again from the start of the call (int/float arguments became static)."""
+
+
+class _Escape(TraceError):
+    """A dynamic value used as a Python value (bool(), int(), an index, numpy, ...)."""
+
+
+@dataclass
+class Undefined:
+    """A variable assigned on some paths only; reading it is an error."""
+
+    name: str
+    why: str
+
+
+# --- source -------------------------------------------------------------------------------------
+@dataclass
+class Source:
+    """A function's parsed source and how its AST positions map back to the file."""
+
+    file: str
+    tree: ast.FunctionDef
+    line0: int  # added to an AST line number
+    col0: int  # added to an AST column (the indentation dedent removed)
+
+    def loc(self, node: ast.AST) -> Loc:
+        return Loc(self.file, node.lineno + self.line0, node.col_offset + self.col0 + 1)
+
+    def error(self, node: ast.AST, reason: str, hint: str = "", escape: bool = False):
+        line = node.lineno + self.line0
+        col = node.col_offset + self.col0
+        text = linecache.getline(self.file, line).rstrip("\n")
+        end = (node.end_col_offset + self.col0
+               if node.end_lineno == node.lineno and node.end_col_offset else len(text))
+        caret = " " * col + "^" * max(1, end - col)
+        where = f"{self.file}:{line}:{col + 1}: error: "
+        reason = f"{reason}\n    {text}\n    {caret}" if text else reason
+        return ScriptError(reason, where, hint, node, escape)
+
+
+_SOURCES: dict[types.CodeType, Source] = {}
+
+
+def source_of(fn: types.FunctionType) -> Source:
+    code = fn.__code__
+    found = _SOURCES.get(code)
+    if found is not None:
+        return found
+    name = getattr(fn, "__qualname__", repr(fn))
+    if fn.__name__ == "<lambda>":
+        raise ScriptError(f"cannot script the lambda {name}: its source is an expression "
+                          "inside another statement", hint="define it with def")
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError) as e:
+        raise ScriptError(f"cannot read the source of {name} ({e}): script reads a function's "
+                          "source file", hint="define the function in a .py file") from None
+    text = "".join(lines)
+    col0 = len(lines[0]) - len(lines[0].lstrip())
+    try:
+        tree = ast.parse(textwrap.dedent(text))
+    except SyntaxError as e:
+        raise ScriptError(f"cannot parse the source of {name}: {e.msg}") from None
+    node = tree.body[0]
+    if not isinstance(node, ast.FunctionDef):
+        raise ScriptError(f"cannot script {name}: only functions defined with def are supported "
+                          "(not async def)")
+    node.decorator_list = []  # @tracejit.script itself; others are not re-applied
+    found = _SOURCES[code] = Source(code.co_filename, node, start - 1, col0)
+    return found
+
+
+_LIBRARY = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib",
+                                                     "platlib")})
+
+
+def _is_user_function(fn) -> bool:
+    """Code scripted from its source (user code), not called as a library function."""
+    if not isinstance(fn, types.FunctionType):
+        return False
+    module = fn.__module__ or ""
+    if module == "tracejit" or module.startswith("tracejit."):
+        return False
+    file = fn.__code__.co_filename
+    return not file.startswith(_LIBRARY) and not file.startswith("<")
+
+
+def _is_user_module(module: Module) -> bool:
+    forward = getattr(type(module), "forward", None)
+    return _is_user_function(forward)
+
+
+
+_ESCAPE_HINT = ("keep the value a tensor (tracejit.where() selects without branching; an `if` "
+                "on a one-element tensor is captured), or compute it from Python values and "
+                "shapes known when the function is scripted")
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+           ast.Pow: operator.pow, ast.MatMult: operator.matmul, ast.BitAnd: operator.and_,
+           ast.BitOr: operator.or_, ast.BitXor: operator.xor, ast.LShift: operator.lshift,
+           ast.RShift: operator.rshift}
+_INPLACE = {ast.Add: operator.iadd, ast.Sub: operator.isub, ast.Mult: operator.imul,
+            ast.Div: operator.itruediv, ast.FloorDiv: operator.ifloordiv,
+            ast.Mod: operator.imod, ast.Pow: operator.ipow, ast.MatMult: operator.imatmul,
+            ast.BitAnd: operator.iand, ast.BitOr: operator.ior, ast.BitXor: operator.ixor,
+            ast.LShift: operator.ilshift, ast.RShift: operator.irshift}
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
+            ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+            ast.Is: operator.is_, ast.IsNot: operator.is_not,
+            ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert}
+_MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault",
+             "add", "discard", "popitem", "sort", "reverse"}
+UNSUPPORTED = {
+    ast.Try: ("try/except", "the graph has no exceptions; check inputs before calling, or "
+                            "use assert for a runtime check"),
+    ast.With: ("a with statement", "move it outside the scripted function"),
+    ast.AsyncWith: ("async with", "move it outside the scripted function"),
+    ast.AsyncFor: ("async for", "use a for loop over range() or a list"),
+    ast.FunctionDef: ("a nested function definition", "define the helper at module level; "
+                                                      "script calls it from there"),
+    ast.AsyncFunctionDef: ("an async function", "define a plain function at module level"),
+    ast.ClassDef: ("a class definition", "define the class at module level"),
+    ast.Global: ("a global statement (mutating globals)", "return the value instead"),
+    ast.Nonlocal: ("a nonlocal statement (mutating an enclosing scope)",
+                   "return the value instead"),
+    ast.Import: ("an import", "import at module level"),
+    ast.ImportFrom: ("an import", "import at module level"),
+    ast.Match: ("a match statement", "use if/elif"),
+    ast.Lambda: ("a lambda", "define a function with def at module level and call it"),
+    ast.GeneratorExp: ("a generator expression", "use a for loop, or a list comprehension "
+                                                 "over a Python list"),
+    ast.Yield: ("a generator (yield)", "return a tuple or list instead"),
+    ast.YieldFrom: ("a generator (yield from)", "return a tuple or list instead"),
+    ast.Await: ("await", "script synchronous code"),
+    ast.SetComp: ("a set comprehension", "use a list comprehension over a Python list"),
+    ast.TryStar: ("try/except*", "the graph has no exceptions; check inputs before calling, or "
+                                 "use assert for a runtime check"),
+}
+
+
+
+def describe(v) -> str:
+    """How a value reads in an error message."""
+    if isinstance(v, Tensor):
+        return f"a {v._type} tensor"
+    if v is None:
+        return "None"
+    if isinstance(v, Undefined) or v is MISSING:
+        return "undefined"
+    return f"a {type(v).__name__} ({v!r})" if isinstance(v, (bool, int, float, str)) else \
+        f"a {type(v).__name__}"
+
+
+def show(name: str) -> str:
+    """A variable's name as errors show it (script's own flags by what they stand for)."""
+    return {RETVAL: "<return value>", BRK: "<break>", RET: "<return>"}.get(name, name)

@@ -1,0 +1,818 @@
+"""`tracejit.script`: capture a function's source, control flow included, into structured IR.
+
+The scripter reads the function with stdlib `ast` and interprets it symbolically. Tensor
+expressions run through the same dispatch point and tracer as `tracejit.trace` (a `ScriptMode`
+records each op, located at the AST node that made it); Python values known at scripting time
+(module attributes, shapes, static arguments, a `for` over a ModuleList) are simply computed.
+Control flow on tensors becomes structured ops:
+
+- `if` on a tensor: both branches are recorded into the blocks of an `if` op; the variables (and
+  in-place written tensors) whose values differ between the branches become its results.
+- `for i in range(...)`: a `for` op; `while` on a tensor: a `while` op. The values a loop body
+  changes are found by building the body, and become loop-carried block arguments.
+- `break`, `continue` and `return` inside tensor-dependent control flow set flags the rest of the
+  body is guarded by (a loop with `break` or `return` becomes a `while` op).
+
+Python `int` and `float` arguments are dynamic: 0-d tensor inputs of the graph, so a new value
+does not rescript (a loop bound is an argument, not a constant). Where code needs such a value
+as a Python number (a shape, an index), the function is scripted again with those arguments
+static, part of the cache key. `bool`, `str`, `None`, lists and tuples of numbers are static.
+
+What cannot be captured raises `ScriptError` with file:line:col, the source line, a caret under
+the construct, the reason and what to write instead; `ScriptError.node` is the exact construct
+(the point a later graph break would split the function at).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import inspect
+import logging
+import operator
+import types
+from collections.abc import Callable
+
+import numpy as np
+
+from tracejit import functions as fn_ops
+from tracejit import pytree
+from tracejit.dispatch import current_mode, using_mode
+from tracejit.ir.graph import Loc, Operation
+from tracejit.ir.ops import Op, infer_types
+from tracejit.ir.types import DType
+from tracejit.nn.module import Module, Sequential
+from tracejit.script_flow import Flow, _restore_names
+from tracejit.script_source import (
+    _BINOPS,
+    _COMPARE,
+    _ESCAPE_HINT,
+    _INPLACE,
+    _MUTATORS,
+    _UNARY,
+    BRK,
+    CONT,
+    FLAGS,
+    MAX_DEPTH,
+    MAX_UNROLL,
+    RET,
+    RETVAL,
+    UNSUPPORTED,
+    ScriptError,
+    Source,
+    Undefined,
+    _Break,
+    _Continue,
+    _Escape,
+    _is_user_function,
+    _is_user_module,
+    _Rescript,
+    _Return,
+    source_of,
+)
+from tracejit.tensor import Tensor
+from tracejit.traced import (
+    ABSTRACT,
+    TracedFunction,
+    TracedModule,
+)
+from tracejit.tracer import NeedsValues, TraceError, TraceMode
+
+log = logging.getLogger("tracejit.recompiles")
+
+
+# --- the mode -----------------------------------------------------------------------------------
+class ScriptMode(TraceMode):
+    """The tracer, writing into the block the scripter is building, with the AST's locations;
+    constants go to the top of the graph so every block can see them."""
+
+    def __init__(self, name: str):
+        super().__init__(name, abstract=True)
+        self.top = self.body
+        self.loc: Loc | None = None
+
+    def record(self, op, values, attrs, types=None):
+        if types is None:
+            types = infer_types(op, [v.type for v in values], attrs)
+        operation = Operation.create(op, values, attrs, types, loc=self.loc)
+        self.body.append(operation)
+        return operation.result
+
+    def constant(self, tensor):
+        body, self.body = self.body, self.top
+        try:
+            return super().constant(tensor)
+        finally:
+            self.body = body
+
+    def concrete(self, tensor, use):
+        value = getattr(tensor, "_value", None)
+        if value is not None and id(value) in self.dynamic:
+            raise _Escape(use)
+        return tensor._data
+
+    def unsupported(self, what):
+        raise TraceError(f"{what} cannot be scripted")
+
+    def dynamic_tensor(self, value) -> Tensor:
+        """A Tensor standing for the dynamic IR `value` (its data is never read)."""
+        t = Tensor._wrap(np.empty(value.type.shape, value.type.dtype.np))
+        self.dynamic.add(id(value))
+        self.bind(t, value)
+        return t
+
+
+
+class Frame:
+    """One scripted function call: its variables and where its names resolve."""
+
+    def __init__(self, fn: types.FunctionType, source: Source, env: dict):
+        self.source, self.env = source, env
+        self.assigned: dict[str, ast.AST] = {}  # the statement that last assigned each name
+        self.globals = fn.__globals__
+        cells = fn.__closure__ or ()
+        self.closure = {}
+        for name, cell in zip(fn.__code__.co_freevars, cells):
+            with contextlib.suppress(ValueError):  # an empty cell (not yet assigned)
+                self.closure[name] = cell.cell_contents
+        for flag in FLAGS:
+            env[flag] = False
+
+
+class Scripter(Flow):
+    """Interprets a function's AST symbolically under a ScriptMode."""
+
+    def __init__(self, mode: ScriptMode):
+        self.mode = mode
+        self.depth = 0
+        self.dynamic_depth = 0  # inside the blocks of a tensor-dependent if or loop
+
+    # --- calls --------------------------------------------------------------------------------
+    def call_function(self, fn: types.FunctionType, args, kwargs, node=None, frame=None):
+        """Script `fn(*args, **kwargs)` inline; its return value."""
+        source = source_of(fn)
+        if self.depth >= MAX_DEPTH:
+            raise self.error(frame, node, f"calls nested more than {MAX_DEPTH} deep (recursion "
+                                          f"into {fn.__qualname__}?)",
+                             "script supports recursion only when it ends at scripting time")
+        try:
+            bound = inspect.signature(fn).bind(*args, **kwargs)
+        except TypeError as e:
+            raise self.error(frame, node, f"{fn.__qualname__}(): {e}") from None
+        bound.apply_defaults()
+        f = Frame(fn, source, dict(bound.arguments))
+        self.depth += 1
+        try:
+            try:
+                self.body(source.tree.body, f)
+            except _Return as r:
+                return r.value
+            except (_Break, _Continue):  # pragma: no cover - Python rejects these when parsing
+                raise
+            ret = f.env[RET]
+            if ret is False:
+                return None
+            if ret is True:
+                return f.env[RETVAL]
+            value = f.env.get(RETVAL)
+            if value is None or isinstance(value, Undefined):
+                return None
+            raise source.error(source.tree, f"{fn.__qualname__} returns a value on some paths "
+                                            "and reaches its end without a return on others",
+                               "end every path with a return of the same kind of value")
+        finally:
+            self.depth -= 1
+
+    def call(self, func, args, kwargs, node, f: Frame):
+        if isinstance(func, ScriptedFunction):
+            return self.call_function(func._fn, args, kwargs, node, f)
+        if isinstance(func, Sequential) and len(args) == 1 and not kwargs:
+            value = args[0]  # each layer on its own: user layers inside are scripted
+            for layer in func:
+                value = self.call(layer, [value], {}, node, f)
+            return value
+        if isinstance(func, Module) and _is_user_module(func):
+            return self.call_function(type(func).forward, (func, *args), kwargs, node, f)
+        if inspect.ismethod(func) and _is_user_function(func.__func__):
+            return self.call_function(func.__func__, (func.__self__, *args), kwargs, node, f)
+        if _is_user_function(func):
+            return self.call_function(func, args, kwargs, node, f)
+        owner = getattr(func, "__self__", None)
+        if isinstance(owner, (list, dict, set)) and getattr(func, "__name__", "") in _MUTATORS:
+            raise self.error(f, node, f"{type(owner).__name__}.{func.__name__}() mutates a "
+                                      "Python container: the graph cannot replay it",
+                             "build a new list (xs = xs + [y]) or return the values")
+        if func is isinstance and args and isinstance(args[0], _Scalar):
+            return issubclass(args[0].py_type, args[1])
+        if func is print:
+            raise self.error(f, node, "print() in scripted code would run once, when the "
+                                      "function is scripted, not on every call",
+                             "remove it, or print the result outside the scripted function")
+        module = getattr(func, "__module__", None) or ""
+        if (module == "numpy" or module.startswith("numpy.")) and any(
+                isinstance(a, Tensor) for a in pytree.flatten((args, kwargs))[0]):
+            raise self.error(f, node, f"a call into numpy ({getattr(func, '__name__', func)}) "
+                                      "with a tensor: numpy code is not captured",
+                             "use the tracejit function of the same name")
+        if f is not None:
+            self.mode.loc = f.source.loc(node)
+        return func(*args, **kwargs)
+
+    # --- statements ---------------------------------------------------------------------------
+    def body(self, stmts: list[ast.stmt], f: Frame) -> None:
+        """Run statements; once a break/continue/return flag is a tensor, the rest is guarded
+        by an `if` on the flags being false."""
+        for k, stmt in enumerate(stmts):
+            self.stmt(stmt, f)
+            flags = [n for n in FLAGS if isinstance(f.env.get(n), Tensor)]
+            if flags and k + 1 < len(stmts):
+                rest = stmts[k + 1:]
+                self.guard(flags, lambda rest=rest: self.body(rest, f), f, rest[0])
+                return
+
+    def guard(self, flags: list[str], then: Callable, f: Frame, node) -> None:
+        stop = None
+        for name in flags:
+            stop = f.env[name] if stop is None else fn_ops.logical_or(stop, f.env[name])
+
+        def go():
+            for name in flags:
+                f.env[name] = False
+            then()
+
+        def stopped():
+            if len(flags) == 1:
+                f.env[flags[0]] = True
+        self.branch(fn_ops.logical_not(stop), go, stopped, f, node)
+
+    def stmt(self, node: ast.stmt, f: Frame) -> None:
+        self.mode.loc = f.source.loc(node)
+        method = self.method(node, f, "s_", "statements")
+        try:
+            method(node, f)
+        except (ScriptError, _Break, _Continue, _Return, NeedsValues, AssertionError):
+            raise
+        except _Escape as e:
+            raise self.escape(f, node, str(e)) from None
+        except TraceError as e:
+            raise f.source.error(node, str(e)) from None
+
+    def s_Expr(self, node, f):
+        self.expr(node.value, f)
+
+    def s_Pass(self, node, f):
+        pass
+
+    def s_Assign(self, node, f):
+        value = self.expr(node.value, f)
+        for target in node.targets:
+            self.assign(target, value, f, node)
+
+    def s_AnnAssign(self, node, f):
+        if node.value is not None:
+            self.assign(node.target, self.expr(node.value, f), f, node)
+
+    def s_AugAssign(self, node, f):
+        op = _INPLACE[type(node.op)]
+        target = node.target
+        if isinstance(target, ast.Name):
+            current = self.expr(ast.Name(target.id, ast.Load(), **_pos(target)), f)
+            value = self.expr(node.value, f)
+            self.mode.loc = f.source.loc(node)
+            self.assign(target, self.apply(op, current, value, f, node), f, node)
+        elif isinstance(target, ast.Subscript):
+            obj, index = self.expr(target.value, f), self.expr(target.slice, f)
+            value = self.expr(node.value, f)
+            self.mode.loc = f.source.loc(node)
+            new = self.apply(op, self.apply(operator.getitem, obj, index, f, target), value, f,
+                             node)
+            self.set_item(obj, index, new, f, target)
+        else:
+            self.assign(target, None, f, node)  # the attribute error
+
+    def s_Delete(self, node, f):
+        for target in node.targets:
+            if not isinstance(target, ast.Name):
+                raise f.source.error(target, "del of an item or attribute mutates Python "
+                                             "state the graph cannot replay")
+            f.env.pop(target.id, None)
+
+    def s_If(self, node, f):
+        cond = self.expr(node.test, f)
+        if isinstance(cond, Tensor):
+            self.branch(self.truth(cond, node.test, f), lambda: self.body(node.body, f),
+                        lambda: self.body(node.orelse, f), f, node)
+        else:
+            self.body(node.body if cond else node.orelse, f)
+
+    def s_Return(self, node, f):
+        raise _Return(None if node.value is None else self.expr(node.value, f))
+
+    def s_Break(self, node, f):
+        raise _Break()
+
+    def s_Continue(self, node, f):
+        raise _Continue()
+
+    def s_Raise(self, node, f):
+        if self.dynamic_depth:
+            raise f.source.error(node, "raise inside an if or loop on a tensor value: the "
+                                       "graph has no exceptions",
+                                 "use assert for a runtime check")
+        exc = self.expr(node.exc, f) if node.exc is not None else RuntimeError("raise")
+        raise exc
+
+    def s_Assert(self, node, f):
+        test = self.expr(node.test, f)
+        message = self.expr(node.msg, f) if node.msg is not None else None
+        if not isinstance(test, Tensor):
+            if not test:
+                raise AssertionError(message) if message is not None else AssertionError()
+            return
+        if message is not None and not isinstance(message, str):
+            raise f.source.error(node.msg, "the message of an assert on a tensor must be a "
+                                           "str known when scripting")
+        cond = self.truth(test, node.test, f)
+        loc = f.source.loc(node)
+        text = f"{loc}: assertion failed" + (f": {message}" if message else "")
+        self.mode.loc = loc
+        self.mode.body.append(Operation.create(Op.ASSERT, [self.mode.value_of(cond)],
+                                               {"message": text}, [], loc=loc))
+
+    def s_For(self, node, f):
+        if node.orelse:
+            raise f.source.error(node, "for ... else cannot be scripted",
+                                 "use a flag variable set before break")
+        iterable = node.iter
+        if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and \
+                self.expr(iterable.func, f) is range:
+            bounds = [self.expr(a, f) for a in iterable.args]
+            if iterable.keywords or not 1 <= len(bounds) <= 3:
+                raise f.source.error(iterable, "range() takes 1 to 3 positional arguments")
+            if len(bounds) == 1:
+                bounds = [0, bounds[0], 1]
+            elif len(bounds) == 2:
+                bounds.append(1)
+            return self.for_range(node, bounds, f)
+        items = self.expr(iterable, f)
+        try:
+            items = list(items)
+        except TypeError as e:
+            raise f.source.error(iterable, f"cannot iterate: {e}") from None
+        self.unrolled(node, items, f)
+
+    def s_While(self, node, f):
+        if node.orelse:
+            raise f.source.error(node, "while ... else cannot be scripted",
+                                 "use a flag variable set before break")
+        test = self.expr(node.test, f)
+        if isinstance(test, Tensor):
+            return self.structured_loop(node, f, None)
+        for _ in range(MAX_UNROLL):  # a loop on Python values runs now, as Python would
+            if isinstance(test, Tensor):
+                raise f.source.error(node.test, "the condition of this while loop became a "
+                                                "tensor after it started as a Python value",
+                                     "make it a tensor from the start (tracejit.tensor(...))")
+            if not test or self.unrolled_iteration(node.body, f):
+                return
+            if isinstance(f.env.get(BRK), Tensor) or isinstance(f.env.get(RET), Tensor):
+                raise f.source.error(node, "break or return on a tensor value inside a while "
+                                           "loop on Python values",
+                                     "make the loop condition a tensor")
+            f.env[CONT] = False
+            test = self.expr(node.test, f)
+        raise f.source.error(node, f"this while loop on Python values ran {MAX_UNROLL} times "
+                                   "while scripting", "make its condition a tensor")
+
+    # --- assignment ---------------------------------------------------------------------------
+    def assign(self, target, value, f: Frame, node) -> None:
+        if isinstance(target, ast.Name):
+            f.env[target.id] = value
+            f.assigned[target.id] = node
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            self.unpack(target, value, f, node)
+        elif isinstance(target, ast.Subscript):
+            obj, index = self.expr(target.value, f), self.expr(target.slice, f)
+            self.mode.loc = f.source.loc(node)
+            self.set_item(obj, index, value, f, target)
+        elif isinstance(target, ast.Attribute):
+            raise f.source.error(target, f"assigning to the attribute .{target.attr} mutates "
+                                         "Python state the graph cannot replay",
+                                 "keep the value in a local variable and return it")
+        elif isinstance(target, ast.Starred):
+            raise f.source.error(target, "a starred assignment target outside a tuple")
+        else:
+            raise f.source.error(target, f"cannot assign to {type(target).__name__}")
+
+    def unpack(self, target, value, f, node):
+        try:
+            items = list(value)
+        except TypeError:
+            raise f.source.error(node, f"cannot unpack {type(value).__name__}") from None
+        stars = [k for k, e in enumerate(target.elts) if isinstance(e, ast.Starred)]
+        n = len(target.elts)
+        if (not stars and len(items) != n) or (stars and len(items) < n - 1):
+            raise f.source.error(node, f"cannot unpack {len(items)} values into {n} targets")
+        if stars:
+            k = stars[0]
+            tail = len(items) - (n - k - 1)
+            parts = [*items[:k], items[k:tail], *items[tail:]]
+            for element, item in zip(target.elts, parts):
+                self.assign(element.value if isinstance(element, ast.Starred) else element,
+                            item, f, node)
+            return
+        for element, item in zip(target.elts, items):
+            self.assign(element, item, f, node)
+
+    def set_item(self, obj, index, value, f, node):
+        if not isinstance(obj, Tensor):
+            raise f.source.error(node, f"item assignment on a {type(obj).__name__} mutates a "
+                                       "Python container: the graph cannot replay it",
+                                 "build a new container, or use a tensor")
+        obj[index] = value
+
+    # --- expressions --------------------------------------------------------------------------
+    def expr(self, node: ast.expr, f: Frame):
+        return self.method(node, f, "e_", "expressions")(node, f)
+
+    def method(self, node, f: Frame, prefix: str, what: str) -> Callable:
+        """The s_*/e_* method for `node`; ScriptError for a construct script does not take."""
+        kind = type(node)
+        if kind in UNSUPPORTED:
+            construct, hint = UNSUPPORTED[kind]
+            raise f.source.error(node, f"{construct} cannot be scripted", hint)
+        method = getattr(self, prefix + kind.__name__, None)
+        if method is None:
+            raise f.source.error(node, f"{kind.__name__} {what} cannot be scripted")
+        return method
+
+    def apply(self, fn, a, b, f, node):
+        self.mode.loc = f.source.loc(node)
+        try:
+            return fn(a, b)
+        except _Escape as e:
+            raise self.escape(f, node, str(e)) from None
+        except (ScriptError, NeedsValues):
+            raise
+        except Exception as e:
+            raise f.source.error(node, f"{type(e).__name__}: {e}") from None
+
+    def e_Constant(self, node, f):
+        return node.value
+
+    def e_Name(self, node, f):
+        name = node.id
+        for scope in (f.env, f.closure, f.globals):
+            if name in scope:
+                value = scope[name]
+                if isinstance(value, Undefined):
+                    raise f.source.error(node, f"variable '{name}' {value.why}",
+                                         "assign it on every path before this use")
+                return value
+        if hasattr(builtins, name):
+            return getattr(builtins, name)
+        raise f.source.error(node, f"name '{name}' is not defined")
+
+    def e_NamedExpr(self, node, f):
+        value = self.expr(node.value, f)
+        self.assign(node.target, value, f, node)
+        return value
+
+    def e_Attribute(self, node, f):
+        obj = self.expr(node.value, f)
+        self.mode.loc = f.source.loc(node)
+        try:
+            return getattr(obj, node.attr)
+        except AttributeError as e:
+            raise f.source.error(node, str(e)) from None
+
+    def e_Subscript(self, node, f):
+        obj, index = self.expr(node.value, f), self.expr(node.slice, f)
+        return self.apply(operator.getitem, obj, index, f, node)
+
+    def e_Slice(self, node, f):
+        parts = [None if p is None else self.expr(p, f)
+                 for p in (node.lower, node.upper, node.step)]
+        return slice(*parts)
+
+    def e_Tuple(self, node, f):
+        return tuple(self.elements(node.elts, f))
+
+    def e_List(self, node, f):
+        return self.elements(node.elts, f)
+
+    def e_Set(self, node, f):
+        return set(self.elements(node.elts, f))
+
+    def e_Dict(self, node, f):
+        out = {}
+        for key, value in zip(node.keys, node.values):
+            if key is None:
+                out.update(self.expr(value, f))
+            else:
+                out[self.expr(key, f)] = self.expr(value, f)
+        return out
+
+    def elements(self, elts, f) -> list:
+        out = []
+        for e in elts:
+            if isinstance(e, ast.Starred):
+                out.extend(self.expr(e.value, f))
+            else:
+                out.append(self.expr(e, f))
+        return out
+
+    def e_JoinedStr(self, node, f):
+        return "".join(str(self.expr(v, f)) for v in node.values)
+
+    def e_FormattedValue(self, node, f):
+        value = self.expr(node.value, f)
+        spec = self.expr(node.format_spec, f) if node.format_spec is not None else ""
+        conversion = {115: str, 114: repr, 97: ascii}.get(node.conversion)
+        if conversion is not None:
+            value = conversion(value)
+        return self.apply(format, value, spec, f, node)
+
+    def e_BinOp(self, node, f):
+        a, b = self.expr(node.left, f), self.expr(node.right, f)
+        return self.apply(_BINOPS[type(node.op)], a, b, f, node)
+
+    def e_UnaryOp(self, node, f):
+        value = self.expr(node.operand, f)
+        if isinstance(node.op, ast.Not):
+            if isinstance(value, Tensor):
+                return fn_ops.logical_not(self.truth(value, node.operand, f))
+            return not value
+        self.mode.loc = f.source.loc(node)
+        return self.apply(lambda v, _: _UNARY[type(node.op)](v), value, None, f, node)
+
+    def e_Compare(self, node, f):
+        left = self.expr(node.left, f)
+        result = True
+        for op, right_node in zip(node.ops, node.comparators):
+            right = self.expr(right_node, f)
+            part = self.apply(_COMPARE[type(op)], left, right, f, node)
+            result = part if result is True else self.both(result, part, f, node)
+            if result is False:
+                return False
+            left = right
+        return result
+
+    def both(self, a, b, f, node):
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            return fn_ops.logical_and(self.truth(a, node, f), self.truth(b, node, f))
+        return a and b
+
+    def e_BoolOp(self, node, f):
+        """and/or: Python's short circuit on Python values; on tensors both sides are
+        evaluated and combined with logical_and/logical_or."""
+        result = self.expr(node.values[0], f)
+        is_and = isinstance(node.op, ast.And)
+        for right_node in node.values[1:]:
+            if isinstance(result, Tensor):
+                right = self.expr(right_node, f)
+                combine = fn_ops.logical_and if is_and else fn_ops.logical_or
+                self.mode.loc = f.source.loc(node)
+                result = combine(self.truth(result, node, f), self.truth(right, node, f))
+            elif (is_and and not result) or (not is_and and result):
+                return result
+            else:
+                result = self.expr(right_node, f)
+        return result
+
+    def e_IfExp(self, node, f):
+        cond = self.expr(node.test, f)
+        if not isinstance(cond, Tensor):
+            return self.expr(node.body if cond else node.orelse, f)
+        key = "$ifexp"
+
+        def side(expr):
+            def run():
+                f.env[key] = self.expr(expr, f)
+            return run
+        self.branch(self.truth(cond, node.test, f), side(node.body), side(node.orelse), f,
+                    node)
+        return f.env.pop(key)
+
+    def e_Call(self, node, f):
+        func = self.expr(node.func, f)
+        args = self.elements(node.args, f)
+        kwargs = {}
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                kwargs.update(self.expr(keyword.value, f))
+            else:
+                kwargs[keyword.arg] = self.expr(keyword.value, f)
+        if func is range and any(isinstance(a, Tensor) for a in args):
+            raise f.source.error(node, "range() of a tensor outside a for statement",
+                                 "use it directly as the iterable of a for loop")
+        try:
+            return self.call(func, args, kwargs, node, f)
+        except _Escape as e:
+            raise self.escape(f, node, str(e)) from None
+        except (ScriptError, NeedsValues, _Break, _Continue, _Return):
+            raise
+        except TraceError as e:
+            raise f.source.error(node, str(e)) from None
+        except Exception as e:
+            raise f.source.error(node, f"{type(e).__name__}: {e}") from None
+
+    def e_ListComp(self, node, f):
+        out: list = []
+        self.comprehension(node.generators, 0, lambda: out.append(self.expr(node.elt, f)), f)
+        return out
+
+    def e_DictComp(self, node, f):
+        out: dict = {}
+
+        def put():
+            out[self.expr(node.key, f)] = self.expr(node.value, f)
+        self.comprehension(node.generators, 0, put, f)
+        return out
+
+    def comprehension(self, generators, k, emit, f):
+        if k == len(generators):
+            return emit()
+        g = generators[k]
+        items = self.expr(g.iter, f)
+        if isinstance(items, Tensor):
+            raise f.source.error(g.iter, "a comprehension over a tensor cannot be scripted",
+                                 "use a for loop, or tensor ops on the whole tensor")
+        saved = dict(f.env)
+        try:
+            for item in items:
+                self.assign(g.target, item, f, g.target)
+                conds = [self.expr(c, f) for c in g.ifs]
+                if any(isinstance(c, Tensor) for c in conds):
+                    raise f.source.error(g.ifs[0], "a comprehension filtered on a tensor value "
+                                                   "cannot be scripted",
+                                         "use tracejit.where() or boolean masks")
+                if all(conds):
+                    self.comprehension(generators, k + 1, emit, f)
+        finally:
+            f.env = _restore_names(f.env, saved)
+
+    # --- values -------------------------------------------------------------------------------
+    def truth(self, value, node, f) -> Tensor:
+        """A one-element tensor as a bool[] condition."""
+        if not isinstance(value, Tensor):
+            return self.constant(bool(value), DType.bool)
+        if value._data.size != 1:
+            raise f.source.error(node, f"the truth value of a tensor with {value._data.size} "
+                                       f"elements (shape {list(value.shape)}) is ambiguous",
+                                 "reduce it first with .any() or .all()")
+        self.mode.loc = f.source.loc(node)
+        if value.ndim:
+            value = value.reshape(())
+        return value if value.dtype is DType.bool else value != 0
+
+    def constant(self, value, dtype: DType) -> Tensor:
+        t = Tensor._wrap(np.array(value, dtype.np))
+        self.mode.constant(t)
+        return t
+
+    def escape(self, f: Frame, node, use: str) -> ScriptError:
+        return f.source.error(node, f"a tensor computed by the function is needed as a Python "
+                                    f"value here ({use})", _ESCAPE_HINT, escape=True)
+
+    def error(self, f: Frame | None, node, reason: str, hint: str = "") -> ScriptError:
+        if f is None or node is None:
+            return ScriptError(reason, hint=hint)
+        return f.source.error(node, reason, hint)
+
+
+# --- the callables ------------------------------------------------------------------------------
+class _Scripted:
+    """Shared by ScriptedFunction and ScriptedModule: capture by scripting, not by running."""
+
+    _static_scalars: bool = False
+
+    def _bind(self, args, kwargs) -> dict:
+        bound = super()._bind(args, kwargs)
+        if self._static_scalars:
+            return bound
+        return {k: _dynamic_scalar(v) for k, v in bound.items()}
+
+    def _trace_with(self, args, kwargs, abstract: bool):
+        try:
+            return self._script(args, kwargs)
+        except ScriptError as e:
+            if not e.escape or self._static_scalars or not any(
+                    type(v) in (int, float) for v in super()._bind(args, kwargs).values()):
+                raise
+        log.info("%s: a Python number argument is needed as a Python value; scripting again "
+                 "with int and float arguments static (part of the cache key)", self._name)
+        self._static_scalars = True
+        self._cache.clear()
+        self._fast.clear()
+        raise _Rescript()
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except _Rescript:  # keys change with static numbers: start the call again
+            return super().__call__(*args, **kwargs)
+
+    def _script(self, args, kwargs):
+        if isinstance(current_mode(), TraceMode):
+            raise ScriptError(f"scripting {self._name} while a trace is running")
+        arguments = self._bind(args, kwargs)
+        self._dynamic_numbers = {k for k, v in arguments.items() if isinstance(v, _Scalar)}
+        leaves, structure, names = pytree.flatten(arguments)
+        state_names, state = self._state()
+        mode = ScriptMode(self._name)
+        scripter = Scripter(mode)
+        try:
+            for tensor, name in zip(leaves, names):
+                mode.add_input(tensor, name)
+            for tensor, name in zip(state, state_names):
+                mode.add_input(tensor, name)
+            with using_mode(mode):
+                result = self._run(scripter, arguments)
+                outs, out_structure, _ = pytree.flatten(result)
+                graph, mutated, sources = mode.finish(outs)
+        except NeedsValues as e:
+            raise ScriptError(f"{e} gives a result whose shape depends on the values (boolean "
+                              "masks, nonzero): script mode needs static shapes",
+                              hint="use tracejit.where() to keep shapes fixed") from None
+        finally:
+            mode.release()
+        spec = self._specialize(graph, structure, out_structure, leaves, state_names, mutated,
+                                sources, "scripted")
+        return spec, ABSTRACT
+
+    @property
+    def code(self) -> str:
+        """The source as the scripter understood it (`ast.unparse`)."""
+        return ast.unparse(self._tree())
+
+
+class _Scalar(Tensor):
+    """A Python int or float argument as a 0-d tensor input; isinstance() sees the number."""
+
+    __slots__ = ("py_type",)
+
+
+def _dynamic_scalar(value):
+    if type(value) in (int, float):
+        t = _Scalar._wrap(np.array(value, np.int64 if type(value) is int else np.float64))
+        t.py_type = type(value)
+        return t
+    return value
+
+
+class ScriptedFunction(_Scripted, TracedFunction):
+    """A scripted Python function: call it like the original."""
+
+    def _run(self, scripter: Scripter, arguments: dict):
+        return scripter.call_function(self._fn, (), arguments)
+
+    def _tree(self):
+        return source_of(self._fn).tree
+
+
+class ScriptedModule(_Scripted, TracedModule):
+    """A scripted nn.Module: its forward (and the user code it calls) captured from source."""
+
+    def _run(self, scripter: Scripter, arguments: dict):
+        forward = type(self._module).forward
+        if not _is_user_function(forward):
+            return scripter.call(self._module, list(arguments.values()), {}, None, None)
+        return scripter.call_function(forward, (self._module,), arguments)
+
+    def _tree(self):
+        return source_of(type(self._module).forward).tree
+
+
+def script(fn_or_module=None, *, strict: bool = False, cache_size: int = 8,
+           pipeline: str | None = None, backend: str | None = None):
+    """Capture `fn_or_module` from its source, with its control flow, into a graph.
+
+    Use as `@tracejit.script` on a function or `tracejit.script(module)` on an nn.Module.
+    Scripting happens at the first call of each input signature (dtypes and shapes of the
+    tensors, types of int/float arguments, values of other Python arguments); `.graph` and
+    `.code` show what was captured. Options as in `tracejit.trace`.
+    """
+    import os
+
+    from tracejit.passes import DEFAULT_PIPELINE
+    if fn_or_module is None:
+        return lambda f: script(f, strict=strict, cache_size=cache_size, pipeline=pipeline,
+                                backend=backend)
+    options = {"freeze": False, "strict": strict, "cache_size": cache_size,
+               "pipeline": DEFAULT_PIPELINE if pipeline is None else pipeline,
+               "backend": backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"}
+    if isinstance(fn_or_module, Module):
+        return ScriptedModule(fn_or_module, **options)
+    if isinstance(fn_or_module, types.FunctionType):
+        source_of(fn_or_module)  # unreadable source fails now, not at the first call
+        return ScriptedFunction(fn_or_module, fn_or_module.__name__, None, **options)
+    raise TypeError(f"script() takes a function or an nn.Module, got "
+                    f"{type(fn_or_module).__name__}")
+
+
+def _pos(node) -> dict:
+    return {k: getattr(node, k) for k in ("lineno", "col_offset", "end_lineno",
+                                          "end_col_offset")}
+
