@@ -47,10 +47,12 @@ from tracejit.creation import (
 from tracejit.dispatch import get_default_dtype, result_type, set_default_dtype
 from tracejit.functions import *  # noqa: F403  (torch's functions: sum, cat, reshape, ...)
 from tracejit.functions import __all__ as _function_names
+from tracejit.graphfile import GraphFileError, LoadedGraph, load, save
 from tracejit.ir import DType as dtype
 from tracejit.ir import Size
 from tracejit.ir.types import promote_types
 from tracejit.random import initial_seed, manual_seed
+from tracejit.scripting import ScriptedFunction, ScriptedModule, ScriptError, script
 from tracejit.tensor import Tensor, device
 from tracejit.traced import TracedFunction, TracedModule, trace
 from tracejit.tracer import TraceError
@@ -130,6 +132,14 @@ __all__ = [
     "set_default_dtype",
     "tensor",
     "trace",
+    "save",
+    "load",
+    "GraphFileError",
+    "LoadedGraph",
+    "script",
+    "ScriptError",
+    "ScriptedFunction",
+    "ScriptedModule",
     "zeros",
     "zeros_like",
     *_function_names,

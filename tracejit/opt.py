@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import zipfile
 
 from tracejit.ir.parser import ParseError, parse
 from tracejit.ir.verifier import VerifyError, verify
@@ -52,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def process(text: str, source: str, args, out: list[str]) -> None:
     """Parse, verify and run the pipeline on one input, appending what to print to `out`."""
-    graph = verify(parse(text, source=source))
+    optimize(verify(parse(text, source=source)), args, out)
 
+
+def optimize(graph, args, out: list[str]) -> None:
     def show(name, g):
         out.append(f"// -----// IR after {name} //----- //\n{g}")
 
@@ -77,6 +80,20 @@ def check_diagnostic(text: str, source: str, args, out: list[str]) -> str | None
     return f"{source}: expected error containing {expected[0]!r}, but there was none"
 
 
+def graph_file(args) -> int:
+    from tracejit.graphfile import GraphFileError, load
+
+    try:
+        graphs = load(args.input, backend="eager", pipeline="").graphs
+    except GraphFileError as e:
+        print(f"tracejit-opt: {e}", file=sys.stderr)
+        return 1
+    out: list[str] = []
+    for graph in graphs:
+        optimize(graph, args, out)
+    return write(args, "// -----\n".join(out))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -85,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tracejit-opt: {e}", file=sys.stderr)
         return 2
     name = "<stdin>" if args.input == "-" else args.input
+    if args.input != "-" and zipfile.is_zipfile(args.input):  # a graph file: every graph in it
+        return graph_file(args)
     try:
         if args.input == "-":
             text = sys.stdin.read()
@@ -113,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         except (ParseError, VerifyError) as e:
             print(e, file=sys.stderr)
             return 1
-    result = "// -----\n".join(out)
+    status = write(args, "// -----\n".join(out))
+    return status or (1 if failed else 0)
+
+
+def write(args, result: str) -> int:
     if args.output == "-":
         sys.stdout.write(result)
     else:
@@ -123,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as e:
             print(f"tracejit-opt: cannot write {args.output}: {e.strerror}", file=sys.stderr)
             return 2
-    return 1 if failed else 0
+    return 0
 
 
 if __name__ == "__main__":

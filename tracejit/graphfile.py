@@ -1,0 +1,442 @@
+"""Graph files: `tracejit.save(compiled, path)` and `tracejit.load(path)`.
+
+A graph file is a zip archive of plain data: `manifest.json`, the text IR of every specialisation
+(`graphs/N.ir`) and every array (`arrays/N.npy`, read with `allow_pickle=False`). Loading runs
+no code from the file: it parses JSON, the IR grammar and npy headers, checks every member's
+size and SHA-256 against the manifest, verifies each graph and checks each array against the
+types the IR declares. Anything wrong raises `GraphFileError` naming the file, the member and
+the problem. The format is documented in docs/graph-file.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections import namedtuple
+
+import numpy as np
+
+from tracejit import pytree
+from tracejit.ir.graph import Graph
+from tracejit.ir.parser import ParseError, parse
+from tracejit.ir.printer import print_graph
+from tracejit.ir.types import DType, TensorType
+from tracejit.ir.verifier import VerifyError, verify
+from tracejit.tensor import Tensor
+
+FORMAT = "tracejit-graph"
+VERSION = 1  # the newest format version this tracejit writes and reads; it reads all older ones
+MANIFEST = "manifest.json"
+MAX_MANIFEST = 1 << 22  # bytes
+_DTYPES = {d.np: d for d in DType}
+
+
+class GraphFileError(Exception):
+    """A graph file that cannot be loaded: the message names the file, member and problem."""
+
+    def __init__(self, path, member: str | None, problem: str):
+        self.path, self.member, self.problem = str(path), member, problem
+        where = f"{path}" + (f": {member}" if member else "")
+        super().__init__(f"{where}: {problem}")
+
+
+# --- saving -------------------------------------------------------------------------------------
+def save(compiled, path) -> None:
+    """Write every specialisation `compiled` (what trace or script returned) holds to `path`."""
+    from tracejit.traced import _Traced
+
+    if not isinstance(compiled, _Traced):
+        raise TypeError(f"save() takes what tracejit.trace or tracejit.script returns, got "
+                        f"{type(compiled).__name__}")
+    specs = list(compiled._cache.values())
+    if not specs:
+        raise ValueError("nothing to save: call the compiled function once first")
+    members: dict[str, bytes] = {}
+    arrays: dict[str, str] = {}  # array name -> member
+
+    def add_array(name: str, data: np.ndarray) -> None:
+        member = f"arrays/{len(arrays)}.npy"
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.ascontiguousarray(data), allow_pickle=False)
+        members[member] = buffer.getvalue()
+        arrays[name] = member
+
+    state_names, state = compiled._state()
+    frozen = compiled._freeze
+    for name, tensor in zip(state_names, state):
+        if not frozen:
+            add_array(f"state/{name}", tensor._data)
+    entries = []
+    for k, spec in enumerate(specs):
+        member = f"graphs/{k}.ir"
+        members[member] = print_graph(spec.graph).encode()
+        for name, data in spec.graph.constants.items():
+            add_array(f"{k}/{name}", data)
+        entries.append({
+            "graph": member,
+            "signature": spec.signature,
+            "inputs": _structure_to_json(spec.in_structure),
+            "outputs": _structure_to_json(spec.out_structure),
+            "n_user": spec.n_user,
+            "mutated": list(spec.mutated),
+            "sources": list(spec.sources),
+        })
+    signature = compiled._signature
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "tracejit": _version(),
+        "name": compiled._name,
+        "kind": type(compiled).__name__,
+        "pipeline": compiled._pipeline,
+        "parameters": None if signature is None else [
+            [p.name, p.kind.name, p.default is not inspect.Parameter.empty]
+            for p in signature.parameters.values()],
+        "numbers": sorted(getattr(compiled, "_dynamic_numbers", ())),
+        "state": [] if frozen else list(state_names),
+        "arrays": arrays,
+        "specializations": entries,
+        "members": {m: {"size": len(b), "sha256": hashlib.sha256(b).hexdigest()}
+                    for m, b in members.items()},
+    }
+    _write_atomic(path, [(MANIFEST, json.dumps(manifest, indent=1).encode()),
+                         *members.items()])
+
+
+def _write_atomic(path, items) -> None:
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tracejit-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in items:
+                zf.writestr(name, data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _version() -> str:
+    from tracejit import __version__
+    return __version__
+
+
+def _structure_to_json(node):
+    kind = node[0]
+    if kind == "tensor":
+        return "tensor"
+    if kind == "static":
+        value = node[2]
+        if not isinstance(value, (bool, int, str, type(None))) or isinstance(value, bytes):
+            raise TypeError(f"cannot save a static argument of type {type(value).__name__}: a "
+                            "graph file holds numbers, strings, None and tensors")
+        return {"static": value}
+    if kind == "float":
+        return {"float": node[2]}
+    if kind == "namedtuple":
+        return {"namedtuple": node[1].__name__, "fields": list(node[1]._fields),
+                "items": [_structure_to_json(c) for c in node[2]]}
+    if kind == "dict":
+        keys = list(node[1])
+        if not all(isinstance(k, str) for k in keys):
+            raise TypeError("cannot save a dict with non-string keys in a graph file")
+        return {"dict": keys, "items": [_structure_to_json(c) for c in node[2]]}
+    return {kind: [_structure_to_json(c) for c in node[1]]}
+
+
+# --- loading ------------------------------------------------------------------------------------
+def load(path, *, backend: str | None = None, pipeline: str | None = None) -> LoadedGraph:
+    """The compiled callable a graph file holds; runs on `backend` (default $TRACEJIT_BACKEND,
+    else "llvm") after `pipeline` (default: the one it was saved with)."""
+    return _Reader(path).read(backend, pipeline)
+
+
+class _Reader:
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def fail(self, member, problem) -> GraphFileError:
+        return GraphFileError(self.path, member, problem)
+
+    def read(self, backend, pipeline) -> LoadedGraph:
+        try:
+            zf = zipfile.ZipFile(self.path)
+        except FileNotFoundError:
+            raise self.fail(None, "no such file") from None
+        except Exception as e:  # zipfile raises many kinds on a damaged directory
+            raise self.fail(None, f"not a graph file, or truncated ({e})") from None
+        with zf:
+            self.zf = zf
+            manifest = self.manifest()
+            return self.build(manifest, backend, pipeline)
+
+    def member(self, name: str, size: int) -> bytes:
+        try:
+            info = self.zf.getinfo(name)
+        except KeyError:
+            raise self.fail(name, "missing from the archive") from None
+        if info.file_size > size:
+            raise self.fail(name, f"is {info.file_size} bytes, the manifest says {size}")
+        try:
+            with self.zf.open(info) as fh:
+                data = fh.read(size + 1)
+        except Exception as e:  # zlib, CRC and header errors of a damaged archive
+            raise self.fail(name, f"cannot be read ({type(e).__name__}: {e})") from None
+        if len(data) != size:
+            raise self.fail(name, f"is {len(data)} bytes, the manifest says {size}")
+        return data
+
+    def manifest(self) -> dict:
+        try:
+            info = self.zf.getinfo(MANIFEST)
+        except KeyError:
+            raise self.fail(MANIFEST, "missing from the archive") from None
+        data = self.member(MANIFEST, min(info.file_size, MAX_MANIFEST))
+        try:
+            manifest = json.loads(data.decode())
+        except (UnicodeDecodeError, ValueError) as e:
+            raise self.fail(MANIFEST, f"is not valid JSON ({e})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise self.fail(MANIFEST, f"is not a {FORMAT} manifest")
+        version = manifest.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise self.fail(MANIFEST, f"has an invalid format version {version!r}")
+        if version > VERSION:
+            raise self.fail(MANIFEST, f"format version {version} is newer than this tracejit "
+                                      f"({_version()}) reads (up to {VERSION}); upgrade tracejit")
+        return manifest
+
+    def checked(self, manifest: dict, name: str) -> bytes:
+        entry = _field(self, manifest, "members", dict).get(name)
+        if not isinstance(entry, dict) or not _is_size(entry.get("size")) or not isinstance(
+                entry.get("sha256"), str):
+            raise self.fail(name, "has no size and sha256 in the manifest")
+        data = self.member(name, entry["size"])
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise self.fail(name, "checksum mismatch: the member is damaged")
+        return data
+
+    def array(self, manifest: dict, name: str) -> np.ndarray:
+        member = _field(self, manifest, "arrays", dict).get(name)
+        if not isinstance(member, str):
+            raise self.fail(MANIFEST, f"names no member for the array {name!r}")
+        data = self.checked(manifest, member)
+        try:
+            array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+        except Exception as e:  # ValueError (object arrays, bad header), EOFError, ...
+            raise self.fail(member, f"is not a plain npy array ({e})") from None
+        if array.dtype not in _DTYPES:
+            raise self.fail(member, f"holds {array.dtype}, not a tracejit dtype")
+        array.flags.writeable = False
+        return array
+
+    def build(self, manifest: dict, backend, pipeline) -> LoadedGraph:
+        from tracejit.traced import BACKENDS, specialize
+
+        backend = backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        pipeline = _field(self, manifest, "pipeline", str) if pipeline is None else pipeline
+        state_names = _field(self, manifest, "state", list)
+        state = [self.array(manifest, f"state/{n}") for n in state_names]
+        specs = []
+        entries = _field(self, manifest, "specializations", list)
+        for k, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise self.fail(MANIFEST, f"specialization {k} is not an object")
+            member = _field(self, entry, "graph", str)
+            text = self.checked(manifest, member)
+            prefix = f"{k}/"
+            constants = {name[len(prefix):]: self.array(manifest, name)
+                         for name in _field(self, manifest, "arrays", dict)
+                         if name.startswith(prefix)}
+            try:
+                graph = verify(parse(text.decode(), constants=constants, source=member))
+            except UnicodeDecodeError as e:
+                raise self.fail(member, f"is not UTF-8 text ({e})") from None
+            except (ParseError, VerifyError) as e:
+                raise self.fail(member, f"invalid IR:\n{e}") from None
+            n_user = _field(self, entry, "n_user", int)
+            self.check_inputs(member, graph, n_user, state_names, state)
+            try:
+                inputs = _structure_from_json(_field(self, entry, "inputs", (dict, str)))
+                outputs = _structure_from_json(_field(self, entry, "outputs", (dict, str)))
+            except (TypeError, ValueError, KeyError) as e:
+                raise self.fail(MANIFEST, f"specialization {k} has a bad structure ({e})") \
+                    from None
+            mutated = _field(self, entry, "mutated", list)
+            sources = _field(self, entry, "sources", list)
+            n_out = len(graph.outputs) - len(mutated)
+            if _count(inputs) != n_user or _count(outputs) != n_out or len(sources) != n_out \
+                    or not all(_is_size(m) and m < len(graph.inputs) for m in mutated) \
+                    or not all(s is None or (_is_size(s) and s < n_user) for s in sources):
+                raise self.fail(MANIFEST, f"specialization {k} does not match {member}")
+            specs.append(specialize(graph, inputs, outputs, n_user, state_names, mutated,
+                                    sources, str(entry.get("signature", "")), pipeline,
+                                    backend))
+        parameters = self.parameters(manifest.get("parameters"))
+        numbers = manifest.get("numbers", [])
+        return LoadedGraph(self.path, str(manifest.get("name", "graph")), specs,
+                           [Tensor._wrap(a) for a in state], parameters,
+                           set(numbers) if isinstance(numbers, list) else set(), manifest)
+
+    def parameters(self, entries) -> inspect.Signature | None:
+        """The saved callable's parameters (names, kinds, whether they had defaults)."""
+        if entries is None:
+            return None
+        try:
+            return inspect.Signature([
+                inspect.Parameter(name, inspect._ParameterKind[kind],
+                                  default=None if has_default else inspect.Parameter.empty)
+                for name, kind, has_default in entries])
+        except (TypeError, ValueError, KeyError) as e:
+            raise self.fail(MANIFEST, f"has bad parameters ({e})") from None
+
+    def check_inputs(self, member, graph: Graph, n_user, state_names, state) -> None:
+        if n_user < 0 or n_user + len(state) != len(graph.inputs):
+            raise self.fail(member, f"takes {len(graph.inputs)} inputs; the manifest gives "
+                                    f"{n_user} arguments and {len(state)} state arrays")
+        for name, value, array in zip(state_names, graph.inputs[n_user:], state):
+            want = value.type
+            got = TensorType(_DTYPES[array.dtype], array.shape)
+            if not isinstance(want, TensorType) or want != got:
+                raise self.fail(member, f"input %{value.name} is {want}; the array "
+                                        f"state/{name} is {got}")
+
+
+def _field(reader: _Reader, obj: dict, name: str, kind):
+    value = obj.get(name) if isinstance(obj, dict) else None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise reader.fail(MANIFEST, f"field {name!r} is missing or not "
+                                    f"{getattr(kind, '__name__', 'valid')}")
+    return value
+
+
+def _is_size(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _count(structure) -> int:
+    leaves, _, _ = pytree.flatten(pytree.unflatten(structure, _Counter()))
+    return len(leaves)
+
+
+class _Counter:
+    """Leaves for `_count`: hands out placeholder Tensors."""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return Tensor._wrap(np.zeros(()))
+
+
+def _structure_from_json(node, depth: int = 0):
+    if depth > 64:
+        raise ValueError("nested too deeply")
+    if node == "tensor":
+        return pytree.TENSOR
+    if not isinstance(node, dict) or len(node) not in (1, 2, 3):
+        raise ValueError(f"unknown structure node {node!r}"[:200])
+    if "static" in node:
+        value = node["static"]
+        if not isinstance(value, (bool, int, str, type(None))):
+            raise ValueError("a static value must be a number, a string or null")
+        return ("static", type(value), value)
+    if "float" in node:
+        float.fromhex(node["float"])
+        return ("float", float, node["float"])
+    items = node.get("items")
+    if "dict" in node:
+        keys = node["dict"]
+        if not isinstance(keys, list) or not isinstance(items, list) or len(keys) != len(items):
+            raise ValueError("a dict needs as many keys as items")
+        return ("dict", tuple(keys), tuple(_structure_from_json(c, depth + 1) for c in items))
+    if "namedtuple" in node:
+        fields = node.get("fields")
+        if not isinstance(items, list) or not isinstance(fields, list) or \
+                len(fields) != len(items):
+            raise ValueError("a namedtuple needs as many fields as items")
+        kind = namedtuple(str(node["namedtuple"]), fields)  # a plain namedtuple, no user import
+        return ("namedtuple", kind, tuple(_structure_from_json(c, depth + 1) for c in items))
+    (kind, children), = node.items()
+    if kind not in ("tuple", "list") or not isinstance(children, list):
+        raise ValueError(f"unknown structure node {kind!r}")
+    return (kind, tuple(_structure_from_json(c, depth + 1) for c in children))
+
+
+class LoadedGraph:
+    """A graph file's compiled callable: call it like the function that was saved."""
+
+    def __init__(self, path: str, name: str, specs, state: list[Tensor], parameters,
+                 numbers: set[str], manifest: dict):
+        self.path, self.name, self.specs, self.state = path, name, specs, state
+        self.manifest = manifest
+        self._numbers = numbers
+        self._signature = parameters
+        self._by_key = {}
+        for spec in specs:
+            self._by_key.setdefault(_key(spec.in_structure, [v.type for v in
+                                                             spec.graph.inputs[:spec.n_user]]),
+                                    spec)
+
+    @property
+    def graphs(self) -> list[Graph]:
+        return [s.graph for s in self.specs]
+
+    @property
+    def signatures(self) -> list[str]:
+        return [s.signature for s in self.specs]
+
+    def __call__(self, *args, **kwargs):
+        if self._signature is None:
+            bound = {"args": args, **({"kwargs": kwargs} if kwargs else {})}
+        else:
+            try:
+                bound = dict(self._signature.bind(*args, **kwargs).arguments)
+            except TypeError as e:
+                raise TypeError(f"{self.name}() loaded from {self.path}: {e}") from None
+        for name in self._numbers & set(bound):
+            value = bound[name]
+            if type(value) in (int, float):
+                bound[name] = Tensor._wrap(np.array(value, np.int64 if type(value) is int
+                                                    else np.float64))
+        leaves, structure, _ = pytree.flatten(bound)
+        spec = self._by_key.get(_key(structure, [t._type for t in leaves]))
+        if spec is None:
+            got = pytree.render_arguments(structure, [t._type for t in leaves]) \
+                if structure[0] == "dict" else pytree.render(structure, [t._type for t in leaves])
+            held = "\n  ".join(self.signatures)
+            raise TypeError(f"{self.name}() loaded from {self.path} has no graph for "
+                            f"{got}; it holds:\n  {held}")
+        return spec.run(leaves, self.state)
+
+    def __repr__(self) -> str:
+        return f"LoadedGraph({self.name} from {self.path}: {len(self.specs)} graph(s))"
+
+
+def _key(structure, types) -> tuple:
+    return (_hashable(structure), tuple(types))
+
+
+def _hashable(node):
+    if node[0] == "namedtuple":
+        return ("namedtuple", node[1].__name__, tuple(node[1]._fields),
+                tuple(_hashable(c) for c in node[2]))
+    if node[0] in ("tuple", "list"):
+        return (node[0], tuple(_hashable(c) for c in node[1]))
+    if node[0] == "dict":
+        return ("dict", node[1], tuple(_hashable(c) for c in node[2]))
+    return node
+
