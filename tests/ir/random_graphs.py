@@ -64,6 +64,8 @@ def _random_array(rng: np.random.Generator, dtype: DType, shape: tuple[int, ...]
 
 
 class _Builder:
+    ops: list | None = None  # the ops to draw from (None: GENERATED, every non-structure op)
+
     def __init__(self, draw):
         self.draw = draw
         self.constants: dict[str, np.ndarray] = {}
@@ -101,7 +103,7 @@ class _Builder:
         self.add(block, values, Op.FUSED, operands, {}, [v.type for v in yielded], [inner])
 
     def step(self, block: Block, values: list[Value]) -> None:
-        op = self.draw(st.sampled_from(GENERATED))
+        op = self.draw(st.sampled_from(self.ops or GENERATED))
         x = self.draw(st.sampled_from(values))
         operands, attrs = RECIPES.get(op, _unary)(self, block, values, x)
         try:

@@ -17,9 +17,10 @@ import logging
 
 import numpy as np
 import pytest
+from test_executor import canonical, one_op_graph
 
-from tracejit.ir import OPS, DType, Op, TensorType, complete_attrs, infer_types
-from tracejit.ir.graph import Block, Graph, Operation
+from tracejit.ir import OPS, DType, Op, TensorType
+from tracejit.ir.graph import Graph
 from tracejit.ir.ops import ELEMENTWISE
 from tracejit.ir.parser import parse
 from tracejit.passes import run_pipeline
@@ -53,21 +54,6 @@ def sample(dtype: DType, shape, seed: int = 0, *, nonzero: bool = False) -> np.n
     if nonzero:
         values[values == 0] = 3
     return values
-
-
-def canonical(array: np.ndarray) -> bytes:
-    if array.dtype.kind == "f":
-        array = np.where(np.isnan(array), np.nan, array).astype(array.dtype)
-    return array.dtype.str.encode() + repr(array.shape).encode() + array.tobytes()
-
-
-def one_op_graph(op: Op, types: list[TensorType], attrs: dict) -> Graph:
-    body = Block.create(types, [f"x{k}" for k in range(len(types))])
-    attrs = complete_attrs(op, attrs)
-    result = infer_types(op, types, attrs)
-    operation = body.append(Operation.create(op, body.args, attrs, result))
-    body.append(Operation.create(Op.RETURN, operation.results, {}, []))
-    return Graph("one", body)
 
 
 def compiled(graph: Graph) -> Plan:
