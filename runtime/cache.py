@@ -15,7 +15,8 @@ The checksum guards against corruption, not against an attacker who can write th
 loading an entry runs its code, so the directory must be trusted (it is created mode 0o700).
 
 Environment: `TRACEJIT_CACHE_DIR` (a directory; `off` or empty disables the disk layer; default
-`$XDG_CACHE_HOME/tracejit` or `~/.cache/tracejit`), `TRACEJIT_CACHE_MAX_BYTES` and
+the platform's user cache directory from platformdirs: `$XDG_CACHE_HOME/tracejit` or
+`~/.cache/tracejit` on Linux), `TRACEJIT_CACHE_MAX_BYTES` and
 `TRACEJIT_CACHE_MAX_ENTRIES` (the disk bound; the oldest entries by last use go first).
 """
 
@@ -318,11 +319,11 @@ def cache_directory(environ: Mapping[str, str] = os.environ) -> Path | None:
     if value is not None:
         value = value.strip()
         return None if value in ("", "off") else Path(value).expanduser()
-    xdg = environ.get("XDG_CACHE_HOME", "")
-    if os.path.isabs(xdg):  # the XDG spec: a relative path is invalid and ignored
-        return Path(xdg) / "tracejit"
-    try:
-        return Path.home() / ".cache" / "tracejit"
+    import platformdirs  # imported on first use: about 1 ms, off `import tracejit`'s path
+
+    try:  # $XDG_CACHE_HOME/tracejit or ~/.cache/tracejit on Linux, ~/Library/Caches/tracejit on
+        # macOS, %LOCALAPPDATA%\\tracejit\\Cache on Windows
+        return platformdirs.user_cache_path("tracejit", appauthor=False)
     except RuntimeError:  # no home directory
         return None
 

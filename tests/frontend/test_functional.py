@@ -122,7 +122,12 @@ INT_ACCEPTED = {"relu", "sigmoid", "tanh", "hardtanh", "relu6"}
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_activation_matches_torch(name, kwargs, dtype):
     check(name, data((3, 4, 5), dtype, scale=4.0), **kwargs)
-    check(name, special(dtype), **kwargs)
+    values = special(dtype)
+    if kwargs.get("approximate") == "tanh":
+        # torch's tanh-GELU of +-inf depends on the kernel path the element takes: the scalar
+        # tail gives inf, the AVX-512 vector body gives nan (x**3 * 0 terms); ours is the limit.
+        values = values[np.isfinite(values) | np.isnan(values)]
+    check(name, values, **kwargs)
 
 
 @pytest.mark.parametrize(("name", "kwargs"), ACTIVATIONS)

@@ -222,11 +222,15 @@ def test_key_hashes_the_real_host_and_versions():
 # -- the environment --------------------------------------------------------------------------
 
 
-def test_cache_directory_follows_the_environment(tmp_path):
+def test_cache_directory_follows_the_environment(tmp_path, monkeypatch):
+    # the default comes from platformdirs, which reads the process environment (Linux: XDG)
     home = Path.home()
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert cache.cache_directory({}) == home / ".cache" / "tracejit"
-    assert cache.cache_directory({"XDG_CACHE_HOME": "/xdg"}) == Path("/xdg/tracejit")
-    assert cache.cache_directory({"XDG_CACHE_HOME": "relative"}) == home / ".cache" / "tracejit"
+    monkeypatch.setenv("XDG_CACHE_HOME", "/xdg")
+    assert cache.cache_directory({}) == Path("/xdg/tracejit")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # the XDG spec: relative paths are ignored
+    assert cache.cache_directory({}) == home / ".cache" / "tracejit"
     env = {"XDG_CACHE_HOME": "/xdg", "TRACEJIT_CACHE_DIR": str(tmp_path)}
     assert cache.cache_directory(env) == tmp_path
     assert cache.cache_directory({"TRACEJIT_CACHE_DIR": "~/tj"}) == home / "tj"
