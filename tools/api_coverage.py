@@ -16,7 +16,6 @@ import importlib
 import inspect
 import re
 import sys
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +56,8 @@ OUT_OF_SCOPE = [
      "dtypes numpy has no type for"),
     (r"Storage|storage|untyped|data_ptr|^set_$|_cow|is_set_to",
      "raw storages (tensors are numpy arrays)"),
-    (r"named|rename|refine_names|align_to|align_as|^names$", "named tensors (a prototype in torch)"),
+    (r"named|rename|refine_names|align_to|align_as|^names$",
+     "named tensors (a prototype in torch)"),
     (r"^(fft|stft|istft)$|_window$", "signal processing (torch.fft)"),
     (r"DataPipe|datapipe|Datapipe|DataChunk|runtime_validation|non_deterministic|"
      r"argument_validation|guaranteed_datapipes",
@@ -97,7 +97,7 @@ def public_names(title: str, namespace) -> list[str]:
             continue
         obj = getattr(namespace, name)
         if title == "torch.nn (modules)":
-            if inspect.isclass(obj) and issubclass(obj, torch.nn.Module) or name in (
+            if (inspect.isclass(obj) and issubclass(obj, torch.nn.Module)) or name in (
                     "Parameter", "Buffer", "UninitializedParameter"):
                 out.append(name)
         elif (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismodule(obj)
@@ -111,7 +111,7 @@ def _from_torch(obj, name: str, namespace) -> bool:
     module = obj.__name__ if inspect.ismodule(obj) else getattr(obj, "__module__", "") or ""
     if inspect.ismodule(obj):
         return module.startswith(namespace.__name__ + ".")
-    return module.startswith("torch") or module == "" and callable(obj)
+    return module.startswith("torch") or (module == "" and callable(obj))
 
 
 _CORE_C_CLASSES = {"Generator", "Size", "device", "dtype", "finfo", "iinfo", "memory_format",
