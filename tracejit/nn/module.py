@@ -126,11 +126,28 @@ def _as_loadable(value):
     return None
 
 
+def _is_torch_module(obj) -> bool:
+    """Whether `obj` is a real torch.nn.Module (einops' layers are), found without importing
+    torch."""
+    return any(c.__name__ == "Module" and c.__module__ == "torch.nn.modules.module"
+               for c in type(obj).__mro__)
+
+
+def _is_module_like(obj) -> bool:
+    """What a container or attribute may hold as a child: ours, or a torch.nn.Module."""
+    return isinstance(obj, Module) or _is_torch_module(obj)
+
+
+def _ours(module) -> bool:
+    return isinstance(module, Module)
+
+
 class Module:
     """Base class of all layers and models: subclass it, assign parameters, sub-modules and
     buffers as attributes in `__init__`, and define `forward`."""
 
     training: bool
+    _version: int = 1
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
@@ -138,7 +155,9 @@ class Module:
         for name, value in (("training", True), ("_parameters", OrderedDict()),
                             ("_buffers", OrderedDict()), ("_non_persistent_buffers_set", set()),
                             ("_modules", OrderedDict()), ("_forward_hooks", OrderedDict()),
-                            ("_forward_pre_hooks", OrderedDict())):
+                            ("_forward_pre_hooks", OrderedDict()),
+                            ("_load_state_dict_pre_hooks", OrderedDict()),
+                            ("_load_state_dict_post_hooks", OrderedDict())):
             object.__setattr__(self, name, value)
 
     def forward(self, *args, **kwargs):
@@ -196,7 +215,7 @@ class Module:
         self._parameters[name] = param
 
     def add_module(self, name: str, module: Module | None) -> None:
-        if not isinstance(module, Module) and module is not None:
+        if not _is_module_like(module) and module is not None:
             raise TypeError(f"{_typename(module)} is not a Module subclass")
         if not isinstance(name, str):
             raise TypeError(f"module name should be a string. Got {_typename(name)}")
@@ -245,7 +264,7 @@ class Module:
 
     def _set_module_or_buffer(self, name: str, value) -> None:
         modules, buffers = self.__dict__.get("_modules"), self.__dict__.get("_buffers")
-        if isinstance(value, Module):
+        if _is_module_like(value):
             if modules is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
             self._remove(name, self.__dict__, self._parameters, self._buffers)
@@ -295,9 +314,15 @@ class Module:
             memo.add(self)
         yield prefix, self
         for name, module in self._modules.items():
-            if module is not None:
-                child_prefix = prefix + ("." if prefix else "") + name
+            if module is None:
+                continue
+            child_prefix = prefix + ("." if prefix else "") + name
+            if _ours(module):
                 yield from module.named_modules(memo, child_prefix, remove_duplicate)
+            elif module not in memo:  # a torch module: listed, its insides are torch's
+                if remove_duplicate:
+                    memo.add(module)
+                yield child_prefix, module
 
     def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
@@ -319,6 +344,8 @@ class Module:
         modules = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
                    if recurse else [(prefix, self)])
         for module_prefix, module in modules:
+            if not _ours(module):
+                continue
             for name, value in getattr(module, table).items():
                 if value is None or id(value) in seen:
                     continue
@@ -346,7 +373,12 @@ class Module:
     # --- state ------------------------------------------------------------------------------
     def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = False):
         """An OrderedDict of parameters and persistent buffers under torch's dotted keys."""
-        destination = OrderedDict() if destination is None else destination
+        if destination is None:
+            destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        metadata = getattr(destination, "_metadata", None)
+        if metadata is not None:
+            metadata[prefix[:-1]] = {"version": self._version}
         for name, param in self._parameters.items():
             if param is not None:
                 destination[prefix + name] = param if keep_vars else param.detach()
@@ -354,7 +386,7 @@ class Module:
             if buf is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = buf if keep_vars else buf.detach()
         for name, module in self._modules.items():
-            if module is not None:
+            if _ours(module):
                 module.state_dict(destination=destination, prefix=f"{prefix}{name}.",
                                   keep_vars=keep_vars)
         return destination
@@ -365,9 +397,11 @@ class Module:
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing, unexpected, errors = [], [], []
-        for prefix, module in self.named_modules(remove_duplicate=False):
-            prefix = f"{prefix}." if prefix else ""
-            module._load_from_state_dict(state_dict, prefix, missing, unexpected, errors)
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)
+        if metadata is not None:
+            state_dict._metadata = metadata
+        _load_tree(self, state_dict, "", strict, (missing, unexpected, errors))
         if strict and unexpected:
             errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
                 ", ".join(f'"{k}"' for k in unexpected)))
@@ -384,9 +418,34 @@ class Module:
                    if k not in self._non_persistent_buffers_set)
         return {k: v for k, v in chain(self._parameters.items(), buffers) if v is not None}
 
+    def _register_load_state_dict_pre_hook(self, hook, with_module: bool = False):
+        """hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs) runs before this module loads (with the module first if with_module)."""
+        handle = RemovableHandle(self._load_state_dict_pre_hooks)
+        self._load_state_dict_pre_hooks[handle.id] = (
+            (lambda *args: hook(self, *args)) if with_module else hook)
+        return handle
+
+    def register_load_state_dict_pre_hook(self, hook):
+        """hook(module, state_dict, prefix, local_metadata, strict, missing, unexpected,
+        errors) runs before this module loads its entries."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def register_load_state_dict_post_hook(self, hook):
+        """hook(module, incompatible_keys) runs after load_state_dict has loaded this module."""
+        handle = RemovableHandle(self._load_state_dict_post_hooks)
+        self._load_state_dict_post_hooks[handle.id] = hook
+        return handle
+
     @no_grad()
-    def _load_from_state_dict(self, state_dict, prefix, missing, unexpected, errors) -> None:
-        """Load this module's own entries; record missing, unexpected and failed keys."""
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        """Load this module's own entries; record missing, unexpected and failed keys (torch's
+        signature, which library subclasses override and call)."""
+        for hook in list(self._load_state_dict_pre_hooks.values()):
+            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                 error_msgs)
+        missing, unexpected, errors = missing_keys, unexpected_keys, error_msgs
         local = self._local_state()
         for name, param in local.items():
             key = prefix + name
@@ -395,7 +454,7 @@ class Module:
             else:
                 error = _copy_into(key, param, state_dict[key])
                 errors.extend([error] if error else [])
-        for key in state_dict:
+        for key in state_dict if strict else ():
             if not key.startswith(prefix):
                 continue
             head, *rest = key[len(prefix):].split(".", 1)
@@ -434,7 +493,8 @@ class Module:
     def _apply(self, fn):
         """Replace every parameter's data and every buffer by `fn` of it."""
         for module in self.children():
-            module._apply(fn)
+            if _ours(module):
+                module._apply(fn)
         for param in self._parameters.values():
             if param is not None:
                 param.data = fn(param)
@@ -488,6 +548,26 @@ class Module:
         elif lines:
             body = "\n  " + "\n  ".join(lines) + "\n"
         return f"{self._get_name()}({body})"
+
+
+def _load_tree(module: Module, state_dict, prefix: str, strict: bool, found: tuple) -> None:
+    """torch's recursive load: the module loads (and may rewrite) its entries, then each child
+    gets the entries under its prefix; post hooks run once the subtree is loaded."""
+    metadata = getattr(state_dict, "_metadata", None)
+    local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
+    module._load_from_state_dict(state_dict, prefix, local_metadata, True, *found)
+    for name, child in module._modules.items():
+        if _ours(child):
+            child_prefix = f"{prefix}{name}."
+            child_state = OrderedDict((k, v) for k, v in state_dict.items()
+                                      if k.startswith(child_prefix))
+            if metadata is not None:
+                child_state._metadata = metadata
+            _load_tree(child, child_state, child_prefix, strict, found)
+    if module._load_state_dict_post_hooks:
+        keys = _IncompatibleKeys(found[0], found[1])
+        for hook in list(module._load_state_dict_post_hooks.values()):
+            hook(module, keys)
 
 
 def _copy_into(key: str, param: Tensor, value) -> str | None:
@@ -581,7 +661,7 @@ class Sequential(Module):
         return self
 
     def insert(self, index: int, module: Module):
-        if not isinstance(module, Module):
+        if not _is_module_like(module):
             raise AssertionError(f"module should be of type: {Module}")
         n = len(self._modules)
         if not -n <= index <= n:
