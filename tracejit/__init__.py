@@ -53,7 +53,14 @@ from tracejit.ir import Size
 from tracejit.ir.types import promote_types
 from tracejit.random import initial_seed, manual_seed
 from tracejit.scripting import ScriptedFunction, ScriptedModule, ScriptError, script
-from tracejit.tensor import Tensor, device
+from tracejit.tensor import (
+    Tensor,
+    channels_last,
+    contiguous_format,
+    device,
+    memory_format,
+    preserve_format,
+)
 from tracejit.traced import TracedFunction, TracedModule, trace
 from tracejit.tracer import TraceError
 
@@ -96,6 +103,10 @@ __all__ = [
     "double",
     "dtype",
     "empty",
+    "channels_last",  # memory formats (issue 12, porting bugs)
+    "contiguous_format",
+    "memory_format",
+    "preserve_format",
     "empty_like",
     "enable_grad",
     "eye",

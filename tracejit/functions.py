@@ -476,14 +476,20 @@ def _resolve_shape(shape: Sequence[int], input_shape, what: str = "shape") -> tu
     shape = tuple(shape)
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
-    if _py_any(d < -1 for d in shape):
-        raise RuntimeError(f"invalid shape dimension {_py_min(shape)}")
+    for k, d in enumerate(shape):
+        if d < -1:
+            raise RuntimeError(f"invalid shape dimension {d} at index {k} of shape "
+                               f"{list(shape)}")
     if -1 in shape:
         known = math.prod(d for d in shape if d != -1)
         numel = math.prod(input_shape)
         if known == 0 or numel % known:
             raise RuntimeError(
                 f"{what} '{list(shape)}' is invalid for input of size {numel} (input shape "
+        if known == 0 and numel == 0:
+            raise RuntimeError(f"cannot reshape tensor of 0 elements into shape {list(shape)} "
+                               "because the unspecified dimension size -1 can be any value "
+                               "and is ambiguous")
                 f"{list(input_shape)})"
             )
         shape = tuple(numel // known if d == -1 else d for d in shape)
@@ -509,6 +515,9 @@ def view(input, *shape):
             "across two contiguous subspaces). Use .reshape(...) instead."
         ) from None
     return dispatch(Op.RESHAPE, input, shape=shape)
+    if math.prod(shape) != input.numel():  # torch's message, before any stride question
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size "
+                           f"{input.numel()}")
 
 
 def permute(input, *dims):

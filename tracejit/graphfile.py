@@ -63,12 +63,19 @@ def save(compiled, path) -> None:
     def add_array(name: str, data: np.ndarray) -> None:
         member = f"arrays/{len(arrays)}.npy"
         buffer = io.BytesIO()
-        np.lib.format.write_array(buffer, np.ascontiguousarray(data), allow_pickle=False)
+        # (not np.ascontiguousarray: it makes a 0-d buffer such as num_batches_tracked 1-d)
+        np.lib.format.write_array(buffer, np.asarray(data, order="C"), allow_pickle=False)
         members[member] = buffer.getvalue()
         arrays[name] = member
 
     state_names, state = compiled._state()
     frozen = compiled._freeze
+    if not frozen:  # graphs captured before a .to(dtype) read state the file will not hold
+        types = [t._type for t in state]
+        specs = [s for s in specs if [v.type for v in s.graph.inputs[s.n_user:]] == types]
+        if not specs:
+            raise ValueError("nothing to save: no graph was captured for the module's current "
+                             "parameter dtypes; call it once first")
     for name, tensor in zip(state_names, state):
         if not frozen:
             add_array(f"state/{name}", tensor._data)
@@ -424,6 +431,55 @@ class LoadedGraph:
 
     def __repr__(self) -> str:
         return f"LoadedGraph({self.name} from {self.path}: {len(self.specs)} graph(s))"
+
+    # --- torch's module conversions: they return self where the graphs already fit ---------------
+    def to(self, *args, **kwargs) -> LoadedGraph:
+        """`.to(dtype)` / `.to('cpu')`: self if the state already has that dtype; a loaded graph
+        cannot be converted (it holds no source to capture again)."""
+        from tracejit.functions import parse_to_args
+
+        dtype, _ = parse_to_args(None, args, dict(kwargs))
+        held = sorted({str(t.dtype) for t in self.state if t.dtype.is_floating_point})
+        if dtype is not None and held and held != [str(dtype)]:
+            raise RuntimeError(
+                f"{self.name} loaded from {self.path} is compiled for {', '.join(held)} state "
+                f"and cannot be converted to {dtype}: convert the module (module.to(...)), "
+                "capture it again and save that")
+        return self
+
+    def float(self) -> LoadedGraph:
+        return self.to(DType.float32)
+
+    def double(self) -> LoadedGraph:
+        return self.to(DType.float64)
+
+    def half(self) -> LoadedGraph:
+        if not hasattr(DType, "float16"):
+            raise TypeError("float16 is not supported")
+        return self.to(DType.float16)
+
+    def cpu(self) -> LoadedGraph:
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> LoadedGraph:
+        """Accepted for torch compatibility: graphs run inference only."""
+        return self
+
+    def train(self, mode: bool = True) -> LoadedGraph:
+        """Self if every graph was captured in that mode (the mode is part of each graph)."""
+        want = " [train" if mode else " [eval]"
+        heads = [s.split(" -> ")[0] for s in self.signatures]  # "(x=...) [eval]" for modules
+        other = [h for h in heads if (" [train" in h or " [eval]" in h) and want not in h]
+        if other:
+            raise RuntimeError(
+                f"{self.name} loaded from {self.path} was captured in "
+                f"{'eval' if mode else 'train'} mode and cannot switch to "
+                f"{'train' if mode else 'eval'} mode: call .{'train' if mode else 'eval'}() on "
+                "the module before capturing and saving it")
+        return self
+
+    def eval(self) -> LoadedGraph:
+        return self.train(False)
 
 
 def _key(structure, types) -> tuple:

@@ -4,9 +4,11 @@ file, and the errors (`ScriptError`) that point at a construct with a caret."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import linecache
 import operator
+import os
 import sysconfig
 import textwrap
 import types
@@ -98,8 +100,8 @@ def source_of(fn: types.FunctionType) -> Source:
         return found
     name = getattr(fn, "__qualname__", repr(fn))
     if fn.__name__ == "<lambda>":
-        raise ScriptError(f"cannot script the lambda {name}: its source is an expression "
-                          "inside another statement", hint="define it with def")
+        raise _lambda_error(fn, f"cannot script the lambda {name}: its source is an "
+                                "expression inside another statement", "define it with def")
     try:
         lines, start = inspect.getsourcelines(fn)
     except (OSError, TypeError) as e:
@@ -120,6 +122,47 @@ def source_of(fn: types.FunctionType) -> Source:
     return found
 
 
+def _lambda_error(fn: types.FunctionType, reason: str, hint: str) -> ScriptError:
+    """`reason` at the lambda's file:line:col: the lambda on its first line whose parameters
+    are `fn`'s (found with ast), else the first `lambda` there."""
+    code = fn.__code__
+    file, line = code.co_filename, code.co_firstlineno
+    text = linecache.getline(file, line)
+    params = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    lambdas = []
+    with contextlib.suppress(SyntaxError, OSError, TypeError):
+        lines, start = inspect.getsourcelines(fn)
+        indent = len(lines[0]) - len(lines[0].lstrip())
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+        lambdas = [node for node in ast.walk(tree) if isinstance(node, ast.Lambda)
+                   and node.lineno + start - 1 == line]
+        if lambdas:
+            best = [n for n in lambdas if [a.arg for a in (*n.args.args, *n.args.kwonlyargs)]
+                    == params] or lambdas
+            return Source(file, best[0], start - 1, indent).error(best[0], reason, hint)
+    col = text.find("lambda")
+    if col < 0:
+        return ScriptError(reason, f"{file}:{line}: error: ", hint)
+    node = ast.Lambda(lineno=1, col_offset=col, end_lineno=1, end_col_offset=col + 6)
+    return Source(file, node, line - 1, 0).error(node, reason, hint)
+
+
+def unwrap_library(fn):
+    """The function under library decorators (`@no_grad()`, contextlib, functools.wraps in the
+    standard library or tracejit): their wrapper frames change nothing a graph captures, and
+    their source is not the user's."""
+    for _ in range(100):
+        wrapped = getattr(fn, "__wrapped__", None)
+        if not isinstance(fn, types.FunctionType) or wrapped is None:
+            break
+        file = fn.__code__.co_filename
+        if not (file.startswith(_LIBRARY) or file.startswith(_TRACEJIT)):
+            break
+        fn = wrapped
+    return fn
+
+
+_TRACEJIT = os.path.dirname(os.path.abspath(__file__)) + os.sep  # tracejit/ itself
 _LIBRARY = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib",
                                                      "platlib")})
 
@@ -137,7 +180,7 @@ def _is_user_function(fn) -> bool:
 
 def _is_user_module(module: Module) -> bool:
     forward = getattr(type(module), "forward", None)
-    return _is_user_function(forward)
+    return _is_user_function(unwrap_library(forward))
 
 
 

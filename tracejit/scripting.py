@@ -26,7 +26,6 @@ the construct, the reason and what to write instead; `ScriptError.node` is the e
 from __future__ import annotations
 
 import ast
-import builtins
 import contextlib
 import inspect
 import logging
@@ -43,14 +42,12 @@ from tracejit.ir.graph import Loc, Operation
 from tracejit.ir.ops import Op, infer_types
 from tracejit.ir.types import DType
 from tracejit.nn.module import Module, Sequential
-from tracejit.script_flow import Flow, _restore_names
+from tracejit.script_exprs import Expressions
+from tracejit.script_flow import Flow
 from tracejit.script_source import (
-    _BINOPS,
-    _COMPARE,
     _ESCAPE_HINT,
     _INPLACE,
     _MUTATORS,
-    _UNARY,
     BRK,
     CONT,
     FLAGS,
@@ -58,7 +55,6 @@ from tracejit.script_source import (
     MAX_UNROLL,
     RET,
     RETVAL,
-    UNSUPPORTED,
     ScriptError,
     Source,
     Undefined,
@@ -70,6 +66,7 @@ from tracejit.script_source import (
     _Rescript,
     _Return,
     source_of,
+    unwrap_library,
 )
 from tracejit.tensor import Tensor
 from tracejit.traced import (
@@ -115,6 +112,9 @@ class ScriptMode(TraceMode):
     def unsupported(self, what):
         raise TraceError(f"{what} cannot be scripted")
 
+    def location(self):
+        return self.loc
+
     def dynamic_tensor(self, value) -> Tensor:
         """A Tensor standing for the dynamic IR `value` (its data is never read)."""
         t = Tensor._wrap(np.empty(value.type.shape, value.type.dtype.np))
@@ -140,7 +140,7 @@ class Frame:
             env[flag] = False
 
 
-class Scripter(Flow):
+class Scripter(Flow, Expressions):
     """Interprets a function's AST symbolically under a ScriptMode."""
 
     def __init__(self, mode: ScriptMode):
@@ -185,6 +185,9 @@ class Scripter(Flow):
             self.depth -= 1
 
     def call(self, func, args, kwargs, node, f: Frame):
+        func = unwrap_library(func)
+        if inspect.ismethod(func):  # a library-decorated method (`@no_grad()` on a helper)
+            func = types.MethodType(unwrap_library(func.__func__), func.__self__)
         if isinstance(func, ScriptedFunction):
             return self.call_function(func._fn, args, kwargs, node, f)
         if isinstance(func, Sequential) and len(args) == 1 and not kwargs:
@@ -193,7 +196,8 @@ class Scripter(Flow):
                 value = self.call(layer, [value], {}, node, f)
             return value
         if isinstance(func, Module) and _is_user_module(func):
-            return self.call_function(type(func).forward, (func, *args), kwargs, node, f)
+            forward = unwrap_library(type(func).forward)
+            return self.call_function(forward, (func, *args), kwargs, node, f)
         if inspect.ismethod(func) and _is_user_function(func.__func__):
             return self.call_function(func.__func__, (func.__self__, *args), kwargs, node, f)
         if _is_user_function(func):
@@ -432,227 +436,6 @@ class Scripter(Flow):
                                  "build a new container, or use a tensor")
         obj[index] = value
 
-    # --- expressions --------------------------------------------------------------------------
-    def expr(self, node: ast.expr, f: Frame):
-        return self.method(node, f, "e_", "expressions")(node, f)
-
-    def method(self, node, f: Frame, prefix: str, what: str) -> Callable:
-        """The s_*/e_* method for `node`; ScriptError for a construct script does not take."""
-        kind = type(node)
-        if kind in UNSUPPORTED:
-            construct, hint = UNSUPPORTED[kind]
-            raise f.source.error(node, f"{construct} cannot be scripted", hint)
-        method = getattr(self, prefix + kind.__name__, None)
-        if method is None:
-            raise f.source.error(node, f"{kind.__name__} {what} cannot be scripted")
-        return method
-
-    def apply(self, fn, a, b, f, node):
-        self.mode.loc = f.source.loc(node)
-        try:
-            return fn(a, b)
-        except _Escape as e:
-            raise self.escape(f, node, str(e)) from None
-        except (ScriptError, NeedsValues):
-            raise
-        except Exception as e:
-            raise f.source.error(node, f"{type(e).__name__}: {e}") from None
-
-    def e_Constant(self, node, f):
-        return node.value
-
-    def e_Name(self, node, f):
-        name = node.id
-        for scope in (f.env, f.closure, f.globals):
-            if name in scope:
-                value = scope[name]
-                if isinstance(value, Undefined):
-                    raise f.source.error(node, f"variable '{name}' {value.why}",
-                                         "assign it on every path before this use")
-                return value
-        if hasattr(builtins, name):
-            return getattr(builtins, name)
-        raise f.source.error(node, f"name '{name}' is not defined")
-
-    def e_NamedExpr(self, node, f):
-        value = self.expr(node.value, f)
-        self.assign(node.target, value, f, node)
-        return value
-
-    def e_Attribute(self, node, f):
-        obj = self.expr(node.value, f)
-        self.mode.loc = f.source.loc(node)
-        try:
-            return getattr(obj, node.attr)
-        except AttributeError as e:
-            raise f.source.error(node, str(e)) from None
-
-    def e_Subscript(self, node, f):
-        obj, index = self.expr(node.value, f), self.expr(node.slice, f)
-        return self.apply(operator.getitem, obj, index, f, node)
-
-    def e_Slice(self, node, f):
-        parts = [None if p is None else self.expr(p, f)
-                 for p in (node.lower, node.upper, node.step)]
-        return slice(*parts)
-
-    def e_Tuple(self, node, f):
-        return tuple(self.elements(node.elts, f))
-
-    def e_List(self, node, f):
-        return self.elements(node.elts, f)
-
-    def e_Set(self, node, f):
-        return set(self.elements(node.elts, f))
-
-    def e_Dict(self, node, f):
-        out = {}
-        for key, value in zip(node.keys, node.values):
-            if key is None:
-                out.update(self.expr(value, f))
-            else:
-                out[self.expr(key, f)] = self.expr(value, f)
-        return out
-
-    def elements(self, elts, f) -> list:
-        out = []
-        for e in elts:
-            if isinstance(e, ast.Starred):
-                out.extend(self.expr(e.value, f))
-            else:
-                out.append(self.expr(e, f))
-        return out
-
-    def e_JoinedStr(self, node, f):
-        return "".join(str(self.expr(v, f)) for v in node.values)
-
-    def e_FormattedValue(self, node, f):
-        value = self.expr(node.value, f)
-        spec = self.expr(node.format_spec, f) if node.format_spec is not None else ""
-        conversion = {115: str, 114: repr, 97: ascii}.get(node.conversion)
-        if conversion is not None:
-            value = conversion(value)
-        return self.apply(format, value, spec, f, node)
-
-    def e_BinOp(self, node, f):
-        a, b = self.expr(node.left, f), self.expr(node.right, f)
-        return self.apply(_BINOPS[type(node.op)], a, b, f, node)
-
-    def e_UnaryOp(self, node, f):
-        value = self.expr(node.operand, f)
-        if isinstance(node.op, ast.Not):
-            if isinstance(value, Tensor):
-                return fn_ops.logical_not(self.truth(value, node.operand, f))
-            return not value
-        self.mode.loc = f.source.loc(node)
-        return self.apply(lambda v, _: _UNARY[type(node.op)](v), value, None, f, node)
-
-    def e_Compare(self, node, f):
-        left = self.expr(node.left, f)
-        result = True
-        for op, right_node in zip(node.ops, node.comparators):
-            right = self.expr(right_node, f)
-            part = self.apply(_COMPARE[type(op)], left, right, f, node)
-            result = part if result is True else self.both(result, part, f, node)
-            if result is False:
-                return False
-            left = right
-        return result
-
-    def both(self, a, b, f, node):
-        if isinstance(a, Tensor) or isinstance(b, Tensor):
-            return fn_ops.logical_and(self.truth(a, node, f), self.truth(b, node, f))
-        return a and b
-
-    def e_BoolOp(self, node, f):
-        """and/or: Python's short circuit on Python values; on tensors both sides are
-        evaluated and combined with logical_and/logical_or."""
-        result = self.expr(node.values[0], f)
-        is_and = isinstance(node.op, ast.And)
-        for right_node in node.values[1:]:
-            if isinstance(result, Tensor):
-                right = self.expr(right_node, f)
-                combine = fn_ops.logical_and if is_and else fn_ops.logical_or
-                self.mode.loc = f.source.loc(node)
-                result = combine(self.truth(result, node, f), self.truth(right, node, f))
-            elif (is_and and not result) or (not is_and and result):
-                return result
-            else:
-                result = self.expr(right_node, f)
-        return result
-
-    def e_IfExp(self, node, f):
-        cond = self.expr(node.test, f)
-        if not isinstance(cond, Tensor):
-            return self.expr(node.body if cond else node.orelse, f)
-        key = "$ifexp"
-
-        def side(expr):
-            def run():
-                f.env[key] = self.expr(expr, f)
-            return run
-        self.branch(self.truth(cond, node.test, f), side(node.body), side(node.orelse), f,
-                    node)
-        return f.env.pop(key)
-
-    def e_Call(self, node, f):
-        func = self.expr(node.func, f)
-        args = self.elements(node.args, f)
-        kwargs = {}
-        for keyword in node.keywords:
-            if keyword.arg is None:
-                kwargs.update(self.expr(keyword.value, f))
-            else:
-                kwargs[keyword.arg] = self.expr(keyword.value, f)
-        if func is range and any(isinstance(a, Tensor) for a in args):
-            raise f.source.error(node, "range() of a tensor outside a for statement",
-                                 "use it directly as the iterable of a for loop")
-        try:
-            return self.call(func, args, kwargs, node, f)
-        except _Escape as e:
-            raise self.escape(f, node, str(e)) from None
-        except (ScriptError, NeedsValues, _Break, _Continue, _Return):
-            raise
-        except TraceError as e:
-            raise f.source.error(node, str(e)) from None
-        except Exception as e:
-            raise f.source.error(node, f"{type(e).__name__}: {e}") from None
-
-    def e_ListComp(self, node, f):
-        out: list = []
-        self.comprehension(node.generators, 0, lambda: out.append(self.expr(node.elt, f)), f)
-        return out
-
-    def e_DictComp(self, node, f):
-        out: dict = {}
-
-        def put():
-            out[self.expr(node.key, f)] = self.expr(node.value, f)
-        self.comprehension(node.generators, 0, put, f)
-        return out
-
-    def comprehension(self, generators, k, emit, f):
-        if k == len(generators):
-            return emit()
-        g = generators[k]
-        items = self.expr(g.iter, f)
-        if isinstance(items, Tensor):
-            raise f.source.error(g.iter, "a comprehension over a tensor cannot be scripted",
-                                 "use a for loop, or tensor ops on the whole tensor")
-        saved = dict(f.env)
-        try:
-            for item in items:
-                self.assign(g.target, item, f, g.target)
-                conds = [self.expr(c, f) for c in g.ifs]
-                if any(isinstance(c, Tensor) for c in conds):
-                    raise f.source.error(g.ifs[0], "a comprehension filtered on a tensor value "
-                                                   "cannot be scripted",
-                                         "use tracejit.where() or boolean masks")
-                if all(conds):
-                    self.comprehension(generators, k + 1, emit, f)
-        finally:
-            f.env = _restore_names(f.env, saved)
-
     # --- values -------------------------------------------------------------------------------
     def truth(self, value, node, f) -> Tensor:
         """A one-element tensor as a bool[] condition."""
@@ -776,13 +559,13 @@ class ScriptedModule(_Scripted, TracedModule):
     """A scripted nn.Module: its forward (and the user code it calls) captured from source."""
 
     def _run(self, scripter: Scripter, arguments: dict):
-        forward = type(self._module).forward
+        forward = unwrap_library(type(self._module).forward)
         if not _is_user_function(forward):
             return scripter.call(self._module, list(arguments.values()), {}, None, None)
         return scripter.call_function(forward, (self._module,), arguments)
 
     def _tree(self):
-        return source_of(type(self._module).forward).tree
+        return source_of(unwrap_library(type(self._module).forward)).tree
 
 
 def script(fn_or_module=None, *, strict: bool = False, cache_size: int = 8,
@@ -805,6 +588,7 @@ def script(fn_or_module=None, *, strict: bool = False, cache_size: int = 8,
                "backend": backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"}
     if isinstance(fn_or_module, Module):
         return ScriptedModule(fn_or_module, **options)
+    fn_or_module = unwrap_library(fn_or_module)
     if isinstance(fn_or_module, types.FunctionType):
         source_of(fn_or_module)  # unreadable source fails now, not at the first call
         return ScriptedFunction(fn_or_module, fn_or_module.__name__, None, **options)

@@ -176,7 +176,10 @@ class Tensor:
         strides = tuple(s // self._data.itemsize for s in self._data.strides)
         return strides if dim is None else strides[F.normalize_dim(dim, self.ndim)]
 
-    def is_contiguous(self) -> bool:
+    def is_contiguous(self, memory_format=None) -> bool:
+        if memory_format is channels_last:
+            return self.ndim == 4 and bool(
+                self._data.transpose(0, 2, 3, 1).flags.c_contiguous)
         return bool(self._data.flags.c_contiguous)
 
     def is_floating_point(self) -> bool:
@@ -250,7 +253,7 @@ class Tensor:
         return int(concrete(self, "use as a Python index").item())
 
     def __format__(self, spec: str) -> str:
-        if self.ndim == 0:
+        if self.ndim == 0 and (spec or _traced_text(self) is None):
             return format(concrete(self, "format()").item(), spec)
         return repr(self)
 
@@ -260,7 +263,7 @@ class Tensor:
         return bool((self == element).any())
 
     def __repr__(self) -> str:
-        return F.tensor_repr(self)
+        return _traced_text(self) or F.tensor_repr(self)
 
     def to(self, *args, **kwargs) -> Tensor:
         """to(dtype), to(device), to(device, dtype), to(other); copy=True forces a copy."""
@@ -296,8 +299,8 @@ class Tensor:
     def cuda(self, *args, **kwargs) -> Tensor:
         check_device("cuda")
 
-    def clone(self) -> Tensor:
-        return dispatch(Op.COPY, self)
+    def clone(self, *, memory_format=None) -> Tensor:
+        return _laid_out(dispatch(Op.COPY, self), memory_format or preserve_format)
 
     def detach(self) -> Tensor:
         return alias(Tensor._wrap(self._data), self)
@@ -305,8 +308,11 @@ class Tensor:
     def detach_(self) -> Tensor:
         return self
 
-    def contiguous(self) -> Tensor:
-        return self if self._data.flags.c_contiguous else dispatch(Op.COPY, self)
+    def contiguous(self, memory_format=None) -> Tensor:
+        memory_format = memory_format or contiguous_format
+        if self.is_contiguous(memory_format):
+            return self
+        return _laid_out(dispatch(Op.COPY, self), memory_format)
 
     # --- arithmetic -------------------------------------------------------------------------
     __add__, _iadd, __radd__ = _binary(Op.ADD, "self + other")
@@ -595,5 +601,48 @@ def _checked_exponent(base, exponent):
         raise RuntimeError("Integers to negative integer powers are not allowed.")
     return exponent
 
+
+
+def _traced_text(t: Tensor) -> str | None:
+    """`tensor(<traced float32[2, 3]>)` for a tensor whose values belong to a trace being
+    recorded (not computed: printing them would show garbage); None when they are known."""
+    try:
+        concrete(t, "repr()")
+    except RuntimeError:  # the capture mode refused: a TraceError
+        return f"tensor(<traced {t.dtype.name}{list(t.shape)}>)"
+    return None
+
+
+# --- memory formats (torch.contiguous_format, ...): strides of eager results ---------------------
+class memory_format:
+    """A layout request for clone()/contiguous(); only eager strides depend on it (graphs
+    hold values, not layouts)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"tracejit.{self.name}"
+
+
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+channels_last = memory_format("channels_last")
+
+
+def _laid_out(out: Tensor, fmt: memory_format) -> Tensor:
+    """`out` (a fresh copy) with the strides `fmt` asks for, as torch lays it out. numpy's
+    copy keeps the source's order (torch's preserve_format for dense inputs)."""
+    if not isinstance(fmt, memory_format):
+        raise TypeError(f"memory_format must be a tracejit memory format, got "
+                        f"{type(fmt).__name__}")
+    if fmt is contiguous_format:
+        out._data = np.asarray(out._data, order="C")  # (ascontiguousarray makes 0-d 1-d)
+    elif fmt is channels_last:
+        if out.ndim != 4:
+            raise RuntimeError("required rank 4 tensor to use channels_last format")
+        nhwc = np.ascontiguousarray(out._data.transpose(0, 2, 3, 1))
+        out._data = nhwc.transpose(0, 3, 1, 2)
+    return out
 
 __all__ = ["CPU", "Tensor", "check_device", "device"]

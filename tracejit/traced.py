@@ -11,6 +11,7 @@ bakes them in as named constants. A traced callable called from code being trace
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import operator
@@ -371,7 +372,21 @@ class TracedModule(_Traced):
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
-        return getattr(self._module, name)
+        attr = getattr(self._module, name)
+        if inspect.ismethod(attr) and attr.__self__ is self._module:
+            return _returning_wrapper(self, attr)
+        return attr
+
+
+def _returning_wrapper(wrapper: TracedModule, method: Callable) -> Callable:
+    """`method` of the wrapped module, handing back the compiled `wrapper` where it returns the
+    module (`.to(...)`, `.float()`, `.requires_grad_()`, `.apply(fn)`): a chained call keeps
+    the compilation. Changed dtypes change the cache key, so the next call captures again."""
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        out = method(*args, **kwargs)
+        return wrapper if out is wrapper._module else out
+    return call
 
 
 def _signature_of(fn) -> inspect.Signature | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import sys
+import sysconfig
 import weakref
 from types import CodeType
 
@@ -36,13 +37,27 @@ class TraceError(RuntimeError):
         super().__init__(f"{loc}: error: {message}" if loc is not None else message)
 
 
+# the standard library's own files: its decorator wrappers (contextlib's ContextDecorator behind
+# `@no_grad()`, functools) stand between tracejit and the user's line
+_STDLIB = tuple(sorted({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")}))
+_SITE = tuple(sorted({sysconfig.get_paths()[k] for k in ("purelib", "platlib")}))
+
+
+def _is_internal(frame) -> bool:
+    """A frame of tracejit itself or of a standard-library wrapper, not the user's code."""
+    name = frame.f_globals.get("__name__", "")
+    if name == "tracejit" or (name.startswith("tracejit.")
+                              and not name.startswith("tracejit.examples.")):  # user code
+        return True
+    file = frame.f_code.co_filename
+    return file.startswith(_STDLIB) and not file.startswith(_SITE)
+
+
 def user_location() -> Loc | None:
-    """The first frame outside tracejit: the user's file, line and column."""
+    """The first frame outside tracejit and the standard library's wrappers: the user's file,
+    line and column."""
     frame = sys._getframe(1)
-    while frame is not None:
-        name = frame.f_globals.get("__name__", "")
-        if name != "tracejit" and not name.startswith("tracejit."):
-            break
+    while frame is not None and _is_internal(frame):
         frame = frame.f_back
     if frame is None:
         return None
@@ -280,6 +295,22 @@ class TraceMode(EagerMode):
             what = _ESCAPES.get(use, f"{use} on a traced Tensor")
             raise TraceError(f"{what}; {_ADVICE}", user_location())
         return tensor._data
+
+    def check(self, cond: Tensor, message: str) -> None:
+        """A runtime check of a bool[] `cond`: now if its value is known, else an `assert` op
+        (each call of the graph raises AssertionError where it is false)."""
+        value = self.value_of(cond)
+        if id(value) not in self.dynamic:
+            if not bool(cond._data):
+                raise RuntimeError(message)
+            return
+        loc = self.location()
+        text = f"{loc}: {message}" if loc is not None else message
+        self.body.append(Operation.create(Op.ASSERT, [value], {"message": text}, [], loc=loc))
+
+    def location(self) -> Loc | None:
+        """Where the op being recorded comes from in the user's code."""
+        return user_location()
 
     def alias(self, dst, src):
         value = getattr(src, "_value", None)

@@ -14,7 +14,7 @@ import warnings
 
 from tracejit import creation
 from tracejit import functions as fn
-from tracejit.dispatch import assign, dispatch, dispatch_inplace, result_type
+from tracejit.dispatch import assign, current_mode, dispatch, dispatch_inplace, result_type
 from tracejit.ir import DType, Op
 from tracejit.ir.shape_rules import broadcast_shapes
 
@@ -444,7 +444,11 @@ def one_hot(tensor, num_classes: int = -1):
         if tensor.numel() == 0:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
         num_classes = int(tensor.max()) + 1
-    if tensor.numel():
+    check = getattr(current_mode(), "check", None)  # capture: each call checks, in the graph
+    if tensor.numel() and check is not None:
+        check(((tensor >= 0) & (tensor < num_classes)).all(),
+              "one_hot: class values must be non-negative and smaller than num_classes")
+    elif tensor.numel():
         if int(tensor.min()) < 0:
             raise RuntimeError("Class values must be non-negative.")
         if int(tensor.max()) >= num_classes:

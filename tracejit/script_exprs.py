@@ -1,0 +1,254 @@
+"""Script mode's expressions: each `ast.expr` evaluated symbolically (Python values computed
+now, tensor values recorded through the ScriptMode), the `e_*` half of the Scripter."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import operator
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tracejit import functions as fn_ops
+from tracejit.script_flow import _restore_names
+from tracejit.script_source import (
+    _BINOPS,
+    _COMPARE,
+    _UNARY,
+    UNSUPPORTED,
+    ScriptError,
+    Undefined,
+    _Break,
+    _Continue,
+    _Escape,
+    _Return,
+)
+from tracejit.tensor import Tensor
+from tracejit.tracer import NeedsValues, TraceError
+
+if TYPE_CHECKING:
+    from tracejit.scripting import Frame
+
+
+class Expressions:
+    """The expression half of the Scripter (see scripting.py)."""
+
+    def expr(self, node: ast.expr, f: Frame):
+        return self.method(node, f, "e_", "expressions")(node, f)
+
+    def method(self, node, f: Frame, prefix: str, what: str) -> Callable:
+        """The s_*/e_* method for `node`; ScriptError for a construct script does not take."""
+        kind = type(node)
+        if kind in UNSUPPORTED:
+            construct, hint = UNSUPPORTED[kind]
+            raise f.source.error(node, f"{construct} cannot be scripted", hint)
+        method = getattr(self, prefix + kind.__name__, None)
+        if method is None:
+            raise f.source.error(node, f"{kind.__name__} {what} cannot be scripted")
+        return method
+
+    def apply(self, fn, a, b, f, node):
+        self.mode.loc = f.source.loc(node)
+        try:
+            return fn(a, b)
+        except _Escape as e:
+            raise self.escape(f, node, str(e)) from None
+        except (ScriptError, NeedsValues):
+            raise
+        except Exception as e:
+            raise f.source.error(node, f"{type(e).__name__}: {e}") from None
+
+    def e_Constant(self, node, f):
+        return node.value
+
+    def e_Name(self, node, f):
+        name = node.id
+        for scope in (f.env, f.closure, f.globals):
+            if name in scope:
+                value = scope[name]
+                if isinstance(value, Undefined):
+                    raise f.source.error(node, f"variable '{name}' {value.why}",
+                                         "assign it on every path before this use")
+                return value
+        if hasattr(builtins, name):
+            return getattr(builtins, name)
+        raise f.source.error(node, f"name '{name}' is not defined")
+
+    def e_NamedExpr(self, node, f):
+        value = self.expr(node.value, f)
+        self.assign(node.target, value, f, node)
+        return value
+
+    def e_Attribute(self, node, f):
+        obj = self.expr(node.value, f)
+        self.mode.loc = f.source.loc(node)
+        try:
+            return getattr(obj, node.attr)
+        except AttributeError as e:
+            raise f.source.error(node, str(e)) from None
+
+    def e_Subscript(self, node, f):
+        obj, index = self.expr(node.value, f), self.expr(node.slice, f)
+        return self.apply(operator.getitem, obj, index, f, node)
+
+    def e_Slice(self, node, f):
+        parts = [None if p is None else self.expr(p, f)
+                 for p in (node.lower, node.upper, node.step)]
+        return slice(*parts)
+
+    def e_Tuple(self, node, f):
+        return tuple(self.elements(node.elts, f))
+
+    def e_List(self, node, f):
+        return self.elements(node.elts, f)
+
+    def e_Set(self, node, f):
+        return set(self.elements(node.elts, f))
+
+    def e_Dict(self, node, f):
+        out = {}
+        for key, value in zip(node.keys, node.values):
+            if key is None:
+                out.update(self.expr(value, f))
+            else:
+                out[self.expr(key, f)] = self.expr(value, f)
+        return out
+
+    def elements(self, elts, f) -> list:
+        out = []
+        for e in elts:
+            if isinstance(e, ast.Starred):
+                out.extend(self.expr(e.value, f))
+            else:
+                out.append(self.expr(e, f))
+        return out
+
+    def e_JoinedStr(self, node, f):
+        return "".join(str(self.expr(v, f)) for v in node.values)
+
+    def e_FormattedValue(self, node, f):
+        value = self.expr(node.value, f)
+        spec = self.expr(node.format_spec, f) if node.format_spec is not None else ""
+        conversion = {115: str, 114: repr, 97: ascii}.get(node.conversion)
+        if conversion is not None:
+            value = conversion(value)
+        return self.apply(format, value, spec, f, node)
+
+    def e_BinOp(self, node, f):
+        a, b = self.expr(node.left, f), self.expr(node.right, f)
+        return self.apply(_BINOPS[type(node.op)], a, b, f, node)
+
+    def e_UnaryOp(self, node, f):
+        value = self.expr(node.operand, f)
+        if isinstance(node.op, ast.Not):
+            if isinstance(value, Tensor):
+                return fn_ops.logical_not(self.truth(value, node.operand, f))
+            return not value
+        self.mode.loc = f.source.loc(node)
+        return self.apply(lambda v, _: _UNARY[type(node.op)](v), value, None, f, node)
+
+    def e_Compare(self, node, f):
+        left = self.expr(node.left, f)
+        result = True
+        for op, right_node in zip(node.ops, node.comparators):
+            right = self.expr(right_node, f)
+            part = self.apply(_COMPARE[type(op)], left, right, f, node)
+            result = part if result is True else self.both(result, part, f, node)
+            if result is False:
+                return False
+            left = right
+        return result
+
+    def both(self, a, b, f, node):
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            return fn_ops.logical_and(self.truth(a, node, f), self.truth(b, node, f))
+        return a and b
+
+    def e_BoolOp(self, node, f):
+        """and/or: Python's short circuit on Python values; on tensors both sides are
+        evaluated and combined with logical_and/logical_or."""
+        result = self.expr(node.values[0], f)
+        is_and = isinstance(node.op, ast.And)
+        for right_node in node.values[1:]:
+            if isinstance(result, Tensor):
+                right = self.expr(right_node, f)
+                combine = fn_ops.logical_and if is_and else fn_ops.logical_or
+                self.mode.loc = f.source.loc(node)
+                result = combine(self.truth(result, node, f), self.truth(right, node, f))
+            elif (is_and and not result) or (not is_and and result):
+                return result
+            else:
+                result = self.expr(right_node, f)
+        return result
+
+    def e_IfExp(self, node, f):
+        cond = self.expr(node.test, f)
+        if not isinstance(cond, Tensor):
+            return self.expr(node.body if cond else node.orelse, f)
+        key = "$ifexp"
+
+        def side(expr):
+            def run():
+                f.env[key] = self.expr(expr, f)
+            return run
+        self.branch(self.truth(cond, node.test, f), side(node.body), side(node.orelse), f,
+                    node)
+        return f.env.pop(key)
+
+    def e_Call(self, node, f):
+        func = self.expr(node.func, f)
+        args = self.elements(node.args, f)
+        kwargs = {}
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                kwargs.update(self.expr(keyword.value, f))
+            else:
+                kwargs[keyword.arg] = self.expr(keyword.value, f)
+        if func is range and any(isinstance(a, Tensor) for a in args):
+            raise f.source.error(node, "range() of a tensor outside a for statement",
+                                 "use it directly as the iterable of a for loop")
+        try:
+            return self.call(func, args, kwargs, node, f)
+        except _Escape as e:
+            raise self.escape(f, node, str(e)) from None
+        except (ScriptError, NeedsValues, _Break, _Continue, _Return):
+            raise
+        except TraceError as e:
+            raise f.source.error(node, str(e)) from None
+        except Exception as e:
+            raise f.source.error(node, f"{type(e).__name__}: {e}") from None
+
+    def e_ListComp(self, node, f):
+        out: list = []
+        self.comprehension(node.generators, 0, lambda: out.append(self.expr(node.elt, f)), f)
+        return out
+
+    def e_DictComp(self, node, f):
+        out: dict = {}
+
+        def put():
+            out[self.expr(node.key, f)] = self.expr(node.value, f)
+        self.comprehension(node.generators, 0, put, f)
+        return out
+
+    def comprehension(self, generators, k, emit, f):
+        if k == len(generators):
+            return emit()
+        g = generators[k]
+        items = self.expr(g.iter, f)
+        if isinstance(items, Tensor):
+            raise f.source.error(g.iter, "a comprehension over a tensor cannot be scripted",
+                                 "use a for loop, or tensor ops on the whole tensor")
+        saved = dict(f.env)
+        try:
+            for item in items:
+                self.assign(g.target, item, f, g.target)
+                conds = [self.expr(c, f) for c in g.ifs]
+                if any(isinstance(c, Tensor) for c in conds):
+                    raise f.source.error(g.ifs[0], "a comprehension filtered on a tensor value "
+                                                   "cannot be scripted",
+                                         "use tracejit.where() or boolean masks")
+                if all(conds):
+                    self.comprehension(generators, k + 1, emit, f)
+        finally:
+            f.env = _restore_names(f.env, saved)
