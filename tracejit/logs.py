@@ -29,6 +29,7 @@ def configure(spec: str | None = None) -> list[str]:
     if unknown:
         print(f"tracejit: TRACEJIT_LOG names unknown channel(s) {', '.join(unknown)}; known: "
               f"{', '.join(CHANNELS)}, all", file=sys.stderr)
+    _warnings_handler()
     for name in names:
         if name in CHANNELS:
             logger = logging.getLogger(f"tracejit.{name}")
@@ -38,3 +39,15 @@ def configure(spec: str | None = None) -> list[str]:
                 handler.setFormatter(logging.Formatter(f"[tracejit.{name}] %(message)s"))
                 logger.addHandler(handler)
     return [n for n in names if n in CHANNELS]
+
+
+def _warnings_handler() -> None:
+    """tracejit's warnings (an op falling back to numpy, ...) print to stderr prefixed with
+    their logger's name, not bare through logging's last-resort handler. An application that
+    configures logging itself can remove it: `logging.getLogger("tracejit").handlers.clear()`."""
+    logger = logging.getLogger("tracejit")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
+        logger.addHandler(handler)
