@@ -1,0 +1,226 @@
+"""Corpus specs of the sequence, language and graph models (tests/models/corpus/).
+
+Each entry builds its program small (a few thousand parameters) through the program's own
+constructors, and makes inputs from numpy's seeded generator so torch and tracejit get equal
+values. `lib` is `torch` or `tracejit`; `mod` is the program's module in the same flavour.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import SimpleNamespace
+
+import numpy as np
+from corpus_spec import Spec
+
+
+def tokens(lib, rng, vocab: int, shape: tuple, low: int = 0):
+    """Integer token ids (int64) in [low, vocab)."""
+    return lib.tensor(rng.integers(low, vocab, shape))
+
+
+def floats(lib, rng, *shape, scale: float = 1.0):
+    """float32 values from a standard normal, times `scale`."""
+    return lib.tensor((rng.standard_normal(shape) * scale).astype(np.float32))
+
+
+def sibling(mod, name: str):
+    """Module `name` next to `mod` in a folder program (its package is the same flavour)."""
+    return importlib.import_module(f"{mod.__name__.rpartition('.')[0]}.{name}")
+
+
+def adjacency(lib, rng, n: int, normalize: bool):
+    """A random symmetric graph with self loops, dense; row-normalised like pygcn's."""
+    a = (rng.random((n, n)) < 0.3).astype(np.float32)
+    a = np.maximum(a, a.T) + np.eye(n, dtype=np.float32)
+    a = np.minimum(a, 1.0)
+    if normalize:
+        a = a / a.sum(1, keepdims=True)
+    return lib.tensor(a.astype(np.float32))
+
+
+# --- GPT-style language models -------------------------------------------------------------
+
+def _nanogpt(mod):
+    return mod.GPT(mod.GPTConfig(block_size=16, vocab_size=64, n_layer=2, n_head=2, n_embd=32,
+                                 dropout=0.0, bias=True))
+
+
+def _mingpt(mod):
+    config = mod.GPT.get_default_config()
+    config.model_type = None
+    config.n_layer, config.n_head, config.n_embd = 2, 2, 32
+    config.vocab_size, config.block_size = 64, 16
+    return mod.GPT(config)
+
+
+def _llama2c(mod):
+    return mod.Transformer(mod.ModelArgs(dim=32, n_layers=2, n_heads=4, n_kv_heads=2,
+                                         vocab_size=64, multiple_of=16, max_seq_len=16))
+
+
+def _mamba(mod):
+    return mod.Mamba(mod.ModelArgs(d_model=16, n_layer=2, vocab_size=64))
+
+
+def _idx(lib, rng):
+    return (tokens(lib, rng, 64, (2, 8)),)
+
+
+# generate() entries are named functions, not lambdas, so that the scripters can read them
+def nanogpt_generate(model, idx):
+    return model.generate(idx, 4, top_k=1)
+
+
+def mingpt_generate(model, idx):
+    return model.generate(idx, 4, do_sample=False)
+
+
+def llama2c_generate(model, idx):
+    return model.generate(idx, 3, temperature=0.0)
+
+
+GPT_SPECS = [
+    Spec("nanogpt", build=_nanogpt, inputs=_idx,
+         notes="karpathy/nanoGPT GPT forward: last-position logits, loss None"),
+    Spec("nanogpt_generate", program="nanogpt", build=_nanogpt, inputs=_idx,
+         call=nanogpt_generate,
+         notes="generate(): top_k=1 makes multinomial sampling deterministic"),
+    Spec("mingpt", program="mingpt", module="mingpt.model", build=_mingpt, inputs=_idx,
+         notes="karpathy/minGPT GPT forward: logits, loss None"),
+    Spec("mingpt_generate", program="mingpt", module="mingpt.model", build=_mingpt,
+         inputs=_idx, call=mingpt_generate,
+         notes="generate() greedy: topk(1)"),
+    Spec("llama2c", build=_llama2c, inputs=_idx,
+         notes="karpathy/llama2.c Transformer: RoPE, RMSNorm, grouped-query attention"),
+    Spec("llama2c_generate", program="llama2c", build=_llama2c, inputs=_idx,
+         call=llama2c_generate,
+         notes="generate() with temperature 0: topk(1)"),
+    Spec("mamba_minimal", build=_mamba, inputs=_idx,
+         notes="johnma2006/mamba-minimal: selective scan, einops, depthwise Conv1d"),
+]
+
+
+# --- RNN and Transformer language models (pytorch/examples word_language_model) ------------
+
+def _rnn_model(kind: str):
+    return lambda mod: mod.RNNModel(kind, 50, 16, 16, 2, dropout=0.0)
+
+
+def _rnn_inputs(lstm: bool):
+    def inputs(lib, rng):
+        hidden = (floats(lib, rng, 2, 2, 16), floats(lib, rng, 2, 2, 16)) if lstm \
+            else floats(lib, rng, 2, 2, 16)
+        return tokens(lib, rng, 50, (6, 2)), hidden
+    return inputs
+
+
+WLM_SPECS = [
+    Spec("wlm_lstm", program="word_language_model", build=_rnn_model("LSTM"),
+         inputs=_rnn_inputs(True), notes="2-layer nn.LSTM language model, (h, c) state"),
+    Spec("wlm_gru", program="word_language_model", build=_rnn_model("GRU"),
+         inputs=_rnn_inputs(False), notes="2-layer nn.GRU language model"),
+    Spec("wlm_rnn_tanh", program="word_language_model", build=_rnn_model("RNN_TANH"),
+         inputs=_rnn_inputs(False), notes="2-layer nn.RNN(tanh) language model"),
+    Spec("wlm_transformer", program="word_language_model",
+         build=lambda mod: mod.TransformerModel(50, 16, 2, 32, 2, dropout=0.0),
+         inputs=lambda lib, rng: (tokens(lib, rng, 50, (6, 2)),),
+         rtol=1e-4, atol=1e-4,
+         notes="nn.Transformer subclass: TransformerEncoder, causal mask, PositionalEncoding"),
+]
+
+
+# --- char-RNN, text CNN ---------------------------------------------------------------------
+
+def _char_rnn(kind: str):
+    return lambda mod: mod.CharRNN(30, 16, 30, kind, n_layers=2)
+
+
+def _char_inputs(lstm: bool):
+    def inputs(lib, rng):
+        hidden = (floats(lib, rng, 2, 3, 16), floats(lib, rng, 2, 3, 16)) if lstm \
+            else floats(lib, rng, 2, 3, 16)
+        return tokens(lib, rng, 30, (3,)), hidden
+    return inputs
+
+
+def _text_cnn(mod):
+    return mod.CNN_Text(SimpleNamespace(embed_num=30, embed_dim=8, class_num=3, kernel_num=4,
+                                        kernel_sizes=[2, 3], dropout=0.5, static=False))
+
+
+TEXT_SPECS = [
+    Spec("char_rnn_gru", program="char_rnn", build=_char_rnn("gru"),
+         inputs=_char_inputs(False), notes="spro/char-rnn.pytorch, one step of a 2-layer GRU"),
+    Spec("char_rnn_lstm", program="char_rnn", build=_char_rnn("lstm"),
+         inputs=_char_inputs(True), notes="spro/char-rnn.pytorch, one step of a 2-layer LSTM"),
+    Spec("text_cnn", build=_text_cnn, inputs=lambda lib, rng: (tokens(lib, rng, 30, (2, 10)),),
+         notes="Kim's CNN sentence classifier: Conv2d over embeddings, max_pool1d"),
+]
+
+
+# --- sequence to sequence ------------------------------------------------------------------
+
+def _ibm_seq2seq(mod):
+    encoder = sibling(mod, "EncoderRNN").EncoderRNN(
+        20, 8, 16, n_layers=1, bidirectional=True, rnn_cell="lstm")
+    decoder = sibling(mod, "DecoderRNN").DecoderRNN(
+        20, 5, 32, sos_id=1, eos_id=2, n_layers=1, rnn_cell="lstm", bidirectional=True,
+        use_attention=True)
+    return mod.Seq2seq(encoder, decoder)
+
+
+def _aiayn(mod):
+    return mod.Transformer(30, 30, src_pad_idx=0, trg_pad_idx=0, d_word_vec=16, d_model=16,
+                           d_inner=32, n_layers=1, n_head=2, d_k=8, d_v=8, dropout=0.0,
+                           n_position=20)
+
+
+SEQ2SEQ_SPECS = [
+    Spec("ibm_seq2seq", program="ibm_seq2seq", module="seq2seq.models.seq2seq",
+         build=_ibm_seq2seq, inputs=lambda lib, rng: (tokens(lib, rng, 20, (2, 7), low=3),),
+         notes="IBM/pytorch-seq2seq: bidirectional LSTM encoder, attention decoder, greedy "
+               "decoding (teacher forcing 0)"),
+    Spec("aiayn_transformer", program="aiayn_transformer", module="transformer.Models",
+         build=_aiayn,
+         inputs=lambda lib, rng: (tokens(lib, rng, 30, (2, 7)), tokens(lib, rng, 30, (2, 6))),
+         notes="jadore801120/attention-is-all-you-need-pytorch Transformer, pad masks"),
+]
+
+
+# --- convolutional sequence models, mixture of experts, ViT --------------------------------
+
+OTHER_SPECS = [
+    Spec("tcn", build=lambda mod: mod.TemporalConvNet(4, [8, 8], kernel_size=3, dropout=0.0),
+         inputs=lambda lib, rng: (floats(lib, rng, 2, 4, 16),),
+         notes="locuslab/TCN: weight_norm Conv1d, dilations, Chomp1d"),
+    Spec("mixture_of_experts",
+         build=lambda mod: mod.MoE(dim=16, num_experts=4, hidden_dim=32,
+                                   second_policy_eval="all"),
+         inputs=lambda lib, rng: (floats(lib, rng, 2, 8, 16),),
+         notes="lucidrains/mixture-of-experts: top-2 gating, einsum dispatch; the "
+               "deterministic second-expert policy 'all' (upstream's 'threshold' has a "
+               "shape bug)"),
+    Spec("vit",
+         build=lambda mod: mod.ViT(image_size=16, patch_size=4, num_classes=10, dim=32,
+                                   depth=2, heads=2, mlp_dim=64, dim_head=16),
+         inputs=lambda lib, rng: (floats(lib, rng, 2, 3, 16, 16),),
+         notes="lucidrains/vit-pytorch ViT: einops rearrange/repeat and its Rearrange layer"),
+]
+
+
+# --- graph networks -------------------------------------------------------------------------
+
+GRAPH_SPECS = [
+    Spec("pygcn", program="pygcn", module="pygcn.models",
+         build=lambda mod: mod.GCN(nfeat=8, nhid=16, nclass=4, dropout=0.5),
+         inputs=lambda lib, rng: (floats(lib, rng, 10, 8), adjacency(lib, rng, 10, True)),
+         notes="tkipf/pygcn GCN: torch.spmm on a dense normalised adjacency, log_softmax"),
+    Spec("pygat", program="pygat", module="models",
+         build=lambda mod: mod.GAT(nfeat=8, nhid=8, nclass=4, dropout=0.6, alpha=0.2,
+                                   nheads=2),
+         inputs=lambda lib, rng: (floats(lib, rng, 10, 8), adjacency(lib, rng, 10, False)),
+         notes="Diego999/pyGAT GAT: masked attention with torch.where, elu, multi-head cat"),
+]
+
+SPECS = [*GPT_SPECS, *WLM_SPECS, *TEXT_SPECS, *SEQ2SEQ_SPECS, *OTHER_SPECS, *GRAPH_SPECS]

@@ -1,0 +1,79 @@
+"""The real-model corpus against its ratchet, tests/models/corpus_status.json.
+
+Each program and tracejit mode (eager, trace, script, save/load; plus torch eager, the oracle)
+is one test. A mode recorded as passing must still pass: a regression fails. A mode that now
+passes but is recorded as failing fails too, asking to record the progress with
+`python tests/models/runner.py --update-status`; a mode still failing as recorded is an xfail
+showing what is missing. The torch.jit columns are measurement only and do not run here.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+_FILE = Path(__file__).with_name("runner.py")
+_SPEC = importlib.util.spec_from_file_location("tracejit_corpus_runner", _FILE)
+runner = importlib.util.module_from_spec(_SPEC)
+sys.modules[_SPEC.name] = runner
+_SPEC.loader.exec_module(runner)
+
+SPECS = {spec.name: spec for spec in runner.collect_specs()}
+STATUS = runner.read_status()
+UPDATE = "python tests/models/runner.py --update-status"
+
+
+@functools.cache
+def cells(name: str) -> dict[str, str]:
+    return runner.run_spec(SPECS[name], torch_jit=False)
+
+
+@pytest.mark.parametrize("mode", runner.CHECKED_MODES)
+@pytest.mark.parametrize("name", list(SPECS))
+def test_corpus_program(name, mode):
+    recorded = STATUS.get(name, {}).get(mode)
+    if recorded is None:
+        pytest.fail(f"{name} has no {mode} entry in {runner.STATUS_FILE.name}; record it: "
+                    f"{UPDATE}")
+    cell = cells(name)[mode]
+    if recorded == "pass" and cell != runner.PASS:
+        pytest.fail(f"regression: {name} {mode} passed at the last measurement, now: {cell}")
+    if recorded != "pass" and cell == runner.PASS:
+        pytest.fail(f"{name} {mode} now passes but {runner.STATUS_FILE.name} records it as "
+                    f"failing: record the progress with {UPDATE}")
+    if cell != runner.PASS:
+        pytest.xfail(cell)
+
+
+def test_status_file_lists_only_known_programs():
+    stale = sorted(set(STATUS) - set(SPECS))
+    assert not stale, f"{runner.STATUS_FILE.name} lists programs without a spec: {stale}; {UPDATE}"
+
+
+def test_corpus_files_carry_their_provenance():
+    for path in sorted(runner.CORPUS.rglob("*.py")):
+        head = path.read_text(encoding="utf-8", errors="replace")[:4000]
+        for field in ("# Source: https://github.com/", "# Repository:", "# Path:", "# Commit:",
+                      "# Licence:"):
+            assert field in head, f"{path}: the header lacks {field!r}"
+
+
+def test_compare_finds_differences():
+    import numpy as np
+    import torch
+
+    import tracejit
+
+    want = (torch.tensor([[1.0, 2.0]]), None, torch.tensor([3]))
+    same = (tracejit.tensor(np.array([[1.0, 2.0]], np.float32)), None, tracejit.tensor([3]))
+    assert runner.compare(same, want, 1e-4, 1e-5) == runner.PASS
+    off = (tracejit.tensor(np.array([[1.0, 2.5]], np.float32)), None, tracejit.tensor([3]))
+    assert runner.compare(off, want, 1e-4, 1e-5).startswith("mismatch: output 0 max abs error")
+    assert runner.compare(same[:2], want, 1e-4, 1e-5) == \
+        "mismatch: 2 output leaves, torch has 3"
