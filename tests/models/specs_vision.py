@@ -1,0 +1,196 @@
+"""Corpus specs of the vision and generative models (tests/models/corpus/).
+
+These programs come unchanged from pinned PyPI packages of well-known public repositories
+(pytorchcv, torchsr, fepegar/unet, lightning-bolts, EfficientNet-PyTorch); each corpus file
+names its package, path and licence and loads it through tests/models/installed.py. Every spec
+builds the program small through its own constructor (channel widths of 4 to 32, inputs of
+8 to 112 pixels: a few thousand parameters) and makes float32 inputs from numpy's seeded
+generator, so torch and tracejit get equal values. Models run in eval mode (BatchNorm uses its
+running statistics, Dropout is the identity).
+
+Tolerances: float32 convolution stacks 10 to 40 layers deep sum thousands of products per
+output in an order numpy and PyTorch's kernels choose differently; rounding of ~1e-7 relative
+per addition grows to ~1e-5 relative on outputs of order 1, hence rtol 1e-4 / atol 1e-5 by
+default, loosened (and said so) where a model divides by small variances (InstanceNorm) or
+amplifies through many residual additions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from corpus_spec import Spec
+
+
+def images(lib, rng, *shape):
+    """float32 images in [-1, 1) of `shape` (N, C, H, W) or (N, C, D, H, W)."""
+    return lib.tensor(rng.uniform(-1.0, 1.0, shape).astype(np.float32))
+
+
+def image_inputs(*shape):
+    """An `inputs` function making one batch of images of `shape`."""
+    return lambda lib, rng: (images(lib, rng, *shape),)
+
+
+# --- pytorchcv classifiers (osmr/imgclsmob) ------------------------------------------------
+
+def _cifar_resnet(cls_name: str, channels, init: int, bottleneck: bool):
+    return lambda mod: getattr(mod.program, cls_name)(
+        channels=channels, init_block_channels=init, bottleneck=bottleneck, num_classes=10)
+
+
+def _densenet_cifar(mod):
+    # growth rate 4, 2 units per stage (get_densenet_cifar's formula for blocks=10)
+    return mod.program.CIFARDenseNet(
+        channels=[[12, 16], [12, 16], [12, 16]], init_block_channels=8, bottleneck=False,
+        dropout_rate=0.1, num_classes=10)
+
+
+def _nin_cifar(mod):
+    return mod.program.CIFARNIN(
+        channels=[[16, 12, 8], [16, 16, 16], [16, 16]], first_kernel_sizes=[5, 5, 3],
+        num_classes=10)
+
+
+def _mobilenetv2(mod):
+    # two stride-2 steps (init block, stage 2): 28x28 -> 7x7 for the final 7x7 average pool
+    return mod.program.MobileNetV2(
+        channels=[[8], [12, 12]], init_block_channels=8, final_block_channels=16,
+        remove_exp_conv=False, in_size=(28, 28), num_classes=10)
+
+
+def _mobilenetv3(mod):
+    # init block, stage 1 (first_stride) and stage 2 stride 2: 56x56 -> 7x7
+    return mod.program.MobileNetV3(
+        channels=[[8], [8, 8]], exp_channels=[[8], [16, 16]], init_block_channels=8,
+        final_block_channels=16, classifier_mid_channels=16, kernels3=[[1], [1, 0]],
+        use_relu=[[1], [1, 0]], use_se=[[1], [0, 1]], first_stride=True, final_use_se=False,
+        in_size=(56, 56), num_classes=10)
+
+
+def _shufflenetv2(mod):
+    # init conv and max pool (x4), two stages (x4): 112x112 -> 7x7
+    return mod.program.ShuffleNetV2(
+        channels=[[16, 16], [32]], init_block_channels=8, final_block_channels=32,
+        in_size=(112, 112), num_classes=10)
+
+
+def _squeezenet(mod):
+    # SqueezeNet 1.1's layout at 1/16 width; its 13x13 final pool wants 224x224 inputs
+    return mod.program.SqueezeNet(
+        channels=[[8, 8], [16, 16], [24, 24, 32, 32]], residuals=[[0, 1], [0, 1], [0, 1, 0, 1]],
+        init_block_kernel_size=3, init_block_channels=8, in_size=(224, 224), num_classes=10)
+
+
+def _efficientnet(mod):
+    return mod.program.EfficientNet(
+        channels=[[8], [12, 12]], init_block_channels=8, final_block_channels=32,
+        kernel_sizes=[[3], [5, 3]], strides_per_stage=[1, 2], expansion_factors=[[1], [6, 6]],
+        dropout_rate=0.2, tf_mode=True, in_size=(32, 32), num_classes=10)
+
+
+def _ghostnet(mod):
+    # init block and stages 2, 3 stride 2: 56x56 -> 7x7 for the final 7x7 average pool
+    return mod.program.GhostNet(
+        channels=[[8], [12, 12], [16]], init_block_channels=8, final_block_channels=32,
+        classifier_mid_channels=32, kernels3=[[1], [1, 1], [0]], exp_factors=[[1], [3, 3], [3]],
+        use_se=[[0], [0, 1], [1]], first_stride=False, in_size=(56, 56), num_classes=10)
+
+
+def _alexnet(mod):
+    # AlexNet 'a' (with local response normalization) at 1/16 width; 224x224 for its 6x6 head
+    return mod.program.AlexNet(
+        channels=[[8], [16], [16, 16, 16]], kernel_sizes=[[11], [5], [3, 3, 3]],
+        strides=[[4], [1], [1, 1, 1]], paddings=[[0], [2], [1, 1, 1]], use_lrn=True,
+        in_size=(224, 224), num_classes=10)
+
+
+# --- segmentation ------------------------------------------------------------------------
+
+def _pcv_unet(mod):
+    # get_unet's layout at 1/8 width
+    return mod.program.UNet(
+        channels=[[16, 32, 64, 64], [64, 32, 16, 8]], init_block_channels=8, in_size=(32, 32),
+        num_classes=3)
+
+
+def _fastscnn(mod):
+    return mod.program.FastSCNN(fixed_size=True, in_size=(64, 64), num_classes=4)
+
+
+def _fepegar_unet2d(mod):
+    return mod.program.UNet(
+        in_channels=1, out_classes=2, dimensions=2, num_encoding_blocks=3,
+        out_channels_first_layer=4, normalization="batch", upsampling_type="conv", padding=1,
+        residual=True, dropout=0.1)
+
+
+def _fepegar_unet3d(mod):
+    return mod.program.UNet(
+        in_channels=1, out_classes=2, dimensions=3, num_encoding_blocks=2,
+        out_channels_first_layer=4, normalization="instance", upsampling_type="linear",
+        padding=1, preactivation=True)
+
+
+# --- super-resolution and generative models ----------------------------------------------
+
+def _edsr(mod):
+    return mod.program.EDSR(n_resblocks=2, n_feats=8, scale=2, res_scale=0.1)
+
+
+def _rcan(mod):
+    return mod.program.RCAN(n_resgroups=2, n_resblocks=2, n_feats=8, reduction=4, scale=2)
+
+
+def _carn(mod):
+    return mod.program.CARN(scale=2)
+
+
+def _dcgan_generator(mod):
+    return mod.program.DCGANGenerator(latent_dim=8, feature_maps=4, image_channels=3)
+
+
+def _dcgan_discriminator(mod):
+    return mod.program.DCGANDiscriminator(feature_maps=4, image_channels=3)
+
+
+def _efficientnet_pytorch(mod):
+    net = mod.program.EfficientNet.from_name(
+        "efficientnet-b0", width_coefficient=0.25, depth_coefficient=0.3, image_size=32,
+        dropout_rate=0.2, num_classes=10)
+    net.set_swish(memory_efficient=False)  # the plain x * sigmoid(x), as for export
+    return net
+
+
+def _noise(lib, rng):
+    """Latent vectors shaped (N, latent_dim, 1, 1), as pl_bolts' DCGAN module feeds them."""
+    return (lib.tensor(rng.standard_normal((2, 8, 1, 1)).astype(np.float32)),)
+
+
+SPECS = [
+    Spec("pytorchcv_resnet_cifar", _cifar_resnet("CIFARResNet", [[8], [16], [32]], 8, False),
+         image_inputs(2, 3, 32, 32)),
+    Spec("pytorchcv_preresnet_cifar",
+         _cifar_resnet("CIFARPreResNet", [[16], [32], [64]], 8, True), image_inputs(2, 3, 32, 32)),
+    Spec("pytorchcv_seresnet_cifar",
+         _cifar_resnet("CIFARSEResNet", [[16], [32], [32]], 8, False), image_inputs(2, 3, 32, 32)),
+    Spec("pytorchcv_densenet_cifar", _densenet_cifar, image_inputs(2, 3, 32, 32)),
+    Spec("pytorchcv_nin_cifar", _nin_cifar, image_inputs(2, 3, 32, 32)),
+    Spec("pytorchcv_mobilenetv2", _mobilenetv2, image_inputs(2, 3, 28, 28)),
+    Spec("pytorchcv_mobilenetv3", _mobilenetv3, image_inputs(2, 3, 56, 56)),
+    Spec("pytorchcv_shufflenetv2", _shufflenetv2, image_inputs(1, 3, 112, 112)),
+    Spec("pytorchcv_squeezenet", _squeezenet, image_inputs(1, 3, 224, 224)),
+    Spec("pytorchcv_efficientnet", _efficientnet, image_inputs(2, 3, 32, 32)),
+    Spec("pytorchcv_ghostnet", _ghostnet, image_inputs(1, 3, 56, 56)),
+    Spec("pytorchcv_alexnet", _alexnet, image_inputs(1, 3, 224, 224)),
+    Spec("pytorchcv_unet", _pcv_unet, image_inputs(1, 3, 32, 32)),
+    Spec("pytorchcv_fastscnn", _fastscnn, image_inputs(1, 3, 64, 64)),
+    Spec("fepegar_unet2d", _fepegar_unet2d, image_inputs(2, 1, 16, 16)),
+    Spec("fepegar_unet3d", _fepegar_unet3d, image_inputs(1, 1, 8, 8, 8), rtol=1e-3, atol=1e-4,
+         notes="InstanceNorm3d divides by per-sample variances of 8x8x8 volumes"),
+    Spec("torchsr_edsr", _edsr, image_inputs(1, 3, 8, 8)),
+    Spec("torchsr_rcan", _rcan, image_inputs(1, 3, 8, 8)),
+    Spec("torchsr_carn", _carn, image_inputs(1, 3, 8, 8)),
+    Spec("bolts_dcgan_generator", _dcgan_generator, _noise),
+    Spec("bolts_dcgan_discriminator", _dcgan_discriminator, image_inputs(2, 3, 64, 64)),
+    Spec("efficientnet_pytorch", _efficientnet_pytorch, image_inputs(2, 3, 32, 32)),
+]
