@@ -20,8 +20,10 @@ except ModuleNotFoundError as _e:  # pragma: no cover - only in an uninstalled c
     ) from None
 
 from tracejit import logs as _logs
-from tracejit import nn
+from tracejit import backends, cuda, jit, nn, utils
 from tracejit.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
+from tracejit.compat import *  # noqa: F403  (FloatTensor, finfo, _assert, set_grad_enabled, ...)
+from tracejit.compat import __all__ as _compat_names
 from tracejit.creation import (
     arange,
     as_tensor,
@@ -47,6 +49,9 @@ from tracejit.creation import (
 from tracejit.dispatch import get_default_dtype, result_type, set_default_dtype
 from tracejit.functions import *  # noqa: F403  (torch's functions: sum, cat, reshape, ...)
 from tracejit.functions import __all__ as _function_names
+from tracejit.functions_extra import *  # noqa: F403  (einsum, outer, meshgrid, isclose, ...)
+from tracejit.functions_extra import __all__ as _extra_function_names
+from tracejit.generator import Generator
 from tracejit.graphfile import GraphFileError, LoadedGraph, load, save
 from tracejit.ir import DType as dtype
 from tracejit.ir import Size
@@ -154,4 +159,12 @@ __all__ = [
     "zeros",
     "zeros_like",
     *_function_names,
+    # torch namespace of issue 12
+    "Generator",
+    "backends",
+    "cuda",
+    "jit",
+    "utils",
+    *_compat_names,
+    *_extra_function_names,
 ]

@@ -15,6 +15,7 @@ from tracejit.dispatch import (
     scalar_dtype,
 )
 from tracejit.functions import size_args
+from tracejit.generator import using_generator
 from tracejit.ir import DType, Op
 from tracejit.ir.types import promote_types
 from tracejit.tensor import Tensor, check_device
@@ -188,14 +189,16 @@ def rand(*size, dtype=None, device=None, generator=None, requires_grad=False):
     """Uniform samples in [0, 1)."""
     check_device(device)
     dtype = _creation_dtype(dtype, get_default_dtype())
-    return dispatch(Op.RAND, shape=size_args(size), dtype=dtype)
+    with using_generator(generator):
+        return dispatch(Op.RAND, shape=size_args(size), dtype=dtype)
 
 
 def randn(*size, dtype=None, device=None, generator=None, requires_grad=False):
     """Standard normal samples."""
     check_device(device)
     dtype = _creation_dtype(dtype, get_default_dtype())
-    return dispatch(Op.RANDN, shape=size_args(size), dtype=dtype)
+    with using_generator(generator):
+        return dispatch(Op.RANDN, shape=size_args(size), dtype=dtype)
 
 
 def randint(low=0, high=None, size=None, *, dtype=None, device=None, generator=None,
@@ -207,8 +210,9 @@ def randint(low=0, high=None, size=None, *, dtype=None, device=None, generator=N
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
     dtype = _creation_dtype(dtype, DType.int64)
-    return dispatch(Op.RANDINT, low=int(low), high=int(high), shape=size_args((size,)),
-                    dtype=dtype)
+    with using_generator(generator):
+        return dispatch(Op.RANDINT, low=int(low), high=int(high), shape=size_args((size,)),
+                        dtype=dtype)
 
 
 def rand_like(input, *, dtype=None, device=None):
@@ -220,10 +224,11 @@ def randn_like(input, *, dtype=None, device=None):
 
 
 def randperm(n, *, dtype=None, device=None, generator=None):
-    """A random permutation of 0..n-1 (int64), from the global generator."""
+    """A random permutation of 0..n-1 (int64), from `generator` or the global one."""
     from tracejit.random import default_generator
 
     check_device(device)
     current_mode().unsupported("randperm() (it draws from numpy's generator, not an op)")
-    perm = default_generator().permutation(int(n))
+    with using_generator(generator):
+        perm = default_generator().permutation(int(n))
     return tensor(perm, dtype=_creation_dtype(dtype, DType.int64))

@@ -11,13 +11,16 @@ from tracejit.ir import DType, Op
 
 
 def _is_tensor_key(k) -> bool:
-    return isinstance(k, (_tensor_module.Tensor, np.ndarray, list))
+    return isinstance(k, (_tensor_module.Tensor, np.ndarray, list, range))
 
 
 def _key_tensor(k):
-    """An index given as a Tensor, ndarray or (nested) list, as an int64 or bool Tensor."""
+    """An index given as a Tensor, ndarray, range or (nested) list, as an int64 or bool
+    Tensor (an empty list selects nothing, as int64)."""
     from tracejit.creation import tensor
 
+    if isinstance(k, range) or (isinstance(k, list) and not k):
+        k = np.array(k, dtype=np.int64)
     t = k if isinstance(k, _tensor_module.Tensor) else tensor(k)
     if t.dtype.is_floating_point:
         raise IndexError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracejit import functions as F
+from tracejit import functions_extra as FX
 from tracejit.dispatch import alias, assign, concrete, dispatch, dispatch_inplace
 from tracejit.indexing import getitem, setitem
 from tracejit.ir import DType, Op, Size, TensorType
@@ -588,6 +589,98 @@ class Tensor:
 
     def reshape_as(self, other):
         return self.reshape(*other.shape)
+
+    # --- torch-namespace methods (issue 12): composites, random fills, legacy type API ------
+    addbmm = FX.addbmm
+    addmm = FX.addmm
+    addmv = FX.addmv
+    allclose = FX.allclose
+    baddbmm = FX.baddbmm
+    dot = FX.dot
+    equal = FX.equal
+    ger = outer = FX.outer
+    isclose = FX.isclose
+    mv = FX.mv
+    repeat_interleave = FX.repeat_interleave
+    unbind = FX.unbind
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        """Fill in place with samples of N(mean, std^2)."""
+        from tracejit.generator import random_fill
+
+        return random_fill(self, "normal", (mean, std), generator)
+
+    def uniform_(self, from_=0.0, to=1.0, *, generator=None):
+        """Fill in place with samples of U(from_, to)."""
+        from tracejit.generator import random_fill
+
+        return random_fill(self, "uniform", (from_, to), generator)
+
+    def random_(self, from_=0, to=None, *, generator=None):
+        """Fill in place with integers in [from_, to) ([0, from_) when only one is given)."""
+        from tracejit.generator import random_fill
+
+        return random_fill(self, "integers", (from_, to), generator)
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        """Fill in place with 1 (probability p) or 0."""
+        from tracejit.generator import random_fill
+
+        return random_fill(self, "bernoulli", (p,), generator)
+
+    def type(self, dtype=None, non_blocking: bool = False, **kwargs):
+        """No argument: the legacy type name ('torch.FloatTensor'); else a cast to a dtype or
+        a legacy type (`x.type(tracejit.LongTensor)`, `x.type('torch.LongTensor')`)."""
+        from tracejit.compat import legacy_type_dtype, legacy_type_name
+
+        if dtype is None:
+            return legacy_type_name(self.dtype)
+        return self.to(legacy_type_dtype(dtype))
+
+    is_xpu = is_mps = is_sparse = is_quantized = is_meta = property(lambda self: False)
+    is_cpu = property(lambda self: True)
+
+    def get_device(self) -> int:
+        """-1: the tensor lives on the CPU."""
+        return -1
+
+    def data_ptr(self) -> int:
+        """The address of the first element."""
+        return int(self._data.__array_interface__["data"][0])
+
+    def ndimension(self) -> int:
+        return self._data.ndim
+
+    # --- sorting, flipping, scattering, selecting, sampling (tracejit/functions_index.py) ----
+    sort = FI.sort
+    argsort = FI.argsort
+    msort = FI.msort
+    topk = FI.topk
+    flip = FI.flip
+    fliplr = FI.fliplr
+    flipud = FI.flipud
+    roll = FI.roll
+    cumprod = FI.cumprod
+    cumprod_ = FI.cumprod_
+    diff = FI.diff
+    scatter = FI.scatter
+    scatter_ = FI.scatter_
+    scatter_add = FI.scatter_add
+    scatter_add_ = FI.scatter_add_
+    scatter_reduce = FI.scatter_reduce
+    scatter_reduce_ = FI.scatter_reduce_
+    index_select = FI.index_select
+    index_add = FI.index_add
+    index_add_ = FI.index_add_
+    index_copy = FI.index_copy
+    index_copy_ = FI.index_copy_
+    index_fill = FI.index_fill
+    index_fill_ = FI.index_fill_
+    take_along_dim = FI.take_along_dim
+    nonzero = FI.nonzero
+    argwhere = FI.argwhere
+    multinomial = FI.multinomial
+    bernoulli = FI.bernoulli
 
     __getitem__ = getitem
     __setitem__ = setitem

@@ -1,0 +1,214 @@
+"""Top-level torch names that are not tensor functions: the legacy tensor types
+(`FloatTensor`, ...), `finfo`/`iinfo`, `_assert`, `typename`, `set_grad_enabled`.
+
+The legacy types are constructors and `isinstance` checks on the dtype (like torch's:
+`isinstance(x, tracejit.FloatTensor)` is True for a float32 tensor); they are not subclasses
+of `Tensor`.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from tracejit import autograd as _autograd
+from tracejit.dispatch import current_mode, get_default_dtype
+from tracejit.ir import DType
+from tracejit.tensor import Tensor, check_device
+
+# torch's legacy type names, by dtype
+_LEGACY_NAMES = {
+    "float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+    "uint8": "ByteTensor", "int8": "CharTensor", "int16": "ShortTensor", "int32": "IntTensor",
+    "int64": "LongTensor", "bool": "BoolTensor",
+}
+
+
+def legacy_type_name(dtype: DType) -> str:
+    """'torch.FloatTensor' for float32, ...: what torch's `x.type()` returns on the CPU."""
+    return f"torch.{_LEGACY_NAMES[dtype.value]}"
+
+
+def legacy_type_dtype(spec) -> DType:
+    """The dtype a `Tensor.type(...)` argument names: a dtype, a legacy type or its name."""
+    if isinstance(spec, DType):
+        return spec
+    if isinstance(spec, _LegacyTensorType):
+        return spec.dtype
+    if isinstance(spec, str):
+        prefix, _, name = spec.rpartition(".")
+        if prefix.endswith("cuda"):
+            check_device("cuda")
+        for value, legacy in _LEGACY_NAMES.items():
+            if legacy == name and prefix in ("torch", "tracejit") and hasattr(DType, value):
+                return DType(value)
+        raise ValueError(f"invalid type: '{spec}' (expected a dtype or a name such as "
+                         "'torch.FloatTensor')")
+    raise TypeError(f"type() takes a dtype, a legacy tensor type or its name, got "
+                    f"{type(spec).__name__}")
+
+
+class _LegacyTensorType(type):
+    """The metaclass of FloatTensor & co: calling one makes a tensor, isinstance checks the
+    dtype."""
+
+    dtype: DType
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype is cls.dtype
+
+    def __call__(cls, *args, device=None):
+        from tracejit.creation import tensor, zeros
+
+        check_device(device)
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            if args[0].dtype is not cls.dtype:
+                raise TypeError(f"expected {legacy_type_name(cls.dtype)} (got "
+                                f"{args[0].type()})")
+            return args[0]
+        if len(args) == 1 and not _is_int(args[0]) and not _is_size(args[0]):
+            return tensor(args[0], dtype=cls.dtype)
+        shape = args[0] if len(args) == 1 and _is_size(args[0]) else args
+        return zeros(*shape, dtype=cls.dtype) if shape else zeros(0, dtype=cls.dtype)
+
+    def __repr__(cls) -> str:
+        return f"<class 'tracejit.{cls.__name__}'>"
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (builtins.int, np.integer)) and not isinstance(x, builtins.bool)
+
+
+def _is_size(x) -> bool:
+    from tracejit.ir import Size
+
+    return isinstance(x, Size)
+
+
+def _legacy_types() -> dict[str, _LegacyTensorType]:
+    return {name: _LegacyTensorType(name, (), {"dtype": DType(value), "__module__": "tracejit"})
+            for value, name in _LEGACY_NAMES.items() if value in DType._value2member_map_}
+
+
+LEGACY_TYPES = _legacy_types()
+globals().update(LEGACY_TYPES)
+
+
+# --- finfo / iinfo ------------------------------------------------------------------------------
+
+class finfo:
+    """Machine limits of a floating-point dtype (the default dtype when none is given)."""
+
+    def __init__(self, type: DType | None = None):
+        dtype = get_default_dtype() if type is None else type
+        if not isinstance(dtype, DType) or not dtype.is_floating_point:
+            raise TypeError(f"torch.finfo() requires a floating point input type, got "
+                            f"{dtype!r}. Use torch.iinfo to handle 'torch.finfo'")
+        info = np.finfo(dtype.np)
+        self.bits = info.bits
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = self.smallest_normal = float(info.tiny)
+        self.resolution = 10.0 ** -info.precision  # torch: a power of ten, not numpy's cast
+        self.dtype = dtype.value
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
+                f"eps={self.eps}, smallest_normal={self.tiny}, tiny={self.tiny}, "
+                f"dtype={self.dtype})")
+
+
+class iinfo:
+    """Machine limits of an integer (or bool) dtype."""
+
+    def __init__(self, type: DType):
+        if not isinstance(type, DType) or type.is_floating_point:
+            raise TypeError(f"torch.iinfo() requires an integer input type, got {type!r}. Use "
+                            "torch.finfo to handle floating point types")
+        info = np.iinfo(np.uint8) if type is DType.bool else np.iinfo(type.np)
+        self.bits = info.bits
+        self.max = 1 if type is DType.bool else builtins.int(info.max)
+        self.min = 0 if type is DType.bool else builtins.int(info.min)
+        self.dtype = type.value
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+# --- misc ---------------------------------------------------------------------------------------
+
+def _assert(condition, message: str) -> None:
+    """torch._assert: AssertionError(message) when `condition` is false; on a traced tensor
+    it becomes a runtime check in the captured graph."""
+    from tracejit.tracer import TraceError
+
+    if isinstance(condition, Tensor):
+        try:
+            ok = builtins.bool(condition)
+        except TraceError:
+            cond = condition.reshape(()) if condition.ndim else condition
+            current_mode().check(cond.bool(), message)
+            return
+    else:
+        ok = builtins.bool(condition)
+    if not ok:
+        raise AssertionError(message)
+
+
+def typename(obj) -> str:
+    """'torch.FloatTensor' for a float32 tensor, 'module.QualName' for anything else."""
+    if isinstance(obj, Tensor):
+        return legacy_type_name(obj.dtype)
+    module = getattr(obj, "__module__", "") or ""
+    qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+    if qualname is None:
+        qualname = type(obj).__qualname__
+        module = type(obj).__module__ or ""
+    return f"{module}.{qualname}" if module and module != "builtins" else qualname
+
+
+def is_floating_point(input: Tensor) -> bool:
+    return input.is_floating_point()
+
+
+def is_nonzero(input: Tensor) -> bool:
+    """The truth of a one-element tensor."""
+    return builtins.bool(input)
+
+
+class set_grad_enabled:
+    """Set grad mode now (`set_grad_enabled(False)`), for a block (`with ...:`) or for a
+    decorated function; grad mode has no effect until autograd lands."""
+
+    def __init__(self, mode: builtins.bool):
+        self.prev = _autograd._enabled
+        self.mode = builtins.bool(mode)
+        _autograd._enabled = self.mode
+
+    def __call__(self, fn):
+        import functools
+
+        _autograd._enabled = self.prev
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(self.mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    def __enter__(self):
+        _autograd._enabled = self.mode
+        return self
+
+    def __exit__(self, *exc) -> builtins.bool:
+        _autograd._enabled = self.prev
+        return False
+
+
+__all__ = [
+    *LEGACY_TYPES, "_assert", "finfo", "iinfo", "is_floating_point", "is_nonzero",
+    "set_grad_enabled", "typename",
+]

@@ -1,0 +1,139 @@
+"""`tracejit.Generator` (torch.Generator) and the in-place random fills (`normal_`, `uniform_`,
+`random_`, `bernoulli_`).
+
+A Generator wraps its own numpy PCG64 stream; functions given `generator=` draw from it instead
+of the global one. Streams are numpy's, so seeds do not reproduce torch's numbers. Under
+trace/script the draws are recorded as random ops, which read the global generator when the
+captured graph runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+
+import numpy as np
+
+from tracejit import random as _random
+from tracejit.tensor import check_device
+
+
+class Generator:
+    """A random stream of its own: `g = Generator().manual_seed(0); randn(3, generator=g)`."""
+
+    def __init__(self, device="cpu"):
+        check_device(device)
+        self.device = device if not isinstance(device, str) else _device(device)
+        self.manual_seed(secrets.randbits(63))
+
+    def manual_seed(self, seed: int) -> Generator:
+        """Restart the stream from `seed`; returns the generator, like torch."""
+        self._seed = int(seed)
+        self._rng = np.random.default_rng(self._seed & 0xFFFF_FFFF_FFFF_FFFF)
+        return self
+
+    def seed(self) -> int:
+        """Reseed from fresh entropy and return the new seed."""
+        self.manual_seed(secrets.randbits(63))
+        return self._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> dict:
+        """The stream's state (numpy's PCG64 state dict, not torch's ByteTensor)."""
+        return self._rng.bit_generator.state
+
+    def set_state(self, state: dict) -> Generator:
+        self._rng.bit_generator.state = state
+        return self
+
+    def __repr__(self) -> str:
+        return f"<tracejit.Generator seed={self._seed}>"
+
+
+def _device(spec: str):
+    from tracejit.tensor import device
+
+    return device(spec)
+
+
+@contextlib.contextmanager
+def using_generator(generator: Generator | None):
+    """Draw from `generator` (when not None) instead of the global stream inside the block."""
+    if generator is None:
+        yield
+        return
+    if not isinstance(generator, Generator):
+        raise TypeError(f"generator must be a tracejit.Generator, got "
+                        f"{type(generator).__name__}")
+    saved, _random._generator = _random._generator, generator._rng
+    try:
+        yield
+    finally:
+        _random._generator = saved
+
+
+def random_fill(t, kind: str, params: tuple, generator: Generator | None):
+    """Fill `t` in place from a distribution: normal, uniform, integers or bernoulli."""
+    from tracejit import functions as F
+
+    with using_generator(generator):
+        sample = _SAMPLERS[kind](t, *params)
+    return F.copy_(t, sample)
+
+
+def _floating(t, name: str):
+    if not t.dtype.is_floating_point:
+        raise RuntimeError(f'"{name}" not implemented for {t.dtype.value} tensors (use a '
+                           "floating-point tensor)")
+
+
+def _normal(t, mean, std):
+    from tracejit.creation import randn
+
+    _floating(t, "normal_kernel_cpu")
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    return randn(*t.shape, dtype=t.dtype) * std + mean
+
+
+def _uniform(t, low, high):
+    from tracejit.creation import rand
+
+    _floating(t, "check_uniform_bounds")
+    if low > high:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
+                           f"from={low} > to={high}")
+    return rand(*t.shape, dtype=t.dtype) * (high - low) + low
+
+
+def _integers(t, low, high):
+    from tracejit.creation import randint
+
+    if high is None:
+        low, high = (0, low) if low else (0, _random_top(t.dtype))
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got "
+                           f"from={low} >= to={high}")
+    return randint(int(low), int(high), tuple(t.shape), dtype=t.dtype)
+
+
+def _random_top(dtype) -> int:
+    """torch's range for random_() with no bounds: [0, 2^mantissa] for floats, [0, max]
+    for integers, {0, 1} for bool."""
+    if dtype.is_floating_point:
+        return 2 ** (np.finfo(dtype.np).nmant + 1) + 1
+    if dtype.np == np.bool_:
+        return 2
+    return int(np.iinfo(dtype.np).max)
+
+
+def _bernoulli(t, p):
+    from tracejit.creation import rand
+
+    return (rand(*t.shape) < p).to(t.dtype)
+
+
+_SAMPLERS = {"normal": _normal, "uniform": _uniform, "integers": _integers,
+             "bernoulli": _bernoulli}
