@@ -79,3 +79,21 @@ __all__ += [
     "TransformerEncoderLayer", "utils",
 ]
 # --- end H4 ---
+
+# --- H3: conv, pooling, normalization, padding, upsampling, activation, dropout, loss layers ---
+from tracejit.nn import activation, conv, dropout, loss, normalization  # noqa: E402
+from tracejit.nn import padding, pooling, upsampling  # noqa: E402
+from tracejit.nn.activation import *  # noqa: E402, F403
+from tracejit.nn.conv import *  # noqa: E402, F403
+from tracejit.nn.dropout import *  # noqa: E402, F403
+from tracejit.nn.loss import *  # noqa: E402, F403
+from tracejit.nn.normalization import *  # noqa: E402, F403
+from tracejit.nn.padding import *  # noqa: E402, F403
+from tracejit.nn.pooling import *  # noqa: E402, F403
+from tracejit.nn.upsampling import *  # noqa: E402, F403
+
+__all__ += [
+    *activation.__all__, *conv.__all__, *dropout.__all__, *loss.__all__,
+    *normalization.__all__, *padding.__all__, *pooling.__all__, *upsampling.__all__,
+]
+# --- end H3 ---

@@ -765,3 +765,15 @@ __all__ = [
     "logsigmoid", "max_pool2d", "mse_loss", "nll_loss", "normalize", "one_hot", "pad", "relu",
     "relu6", "scaled_dot_product_attention", "sigmoid", "silu", "softmax", "softplus", "tanh",
 ]
+
+# --- the rest of torch.nn.functional lives in sibling modules (they import helpers from here) ---
+from tracejit.nn import functional_act, functional_conv, functional_loss  # noqa: E402
+from tracejit.nn import functional_norm, functional_sample  # noqa: E402
+from tracejit.nn.functional_act import *  # noqa: E402, F403
+from tracejit.nn.functional_conv import *  # noqa: E402, F403
+from tracejit.nn.functional_loss import *  # noqa: E402, F403
+from tracejit.nn.functional_norm import *  # noqa: E402, F403
+from tracejit.nn.functional_sample import *  # noqa: E402, F403
+
+__all__ += [*functional_act.__all__, *functional_conv.__all__, *functional_loss.__all__,
+            *functional_norm.__all__, *functional_sample.__all__]

@@ -1,0 +1,211 @@
+"""torch.nn.functional's remaining activations and the channel-wise dropouts, as composites of
+elementwise ops with torch's names, signatures and defaults."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from tracejit import creation
+from tracejit import functions as fn
+from tracejit.nn.functional import (
+    _check_float,
+    _written,
+    relu6,
+    sigmoid,
+    softmax,
+    softplus,
+)
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace: bool = False):
+    """scale * (max(0, x) + min(0, alpha * (exp(x) - 1))) with the self-normalizing
+    constants."""
+    _check_float("selu", input)
+    out = fn.where(input > 0, input, input.expm1() * _SELU_ALPHA) * _SELU_SCALE
+    return _written(input, out, inplace, "selu_")
+
+
+def celu(input, alpha: float = 1.0, inplace: bool = False):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError")
+    _check_float("celu", input)
+    out = fn.where(input > 0, input, (input / alpha).expm1() * alpha)
+    return _written(input, out, inplace, "celu_")
+
+
+def hardsigmoid(input, inplace: bool = False):
+    """0 for x <= -3, 1 for x >= 3, else x / 6 + 1 / 2."""
+    _check_float("hardsigmoid", input)
+    out = fn.clamp(input / 6 + 0.5, 0.0, 1.0)
+    return _written(input, out, inplace, "hardsigmoid_")
+
+
+def hardswish(input, inplace: bool = False):
+    """x * relu6(x + 3) / 6."""
+    _check_float("hardswish", input)
+    out = input * relu6(input + 3) / 6
+    return _written(input, out, inplace, "hardswish_")
+
+
+def mish(input, inplace: bool = False):
+    """x * tanh(softplus(x))."""
+    out = input * softplus(input).tanh()
+    return _written(input, out, inplace, "mish_")
+
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1)
+
+
+def tanhshrink(input):
+    """x - tanh(x)."""
+    return input - input.tanh()
+
+
+def hardshrink(input, lambd: float = 0.5):
+    """x where |x| > lambd, else 0."""
+    return fn.where(input.abs() > lambd, input, 0.0)
+
+
+def softshrink(input, lambd: float = 0.5):
+    """x - lambd above lambd, x + lambd below -lambd, else 0."""
+    if lambd < 0:
+        raise RuntimeError(
+            f"lambda must be greater or equal to 0, but found to be {lambd}."
+        )
+    return fn.where(input > lambd, input - lambd, fn.where(input < -lambd, input + lambd, 0.0))
+
+
+def threshold(input, threshold: float, value: float, inplace: bool = False):
+    """x where x > threshold, else value."""
+    out = fn.where(input > threshold, input, value)
+    return _written(input, out.to(input.dtype), inplace, "threshold_")
+
+
+def glu(input, dim: int = -1):
+    """a * sigmoid(b) for the two halves a, b of `input` along `dim`."""
+    if input.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    size = input.shape[dim]
+    if size % 2:
+        raise RuntimeError(
+            f"Halving dimension must be even, but dimension {dim % input.ndim} is size {size}"
+        )
+    a, b = input.chunk(2, dim)
+    return a * sigmoid(b)
+
+
+def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """softmax(-x) along `dim`."""
+    return softmax(-input, dim, dtype=dtype)
+
+
+def prelu(input, weight):
+    """x where x > 0, else weight * x; a (C,) weight is applied along dim 1."""
+    _check_float("prelu", input)
+    if weight.numel() != 1:
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if input.ndim == 0 or weight.numel() != channels:
+            raise RuntimeError(
+                f"Mismatch of parameter numbers and input channel size. Found parameter numbers "
+                f"= {weight.numel()} and channel size = {channels}."
+            )
+        if input.ndim >= 2:
+            weight = weight.reshape(-1, *(1,) * (input.ndim - 2))
+    elif weight.ndim:
+        weight = weight.reshape(())
+    return fn.where(input > 0, input, input * weight)
+
+
+def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False):
+    """leaky_relu with slope (lower + upper) / 2 in eval; a random slope per element in
+    training."""
+    if training:
+        slope = creation.rand(*input.shape, dtype=input.dtype) * (upper - lower) + lower
+    else:
+        slope = (lower + upper) / 2
+    out = fn.where(input >= 0, input, input * slope)
+    return _written(input, out, inplace, "rrelu_")
+
+
+# --- dropout variants ---------------------------------------------------------------------------
+
+def _feature_dropout(name: str, input, p: float, training: bool, inplace: bool, batched: int):
+    """Zero whole channels: one Bernoulli draw per (sample, channel)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.ndim not in (batched - 1, batched):
+        raise RuntimeError(
+            f"{name}: Expected {batched - 1}D or {batched}D input, but received a "
+            f"{input.ndim}D input. Note that dropout{batched - 2}d exists to provide channel-wise "
+            f"dropout on inputs with {batched - 2} spatial dimensions, a channel dimension, and "
+            "an optional batch dimension (i.e. "
+            f"{batched - 1}D or {batched}D inputs)."
+        )
+    if not training or p == 0:
+        return input
+    lead = input.ndim - (batched - 2)
+    mask_shape = (*input.shape[:lead], *(1,) * (batched - 2))
+    if p == 1:
+        noise = creation.zeros(*mask_shape, dtype=input.dtype)
+    else:
+        keep = creation.rand(*mask_shape, dtype=input.dtype) < (1 - p)
+        noise = keep.to(input.dtype) / (1 - p)
+    return input.mul_(noise) if inplace else input * noise
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, L) or (C, L) input with probability p."""
+    return _feature_dropout("dropout1d", input, p, training, inplace, 3)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, H, W) input with probability p; a 3-D input is taken as
+    (N, C, L), with torch's warning."""
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+            "the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2,
+        )
+        return _feature_dropout("dropout2d", input, p, training, inplace, 3)
+    return _feature_dropout("dropout2d", input, p, training, inplace, 4)
+
+
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability p."""
+    return _feature_dropout("dropout3d", input, p, training, inplace, 5)
+
+
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """Dropout that keeps SELU's mean and variance: dropped elements take SELU's negative
+    saturation, then an affine correction."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0
+    alpha = -_SELU_ALPHA * _SELU_SCALE
+    a = 1 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+    keep = (creation.rand(*input.shape, dtype=input.dtype) < (1 - p)).to(input.dtype)
+    b = (keep - 1) * (alpha * a) + alpha * a * p
+    out = input * (keep * a) + b
+    return _written(input, out, inplace, "alpha_dropout_")
+
+
+__all__ = [
+    "alpha_dropout", "celu", "dropout1d", "dropout2d", "dropout3d", "glu", "hardshrink",
+    "hardsigmoid", "hardswish", "mish", "prelu", "rrelu", "selu", "softmin", "softshrink",
+    "softsign", "tanhshrink", "threshold",
+]

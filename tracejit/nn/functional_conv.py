@@ -1,0 +1,449 @@
+"""torch.nn.functional's 1-d and 3-d convolutions, transposed convolutions and 1-d, 3-d,
+adaptive and power-average pooling, as composites of the conv2d and pool2d ops.
+
+conv1d and the 1-d pools run the 2-d op on a height-1 image; conv3d sums one batched conv2d
+per kernel depth slice; a transposed convolution is a stride-1 convolution of the input with
+zeros inserted between its elements, padded, with the flipped, transposed weight.
+"""
+
+from __future__ import annotations
+
+import operator
+
+from tracejit import creation
+from tracejit import functions as fn
+from tracejit.nn.functional import _check_float, _ints, avg_pool2d, conv2d, max_pool2d, pad
+
+
+def _tuple(value, n: int, name: str) -> tuple[int, ...]:
+    """An int or a sequence of 1 or n ints, as n ints."""
+    v = _ints((value,) if isinstance(value, int) else tuple(value), name)
+    if len(v) == 1:
+        return v * n
+    if len(v) != n:
+        raise RuntimeError(
+            f"expected {name} to be a single integer value or a list of {n} values to match the "
+            f"convolution dimensions, but got {name}={list(v)}"
+        )
+    return v
+
+
+def _check_ranks(name: str, input, weight, n: int) -> None:
+    if input.ndim not in (n + 1, n + 2):
+        raise RuntimeError(
+            f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to {name}, but got "
+            f"input of size: {list(input.shape)}"
+        )
+    if weight.ndim != n + 2:
+        raise RuntimeError(
+            f"{name}: expected {n + 2}-d weight, got weight of shape {list(weight.shape)}"
+        )
+
+
+def _same_pads(weight, n: int, stride, dilation) -> list[int]:
+    """F.pad's argument for padding='same' (the odd element on the far side, like torch)."""
+    if any(s != 1 for s in stride):
+        raise RuntimeError("padding='same' is not supported for strided convolutions")
+    pads = []
+    for d, k in reversed(list(zip(dilation, weight.shape[2:2 + n]))):
+        total = d * (k - 1)
+        pads += [total // 2, total - total // 2]
+    return pads
+
+
+# --- convolutions -------------------------------------------------------------------------------
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-d cross-correlation over (N, C, L) or (C, L): conv2d on a height-1 image."""
+    _check_ranks("conv1d", input, weight, 1)
+    stride, dilation = _tuple(stride, 1, "stride"), _tuple(dilation, 1, "dilation")
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise RuntimeError(f"Invalid padding string: '{padding}'")
+        if padding == "same":
+            input = pad(input, _same_pads(weight, 1, stride, dilation))
+        padding = 0
+    padding = _tuple(padding, 1, "padding")
+    out = conv2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, stride[0]),
+                 (0, padding[0]), (1, dilation[0]), groups)
+    return out.squeeze(-2)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-d cross-correlation over (N, C, D, H, W) or (C, D, H, W): one conv2d per kernel depth
+    slice, over the output depths folded into the batch, summed."""
+    _check_ranks("conv3d", input, weight, 3)
+    stride, dilation = _tuple(stride, 3, "stride"), _tuple(dilation, 3, "dilation")
+    x = input.unsqueeze(0) if input.ndim == 4 else input
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise RuntimeError(f"Invalid padding string: '{padding}'")
+        if padding == "same":
+            x = pad(x, _same_pads(weight, 3, stride, dilation))
+        padding = 0
+    padding = _tuple(padding, 3, "padding")
+    if any(p < 0 for p in padding):
+        raise RuntimeError("negative padding is not supported")
+    if padding[0]:
+        x = pad(x, (0, 0, 0, 0, padding[0], padding[0]))
+    out = _conv3d_by_depth(x, weight, stride, padding[1:], dilation, groups)
+    if bias is not None:
+        out = out + bias.reshape(-1, 1, 1, 1)
+    return out.squeeze(0) if input.ndim == 4 else out
+
+
+def _conv3d_by_depth(x, weight, stride, padding, dilation, groups):
+    n, c, depth, h, w = x.shape
+    kd = weight.shape[2]
+    span = dilation[0] * (kd - 1) + 1
+    if depth < span:
+        raise RuntimeError(
+            f"conv3d: padded input depth {depth} is smaller than the dilated kernel depth {span} "
+            f"(weight {list(weight.shape)})"
+        )
+    out_depth = (depth - span) // stride[0] + 1
+    out = None
+    for k in range(kd):
+        start = k * dilation[0]
+        planes = x[:, :, start:start + (out_depth - 1) * stride[0] + 1:stride[0]]
+        planes = planes.transpose(1, 2).reshape(n * out_depth, c, h, w)
+        y = conv2d(planes, weight[:, :, k], None, stride[1:], padding, dilation[1:], groups)
+        out = y if out is None else out + y
+    return out.reshape(n, out_depth, *out.shape[1:]).transpose(1, 2)
+
+
+_CONVS = {1: conv1d, 3: conv3d}
+
+
+def _conv_nd(n: int):
+    return _CONVS.get(n, conv2d)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """1-d transposed convolution (the gradient of conv1d), weight (C_in, C_out / groups, k)."""
+    return _conv_transpose(1, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """2-d transposed convolution (the gradient of conv2d), weight (C_in, C_out / groups, kH,
+    kW)."""
+    return _conv_transpose(2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """3-d transposed convolution (the gradient of conv3d)."""
+    return _conv_transpose(3, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def _conv_transpose(n, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    name = f"conv_transpose{n}d"
+    _check_ranks(name, input, weight, n)
+    if isinstance(padding, str):
+        raise TypeError(f"{name}(): argument 'padding' must be tuple of ints, not str")
+    stride, padding = _tuple(stride, n, "stride"), _tuple(padding, n, "padding")
+    output_padding = _tuple(output_padding, n, "output_padding")
+    dilation, groups = _tuple(dilation, n, "dilation"), operator.index(groups)
+    _check_transpose_args(name, input, weight, bias, stride, padding, output_padding, groups,
+                          dilation)
+    x = input.unsqueeze(0) if input.ndim == n + 1 else input
+    x = _insert_zeros(x, stride)
+    kernel = weight.shape[2:]
+    pads = []
+    for k, p, d, op in reversed(list(zip(kernel, padding, dilation, output_padding))):
+        lo = d * (k - 1) - p
+        pads += [lo, lo + op]
+    if any(pads):
+        x = pad(x, pads)
+    out = _conv_nd(n)(x, _transposed_weight(weight, groups), bias, 1, 0, dilation, groups)
+    return out.squeeze(0) if input.ndim == n + 1 else out
+
+
+def _check_transpose_args(name, input, weight, bias, stride, padding, output_padding, groups,
+                          dilation) -> None:
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError("dilation should be greater than zero")
+    if any(p < 0 for p in padding):
+        raise RuntimeError("negative padding is not supported")
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op < 0 or (op >= s and op >= d):
+            raise RuntimeError(
+                f"{name}: output padding must be smaller than either stride or dilation, but "
+                f"got output_padding={list(output_padding)}, stride={list(stride)}, "
+                f"dilation={list(dilation)}"
+            )
+    channels = input.shape[-len(stride) - 1]
+    if channels != weight.shape[0] or weight.shape[0] % groups:
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected input"
+            f"{list(input.shape)} to have {weight.shape[0]} channels, but got {channels} "
+            "channels instead"
+        )
+    out_channels = weight.shape[1] * groups
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected bias to be "
+            f"1-dimensional with {out_channels} elements, but got bias of size "
+            f"{list(bias.shape)} instead"
+        )
+
+
+def _insert_zeros(x, stride):
+    """(stride - 1) zeros between neighbours along each spatial dim."""
+    n = len(stride)
+    for axis, s in zip(range(x.ndim - n, x.ndim), stride):
+        if s == 1 or x.shape[axis] == 0:
+            continue
+        size = x.shape[axis]
+        trailing = x.ndim - axis - 1
+        spread = pad(x.unsqueeze(axis + 1), [0, 0] * trailing + [0, s - 1])
+        spread = spread.reshape(*x.shape[:axis], size * s, *x.shape[axis + 1:])
+        x = fn.narrow(spread, axis, 0, (size - 1) * s + 1)
+    return x
+
+
+def _transposed_weight(weight, groups: int):
+    """(C_in, C_out/g, *k) -> (C_out, C_in/g, *k), spatially flipped."""
+    c_in, c_out_g, *kernel = weight.shape
+    w = weight.reshape(groups, c_in // groups, c_out_g, *kernel).transpose(1, 2)
+    w = w.reshape(groups * c_out_g, c_in // groups, *kernel)
+    for axis in range(2, w.ndim):
+        w = flip_dim(w, axis)
+    return w
+
+
+def flip_dim(x, dim: int):
+    """x reversed along `dim` (a gather with a constant index)."""
+    size = x.shape[dim]
+    if size <= 1:
+        return x
+    index = creation.arange(size - 1, -1, -1)
+    shape = [1] * x.ndim
+    shape[dim] = size
+    return x.gather(dim, index.reshape(shape).expand(*x.shape))
+
+
+# --- bilinear -----------------------------------------------------------------------------------
+
+def bilinear(input1, input2, weight, bias=None):
+    """y[..., o] = sum_ij input1[..., i] * weight[o, i, j] * input2[..., j] + bias[o]."""
+    if weight.ndim != 3:
+        raise RuntimeError(f"bilinear(): weight must be 3-d, got {list(weight.shape)}")
+    out_f, in1, in2 = weight.shape
+    if input1.shape[-1] != in1 or input2.shape[-1] != in2:
+        raise RuntimeError(
+            f"bilinear(): input1 and input2 must end in {in1} and {in2} features (weight "
+            f"{list(weight.shape)}), got {list(input1.shape)} and {list(input2.shape)}"
+        )
+    if tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
+        raise RuntimeError(
+            f"bilinear(): input batch dimensions do not match: got {list(input1.shape[:-1])} "
+            f"and {list(input2.shape[:-1])}"
+        )
+    mixed = fn.matmul(input1, weight.permute(1, 0, 2).reshape(in1, out_f * in2))
+    out = (mixed.reshape(*input1.shape[:-1], out_f, in2) * input2.unsqueeze(-2)).sum(-1)
+    return out if bias is None else out + bias
+
+
+# --- pooling ------------------------------------------------------------------------------------
+
+def _check_pool1d_input(name: str, input) -> None:
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"{name}: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size for "
+            f"input, but got: {list(input.shape)}"
+        )
+
+
+def _one(value, name: str) -> int:
+    v = _ints((value,) if isinstance(value, int) else tuple(value), name)
+    if len(v) != 1:
+        raise RuntimeError(f"{name} must be a single int or a tuple of one int, got {list(v)}")
+    return v[0]
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Window maxima over the last dim (stride defaults to kernel_size)."""
+    _check_pool1d_input("max_pool1d", input)
+    k = _one(kernel_size, "kernel_size")
+    s = k if stride is None or stride == () else _one(stride, "stride")
+    out = max_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _one(padding, "padding")),
+                     (1, _one(dilation, "dilation")), ceil_mode, return_indices)
+    return out.squeeze(-2)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """Window means over the last dim (stride defaults to kernel_size)."""
+    _check_pool1d_input("avg_pool1d", input)
+    k = _one(kernel_size, "kernel_size")
+    s = k if stride is None or stride == () else _one(stride, "stride")
+    out = avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _one(padding, "padding")),
+                     ceil_mode, count_include_pad)
+    return out.squeeze(-2)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Window maxima over the last three dims: max_pool2d per depth window, then a max."""
+    if input.ndim not in (4, 5):
+        raise RuntimeError(f"max_pool3d: Expected 4D or 5D tensor, but got {list(input.shape)}")
+    k, p, d = (_tuple(v, 3, n) for v, n in ((kernel_size, "kernel_size"), (padding, "padding"),
+                                              (dilation, "dilation")))
+    s = k if stride is None or stride == () else _tuple(stride, 3, "stride")
+    x = input.unsqueeze(0) if input.ndim == 4 else input
+    if p[0]:
+        x = pad(x, (0, 0, 0, 0, p[0], p[0]), value=float("-inf"))
+    out = _depth_windows(x, k[0], s[0], d[0], ceil_mode, p[0], lambda planes: max_pool2d(
+        planes, k[1:], s[1:], p[1:], d[1:], ceil_mode, return_indices), "amax")
+    return out.squeeze(0) if input.ndim == 4 else out
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Window means over the last three dims (no ceil_mode and count_include_pad only)."""
+    if input.ndim not in (4, 5):
+        raise RuntimeError(f"avg_pool3d: Expected 4D or 5D tensor, but got {list(input.shape)}")
+    if ceil_mode or not count_include_pad or divisor_override is not None:
+        raise NotImplementedError(
+            "avg_pool3d supports ceil_mode=False, count_include_pad=True and "
+            "divisor_override=None only"
+        )
+    k, p = _tuple(kernel_size, 3, "kernel_size"), _tuple(padding, 3, "padding")
+    s = k if stride is None or stride == () else _tuple(stride, 3, "stride")
+    x = input.unsqueeze(0) if input.ndim == 4 else input
+    if p[0]:
+        x = pad(x, (0, 0, 0, 0, p[0], p[0]))
+    out = _depth_windows(x, k[0], s[0], 1, False, p[0], lambda planes: avg_pool2d(
+        planes, k[1:], s[1:], p[1:]), "mean")
+    return out.squeeze(0) if input.ndim == 4 else out
+
+
+def _depth_windows(x, k, s, d, ceil_mode, p, pool2d, reduce: str):
+    """pool2d on every depth plane, then `reduce` over each depth window of k planes."""
+    n, c, depth = x.shape[:3]
+    span = d * (k - 1) + 1
+    out_depth = (depth - span + ((s - 1) if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out_depth - 1) * s >= depth - p:
+        out_depth -= 1
+    planes = pool2d(x.reshape(n, c * depth, *x.shape[3:]))
+    planes = planes.reshape(n, c, depth, *planes.shape[2:])
+    windows = []
+    for i in range(out_depth):
+        stop = min(i * s + span, depth)
+        window = planes[:, :, i * s:stop:d]
+        windows.append(window.amax(2) if reduce == "amax" else window.mean(2))
+    return fn.stack(windows, 2)
+
+
+def _adaptive_sizes(name: str, input, output_size, n: int) -> tuple[int, ...]:
+    if input.ndim not in (n + 1, n + 2):
+        raise RuntimeError(
+            f"{name}(): Expected {n + 1}D or {n + 2}D tensor, but got {list(input.shape)}"
+        )
+    sizes = (output_size,) * n if output_size is None or isinstance(output_size, int) \
+        else tuple(output_size)
+    if len(sizes) != n:
+        raise RuntimeError(f"{name}: output_size must be {n}")
+    shape = input.shape[-n:]
+    return tuple(shape[i] if s is None else operator.index(s) for i, s in enumerate(sizes))
+
+
+def _adaptive(x, dim: int, size: int, reduce: str):
+    """torch's adaptive windows [floor(i*n/o), ceil((i+1)*n/o)) along `dim`, each reduced."""
+    n = x.shape[dim]
+    if size == n:
+        return x
+    if size and n % size == 0:
+        parts = fn.unflatten(x, dim, (size, n // size))
+        return parts.amax(dim + 1) if reduce == "amax" else parts.mean(dim + 1)
+    parts = []
+    for i in range(size):
+        a, b = i * n // size, -(-(i + 1) * n // size)
+        window = fn.narrow(x, dim, a, b - a)
+        parts.append(window.amax(dim, keepdim=True) if reduce == "amax"
+                     else window.mean(dim, keepdim=True))
+    return fn.cat(parts, dim)
+
+
+def _adaptive_pool(name: str, input, output_size, n: int, reduce: str):
+    sizes = _adaptive_sizes(name, input, output_size, n)
+    if reduce == "mean":
+        _check_float(name, input)
+    for axis, size in zip(range(input.ndim - n, input.ndim), sizes):
+        if input.shape[axis] == 0 and size:
+            raise RuntimeError(f"{name}(): Expected input to have non-zero size for non-batch "
+                               f"dimensions, but input has sizes {list(input.shape)}")
+    out = input
+    for axis, size in zip(range(input.ndim - n, input.ndim), sizes):
+        out = _adaptive(out, axis, size, reduce)
+    return out
+
+
+def _no_indices(name: str, return_indices: bool) -> None:
+    if return_indices:
+        raise NotImplementedError(f"{name}(return_indices=True) is not supported; call it with "
+                                  "return_indices=False")
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Means over torch's adaptive windows of the last dim."""
+    return _adaptive_pool("adaptive_avg_pool1d", input, output_size, 1, "mean")
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Means over torch's adaptive windows of the last three dims."""
+    return _adaptive_pool("adaptive_avg_pool3d", input, output_size, 3, "mean")
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Maxima over torch's adaptive windows of the last dim."""
+    _no_indices("adaptive_max_pool1d", return_indices)
+    return _adaptive_pool("adaptive_max_pool1d", input, output_size, 1, "amax")
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Maxima over torch's adaptive windows of the last two dims (rows, then columns)."""
+    _no_indices("adaptive_max_pool2d", return_indices)
+    return _adaptive_pool("adaptive_max_pool2d", input, output_size, 2, "amax")
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Maxima over torch's adaptive windows of the last three dims."""
+    _no_indices("adaptive_max_pool3d", return_indices)
+    return _adaptive_pool("adaptive_max_pool3d", input, output_size, 3, "amax")
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """(sum over each window of x ** p) ** (1 / p) over the last dim."""
+    out = avg_pool1d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return _lp_finish(out, _one(kernel_size, "kernel_size"), norm_type)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """(sum over each window of x ** p) ** (1 / p) over the last two dims."""
+    kh, kw = _tuple(kernel_size, 2, "kernel_size")
+    out = avg_pool2d(input.pow(norm_type), (kh, kw), stride, 0, ceil_mode)
+    return _lp_finish(out, kh * kw, norm_type)
+
+
+def _lp_finish(mean, count: int, norm_type):
+    return (mean.sign() * mean.abs().relu() * count).pow(1.0 / norm_type)
+
+
+__all__ = [
+    "adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+    "adaptive_max_pool3d", "avg_pool1d", "avg_pool3d", "bilinear", "conv1d", "conv3d",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "lp_pool1d", "lp_pool2d",
+    "max_pool1d", "max_pool3d",
+]

@@ -1,0 +1,264 @@
+"""torch.nn.functional.interpolate and the pixel shuffles.
+
+interpolate is separable: each spatial dim is resampled in turn by gathering source rows at
+indices computed (with torch's float arithmetic) when the call is made, and mixing them with
+constant weights. Shapes are static, so a capture mode records gathers, multiplies and adds.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+
+from tracejit import creation
+from tracejit.ir import DType
+from tracejit.nn.functional import _check_float
+from tracejit.nn.functional_conv import _adaptive_pool
+
+_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
+_MODE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+_CUBIC_A = -0.75
+
+
+def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
+                align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
+                antialias: bool = False):
+    """Resample the spatial dims of (N, C, *spatial) to `size` or by `scale_factor`."""
+    if mode not in _MODES:
+        raise NotImplementedError(
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
+            f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+            f"nearest-exact (got {mode})"
+        )
+    align_corners = _check_align_corners(mode, align_corners)
+    if antialias:
+        raise NotImplementedError("interpolate(antialias=True) is not supported")
+    dims = input.ndim - 2
+    if dims not in (1, 2, 3) or _MODE_DIMS.get(mode, dims) != dims:
+        raise NotImplementedError(
+            f"Got {input.ndim}D input, but {mode} mode needs "
+            f"{_MODE_DIMS.get(mode, 1) + 2}D input" if dims in (1, 2, 3) else
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
+            f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+            f"nearest-exact (got {mode})"
+        )
+    sizes, scales = _output_sizes(input, size, scale_factor, recompute_scale_factor, mode, dims)
+    if mode == "area":
+        return _adaptive_pool("adaptive_avg_pool", input, sizes, dims, "mean")
+    if mode not in ("nearest", "nearest-exact"):
+        _check_float(f"upsample_{mode}", input)
+    out = input
+    for k in range(dims):
+        out = _resample(out, 2 + k, sizes[k], scales[k], mode, align_corners)
+    return out
+
+
+def _check_align_corners(mode: str, align_corners):
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError(
+                "align_corners option can only be set with the interpolating modes: "
+                "linear | bilinear | bicubic | trilinear"
+            )
+        return False
+    return bool(align_corners)
+
+
+def _output_sizes(input, size, scale_factor, recompute, mode, dims):
+    """(output sizes, scales passed to the kernel: None where the sizes define them)."""
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is None and scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    spatial = list(input.shape[2:])
+    if size is not None:
+        if recompute:
+            raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+        sizes = list(size) if isinstance(size, (list, tuple)) else [size] * dims
+        if len(sizes) != dims:
+            raise ValueError(
+                "Input and output must have the same number of spatial dimensions, but got "
+                f"input with spatial dimensions of {spatial} and output size of {size}. Please "
+                "provide input tensor in (N, C, d1, d2, ...,dK) format and output size in "
+                "(o1, o2, ...,oK) format."
+            )
+        try:
+            sizes = [operator.index(s) for s in sizes]
+        except TypeError:
+            raise TypeError(
+                "expected size to be one of int or Tuple[int] or Tuple[int, int] or "
+                f"Tuple[int, int, int], but got size with types {[type(s) for s in sizes]}"
+            ) from None
+        return sizes, [None] * dims
+    factors = list(scale_factor) if isinstance(scale_factor, (list, tuple)) \
+        else [scale_factor] * dims
+    if len(factors) != dims:
+        raise ValueError(
+            "Input and scale_factor must have the same number of spatial dimensions, but got "
+            f"input with spatial dimensions of {spatial} and scale_factor of shape "
+            f"{scale_factor}. Please provide input tensor in (N, C, d1, d2, ...,dK) format and "
+            "scale_factor in (s1, s2, ...,sK) format."
+        )
+    sizes = [math.floor(float(n) * float(f)) for n, f in zip(spatial, factors)]
+    if recompute or mode == "area":
+        return sizes, [None] * dims
+    return sizes, [float(f) for f in factors]
+
+
+def _ratio(n_in: int, n_out: int, scale, align_corners: bool, real):
+    """torch's area_pixel_compute_scale in the kernel's arithmetic type `real`."""
+    if align_corners:
+        return real((n_in - 1) / (n_out - 1)) if n_out > 1 else real(0)
+    if scale is not None and scale > 0:
+        return real(1.0 / scale)
+    return real(n_in) / real(n_out)
+
+
+def _resample(x, dim: int, n_out: int, scale, mode: str, align_corners: bool):
+    n_in = x.shape[dim]
+    if n_out <= 0 or n_in <= 0:
+        raise RuntimeError(
+            f"Input and output sizes should be greater than 0, but got input (size: {n_in}) "
+            f"output (size: {n_out})"
+        )
+    real = np.float64 if x.dtype is DType.float64 else np.float32
+    if mode.startswith("nearest"):
+        return _take(x, dim, _nearest_indices(n_in, n_out, scale, mode == "nearest-exact"))
+    if n_in == n_out and mode != "bicubic":
+        return x
+    ratio = _ratio(n_in, n_out, scale, align_corners, real)
+    dst = np.arange(n_out, dtype=real)
+    if align_corners:
+        src = ratio * dst
+    else:
+        src = ratio * (dst + real(0.5)) - real(0.5)
+    if mode == "bicubic":
+        return _cubic(x, dim, src.astype(real), n_in, real)
+    src = np.maximum(src, real(0)).astype(real)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    lam1 = np.clip(src - i0.astype(real), 0, 1).astype(real)
+    i1 = i0 + (i0 < n_in - 1)
+    return _mix(x, dim, [(i0, real(1) - lam1), (i1, lam1)])
+
+
+def _nearest_indices(n_in: int, n_out: int, scale, exact: bool) -> np.ndarray:
+    """torch's nearest_idx / nearest_neighbor_exact_compute_source_index, in float32."""
+    dst = np.arange(n_out)
+    if not exact and n_out == n_in:
+        return dst
+    if not exact and n_out == 2 * n_in:
+        return dst >> 1
+    ratio = np.float32(1.0 / scale) if scale is not None and scale > 0 \
+        else np.float32(n_in) / np.float32(n_out)
+    pos = (dst.astype(np.float32) + np.float32(0.5)) if exact else dst.astype(np.float32)
+    return np.minimum(np.floor(pos * ratio).astype(np.int64), n_in - 1)
+
+
+def _cubic(x, dim, src, n_in, real):
+    t_floor = np.floor(src)
+    i = np.minimum(t_floor.astype(np.int64), n_in - 1)
+    t = np.clip(src - i.astype(real), 0, 1).astype(real)
+    a = real(_CUBIC_A)
+
+    def near(v):  # cubic_convolution1
+        return ((a + 2) * v - (a + 3)) * v * v + 1
+
+    def far(v):  # cubic_convolution2
+        return ((a * v - 5 * a) * v + 8 * a) * v - 4 * a
+
+    weights = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+    taps = [(np.clip(i - 1 + k, 0, n_in - 1), w.astype(real)) for k, w in enumerate(weights)]
+    return _mix(x, dim, taps)
+
+
+def _take(x, dim: int, index: np.ndarray):
+    """x's slices along `dim` at `index` (a gather with a constant index)."""
+    shape = [1] * x.ndim
+    shape[dim] = len(index)
+    out_shape = list(x.shape)
+    out_shape[dim] = len(index)
+    idx = creation.tensor(index.astype(np.int64)).reshape(shape).expand(*out_shape)
+    return x.gather(dim, idx)
+
+
+def _mix(x, dim: int, taps):
+    """sum over taps (index, weight) of weight * x[index] along `dim`."""
+    shape = [1] * x.ndim
+    shape[dim] = len(taps[0][0])
+    out = None
+    for index, weight in taps:
+        w = creation.tensor(weight, dtype=x.dtype).reshape(shape)
+        term = _take(x, dim, index) * w
+        out = term if out is None else out + term
+    return out
+
+
+def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):
+    """Deprecated alias of interpolate."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated: interpolate(mode='nearest')."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated: interpolate(mode='bilinear', align_corners=True)."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+# --- pixel shuffle ------------------------------------------------------------------------------
+
+def pixel_shuffle(input, upscale_factor: int):
+    """(*, C * r * r, H, W) -> (*, C, H * r, W * r)."""
+    r = operator.index(upscale_factor)
+    if input.ndim < 3:
+        raise RuntimeError(
+            "pixel_shuffle expects input to have at least 3 dimensions, but got input with "
+            f"{input.ndim} dimension(s)"
+        )
+    if r <= 0:
+        raise RuntimeError(f"pixel_shuffle expects a positive upscale_factor, but got {r}")
+    *lead, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError(
+            "pixel_shuffle expects its input's 'channel' dimension to be divisible by the "
+            f"square of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}"
+        )
+    n = len(lead)
+    x = input.reshape(*lead, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor: int):
+    """(*, C, H * r, W * r) -> (*, C * r * r, H, W)."""
+    r = operator.index(downscale_factor)
+    if input.ndim < 3:
+        raise RuntimeError(
+            "pixel_unshuffle expects input to have at least 3 dimensions, but got input with "
+            f"{input.ndim} dimension(s)"
+        )
+    if r <= 0:
+        raise RuntimeError(f"pixel_unshuffle expects a positive downscale_factor, but got {r}")
+    *lead, c, h, w = input.shape
+    for name, size in (("height", h), ("width", w)):
+        if size % r:
+            axis = -2 if name == "height" else -1
+            raise RuntimeError(
+                f"pixel_unshuffle expects {name} to be divisible by downscale_factor, but "
+                f"input.size({axis})={size} is not divisible by {r}"
+            )
+    n = len(lead)
+    x = input.reshape(*lead, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+__all__ = [
+    "interpolate", "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_bilinear",
+    "upsample_nearest",
+]
