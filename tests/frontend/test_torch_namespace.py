@@ -192,10 +192,12 @@ def scripting_flag(x):
     return x
 
 
-def test_composites_under_trace_and_script_equal_eager():
+def test_composites_under_trace_script_and_graph_files_equal_eager(tmp_path):
     (x, y), _ = both(data((3, 4)), data((4, 5), seed=1))
     eager = composites(x, y)
-    for captured in (tj.trace(composites, x, y), tj.script(composites)):
+    traced = tj.trace(composites, x, y)
+    tj.save(traced, tmp_path / "composites.tjg")
+    for captured in (traced, tj.script(composites), tj.load(tmp_path / "composites.tjg")):
         got = captured(x, y)
         assert len(got) == len(eager)
         for g, e in zip(got, eager):
