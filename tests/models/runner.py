@@ -52,6 +52,7 @@ HEADERS = {"torch_eager": "torch eager", "torch_trace": "torch.jit.trace",
            "script": "script", "saveload": "save/load"}
 PREFIX = "_corpus_"  # module names of loaded corpus programs: _corpus_<flavour>_<program>
 SEED = 0
+SHOW_TRACEBACKS = False  # --traceback: print each failing cell's traceback to stderr
 
 
 # --- loading a corpus program with its torch imports mapped ----------------------------------
@@ -329,6 +330,8 @@ def _cell(fn, *args) -> tuple[str, object]:
             warnings.simplefilter("ignore")
             return PASS, fn(*args)
     except Exception as e:  # any failure is a cell of the table
+        if SHOW_TRACEBACKS:
+            traceback.print_exc()
         return _first_line(e), None
 
 
@@ -464,7 +467,11 @@ def main(argv=None) -> int:
                         help="skip the torch.jit.trace/script columns (measurement only)")
     parser.add_argument("--update-status", action="store_true",
                         help=f"rewrite {STATUS_FILE.name}, the ratchet the tests check")
+    parser.add_argument("--traceback", action="store_true",
+                        help="print the traceback of every failing cell to stderr")
     args = parser.parse_args(argv)
+    global SHOW_TRACEBACKS
+    SHOW_TRACEBACKS = args.traceback
     specs = collect_specs()
     if args.only:
         unknown = set(args.only) - {s.name for s in specs}

@@ -224,3 +224,53 @@ GRAPH_SPECS = [
 ]
 
 SPECS = [*GPT_SPECS, *WLM_SPECS, *TEXT_SPECS, *SEQ2SEQ_SPECS, *OTHER_SPECS, *GRAPH_SPECS]
+
+
+# --- more attention models: PaLM, speech-recognition attentions, nn.Transformer translator ---
+
+def _translation_inputs(lib, rng):
+    src, tgt = tokens(lib, rng, 40, (6, 2)), tokens(lib, rng, 40, (5, 2))
+    src_mask = lib.tensor(np.zeros((6, 6), dtype=bool))
+    tgt_mask = lib.tensor(np.triu(np.ones((5, 5), dtype=bool), k=1))
+    src_padding = np.zeros((2, 6), dtype=bool)
+    src_padding[1, -2:] = True  # the second source sentence is two tokens shorter
+    tgt_padding = lib.tensor(np.zeros((2, 5), dtype=bool))
+    return (src, tgt, src_mask, tgt_mask, lib.tensor(src_padding), tgt_padding,
+            lib.tensor(src_padding))
+
+
+def _query_value(lib, rng, *, key: bool = False, extra=()):
+    query, value = floats(lib, rng, 2, 1, 16), floats(lib, rng, 2, 5, 16)
+    return (query, floats(lib, rng, 2, 5, 16), value) if key else (query, value, *extra)
+
+
+ATTENTION_SPECS = [
+    Spec("palm",
+         build=lambda mod: mod.PaLM(dim=32, num_tokens=64, depth=2, dim_head=8, heads=4),
+         inputs=lambda lib, rng: (tokens(lib, rng, 64, (2, 8)),),
+         notes="lucidrains/PaLM-pytorch: parallel attention/feed-forward blocks, rotary "
+               "embeddings, SwiGLU, multi-query attention, einsum and einops"),
+    Spec("translation_transformer",
+         build=lambda mod: mod.Translator(2, 2, 16, 2, 40, 40, 32, 0.1),
+         inputs=_translation_inputs, rtol=1e-4, atol=1e-4,
+         notes="pytorch/examples language_translation: nn.Transformer encoder-decoder with "
+               "causal and key-padding masks"),
+    Spec("attn_additive", program="attentions",
+         build=lambda mod: mod.AdditiveAttention(16),
+         inputs=lambda lib, rng: _query_value(lib, rng, key=True),
+         notes="sooftware/attentions: Bahdanau additive attention"),
+    Spec("attn_location_aware", program="attentions",
+         build=lambda mod: mod.LocationAwareAttention(16, smoothing=True),
+         inputs=lambda lib, rng: _query_value(
+             lib, rng, extra=(lib.tensor(rng.random((2, 5)).astype(np.float32)),)),
+         notes="sooftware/attentions: location-aware attention (Conv1d over the last "
+               "alignment)"),
+    Spec("attn_relative_mha", program="attentions",
+         build=lambda mod: mod.RelativeMultiHeadAttention(d_model=16, num_heads=2),
+         inputs=lambda lib, rng: (floats(lib, rng, 2, 5, 16), floats(lib, rng, 2, 5, 16),
+                                  floats(lib, rng, 2, 5, 16), floats(lib, rng, 2, 5, 16)),
+         notes="sooftware/attentions: Transformer-XL relative multi-head attention, "
+               "relative shift by pad-and-view"),
+]
+
+SPECS += ATTENTION_SPECS
