@@ -1,7 +1,7 @@
 """Corpus specs of the vision and generative models (tests/models/corpus/).
 
 These programs come unchanged from pinned PyPI packages of well-known public repositories
-(pytorchcv, torchsr, fepegar/unet, lightning-bolts, EfficientNet-PyTorch); each corpus file
+(pytorchcv, torchsr, fepegar/unet, DCGAN-PyTorch, EfficientNet-PyTorch); each corpus file
 names its package, path and licence and loads it through tests/models/installed.py. Every spec
 builds the program small through its own constructor (channel widths of 4 to 32, inputs of
 8 to 112 pixels: a few thousand parameters) and makes float32 inputs from numpy's seeded
@@ -146,11 +146,12 @@ def _carn(mod):
 
 
 def _dcgan_generator(mod):
-    return mod.program.DCGANGenerator(latent_dim=8, feature_maps=4, image_channels=3)
+    # the 'g-cifar' parameters with a 16-dim latent instead of 100 (the widths are fixed at 64)
+    return mod.program.Generator(mod.program.get_model_params("g-cifar")._replace(noise=16))
 
 
 def _dcgan_discriminator(mod):
-    return mod.program.DCGANDiscriminator(feature_maps=4, image_channels=3)
+    return mod.program.Discriminator.from_name("d-cifar")
 
 
 def _efficientnet_pytorch(mod):
@@ -162,8 +163,8 @@ def _efficientnet_pytorch(mod):
 
 
 def _noise(lib, rng):
-    """Latent vectors shaped (N, latent_dim, 1, 1), as pl_bolts' DCGAN module feeds them."""
-    return (lib.tensor(rng.standard_normal((2, 8, 1, 1)).astype(np.float32)),)
+    """Latent vectors shaped (N, latent, 1, 1), as the DCGAN generator takes them."""
+    return (lib.tensor(rng.standard_normal((2, 16, 1, 1)).astype(np.float32)),)
 
 
 SPECS = [
@@ -190,7 +191,7 @@ SPECS = [
     Spec("torchsr_edsr", _edsr, image_inputs(1, 3, 8, 8)),
     Spec("torchsr_rcan", _rcan, image_inputs(1, 3, 8, 8)),
     Spec("torchsr_carn", _carn, image_inputs(1, 3, 8, 8)),
-    Spec("bolts_dcgan_generator", _dcgan_generator, _noise),
-    Spec("bolts_dcgan_discriminator", _dcgan_discriminator, image_inputs(2, 3, 64, 64)),
+    Spec("dcgan_pytorch_generator", _dcgan_generator, _noise),
+    Spec("dcgan_pytorch_discriminator", _dcgan_discriminator, image_inputs(2, 3, 64, 64)),
     Spec("efficientnet_pytorch", _efficientnet_pytorch, image_inputs(2, 3, 32, 32)),
 ]

@@ -1,11 +1,12 @@
-"""U-Net, 2-D (BatchNorm, ConvTranspose2d up-sampling, residual, dropout).
-
-Program: unet/unet.py (with unet/encoding.py, decoding.py, conv.py)
-Upstream: https://github.com/fepegar/unet
-Package: unet==0.8.1 on PyPI (licence: MIT, Copyright (c) Fernando Perez-Garcia).
-The program is not copied here: it is imported unchanged from the installed package, its
-torch imports made with this file's `__import__` (see tests/models/installed.py).
-"""
+# Corpus program of tracejit's real-model tests (tests/models/runner.py), imported unchanged
+# from its installed PyPI package by tests/models/installed.py: no upstream code is copied
+# into this repository.
+# Source: https://github.com/fepegar/unet (PyPI release unet==0.8.1)
+# Repository: fepegar/unet
+# Path: unet/unet.py (with unet/encoding.py, decoding.py, conv.py)
+# Commit: none recorded; the PyPI release unet==0.8.1 pins the file
+# Licence: MIT, Copyright (c) 2019 Fernando Perez-Garcia
+"""U-Net, 2-D (BatchNorm, ConvTranspose2d up-sampling, residual, dropout)."""
 
 from installed import load_program
 

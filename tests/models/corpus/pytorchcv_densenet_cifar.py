@@ -1,11 +1,12 @@
-"""DenseNet for CIFAR (concatenating dense units, dropout).
-
-Program: pytorchcv/models/densenet_cifar.py
-Upstream: https://github.com/osmr/pytorchcv (models of osmr/imgclsmob)
-Package: pytorchcv==0.0.74 on PyPI (licence: MIT, Copyright (c) 2018-2026 Oleg Sémery).
-The program is not copied here: it is imported unchanged from the installed package, its
-torch imports made with this file's `__import__` (see tests/models/installed.py).
-"""
+# Corpus program of tracejit's real-model tests (tests/models/runner.py), imported unchanged
+# from its installed PyPI package by tests/models/installed.py: no upstream code is copied
+# into this repository.
+# Source: https://github.com/osmr/pytorchcv (PyPI release pytorchcv==0.0.74)
+# Repository: osmr/pytorchcv
+# Path: pytorchcv/models/densenet_cifar.py
+# Commit: none recorded; the PyPI release pytorchcv==0.0.74 pins the file
+# Licence: MIT, Copyright (c) 2018-2026 Oleg Sémery
+"""DenseNet for CIFAR (concatenating dense units, dropout)."""
 
 from installed import load_program
 

@@ -1,11 +1,13 @@
-"""RCAN super-resolution (channel attention, residual groups, PixelShuffle).
-
-Program: torchsr/models/rcan.py
-Upstream: https://github.com/Coloquinte/torchSR
-Package: torchsr==1.0.4 on PyPI (licence: MIT, Copyright (c) Gabriel Gouvine).
-The program is not copied here: it is imported unchanged from the installed package, its
-torch imports made with this file's `__import__` (see tests/models/installed.py).
-"""
+# Corpus program of tracejit's real-model tests (tests/models/runner.py), imported unchanged
+# from its installed PyPI package by tests/models/installed.py: no upstream code is copied
+# into this repository.
+# Source: https://github.com/Coloquinte/torchSR (PyPI release torchsr==1.0.4)
+# Repository: Coloquinte/torchSR
+# Path: torchsr/models/rcan.py
+# Commit: none recorded; the PyPI release torchsr==1.0.4 pins the file
+# Licence: MIT, Copyright (c) 2021 Gabriel Gouvine, (c) 2018 Sanghyun Son (EDSR),
+# (c) 2018 Namhyuk Ahn (CARN)
+"""RCAN super-resolution (channel attention, residual groups, PixelShuffle)."""
 
 from installed import load_program
 
