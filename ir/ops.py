@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from . import index_ops, window
 from . import numpy_impl as ref
 from . import shape_rules as rules
-from . import window
 from .special import erf
 from .types import (
     ALL_DTYPES,
@@ -123,6 +123,14 @@ class Op(enum.Enum):
     INDEX = "index"
     INDEX_PUT = "index_put"
     GATHER = "gather"
+    # sorting, scattering, selecting, sampling (ir/index_ops.py)
+    ARGSORT = "argsort"
+    FLIP = "flip"
+    CUMPROD = "cumprod"
+    SCATTER = "scatter"
+    NONZERO = "nonzero"
+    MULTINOMIAL = "multinomial"
+    SEARCHSORTED = "searchsorted"
     # constants and structure
     CONSTANT = "constant"
     FUSED = "fused"
@@ -363,6 +371,24 @@ _SPEC = Attr("spec", "spec")
 _def(Op.INDEX, Kind.INDEXING, (1, None), rules.index, ref.index, _SPEC)
 _def(Op.INDEX_PUT, Kind.INDEXING, (2, None), rules.index_put, ref.index_put, _SPEC)
 _def(Op.GATHER, Kind.INDEXING, 2, rules.gather, ref.gather, Attr("dim", "int"))
+
+# --- sorting, scattering, selecting, sampling (rules and references in ir/index_ops.py) --------
+_IX = Kind.INDEXING
+_DIM = Attr("dim", "int")
+_def(Op.ARGSORT, _IX, 1, index_ops.argsort_rule, index_ops.argsort, _DIM,
+     Attr("descending", "bool", False))
+_def(Op.FLIP, _MV, 1, index_ops.flip_rule, index_ops.flip, Attr("dims", "ints"))
+_def(Op.CUMPROD, Kind.SCAN, 1, rules.scan, index_ops.cumprod, _DIM)
+# scatter(%x, %index, %src): src's values written (reduce="none") or reduced into x at index
+_def(Op.SCATTER, _IX, 3, index_ops.scatter_rule, index_ops.scatter, _DIM,
+     Attr("reduce", "str", "none"), Attr("include_self", "bool", True),
+     choices={"reduce": ("none", "sum", "prod", "mean", "amax", "amin")})
+_def(Op.NONZERO, _IX, 1, index_ops.nonzero_rule, index_ops.nonzero)  # int64[?, ndim]
+_def(Op.MULTINOMIAL, _IX, 1, index_ops.multinomial_rule, index_ops.multinomial,
+     Attr("num_samples", "int"), Attr("replacement", "bool", False), dtypes=FLOAT_DTYPES,
+     pure=False, random=True)
+_def(Op.SEARCHSORTED, _IX, 2, index_ops.searchsorted_rule, index_ops.searchsorted,
+     Attr("right", "bool", False), dtypes=NUMERIC_DTYPES, promotion=Promotion.DEFAULT)
 
 # --- constants and structure --------------------------------------------------------------------
 # A constant's type is its Literal's; a ConstRef's comes from the graph's data (the verifier).

@@ -391,7 +391,7 @@ def index(types: Types, attrs: Attrs, op: str = "index"):
     for pos, entry in enumerate(e for e in attrs["spec"] if e[0] != "int"):
         kind = entry[0]
         if kind == "slice":
-            out.append(len(range(*entry[1:])))
+            out.append(slice_length(entry, x.shape[dim]))
             dim += 1
         elif kind == "none":
             out.append(1)
@@ -424,6 +424,14 @@ def index(types: Types, attrs: Attrs, op: str = "index"):
         at = adv_at if adjacent else 0
         out[at:at] = bshape
     return (TensorType(x.dtype, tuple(out)),)
+
+
+def slice_length(entry, size: int | None) -> int | None:
+    """The length of a ("slice", start, stop, step) spec entry over a dim of `size`; a None
+    bound (to the end, on a data-dependent dim) keeps the length open."""
+    if None not in entry[1:]:
+        return len(range(*entry[1:]))
+    return None if size is None else len(range(*slice(*entry[1:]).indices(size)))
 
 
 def _after_int_selects(x: TensorType, idx: Types, spec) -> TensorType:

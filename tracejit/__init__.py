@@ -51,6 +51,8 @@ from tracejit.functions import *  # noqa: F403  (torch's functions: sum, cat, re
 from tracejit.functions import __all__ as _function_names
 from tracejit.functions_extra import *  # noqa: F403  (einsum, outer, meshgrid, isclose, ...)
 from tracejit.functions_extra import __all__ as _extra_function_names
+from tracejit.functions_index import *  # noqa: F403  (sort, topk, scatter, ...)
+from tracejit.functions_index import __all__ as _index_function_names
 from tracejit.generator import Generator
 from tracejit.graphfile import GraphFileError, LoadedGraph, load, save
 from tracejit.ir import DType as dtype
@@ -159,6 +161,7 @@ __all__ = [
     "zeros",
     "zeros_like",
     *_function_names,
+    *_index_function_names,
     # torch namespace of issue 12
     "Generator",
     "backends",

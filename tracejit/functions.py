@@ -188,10 +188,10 @@ def logical_xor(input, other):
 
 
 def where(condition, input=None, other=None):
-    if input is None and other is None:
-        raise NotImplementedError(
-            "where(condition) with one argument (nonzero) is not supported; pass input and other"
-        )
+    if input is None and other is None:  # torch.where(condition): nonzero(as_tuple=True)
+        from tracejit.functions_index import nonzero
+
+        return nonzero(condition, as_tuple=True)
     condition = as_tensor_arg(condition, "condition")
     if condition.dtype is not DType.bool:
         raise RuntimeError(

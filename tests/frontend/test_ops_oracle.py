@@ -35,7 +35,8 @@ from tracejit.ir import OPS, Kind, Op
 
 FLOATS = ("float32", "float64")
 NUMERIC = ("float32", "float64", "int32", "int64")
-pytestmark = pytest.mark.filterwarnings("ignore:The use of `x.T`:UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:The use of `x.T`:UserWarning"),
+              pytest.mark.filterwarnings("ignore:The reduce argument of torch.scatter")]
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -573,6 +574,201 @@ TABLE.update({
             (X23, 1, np.array([[-1, -3]])),
         ]),
         Case("gather-function", lambda L, x, i: L.gather(x, 0, i), (X234, X234 % 2)),
+    ],
+})
+
+
+# --- sorting, flipping, scattering, selecting, sampling (issue 12; ir/index_ops.py) -----------
+
+TIES = np.array([[2, 0, 2, 1, 0], [1, 1, 0, 1, 0]])
+SCATTER_INDEX = np.array([[0, 2, 1, 0], [2, 0, 0, 1]])  # no repeats within a column (dim 0)
+SORT_SPECIAL = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1.0, -1.0, 0.5, 1e30, -1e-30])
+
+
+def _kw(L, kw: dict) -> dict:
+    """Keyword arguments with numpy arrays as L tensors (to_lib converts positional ones)."""
+    return {k: L.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+
+
+def _scatter_cases(dtype: str) -> list[Case]:
+    x, src = sample(dtype, (3, 4)), sample(dtype, (2, 4), seed=1)
+    calls = {
+        "src": lambda L, x, i, s: x.scatter(0, i, s),
+        "src-function": lambda L, x, i, s: L.scatter(x, 0, i, src=s),
+        "value": lambda L, x, i, s: x.scatter(0, i, 2),
+        "value-kw": lambda L, x, i, s: L.scatter(x, 0, i, value=-1.5),
+        "inplace": lambda L, x, i, s: (x.scatter_(0, i, s), x),
+        "dim1": lambda L, x, i, s: x.scatter(1, i.T[:3, :2] % 4, s.T[:3, :2]),
+        "add": lambda L, x, i, s: x.scatter(0, i, s, reduce="add"),
+        "multiply": lambda L, x, i, s: x.scatter(0, i, s, reduce="multiply"),
+        "scatter_add": lambda L, x, i, s: x.scatter_add(0, i % 2, s),
+        "scatter_add_": lambda L, x, i, s: (x.scatter_add_(-2, i, s), x),
+        "narrow-index": lambda L, x, i, s: x.scatter(0, i[:1, :2], s),
+        **{f"reduce-{r}-{inc}": (lambda L, x, i, s, r=r, inc=inc:
+                                 x.scatter_reduce(0, i % 2, s, r, include_self=inc))
+           for r in ("sum", "prod", "mean", "amax", "amin") for inc in (True, False)},
+        "index_add": lambda L, x, i, s: x.index_add(0, i[0, :2], s),
+        "index_add_-alpha": lambda L, x, i, s: (x.index_add_(0, i[1, :2] % 1, s, alpha=2), x),
+        "index_copy": lambda L, x, i, s: x.index_copy(0, i[0, :2], s),
+        "index_copy_": lambda L, x, i, s: (x.index_copy_(0, i[1, :2], s), x),
+        "index_fill": lambda L, x, i, s: x.index_fill(1, i[0], 1),
+        "index_fill_": lambda L, x, i, s: (x.index_fill_(0, i[1, :2], 0), x),
+        "index_select": lambda L, x, i, s: x.index_select(1, i[0]),
+        "index_select-fn": lambda L, x, i, s: L.index_select(x, 0, i[:, 1]),
+        "take_along_dim": lambda L, x, i, s: L.take_along_dim(x, i[:, :1], 1),
+        "take_along_dim-flat": lambda L, x, i, s: x.take_along_dim(i),
+        "take_along_dim-bcast": lambda L, x, i, s: L.take_along_dim(x, i[:1, :3], 0),
+    }
+    return [Case(f"{dtype}-{name}", fn, (x, SCATTER_INDEX, src), rtol=1e-5)
+            for name, fn in calls.items()]
+
+
+SCATTER_ERRORS = {
+    "dtype-mismatch": lambda L, x, i: x.scatter(0, i, L.ones(2, 4, dtype=L.float64)),
+    "float-index": lambda L, x, i: x.scatter(0, i.float(), 1.0),
+    "index-ndim": lambda L, x, i: x.scatter(0, i[0], 1.0),
+    "index-too-big": lambda L, x, i: x.scatter(1, L.zeros(4, 5, dtype=L.int64), 1.0),
+    "out-of-bounds": lambda L, x, i: x.scatter(0, i + 2, 1.0),
+    "negative": lambda L, x, i: x.scatter(0, i - 1, 1.0),
+    "bad-dim": lambda L, x, i: x.scatter(2, i, 1.0),
+    "bad-reduce": lambda L, x, i: x.scatter(0, i, 1.0, reduce="mean"),
+    "int32-index": lambda L, x, i: x.scatter(0, i.int(), 1.0),
+    "empty-index": lambda L, x, i: x.scatter(0, i[:0], 1.0),
+    "0d": lambda L, x, i: L.tensor(1.0).scatter(0, L.tensor(0), 5.0),
+    "index_select-2d": lambda L, x, i: x.index_select(0, i),
+    "index_select-float": lambda L, x, i: x.index_select(0, L.tensor([0.0])),
+    "index_select-oob": lambda L, x, i: x.index_select(1, L.tensor([4])),
+    "index_select-0d": lambda L, x, i: L.tensor(5.0).index_select(0, L.tensor(0)),
+    "index_select-int32": lambda L, x, i: x.index_select(0, L.tensor([1, 0], dtype=L.int32)),
+    "index_add-count": lambda L, x, i: x.index_add(0, i[0], L.ones(2, 4)),
+    "index_add-dtype": lambda L, x, i: x.index_add(0, i[0, :2], L.ones(2, 4, dtype=L.float64)),
+    "index_add-oob": lambda L, x, i: x.index_add(0, L.tensor([0, 3]), L.ones(2, 4)),
+    "take_along_dim-int32": lambda L, x, i: L.take_along_dim(x, i.int(), 1),
+    "take_along_dim-ndim": lambda L, x, i: L.take_along_dim(x, i[0], 1),
+    "take_along_dim-negative": lambda L, x, i: L.take_along_dim(x, -i - 1, 0),
+}
+
+PROBS = np.array([[0.1, 0.0, 0.5, 0.4], [0.0, 0.0, 1.0, 2.0]], np.float32)
+
+
+def _sorted_seq(L):
+    return L.tensor([[1, 3, 5, 7], [-2, 0, 0, 9]])
+
+
+TABLE.update({
+    Op.ARGSORT: [
+        Reduce(lambda L, x, **kw: x.argsort(**kw), dims="int", keepdim=False, distinct=True,
+               dtypes=NUMERIC),
+        Reduce(lambda L, x, **kw: L.sort(x, **kw, descending=True), dims="int", keepdim=False,
+               distinct=True, dtypes=NUMERIC),
+        Reduce(lambda L, x, **kw: L.sort(x, **kw, stable=True), dims="int", keepdim=False),
+        Reduce(lambda L, x, **kw: x.sort(**kw, descending=True, stable=True), dims="int",
+               keepdim=False),
+        Reduce(lambda L, x, **kw: L.argsort(x, **kw, stable=True, descending=True), dims="int",
+               keepdim=False),
+        Reduce(lambda L, x, **kw: x.topk(2, **kw), dims="int", keepdim=False, distinct=True),
+        Reduce(lambda L, x, **kw: L.topk(x, 1, **kw, largest=False), dims="int", keepdim=False,
+               distinct=True),
+        *cases("sort-special", lambda L, x, d: x.sort(descending=d, stable=True),
+               [(SORT_SPECIAL, False), (SORT_SPECIAL, True),
+                (SORT_SPECIAL.astype("float32"), True)]),
+        Case("msort", lambda L, x: L.msort(x), (TIES.T.copy(),)),
+        Case("msort-method", lambda L, x: x.msort(), (distinct("float32", (3, 2)),)),
+        Case("sort-tuple-unpack", lambda L, x: tuple(L.sort(x, dim=0, stable=True)), (TIES,)),
+        *cases("topk", lambda L, x, k, kw: L.topk(x, k, **kw), [
+            (distinct("float32", (3, 4)), 4, {}), (distinct("int64", (3, 4)), 0, {"dim": 0}),
+            (distinct("float32", (3, 4)), 5, {}), (distinct("float32", (3, 4)), -1, {}),
+            (np.float32(3), 1, {}), (np.float32(3), 0, {}), (np.float32(3), 2, {}),
+            (distinct("int32", (5,)), 3, {"largest": False, "sorted": True}),
+            (SORT_SPECIAL, 3, {}), (SORT_SPECIAL, 2, {"largest": False}),
+        ]),
+    ],
+    Op.FLIP: [
+        Reduce(lambda L, x, dim=(): x.flip(dim), keepdim=False),
+        Reduce(lambda L, x, dim=(): L.flip(x, dim if isinstance(dim, (tuple, list)) else (dim,)),
+               keepdim=False),
+        Case("flip-args", lambda L, x: x.flip(0, 2), (X234,)),
+        *cases("fliplr", lambda L, x: L.fliplr(x), [(X23,), (X234,), (FLAT,)]),
+        *cases("flipud", lambda L, x: x.flipud(), [(X23,), (np.float32(2),)]),
+        *cases("roll", lambda L, x, s, d: L.roll(x, s, d), [
+            (X234, 1, 0), (X234, -1, 2), (X234, 5, 1), (X234, (1, 2), (0, 2)), (X234, 3, None),
+            (X234, (1, 2), 0), (X234, (), ()), (X234, 1, 3), (np.float32(2), 1, None),
+            (np.float32(2), 1, 0), (np.zeros((0, 3)), 1, 0), (X234, 0, 1), (X234, (1, 1), (0, 0)),
+            (MASK23, 1, -1),
+        ]),
+        Case("roll-method", lambda L, x: x.roll(2), (X23,)),
+    ],
+    Op.CUMPROD: [
+        Reduce(lambda L, x, **kw: x.cumprod(**kw), dims="int", keepdim=False, rtol=1e-5),
+        Reduce(lambda L, x, **kw: L.cumprod(x, **kw, dtype=L.float64), dims="int",
+               keepdim=False),
+        Case("cumprod_", lambda L, x: (x.cumprod_(1), x), (F234,), rtol=1e-5),
+        *cases("diff", lambda L, x, kw: L.diff(x, **_kw(L, kw)), [
+            (X234, {}), (F234, {"n": 2, "dim": 1}), (X234, {"n": 0}), (X234, {"n": -1}),
+            (X234, {"n": 5}), (np.float32(1), {}), (MASK23, {}), (MASK23, {"n": 2}),
+            (X23, {"prepend": np.zeros((2, 1), np.float32)}),
+            (X23, {"prepend": np.zeros(2, np.float32)}),
+            (X23, {"prepend": np.zeros((2, 1), np.int64), "append": np.ones((2, 2))}),
+            (X23, {"dim": 0, "append": np.ones((1, 3), np.float32)}),
+            (X23, {"prepend": 2.0}), (X234, {"dim": 3}),
+        ]),
+        Case("diff-method", lambda L, x: x.diff(dim=0), (F234,)),
+    ],
+    Op.SCATTER: [c for dtype in DTYPE_NAMES for c in _scatter_cases(dtype)]
+    + [Case(f"scatter-{name}", fn, (F234[0].copy(), SCATTER_INDEX))
+       for name, fn in SCATTER_ERRORS.items()],
+    Op.NONZERO: [
+        Unary(lambda L, x: x.nonzero(), numpy=np.argwhere),
+        Unary(lambda L, x: L.nonzero(x, as_tuple=True)),
+        Unary(lambda L, x: L.argwhere(x), numpy=np.argwhere),
+        Unary(lambda L, x: L.where(x != 0)),
+        Case("nonzero-2d-mask", lambda L, x: L.where(x), (MASK23,)),
+    ],
+    Op.MULTINOMIAL: [
+        *cases("multinomial", lambda L, p, k, r: L.multinomial(p, k, r), [
+            (PROBS, 2, False), (PROBS[0], 3, False), (PROBS, 6, True), (PROBS, 5, False),
+            (PROBS, 0, True), (PROBS, -1, True), (np.float32(1), 1, True),
+            (np.ones((2, 2, 2), np.float32), 1, True), (np.array([1, 2]), 1, True),
+            (np.array([-1.0, 2.0]), 1, True), (np.array([0.0, 0.0]), 1, True),
+            (np.array([np.nan, 1.0]), 1, True), (np.array([np.inf, 1.0]), 1, True),
+            (np.zeros((0, 3), np.float32), 1, False), (np.zeros((2, 0), np.float32), 1, False),
+            (np.array([1.0, 1.0]), 2, False),
+        ], values=False),
+        Case("multinomial-method", lambda L, p: p.multinomial(4, replacement=True), (PROBS,),
+             values=False),
+        Case("multinomial-certain", lambda L, p: L.multinomial(p, 3, True),
+             (np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 2.5]]),)),
+        Case("multinomial-all", lambda L, p: L.multinomial(p, 2).sort().values,
+             (np.array([[0.3, 0.7], [5.0, 1.0]]),)),
+        *cases("bernoulli", lambda L, p: L.bernoulli(p), [
+            (np.array([0.0, 1.0, 1.0, 0.0]),), (np.array([0.0, 1.0], np.float32),),
+            (np.array([0, 1]),),
+        ]),
+        Case("bernoulli-p", lambda L, x: L.bernoulli(x, 0.0), (F234,)),
+        Case("bernoulli-method", lambda L, x: x.bernoulli(), (np.ones((2, 3)),)),
+    ],
+    Op.SEARCHSORTED: [
+        *cases("searchsorted", lambda L, s, v, kw: L.searchsorted(s(L), v, **_kw(L, kw)), [
+            (lambda L: _sorted_seq(L)[0], np.array([3, 6, 9, 0]), {}),
+            (lambda L: _sorted_seq(L)[0], np.array([3, 6, 9, 0]), {"right": True}),
+            (lambda L: _sorted_seq(L)[0], np.array([[3, 6], [1, 7]]), {"side": "right"}),
+            (lambda L: _sorted_seq(L)[0], np.array([2.5, 7.0]), {}),
+            (lambda L: _sorted_seq(L).double(), np.array([[3, 6, 9], [0, 0, -5]]), {}),
+            (lambda L: _sorted_seq(L), np.array([[3, 6, 9], [0, 0, -5]]), {"right": True}),
+            (lambda L: _sorted_seq(L), np.array([3, 6, 9]), {}),
+            (lambda L: _sorted_seq(L)[0], np.array([3, 6]), {"out_int32": True}),
+            (lambda L: _sorted_seq(L)[0], 4, {}),
+            (lambda L: _sorted_seq(L)[0], np.array([3, 6]), {"side": "middle"}),
+            (lambda L: _sorted_seq(L)[0], np.array([3, 6]), {"side": "left", "right": True}),
+            (lambda L: _sorted_seq(L)[0].flip(0), np.array([3, 6]),
+             {"sorter": np.array([3, 2, 1, 0])}),
+        ]),
+        *cases("bucketize", lambda L, v, b, kw: L.bucketize(v, L.tensor(b), **kw), [
+            (np.array([3, 6, 9]), [1, 3, 5, 7], {}), (np.array([3, 6, 9]), [1, 3, 5, 7],
+                                                      {"right": True}),
+            (np.array([[0.5], [3.0]]), [1.0, 3.0], {"out_int32": True}),
+            (np.array([3, 6, 9]), [[1, 3, 5, 7]], {}),
+        ]),
     ],
 })
 
