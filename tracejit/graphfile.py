@@ -93,6 +93,8 @@ def save(compiled, path) -> None:
             "n_user": spec.n_user,
             "mutated": list(spec.mutated),
             "sources": list(spec.sources),
+            # module attributes the scripted code assigns: their values follow the result
+            "attributes": [name for _, name in getattr(spec, "writes", None) or ()],
         })
     signature = compiled._signature
     manifest = {
@@ -292,6 +294,7 @@ class _Reader:
             specs.append(specialize(graph, inputs, outputs, n_user, state_names, mutated,
                                     sources, str(entry.get("signature", "")), pipeline,
                                     backend))
+            specs[-1].writes = entry.get("attributes") or []
         parameters = self.parameters(manifest.get("parameters"))
         numbers = manifest.get("numbers", [])
         return LoadedGraph(self.path, str(manifest.get("name", "graph")), specs,
@@ -427,7 +430,9 @@ class LoadedGraph:
             held = "\n  ".join(self.signatures)
             raise TypeError(f"{self.name}() loaded from {self.path} has no graph for "
                             f"{got}; it holds:\n  {held}")
-        return spec.run(leaves, self.state)
+        result = spec.run(leaves, self.state)
+        # attribute writes of scripted code: there is no module to write back to
+        return result[0] if spec.writes else result
 
     def __repr__(self) -> str:
         return f"LoadedGraph({self.name} from {self.path}: {len(self.specs)} graph(s))"

@@ -83,7 +83,7 @@ class Expressions:
         obj = self.expr(node.value, f)
         self.mode.loc = f.source.loc(node)
         try:
-            return getattr(obj, node.attr)
+            return self.read_attribute(obj, node.attr, getattr(obj, node.attr))
         except AttributeError as e:
             raise f.source.error(node, str(e)) from None
 
@@ -100,13 +100,13 @@ class Expressions:
         return tuple(self.elements(node.elts, f))
 
     def e_List(self, node, f):
-        return self.elements(node.elts, f)
+        return self.made(self.elements(node.elts, f))
 
     def e_Set(self, node, f):
         return set(self.elements(node.elts, f))
 
     def e_Dict(self, node, f):
-        out = {}
+        out = self.made({})
         for key, value in zip(node.keys, node.values):
             if key is None:
                 out.update(self.expr(value, f))
@@ -219,12 +219,12 @@ class Expressions:
             raise f.source.error(node, f"{type(e).__name__}: {e}") from None
 
     def e_ListComp(self, node, f):
-        out: list = []
+        out: list = self.made([])
         self.comprehension(node.generators, 0, lambda: out.append(self.expr(node.elt, f)), f)
         return out
 
     def e_DictComp(self, node, f):
-        out: dict = {}
+        out: dict = self.made({})
 
         def put():
             out[self.expr(node.key, f)] = self.expr(node.value, f)

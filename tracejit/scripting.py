@@ -13,6 +13,10 @@ Control flow on tensors becomes structured ops:
 - `break`, `continue` and `return` inside tensor-dependent control flow set flags the rest of the
   body is guarded by (a loop with `break` or `return` becomes a `while` op).
 
+Python lists and dicts the code builds are tracked values (`hs.append(h)` in a loop, then
+`stack(hs)`), and a tensor assigned to a module attribute (`self.last_loss = loss`) becomes an
+extra output written back after each call (script_state.py).
+
 Python `int` and `float` arguments are dynamic: 0-d tensor inputs of the graph, so a new value
 does not rescript (a loop bound is an argument, not a constant). Where code needs such a value
 as a Python number (a shape, an index), the function is scripted again with those arguments
@@ -68,6 +72,7 @@ from tracejit.script_source import (
     source_of,
     unwrap_library,
 )
+from tracejit.script_state import PythonState, write_back
 from tracejit.tensor import Tensor
 from tracejit.traced import (
     ABSTRACT,
@@ -140,13 +145,14 @@ class Frame:
             env[flag] = False
 
 
-class Scripter(Flow, Expressions):
+class Scripter(Flow, Expressions, PythonState):
     """Interprets a function's AST symbolically under a ScriptMode."""
 
     def __init__(self, mode: ScriptMode):
         self.mode = mode
         self.depth = 0
         self.dynamic_depth = 0  # inside the blocks of a tensor-dependent if or loop
+        self.init_state()
 
     # --- calls --------------------------------------------------------------------------------
     def call_function(self, fn: types.FunctionType, args, kwargs, node=None, frame=None):
@@ -204,9 +210,7 @@ class Scripter(Flow, Expressions):
             return self.call_function(func, args, kwargs, node, f)
         owner = getattr(func, "__self__", None)
         if isinstance(owner, (list, dict, set)) and getattr(func, "__name__", "") in _MUTATORS:
-            raise self.error(f, node, f"{type(owner).__name__}.{func.__name__}() mutates a "
-                                      "Python container: the graph cannot replay it",
-                             "build a new list (xs = xs + [y]) or return the values")
+            self.check_mutation(owner, f, node, f"{type(owner).__name__}.{func.__name__}()")
         if func is isinstance and args and isinstance(args[0], _Scalar):
             return issubclass(args[0].py_type, args[1])
         if func is print:
@@ -283,6 +287,8 @@ class Scripter(Flow, Expressions):
         if isinstance(target, ast.Name):
             current = self.expr(ast.Name(target.id, ast.Load(), **_pos(target)), f)
             value = self.expr(node.value, f)
+            if isinstance(current, (list, dict, set)):  # += on a list extends it in place
+                self.check_mutation(current, f, node, f"{target.id} {ast.unparse(node.op)}=")
             self.mode.loc = f.source.loc(node)
             self.assign(target, self.apply(op, current, value, f, node), f, node)
         elif isinstance(target, ast.Subscript):
@@ -401,9 +407,8 @@ class Scripter(Flow, Expressions):
             self.mode.loc = f.source.loc(node)
             self.set_item(obj, index, value, f, target)
         elif isinstance(target, ast.Attribute):
-            raise f.source.error(target, f"assigning to the attribute .{target.attr} mutates "
-                                         "Python state the graph cannot replay",
-                                 "keep the value in a local variable and return it")
+            obj = self.expr(target.value, f)
+            self.write_attribute(obj, target.attr, value, f, target)
         elif isinstance(target, ast.Starred):
             raise f.source.error(target, "a starred assignment target outside a tuple")
         else:
@@ -430,6 +435,10 @@ class Scripter(Flow, Expressions):
             self.assign(element, item, f, node)
 
     def set_item(self, obj, index, value, f, node):
+        if isinstance(obj, (list, dict)):
+            self.check_mutation(obj, f, node, "item assignment")
+            obj[index] = value
+            return
         if not isinstance(obj, Tensor):
             raise f.source.error(node, f"item assignment on a {type(obj).__name__} mutates a "
                                        "Python container: the graph cannot replay it",
@@ -492,10 +501,17 @@ class _Scripted:
         raise _Rescript()
 
     def __call__(self, *args, **kwargs):
+        if isinstance(current_mode(), TraceMode):  # inlined into a trace: runs as Python
+            return super().__call__(*args, **kwargs)
         try:
-            return super().__call__(*args, **kwargs)
+            result = super().__call__(*args, **kwargs)
         except _Rescript:  # keys change with static numbers: start the call again
-            return super().__call__(*args, **kwargs)
+            result = super().__call__(*args, **kwargs)
+        writes = getattr(self._last, "writes", None)
+        if writes:  # tensors the code assigned to module attributes, returned after the result
+            result, values = result
+            write_back(writes, values)
+        return result
 
     def _script(self, args, kwargs):
         if isinstance(current_mode(), TraceMode):
@@ -513,6 +529,9 @@ class _Scripted:
                 mode.add_input(tensor, name)
             with using_mode(mode):
                 result = self._run(scripter, arguments)
+                writes = scripter.written_attributes()
+                if writes:  # extra outputs, written back to the attributes after each call
+                    result = (result, [getattr(obj, name) for obj, name in writes])
                 outs, out_structure, _ = pytree.flatten(result)
                 graph, mutated, sources = mode.finish(outs)
         except NeedsValues as e:
@@ -520,9 +539,11 @@ class _Scripted:
                               "masks, nonzero): script mode needs static shapes",
                               hint="use tracejit.where() to keep shapes fixed") from None
         finally:
+            scripter.restore_attributes()
             mode.release()
         spec = self._specialize(graph, structure, out_structure, leaves, state_names, mutated,
                                 sources, "scripted")
+        spec.writes = writes
         return spec, ABSTRACT
 
     @property

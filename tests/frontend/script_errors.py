@@ -40,8 +40,7 @@ def calls_numpy(x):
     return np.exp(x)
 
 
-def appends(x):
-    out = []
+def appends(x, out: list):
     out.append(x)
     return x
 

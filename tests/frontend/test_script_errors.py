@@ -61,17 +61,18 @@ CASES = {
               "        return np.exp(x)\n"
               "               ^^^^^^^^^\n"
               "  hint: use the tracejit function of the same name"),
-    "list mutation": (E.appends, (X,), 2, 5,
-                      "list.append() mutates a Python container: the graph cannot replay it\n"
+    "list mutation": (E.appends, (X, []), 1, 5,
+                      "list.append() changes a list the scripted code did not make (a global, "
+                      "an argument or an attribute): the graph cannot replay it\n"
                       "        out.append(x)\n"
                       "        ^^^^^^^^^^^^^\n"
-                      "  hint: build a new list (xs = xs + [y]) or return the values"),
+                      "  hint: build the container inside the function, or return the values"),
     "item assignment": (E.sets_item, (X,), 1, 5,
-                        "item assignment on a list mutates a Python container: the graph "
-                        "cannot replay it\n"
+                        "item assignment changes a list the scripted code did not make (a "
+                        "global, an argument or an attribute): the graph cannot replay it\n"
                         "        TABLE[0] = x\n"
                         "        ^^^^^^^^\n"
-                        "  hint: build a new container, or use a tensor"),
+                        "  hint: build the container inside the function, or return the values"),
     "global": (E.uses_global, (X,), 1, 5,
                "a global statement (mutating globals) cannot be scripted\n"
                "        global TABLE\n"
@@ -129,17 +130,21 @@ def test_error_names_the_exact_node():
     assert isinstance(info.value.node, ast.Lambda)
 
 
-def test_attribute_assignment_in_a_scripted_method():
+def test_attribute_assignment_of_a_non_tensor_in_a_scripted_method():
+    """A tensor assigned to a module attribute is captured (test_script_idioms.py); other
+    values would be set once, when scripting."""
     class Holder(tj.nn.Module):
         forward = E.sets_attribute
 
     with pytest.raises(tj.ScriptError) as info:
-        tj.script(Holder(), backend="eager")(X)
+        tj.script(Holder(), backend="eager")(3)
     assert str(info.value) == at(E.sets_attribute, 1, 5) + (
-        "assigning to the attribute .cache mutates Python state the graph cannot replay\n"
+        "assigning int to the attribute .cache of a Holder mutates Python state the graph "
+        "cannot replay\n"
         "        self.cache = x\n"
         "        ^^^^^^^^^^\n"
-        "  hint: keep the value in a local variable and return it")
+        "  hint: only tensors assigned to module attributes are captured (self.name = tensor); "
+        "keep other values in local variables")
 
 
 def test_a_lambda_cannot_be_scripted_directly():

@@ -1,0 +1,119 @@
+"""Script mode's Python state: lists the scripted code builds and module attributes it assigns.
+
+Python containers are values the scripter tracks at scripting time: `hs = []` then
+`hs.append(h)` in a loop builds a list of symbolic tensors that `torch.stack(hs)` turns into one
+op, as TorchScript's lists do. Only containers the scripted code made may change (a global,
+an argument or an attribute would change once, at scripting time), and only where the code
+runs once per call: inside a block on a tensor value (an `if`, a `for` or `while` op) the body
+is recorded once for any number of runs, so there only containers made in the same block may
+change. A `for` over a static range whose body grows an outer list is unrolled instead
+(script_flow.for_range); over an int argument, the function is scripted again with it static.
+
+`self.attr = tensor` in a scripted forward becomes an extra graph output written back to the
+attribute after each call; during scripting the attribute holds the symbolic tensor (so later
+reads in the same call see it) and gets its old value back when scripting ends.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tracejit.nn.module import Module
+from tracejit.script_source import MISSING
+from tracejit.tensor import Tensor
+
+if TYPE_CHECKING:
+    from tracejit.scripting import Frame
+
+_GROW_HINT = ("loop over range() with a bound known when scripting (a Python int or a shape: "
+              "the loop is unrolled), or write rows into a preallocated tensor (out[t] = h)")
+
+
+class PythonState:
+    """The container and attribute half of the Scripter (see scripting.py)."""
+
+    def init_state(self) -> None:
+        self.owned: dict[int, tuple[object, int]] = {}  # id(container) -> (it, dynamic depth)
+        self.attr_writes: list[tuple[object, str, object]] = []  # (obj, name, value before)
+        self.attr_reads: set[tuple[int, str]] = set()  # plain tensor attributes read
+
+    def made(self, container):
+        """`container` was built here (a list or dict display, a comprehension)."""
+        self.owned[id(container)] = (container, self.dynamic_depth)
+        return container
+
+    def check_mutation(self, container, f: Frame, node, what: str) -> None:
+        """Refuse a change to a Python container the scripted code did not make (it would
+        happen once, at scripting time), or that a tensor-dependent block would record once
+        for any number of runs (the list would not grow per run)."""
+        entry = self.owned.get(id(container))
+        if entry is None or entry[0] is not container:
+            raise f.source.error(node, f"{what} changes a {type(container).__name__} the "
+                                       "scripted code did not make (a global, an argument or "
+                                       "an attribute): the graph cannot replay it",
+                                 "build the container inside the function, or return the "
+                                 "values")
+        if self.dynamic_depth == 0 or entry[1] == self.dynamic_depth:
+            return  # runs once per call, or made inside this same block (built afresh)
+        raise f.source.error(node, f"{what} changes a {type(container).__name__} made outside "
+                                   "this loop or if on a tensor value: the graph records the "
+                                   "block once, so the container cannot grow per iteration",
+                             _GROW_HINT, escape=True)
+
+    # --- module attributes ----------------------------------------------------------------------
+    def read_attribute(self, obj, name: str, value):
+        """Note a plain tensor attribute of a module (baked in as a constant when read)."""
+        if isinstance(obj, Module) and isinstance(value, Tensor) and \
+                name not in obj._parameters and name not in obj._buffers:
+            self.attr_reads.add((id(obj), name))
+        return value
+
+    def write_attribute(self, obj, name: str, value, f: Frame, node) -> None:
+        """`obj.name = value` in scripted code: a tensor on a module becomes a graph output
+        written back after each call."""
+        if hasattr(value, "py_type"):  # an int/float argument: script again with it static
+            raise f.source.error(node, f"a Python number assigned to the attribute .{name}",
+                                 escape=True)
+        if not isinstance(obj, Module) or not isinstance(value, Tensor):
+            what = "a tensor" if isinstance(value, Tensor) else type(value).__name__
+            raise f.source.error(node, f"assigning {what} to the attribute .{name} of a "
+                                       f"{type(obj).__name__} mutates Python state the graph "
+                                       "cannot replay",
+                                 "only tensors assigned to module attributes are captured "
+                                 "(self.name = tensor); keep other values in local variables")
+        if self.dynamic_depth:
+            raise f.source.error(node, f"assigning the attribute .{name} inside a loop or if on "
+                                       "a tensor value: the write-back after the call needs one "
+                                       "value",
+                                 "assign a local variable in the block and the attribute "
+                                 "after it", escape=True)
+        if (id(obj), name) in self.attr_reads:
+            raise f.source.error(node, f".{name} is read earlier in this call and assigned "
+                                       "here: script would bake the value it read in as a "
+                                       "constant, so later calls would not see this write",
+                                 "register it as a buffer (self.register_buffer(name, t)) so "
+                                 "each call reads its current value, or pass it as an argument")
+        self.attr_writes.append((obj, name, getattr(obj, name, MISSING)))
+        setattr(obj, name, value)
+
+    def written_attributes(self) -> list[tuple[object, str]]:
+        """Each (object, attribute) the call assigns, once, in first-write order."""
+        seen: dict[tuple[int, str], tuple[object, str]] = {}
+        for obj, name, _ in self.attr_writes:
+            seen.setdefault((id(obj), name), (obj, name))
+        return list(seen.values())
+
+    def restore_attributes(self) -> None:
+        """Give every assigned attribute the value it had before scripting."""
+        for obj, name, old in reversed(self.attr_writes):
+            if old is MISSING:
+                delattr(obj, name)
+            else:
+                setattr(obj, name, old)
+        self.attr_writes.clear()
+
+
+def write_back(writes: list[tuple[object, str]], values) -> None:
+    """After a call: each assigned attribute gets the tensor the graph computed for it."""
+    for (obj, name), value in zip(writes, values):
+        setattr(obj, name, value)
