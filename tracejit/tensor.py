@@ -683,37 +683,6 @@ class Tensor:
     multinomial = FI.multinomial
     bernoulli = FI.bernoulli
 
-    # --- sorting, flipping, scattering, selecting, sampling (tracejit/functions_index.py) ----
-    sort = FI.sort
-    argsort = FI.argsort
-    msort = FI.msort
-    topk = FI.topk
-    flip = FI.flip
-    fliplr = FI.fliplr
-    flipud = FI.flipud
-    roll = FI.roll
-    cumprod = FI.cumprod
-    cumprod_ = FI.cumprod_
-    diff = FI.diff
-    scatter = FI.scatter
-    scatter_ = FI.scatter_
-    scatter_add = FI.scatter_add
-    scatter_add_ = FI.scatter_add_
-    scatter_reduce = FI.scatter_reduce
-    scatter_reduce_ = FI.scatter_reduce_
-    index_select = FI.index_select
-    index_add = FI.index_add
-    index_add_ = FI.index_add_
-    index_copy = FI.index_copy
-    index_copy_ = FI.index_copy_
-    index_fill = FI.index_fill
-    index_fill_ = FI.index_fill_
-    take_along_dim = FI.take_along_dim
-    nonzero = FI.nonzero
-    argwhere = FI.argwhere
-    multinomial = FI.multinomial
-    bernoulli = FI.bernoulli
-
     __getitem__ = getitem
     __setitem__ = setitem
 
