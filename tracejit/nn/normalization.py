@@ -62,7 +62,7 @@ class _InstanceNorm(Module):
         if input.dim() not in (batched - 1, batched):
             raise ValueError(f"expected {batched - 1}D or {batched}D input (got {input.dim()}D "
                              "input)")
-        feature_dim = input.dim() - (batched - 2)
+        feature_dim = input.dim() - (batched - 1)
         if input.shape[feature_dim] != self.num_features:
             if self.affine:
                 raise ValueError(
@@ -115,7 +115,8 @@ class GroupNorm(Module):
         super().__init__()
         check_device(device)
         if num_channels % num_groups != 0:
-            raise ValueError("num_channels must be divisible by num_groups")
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups})")
         self.num_groups, self.num_channels = num_groups, num_channels
         self.eps, self.affine = eps, affine
         self.register_parameter("weight", _parameter(num_channels, dtype=dtype) if affine else None)
