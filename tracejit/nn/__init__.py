@@ -81,8 +81,16 @@ __all__ += [
 # --- end H4 ---
 
 # --- H3: conv, pooling, normalization, padding, upsampling, activation, dropout, loss layers ---
-from tracejit.nn import activation, conv, dropout, loss, normalization  # noqa: E402
-from tracejit.nn import padding, pooling, upsampling  # noqa: E402
+from tracejit.nn import (  # noqa: E402
+    activation,
+    conv,
+    dropout,
+    loss,
+    normalization,
+    padding,
+    pooling,
+    upsampling,
+)
 from tracejit.nn.activation import *  # noqa: E402, F403
 from tracejit.nn.conv import *  # noqa: E402, F403
 from tracejit.nn.dropout import *  # noqa: E402, F403

@@ -767,8 +767,13 @@ __all__ = [
 ]
 
 # --- the rest of torch.nn.functional lives in sibling modules (they import helpers from here) ---
-from tracejit.nn import functional_act, functional_conv, functional_loss  # noqa: E402
-from tracejit.nn import functional_norm, functional_sample  # noqa: E402
+from tracejit.nn import (  # noqa: E402
+    functional_act,
+    functional_conv,
+    functional_loss,
+    functional_norm,
+    functional_sample,
+)
 from tracejit.nn.functional_act import *  # noqa: E402, F403
 from tracejit.nn.functional_conv import *  # noqa: E402, F403
 from tracejit.nn.functional_loss import *  # noqa: E402, F403
