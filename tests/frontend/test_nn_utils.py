@@ -4,6 +4,7 @@ torch (values where they are deterministic, distributions and structure where th
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import OrderedDict
 
@@ -67,6 +68,49 @@ def test_weight_norm_errors_and_trace():
     with tj.no_grad():
         layer.weight_g.mul_(2.0)  # a parameter change reaches the traced graph
     np.testing.assert_allclose(traced(x).numpy(), layer(x).numpy(), rtol=1e-6, atol=1e-6)
+
+
+# --- spectral_norm ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda lib: lib.nn.Linear(5, 4), (2, 5)),
+    (lambda lib: lib.nn.Conv2d(2, 3, 3), (1, 2, 5, 5)),
+])
+def test_spectral_norm_matches_torch(make, shape):
+    """Same u, v and weights: each training call's power iteration must move u and v as
+    torch's does; eval mode leaves them."""
+    torch.manual_seed(0)
+    theirs = torch.nn.utils.spectral_norm(make(torch), n_power_iterations=2)
+    ours = nn.utils.spectral_norm(make(tj), n_power_iterations=2)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    load_from(ours, theirs)
+    x = sample(*shape)
+    for training in (True, True, False):
+        ours.train(training), theirs.train(training)
+        expected = theirs(torch.from_numpy(x)).detach().numpy()
+        np.testing.assert_allclose(ours(tj.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ours.weight_u.numpy(), theirs.weight_u.numpy(), rtol=1e-5,
+                                   atol=1e-6)
+    nn.utils.remove_spectral_norm(ours)
+    torch.nn.utils.remove_spectral_norm(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_spectral_norm_under_trace_updates_its_buffers():
+    model = nn.utils.spectral_norm(nn.Linear(4, 3))
+    twin = copy.deepcopy(model)
+    x = tj.tensor(sample(2, 4))
+    traced = tj.trace(model, x)
+    for _ in range(2):
+        np.testing.assert_allclose(traced(x).numpy(), twin(x).numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(model.weight_u.numpy(), twin.weight_u.numpy(), rtol=1e-6)
+    for lib in (torch, tj):
+        with pytest.raises(RuntimeError, match="Cannot register two spectral_norm hooks"):
+            lib.nn.utils.spectral_norm(lib.nn.utils.spectral_norm(lib.nn.Linear(2, 2)))
+        with pytest.raises(ValueError, match="Expected n_power_iterations to be positive"):
+            lib.nn.utils.spectral_norm(lib.nn.Linear(2, 2), n_power_iterations=0)
 
 
 # --- parameters and vectors, gradient clipping --------------------------------------------------
