@@ -9,6 +9,7 @@ of `Tensor`.
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
@@ -178,6 +179,55 @@ def is_nonzero(input: Tensor) -> bool:
     return builtins.bool(input)
 
 
+pi = math.pi
+e = math.e
+inf = math.inf
+nan = math.nan
+newaxis = None
+
+
+class layout:
+    """A tensor memory layout; tracejit tensors are all `strided` (dense)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"tracejit.{self.name}"
+
+
+strided = layout("strided")
+
+
+def clone(input: Tensor, *, memory_format=None) -> Tensor:
+    return input.clone(memory_format=memory_format)
+
+
+def detach(input: Tensor) -> Tensor:
+    return input.detach()
+
+
+def fill(input: Tensor, value) -> Tensor:
+    """A copy of input with every element set to value."""
+    return input.clone().fill_(value)
+
+
+def fill_(input: Tensor, value) -> Tensor:
+    return input.fill_(value)
+
+
+def zero_(input: Tensor) -> Tensor:
+    return input.zero_()
+
+
+def is_same_size(input: Tensor, other: Tensor) -> builtins.bool:
+    return input.shape == other.shape
+
+
+def is_signed(input: Tensor) -> builtins.bool:
+    return input.is_signed()
+
+
 class set_grad_enabled:
     """Set grad mode now (`set_grad_enabled(False)`), for a block (`with ...:`) or for a
     decorated function; grad mode has no effect until autograd lands."""
@@ -209,6 +259,7 @@ class set_grad_enabled:
 
 
 __all__ = [
-    *LEGACY_TYPES, "_assert", "finfo", "iinfo", "is_floating_point", "is_nonzero",
-    "set_grad_enabled", "typename",
+    *LEGACY_TYPES, "_assert", "clone", "detach", "e", "fill", "fill_", "finfo", "iinfo", "inf",
+    "is_floating_point", "is_nonzero", "is_same_size", "is_signed", "layout", "nan", "newaxis",
+    "pi", "set_grad_enabled", "strided", "typename", "zero_",
 ]

@@ -414,7 +414,8 @@ class Flow:
                 raise f.source.error(node, f"variable '{show(name)}' is a {template.kind.__name__} "
                                            f"of {len(template.children)} when the loop starts "
                                            f"and {describe(value)} after its body",
-                                     "a loop must keep each variable's structure")
+                                     "a loop must keep each variable's structure",
+                                     escape=True)  # a static range unrolls instead
             for v, child in zip(value, template.children):
                 self.join(name, v, child, starts, yields, f, node)
             return
@@ -432,9 +433,11 @@ class Flow:
             at = f.assigned.get(name, node)
             raise f.source.error(at, f"variable '{show(name)}' is {want} when the loop at "
                                      f"line {line} starts and {got} after this assignment",
-                                 "a loop must keep each variable's dtype and shape; build "
-                                 "the value in a preallocated tensor, or use a Python list "
-                                 "and a for over range()")
+                                 "a loop must keep each variable's dtype and shape; loop over "
+                                 "range() with a bound known when scripting (a Python int or a "
+                                 "shape: the loop is unrolled), or build the value in a "
+                                 "preallocated tensor",
+                                 escape=True)  # a static range unrolls instead
         return self.mode.value_of(t)
 
     loop_retval: Any = None

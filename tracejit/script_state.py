@@ -70,17 +70,19 @@ class PythonState:
 
     def write_attribute(self, obj, name: str, value, f: Frame, node) -> None:
         """`obj.name = value` in scripted code: a tensor on a module becomes a graph output
-        written back after each call."""
-        if hasattr(value, "py_type"):  # an int/float argument: script again with it static
+        written back after each call; an immutable Python value (None, a number, a string, a
+        tuple of them), known when scripting, is written back as it is."""
+        if _holds_number_argument(value):  # an int/float argument: script again, static
             raise f.source.error(node, f"a Python number assigned to the attribute .{name}",
                                  escape=True)
-        if not isinstance(obj, Module) or not isinstance(value, Tensor):
+        if not isinstance(obj, Module) or not (isinstance(value, Tensor) or _immutable(value)):
             what = "a tensor" if isinstance(value, Tensor) else type(value).__name__
             raise f.source.error(node, f"assigning {what} to the attribute .{name} of a "
                                        f"{type(obj).__name__} mutates Python state the graph "
                                        "cannot replay",
-                                 "only tensors assigned to module attributes are captured "
-                                 "(self.name = tensor); keep other values in local variables")
+                                 "module attributes may be assigned tensors, None, numbers, "
+                                 "strings and tuples of them; keep other values in local "
+                                 "variables")
         if self.dynamic_depth:
             raise f.source.error(node, f"assigning the attribute .{name} inside a loop or if on "
                                        "a tensor value: the write-back after the call needs one "
@@ -111,6 +113,18 @@ class PythonState:
             else:
                 setattr(obj, name, old)
         self.attr_writes.clear()
+
+
+def _immutable(value) -> bool:
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return all(isinstance(v, Tensor) or _immutable(v) for v in value)
+    return value is None or type(value) in (bool, int, float, str)
+
+
+def _holds_number_argument(value) -> bool:
+    if isinstance(value, tuple):
+        return any(_holds_number_argument(v) for v in value)
+    return hasattr(value, "py_type")
 
 
 def write_back(writes: list[tuple[object, str]], values) -> None:

@@ -12,6 +12,8 @@ import numpy as np
 from tracejit import functions as F
 from tracejit import functions_extra as FX
 from tracejit import functions_index as FI
+from tracejit import functions_math as FM
+from tracejit import functions_shape as FS
 from tracejit.dispatch import alias, assign, concrete, dispatch, dispatch_inplace
 from tracejit.indexing import getitem, setitem
 from tracejit.ir import DType, Op, Size, TensorType
@@ -80,6 +82,17 @@ def _binary(op: Op, doc: str):
     method.__doc__ = doc
     method_.__doc__ = f"In-place {op.value}."
     return method, method_, reflected
+
+
+def _in_place(function, name: str):
+    """`x.name(...)`: function(x, ...) written back into x."""
+
+    def method(self, *args, **kwargs):
+        return assign(self, function(self, *args, **kwargs), name)
+
+    method.__name__ = name
+    method.__doc__ = f"In-place {name[:-1]}."
+    return method
 
 
 class Tensor:
@@ -604,6 +617,91 @@ class Tensor:
     mv = FX.mv
     repeat_interleave = FX.repeat_interleave
     unbind = FX.unbind
+    addcdiv = FM.addcdiv
+    addcmul = FM.addcmul
+    aminmax = FM.aminmax
+    count_nonzero = FM.count_nonzero
+    cross = FM.cross
+    diag = FM.diag
+    diagonal = FM.diagonal
+    dist = FM.dist
+    hypot = FM.hypot
+    inner = FM.inner
+    isfinite = FM.isfinite
+    isinf = FM.isinf
+    isneginf = FM.isneginf
+    isposinf = FM.isposinf
+    kron = FM.kron
+    logaddexp = FM.logaddexp
+    nan_to_num = FM.nan_to_num
+    nanmean = FM.nanmean
+    nansum = FM.nansum
+    trace = FM.trace_matrix
+    vdot = FM.vdot
+    broadcast_to = FS.broadcast_to
+    dsplit = FS.dsplit
+    hsplit = FS.hsplit
+    masked_select = FS.masked_select
+    moveaxis = movedim = FS.movedim
+    ravel = FS.ravel
+    select = FS.select
+    tensor_split = FS.tensor_split
+    tile = FS.tile
+    vsplit = FS.vsplit
+    not_equal = ne
+    positive = __pos__
+
+    addcdiv_ = _in_place(FM.addcdiv, "addcdiv_")
+    addcmul_ = _in_place(FM.addcmul, "addcmul_")
+    clamp_max_ = _in_place(F.clamp_max, "clamp_max_")
+    clamp_min_ = _in_place(F.clamp_min, "clamp_min_")
+    cumsum_ = _in_place(F.cumsum, "cumsum_")
+    hypot_ = _in_place(FM.hypot, "hypot_")
+    lerp_ = _in_place(lerp, "lerp_")
+    logical_and_ = _in_place(F.logical_and, "logical_and_")
+    logical_or_ = _in_place(F.logical_or, "logical_or_")
+    logical_xor_ = _in_place(F.logical_xor, "logical_xor_")
+    nan_to_num_ = _in_place(FM.nan_to_num, "nan_to_num_")
+    square_ = _in_place(square, "square_")
+    tril_ = _in_place(F.tril, "tril_")
+    triu_ = _in_place(F.triu, "triu_")
+    multiply_ = mul_
+    divide_ = true_divide_ = _idiv
+    subtract_ = _isub
+
+    @property
+    def itemsize(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._data.nbytes)
+
+    @property
+    def mH(self) -> Tensor:
+        return self.mT
+
+    @property
+    def H(self) -> Tensor:
+        if self.ndim > 2:
+            raise RuntimeError("tensor.H is only supported on matrices (2-D tensors). Got "
+                               f"{self.ndim}-D tensor.")
+        return self.T
+
+    def is_signed(self) -> bool:
+        return self.dtype.is_signed
+
+    def is_same_size(self, other) -> bool:
+        return self.shape == other.shape
+
+    def is_inference(self) -> bool:
+        return False
+
+    @property
+    def layout(self):
+        from tracejit.compat import strided
+
+        return strided
 
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         """Fill in place with samples of N(mean, std^2)."""

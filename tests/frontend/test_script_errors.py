@@ -79,13 +79,14 @@ CASES = {
                "        ^^^^^^^^^^^^\n"
                "  hint: return the value instead"),
     "shape change in a loop": (
-        E.grows, (X, 3), 2, 9,
+        E.grows, (X, tj.tensor(3)), 2, 9,
         "variable 'x' is float32[3] when the loop at line {loop} starts and float32[6] after "
         "this assignment\n"
         "            x = tj.cat([x, x])\n"
         "            ^^^^^^^^^^^^^^^^^^\n"
-        "  hint: a loop must keep each variable's dtype and shape; build the value in a "
-        "preallocated tensor, or use a Python list and a for over range()"),
+        "  hint: a loop must keep each variable's dtype and shape; loop over range() with a "
+        "bound known when scripting (a Python int or a shape: the loop is unrolled), or build "
+        "the value in a preallocated tensor"),
     "branches disagree": (
         E.branch_types, (X,), 1, 5,
         "variable 'y' is float32[3] after the then branch and float32[] after the else branch\n"
@@ -130,21 +131,21 @@ def test_error_names_the_exact_node():
     assert isinstance(info.value.node, ast.Lambda)
 
 
-def test_attribute_assignment_of_a_non_tensor_in_a_scripted_method():
-    """A tensor assigned to a module attribute is captured (test_script_idioms.py); other
-    values would be set once, when scripting."""
+def test_attribute_assignment_of_a_list_in_a_scripted_method():
+    """Tensors and immutable values assigned to module attributes are captured
+    (test_script_idioms.py); a list would be one object shared by every call."""
     class Holder(tj.nn.Module):
         forward = E.sets_attribute
 
     with pytest.raises(tj.ScriptError) as info:
-        tj.script(Holder(), backend="eager")(3)
+        tj.script(Holder(), backend="eager")([X])
     assert str(info.value) == at(E.sets_attribute, 1, 5) + (
-        "assigning int to the attribute .cache of a Holder mutates Python state the graph "
+        "assigning list to the attribute .cache of a Holder mutates Python state the graph "
         "cannot replay\n"
         "        self.cache = x\n"
         "        ^^^^^^^^^^\n"
-        "  hint: only tensors assigned to module attributes are captured (self.name = tensor); "
-        "keep other values in local variables")
+        "  hint: module attributes may be assigned tensors, None, numbers, strings and tuples "
+        "of them; keep other values in local variables")
 
 
 def test_a_lambda_cannot_be_scripted_directly():

@@ -139,6 +139,22 @@ def test_growing_an_outer_list_in_tensor_control_flow_says_use_a_static_bound(fn
     assert "test_script_idioms.py:" in text
 
 
+def generate(idx, steps: int):
+    """nanoGPT's generate loop: the carried sequence grows by one token per step."""
+    for _ in range(steps):
+        nxt = idx[:, -1:] * 2 + 1
+        idx = tj.cat((idx, nxt), dim=1)
+    return idx
+
+
+def test_a_loop_that_grows_a_tensor_unrolls_over_a_known_bound():
+    fn = tj.script(generate)
+    x = tj.tensor([[1, 2], [3, 4]])
+    for steps in (3, 0, 3):
+        same(fn(x, steps), generate(x, steps))
+    assert all(Op.FOR not in {op.op for op in g.walk()} for g in fn.graphs)
+
+
 # --- tensors assigned to module attributes --------------------------------------------------------
 class WithLoss(tj.nn.Module):
     def __init__(self):
@@ -178,10 +194,42 @@ class WritesInATensorIf(tj.nn.Module):
         return x
 
 
-class WritesANumber(tj.nn.Module):
+class WritesAList(tj.nn.Module):
     def forward(self, x):
-        self.calls = 1
+        self.history = [x]
         return x
+
+
+class LlamaStyleLoss(tj.nn.Module):
+    """llama2.c's Transformer: `self.last_loss = None` on the inference path."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = tj.nn.Linear(3, 2)
+
+    def forward(self, x, targets=None):
+        y = self.fc(x)
+        if targets is not None:
+            self.last_loss = ((y - targets) ** 2).mean()
+            self.mode = ("train", 1)
+        else:
+            self.last_loss = None
+            self.mode = ("infer", 0)
+        return y
+
+
+def test_static_python_values_assigned_to_attributes_are_written_back():
+    model, twin = LlamaStyleLoss(), LlamaStyleLoss()
+    twin.load_state_dict(model.state_dict())
+    scripted = tj.script(model)
+    x, targets = T(4, 3), T(4, 2)
+    for args in ((x, targets), (x,), (x, targets)):
+        same(scripted(*args), twin(*args))
+        assert model.mode == twin.mode
+        if twin.last_loss is None:
+            assert model.last_loss is None
+        else:
+            same(model.last_loss, twin.last_loss)
 
 
 @pytest.mark.parametrize("backend", ["eager", "llvm"])
@@ -220,13 +268,13 @@ def test_a_buffer_reassigned_in_forward_is_read_fresh_each_call():
 @pytest.mark.parametrize(("model", "message"), [
     (ReadsThenWrites(), ".state is read earlier in this call and assigned here"),
     (WritesInATensorIf(), "assigning the attribute .flag inside a loop or if on a tensor"),
-    (WritesANumber(), "assigning int to the attribute .calls of a WritesANumber"),
+    (WritesAList(), "assigning list to the attribute .history of a WritesAList"),
 ])
 def test_attribute_writes_script_cannot_replay_are_refused_at_their_line(model, message):
     with pytest.raises(tj.ScriptError) as e:
         tj.script(model)(T(2))
     assert message in str(e.value) and "test_script_idioms.py:" in str(e.value)
-    assert not hasattr(model, "flag") and not hasattr(model, "calls")
+    assert not hasattr(model, "flag") and not hasattr(model, "history")
 
 
 def test_a_graph_file_of_a_module_that_assigns_attributes_returns_the_result(tmp_path):

@@ -432,3 +432,173 @@ def test_generator_streams_are_reproducible_and_independent():
     check(tj.zeros(4).normal_(generator=g), torch.tensor(x.numpy()))
     with pytest.raises(TypeError, match="Generator"):
         tj.randn(2, generator=np.random.default_rng(0))
+
+
+# --- more composites: elementwise, reductions, diagonals, shapes --------------------------------
+
+SPECIAL = np.array([[0.0, -1.5, np.inf, np.nan], [2.0, -np.inf, 3.0, -0.5],
+                    [np.nan, 1.0, -2.0, 4.0]], np.float32)
+
+
+def test_special_value_functions_match_torch():
+    (x,), (tx,) = both(SPECIAL)
+    for name in ("isinf", "isfinite", "isposinf", "isneginf", "nan_to_num"):
+        check(getattr(tj, name)(x), getattr(torch, name)(tx))
+        check(getattr(x, name)(), getattr(tx, name)())
+    check(tj.nan_to_num(x, nan=1.0, posinf=9.0, neginf=-9.0),
+          torch.nan_to_num(tx, nan=1.0, posinf=9.0, neginf=-9.0))
+    check(x.clone().nan_to_num_(), tx.clone().nan_to_num_())
+    check(tj.nansum(x), torch.nansum(tx))
+    check(tj.nansum(x, 1), torch.nansum(tx, 1))
+    check(tj.nanmean(x, 0, keepdim=True), torch.nanmean(tx, 0, keepdim=True))
+    (i,), (ti,) = both(np.array([1, 0, 3]))
+    for name in ("isinf", "isfinite", "isposinf", "isneginf"):
+        check(getattr(tj, name)(i), getattr(torch, name)(ti))
+
+
+def test_elementwise_composites_match_torch():
+    (a, b, c), (ta, tb, tc) = both(data((3, 4)), data((3, 4), seed=1), data((4,), seed=2))
+    check(tj.addcmul(a, b, c, value=0.5), torch.addcmul(ta, tb, tc, value=0.5))
+    check(tj.addcdiv(a, b, c, value=2), torch.addcdiv(ta, tb, tc, value=2))
+    check(a.clone().addcmul_(b, c), ta.clone().addcmul_(tb, tc))
+    check(a.clone().addcdiv_(b, c), ta.clone().addcdiv_(tb, tc))
+    check(tj.hypot(a, b), torch.hypot(ta, tb))
+    check(tj.logaddexp(a, b), torch.logaddexp(ta, tb))
+    big = np.array([1000.0, -np.inf, np.inf, -1000.0], np.float32)
+    (p, q), (tp, tq) = both(big, big[::-1].copy())
+    check(tj.logaddexp(p, p), torch.logaddexp(tp, tp))
+    check(tj.logaddexp(p, q), torch.logaddexp(tp, tq))
+    check(a.clone().clamp_min_(0), ta.clone().clamp_min_(0))
+    check(a.clone().clamp_max_(0), ta.clone().clamp_max_(0))
+    check(a.clone().lerp_(b, 0.25), ta.clone().lerp_(tb, 0.25))
+    check(a.clone().cumsum_(1), ta.clone().cumsum_(1))
+    check(a.clone().square_(), ta.clone().square_())
+    check(a.clone().tril_(1), ta.clone().tril_(1))
+    check(a.clone().triu_(-1), ta.clone().triu_(-1))
+    check(a.not_equal(b), ta.not_equal(tb))
+    check(a.positive(), ta.positive())
+    with pytest.raises(RuntimeError, match="addcdiv"):
+        tj.addcdiv(tj.ones(2), tj.ones(2, dtype=tj.int64), tj.ones(2, dtype=tj.int64))
+
+
+def test_reductions_and_products_match_torch():
+    (a, b, v, w, i), (ta, tb, tv, tw, ti) = both(
+        data((3, 4)), data((2, 4), seed=1), data((3,), seed=2), data((3,), seed=3),
+        data((3, 4), "int64", seed=4))
+    check(tj.count_nonzero(i), torch.count_nonzero(ti))
+    check(i.count_nonzero(1), ti.count_nonzero(1))
+    check(tj.aminmax(a), torch.aminmax(ta))
+    check(a.aminmax(dim=1, keepdim=True), ta.aminmax(dim=1, keepdim=True))
+    check(tj.var_mean(a, 1), torch.var_mean(ta, 1))
+    check(tj.std_mean(a), torch.std_mean(ta))
+    check(tj.std_mean(a, 0, correction=0, keepdim=True),
+          torch.std_mean(ta, 0, correction=0, keepdim=True))
+    check(tj.inner(a, b), torch.inner(ta, tb))
+    check(tj.vdot(v, w), torch.vdot(tv, tw))
+    check(tj.kron(a, b), torch.kron(ta, tb))
+    check(tj.kron(v, a), torch.kron(tv, ta))
+    check(tj.dist(a, a * 2), torch.dist(ta, ta * 2))
+    check(tj.dist(a, a * 2, 1), torch.dist(ta, ta * 2, 1))
+    (x, y), (tx, ty) = both(data((2, 3, 5)), data((2, 3, 5), seed=1))
+    check(tj.cross(x, y, dim=1), torch.cross(tx, ty, dim=1))
+    check(x.cross(y), torch.linalg.cross(tx, ty, dim=1))
+
+
+@pytest.mark.parametrize("offset", [0, 1, -1, 3, -5])
+def test_diagonals_match_torch(offset):
+    (a, v, x), (ta, tv, tx) = both(data((3, 4)), data((3,)), data((2, 3, 4)))
+    check(tj.diagonal(a, offset), torch.diagonal(ta, offset))
+    check(x.diagonal(offset, 2, 0), tx.diagonal(offset, 2, 0))
+    check(tj.diag(a, offset), torch.diag(ta, offset))
+    check(tj.diag(v, offset), torch.diag(tv, offset))
+    check(tj.diag_embed(a, offset), torch.diag_embed(ta, offset))
+    check(tj.diag_embed(a, offset, 0, 2), torch.diag_embed(ta, offset, 0, 2))
+    check(a.trace() if offset == 0 else a[:, :3].trace(),
+          ta.trace() if offset == 0 else ta[:, :3].trace())
+
+
+def test_diagonal_is_a_view_like_torch():
+    x, tx = tj.zeros(3, 3), torch.zeros(3, 3)
+    x.diagonal().fill_(1)
+    tx.diagonal().fill_(1)
+    check(x, tx)
+    check(tj.arange(9).reshape(3, 3).trace(), torch.arange(9).reshape(3, 3).trace())
+
+
+def test_shape_helpers_match_torch():
+    (a, v, s), (ta, tv, ts) = both(data((4, 6)), data((5,)), np.float32(2.0))
+    check(tj.broadcast_to(v, (2, 5)), torch.broadcast_to(tv, (2, 5)))
+    check(a.tile((2,)), ta.tile((2,)))
+    check(tj.tile(a, (2, 1, 3)), torch.tile(ta, (2, 1, 3)))
+    x, tx = tj.tensor(data((2, 3, 4))), torch.tensor(data((2, 3, 4)))
+    check(tj.movedim(x, 0, -1), torch.movedim(tx, 0, -1))
+    check(x.moveaxis((0, 1), (2, 0)), tx.moveaxis((0, 1), (2, 0)))
+    check(x.ravel(), tx.ravel())
+    check(x.select(1, -1), tx.select(1, -1))
+    for spec in (3, 4, [1, 4], [-2, 10], [3, 1]):
+        check(tj.tensor_split(a, spec, 1), torch.tensor_split(ta, spec, 1))
+    check(tj.hsplit(a, 2), torch.hsplit(ta, 2))
+    check(tj.vsplit(a, [1]), torch.vsplit(ta, [1]))
+    check(tj.dsplit(x, 2), torch.dsplit(tx, 2))
+    with pytest.raises(RuntimeError, match="divisible"):
+        tj.hsplit(a, 4)
+    for name in ("hstack", "vstack", "dstack", "column_stack", "row_stack"):
+        check(getattr(tj, name)([v, v]), getattr(torch, name)([tv, tv]))
+        check(getattr(tj, name)([a, a]), getattr(torch, name)([ta, ta]))
+    for name in ("atleast_1d", "atleast_2d", "atleast_3d"):
+        check(getattr(tj, name)(s), getattr(torch, name)(ts))
+        check(getattr(tj, name)(v, a), getattr(torch, name)(tv, ta))
+    mask = data((4, 6)) > 0
+    check(a.masked_select(tj.tensor(mask)), ta.masked_select(torch.tensor(mask)))
+    check(tj.masked_select(a, tj.tensor(mask[0])), torch.masked_select(ta, torch.tensor(mask[0])))
+    check(tj.cartesian_prod(v[:2], v[2:]), torch.cartesian_prod(tv[:2], tv[2:]))
+    check(tj.block_diag(a[:2, :3], v, s), torch.block_diag(ta[:2, :3], tv, ts))
+    for args in ((3, 3), (4, 3, 1), (3, 5, -1)):
+        check(tj.tril_indices(*args), torch.tril_indices(*args))
+        check(tj.triu_indices(*args), torch.triu_indices(*args))
+
+
+def test_more_top_level_names_match_torch():
+    for name in ("pi", "e", "inf"):
+        assert getattr(tj, name) == getattr(torch, name)
+    assert np.isnan(tj.nan) and tj.newaxis is None
+    x, tx = tj.ones(2, 3, dtype=tj.int32), torch.ones(2, 3, dtype=torch.int32)
+    check(tj.clone(x), torch.clone(tx))
+    check(tj.fill(x, 4), torch.fill(tx, 4))
+    check(tj.zero_(tj.ones(2)), torch.zero_(torch.ones(2)))
+    assert tj.is_same_size(x, x) and not tj.is_same_size(x, x[0])
+    assert tj.is_signed(x) == torch.is_signed(tx)
+    assert x.itemsize == tx.itemsize and x.nbytes == tx.nbytes
+    assert repr(x.layout) == "tracejit.strided" and str(tx.layout) == "torch.strided"
+    check(x.mH, tx.mH)
+    check(x.H, tx.H)
+    check(tj.scalar_tensor(3), torch.scalar_tensor(3))
+    check(tj.asarray([1, 2]), torch.asarray([1, 2]))
+    check(tj.logspace(0, 3, 4), torch.logspace(0, 3, 4))
+    check(tj.logspace(-1, 1, 5, base=2.0, dtype=tj.float64),
+          torch.logspace(-1, 1, 5, base=2.0, dtype=torch.float64))
+    r = tj.randint_like(x, 3, 6)
+    assert r.dtype is tj.int32 and r.shape == x.shape
+    assert set(r.numpy().ravel().tolist()) <= {3, 4, 5}
+
+
+def more_composites(x, y):
+    """The composites of functions_math and functions_shape, for capture below."""
+    return (tj.addcmul(x, y, y, value=0.5), tj.nan_to_num(x / y), tj.nansum(x, 1),
+            tj.logaddexp(x, y), tj.kron(x[:2, :2], y[:2, :2]), x.diagonal(1),
+            tj.diag_embed(x[0]), x.trace(), tj.hstack([x, y]), tj.movedim(x, 0, 1),
+            tj.tensor_split(x, 3, 1)[1], tj.cross(x[:, :3], y[:, :3]), tj.isfinite(x / y),
+            tj.aminmax(x).max, tj.var_mean(x, 0)[0], tj.block_diag(x[:1], y[:1]))
+
+
+def test_more_composites_under_trace_script_and_graph_files_equal_eager(tmp_path):
+    (x, y), _ = both(data((3, 4)), data((3, 4), seed=1))
+    eager = more_composites(x, y)
+    traced = tj.trace(more_composites, x, y)
+    tj.save(traced, tmp_path / "more.tjg")
+    for captured in (traced, tj.script(more_composites), tj.load(tmp_path / "more.tjg")):
+        got = captured(x, y)
+        assert len(got) == len(eager)
+        for g, e in zip(got, eager):
+            assert g.dtype is e.dtype and g.shape == e.shape
+            np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6)
