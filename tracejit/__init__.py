@@ -27,6 +27,7 @@ from tracejit.compat import __all__ as _compat_names
 from tracejit.creation import (
     arange,
     as_tensor,
+    asarray,
     empty,
     empty_like,
     eye,
@@ -34,14 +35,17 @@ from tracejit.creation import (
     full,
     full_like,
     linspace,
+    logspace,
     ones,
     ones_like,
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
     randperm,
+    scalar_tensor,
     tensor,
     zeros,
     zeros_like,
@@ -53,6 +57,10 @@ from tracejit.functions_extra import *  # noqa: F403  (einsum, outer, meshgrid, 
 from tracejit.functions_extra import __all__ as _extra_function_names
 from tracejit.functions_index import *  # noqa: F403  (sort, topk, scatter, ...)
 from tracejit.functions_index import __all__ as _index_function_names
+from tracejit.functions_math import *  # noqa: F403  (addcmul, isinf, nan_to_num, diag, ...)
+from tracejit.functions_math import __all__ as _math_function_names
+from tracejit.functions_shape import *  # noqa: F403  (tile, movedim, hstack, tensor_split, ...)
+from tracejit.functions_shape import __all__ as _shape_function_names
 from tracejit.generator import Generator
 from tracejit.graphfile import GraphFileError, LoadedGraph, load, save
 from tracejit.ir import DType as dtype
@@ -170,4 +178,10 @@ __all__ = [
     "utils",
     *_compat_names,
     *_extra_function_names,
+    *_math_function_names,
+    *_shape_function_names,
+    "asarray",
+    "logspace",
+    "randint_like",
+    "scalar_tensor",
 ]

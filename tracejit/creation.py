@@ -232,3 +232,33 @@ def randperm(n, *, dtype=None, device=None, generator=None):
     with using_generator(generator):
         perm = default_generator().permutation(int(n))
     return tensor(perm, dtype=_creation_dtype(dtype, DType.int64))
+
+
+# --- more of torch's creation functions (issue 12) ----------------------------------------------
+def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
+    """A 0-d tensor of the default float dtype (or `dtype`) holding `s`."""
+    return full((), s, dtype=_creation_dtype(dtype, get_default_dtype()), device=device)
+
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
+    """Like as_tensor (shares memory where it can); copy=True always copies."""
+    if copy:
+        return tensor(obj, dtype=dtype, device=device)
+    return as_tensor(obj, dtype=dtype, device=device)
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    """base ** linspace(start, end, steps)."""
+    dtype = _creation_dtype(dtype, get_default_dtype())
+    exponents = linspace(start, end, steps, dtype=DType.float64, device=device)
+    return (tensor(float(base), dtype=DType.float64) ** exponents).to(dtype)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
+    """randint with input's shape (and dtype unless given): randint_like(x, high) or
+    randint_like(x, low, high)."""
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=_creation_dtype(dtype, input.dtype),
+                   device=device)
+
