@@ -70,6 +70,62 @@ def test_weight_norm_errors_and_trace():
     np.testing.assert_allclose(traced(x).numpy(), layer(x).numpy(), rtol=1e-6, atol=1e-6)
 
 
+# --- parametrize and parametrizations.weight_norm ----------------------------------------------
+
+@pytest.mark.parametrize("dim", [0, None, 1])
+def test_parametrized_weight_norm_matches_torch(dim):
+    torch.manual_seed(0)
+    theirs = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(3, 4), dim=dim)
+    ours = nn.utils.parametrizations.weight_norm(nn.Linear(3, 4), dim=dim)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert repr(ours) == repr(theirs)
+    with torch.no_grad():
+        theirs.parametrizations.weight.original0.mul_(1.3)
+    load_from(ours, theirs)
+    x = sample(2, 3)
+    expected = theirs(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(ours(tj.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    traced = tj.trace(ours, tj.tensor(x))
+    np.testing.assert_allclose(traced(tj.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    nn.utils.parametrize.remove_parametrizations(ours, "weight")
+    torch.nn.utils.parametrize.remove_parametrizations(theirs, "weight")
+    assert type(ours) is nn.Linear and list(ours.state_dict()) == list(theirs.state_dict())
+    np.testing.assert_allclose(ours(tj.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_old_weight_norm_checkpoints_load_into_the_parametrization():
+    old = torch.nn.utils.weight_norm(torch.nn.Linear(3, 4))
+    ours = nn.utils.parametrizations.weight_norm(nn.Linear(3, 4))
+    result = ours.load_state_dict({k: v.detach().numpy() for k, v in old.state_dict().items()})
+    assert not result.missing_keys and not result.unexpected_keys
+    np.testing.assert_allclose(ours.weight.numpy(), old.weight.detach().numpy(), rtol=1e-6)
+
+
+class _Symmetric(nn.Module):
+    def forward(self, x):
+        return x.triu() + x.triu(1).transpose(-1, -2)
+
+    def right_inverse(self, a):
+        return a.triu()
+
+
+def test_custom_parametrization_read_and_assign():
+    layer = nn.utils.parametrize.register_parametrization(nn.Linear(3, 3), "weight",
+                                                          _Symmetric())
+    assert nn.utils.parametrize.is_parametrized(layer, "weight")
+    assert list(layer.state_dict()) == ["bias", "parametrizations.weight.original"]
+    weight = layer.weight.numpy()
+    np.testing.assert_array_equal(weight, weight.T)
+    target = np.arange(9, dtype=np.float32).reshape(3, 3)
+    layer.weight = tj.tensor(target + target.T)  # assignment goes through right_inverse
+    np.testing.assert_array_equal(layer.weight.numpy(), target + target.T)
+    assert nn.utils.parametrize.type_before_parametrizations(layer) is nn.Linear
+    for lib in (torch, tj):
+        with pytest.raises(ValueError, match="does not have a parameter, a buffer"):
+            lib.nn.utils.parametrize.register_parametrization(lib.nn.Linear(2, 2), "w",
+                                                              lib.nn.Identity())
+
+
 # --- spectral_norm ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make, shape", [
