@@ -186,10 +186,13 @@ def unload_programs() -> None:
 
 # --- specs --------------------------------------------------------------------------------
 
-def collect_specs() -> list[Spec]:
-    """Every `SPECS` entry of tests/models/specs_*.py, in file then list order."""
+def collect_specs(groups: list[str] | None = None) -> list[Spec]:
+    """Every `SPECS` entry of tests/models/specs_*.py (only specs_<group>.py for `groups`), in
+    file then list order."""
     specs: list[Spec] = []
     for file in sorted(HERE.glob("specs_*.py")):
+        if groups and file.stem.removeprefix("specs_") not in groups:
+            continue
         name = f"_corpus_specs_{file.stem}"
         module = sys.modules.get(name)
         if module is None:
@@ -469,10 +472,12 @@ def main(argv=None) -> int:
                         help=f"rewrite {STATUS_FILE.name}, the ratchet the tests check")
     parser.add_argument("--traceback", action="store_true",
                         help="print the traceback of every failing cell to stderr")
+    parser.add_argument("--group", action="append", metavar="GROUP",
+                        help="run only the specs of tests/models/specs_GROUP.py (repeatable)")
     args = parser.parse_args(argv)
     global SHOW_TRACEBACKS
     SHOW_TRACEBACKS = args.traceback
-    specs = collect_specs()
+    specs = collect_specs(args.group)
     if args.only:
         unknown = set(args.only) - {s.name for s in specs}
         if unknown:
@@ -502,7 +507,7 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     if args.update_status:
-        if args.only:
+        if args.only or args.group:
             merged = {**{n: {m: PASS if v == "pass" else "fail" for m, v in c.items()}
                          for n, c in read_status().items()}, **results}
             write_status(merged)
