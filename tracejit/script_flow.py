@@ -198,13 +198,20 @@ class Flow:
                     raise
                 f.env = state[0]
                 self.restore(state[1])
-                del self.mode.body.ops[state[2]:]
+                self.truncate(state[2])
                 return self.unrolled(node, list(range(*bounds)), f)
         for b in bounds:
             if isinstance(b, Tensor) and (b.dtype.is_floating_point or b.ndim):
                 raise f.source.error(node.iter, f"range() takes integers, got a {b._type} "
                                                 "tensor")
         return self.structured_loop(node, f, bounds)
+
+    def truncate(self, start: int) -> None:
+        """Drop the ops an abandoned attempt recorded after `start`, except the constants it
+        put at the top of the graph: tensors stay bound to those (pure, used again later)."""
+        ops = self.mode.body.ops
+        ops[start:] = [op for op in ops[start:]
+                       if op.op is Op.CONSTANT and self.mode.body is self.mode.top]
 
     def structured_loop(self, node, f: Frame, bounds: list | None) -> None:
         """A `for` (bounds given) or `while` op. The carried values are what the body changes:
@@ -221,7 +228,7 @@ class Flow:
                 return
             f.env = env0
             self.restore(live0)
-            del self.mode.body.ops[body0:]
+            self.truncate(body0)
             carried.update(dict.fromkeys(new_names))
             written.update(new_written)
         raise f.source.error(node, "the values this loop changes did not settle")

@@ -155,6 +155,27 @@ def test_a_loop_that_grows_a_tensor_unrolls_over_a_known_bound():
     assert all(Op.FOR not in {op.op for op in g.walk()} for g in fn.graphs)
 
 
+class ScalesInALoop(tj.nn.Module):
+    """A tensor attribute first used inside a loop that is unrolled after a first attempt."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = tj.tensor([2.0, 3.0])
+
+    def forward(self, x):
+        outs = []
+        for _ in range(3):
+            x = x * self.scale
+            outs.append(x)
+        return tj.stack(outs)
+
+
+def test_constants_first_used_in_an_abandoned_loop_attempt_stay_defined():
+    model = ScalesInALoop()
+    x = T(2)
+    same(tj.script(model)(x), model(x))
+
+
 # --- tensors assigned to module attributes --------------------------------------------------------
 class WithLoss(tj.nn.Module):
     def __init__(self):
