@@ -104,7 +104,59 @@ def _alexnet(mod):
         in_size=(224, 224), num_classes=10)
 
 
+def _ibnbresnet(mod):
+    # conv + max pool (x4) and stage 2 (x2): 56x56 -> 7x7 for the final 7x7 average pool
+    return mod.program.IBNbResNet(
+        channels=[[16], [32]], init_block_channels=8, in_size=(56, 56), num_classes=10)
+
+
+def _cbamresnet(mod):
+    # widths of 16 and 32 leave the attention's reduction-16 bottleneck 1 and 2 channels wide
+    return mod.program.CbamResNet(
+        channels=[[16], [32]], init_block_channels=8, bottleneck=False, in_size=(56, 56),
+        num_classes=10)
+
+
+def _pyramidnet_cifar(mod):
+    return mod.program.CIFARPyramidNet(
+        channels=[[8, 10], [12, 14], [16, 18]], init_block_channels=8, bottleneck=False,
+        num_classes=10)
+
+
+def _jasper(mod):
+    # QuartzNet's layout (depthwise separable Conv1d, kernels 33 to 87) at 16 channels, on
+    # 16 mel features instead of audio; forward takes the lengths too and returns them
+    return mod.program.Jasper(
+        channels=[16, 16, 16, 16, 16, 16, 16, 32], kernel_sizes=[33, 33, 39, 51, 63, 75, 87, 1],
+        bn_eps=1e-3, dropout_rates=[0.0] * 8, repeat=2, use_dw=True, use_dr=False,
+        from_audio=False, in_channels=16, num_classes=29)
+
+
+def _features_and_lengths(lib, rng):
+    x = lib.tensor(rng.standard_normal((2, 16, 40)).astype(np.float32))
+    return x, lib.tensor(np.array([40, 31], dtype=np.int64))
+
+
 # --- segmentation ------------------------------------------------------------------------
+
+def _enet(mod):
+    # enet_cityscapes' four stages (two down, two up) with 2 or 3 units each instead of 17
+    return mod.program.ENet(
+        channels=[16, 32, 16, 8], init_block_channels=8,
+        kernel_sizes=[[3, 3], [3, 5, 3], [3, 3], [3, 3]],
+        paddings=[[1, 1], [1, 2, 2], [1, 1], [1, 1]],
+        dilations=[[1, 1], [1, 1, 2], [1, 1], [1, 1]],
+        use_asym_convs=[[0, 0], [0, 1, 0], [0, 0], [0, 0]],
+        dropout_rates=[0.01, 0.1, 0.1, 0.1], downs=[1, 1, 0, 0], in_size=(32, 32),
+        num_classes=4)
+
+
+def _segnet(mod):
+    # decoder widths mirror the encoder's: each unpooling reuses its encoder stage's indices
+    return mod.program.SegNet(
+        channels=[[8, 16, 16, 32, 32], [32, 16, 16, 8, 8]], layers=[[2] * 5, [2] * 5],
+        in_size=(32, 32), num_classes=4)
+
 
 def _pcv_unet(mod):
     # get_unet's layout at 1/8 width
@@ -183,6 +235,12 @@ SPECS = [
     Spec("pytorchcv_efficientnet", _efficientnet, image_inputs(2, 3, 32, 32)),
     Spec("pytorchcv_ghostnet", _ghostnet, image_inputs(1, 3, 56, 56)),
     Spec("pytorchcv_alexnet", _alexnet, image_inputs(1, 3, 224, 224)),
+    Spec("pytorchcv_ibnbresnet", _ibnbresnet, image_inputs(1, 3, 56, 56)),
+    Spec("pytorchcv_cbamresnet", _cbamresnet, image_inputs(1, 3, 56, 56)),
+    Spec("pytorchcv_pyramidnet_cifar", _pyramidnet_cifar, image_inputs(2, 3, 32, 32)),
+    Spec("pytorchcv_jasper", _jasper, _features_and_lengths),
+    Spec("pytorchcv_enet", _enet, image_inputs(1, 3, 32, 32)),
+    Spec("pytorchcv_segnet", _segnet, image_inputs(1, 3, 32, 32)),
     Spec("pytorchcv_unet", _pcv_unet, image_inputs(1, 3, 32, 32)),
     Spec("pytorchcv_fastscnn", _fastscnn, image_inputs(1, 3, 64, 64)),
     Spec("fepegar_unet2d", _fepegar_unet2d, image_inputs(2, 1, 16, 16)),
