@@ -61,7 +61,13 @@ from tracejit.functions_math import *  # noqa: F403  (addcmul, isinf, nan_to_num
 from tracejit.functions_math import __all__ as _math_function_names
 from tracejit.functions_shape import *  # noqa: F403  (tile, movedim, hstack, tensor_split, ...)
 from tracejit.functions_shape import __all__ as _shape_function_names
-from tracejit.generator import Generator
+from tracejit.generator import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    seed,
+    set_rng_state,
+)
 from tracejit.graphfile import GraphFileError, LoadedGraph, load, save
 from tracejit.ir import DType as dtype
 from tracejit.ir import Size
@@ -172,6 +178,10 @@ __all__ = [
     *_index_function_names,
     # torch namespace of issue 12
     "Generator",
+    "default_generator",
+    "get_rng_state",
+    "seed",
+    "set_rng_state",
     "backends",
     "cuda",
     "jit",

@@ -35,6 +35,8 @@ def legacy_type_dtype(spec) -> DType:
     """The dtype a `Tensor.type(...)` argument names: a dtype, a legacy type or its name."""
     if isinstance(spec, DType):
         return spec
+    if isinstance(spec, _CudaTensorType):
+        check_device("cuda")
     if isinstance(spec, _LegacyTensorType):
         return spec.dtype
     if isinstance(spec, str):
@@ -87,12 +89,27 @@ def _is_size(x) -> bool:
     return isinstance(x, Size)
 
 
-def _legacy_types() -> dict[str, _LegacyTensorType]:
-    return {name: _LegacyTensorType(name, (), {"dtype": DType(value), "__module__": "tracejit"})
+class _CudaTensorType(_LegacyTensorType):
+    """torch.cuda.FloatTensor & co: nameable (code picks them at import time), no tensor is
+    one, and making one raises the CPU-only error."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        return False
+
+    def __call__(cls, *args, **kwargs):
+        check_device("cuda")
+
+    def __repr__(cls) -> str:
+        return f"<class 'tracejit.cuda.{cls.__name__}'>"
+
+
+def _legacy_types(meta=_LegacyTensorType, module="tracejit") -> dict[str, _LegacyTensorType]:
+    return {name: meta(name, (), {"dtype": DType(value), "__module__": module})
             for value, name in _LEGACY_NAMES.items() if value in DType._value2member_map_}
 
 
 LEGACY_TYPES = _legacy_types()
+CUDA_LEGACY_TYPES = _legacy_types(_CudaTensorType, "tracejit.cuda")
 globals().update(LEGACY_TYPES)
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import contextlib
 
+from tracejit.compat import CUDA_LEGACY_TYPES
 from tracejit.tensor import check_device
+
+globals().update(CUDA_LEGACY_TYPES)  # torch.cuda.FloatTensor & co: nameable, not makeable
 
 
 def is_available() -> bool:
@@ -75,6 +78,7 @@ class amp:
 
 
 __all__ = [
+    *CUDA_LEGACY_TYPES,
     "amp", "current_device", "device", "device_count", "empty_cache", "get_device_name",
     "is_available", "is_bf16_supported", "is_initialized", "manual_seed", "manual_seed_all",
     "seed", "seed_all", "set_device", "synchronize",

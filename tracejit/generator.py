@@ -15,7 +15,7 @@ import secrets
 import numpy as np
 
 from tracejit import random as _random
-from tracejit.tensor import check_device
+from tracejit.tensor import CPU, check_device
 
 
 class Generator:
@@ -50,6 +50,47 @@ class Generator:
 
     def __repr__(self) -> str:
         return f"<tracejit.Generator seed={self._seed}>"
+
+
+class _DefaultGenerator(Generator):
+    """`tracejit.default_generator`: the global stream (what manual_seed seeds) as a
+    Generator."""
+
+    def __init__(self):
+        self.device = CPU
+
+    @property
+    def _rng(self) -> np.random.Generator:
+        return _random.default_generator()
+
+    @property
+    def _seed(self) -> int:
+        return _random.initial_seed()
+
+    def manual_seed(self, seed: int) -> Generator:
+        _random.manual_seed(seed)
+        return self
+
+    def seed(self) -> int:
+        _random.manual_seed(secrets.randbits(63))
+        return _random.initial_seed()
+
+
+default_generator = _DefaultGenerator()
+
+
+def seed() -> int:
+    """Seed the global stream from fresh entropy; returns the seed."""
+    return default_generator.seed()
+
+
+def get_rng_state() -> dict:
+    """The global stream's state (numpy's PCG64 state dict, not torch's ByteTensor)."""
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state: dict) -> None:
+    default_generator.set_state(new_state)
 
 
 def _device(spec: str):

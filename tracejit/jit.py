@@ -22,7 +22,10 @@ ScriptFunction = ScriptedFunction
 
 
 def script(obj, optimize=None, _frames_up: int = 0, _rcb=None, example_inputs=None, **options):
-    """torch.jit.script: tracejit.script (capture from source, with control flow)."""
+    """torch.jit.script: tracejit.script (capture from source, with control flow). A class
+    (a TorchScript class) is returned unchanged: it runs as Python."""
+    if isinstance(obj, type):
+        return obj
     return _script(obj, **options)
 
 
@@ -41,6 +44,22 @@ def trace(func, example_inputs=None, optimize=None, check_trace: bool = True,
     return _trace(func, *inputs, example_kwarg_inputs=example_kwarg_inputs, **options)
 
 
+def save(m, f, _extra_files=None) -> None:
+    """torch.jit.save: tracejit.save of what trace or script returned."""
+    from tracejit.graphfile import save as _save
+
+    _save(m, f)
+
+
+def load(f, map_location=None, _extra_files=None):
+    """torch.jit.load: tracejit.load of a graph file (map_location must be the CPU)."""
+    from tracejit.graphfile import load as _load
+    from tracejit.tensor import check_device
+
+    check_device(map_location)
+    return _load(f)
+
+
 def _decorator(fn=None, **_options):
     """@ignore, @ignore(drop=True), @unused, @export: the function itself."""
     if fn is None:
@@ -48,7 +67,7 @@ def _decorator(fn=None, **_options):
     return fn
 
 
-ignore = unused = export = _copy_to_script_wrapper = _decorator
+ignore = unused = export = _copy_to_script_wrapper = _script_if_tracing = _decorator
 
 
 def interface(cls):
@@ -112,5 +131,5 @@ def wait(future: Future):
 __all__ = [
     "Attribute", "Final", "Future", "RecursiveScriptModule", "ScriptFunction", "ScriptModule",
     "annotate", "export", "fork", "freeze", "ignore", "interface", "is_scripting",
-    "is_tracing", "optimize_for_inference", "script", "trace", "unused", "wait",
+    "is_tracing", "load", "optimize_for_inference", "save", "script", "trace", "unused", "wait",
 ]

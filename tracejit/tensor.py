@@ -703,6 +703,12 @@ class Tensor:
 
         return strided
 
+    def new(self, *args, **kwargs) -> Tensor:
+        """Legacy: a tensor of self's dtype: new(2, 3) zeros, new([1, 2]) data, new() empty."""
+        from tracejit.compat import LEGACY_TYPES, legacy_type_name
+
+        return LEGACY_TYPES[legacy_type_name(self.dtype)[6:]](*args, **kwargs)
+
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         """Fill in place with samples of N(mean, std^2)."""
         from tracejit.generator import random_fill

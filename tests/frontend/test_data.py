@@ -186,3 +186,14 @@ def test_subset_concat_and_random_split_like_torch():
         D.random_split(a, [3, 3])
     with pytest.raises(AssertionError, match="Size mismatch"):
         D.TensorDataset(tj.ones(3), tj.ones(4))
+
+
+def test_stack_dataset_like_torch():
+    ours, theirs = tensors(4)
+    same(D.StackDataset(*ours)[2], TD.StackDataset(*theirs)[2])
+    same(D.StackDataset(x=ours[0], y=ours[1])[1], TD.StackDataset(x=theirs[0], y=theirs[1])[1])
+    assert len(D.StackDataset(*ours)) == len(TD.StackDataset(*theirs)) == 4
+    same(list(D.DataLoader(D.StackDataset(x=ours[0], y=ours[1]), batch_size=3)),
+         list(TD.DataLoader(TD.StackDataset(x=theirs[0], y=theirs[1]), batch_size=3)))
+    with pytest.raises(ValueError, match="Size mismatch"):
+        D.StackDataset(ours[0], ours[1][:2])

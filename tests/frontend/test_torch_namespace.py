@@ -602,3 +602,55 @@ def test_more_composites_under_trace_script_and_graph_files_equal_eager(tmp_path
         for g, e in zip(got, eager):
             assert g.dtype is e.dtype and g.shape == e.shape
             np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_jit_save_load_and_classes(tmp_path):
+    class Point:  # a TorchScript class runs as Python
+        pass
+
+    assert tj.jit.script(Point) is Point
+    assert tj.jit._script_if_tracing(composites) is composites
+
+    def double(x):
+        return x * 2
+
+    traced = tj.jit.trace(double, (tj.ones(2),))
+    tj.jit.save(traced, tmp_path / "double.tjg")
+    check(tj.jit.load(tmp_path / "double.tjg", map_location="cpu")(tj.ones(2)), torch.ones(2) * 2)
+    with pytest.raises(RuntimeError, match="cuda"):
+        tj.jit.load(tmp_path / "double.tjg", map_location="cuda")
+
+
+def test_cuda_legacy_types_are_nameable_not_makeable():
+    kind = tj.cuda.FloatTensor if tj.cuda.is_available() else tj.FloatTensor
+    assert kind is tj.FloatTensor
+    assert not isinstance(tj.ones(1), tj.cuda.FloatTensor)
+    with pytest.raises(RuntimeError, match="cuda"):
+        tj.cuda.LongTensor(2)
+    with pytest.raises(RuntimeError, match="cuda"):
+        tj.ones(1).type(tj.cuda.FloatTensor)
+
+
+def test_legacy_new_matches_torch():
+    x, tx = tj.ones(2, dtype=tj.int32), torch.ones(2, dtype=torch.int32)
+    check(x.new(2, 3), tx.new(2, 3).zero_())
+    check(x.new([1, 2]), tx.new([1, 2]))
+    check(x.new(), tx.new())
+
+
+def test_global_generator_state_and_seed():
+    tj.manual_seed(5)
+    a = tj.randn(3)
+    assert tj.default_generator.manual_seed(5) is tj.default_generator
+    check(tj.randn(3), torch.tensor(a.numpy()))
+    assert tj.default_generator.initial_seed() == tj.initial_seed() == 5
+    state = tj.get_rng_state()
+    b = tj.rand(4)
+    tj.set_rng_state(state)
+    check(tj.rand(4), torch.tensor(b.numpy()))
+    assert tj.seed() == tj.initial_seed()
+    g = tj.default_generator
+    state = g.get_state()
+    c = tj.randn(2, generator=g)
+    tj.set_rng_state(state)
+    check(tj.randn(2), torch.tensor(c.numpy()))
