@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import sys
 
 import numpy as np
 
@@ -245,6 +246,29 @@ def is_signed(input: Tensor) -> builtins.bool:
     return input.is_signed()
 
 
+_PRINT_PROFILES = {
+    "default": {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80},
+    "short": {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80},
+    "full": {"precision": 4, "threshold": math.inf, "edgeitems": 3, "linewidth": 80},
+}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None) -> None:
+    """How tensors print: digits, when to summarize, line width; like torch's (sci_mode=True
+    prints every float in e-notation)."""
+    from tracejit.functions import PRINT_OPTIONS
+
+    if profile is not None:
+        PRINT_OPTIONS.update(_PRINT_PROFILES[profile])
+    given = {"precision": precision, "threshold": threshold, "edgeitems": edgeitems,
+             "linewidth": linewidth}
+    PRINT_OPTIONS.update({k: v for k, v in given.items() if v is not None})
+    PRINT_OPTIONS["sci_mode"] = sci_mode
+    if PRINT_OPTIONS["threshold"] == math.inf:
+        PRINT_OPTIONS["threshold"] = sys.maxsize
+
+
 class set_grad_enabled:
     """Set grad mode now (`set_grad_enabled(False)`), for a block (`with ...:`) or for a
     decorated function; grad mode has no effect until autograd lands."""
@@ -278,5 +302,5 @@ class set_grad_enabled:
 __all__ = [
     *LEGACY_TYPES, "_assert", "clone", "detach", "e", "fill", "fill_", "finfo", "iinfo", "inf",
     "is_floating_point", "is_nonzero", "is_same_size", "is_signed", "layout", "nan", "newaxis",
-    "pi", "set_grad_enabled", "strided", "typename", "zero_",
+    "pi", "set_grad_enabled", "set_printoptions", "strided", "typename", "zero_",
 ]

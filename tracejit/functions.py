@@ -133,16 +133,25 @@ def parse_to_args(t, args, kwargs):
     return dtype, copy
 
 
+# set by tracejit.set_printoptions (torch's names and defaults)
+PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80,
+                 "sci_mode": None}
+
+
 def tensor_repr(t) -> str:
     """torch's layout: 4 decimals (none when every value is integral), dtype when not default."""
     data = t._data
     if data.size == 0:
         body = f"tensor([], size={tuple(data.shape)}"
     else:
+        opts = PRINT_OPTIONS
+        formatter = {"bool": lambda b: "True" if b else "False"}
+        if opts["sci_mode"]:
+            formatter["float_kind"] = lambda v: f"{v:.{opts['precision']}e}"
         body = "tensor(" + np.array2string(
-            data, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
-            precision=4, floatmode=_float_mode(data),
-            formatter={"bool": lambda b: "True" if b else "False"},
+            data, separator=", ", prefix="tensor(", threshold=opts["threshold"],
+            edgeitems=opts["edgeitems"], max_line_width=opts["linewidth"] + 1,
+            precision=opts["precision"], floatmode=_float_mode(data), formatter=formatter,
         )
     default = t.dtype in (get_default_dtype(), DType.int64, DType.bool)
     return body + ("" if default else f", dtype={t.dtype!r}") + ")"

@@ -654,3 +654,17 @@ def test_global_generator_state_and_seed():
     c = tj.randn(2, generator=g)
     tj.set_rng_state(state)
     check(tj.randn(2), torch.tensor(c.numpy()))
+
+
+@pytest.mark.parametrize("options", [{}, {"precision": 2}, {"linewidth": 50},
+                                     {"profile": "short"}, {"precision": 6, "linewidth": 120}])
+def test_set_printoptions_prints_like_torch(options):
+    values = [[1.5, -2.25, 3.0] * 4, [0.125, 7.0, -1.0] * 4]
+    try:
+        tj.set_printoptions(**options)
+        torch.set_printoptions(**options)
+        assert repr(tj.tensor(values)) == repr(torch.tensor(values))
+        assert repr(tj.tensor(values[0][:3])) == repr(torch.tensor(values[0][:3]))
+    finally:
+        tj.set_printoptions(profile="default")
+        torch.set_printoptions(profile="default")
