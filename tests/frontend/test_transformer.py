@@ -148,6 +148,9 @@ def test_nested_tensor_path_zeroes_padding_only_where_torch_does():
     assert np.all(got.numpy()[mask] == 0)
     with_grad = ours(tj.tensor(x), src_key_padding_mask=tj.tensor(mask))
     assert not np.all(with_grad.numpy()[mask] == 0)
+    left_padded = mask[:, ::-1].copy()  # torch's mask check refuses it: no zeroing
+    got = compare(ours, theirs, x, src_key_padding_mask=left_padded)
+    assert not np.all(got.numpy()[left_padded] == 0)
 
 
 def test_train_mode_dropout_is_active():

@@ -16,7 +16,7 @@ import numpy as np
 
 from tracejit.autograd import is_grad_enabled
 from tracejit.creation import full
-from tracejit.dispatch import EagerMode, current_mode
+from tracejit.dispatch import concrete
 from tracejit.ir import DType
 from tracejit.nn import functional as F
 from tracejit.nn import init
@@ -24,6 +24,7 @@ from tracejit.nn.attention import MultiheadAttention
 from tracejit.nn.layers import GELU, Dropout, LayerNorm, Linear, ReLU
 from tracejit.nn.module import Module, ModuleList
 from tracejit.tensor import Tensor
+from tracejit.tracer import TraceError
 
 __all__ = ["Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
            "TransformerEncoderLayer"]
@@ -208,11 +209,13 @@ def _as_bool(mask: Tensor) -> Tensor:
 
 
 def _left_aligned(key_padding_mask: Tensor) -> bool:
-    """Each row's unpadded positions come first (checked eagerly; a trace assumes so)."""
-    if type(current_mode()) is not EagerMode:
+    """Each row's unpadded positions come first (a trace with the mask as an input cannot
+    look, and assumes so: padding at the end is the common layout)."""
+    try:
+        padded = concrete(_as_bool(key_padding_mask), "the padding-alignment check")
+    except TraceError:
         return True
-    padded = np.asarray(_as_bool(key_padding_mask).numpy())
-    return bool((np.cumsum(padded, axis=-1) > 0).__eq__(padded).all())
+    return bool(((np.cumsum(padded, axis=-1) > 0) == padded).all())
 
 
 class TransformerDecoder(Module):
