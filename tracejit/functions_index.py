@@ -167,7 +167,7 @@ def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):
             break
         later, earlier = narrow(x, d, 1, m - 1), narrow(x, d, 0, m - 1)
         x = later != earlier if x.dtype is DType.bool else later - earlier
-    return x
+    return x if x is not input else dispatch(Op.COPY, input)  # n=0: a copy, as in torch
 
 
 # --- scatter and index_* ------------------------------------------------------------------------
@@ -203,6 +203,7 @@ def scatter_add_(input, dim, index, src):
 
 def scatter_reduce(input, dim, index, src, reduce: str, *, include_self: bool = True):
     """Reduce src into input at index along dim: 'sum', 'prod', 'mean', 'amax' or 'amin'."""
+    reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)  # torch's aliases
     if reduce not in _REDUCTIONS:
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
                            f"{reduce}")
