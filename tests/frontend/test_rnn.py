@@ -260,3 +260,12 @@ def test_trace_of_an_lstm_gives_eager_result():
     other = tj.tensor(sample(2, 6, 3, seed=7))
     for a, b in zip(flat(traced(other)), flat(model(other))):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_script_of_a_gru_model_gives_eager_result():
+    model = nn.GRU(3, 4, num_layers=2, batch_first=True)
+    x = tj.tensor(sample(2, 5, 3))
+    scripted = tj.script(model)
+    for a, b in zip(flat(scripted(x)), flat(model(x))):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+

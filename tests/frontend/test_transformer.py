@@ -189,3 +189,6 @@ def test_trace_of_an_encoder_gives_eager_result():
     other = tj.tensor(seq_batch({"batch_first": True}, seed=4))
     np.testing.assert_allclose(traced(other, mask).numpy(), model(other, mask).numpy(),
                                rtol=1e-5, atol=1e-6)
+    scripted = tj.script(model)
+    np.testing.assert_allclose(scripted(x, mask).numpy(), model(x, mask).numpy(),
+                               rtol=1e-5, atol=1e-6)
