@@ -63,21 +63,26 @@ class _LegacyTensorType(type):
         return isinstance(obj, Tensor) and obj.dtype is cls.dtype
 
     def __call__(cls, *args, device=None):
-        from tracejit.creation import tensor, zeros
-
-        check_device(device)
-        if len(args) == 1 and isinstance(args[0], Tensor):
-            if args[0].dtype is not cls.dtype:
-                raise TypeError(f"expected {legacy_type_name(cls.dtype)} (got "
-                                f"{args[0].type()})")
-            return args[0]
-        if len(args) == 1 and not _is_int(args[0]) and not _is_size(args[0]):
-            return tensor(args[0], dtype=cls.dtype)
-        shape = args[0] if len(args) == 1 and _is_size(args[0]) else args
-        return zeros(*shape, dtype=cls.dtype) if shape else zeros(0, dtype=cls.dtype)
+        return legacy_new(cls.dtype, args, device)
 
     def __repr__(cls) -> str:
         return f"<class 'tracejit.{cls.__name__}'>"
+
+
+def legacy_new(dtype: DType, args: tuple, device=None) -> Tensor:
+    """torch's legacy constructors (`FloatTensor(2, 3)`, `Tensor([1, 2])`, `x.new()`): sizes
+    give zeros (never uninitialized memory), a sequence gives its data, a tensor itself."""
+    from tracejit.creation import tensor, zeros
+
+    check_device(device)
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        if args[0].dtype is not dtype:
+            raise TypeError(f"expected {legacy_type_name(dtype)} (got {args[0].type()})")
+        return args[0]
+    if len(args) == 1 and not _is_int(args[0]) and not _is_size(args[0]):
+        return tensor(args[0], dtype=dtype)
+    shape = args[0] if len(args) == 1 and _is_size(args[0]) else args
+    return zeros(*shape, dtype=dtype) if shape else zeros(0, dtype=dtype)
 
 
 def _is_int(x) -> bool:

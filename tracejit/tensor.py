@@ -103,11 +103,18 @@ class Tensor:
     __array_ufunc__ = None  # ndarray <op> Tensor defers to Tensor's reflected operators
     __array_priority__ = 1000
 
+    def __new__(cls, *args, device=None):
+        """torch's legacy constructor: `Tensor(2, 3)` (zeros of the default dtype),
+        `Tensor([1, 2])` (data); tracejit.tensor/zeros say what they make."""
+        if cls is not Tensor:  # subclasses (Parameter) construct themselves
+            return object.__new__(cls)
+        from tracejit.compat import legacy_new
+        from tracejit.dispatch import get_default_dtype
+
+        return legacy_new(get_default_dtype(), args, device)
+
     def __init__(self, *args, **kwargs):
-        raise TypeError(
-            "construct tensors with tracejit.tensor(data), tracejit.zeros(...) and friends, "
-            "not Tensor(...)"
-        )
+        pass
 
     @classmethod
     def _wrap(cls, array: np.ndarray) -> Tensor:
@@ -703,11 +710,11 @@ class Tensor:
 
         return strided
 
-    def new(self, *args, **kwargs) -> Tensor:
+    def new(self, *args, device=None) -> Tensor:
         """Legacy: a tensor of self's dtype: new(2, 3) zeros, new([1, 2]) data, new() empty."""
-        from tracejit.compat import LEGACY_TYPES, legacy_type_name
+        from tracejit.compat import legacy_new
 
-        return LEGACY_TYPES[legacy_type_name(self.dtype)[6:]](*args, **kwargs)
+        return legacy_new(self.dtype, args, device)
 
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         """Fill in place with samples of N(mean, std^2)."""

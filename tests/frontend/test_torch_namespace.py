@@ -668,3 +668,16 @@ def test_set_printoptions_prints_like_torch(options):
     finally:
         tj.set_printoptions(profile="default")
         torch.set_printoptions(profile="default")
+
+
+def test_legacy_tensor_constructor_matches_torch():
+    check(tj.Tensor(2, 3), torch.Tensor(2, 3).zero_())
+    check(tj.Tensor([1, 2]), torch.Tensor([1, 2]))
+    check(tj.Tensor(tj.Size([3])), torch.Tensor(torch.Size([3])).zero_())
+    check(tj.Tensor(), torch.Tensor())
+    x = tj.ones(2)
+    assert tj.Tensor(x) is x
+    with pytest.raises(TypeError):
+        tj.Tensor(tj.ones(2, dtype=tj.int64))
+    param = tj.nn.Parameter(tj.Tensor(3, 2))  # the idiom of older layers' __init__
+    assert isinstance(param, tj.nn.Parameter) and param.shape == (3, 2)
