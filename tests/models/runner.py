@@ -24,8 +24,10 @@ import importlib.util
 import io
 import json
 import random
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -52,6 +54,7 @@ HEADERS = {"torch_eager": "torch eager", "torch_trace": "torch.jit.trace",
            "script": "script", "saveload": "save/load"}
 PREFIX = "_corpus_"  # module names of loaded corpus programs: _corpus_<flavour>_<program>
 SEED = 0
+CELL_SECONDS = 120.0  # a cell running longer fails with TimeoutError (a hang must not stall CI)
 SHOW_TRACEBACKS = False  # --traceback: print each failing cell's traceback to stderr
 
 
@@ -326,10 +329,29 @@ def _copy_weights(torch_model, model) -> None:
                            f"{result.unexpected_keys}, torch lacks {lacking}")
 
 
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise TimeoutError in the block after `seconds` (POSIX main thread; else no limit)."""
+    usable = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if not usable or seconds <= 0:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimeoutError(f"ran over the runner's {seconds:g} s limit per cell")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _cell(fn, *args) -> tuple[str, object]:
     """Run fn(*args) with warnings silenced: (PASS, its value) or (first error line, None)."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _time_limit(CELL_SECONDS):
             warnings.simplefilter("ignore")
             return PASS, fn(*args)
     except Exception as e:  # any failure is a cell of the table

@@ -77,3 +77,24 @@ def test_compare_finds_differences():
     assert runner.compare(off, want, 1e-4, 1e-5).startswith("mismatch: output 0 max abs error")
     assert runner.compare(same[:2], want, 1e-4, 1e-5) == \
         "mismatch: 2 output leaves, torch has 3"
+
+
+def test_programs_import_tracejit_and_their_libraries_keep_torch():
+    import torch
+
+    import tracejit
+
+    mod = runner.load_program("vit", "tracejit")
+    assert mod.torch is tracejit and mod.nn is tracejit.nn
+    assert issubclass(mod.Rearrange, torch.nn.Module)  # einops.layers.torch imports real torch
+    assert runner.load_program("vit", "torch").torch is torch
+    with pytest.raises(ModuleNotFoundError, match=r"the program imports 'torch\.nn\.no_such'"):
+        runner._map_torch("torch.nn.no_such")
+
+
+def test_a_hanging_cell_fails_with_a_timeout(monkeypatch):
+    import time
+
+    monkeypatch.setattr(runner, "CELL_SECONDS", 0.05)
+    assert runner._cell(time.sleep, 2) == (
+        "TimeoutError: ran over the runner's 0.05 s limit per cell", None)
