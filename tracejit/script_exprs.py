@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
+import inspect
 import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -57,6 +59,14 @@ class Expressions:
             raise
         except Exception as e:
             raise f.source.error(node, f"{type(e).__name__}: {e}") from None
+
+    def e_Lambda(self, node, f):
+        """A lambda in scripted code: a callable that scripts its body inline when called
+        (by the code, or by `map`/`sorted` and friends), seeing the variables of `f` then."""
+        args = node.args
+        defaults = [self.expr(d, f) for d in args.defaults]
+        kw_defaults = [None if d is None else self.expr(d, f) for d in args.kw_defaults]
+        return _Lambda(self, node, f, _lambda_signature(args, defaults, kw_defaults))
 
     def e_Constant(self, node, f):
         return node.value
@@ -252,3 +262,37 @@ class Expressions:
                     self.comprehension(generators, k + 1, emit, f)
         finally:
             f.env = _restore_names(f.env, saved)
+
+
+class _Lambda:
+    """What a lambda in scripted code evaluates to (see Expressions.e_Lambda)."""
+
+    def __init__(self, scripter: Expressions, node: ast.Lambda, frame: Frame,
+                 signature: inspect.Signature):
+        self.scripter, self.node, self.frame, self.signature = scripter, node, frame, signature
+
+    def __call__(self, *args, **kwargs):
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise self.frame.source.error(self.node, f"<lambda>(): {e}") from None
+        bound.apply_defaults()
+        inner = copy.copy(self.frame)
+        inner.env = {**self.frame.env, **bound.arguments}
+        return self.scripter.expr(self.node.body, inner)
+
+
+def _lambda_signature(args: ast.arguments, defaults: list, kw_defaults: list):
+    P = inspect.Parameter
+    positional = [(a, P.POSITIONAL_ONLY) for a in args.posonlyargs] + \
+        [(a, P.POSITIONAL_OR_KEYWORD) for a in args.args]
+    first_default = len(positional) - len(defaults)
+    params = [P(a.arg, kind, default=defaults[k - first_default] if k >= first_default
+                else P.empty) for k, (a, kind) in enumerate(positional)]
+    if args.vararg is not None:
+        params.append(P(args.vararg.arg, P.VAR_POSITIONAL))
+    params += [P(a.arg, P.KEYWORD_ONLY, default=P.empty if d is None else d)
+               for a, d in zip(args.kwonlyargs, kw_defaults)]
+    if args.kwarg is not None:
+        params.append(P(args.kwarg.arg, P.VAR_KEYWORD))
+    return inspect.Signature(params)

@@ -100,8 +100,8 @@ def source_of(fn: types.FunctionType) -> Source:
         return found
     name = getattr(fn, "__qualname__", repr(fn))
     if fn.__name__ == "<lambda>":
-        raise _lambda_error(fn, f"cannot script the lambda {name}: its source is an "
-                                "expression inside another statement", "define it with def")
+        found = _SOURCES[code] = _lambda_source(fn, name)
+        return found
     try:
         lines, start = inspect.getsourcelines(fn)
     except (OSError, TypeError) as e:
@@ -122,29 +122,41 @@ def source_of(fn: types.FunctionType) -> Source:
     return found
 
 
-def _lambda_error(fn: types.FunctionType, reason: str, hint: str) -> ScriptError:
-    """`reason` at the lambda's file:line:col: the lambda on its first line whose parameters
-    are `fn`'s (found with ast), else the first `lambda` there."""
+def _lambda_source(fn: types.FunctionType, name: str) -> Source:
+    """A lambda as a function `def <lambda>(params): return body`: the one lambda on its first
+    line with `fn`'s parameters (found with ast); a ScriptError at that line otherwise."""
     code = fn.__code__
     file, line = code.co_filename, code.co_firstlineno
-    text = linecache.getline(file, line)
     params = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
-    lambdas = []
+    found, where = [], None
     with contextlib.suppress(SyntaxError, OSError, TypeError):
         lines, start = inspect.getsourcelines(fn)
         indent = len(lines[0]) - len(lines[0].lstrip())
         tree = ast.parse(textwrap.dedent("".join(lines)))
-        lambdas = [node for node in ast.walk(tree) if isinstance(node, ast.Lambda)
+        on_line = [node for node in ast.walk(tree) if isinstance(node, ast.Lambda)
                    and node.lineno + start - 1 == line]
-        if lambdas:
-            best = [n for n in lambdas if [a.arg for a in (*n.args.args, *n.args.kwonlyargs)]
-                    == params] or lambdas
-            return Source(file, best[0], start - 1, indent).error(best[0], reason, hint)
+        found = [n for n in on_line
+                 if [a.arg for a in (*n.args.posonlyargs, *n.args.args, *n.args.kwonlyargs)]
+                 == params]
+        where = Source(file, None, start - 1, indent)
+    if len(found) == 1:
+        lam = found[0]
+        body = ast.copy_location(ast.Return(lam.body), lam.body)
+        extra = {"type_params": []} if "type_params" in ast.FunctionDef._fields else {}
+        tree = ast.copy_location(ast.FunctionDef(name="<lambda>", args=lam.args, body=[body],
+                                                 decorator_list=[], returns=None, **extra), lam)
+        return Source(file, ast.fix_missing_locations(tree), where.line0, where.col0)
+    reason = (f"cannot script the lambda {name}: " + (
+        f"{len(found)} lambdas with its parameters start on this line" if found else
+        "its source is not found (a lambda spread over lines, or without a source file)"))
+    if where is not None and found:
+        raise where.error(found[0], reason, "define it with def")
+    text = linecache.getline(file, line)
     col = text.find("lambda")
     if col < 0:
-        return ScriptError(reason, f"{file}:{line}: error: ", hint)
+        raise ScriptError(reason, f"{file}:{line}: error: ", "define it with def")
     node = ast.Lambda(lineno=1, col_offset=col, end_lineno=1, end_col_offset=col + 6)
-    return Source(file, node, line - 1, 0).error(node, reason, hint)
+    raise Source(file, None, line - 1, 0).error(node, reason, "define it with def")
 
 
 def unwrap_library(fn):
@@ -220,7 +232,6 @@ UNSUPPORTED = {
     ast.Import: ("an import", "import at module level"),
     ast.ImportFrom: ("an import", "import at module level"),
     ast.Match: ("a match statement", "use if/elif"),
-    ast.Lambda: ("a lambda", "define a function with def at module level and call it"),
     ast.GeneratorExp: ("a generator expression", "use a for loop, or a list comprehension "
                                                  "over a Python list"),
     ast.Yield: ("a generator (yield)", "return a tuple or list instead"),

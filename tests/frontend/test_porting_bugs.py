@@ -59,6 +59,18 @@ def test_gpt_style_head_merge_runs_eagerly():
                                   merge(torch, torch.tensor(data)).numpy())
 
 
+def _merge_heads(y):
+    return y.transpose(1, 2).contiguous().view(2, 3, 20)
+
+
+@pytest.mark.parametrize("capture", ["trace", "script"])
+def test_head_merge_captures(capture):
+    data = np.random.default_rng(1).standard_normal((2, 4, 3, 5)).astype(np.float32)
+    x = tj.tensor(data)
+    fn = tj.trace(_merge_heads, x) if capture == "trace" else tj.script(_merge_heads)
+    np.testing.assert_array_equal(fn(x).numpy(), _merge_heads(torch.tensor(data)).numpy())
+
+
 def test_channels_last_needs_rank_4_like_torch():
     with pytest.raises(RuntimeError, match="required rank 4 tensor to use channels_last"):
         torch.ones(2, 3).clone(memory_format=torch.channels_last)
@@ -262,10 +274,20 @@ def test_locations_skip_standard_library_wrapper_frames():
 
 
 def test_a_lambdas_script_error_has_file_line_and_column():
-    g = lambda x: x.reshape(5, 7)  # noqa: E731
+    f, _ = (lambda x: x.reshape(5, 7)), (lambda x: x + 1)
     with pytest.raises(tj.ScriptError) as e:
-        tj.script(g)
+        tj.script(f)
     line = sys._getframe().f_lineno - 3
     text = str(e.value)
-    assert text.startswith(f"{__file__}:{line}:9: error: cannot script the lambda"), text
-    assert "    g = lambda x: x.reshape(5, 7)" in text and "^^^^" in text
+    assert text.startswith(f"{__file__}:{line}:13: error: cannot script the lambda"), text
+    assert "    f, _ = (lambda x: x.reshape(5, 7))" in text and "^^^^" in text
+
+
+def test_a_lambda_is_scripted_and_its_errors_point_into_it():
+    g = lambda x: x.reshape(5, 7)  # noqa: E731
+    line = sys._getframe().f_lineno - 1
+    with pytest.raises(tj.ScriptError) as e:
+        tj.script(g)(tj.ones(3))
+    assert str(e.value).startswith(f"{__file__}:{line}:19: error: RuntimeError: shape '[5, 7]'")
+    np.testing.assert_array_equal(tj.script(g)(tj.ones(35)).numpy(),
+                                  torch.ones(35).reshape(5, 7).numpy())

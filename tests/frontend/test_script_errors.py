@@ -45,11 +45,6 @@ CASES = {
                   "        return sum(v for v in [x, x])\n"
                   "                  ^^^^^^^^^^^^^^^^^^^\n"
                   "  hint: use a for loop, or a list comprehension over a Python list"),
-    "lambda": (E.uses_lambda, (X,), 1, 9,
-               "a lambda cannot be scripted\n"
-               "        f = lambda v: v * 2\n"
-               "            ^^^^^^^^^^^^^^^\n"
-               "  hint: define a function with def at module level and call it"),
     "comprehension over a tensor": (
         E.comprehension_over_tensor, (X,), 1, 32,
         "a comprehension over a tensor cannot be scripted\n"
@@ -126,9 +121,15 @@ def test_unsupported_construct_is_pinned(case):
 
 def test_error_names_the_exact_node():
     with pytest.raises(tj.ScriptError) as info:
-        tj.script(E.uses_lambda, backend="eager")(X)
+        tj.script(E.uses_try, backend="eager")(X)
     import ast
-    assert isinstance(info.value.node, ast.Lambda)
+    assert isinstance(info.value.node, ast.Try)
+
+
+def test_lambdas_are_scripted_inline():
+    """A lambda is a callable the scripter runs inline (map, sorted and direct calls)."""
+    np.testing.assert_allclose(tj.script(E.uses_lambda, backend="eager")(X).numpy(),
+                               E.uses_lambda(X).numpy())
 
 
 def test_attribute_assignment_of_a_list_in_a_scripted_method():
@@ -148,6 +149,8 @@ def test_attribute_assignment_of_a_list_in_a_scripted_method():
         "of them; keep other values in local variables")
 
 
-def test_a_lambda_cannot_be_scripted_directly():
-    with pytest.raises(tj.ScriptError, match="cannot script the lambda"):
-        tj.script(lambda x: x)
+def test_a_lambda_can_be_scripted_directly_unless_its_line_is_ambiguous():
+    np.testing.assert_allclose(tj.script(lambda x: x * 2)(X).numpy(), (X * 2).numpy())
+    _, g = (lambda x: x), (lambda x: x + 1)
+    with pytest.raises(tj.ScriptError, match="2 lambdas with its parameters start on this"):
+        tj.script(g)
