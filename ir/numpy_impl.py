@@ -56,6 +56,8 @@ def sign(x):
 
 
 def cast(x, *, dtype):
+    if dtype.np == np.float16 and x.dtype.itemsize == 8:  # torch converts to half via float32
+        x = x.astype(np.float32)
     return x.astype(dtype.np)
 
 

@@ -460,8 +460,16 @@ def evaluate(op: Op, arrays: Sequence[np.ndarray], attrs: Mapping[str, Any],
     opdef = OPS[op]
     kwargs = {**attrs, "rng": rng} if opdef.random else attrs
     with np.errstate(all="ignore"):
-        out = np.asarray(opdef.impl(*arrays, **kwargs))
+        out = np.asarray(opdef.impl(*_widen_half(arrays), **kwargs))
         return out if out.dtype == result.dtype.np else out.astype(result.dtype.np)
+
+
+def _widen_half(arrays: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
+    """float16 operands as float32: torch's CPU half kernels compute in float32 and round the
+    result once (evaluate's final cast), where numpy would round every step of a composite."""
+    if not any(getattr(a, "dtype", None) == np.float16 for a in arrays):
+        return arrays
+    return [a.astype(np.float32) if a.dtype == np.float16 else a for a in arrays]
 
 
 def check_dtypes(op: Op, dtypes: Sequence[DType], allowed: frozenset[DType] | None = None):

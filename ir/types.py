@@ -23,8 +23,12 @@ class Category(enum.IntEnum):
 class DType(enum.Enum):
     """A tensor element type. Members print as `tracejit.float32`, like `torch.float32`."""
 
+    float16 = "float16"
     float32 = "float32"
     float64 = "float64"
+    uint8 = "uint8"
+    int8 = "int8"
+    int16 = "int16"
     int32 = "int32"
     int64 = "int64"
     bool = "bool"
@@ -43,7 +47,7 @@ class DType(enum.Enum):
 
     @property
     def is_signed(self) -> bool:
-        return self is not DType.bool
+        return self not in (DType.bool, DType.uint8)
 
     @property
     def itemsize(self) -> int:
@@ -69,28 +73,26 @@ class DType(enum.Enum):
 
 _NUMPY = {d: np.dtype(d.value) for d in DType}
 _FROM_NUMPY = {v: k for k, v in _NUMPY.items()}
-_CATEGORY = {
-    DType.bool: Category.BOOL,
-    DType.int32: Category.INT,
-    DType.int64: Category.INT,
-    DType.float32: Category.FLOAT,
-    DType.float64: Category.FLOAT,
-}
+_CATEGORY = {d: Category.BOOL if d is DType.bool else Category.FLOAT if d.np.kind == "f"
+             else Category.INT for d in DType}
 
 ALL_DTYPES = frozenset(DType)
-FLOAT_DTYPES = frozenset({DType.float32, DType.float64})
-INT_DTYPES = frozenset({DType.int32, DType.int64})
+FLOAT_DTYPES = frozenset({DType.float16, DType.float32, DType.float64})
+INT_DTYPES = frozenset({DType.uint8, DType.int8, DType.int16, DType.int32, DType.int64})
 NUMERIC_DTYPES = FLOAT_DTYPES | INT_DTYPES
 INTEGRAL_DTYPES = INT_DTYPES | {DType.bool}
 
 
 def promote_types(a: DType, b: DType) -> DType:
-    """torch.promote_types: the smallest dtype both values fit in (int64 + float32 -> float32)."""
+    """torch.promote_types: the smallest dtype both values fit in (int64 + float32 -> float32,
+    uint8 + int8 -> int16: the only pair where neither operand holds the other)."""
     if a is b:
         return a
     ca, cb = a.category, b.category
     if ca != cb:
         return a if ca > cb else b
+    if {a, b} == {DType.uint8, DType.int8}:
+        return DType.int16
     return a if a.itemsize >= b.itemsize else b
 
 

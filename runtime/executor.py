@@ -107,7 +107,7 @@ class Plan:
             step = CONTROL[op](self.graph, operation, ins, outs)
             step.free = [self.slot[id(v)] for v in step.outer]
             return step
-        step = _kernel_step(operation, ins, outs) or blas.step(operation, ins, outs)
+        step = _kernel_step(operation, ins, outs) or _blas_step(operation, ins, outs)
         if step is not None:
             return step
         if op not in MOVEMENT and OPS[op].kind is not Kind.MATMUL and op.value not in _warned:
@@ -119,6 +119,13 @@ class Plan:
             step.free = [self.slot[k] for k in step.free_ids]
             return step
         return ReferenceStep(operation, ins, outs)
+
+
+def _blas_step(operation: Operation, ins, outs) -> Step | None:
+    """numpy's BLAS multiplies float16 in float16; the reference (as torch) does it in float32."""
+    if any(getattr(v.type, "dtype", None) is DType.float16 for v in operation.operands):
+        return None
+    return blas.step(operation, ins, outs)
 
 
 def _kernel_step(operation: Operation, ins, outs) -> Step | None:

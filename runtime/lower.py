@@ -26,11 +26,20 @@ from tracejit.ir.graph import Block, Operation, Value
 from tracejit.ir.ops import ELEMENTWISE, Op
 from tracejit.ir.types import DType, Literal
 
-I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-F32, F64 = ir.FloatType(), ir.DoubleType()
-REGISTER = {DType.float32: F32, DType.float64: F64, DType.int32: I32, DType.int64: I64,
+I1, I8, I16, I32, I64 = (ir.IntType(n) for n in (1, 8, 16, 32, 64))
+F16, F32, F64 = ir.HalfType(), ir.FloatType(), ir.DoubleType()
+# float16 is stored as half and computed in float32, each op's result rounded to half
+# (`lower_op`), as torch's CPU kernels and the reference do; uint8 is i8 with unsigned
+# compares, extensions, conversions and division (`UNSIGNED`).
+REGISTER = {DType.float16: F32, DType.float32: F32, DType.float64: F64, DType.uint8: I8,
+            DType.int8: I8, DType.int16: I16, DType.int32: I32, DType.int64: I64,
             DType.bool: I1}
-MEMORY = {**REGISTER, DType.bool: I8}
+MEMORY = {**REGISTER, DType.bool: I8, DType.float16: F16}
+UNSIGNED = frozenset({DType.bool, DType.uint8})
+# The dtypes kernels compute in; an op touching any other runs the reference numpy code (the
+# executor logs it once on `tracejit.fallback`). Today: all of them; a new dtype starts out
+# of this set until its converters exist, and tests/runtime reads it.
+LOWERED_DTYPES = frozenset(REGISTER)
 
 
 TRIG = (Op.SIN, Op.COS)
@@ -180,6 +189,8 @@ def literal_arrays(module: ir.Module, block: Block) -> list[tuple[Value, Layout,
 def _element(dtype: DType, v) -> ir.Constant:
     if dtype is DType.bool:
         return ir.Constant(I8, int(bool(v)))
+    if dtype is DType.float16:
+        return ir.Constant(F16, float(v))
     return constant(dtype, v.item())
 
 
@@ -227,6 +238,7 @@ def elementwise_block(operation: Operation) -> Block:
 def lowerable(block: Block, skip: frozenset[Op] = frozenset()) -> None:
     """NotLowerable naming the first op of `block` without a converter for its types (ops in
     `skip` are another module's to check)."""
+    _check_dtypes(block)
     for operation in block.ops:
         op = operation.op
         if op is Op.YIELD or op in skip:
@@ -243,6 +255,15 @@ def lowerable(block: Block, skip: frozenset[Op] = frozenset()) -> None:
         if allowed is not None and not dtypes <= allowed:
             raise NotLowerable(f"{op.value} on {', '.join(sorted(d.value for d in dtypes))}")
     lower_division.check_divisors(block)
+
+
+def _check_dtypes(block: Block) -> None:
+    """NotLowerable naming the first value of `block` whose dtype kernels do not compute in."""
+    values = [*block.args, *(v for o in block.ops for v in (*o.operands, *o.results))]
+    for v in values:
+        if v.type.dtype not in LOWERED_DTYPES:
+            raise NotLowerable(f"{v.type.dtype.value} values (compiled kernels compute in "
+                               f"{', '.join(sorted(d.value for d in LOWERED_DTYPES))})")
 
 
 # --- loops, loads and stores --------------------------------------------------------------------
@@ -314,13 +335,22 @@ def _offset(b: ir.IRBuilder, index, strides) -> ir.Value:
 
 def _load(b: ir.IRBuilder, pointer, offset, dtype: DType) -> ir.Value:
     value = b.load(b.gep(pointer, [offset], inbounds=True))
+    if dtype is DType.float16:
+        return b.fpext(value, F32)
     return b.icmp_unsigned("!=", value, ir.Constant(I8, 0)) if dtype is DType.bool else value
 
 
 def _store(b: ir.IRBuilder, value, pointer, offset, dtype: DType) -> None:
     if dtype is DType.bool:
         value = b.zext(value, I8)
+    elif dtype is DType.float16:
+        value = b.fptrunc(value, F16)  # exact: values are rounded to half when computed
     b.store(value, b.gep(pointer, [offset], inbounds=True))
+
+
+def round_half(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    """A float32 value rounded to the nearest half, in float32 (fptrunc rounds correctly)."""
+    return b.fpext(b.fptrunc(value, F16), F32)
 
 
 def lower_op(b: ir.IRBuilder, operation: Operation, env: dict,
@@ -337,7 +367,9 @@ def lower_op(b: ir.IRBuilder, operation: Operation, env: dict,
     attrs = operation.attrs
     if short_trig and operation.op in TRIG:
         attrs = {**attrs, SHORT: True}
-    return CONVERTERS[operation.op](b, args, types, operation.results[0].type.dtype, attrs)
+    out = operation.results[0].type.dtype
+    value = CONVERTERS[operation.op](b, args, types, out, attrs)
+    return round_half(b, value) if out is DType.float16 else value
 
 
 def constant(dtype: DType, value) -> ir.Constant:
@@ -352,8 +384,13 @@ def constant(dtype: DType, value) -> ir.Constant:
 Converter = Callable[..., ir.Value]
 CONVERTERS: dict[Op, Converter] = {}
 CONVERTER_DTYPES: dict[Op, frozenset[DType]] = {}
-FLOATS = frozenset({DType.float32, DType.float64})
-INTS = frozenset({DType.int32, DType.int64})
+FLOATS = frozenset({DType.float16, DType.float32, DType.float64})
+INTS = frozenset({DType.uint8, DType.int8, DType.int16, DType.int32, DType.int64})
+
+
+def icmp(b: ir.IRBuilder, dtype: DType):
+    """The builder's integer compare for `dtype`: unsigned for bool and uint8."""
+    return b.icmp_unsigned if dtype in UNSIGNED else b.icmp_signed
 
 
 def converter(*ops: Op, dtypes: frozenset[DType] | None = None):
@@ -395,8 +432,7 @@ def _select_max(b, x, y, dtype: DType, greater: bool) -> ir.Value:
     if dtype.is_floating_point:
         keep = b.or_(b.fcmp_ordered(">" if greater else "<", x, y), b.fcmp_unordered("uno", x, x))
         return b.select(keep, x, y)
-    cmp = b.icmp_signed if dtype is not DType.bool else b.icmp_unsigned
-    return b.select(cmp(">" if greater else "<", x, y), x, y)
+    return b.select(icmp(b, dtype)(">" if greater else "<", x, y), x, y)
 
 
 @converter(Op.MAXIMUM)
@@ -419,6 +455,8 @@ def _abs(b, args, types, out, attrs):  # |x|
     x = args[0]
     if out.is_floating_point:
         return b.call(_intrinsic(b, "llvm.fabs", REGISTER[out]), [x])
+    if out is DType.uint8:
+        return x
     return b.select(b.icmp_signed("<", x, constant(out, 0)), b.neg(x), x)
 
 
@@ -433,8 +471,7 @@ def _make_compare(op: Op):
         dtype = types[0]
         if dtype.is_floating_point:
             return (b.fcmp_unordered if symbol == "!=" else b.fcmp_ordered)(symbol, x, y)
-        cmp = b.icmp_unsigned if dtype is DType.bool else b.icmp_signed
-        return cmp(symbol, x, y)
+        return icmp(b, dtype)(symbol, x, y)
     return convert
 
 
@@ -469,15 +506,22 @@ def _cast(b, args, types, out, attrs):  # x.astype(dtype)
         zero = constant(src, 0)
         return (b.fcmp_unordered("!=", x, zero) if src.is_floating_point
                 else b.icmp_unsigned("!=", x, zero))
-    if src is DType.bool:
-        return b.uitofp(x, REGISTER[out]) if out.is_floating_point else b.zext(x, REGISTER[out])
-    if src.is_floating_point and out.is_floating_point:
-        return (b.fpext if out is DType.float64 else b.fptrunc)(x, REGISTER[out])
+    to = REGISTER[out]
+    if src.is_floating_point and out.is_floating_point:  # float16 rounds in lower_op
+        if to == REGISTER[src]:
+            return x
+        return (b.fpext if out is DType.float64 else b.fptrunc)(x, to)
     if out.is_floating_point:
-        return b.sitofp(x, REGISTER[out])
+        return (b.uitofp if src in UNSIGNED else b.sitofp)(x, to)
     if src.is_floating_point:
+        if to.width < 32:  # numpy's x86 casts: to int32, then keep the low bits
+            return b.trunc(_float_to_int(b, x, src, DType.int32), to)
         return _float_to_int(b, x, src, out)
-    return (b.sext if out is DType.int64 else b.trunc)(x, REGISTER[out])
+    if to.width == REGISTER[src].width:  # int8 <-> uint8: the same bits
+        return x
+    if to.width < REGISTER[src].width:
+        return b.trunc(x, to)
+    return (b.zext if src in UNSIGNED else b.sext)(x, to)
 
 
 def _float_to_int(b, x, src: DType, out: DType) -> ir.Value:
@@ -546,7 +590,7 @@ def _sign(b, args, types, out, attrs):  # 1, -1 or 0 (nan gives 0, like torch)
     if out.is_floating_point:
         positive, negative = b.fcmp_ordered(">", x, zero), b.fcmp_ordered("<", x, zero)
     else:
-        positive, negative = b.icmp_signed(">", x, zero), b.icmp_signed("<", x, zero)
+        positive, negative = icmp(b, out)(">", x, zero), icmp(b, out)("<", x, zero)
     return b.select(positive, constant(out, 1), b.select(negative, constant(out, -1), zero))
 
 

@@ -19,7 +19,17 @@ from tracejit.ir.graph import Block, Operation
 from tracejit.ir.ops import Op
 from tracejit.ir.types import DType, Literal
 
-from .lower import FLOATS, INTS, REGISTER, NotLowerable, _intrinsic, constant, converter
+from .lower import (
+    FLOATS,
+    INTS,
+    REGISTER,
+    UNSIGNED,
+    NotLowerable,
+    _intrinsic,
+    constant,
+    converter,
+    icmp,
+)
 
 DIVISIONS = frozenset({Op.FLOOR_DIV, Op.TRUNC_DIV, Op.REMAINDER})  # integer ones raise on 0
 
@@ -34,8 +44,18 @@ def _safe_divisor(b, x, y, dtype: DType):
     return b.select(b.or_(zero, overflow), constant(dtype, 1), y), zero
 
 
+def _unsigned_divmod(b, x, y, dtype: DType):
+    """(x // y, x % y) for uint8: 0 and 0 for y == 0, as numpy."""
+    zero = b.icmp_unsigned("==", y, constant(dtype, 0))
+    safe = b.select(zero, constant(dtype, 1), y)
+    c0 = constant(dtype, 0)
+    return b.select(zero, c0, b.udiv(x, safe)), b.select(zero, c0, b.urem(x, safe))
+
+
 def _int_floor_div(b, x, y, dtype: DType):
     """numpy's floor_div_@TYPE@: 0 for y == 0, MIN for MIN // -1, else rounded down."""
+    if dtype in UNSIGNED:
+        return _unsigned_divmod(b, x, y, dtype)[0]
     safe, zero = _safe_divisor(b, x, y, dtype)
     q = b.sdiv(x, safe)
     c0 = constant(dtype, 0)
@@ -47,6 +67,8 @@ def _int_floor_div(b, x, y, dtype: DType):
 
 def _int_remainder(b, x, y, dtype: DType):
     """numpy's remainder: 0 for y == 0 (and MIN % -1), else the sign of y (Python's %)."""
+    if dtype in UNSIGNED:
+        return _unsigned_divmod(b, x, y, dtype)[1]
     safe, zero = _safe_divisor(b, x, y, dtype)
     r = b.srem(x, safe)
     c0 = constant(dtype, 0)
@@ -56,6 +78,8 @@ def _int_remainder(b, x, y, dtype: DType):
 
 
 def _int_abs(b, x, dtype: DType):
+    if dtype in UNSIGNED:
+        return x
     return b.select(b.icmp_signed("<", x, constant(dtype, 0)), b.neg(x), x)  # |MIN| == MIN
 
 
@@ -106,6 +130,8 @@ def _trunc_div(b, args, types, out, attrs):  # trunc(x / y); ints: the reference
     if out.is_floating_point:
         return b.call(_intrinsic(b, "llvm.trunc", REGISTER[out]), [b.fdiv(x, y)])
     q = _int_floor_div(b, _int_abs(b, x, out), _int_abs(b, y, out), out)
+    if out in UNSIGNED:
+        return q
     c0 = constant(out, 0)
     negative = b.xor(b.icmp_signed("<", x, c0), b.icmp_signed("<", y, c0))
     return b.select(negative, b.neg(q), q)
@@ -117,6 +143,8 @@ def _pow(b, args, types, out, attrs):  # np.power; ints to negative powers as to
     if out.is_floating_point:
         return b.call(_libm(b, "pow" if out is DType.float64 else "powf", REGISTER[out]), args)
     c = lambda v: constant(out, v)  # noqa: E731
+    if out in UNSIGNED:
+        return _int_power(b, x, y, out)
     odd = b.trunc(y, ir.IntType(1))
     negative = b.select(b.icmp_signed("==", x, c(1)), c(1), b.select(
         b.icmp_signed("==", x, c(-1)), b.select(odd, c(-1), c(1)), c(0)))
@@ -134,7 +162,7 @@ def _int_power(b: ir.IRBuilder, x, y, dtype: DType):
     result, base, exponent = b.phi(ty), b.phi(ty), b.phi(ty)
     for phi, start in ((result, constant(dtype, 1)), (base, x), (exponent, y)):
         phi.add_incoming(start, pre)
-    b.cbranch(b.icmp_signed(">", exponent, constant(dtype, 0)), body, done)
+    b.cbranch(icmp(b, dtype)(">", exponent, constant(dtype, 0)), body, done)
     b.position_at_end(body)
     odd = b.trunc(exponent, ir.IntType(1))
     result.add_incoming(b.select(odd, b.mul(result, base), result), body)

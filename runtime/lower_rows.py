@@ -54,11 +54,13 @@ from .lower import (
     broadcast_strides,
     collapse,
     constant,
+    icmp,
     kernel_function,
     literal_arrays,
     lower_op,
     lowerable,
     object_entry,
+    round_half,
 )
 
 GROUPED = frozenset({Op.SUM, Op.MEAN, Op.PROD, Op.AMAX, Op.AMIN, Op.ALL, Op.ANY})
@@ -446,19 +448,23 @@ def _sum_like(op: Op):
         if op is Op.CUMSUM:
             start = -0.0 if dtype.is_floating_point else 0
 
+        # float16 accumulates in float32 and rounds the result once, as torch and the reference
+        acc = DType.float32 if dtype is DType.float16 else dtype
+
         def combine(b, state, x, flat):
-            x = CONVERTERS[Op.CAST](b, [x], [src], dtype, {})
-            if dtype.is_floating_point:
+            x = CONVERTERS[Op.CAST](b, [x], [src], acc, {})
+            if acc.is_floating_point:
                 fold = b.fmul if product else b.fadd
                 flags = [] if op is Op.CUMSUM else ["reassoc"]
                 return [fold(state[0], x, flags=flags)]
             return [(b.mul if product else b.add)(state[0], x)]
 
         def finish(b, state):
+            value = state[0]
             if op is Op.MEAN:
-                return b.fdiv(state[0], constant(dtype, count))
-            return state[0]
-        return _Rule((dtype,), (constant(dtype, start),), combine, finish)
+                value = b.fdiv(value, constant(acc, count))
+            return round_half(b, value) if dtype is DType.float16 else value
+        return _Rule((acc,), (constant(acc, start),), combine, finish)
     return rule
 
 
@@ -474,7 +480,7 @@ def _extreme(op: Op):
                 name = "llvm.maximum" if greater else "llvm.minimum"
                 fn = _intrinsic(b, name, REGISTER[dtype], [REGISTER[dtype]] * 2)
                 return [b.call(fn, [acc, x])]
-            return [b.select(b.icmp_signed(">=" if greater else "<=", acc, x), acc, x)]
+            return [b.select(icmp(b, dtype)(">=" if greater else "<=", acc, x), acc, x)]
         return _Rule((dtype,), (_lowest(dtype, greater),), combine, lambda b, s: s[0])
     return rule
 
@@ -485,6 +491,8 @@ def _lowest(dtype: DType, greater: bool) -> ir.Constant:
         return constant(dtype, not greater)
     if dtype.is_floating_point:
         return constant(dtype, float("-inf") if greater else float("inf"))
+    if dtype is DType.uint8:
+        return constant(dtype, 0 if greater else 255)
     bits = REGISTER[dtype].width - 1
     return constant(dtype, -(2**bits) if greater else 2**bits - 1)
 
@@ -512,7 +520,7 @@ def _arg(op: Op):
                                    b.fcmp_ordered("ord", best, best))
                 better = b.or_(better, first_nan)
             else:
-                better = b.icmp_signed(">" if greater else "<", x, best)
+                better = icmp(b, src)(">" if greater else "<", x, best)
             return [b.select(better, x, best), b.select(better, flat, index)]
         start = (_lowest(src, greater), constant(DType.int64, 0))
         return _Rule((src, DType.int64), start, combine, lambda b, s: s[1])

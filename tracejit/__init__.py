@@ -51,6 +51,7 @@ from tracejit.creation import (
     zeros_like,
 )
 from tracejit.dispatch import get_default_dtype, result_type, set_default_dtype
+from tracejit.dtypes import bfloat16  # a named refusal: numpy has no bfloat16
 from tracejit.functions import *  # noqa: F403  (torch's functions: sum, cat, reshape, ...)
 from tracejit.functions import __all__ as _function_names
 from tracejit.functions_extra import *  # noqa: F403  (einsum, outer, meshgrid, isclose, ...)
@@ -90,6 +91,11 @@ float64 = double = dtype.float64
 int32 = int = dtype.int32
 int64 = long = dtype.int64
 bool = dtype.bool
+# --- dtypes of issue 12 (uint8, int8, int16, float16; bfloat16 is a named refusal) ---
+uint8 = dtype.uint8
+int8 = dtype.int8
+int16 = short = dtype.int16
+float16 = half = dtype.float16
 
 __version__ = "0.1.0"
 
@@ -119,6 +125,13 @@ __all__ = [
     "arange",
     "as_tensor",
     "bool",
+    "bfloat16",
+    "float16",
+    "half",
+    "int16",
+    "int8",
+    "short",
+    "uint8",
     "can_cast",
     "device",
     "double",

@@ -14,6 +14,7 @@ from tracejit.dispatch import (
     get_default_dtype,
     scalar_dtype,
 )
+from tracejit.dtypes import refuse_unsupported
 from tracejit.functions import size_args
 from tracejit.generator import using_generator
 from tracejit.ir import DType, Op
@@ -80,7 +81,9 @@ def tensor(data, *, dtype: DType | None = None, device=None, requires_grad: bool
     """A new tensor holding a copy of `data` (nested lists, numbers, arrays or tensors)."""
     check_device(device)
     array = _to_array(data)
-    dtype = dtype or _infer_dtype(data, array)
+    dtype = _creation_dtype(dtype, None) or _infer_dtype(data, array)
+    if dtype is DType.float16 and array.dtype == np.float64:  # torch rounds via float32
+        array = array.astype(np.float32)
     out = Tensor._wrap(np.array(array, dtype=dtype.np, copy=True))
     out.requires_grad = requires_grad
     return created(out)
@@ -108,6 +111,7 @@ def _creation_dtype(dtype, default: DType) -> DType:
     if dtype is None:
         return default
     if not isinstance(dtype, DType):
+        refuse_unsupported(dtype)
         raise TypeError(f"dtype must be a tracejit dtype such as tracejit.float32, got {dtype!r}")
     return dtype
 

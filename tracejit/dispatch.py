@@ -195,8 +195,14 @@ def to_dtype(value, dtype: DType) -> Tensor:
         return value if value.dtype is dtype else dispatch(Op.CAST, value, dtype=dtype)
     if isinstance(value, np.ndarray):
         return to_dtype(Tensor._from_array(value), dtype)
+    value = _py_scalar(value)
     try:
-        return Tensor._wrap(np.array(_py_scalar(value), dtype=dtype.np))
+        if dtype.category is Category.INT and isinstance(value, int):
+            # torch wraps a Python int into a small int dtype: uint8 tensor + 300 adds 44
+            return Tensor._wrap(np.array(value, dtype=np.int64).astype(dtype.np))
+        if dtype is DType.float16:  # torch rounds a Python float to half via float32
+            value = np.float32(value)
+        return Tensor._wrap(np.array(value, dtype=dtype.np))
     except OverflowError:
         raise RuntimeError(f"value cannot be converted to type {dtype.value} without overflow: "
                            f"{value!r}") from None

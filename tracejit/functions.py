@@ -114,6 +114,7 @@ def division_op(rounding_mode) -> Op:
 
 def parse_to_args(t, args, kwargs):
     """(dtype or None, copy) from the many forms of Tensor.to(...)."""
+    from tracejit.dtypes import refuse_unsupported
     from tracejit.tensor import check_device
 
     dtype, copy = kwargs.pop("dtype", None), kwargs.pop("copy", False)
@@ -121,7 +122,9 @@ def parse_to_args(t, args, kwargs):
     kwargs.pop("non_blocking", None)
     if kwargs:
         raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    refuse_unsupported(dtype)
     for a in args:
+        refuse_unsupported(a)
         if isinstance(a, DType):
             dtype = a
         elif isinstance(a, _T()):

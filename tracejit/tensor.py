@@ -312,8 +312,16 @@ class Tensor:
         return self.to(DType.bool)
 
     def half(self) -> Tensor:
-        raise TypeError("float16 is not supported; tracejit holds float32, float64, int32, "
-                        "int64 and bool")
+        return self.to(DType.float16)
+
+    def byte(self) -> Tensor:
+        return self.to(DType.uint8)
+
+    def char(self) -> Tensor:
+        return self.to(DType.int8)
+
+    def short(self) -> Tensor:
+        return self.to(DType.int16)
 
     def cpu(self) -> Tensor:
         return self

@@ -69,7 +69,8 @@ def test_infer_types_checks_arity_and_dtypes():
     with pytest.raises(TypeError, match=re.escape("add: expected 2 operands, got 1")):
         infer_types(Op.ADD, [f32], {})
     message = (
-        "bitwise_and: float32 tensors are not supported (supported dtypes: int32, int64, bool)"
+        "bitwise_and: float32 tensors are not supported (supported dtypes: uint8, int8, int16, "
+        "int32, int64, bool)"
     )
     with pytest.raises(RuntimeError, match=re.escape(message)):
         infer_types(Op.BITWISE_AND, [f32, f32], {})

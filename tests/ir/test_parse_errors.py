@@ -44,15 +44,15 @@ ERRORS = {
         "    %0 = frobnicate(%x) : float32[2]\n"
         "         ^"),
     "unknown dtype": (
-        "graph @g(%x: float16[2]) -> (float16[2]) {\n  return(%x)\n}\n",
-        "<string>:1:14: error: unknown dtype 'float16' (expected one of float32, float64, int32, "
-        "int64, bool)\n"
-        "  graph @g(%x: float16[2]) -> (float16[2]) {\n"
+        "graph @g(%x: bfloat16[2]) -> (bfloat16[2]) {\n  return(%x)\n}\n",
+        "<string>:1:14: error: unknown dtype 'bfloat16' (expected one of float16, float32, "
+        "float64, uint8, int8, int16, int32, int64, bool)\n"
+        "  graph @g(%x: bfloat16[2]) -> (bfloat16[2]) {\n"
         "               ^"),
     "scalar type with dims": (
         "graph @g(%n: int[2]) -> () {\n  return()\n}\n",
-        "<string>:1:14: error: unknown dtype 'int' (expected one of float32, float64, int32, "
-        "int64, bool)\n"
+        "<string>:1:14: error: unknown dtype 'int' (expected one of float16, float32, float64, "
+        "uint8, int8, int16, int32, int64, bool)\n"
         "  graph @g(%n: int[2]) -> () {\n"
         "               ^"),
     "undefined value": (
