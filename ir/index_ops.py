@@ -216,3 +216,33 @@ def searchsorted(seq, values, *, right):
     rows = [np.searchsorted(s, v, side=side)
             for s, v in zip(seq.reshape(-1, seq.shape[-1]), values.reshape(-1, values.shape[-1]))]
     return np.asarray(rows, np.int64).reshape(values.shape)
+
+
+# --- unique -------------------------------------------------------------------------------------
+
+
+def unique_rule(types: Types, attrs: Attrs, op: str = "unique"):
+    """unique(%x) {result = "values" | "inverse" | "counts", dim}: the sorted distinct values of
+    the flattened x (or distinct slices along dim), whose count is `?`; each element's (slice's)
+    position among them; or how often each occurs. NaNs are all distinct, as in torch."""
+    (x,) = types
+    dim, result = attrs["dim"], attrs["result"]
+    if dim is not None:
+        check_dims((dim,), x.ndim, op)
+    if result == "inverse":
+        return (TensorType(DType.int64, x.shape if dim is None else (x.shape[dim],)),)
+    if result == "counts":
+        return (TensorType(DType.int64, (None,)),)
+    shape = (None,) if dim is None else (*x.shape[:dim], None, *x.shape[dim + 1:])
+    return (TensorType(x.dtype, shape),)
+
+
+def unique(x, *, result, dim):
+    if dim is not None and x.ndim == 0:
+        dim = None
+    flat = x.reshape(-1) if dim is None else x
+    values, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True,
+                                        equal_nan=False, axis=dim)
+    if result == "inverse":
+        return inverse.reshape(x.shape if dim is None else -1).astype(np.int64)
+    return values if result == "values" else counts.astype(np.int64)

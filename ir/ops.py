@@ -131,6 +131,7 @@ class Op(enum.Enum):
     NONZERO = "nonzero"
     MULTINOMIAL = "multinomial"
     SEARCHSORTED = "searchsorted"
+    UNIQUE = "unique"
     # constants and structure
     CONSTANT = "constant"
     FUSED = "fused"
@@ -389,6 +390,8 @@ _def(Op.MULTINOMIAL, _IX, 1, index_ops.multinomial_rule, index_ops.multinomial,
      pure=False, random=True)
 _def(Op.SEARCHSORTED, _IX, 2, index_ops.searchsorted_rule, index_ops.searchsorted,
      Attr("right", "bool", False), dtypes=NUMERIC_DTYPES, promotion=Promotion.DEFAULT)
+_def(Op.UNIQUE, _IX, 1, index_ops.unique_rule, index_ops.unique, Attr("result", "str"),
+     Attr("dim", "int?", None), choices={"result": ("values", "inverse", "counts")})
 
 # --- constants and structure --------------------------------------------------------------------
 # A constant's type is its Literal's; a ConstRef's comes from the graph's data (the verifier).

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from tracejit.dispatch import assign, dispatch, is_number, to_dtype
+from tracejit.dispatch import (
+    assign,
+    dispatch,
+    get_default_dtype,
+    is_number,
+    result_type,
+    to_dtype,
+)
 from tracejit.functions import (
     _T,
     as_tensor_arg,
@@ -22,6 +29,7 @@ from tracejit.functions import (
     normalize_dim,
     reshape,
     scaled,
+    size_args,
 )
 from tracejit.ir import DType, Op
 
@@ -371,6 +379,21 @@ def argwhere(input):
     return nonzero(input)
 
 
+def unique(input, sorted: bool = True, return_inverse: bool = False,
+           return_counts: bool = False, dim=None):
+    """The sorted distinct values of `input` (flattened, or distinct slices along `dim`), with
+    each element's position among them (return_inverse) and their counts (return_counts);
+    NaNs are all distinct. The count depends on the values: tracing records it as `?`."""
+    input = as_tensor_arg(input)
+    dim = None if dim is None else normalize_dim(dim, input.ndim)
+    out = [dispatch(Op.UNIQUE, input, result="values", dim=dim)]
+    if return_inverse:
+        out.append(dispatch(Op.UNIQUE, input, result="inverse", dim=dim))
+    if return_counts:
+        out.append(dispatch(Op.UNIQUE, input, result="counts", dim=dim))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
 def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool = False,
                  side=None, sorter=None):
     """Where `input`'s values would go in the sorted innermost dim of `sorted_sequence`."""
@@ -419,9 +442,34 @@ def bernoulli(input, p=None, *, generator=None):
     return to_dtype(u < (input if p is None else p), input.dtype)
 
 
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None):
+    """Samples of N(mean, std^2): elementwise for tensor mean/std (broadcast), or `size` of them
+    for two numbers."""
+    from tracejit.generator import using_generator
+
+    tensors = [t for t in (mean, std) if isinstance(t, _T())]
+    if not tensors and size is None:
+        raise TypeError("normal() with a number mean and std needs a size (normal(0.0, 1.0, "
+                        "(2, 3))), or pass mean or std as a Tensor")
+    if is_number(std) and std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    if tensors:
+        from tracejit.ir.shape_rules import broadcast_shapes
+
+        shape = broadcast_shapes(*(t.shape for t in tensors))
+        dtype = result_type(*tensors)
+        if not dtype.is_floating_point:
+            raise RuntimeError(f"normal expects floating-point mean and std, got {dtype.value}")
+    else:
+        shape, dtype = size_args((size,)), dtype or get_default_dtype()
+    with using_generator(generator):
+        noise = dispatch(Op.RANDN, shape=tuple(shape), dtype=dtype)
+    return noise * std + mean
+
+
 __all__ = [
     "argsort", "argwhere", "bernoulli", "bucketize", "cumprod", "diff", "flip", "fliplr",
     "flipud", "index_add", "index_copy", "index_fill", "index_select", "msort", "multinomial",
-    "nonzero", "roll", "scatter", "scatter_add", "scatter_reduce", "searchsorted", "sort",
-    "take_along_dim", "topk",
+    "nonzero", "normal", "roll", "scatter", "scatter_add", "scatter_reduce", "searchsorted",
+    "sort", "take_along_dim", "topk", "unique",
 ]

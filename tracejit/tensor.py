@@ -801,6 +801,7 @@ class Tensor:
     argwhere = FI.argwhere
     multinomial = FI.multinomial
     bernoulli = FI.bernoulli
+    unique = FI.unique
 
     __getitem__ = getitem
     __setitem__ = setitem

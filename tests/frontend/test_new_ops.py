@@ -75,6 +75,11 @@ def masked_mean(x):
     return x[rows, cols].mean(), rows.sum()
 
 
+def uniques(x):
+    values, inverse, counts = tj.unique(x.round(), return_inverse=True, return_counts=True)
+    return values, inverse, counts, x.long().unique()
+
+
 def searches(x):
     edges = tj.tensor([-2.0, 0.0, 3.0])
     return tj.searchsorted(edges, x), tj.bucketize(x, edges, right=True)
@@ -83,7 +88,7 @@ def searches(x):
 CAPTURED = [
     (sort_desc, (X,)), (argsort_topk, (X,)), (flips, (X,)), (rolls, (X,)), (scans, (X,)),
     (scatters, (X, IDX)), (index_ops, (X, IDX)), (nonzeros, (X,)), (masked_mean, (X,)),
-    (searches, (X,)),
+    (uniques, (X,)), (searches, (X,)),
 ]
 
 
@@ -122,7 +127,7 @@ def test_eager_matches_torch(fn, arrays):
 tj_module = tj
 
 
-DATA_DEPENDENT = {nonzeros, masked_mean}  # results of value-dependent shape: no script mode
+DATA_DEPENDENT = {nonzeros, masked_mean, uniques}  # value-dependent shapes: not scriptable
 
 
 @pytest.mark.parametrize("fn, arrays", CAPTURED, ids=lambda v: getattr(v, "__name__", ""))
@@ -290,6 +295,24 @@ def test_random_ops_are_seeded_and_recorded_as_random_under_capture():
     again = traced(p)
     _assert_same(first, again)
     assert set(np.unique(first[1].numpy())) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("call", [
+    lambda L: L.normal(L.zeros(2, 1), L.ones(3)),
+    lambda L: L.normal(L.zeros(4, dtype=L.float64), 2.0),
+    lambda L: L.normal(1.0, L.ones(2)),
+    lambda L: L.normal(0.0, 1.0, (2, 3)),
+    lambda L: L.normal(0.0, 1.0),
+    lambda L: L.normal(L.zeros(2), -1.0),
+])
+def test_normal_shapes_dtypes_and_errors_match_torch(call):
+    check_same(call, values=False)
+
+
+def test_normal_moments():
+    tj.manual_seed(1)
+    draws = tj.normal(tj.full((20000,), 3.0), 0.5).numpy()
+    assert abs(draws.mean() - 3.0) < 0.02 and abs(draws.std() - 0.5) < 0.02
 
 
 def test_bernoulli_with_certain_probabilities():

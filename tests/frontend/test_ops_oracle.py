@@ -770,6 +770,16 @@ TABLE.update({
             (np.array([3, 6, 9]), [[1, 3, 5, 7]], {}),
         ]),
     ],
+    Op.UNIQUE: [
+        Unary(lambda L, x: L.unique(x), numpy=lambda x: np.unique(x, equal_nan=False)),
+        Unary(lambda L, x: x.unique(return_inverse=True, return_counts=True)),
+        Unary(lambda L, x: L.unique(x, sorted=False, return_counts=True)),
+        *cases("unique-dim", lambda L, x, d: L.unique(x, dim=d, return_inverse=True,
+                                                      return_counts=True),
+               [(X23, 0), (X234 % 2, 1), (X234 % 2, -1), (MASK23, 0), (X23, 2),
+                (np.float32(1), 0)]),
+        Case("unique-repeats", lambda L, x: L.unique(x % 3, return_inverse=True), (X234,)),
+    ],
 })
 
 
