@@ -3,16 +3,18 @@
 These programs come unchanged from pinned PyPI packages of well-known public repositories
 (pytorchcv, torchsr, fepegar/unet, DCGAN-PyTorch, EfficientNet-PyTorch); each corpus file
 names its package, path and licence and loads it through tests/models/installed.py. Every spec
-builds the program small through its own constructor (channel widths of 4 to 32, inputs of
-8 to 112 pixels: a few thousand parameters) and makes float32 inputs from numpy's seeded
-generator, so torch and tracejit get equal values. Models run in eval mode (BatchNorm uses its
+builds the program small through its own constructor (channel widths of 4 to 32: most have a
+few thousand parameters; those with widths fixed in the code, AlexNet's 4096-wide head, DCGAN,
+CARN and Fast-SCNN, have 1 to 19 million) on inputs of 8 to 224 pixels, the smallest their
+fixed pooling allows, and makes float32 inputs from numpy's seeded generator, so torch and
+tracejit get equal values. Models run in eval mode (BatchNorm uses its
 running statistics, Dropout is the identity).
 
-Tolerances: float32 convolution stacks 10 to 40 layers deep sum thousands of products per
-output in an order numpy and PyTorch's kernels choose differently; rounding of ~1e-7 relative
-per addition grows to ~1e-5 relative on outputs of order 1, hence rtol 1e-4 / atol 1e-5 by
-default, loosened (and said so) where a model divides by small variances (InstanceNorm) or
-amplifies through many residual additions.
+Tolerances: the default rtol 1e-4 / atol 1e-5 for every program. Outputs are of order 1 and
+come out of 10 to 40 float32 layers whose sums numpy and PyTorch's kernels order differently;
+the largest difference measured against torch is 6.3e-7 (the 3-D U-Net, whose InstanceNorm
+divides by per-sample variances), so the bound leaves a margin of ~15x without hiding a real
+error (a wrong padding, pooling or normalization moves outputs by 1e-2 or more).
 """
 
 from __future__ import annotations
@@ -244,8 +246,7 @@ SPECS = [
     Spec("pytorchcv_unet", _pcv_unet, image_inputs(1, 3, 32, 32)),
     Spec("pytorchcv_fastscnn", _fastscnn, image_inputs(1, 3, 64, 64)),
     Spec("fepegar_unet2d", _fepegar_unet2d, image_inputs(2, 1, 16, 16)),
-    Spec("fepegar_unet3d", _fepegar_unet3d, image_inputs(1, 1, 8, 8, 8), rtol=1e-3, atol=1e-4,
-         notes="InstanceNorm3d divides by per-sample variances of 8x8x8 volumes"),
+    Spec("fepegar_unet3d", _fepegar_unet3d, image_inputs(1, 1, 8, 8, 8)),
     Spec("torchsr_edsr", _edsr, image_inputs(1, 3, 8, 8)),
     Spec("torchsr_rcan", _rcan, image_inputs(1, 3, 8, 8)),
     Spec("torchsr_carn", _carn, image_inputs(1, 3, 8, 8)),
