@@ -350,3 +350,22 @@ def test_load_state_dict_hooks():
     calls.clear()
     model.load_state_dict(model.state_dict())
     assert ("post", []) not in calls and len(calls) == 2
+
+
+def test_forward_hooks_prepend_and_kwargs_like_torch():
+    def record(lib):
+        calls = []
+        layer = lib.nn.Linear(2, 2)
+        layer.register_forward_pre_hook(lambda m, a: calls.append("pre1"))
+        layer.register_forward_pre_hook(lambda m, a: calls.append("pre0"), prepend=True)
+        layer.register_forward_pre_hook(
+            lambda m, a, k: (calls.append(("kw", sorted(k))), (a, k))[1], with_kwargs=True)
+        layer.register_forward_hook(lambda m, a, k, out: calls.append(("post", sorted(k))),
+                                    with_kwargs=True)
+        layer(input=lib.zeros(1, 2))
+        layer.register_forward_pre_hook(lambda m, a, k: 5, with_kwargs=True)
+        with pytest.raises(RuntimeError, match="must return None or a tuple") as info:
+            layer(lib.zeros(1, 2))
+        return calls, str(info.value)
+
+    assert record(tj) == record(torch)
