@@ -274,6 +274,7 @@ def test_calculate_gain_matches_torch(nonlinearity, param):
 @pytest.mark.parametrize("call", [
     lambda lib: lib.nn.init.uniform_(lib.empty(2, 2), 1.0, 0.0),
     lambda lib: lib.nn.init.normal_(lib.empty(2, 2), 0.0, -1.0),
+    lambda lib: lib.nn.init.trunc_normal_(lib.empty(3), a=2.0, b=1.0),
     lambda lib: lib.nn.init.orthogonal_(lib.empty(3)),
     lambda lib: lib.nn.init.sparse_(lib.empty(2, 2, 2), 0.1),
     lambda lib: lib.nn.init.dirac_(lib.empty(3, 3)),
