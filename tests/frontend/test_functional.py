@@ -296,9 +296,12 @@ def test_pool_errors():
     check_error("max_pool2d", data((6, 6)), 2)
 
 
-def test_max_pool2d_return_indices_is_not_supported():
-    with pytest.raises(NotImplementedError, match="return_indices=True"):
-        F.max_pool2d(tj.tensor(data((1, 1, 4, 4))), 2, return_indices=True)
+def test_max_pool2d_return_indices_matches_torch():
+    x = data((1, 2, 5, 4))
+    values, indices = F.max_pool2d(tj.tensor(x), 2, return_indices=True)
+    t_values, t_indices = TF.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    np.testing.assert_array_equal(values.numpy(), t_values.numpy())
+    np.testing.assert_array_equal(indices.numpy(), t_indices.numpy())
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, (2, None), (3, 5), (4, 3), (9, 8), (0, 2)])

@@ -131,6 +131,13 @@ MODULE_CASES = [
     ("adaptivemax3d", lambda lib: lib.nn.AdaptiveMaxPool3d(2), [(1, 2, 5, 3, 4)], False),
     ("lppool1d", lambda lib: lib.nn.LPPool1d(2, 3, 2), [(2, 3, 10)], False),
     ("lppool2d", lambda lib: lib.nn.LPPool2d(3, (2, 3)), [(2, 3, 6, 7)], False),
+    ("lppool3d", lambda lib: lib.nn.LPPool3d(2, 2), [(1, 2, 4, 6, 5)], False),
+    ("unfold", lambda lib: lib.nn.Unfold((3, 2), dilation=(1, 2), padding=1, stride=(2, 1)),
+     [(2, 3, 7, 6)], False),
+    ("unfold-unbatched", lambda lib: lib.nn.Unfold(2), [(3, 4, 5)], False),
+    ("fold", lambda lib: lib.nn.Fold((4, 5), 2), [(2, 12, 12)], False),
+    ("fold-strided", lambda lib: lib.nn.Fold((7, 6), 3, dilation=2, padding=2, stride=3),
+     [(1, 18, 6)], False),
     # normalization
     ("instancenorm1d", lambda lib: lib.nn.InstanceNorm1d(4), [(2, 4, 7)], False),
     ("instancenorm1d-unbatched", lambda lib: lib.nn.InstanceNorm1d(4, affine=True), [(4, 7)],
@@ -195,6 +202,7 @@ MODULE_CASES = [
     ("pixelshuffle", lambda lib: lib.nn.PixelShuffle(2), [(2, 8, 3, 4)], False),
     ("pixelshuffle-5d", lambda lib: lib.nn.PixelShuffle(3), [(2, 1, 9, 2, 2)], False),
     ("pixelunshuffle", lambda lib: lib.nn.PixelUnshuffle(2), [(2, 2, 4, 6)], False),
+    ("channelshuffle", lambda lib: lib.nn.ChannelShuffle(3), [(2, 6, 2, 3)], False),
     # activations
     *[(name.lower(), (lambda n, a: lambda lib: getattr(lib.nn, n)(*a))(name, args),
        [sample(2, 4, 3, 5, scale=3.0)], False)
@@ -205,7 +213,7 @@ MODULE_CASES = [
                          ("GLU", (1,)), ("Softmin", (1,)), ("Softmax2d", ()),
                          ("Hardshrink", (0.3,)), ("Softshrink", (0.3,)), ("RReLU", (0.1, 0.3)),
                          ("PReLU", ()), ("PReLU", (4, 0.1)), ("Dropout2d", ()),
-                         ("Dropout3d", ()), ("AlphaDropout", ())]],
+                         ("Dropout3d", ()), ("AlphaDropout", ()), ("FeatureAlphaDropout", ())]],
     ("dropout1d", lambda lib: lib.nn.Dropout1d(0.2), [(2, 4, 3)], False),
     ("prelu-random", lambda lib: lib.nn.PReLU(4), [(2, 4, 3)], True),
     # distances
@@ -276,6 +284,21 @@ LOSS_CASES = [
      lambda x, y, p, q, s, t: (x, q * 4)),
     ("poisson-nll-rate", lambda lib: lib.nn.PoissonNLLLoss(log_input=False),
      lambda x, y, p, q, s, t: (p, q * 4)),
+    ("multi-margin", lambda lib: lib.nn.MultiMarginLoss(p=2, margin=0.7, weight=lib.tensor(
+        [1.0, 2.0, 0.5, 1.0, 3.0])), lambda x, y, p, q, s, t: (x, t)),
+    ("multi-margin-1d", lambda lib: lib.nn.MultiMarginLoss(reduction="sum"),
+     lambda x, y, p, q, s, t: (x[0], np.array(t[1]))),
+    ("multilabel-soft-margin", lambda lib: lib.nn.MultiLabelSoftMarginLoss(reduction="none"),
+     lambda x, y, p, q, s, t: (x, (q > 0.5).astype(q.dtype))),
+    ("multilabel-margin", lambda lib: lib.nn.MultiLabelMarginLoss(),
+     lambda x, y, p, q, s, t: (x, np.array([[3, 0, -1, 1, 2], [1, -1, -1, -1, -1],
+                                            [0, 1, 2, 3, 4], [-1, 0, 0, 0, 0]]))),
+    ("gaussian-nll", lambda lib: lib.nn.GaussianNLLLoss(full=True),
+     lambda x, y, p, q, s, t: (x, y, p)),
+    ("gaussian-nll-homoscedastic", lambda lib: lib.nn.GaussianNLLLoss(reduction="sum"),
+     lambda x, y, p, q, s, t: (x, y, p[:, 0])),
+    ("triplet-distance", lambda lib: lib.nn.TripletMarginWithDistanceLoss(swap=True),
+     lambda x, y, p, q, s, t: (x, y, p)),
 ]
 
 
@@ -414,6 +437,88 @@ def test_embedding_from_pretrained():
     assert ours.weight.requires_grad is theirs.weight.requires_grad is False
 
 
+@pytest.mark.parametrize("ceil", [False, True])
+def test_max_pool_indices_and_unpool(ceil):
+    x = sample(2, 3, 9, 8)
+    x[0, 0, :2, :2] = 1.0  # a tie: the first maximum wins, as in torch
+    for k, s, p, d in [(2, None, 0, 1), (3, 2, 1, 1), (3, 2, 1, 2), ((3, 2), (1, 2), (1, 0), 1)]:
+        ours = nn.MaxPool2d(k, s, p, d, return_indices=True, ceil_mode=ceil)(tj.tensor(x))
+        theirs = torch.nn.MaxPool2d(k, s, p, d, return_indices=True,
+                                    ceil_mode=ceil)(torch.tensor(x))
+        for a, b in zip(ours, theirs):
+            assert a.dtype.value == str(b.dtype).removeprefix("torch.")
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+        line = x[:, :, 0]
+        kk, ss, pp = (v if v is None or isinstance(v, int) else v[0] for v in (k, s, p))
+        ours = F.max_pool1d(tj.tensor(line), kk, ss, pp, d, ceil, return_indices=True)
+        theirs = torch.nn.functional.max_pool1d(torch.tensor(line), kk, ss, pp, d, ceil,
+                                                return_indices=True)
+        for a, b in zip(ours, theirs):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    values, indices = nn.MaxPool2d(2, return_indices=True)(tj.tensor(x))
+    t_values, t_indices = torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))
+    for size in (None, (9, 9), [2, 3, 8, 9]):
+        np.testing.assert_array_equal(
+            nn.MaxUnpool2d(2)(values, indices, output_size=size).numpy(),
+            torch.nn.MaxUnpool2d(2)(t_values, t_indices, output_size=size).numpy())
+    values, indices = F.max_pool1d(tj.tensor(x[:, :, 0]), 3, 2, 1, return_indices=True)
+    t_values, t_indices = torch.nn.functional.max_pool1d(torch.tensor(x[:, :, 0]), 3, 2, 1,
+                                                         return_indices=True)
+    np.testing.assert_array_equal(
+        nn.MaxUnpool1d(3, 2, 1)(values, indices, output_size=[8]).numpy(),
+        torch.nn.MaxUnpool1d(3, 2, 1)(t_values, t_indices, output_size=[8]).numpy())
+    assert repr(nn.MaxUnpool2d(2)) == repr(torch.nn.MaxUnpool2d(2))
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("padding_idx", [None, 2])
+def test_embedding_bag(mode, padding_idx):
+    weights = sample(6, 3)
+    flat, offsets = np.array([1, 2, 4, 5, 4, 3, 2, 0]), np.array([0, 2, 2, 5])
+    calls = [(flat, offsets, None, False), (np.array([[1, 2, 4], [4, 3, 0]]), None, None, False),
+             (flat, np.array([0, 2, 2, 5, 8]), None, True)]
+    if mode == "sum":
+        calls.append((flat, offsets, positive(8), False))
+    for indices, offs, per_sample, last in calls:
+        bags = [lib.nn.EmbeddingBag.from_pretrained(lib.tensor(weights), mode=mode,
+                                                    padding_idx=padding_idx,
+                                                    include_last_offset=last)
+                for lib in (tj, torch)]
+        args = [[lib.tensor(a) if a is not None else None for a in (indices, offs, per_sample)]
+                for lib in (tj, torch)]
+        assert_close(bags[0](*args[0]), bags[1](*args[1]), "float32")
+        assert repr(bags[0]) == repr(bags[1])
+
+
+def test_embedding_bag_state_dict_and_trace():
+    ours, theirs = twins(lambda lib: lib.nn.EmbeddingBag(7, 4, mode="sum"), "float64", False)
+    flat, offsets = np.array([1, 2, 6, 5, 0]), np.array([0, 1, 3])
+    expected = theirs(torch.tensor(flat), torch.tensor(offsets))
+    assert_close(ours(tj.tensor(flat), tj.tensor(offsets)), expected, "float64")
+    traced = tj.trace(ours, tj.tensor(flat), tj.tensor(offsets))
+    assert_close(traced(tj.tensor(flat), tj.tensor(offsets)), expected, "float64")
+
+
+def test_inplace_functional_variants():
+    x = sample(3, 4, scale=3.0)
+    for name, args in [("relu_", ()), ("elu_", (0.5,)), ("celu_", (0.7,)), ("selu_", ()),
+                       ("hardtanh_", (-1.5, 2.0)), ("leaky_relu_", (0.2,)),
+                       ("threshold_", (0.1, -3.0))]:
+        ours, theirs = tj.tensor(x), torch.tensor(x)
+        out = getattr(F, name)(ours, *args)
+        getattr(torch.nn.functional, name)(theirs, *args)
+        assert out is ours
+        assert_close(ours, theirs, "float32")
+
+
+def test_channel_shuffle_and_pdist():
+    x = sample(2, 6, 3)
+    assert_close(F.channel_shuffle(tj.tensor(x), 2),
+                 torch.nn.functional.channel_shuffle(torch.tensor(x), 2), "float32")
+    assert_close(F.pdist(tj.tensor(x[0]), 1.5), torch.nn.functional.pdist(torch.tensor(x[0]), 1.5),
+                 "float32")
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 def _x(*shape):
@@ -468,6 +573,23 @@ ERROR_CASES = [
                                                         reduction="avg")),
     ("convT-output-size", lambda lib: lib.nn.ConvTranspose1d(2, 2, 3)(lib.tensor(_x(1, 2, 4)),
                                                                        output_size=[2, 3])),
+    ("unfold-rank", lambda lib: lib.nn.functional.unfold(lib.tensor(_x(1, 2, 3, 4, 5)), 2)),
+    ("fold-blocks", lambda lib: lib.nn.functional.fold(lib.tensor(_x(1, 12, 11)), (4, 5), 2)),
+    ("unpool-size", lambda lib: lib.nn.functional.max_unpool2d(
+        lib.tensor(_x(1, 1, 2, 2)), lib.tensor(np.zeros((1, 1, 2, 2), np.int64)), 2,
+        output_size=(9, 4))),
+    ("multi-margin-p", lambda lib: lib.nn.MultiMarginLoss(p=3)),
+    ("gaussian-var-size", lambda lib: lib.nn.functional.gaussian_nll_loss(
+        lib.tensor(_x(2, 3)), lib.tensor(_x(2, 3)), lib.tensor(np.ones((3, 2), np.float32)))),
+    ("gaussian-var-negative", lambda lib: lib.nn.functional.gaussian_nll_loss(
+        lib.tensor(_x(2, 3)), lib.tensor(_x(2, 3)), lib.tensor(-np.ones((2, 3), np.float32)))),
+    ("channel-shuffle-groups", lambda lib: lib.nn.functional.channel_shuffle(
+        lib.tensor(_x(1, 4, 2)), 3)),
+    ("embedding-bag-offsets", lambda lib: lib.nn.functional.embedding_bag(
+        lib.tensor(np.array([1, 2])), lib.tensor(_x(3, 2)))),
+    ("embedding-bag-psw-mode", lambda lib: lib.nn.functional.embedding_bag(
+        lib.tensor(np.array([[1, 2]])), lib.tensor(_x(3, 2)), mode="mean",
+        per_sample_weights=lib.tensor(_x(1, 2)))),
 ]
 
 

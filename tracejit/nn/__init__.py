@@ -89,6 +89,7 @@ from tracejit.nn import (  # noqa: E402
     normalization,
     padding,
     pooling,
+    sparse,
     upsampling,
 )
 from tracejit.nn.activation import *  # noqa: E402, F403
@@ -98,10 +99,12 @@ from tracejit.nn.loss import *  # noqa: E402, F403
 from tracejit.nn.normalization import *  # noqa: E402, F403
 from tracejit.nn.padding import *  # noqa: E402, F403
 from tracejit.nn.pooling import *  # noqa: E402, F403
+from tracejit.nn.sparse import *  # noqa: E402, F403
 from tracejit.nn.upsampling import *  # noqa: E402, F403
 
 __all__ += [
     *activation.__all__, *conv.__all__, *dropout.__all__, *loss.__all__,
-    *normalization.__all__, *padding.__all__, *pooling.__all__, *upsampling.__all__,
+    *normalization.__all__, *padding.__all__, *pooling.__all__, *sparse.__all__,
+    *upsampling.__all__,
 ]
 # --- end H3 ---

@@ -47,4 +47,10 @@ class AlphaDropout(_DropoutNd):
     _function = staticmethod(F.alpha_dropout)
 
 
-__all__ = ["AlphaDropout", "Dropout1d", "Dropout2d", "Dropout3d"]
+class FeatureAlphaDropout(_DropoutNd):
+    """AlphaDropout of whole channels."""
+
+    _function = staticmethod(F.feature_alpha_dropout)
+
+
+__all__ = ["AlphaDropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]

@@ -222,11 +222,9 @@ def _pool_window(op: str, kernel_size, stride, padding) -> dict:
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Window maxima over the last two dims (stride defaults to kernel_size)."""
-    if return_indices:
-        raise NotImplementedError(
-            "max_pool2d(return_indices=True) is not supported: tracejit's max_pool2d op "
-            "computes the values only; call it with return_indices=False"
-        )
+    if return_indices:  # a composite around this op, in functional_conv
+        return functional_conv.max_pool2d_with_indices(input, kernel_size, stride, padding,
+                                                       dilation, ceil_mode)
     window = _pool_window("max_pool2d", kernel_size, stride, padding)
     return dispatch(Op.MAX_POOL2D, input, **window, ceil_mode=bool(ceil_mode),
                     dilation=_pool_pair("max_pool2d", "dilation", dilation))

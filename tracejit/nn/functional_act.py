@@ -11,6 +11,10 @@ from tracejit import functions as fn
 from tracejit.nn.functional import (
     _check_float,
     _written,
+    elu,
+    hardtanh,
+    leaky_relu,
+    relu,
     relu6,
     sigmoid,
     softmax,
@@ -135,6 +139,70 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
     return _written(input, out, inplace, "rrelu_")
 
 
+# --- in-place variants (torch's F.<name>_) ------------------------------------------------------
+
+def relu_(input):
+    """In-place relu."""
+    return relu(input, inplace=True)
+
+
+def elu_(input, alpha: float = 1.0):
+    """In-place elu."""
+    return elu(input, alpha, inplace=True)
+
+
+def celu_(input, alpha: float = 1.0):
+    """In-place celu."""
+    return celu(input, alpha, inplace=True)
+
+
+def selu_(input):
+    """In-place selu."""
+    return selu(input, inplace=True)
+
+
+def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0):
+    """In-place hardtanh."""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def leaky_relu_(input, negative_slope: float = 0.01):
+    """In-place leaky_relu."""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False):
+    """In-place rrelu."""
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+def threshold_(input, threshold_value: float, value: float):
+    """In-place threshold."""
+    return threshold(input, threshold_value, value, inplace=True)
+
+
+def channel_shuffle(input, groups: int):
+    """(N, g * k, *) -> (N, k * g, *): the channels of each group interleaved (ShuffleNet)."""
+    if input.ndim < 3:
+        raise RuntimeError(
+            f"channel_shuffle expects input to have at least 3 dimensions, but got input with "
+            f"{input.ndim} dimension(s)"
+        )
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of "
+                           f"groups:{groups}")
+    n, c, *rest = input.shape
+    if c % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels "
+                           f"and {groups} groups.")
+    shuffled = input.reshape(n, groups, c // groups, *rest).transpose(1, 2)
+    return shuffled.reshape(input.shape)
+
+
+native_channel_shuffle = channel_shuffle
+
+
+
 # --- dropout variants ---------------------------------------------------------------------------
 
 def _feature_dropout(name: str, input, p: float, training: bool, inplace: bool, batched: int):
@@ -204,8 +272,28 @@ def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool =
     return _written(input, out, inplace, "alpha_dropout_")
 
 
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False,
+                          inplace: bool = False):
+    """alpha_dropout with one draw per (sample, channel) instead of per element."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0
+    alpha = -_SELU_ALPHA * _SELU_SCALE
+    a = 1 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+    mask_shape = (*input.shape[:2], *(1,) * (input.ndim - 2))
+    keep = (creation.rand(*mask_shape, dtype=input.dtype) < (1 - p)).to(input.dtype)
+    b = (keep - 1) * (alpha * a) + alpha * a * p
+    out = input * (keep * a) + b
+    return _written(input, out, inplace, "feature_alpha_dropout_")
+
+
 __all__ = [
-    "alpha_dropout", "celu", "dropout1d", "dropout2d", "dropout3d", "glu", "hardshrink",
-    "hardsigmoid", "hardswish", "mish", "prelu", "rrelu", "selu", "softmin", "softshrink",
-    "softsign", "tanhshrink", "threshold",
+    "alpha_dropout", "celu", "celu_", "channel_shuffle", "dropout1d", "dropout2d", "dropout3d",
+    "elu_", "feature_alpha_dropout", "glu", "hardshrink", "hardsigmoid", "hardswish",
+    "hardtanh_", "leaky_relu_", "mish", "native_channel_shuffle", "prelu", "relu_", "rrelu",
+    "rrelu_", "selu", "selu_", "softmin", "softshrink", "softsign", "tanhshrink", "threshold",
+    "threshold_",
 ]

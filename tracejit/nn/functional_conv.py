@@ -216,20 +216,7 @@ def _transposed_weight(weight, groups: int):
     c_in, c_out_g, *kernel = weight.shape
     w = weight.reshape(groups, c_in // groups, c_out_g, *kernel).transpose(1, 2)
     w = w.reshape(groups * c_out_g, c_in // groups, *kernel)
-    for axis in range(2, w.ndim):
-        w = flip_dim(w, axis)
-    return w
-
-
-def flip_dim(x, dim: int):
-    """x reversed along `dim` (a gather with a constant index)."""
-    size = x.shape[dim]
-    if size <= 1:
-        return x
-    index = creation.arange(size - 1, -1, -1)
-    shape = [1] * x.ndim
-    shape[dim] = size
-    return x.gather(dim, index.reshape(shape).expand(*x.shape))
+    return w.flip(tuple(range(2, w.ndim)))
 
 
 # --- bilinear -----------------------------------------------------------------------------------
@@ -277,9 +264,40 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     _check_pool1d_input("max_pool1d", input)
     k = _one(kernel_size, "kernel_size")
     s = k if stride is None or stride == () else _one(stride, "stride")
-    out = max_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _one(padding, "padding")),
-                     (1, _one(dilation, "dilation")), ceil_mode, return_indices)
-    return out.squeeze(-2)
+    window = ((1, k), (1, s), (0, _one(padding, "padding")), (1, _one(dilation, "dilation")))
+    if return_indices:
+        out, indices = max_pool2d_with_indices(input.unsqueeze(-2), *window, ceil_mode)
+        return out.squeeze(-2), indices.squeeze(-2)
+    return max_pool2d(input.unsqueeze(-2), *window, ceil_mode).squeeze(-2)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=True):
+    """max_pool1d's values and the index of each maximum along the last dim."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=True):
+    """max_pool2d's values and the flat index (row * W + col) of each maximum in its plane:
+    the window elements stacked along a new dim, then amax and argmax (first maximum wins,
+    like torch)."""
+    values = max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode)
+    k, p, d = (_tuple(v, 2, n) for v, n in ((kernel_size, "kernel_size"), (padding, "padding"),
+                                              (dilation, "dilation")))
+    s = k if stride is None or stride == () else _tuple(stride, 2, "stride")
+    oh, ow = values.shape[-2:]
+    h, w = input.shape[-2:]
+    need = [(o - 1) * st + dl * (kk - 1) + 1 for o, st, dl, kk in zip((oh, ow), s, d, k)]
+    far = [n - size - pp for n, size, pp in zip(need, (h, w), p)]
+    x = pad(input, (p[1], far[1], p[0], far[0]), value=float("-inf"))
+    windows = [x[..., i * d[0]:i * d[0] + (oh - 1) * s[0] + 1:s[0],
+                 j * d[1]:j * d[1] + (ow - 1) * s[1] + 1:s[1]]
+               for i in range(k[0]) for j in range(k[1])]
+    which = fn.stack(windows, -3).argmax(-3)
+    rows = creation.arange(oh).reshape(oh, 1) * s[0] - p[0] + (which // k[1]) * d[0]
+    cols = creation.arange(ow) * s[1] - p[1] + (which % k[1]) * d[1]
+    return values, rows * w + cols
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -291,6 +309,57 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     out = avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _one(padding, "padding")),
                      ceil_mode, count_include_pad)
     return out.squeeze(-2)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The inverse of max_pool1d: values scattered to their indices in zeros."""
+    k = _one(kernel_size, "kernel_size")
+    s = k if stride is None else _one(stride, "stride")
+    default = ((input.shape[-1] - 1) * s - 2 * _one(padding, "padding") + k,)
+    return _unpool(input, indices, _unpool_size(output_size, default, (s,)))
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The inverse of max_pool2d: values scattered to their flat indices in zeros."""
+    k, p = _tuple(kernel_size, 2, "kernel_size"), _tuple(padding, 2, "padding")
+    s = k if stride is None else _tuple(stride, 2, "stride")
+    default = tuple((n - 1) * st - 2 * pp + kk
+                    for n, st, pp, kk in zip(input.shape[-2:], s, p, k))
+    return _unpool(input, indices, _unpool_size(output_size, default, s))
+
+
+def _unpool_size(output_size, default: tuple, stride: tuple) -> tuple:
+    """torch's _unpool_output_size: the default, or output_size within a stride of it."""
+    if output_size is None:
+        return default
+    size = tuple(output_size)
+    if len(size) == len(default) + 2:
+        size = size[2:]
+    if len(size) != len(default):
+        raise ValueError(f"output_size should be a sequence containing {len(default)} or "
+                         f"{len(default) + 2} elements, but it has a length of '{len(size)}'")
+    for d, (n, base, st) in enumerate(zip(size, default, stride)):
+        if not base - st < n < base + st:
+            raise ValueError(f'invalid output_size "{output_size}" (dim {d} must be between '
+                             f"{base - st} and {base + st})")
+    return size
+
+
+def _unpool(input, indices, size: tuple):
+    if tuple(indices.shape) != tuple(input.shape):
+        raise RuntimeError(
+            f"Expected shape of indices to be same as that of the input tensor "
+            f"({list(input.shape)}) but got indices tensor with shape: {list(indices.shape)}"
+        )
+    n = len(size)
+    lead = tuple(input.shape[:-n])
+    flat = input.reshape(*lead, -1)
+    total = 1
+    for v in size:
+        total *= v
+    out = creation.zeros(*lead, total, dtype=input.dtype)
+    out = out.scatter(-1, indices.reshape(*lead, -1), flat)
+    return out.reshape(*lead, *size)
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -441,9 +510,90 @@ def _lp_finish(mean, count: int, norm_type):
     return (mean.sign() * mean.abs().relu() * count).pow(1.0 / norm_type)
 
 
+# --- unfold and fold (im2col / col2im) ----------------------------------------------------------
+
+def _fold_args(kernel_size, dilation, padding, stride):
+    return tuple(_tuple(v, 2, n) for v, n in ((kernel_size, "kernel_size"),
+                                              (dilation, "dilation"), (padding, "padding"),
+                                              (stride, "stride")))
+
+
+def _blocks(size: int, k: int, d: int, s: int) -> int:
+    return (size - d * (k - 1) - 1) // s + 1
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """(N, C, H, W) -> (N, C * kH * kW, L): every sliding block as a column (im2col)."""
+    if input.ndim not in (3, 4):
+        raise RuntimeError(
+            "Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero "
+            f"dimensions for input, but got: {list(input.shape)}"
+        )
+    k, d, p, s = _fold_args(kernel_size, dilation, padding, stride)
+    x = input.unsqueeze(0) if input.ndim == 3 else input
+    if any(p):
+        x = pad(x, (p[1], p[1], p[0], p[0]))
+    n, c, h, w = x.shape
+    oh, ow = _blocks(h, k[0], d[0], s[0]), _blocks(w, k[1], d[1], s[1])
+    if oh <= 0 or ow <= 0:
+        raise RuntimeError(
+            f"Given input with spatial size ({h - 2 * p[0]}, {w - 2 * p[1]}), kernel_size={k}, "
+            f"dilation={d}, padding={p}, calculated shape of the array of sliding blocks as "
+            f"({oh}, {ow}), but its components must be at least one."
+        )
+    patches = [x[:, :, i * d[0]:i * d[0] + (oh - 1) * s[0] + 1:s[0],
+                 j * d[1]:j * d[1] + (ow - 1) * s[1] + 1:s[1]]
+               for i in range(k[0]) for j in range(k[1])]
+    out = fn.stack(patches, 2).reshape(n, c * k[0] * k[1], oh * ow)
+    return out.squeeze(0) if input.ndim == 3 else out
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """(N, C * kH * kW, L) -> (N, C, H, W): the columns summed back into place (col2im)."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            "Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and "
+            f"non-zero dimensions for input, but got: {list(input.shape)}"
+        )
+    size = _tuple(output_size, 2, "output_size")
+    k, d, p, s = _fold_args(kernel_size, dilation, padding, stride)
+    x = input.unsqueeze(0) if input.ndim == 2 else input
+    n, ck, length = x.shape
+    h, w = size[0] + 2 * p[0], size[1] + 2 * p[1]
+    oh, ow = _blocks(h, k[0], d[0], s[0]), _blocks(w, k[1], d[1], s[1])
+    if ck % (k[0] * k[1]) or oh * ow != length:
+        raise RuntimeError(
+            f"Expected size of input's dimension 1 to be divisible by the product of "
+            f"kernel_size, and its dimension 2 to match the calculated number of sliding blocks "
+            f"{oh} * {ow} = {oh * ow}, but got input.size(1)={ck}, input.size(2)={length}"
+        )
+    c = ck // (k[0] * k[1])
+    cols = x.reshape(n, c, k[0] * k[1], oh, ow)
+    out = None
+    for i in range(k[0]):
+        for j in range(k[1]):
+            block = _insert_zeros(cols[:, :, i * k[1] + j], s)
+            top, left = i * d[0], j * d[1]
+            placed = pad(block, (left, w - left - block.shape[-1],
+                                 top, h - top - block.shape[-2]))
+            out = placed if out is None else out + placed
+    out = out[:, :, p[0]:p[0] + size[0], p[1]:p[1] + size[1]]
+    return out.squeeze(0) if input.ndim == 2 else out
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """(sum over each window of x ** p) ** (1 / p) over the last three dims."""
+    if ceil_mode:
+        raise NotImplementedError("lp_pool3d(ceil_mode=True) is not supported")
+    k = _tuple(kernel_size, 3, "kernel_size")
+    out = avg_pool3d(input.pow(norm_type), k, stride, 0)
+    return _lp_finish(out, k[0] * k[1] * k[2], norm_type)
+
+
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
     "adaptive_max_pool3d", "avg_pool1d", "avg_pool3d", "bilinear", "conv1d", "conv3d",
-    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "lp_pool1d", "lp_pool2d",
-    "max_pool1d", "max_pool3d",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "fold", "lp_pool1d",
+    "lp_pool2d", "lp_pool3d", "max_pool1d", "max_pool1d_with_indices",
+    "max_pool2d_with_indices", "max_pool3d", "max_unpool1d", "max_unpool2d", "unfold",
 ]

@@ -3,9 +3,13 @@ embedding losses, ...) and the distances cosine_similarity and pairwise_distance
 
 from __future__ import annotations
 
+import math
 import warnings
 
+from tracejit import creation
 from tracejit import functions as fn
+from tracejit.dispatch import current_mode
+from tracejit.ir import DType
 from tracejit.nn.functional import (
     _reduce,
     _reduction,
@@ -154,6 +158,118 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False,
     return _reduce(loss, reduction)
 
 
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction: str = "mean"):
+    """Per sample, the class mean of -(t * logsigmoid(x) + (1 - t) * logsigmoid(-x))."""
+    reduction = _reduction(size_average, reduce, reduction)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    class_dim = input.ndim - 1
+    loss = loss.sum(class_dim) / input.shape[class_dim]
+    return _reduce(loss, reduction)
+
+
+def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None,
+                      size_average=None, reduce=None, reduction: str = "mean"):
+    """Per sample, sum over i != y of max(0, margin - x[y] + x[i]) ** p, over the classes."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if input.ndim not in (1, 2) or target.ndim > 1:
+        raise RuntimeError(
+            f"multi_margin_loss: expected 1-d or 2-d input and a 0-d or 1-d target, got input "
+            f"{list(input.shape)} and target {list(target.shape)}"
+        )
+    x = input if input.ndim == 2 else input.unsqueeze(0)
+    y = target.reshape(-1, 1)
+    classes = x.shape[1]
+    picked = x.gather(1, y)
+    terms = (x - picked + margin).clamp_min(0)
+    if p == 2:
+        terms = terms * terms
+    if weight is not None:
+        terms = terms * weight[y]
+    is_target = y == creation.arange(classes)
+    loss = fn.where(is_target, 0.0, terms).sum(1) / classes
+    return _reduce(loss if input.ndim == 2 else loss.squeeze(0), reduction)
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None,
+                           reduction: str = "mean"):
+    """Per sample, sum over its targets j (up to the first -1) and non-targets i of
+    max(0, 1 - (x[j] - x[i])), over the classes."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if tuple(input.shape) != tuple(target.shape) or input.ndim not in (1, 2):
+        raise RuntimeError(
+            f"multilabel_margin_loss: expected input and target of the same 1-d or 2-d shape, "
+            f"got {list(input.shape)} and {list(target.shape)}"
+        )
+    x = input if input.ndim == 2 else input.unsqueeze(0)
+    t = target if target.ndim == 2 else target.unsqueeze(0)
+    classes = x.shape[1]
+    valid = fn.cumsum((t < 0).to(DType.int64), 1) == 0
+    safe = fn.where(valid, t, 0)
+    hits = (safe.unsqueeze(-1) == creation.arange(classes)) & valid.unsqueeze(-1)
+    is_target = hits.any(1)
+    picked = x.gather(1, safe)
+    terms = (x.unsqueeze(1) - picked.unsqueeze(-1) + 1).clamp_min(0)
+    keep = valid.unsqueeze(-1) & ~is_target.unsqueeze(1)
+    loss = fn.where(keep, terms, 0.0).sum((1, 2)) / classes
+    return _reduce(loss if input.ndim == 2 else loss.squeeze(0), reduction)
+
+
+def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean"):
+    """0.5 * (log(var) + (input - target) ** 2 / var), var clamped to >= eps."""
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not valid")
+    check = getattr(current_mode(), "check", None)
+    if check is not None:
+        check((var >= 0).all(), "var has negative entry/entries")
+    elif bool((var < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    var = var.clamp_min(eps)
+    diff = input - target
+    loss = (var.log() + diff * diff / var) * 0.5
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
+                                      margin: float = 1.0, swap: bool = False,
+                                      reduction: str = "mean"):
+    """triplet_margin_loss with any distance function (pairwise_distance by default)."""
+    reduction = _reduction(None, None, reduction)
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    distance = pairwise_distance if distance_function is None else distance_function
+    d_pos, d_neg = distance(anchor, positive), distance(anchor, negative)
+    if swap:
+        d_neg = fn.minimum(d_neg, distance(positive, negative))
+    return _reduce((d_pos - d_neg + margin).clamp_min(0), reduction)
+
+
+def pdist(input, p: float = 2.0):
+    """The p-norm distances of all row pairs i < j of a 2-d input, in row-major order."""
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    n = input.shape[0]
+    rows = [i for i in range(n) for _ in range(i + 1, n)]
+    cols = [j for i in range(n) for j in range(i + 1, n)]
+    if not rows:
+        return input.new_zeros((0,))
+    first = input[creation.tensor(rows)]
+    second = input[creation.tensor(cols)]
+    return fn.norm(first - second, p, 1)
+
+
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     """sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps)) along `dim`, broadcasting x1 and x2."""
     x1, x2 = fn.broadcast_tensors(x1, x2)
@@ -169,7 +285,9 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
 
 
 __all__ = [
-    "cosine_embedding_loss", "cosine_similarity", "hinge_embedding_loss", "huber_loss",
-    "kl_div", "margin_ranking_loss", "pairwise_distance", "poisson_nll_loss",
-    "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss",
+    "cosine_embedding_loss", "cosine_similarity", "gaussian_nll_loss", "hinge_embedding_loss",
+    "huber_loss", "kl_div", "margin_ranking_loss", "multi_margin_loss",
+    "multilabel_margin_loss", "multilabel_soft_margin_loss", "pairwise_distance", "pdist",
+    "poisson_nll_loss", "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
 ]

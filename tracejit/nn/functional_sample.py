@@ -13,6 +13,7 @@ import operator
 import numpy as np
 
 from tracejit import creation
+from tracejit import functions as fn
 from tracejit.ir import DType
 from tracejit.nn.functional import _check_float
 from tracejit.nn.functional_conv import _adaptive_pool
@@ -258,7 +259,70 @@ def pixel_unshuffle(input, downscale_factor: int):
     return x.reshape(*lead, c * r * r, h // r, w // r)
 
 
+# --- embedding bags -----------------------------------------------------------------------------
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float = 2,
+                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights=None, include_last_offset: bool = False, padding_idx=None):
+    """Sums, means or maxima of bags of embedding rows: the rows of a 2-d `input`, or the
+    segments of a 1-d `input` starting at `offsets`. Bags are selected with a (bags, n) mask,
+    so the shapes stay static and capture sees gathers, compares and a matmul."""
+    if max_norm is not None:
+        raise NotImplementedError("embedding_bag(max_norm=...) is not supported; pass None")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"mode has to be one of sum, mean or max, got {mode!r}")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(
+            f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+            f"supported for mode='sum' (got mode='{mode}'). Please open a feature request on "
+            "GitHub."
+        )
+    member = _bag_membership(input, offsets, include_last_offset)
+    flat = input.reshape(-1)
+    if padding_idx is not None:
+        padding_idx = padding_idx % weight.shape[0]
+        member = member & (flat != padding_idx)
+    rows = weight[flat]
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.reshape(-1, 1)
+    if mode == "max":
+        picked = fn.where(member.unsqueeze(-1), rows.unsqueeze(0), float("-inf"))
+        best = picked.amax(1)
+        return fn.where(member.any(1, keepdim=True), best, 0.0)
+    total = member.to(weight.dtype).matmul(rows)
+    if mode == "sum":
+        return total
+    count = member.sum(1, keepdim=True).clamp_min(1).to(weight.dtype)
+    return total / count
+
+
+def _bag_membership(input, offsets, include_last_offset: bool):
+    """A bool (bags, n) matrix: which of the n flattened indices belong to each bag."""
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated "
+                             "is a mini-batch of fixed length sequences. However, found offsets "
+                             f"of type {type(offsets)}")
+        bags, length = input.shape
+        position = creation.arange(bags * length).reshape(1, -1)
+        start = (creation.arange(bags) * length).reshape(-1, 1)
+        return (position >= start) & (position < start + length)
+    if input.ndim != 1:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension "
+                         f"{input.ndim}")
+    if offsets is None:
+        raise ValueError("offsets has to be a 1D Tensor but got None")
+    if offsets.ndim != 1:
+        raise ValueError("offsets has to be a 1D Tensor")
+    n = input.shape[0]
+    starts = offsets[:-1] if include_last_offset else offsets
+    stops = offsets[1:] if include_last_offset else \
+        fn.cat([offsets[1:], creation.full((1,), n, dtype=offsets.dtype)])
+    position = creation.arange(n).reshape(1, -1)
+    return (position >= starts.reshape(-1, 1)) & (position < stops.reshape(-1, 1))
+
+
 __all__ = [
-    "interpolate", "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_bilinear",
-    "upsample_nearest",
+    "embedding_bag", "interpolate", "pixel_shuffle", "pixel_unshuffle", "upsample",
+    "upsample_bilinear", "upsample_nearest",
 ]

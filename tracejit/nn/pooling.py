@@ -12,6 +12,10 @@ def _single(value) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
+def _ntuple(value, n: int) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
 class _MaxPoolNd(Module):
     _function = None
 
@@ -171,8 +175,47 @@ class LPPool2d(_LPPool):
     _function = staticmethod(F.lp_pool2d)
 
 
+class LPPool3d(_LPPool):
+    """Power-average pooling over the last three dims."""
+
+    _function = staticmethod(F.lp_pool3d)
+
+
+class _MaxUnpool(Module):
+    _dims = 2
+    _function = None
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        n = self._dims
+        self.kernel_size = _ntuple(kernel_size, n)
+        self.stride = _ntuple(stride if stride is not None else kernel_size, n)
+        self.padding = _ntuple(padding, n)
+
+    def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
+        return type(self)._function(input, indices, self.kernel_size, self.stride, self.padding,
+                                    output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpool):
+    """The inverse of MaxPool1d(return_indices=True): maxima put back, zeros elsewhere."""
+
+    _dims = 1
+    _function = staticmethod(F.max_unpool1d)
+
+
+class MaxUnpool2d(_MaxUnpool):
+    """The inverse of MaxPool2d(return_indices=True): maxima put back, zeros elsewhere."""
+
+    _dims = 2
+    _function = staticmethod(F.max_unpool2d)
+
+
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool3d", "LPPool1d", "LPPool2d",
-    "MaxPool1d", "MaxPool3d",
+    "LPPool3d", "MaxPool1d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d",
 ]

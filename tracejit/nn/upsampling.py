@@ -77,5 +77,19 @@ class PixelUnshuffle(Module):
         return f"downscale_factor={self.downscale_factor}"
 
 
-__all__ = ["PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d",
-           "UpsamplingNearest2d"]
+class ChannelShuffle(Module):
+    """Interleaves the channels of `groups` groups (ShuffleNet)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.channel_shuffle(input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
+__all__ = ["ChannelShuffle", "PixelShuffle", "PixelUnshuffle", "Upsample",
+           "UpsamplingBilinear2d", "UpsamplingNearest2d"]
