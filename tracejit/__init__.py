@@ -208,3 +208,8 @@ __all__ = [
     "randint_like",
     "scalar_tensor",
 ]
+
+# einops recognises tracejit tensors once einops is imported (helper H4; einops not imported here)
+from tracejit import _einops  # noqa: E402
+
+_einops.install()
