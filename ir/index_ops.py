@@ -55,6 +55,36 @@ def cumprod(x, *, dim):
     return np.cumprod(x, axis=dim, dtype=np.int64 if x.dtype.kind in "biu" else None)
 
 
+def cumarg_rule(types: Types, attrs: Attrs, op: str = "cumargmax"):
+    check_dims((attrs["dim"],), types[0].ndim, op)
+    return (TensorType(DType.int64, types[0].shape),)
+
+
+def cumargmax(x, *, dim):
+    """Index of the running maximum (cummax's indices): the latest of equal values, and a NaN
+    takes over from everything before it, as in torch."""
+    return _cumarg(x, dim, np.greater_equal)
+
+
+def cumargmin(x, *, dim):
+    return _cumarg(x, dim, np.less_equal)
+
+
+def _cumarg(x, dim, better):
+    if x.ndim == 0:
+        return np.zeros((), np.int64)
+    rows = np.moveaxis(x, dim, -1)
+    out = np.zeros(rows.shape, np.int64)
+    if rows.shape[-1]:
+        best = rows[..., 0]
+        for i in range(1, rows.shape[-1]):
+            v = rows[..., i]
+            take = better(v, best) | (v != v)  # v != v: NaN
+            best = np.where(take, v, best)
+            out[..., i] = np.where(take, i, out[..., i - 1])
+    return np.moveaxis(out, -1, dim)
+
+
 # --- scatter ------------------------------------------------------------------------------------
 
 

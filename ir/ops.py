@@ -127,6 +127,8 @@ class Op(enum.Enum):
     ARGSORT = "argsort"
     FLIP = "flip"
     CUMPROD = "cumprod"
+    CUMARGMAX = "cumargmax"
+    CUMARGMIN = "cumargmin"
     SCATTER = "scatter"
     NONZERO = "nonzero"
     MULTINOMIAL = "multinomial"
@@ -380,6 +382,8 @@ _def(Op.ARGSORT, _IX, 1, index_ops.argsort_rule, index_ops.argsort, _DIM,
      Attr("descending", "bool", False))
 _def(Op.FLIP, _MV, 1, index_ops.flip_rule, index_ops.flip, Attr("dims", "ints"))
 _def(Op.CUMPROD, Kind.SCAN, 1, rules.scan, index_ops.cumprod, _DIM)
+for _op, _impl in ((Op.CUMARGMAX, index_ops.cumargmax), (Op.CUMARGMIN, index_ops.cumargmin)):
+    _def(_op, Kind.SCAN, 1, index_ops.cumarg_rule, _impl, _DIM)  # cummax/cummin's indices
 # scatter(%x, %index, %src): src's values written (reduce="none") or reduced into x at index
 _def(Op.SCATTER, _IX, 3, index_ops.scatter_rule, index_ops.scatter, _DIM,
      Attr("reduce", "str", "none"), Attr("include_self", "bool", True),

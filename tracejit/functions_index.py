@@ -36,6 +36,8 @@ from tracejit.ir import DType, Op
 # torch.return_types.sort / topk: named (values, indices) pairs
 sort_result = namedtuple("sort", ["values", "indices"])
 topk_result = namedtuple("topk", ["values", "indices"])
+cummax_result = namedtuple("cummax", ["values", "indices"])
+cummin_result = namedtuple("cummin", ["values", "indices"])
 
 _INDEX_DTYPES = (DType.int32, DType.int64)
 
@@ -142,6 +144,22 @@ def cumprod(input, dim, *, dtype=None):
     if dtype is not None:
         input = to_dtype(input, dtype)
     return dispatch(Op.CUMPROD, input, dim=normalize_dim(dim, input.ndim))
+
+
+def cummax(input, dim):
+    """(running maximum, its index) along `dim`; ties take the latest index, NaN propagates."""
+    input = as_tensor_arg(input)
+    d = normalize_dim(dim, input.ndim)
+    indices = dispatch(Op.CUMARGMAX, input, dim=d)
+    return cummax_result(gather(input, d, indices), indices)
+
+
+def cummin(input, dim):
+    """(running minimum, its index) along `dim`; ties take the latest index, NaN propagates."""
+    input = as_tensor_arg(input)
+    d = normalize_dim(dim, input.ndim)
+    indices = dispatch(Op.CUMARGMIN, input, dim=d)
+    return cummin_result(gather(input, d, indices), indices)
 
 
 def cumprod_(input, dim, *, dtype=None):
@@ -468,7 +486,8 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None):
 
 
 __all__ = [
-    "argsort", "argwhere", "bernoulli", "bucketize", "cumprod", "diff", "flip", "fliplr",
+    "argsort", "argwhere", "bernoulli", "bucketize", "cummax", "cummin", "cumprod", "diff",
+    "flip", "fliplr",
     "flipud", "index_add", "index_copy", "index_fill", "index_select", "msort", "multinomial",
     "nonzero", "normal", "roll", "scatter", "scatter_add", "scatter_reduce", "searchsorted",
     "sort", "take_along_dim", "topk", "unique",

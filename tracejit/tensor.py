@@ -782,6 +782,8 @@ class Tensor:
     roll = FI.roll
     cumprod = FI.cumprod
     cumprod_ = FI.cumprod_
+    cummax = FI.cummax
+    cummin = FI.cummin
     diff = FI.diff
     scatter = FI.scatter
     scatter_ = FI.scatter_

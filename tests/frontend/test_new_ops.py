@@ -45,7 +45,9 @@ def rolls(x):
 
 
 def scans(x):
-    return x.cumprod(1), tj.diff(x, n=2, dim=1), tj.diff(x, dim=0, prepend=x[:1])
+    top, low = x.cummax(1), tj.cummin(x, 0)
+    return (x.cumprod(1), tj.diff(x, n=2, dim=1), tj.diff(x, dim=0, prepend=x[:1]),
+            top.values, top.indices, low.values, low.indices)
 
 
 def scatters(x, idx):

@@ -10,12 +10,15 @@ dtype x shape x operand-kind grid, `Reduce` entries into dtype x shape x dim x k
 Deliberate differences from torch, each an xfail case or a skipped check that says why:
 bool_tensor ** True (torch's exponent-1 short cut returns the tensor), x[..., ...] (torch
 accepts several ellipses), softmax of an empty integer tensor (torch skips its kernel and so its
-dtype check), and amax over a repeated dim of an empty tensor (both raise; torch reports the
-empty dim first).
+dtype check), amax over a repeated dim of an empty tensor (both raise; torch reports the
+empty dim first), and cummax/cummin with an out-of-range dim on an empty tensor (torch returns
+before checking the dim). sort/argsort/topk entries use tie-free data or stable=True: tracejit
+always sorts stably, torch's default CPU sort orders ties arbitrarily.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -651,6 +654,13 @@ SCATTER_ERRORS = {
 PROBS = np.array([[0.1, 0.0, 0.5, 0.4], [0.0, 0.0, 1.0, 2.0]], np.float32)
 
 
+def empty_skips_dim_check(dtype: str, shape, kw) -> str | None:
+    n = max(len(shape), 1)
+    if 0 in shape and "dim" in kw and not -n <= kw["dim"] < n:
+        return "torch's cummax/cummin return early on empty inputs, before checking dim"
+    return None
+
+
 def _sorted_seq(L):
     return L.tensor([[1, 3, 5, 7], [-2, 0, 0, 9]])
 
@@ -713,6 +723,18 @@ TABLE.update({
             (X23, {"prepend": 2.0}), (X234, {"dim": 3}),
         ]),
         Case("diff-method", lambda L, x: x.diff(dim=0), (F234,)),
+    ],
+    Op.CUMARGMAX: [
+        Reduce(lambda L, x, **kw: x.cummax(**kw), dims="int", keepdim=False,
+               deviation=empty_skips_dim_check),
+        Case("cummax-special", lambda L, x: L.cummax(x, 0), (SORT_SPECIAL,)),
+        Case("cummax-ties", lambda L, x: L.cummax(x, 1), (TIES,)),
+    ],
+    Op.CUMARGMIN: [
+        Reduce(lambda L, x, **kw: L.cummin(x, **kw), dims="int", keepdim=False,
+               deviation=empty_skips_dim_check),
+        Case("cummin-special", lambda L, x: x.cummin(-1), (SORT_SPECIAL[::-1].copy(),)),
+        Case("cummin-ties", lambda L, x: x.cummin(0), (TIES,)),
     ],
     Op.SCATTER: [c for dtype in DTYPE_NAMES for c in _scatter_cases(dtype)]
     + [Case(f"scatter-{name}", fn, (F234[0].copy(), SCATTER_INDEX))
@@ -956,3 +978,80 @@ def test_reduce(entry: Reduce, dtype: str):
 @pytest.mark.parametrize("case", _params(Case))
 def test_case(case: Case):
     check_same(case.fn, *case.inputs, rtol=case.rtol, atol=case.atol, values=case.values)
+
+
+# --- the dtypes of issue 12: uint8, int8, int16, float16 ----------------------------------------
+# Every Unary/Binary/Where/Reduce entry again on each new dtype its kind of entry takes, on fewer
+# shapes (the grid above covers shapes and broadcasting): values, dtypes and error parity with
+# torch, mixed with every other dtype, 0-d tensors and Python scalars (torch's promotion).
+NEW_DTYPES = ("float16", "uint8", "int8", "int16")
+
+
+def _kind(dtype: str) -> str:
+    return np.dtype(dtype).kind.replace("u", "i")
+
+
+def new_sample(dtype: str, shape, domain: str = "any", seed: int = 0) -> np.ndarray:
+    """sample() in a new dtype: float16 from float32 values, small ints wrapping (uint8 -1 is
+    255)."""
+    source = "float32" if dtype == "float16" else "int64"
+    return sample(source, shape, domain, seed).astype(dtype)
+
+
+def _new_params():
+    out = []
+    for op, entries in TABLE.items():
+        for k, entry in enumerate(entries):
+            if not isinstance(entry, (Unary, Binary, Where, Reduce)):
+                continue
+            kinds = {_kind(d) for d in getattr(entry, "dtypes", DTYPE_NAMES)}
+            for dtype in NEW_DTYPES:
+                if _kind(dtype) in kinds:
+                    out.append(pytest.param(entry, dtype, id=f"{op.value}-{k}-{dtype}"))
+    return out
+
+
+def _new_checks(entry, dtype: str):
+    if dtype == "float16":  # float32-tuned tolerances are too tight for half
+        entry = dataclasses.replace(entry, rtol=None) if hasattr(entry, "rtol") else entry
+        entry = dataclasses.replace(entry, atol=None) if hasattr(entry, "atol") else entry
+    if isinstance(entry, Unary):
+        for shape in ((2, 3), (0,)):
+            yield f"{shape}", _unary_thunk(entry, new_sample(dtype, shape, entry.domain))
+    elif isinstance(entry, Binary):
+        yield from _new_binary_checks(entry, dtype)
+    elif isinstance(entry, Where):
+        c, a, b = sample("bool", (2, 3)), new_sample(dtype, (2, 3)), new_sample(dtype, (3,), seed=1)
+        for label, args in {"tensors": (c, a, b), "scalar": (c, a, 2), "float": (c, a, 0.5),
+                            "int32 other": (c, a, sample("int32", (3,)))}.items():
+            yield label, lambda args=args: check_same(entry.call, *args)
+    else:
+        x = distinct(dtype, (2, 3)) if entry.distinct else new_sample(dtype, (2, 3), entry.domain)
+        for kw in ({}, {"dim": 1}, {"dim": 0, "keepdim": True} if entry.keepdim else {"dim": -1}):
+            fn = lambda L, x, kw=kw: entry.call(L, x, **kw)  # noqa: E731
+            yield f"{kw}", lambda x=x, fn=fn: check_same(fn, x, rtol=entry.rtol)
+
+
+def _new_binary_checks(entry: Binary, dtype: str):
+    lhs, rhs = entry.domains
+
+    def check(a, b, numpy=None):
+        def thunk():
+            ours, _ = check_same(entry.call, a, b, rtol=entry.rtol, atol=entry.atol)
+            _check_against_numpy(numpy, ours, a, b, rtol=entry.rtol, atol=entry.atol)
+        return thunk
+
+    a, b = new_sample(dtype, (2, 3), lhs), new_sample(dtype, (3,), rhs, seed=1)
+    yield "same dtype", check(a, b, entry.numpy)
+    for other in (*DTYPE_NAMES, *NEW_DTYPES):
+        o = (new_sample if other in NEW_DTYPES else sample)(other, (3,), rhs, seed=2)
+        yield f"x {other}", check(a, o)
+        yield f"x 0-d {other}", check(a, o[0])
+    for s in (*entry.scalars, 300):
+        yield f"x {s!r}", check(a, s)
+        yield f"{s!r} x", check(s, b)
+
+
+@pytest.mark.parametrize("entry, dtype", _new_params())
+def test_new_dtypes(entry, dtype: str):
+    _assert_no_failures(_new_checks(entry, dtype))
