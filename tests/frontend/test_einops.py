@@ -7,15 +7,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import einops
 import numpy as np
 import pytest
 import torch
-from einops import pack, rearrange, reduce, repeat, unpack
-from einops.layers.torch import Rearrange, Reduce
 
 import tracejit as tj
 from tracejit import nn
+
+einops = pytest.importorskip("einops")  # in the test extra; a bare checkout may lack it
+from einops import pack, rearrange, reduce, repeat, unpack  # noqa: E402
+from einops.layers.torch import Rearrange, Reduce  # noqa: E402
 
 
 def sample(*shape: int, seed: int = 0) -> np.ndarray:
