@@ -20,7 +20,7 @@ except ModuleNotFoundError as _e:  # pragma: no cover - only in an uninstalled c
     ) from None
 
 from tracejit import logs as _logs
-from tracejit import backends, cuda, jit, nn, utils
+from tracejit import backends, cuda, hub, jit, nn, utils
 from tracejit.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
 from tracejit.compat import *  # noqa: F403  (FloatTensor, finfo, _assert, set_grad_enabled, ...)
 from tracejit.compat import __all__ as _compat_names
@@ -197,6 +197,7 @@ __all__ = [
     "set_rng_state",
     "backends",
     "cuda",
+    "hub",
     "jit",
     "utils",
     *_compat_names,

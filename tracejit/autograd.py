@@ -49,3 +49,57 @@ def inference_mode(mode: bool = True):
     if callable(mode):
         return functools.wraps(mode)(_GradMode(False)(mode))
     return _GradMode(not mode)
+
+
+# --- torch.autograd names model code uses without gradients (issue 12; autograd is issue 15) ---
+def Variable(data, requires_grad: bool = False, volatile: bool = False):
+    """torch's pre-0.4 wrapper, now the tensor itself (with requires_grad set if asked)."""
+    if requires_grad:
+        data.requires_grad_(True)
+    return data
+
+
+class FunctionCtx:
+    """The `ctx` a custom Function's forward receives; what it saves is kept, not used."""
+
+    def __init__(self, n_inputs: int = 0):
+        self.saved_tensors: tuple = ()
+        self.needs_input_grad = (False,) * n_inputs
+
+    def save_for_backward(self, *tensors) -> None:
+        self.saved_tensors = tensors
+
+    def mark_dirty(self, *tensors) -> None:
+        pass
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        pass
+
+    def set_materialize_grads(self, value: bool) -> None:
+        pass
+
+
+class Function:
+    """A custom op with forward and backward (torch.autograd.Function): `apply` runs forward;
+    backward is never called (tracejit runs inference only until autograd lands)."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a custom Function must define forward")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("backward of a custom Function: autograd is not implemented")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx = FunctionCtx(len(args))
+        if cls.setup_context is Function.setup_context:  # forward(ctx, *args)
+            return cls.forward(ctx, *args, **kwargs)
+        output = cls.forward(*args, **kwargs)  # the newer style: forward(*args)
+        cls.setup_context(ctx, args, output)
+        return output

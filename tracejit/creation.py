@@ -121,17 +121,33 @@ def _full(shape, value, dtype, device):
     return dispatch(Op.FULL, shape=shape, value=value, dtype=dtype)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def zeros(*size, dtype=None, device=None, requires_grad=False, **kwargs):
+    size = _size_keyword(size, kwargs)
     return _full(size_args(size), 0, _creation_dtype(dtype, get_default_dtype()), device)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*size, dtype=None, device=None, requires_grad=False, **kwargs):
+    size = _size_keyword(size, kwargs, "ones")
     return _full(size_args(size), 1, _creation_dtype(dtype, get_default_dtype()), device)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*size, dtype=None, device=None, requires_grad=False, **kwargs):
     """Like zeros: tracejit never hands out uninitialized memory."""
-    return zeros(*size, dtype=dtype, device=device)
+    return zeros(*_size_keyword(size, kwargs, "empty"), dtype=dtype, device=device)
+
+
+def _size_keyword(size: tuple, kwargs: dict, name: str = "zeros") -> tuple:
+    """zeros(2, 3) or zeros(size=(2, 3)) (torch also takes the shape by keyword)."""
+    kwargs.pop("memory_format", None)
+    kwargs.pop("layout", None)
+    kwargs.pop("pin_memory", None)
+    if "size" in kwargs:
+        if size:
+            raise TypeError(f"{name}() got the size both positionally and as size=")
+        size = (kwargs.pop("size"),)
+    if kwargs:
+        raise TypeError(f"{name}() got unexpected keyword arguments {sorted(kwargs)}")
+    return size
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
@@ -189,16 +205,18 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
     return dispatch(Op.EYE, n=int(n), m=int(n if m is None else m), dtype=dtype)
 
 
-def rand(*size, dtype=None, device=None, generator=None, requires_grad=False):
+def rand(*size, dtype=None, device=None, generator=None, requires_grad=False, **kwargs):
     """Uniform samples in [0, 1)."""
+    size = _size_keyword(size, kwargs, "rand")
     check_device(device)
     dtype = _creation_dtype(dtype, get_default_dtype())
     with using_generator(generator):
         return dispatch(Op.RAND, shape=size_args(size), dtype=dtype)
 
 
-def randn(*size, dtype=None, device=None, generator=None, requires_grad=False):
+def randn(*size, dtype=None, device=None, generator=None, requires_grad=False, **kwargs):
     """Standard normal samples."""
+    size = _size_keyword(size, kwargs, "randn")
     check_device(device)
     dtype = _creation_dtype(dtype, get_default_dtype())
     with using_generator(generator):

@@ -681,3 +681,52 @@ def test_legacy_tensor_constructor_matches_torch():
         tj.Tensor(tj.ones(2, dtype=tj.int64))
     param = tj.nn.Parameter(tj.Tensor(3, 2))  # the idiom of older layers' __init__
     assert isinstance(param, tj.nn.Parameter) and param.shape == (3, 2)
+
+
+def test_module_paths_model_code_imports():
+    from tracejit.hub import load_state_dict_from_url
+    from tracejit.nn.parameter import Parameter
+    from tracejit.utils import model_zoo
+    from tracejit.utils.data.dataset import random_split
+    from tracejit.utils.hooks import RemovableHandle
+
+    assert Parameter is tj.nn.Parameter and random_split is tj.utils.data.random_split
+    handle = tj.nn.Linear(1, 1).register_forward_hook(lambda *a: None)
+    assert isinstance(handle, RemovableHandle)
+    for load in (load_state_dict_from_url, model_zoo.load_url):
+        with pytest.raises(RuntimeError, match="pretrained=False"):
+            load("https://example.com/weights.pth")
+    assert tj.hub.get_dir().endswith("hub")
+
+
+def test_legacy_autograd_names_run_forward():
+    from tracejit.autograd import Function, Variable
+
+    x = tj.ones(2)
+    assert Variable(x) is x and Variable(tj.ones(1), requires_grad=True).requires_grad
+
+    class Scale(Function):  # the classic style: forward(ctx, ...)
+        @staticmethod
+        def forward(ctx, x, k):
+            ctx.save_for_backward(x)
+            return x * k
+
+    class Shift(Function):  # the newer style: forward(...) plus setup_context
+        @staticmethod
+        def forward(x):
+            return x + 1
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(*inputs)
+
+    check(Scale.apply(x, 3.0), torch.ones(2) * 3)
+    check(Shift.apply(x), torch.ones(2) + 1)
+
+
+@pytest.mark.parametrize("name", ["zeros", "ones", "empty", "rand", "randn"])
+def test_creation_takes_the_size_by_keyword_like_torch(name):
+    ours, theirs = getattr(tj, name)(size=(2, 3)), getattr(torch, name)(size=(2, 3))
+    assert ours.shape == tuple(theirs.shape) and ours.dtype.value == "float32"
+    with pytest.raises(TypeError, match=name):
+        getattr(tj, name)(2, bogus=1)

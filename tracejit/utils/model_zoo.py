@@ -1,0 +1,5 @@
+"""`tracejit.utils.model_zoo`: torch's old name for hub.load_state_dict_from_url."""
+
+from tracejit.hub import load_state_dict_from_url as load_url
+
+__all__ = ["load_url"]
