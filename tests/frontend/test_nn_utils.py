@@ -370,3 +370,20 @@ def test_forward_hooks_prepend_and_kwargs_like_torch():
         return calls, str(info.value)
 
     assert record(tj) == record(torch)
+
+
+def test_state_dict_hooks_like_torch():
+    def record(lib):
+        calls = []
+        model = lib.nn.Sequential(lib.nn.Linear(2, 2))
+        model[0].register_state_dict_pre_hook(lambda m, prefix, keep: calls.append(prefix))
+        model._register_state_dict_hook(
+            lambda m, state, prefix, meta: calls.append((list(state), meta["version"])))
+        handle = model.register_state_dict_post_hook(
+            lambda m, state, prefix, meta: calls.append(("post", prefix)))
+        model.state_dict()
+        handle.remove()
+        model.state_dict()
+        return calls
+
+    assert record(tj) == record(torch)

@@ -394,9 +394,13 @@ class Module:
         if destination is None:
             destination = OrderedDict()
             destination._metadata = OrderedDict()
+        hooks = self.__dict__.get("_state_dict_hooks", {})
+        for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
+            hook(self, prefix, keep_vars)
         metadata = getattr(destination, "_metadata", None)
+        local_metadata = {"version": self._version}
         if metadata is not None:
-            metadata[prefix[:-1]] = {"version": self._version}
+            metadata[prefix[:-1]] = local_metadata
         for name, param in self._parameters.items():
             if param is not None:
                 destination[prefix + name] = param if keep_vars else param.detach()
@@ -407,7 +411,23 @@ class Module:
             if _ours(module):
                 module.state_dict(destination=destination, prefix=f"{prefix}{name}.",
                                   keep_vars=keep_vars)
+        for hook in list(hooks.values()):
+            result = hook(self, destination, prefix, local_metadata)
+            destination = destination if result is None else result
         return destination
+
+    def _register_state_dict_hook(self, hook) -> RemovableHandle:
+        """hook(module, state_dict, prefix, local_metadata) runs once this module's entries
+        (and its children's) are in; a non-None result replaces the state_dict."""
+        return self._add_hook(self.__dict__.setdefault("_state_dict_hooks", OrderedDict()),
+                              hook, False, False)
+
+    register_state_dict_post_hook = _register_state_dict_hook
+
+    def register_state_dict_pre_hook(self, hook) -> RemovableHandle:
+        """hook(module, prefix, keep_vars) runs before this module adds its entries."""
+        return self._add_hook(self.__dict__.setdefault("_state_dict_pre_hooks", OrderedDict()),
+                              hook, False, False)
 
     def load_state_dict(self, state_dict: Mapping, strict: bool = True, assign: bool = False):
         """Copy `state_dict`'s values into this module's tensors in place (references stay
