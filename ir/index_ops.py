@@ -1,5 +1,6 @@
 """Shape rules and numpy references of the sorting, scattering, selecting and sampling ops:
-argsort, flip, cumprod, scatter, nonzero, multinomial and searchsorted.
+argsort, flip, cumprod, cumargmax/cumargmin, scatter, masked_scatter, nonzero, multinomial,
+searchsorted and unique.
 
 Each rule raises the exception type PyTorch raises, naming the shapes, dims and dtypes involved;
 each reference returns a fresh array (never a view of an operand) in the result's dtype or one
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .numpy_impl import cumsum
-from .shape_rules import Attrs, Types, check_dims, fmt_shape
+from .shape_rules import Attrs, Types, broadcast_shapes, check_dims, fmt_shape
 from .types import DType, TensorType
 
 INDEX_DTYPES = (DType.int32, DType.int64)
@@ -171,6 +172,30 @@ def _scatter_mean(out, key, src, include_self):
     if out.dtype.kind == "f":
         return out / count.astype(out.dtype)
     return np.floor_divide(out, count).astype(out.dtype)
+
+
+def masked_scatter_rule(types: Types, attrs: Attrs, op: str = "masked_scatter"):
+    """masked_scatter(%x, %mask, %source): x (broadcast with mask) with the mask's True
+    positions filled, in order, by source's leading elements."""
+    x, mask, source = types
+    if mask.dtype is not DType.bool:
+        raise RuntimeError(f"masked_scatter_ only supports boolean masks, but got mask with "
+                           f"dtype {mask.dtype.value}")
+    if source.dtype is not x.dtype:
+        raise RuntimeError(f"masked_scatter: expected self and source to have same dtypes but "
+                           f"got {x.dtype.value} and {source.dtype.value}")
+    return (TensorType(x.dtype, broadcast_shapes(x.shape, mask.shape)),)
+
+
+def masked_scatter(x, mask, source):
+    shape = np.broadcast_shapes(x.shape, mask.shape)
+    out, mask = np.broadcast_to(x, shape).copy(), np.broadcast_to(mask, shape)
+    n = int(np.count_nonzero(mask))
+    if source.size < n:
+        raise RuntimeError(f"Number of elements of source < number of ones in mask ({source.size}"
+                           f" < {n})")
+    out[mask] = source.reshape(-1)[:n]
+    return out
 
 
 # --- nonzero ------------------------------------------------------------------------------------

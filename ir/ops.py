@@ -130,6 +130,7 @@ class Op(enum.Enum):
     CUMARGMAX = "cumargmax"
     CUMARGMIN = "cumargmin"
     SCATTER = "scatter"
+    MASKED_SCATTER = "masked_scatter"
     NONZERO = "nonzero"
     MULTINOMIAL = "multinomial"
     SEARCHSORTED = "searchsorted"
@@ -388,6 +389,7 @@ for _op, _impl in ((Op.CUMARGMAX, index_ops.cumargmax), (Op.CUMARGMIN, index_ops
 _def(Op.SCATTER, _IX, 3, index_ops.scatter_rule, index_ops.scatter, _DIM,
      Attr("reduce", "str", "none"), Attr("include_self", "bool", True),
      choices={"reduce": ("none", "sum", "prod", "mean", "amax", "amin")})
+_def(Op.MASKED_SCATTER, _IX, 3, index_ops.masked_scatter_rule, index_ops.masked_scatter)
 _def(Op.NONZERO, _IX, 1, index_ops.nonzero_rule, index_ops.nonzero)  # int64[?, ndim]
 _def(Op.MULTINOMIAL, _IX, 1, index_ops.multinomial_rule, index_ops.multinomial,
      Attr("num_samples", "int"), Attr("replacement", "bool", False), dtypes=FLOAT_DTYPES,

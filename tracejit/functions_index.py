@@ -30,7 +30,9 @@ from tracejit.functions import (
     reshape,
     scaled,
     size_args,
+    transpose,
 )
+from tracejit.functions import sum as reduce_sum
 from tracejit.ir import DType, Op
 
 # torch.return_types.sort / topk: named (values, indices) pairs
@@ -90,6 +92,27 @@ def flip(input, *dims):
         repeated = next(d for d in dims if dims.count(d) > 1)
         raise RuntimeError(f"dim {repeated} appears multiple times in the list of dims")
     return dispatch(Op.FLIP, input, dims=dims if input.ndim else ())
+
+
+def rot90(input, k: int = 1, dims=(0, 1)):
+    """Rotate by 90 degrees k times in the plane of `dims`, from the first toward the second."""
+    input = as_tensor_arg(input)
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise RuntimeError(f"expected total dims >= 2, but got total dims = {input.ndim}")
+    d0, d1 = (normalize_dim(d, input.ndim) for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and "
+                           f"dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, d1), d0, d1)
+    if k == 2:
+        return flip(input, d0, d1)
+    if k == 3:
+        return transpose(flip(input, d0), d0, d1)
+    return dispatch(Op.COPY, input)
 
 
 def fliplr(input):
@@ -164,6 +187,12 @@ def cummin(input, dim):
 
 def cumprod_(input, dim, *, dtype=None):
     return assign(input, cumprod(input, dim, dtype=dtype), "cumprod_")
+
+
+def count_nonzero(input, dim=None):
+    """How many elements are non-zero, over `dim` (an int or a tuple; every dim by default)."""
+    input = as_tensor_arg(input)
+    return reduce_sum(input != 0, dim)
 
 
 def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):
@@ -250,6 +279,17 @@ def _scatter(input, dim, index, source, reduce: str, include_self: bool = True):
         source = expand(to_dtype(source, input.dtype), *index.shape)
     return dispatch(Op.SCATTER, input, index, source, dim=normalize_dim(dim, input.ndim),
                     reduce=reduce, include_self=include_self)
+
+
+def masked_scatter(input, mask, source):
+    """input (broadcast with mask) with mask's True positions filled, in row-major order, by
+    the leading elements of source."""
+    return dispatch(Op.MASKED_SCATTER, as_tensor_arg(input), as_tensor_arg(mask, "mask"),
+                    as_tensor_arg(source, "source"))
+
+
+def masked_scatter_(input, mask, source):
+    return assign(input, masked_scatter(input, mask, source), "masked_scatter_")
 
 
 def _index_vector(name: str, index):
@@ -486,9 +526,9 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None):
 
 
 __all__ = [
-    "argsort", "argwhere", "bernoulli", "bucketize", "cummax", "cummin", "cumprod", "diff",
-    "flip", "fliplr",
-    "flipud", "index_add", "index_copy", "index_fill", "index_select", "msort", "multinomial",
-    "nonzero", "normal", "roll", "scatter", "scatter_add", "scatter_reduce", "searchsorted",
-    "sort", "take_along_dim", "topk", "unique",
+    "argsort", "argwhere", "bernoulli", "bucketize", "count_nonzero", "cummax", "cummin",
+    "cumprod", "diff", "flip", "fliplr", "flipud", "index_add", "index_copy", "index_fill",
+    "index_select", "masked_scatter", "msort", "multinomial", "nonzero", "normal", "roll",
+    "rot90", "scatter", "scatter_add", "scatter_reduce", "searchsorted", "sort",
+    "take_along_dim", "topk", "unique",
 ]

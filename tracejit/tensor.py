@@ -779,6 +779,7 @@ class Tensor:
     flip = FI.flip
     fliplr = FI.fliplr
     flipud = FI.flipud
+    rot90 = FI.rot90
     roll = FI.roll
     cumprod = FI.cumprod
     cumprod_ = FI.cumprod_
@@ -798,8 +799,11 @@ class Tensor:
     index_copy_ = FI.index_copy_
     index_fill = FI.index_fill
     index_fill_ = FI.index_fill_
+    masked_scatter = FI.masked_scatter
+    masked_scatter_ = FI.masked_scatter_
     take_along_dim = FI.take_along_dim
     nonzero = FI.nonzero
+    count_nonzero = FI.count_nonzero
     argwhere = FI.argwhere
     multinomial = FI.multinomial
     bernoulli = FI.bernoulli

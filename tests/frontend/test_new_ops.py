@@ -37,7 +37,12 @@ def argsort_topk(x):
 
 
 def flips(x):
-    return x.flip(0, 1), tj.fliplr(x), x.flipud()
+    return x.flip(0, 1), tj.fliplr(x), x.flipud(), tj.rot90(x), x.rot90(3, (1, 0))
+
+
+def masks(x):
+    mask = x > 0
+    return x.masked_scatter(mask, -x), tj.count_nonzero(mask, dim=0), x.count_nonzero()
 
 
 def rolls(x):
@@ -88,9 +93,9 @@ def searches(x):
 
 
 CAPTURED = [
-    (sort_desc, (X,)), (argsort_topk, (X,)), (flips, (X,)), (rolls, (X,)), (scans, (X,)),
-    (scatters, (X, IDX)), (index_ops, (X, IDX)), (nonzeros, (X,)), (masked_mean, (X,)),
-    (uniques, (X,)), (searches, (X,)),
+    (sort_desc, (X,)), (argsort_topk, (X,)), (flips, (X,)), (masks, (X,)), (rolls, (X,)),
+    (scans, (X,)), (scatters, (X, IDX)), (index_ops, (X, IDX)), (nonzeros, (X,)),
+    (masked_mean, (X,)), (uniques, (X,)), (searches, (X,)),
 ]
 
 
