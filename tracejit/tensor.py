@@ -604,7 +604,12 @@ class Tensor:
     expand = F.expand
     repeat = F.repeat
     chunk = F.chunk
-    split = F.split
+
+    def split(self, split_size, dim: int = 0):
+        """Tensor.split(split_size, dim): torch names the size split_size here (the function
+        tracejit.split calls it split_size_or_sections)."""
+        return F.split(self, split_size, dim)
+
     narrow = F.narrow
     tril = F.tril
     triu = F.triu

@@ -730,3 +730,10 @@ def test_creation_takes_the_size_by_keyword_like_torch(name):
     assert ours.shape == tuple(theirs.shape) and ours.dtype.value == "float32"
     with pytest.raises(TypeError, match=name):
         getattr(tj, name)(2, bogus=1)
+
+
+def test_tensor_split_takes_torchs_keyword():
+    (x,), (tx,) = both(data((2, 5)))
+    check(x.split(split_size=[2, 3], dim=-1), tx.split(split_size=[2, 3], dim=-1))
+    check(tj.split(x, split_size_or_sections=2, dim=1),
+          torch.split(tx, split_size_or_sections=2, dim=1))
