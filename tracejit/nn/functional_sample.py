@@ -50,8 +50,8 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         return _adaptive_pool("adaptive_avg_pool", input, sizes, dims, "mean")
     if mode not in ("nearest", "nearest-exact"):
         _check_float(f"upsample_{mode}", input)
-    out = input
-    for k in range(dims):
+    out = input  # the last dim first: torch's kernel nests the last dim innermost
+    for k in reversed(range(dims)):
         out = _resample(out, 2 + k, sizes[k], scales[k], mode, align_corners)
     return out
 
