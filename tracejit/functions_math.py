@@ -1,5 +1,5 @@
 """More of torch's elementwise and reducing functions, as composites of dispatched primitives:
-addcmul/addcdiv, isinf/isfinite/nan_to_num, nansum/nanmean, count_nonzero, aminmax,
+addcmul/addcdiv, isinf/isfinite/nan_to_num, nansum/nanmean, aminmax,
 var_mean/std_mean, inner/vdot/kron/cross/dist, hypot, logaddexp, diag/diagonal/diag_embed.
 """
 
@@ -128,12 +128,6 @@ def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None):
                            f"{input.dtype.value}")
     count = sum(to_dtype(input == input, input.dtype), dim, keepdim)
     return nansum(input, dim, keepdim, dtype=dtype) / count
-
-
-def count_nonzero(input, dim=None):
-    """How many elements are not zero (over `dim`, or all), as int64."""
-    input = as_tensor_arg(input)
-    return sum(to_dtype(input != 0, DType.int64), () if dim is None else dim)
 
 
 def aminmax(input, *, dim=None, keepdim: bool = False):
@@ -277,7 +271,7 @@ def trace_matrix(input):
 
 
 __all__ = [
-    "addcdiv", "addcmul", "aminmax", "count_nonzero", "cross", "diag", "diag_embed",
+    "addcdiv", "addcmul", "aminmax", "cross", "diag", "diag_embed",
     "diagonal", "dist", "hypot", "inner", "isfinite", "isinf", "isneginf", "isposinf", "kron",
     "logaddexp", "nan_to_num", "nanmean", "nansum", "std_mean", "var_mean", "vdot",
 ]

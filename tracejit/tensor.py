@@ -10,14 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from tracejit import functions as F
-from tracejit import functions_extra as FX
 from tracejit import functions_index as FI
-from tracejit import functions_math as FM
-from tracejit import functions_shape as FS
 from tracejit.dispatch import alias, assign, concrete, dispatch, dispatch_inplace
 from tracejit.indexing import getitem, setitem
 from tracejit.ir import DType, Op, Size, TensorType
 from tracejit.ir.types import _FROM_NUMPY
+from tracejit.tensor_methods import TorchMethods
 
 
 class device:
@@ -84,18 +82,7 @@ def _binary(op: Op, doc: str):
     return method, method_, reflected
 
 
-def _in_place(function, name: str):
-    """`x.name(...)`: function(x, ...) written back into x."""
-
-    def method(self, *args, **kwargs):
-        return assign(self, function(self, *args, **kwargs), name)
-
-    method.__name__ = name
-    method.__doc__ = f"In-place {name[:-1]}."
-    return method
-
-
-class Tensor:
+class Tensor(TorchMethods):
     """A strided n-dimensional array of float32, float64, int32, int64 or bool, on the CPU."""
 
     # _value: the IR value a tracer bound this tensor to (set only while tracing)
@@ -623,158 +610,6 @@ class Tensor:
 
     def reshape_as(self, other):
         return self.reshape(*other.shape)
-
-    # --- torch-namespace methods (issue 12): composites, random fills, legacy type API ------
-    addbmm = FX.addbmm
-    addmm = FX.addmm
-    addmv = FX.addmv
-    allclose = FX.allclose
-    baddbmm = FX.baddbmm
-    dot = FX.dot
-    equal = FX.equal
-    ger = outer = FX.outer
-    isclose = FX.isclose
-    mv = FX.mv
-    repeat_interleave = FX.repeat_interleave
-    unbind = FX.unbind
-    addcdiv = FM.addcdiv
-    addcmul = FM.addcmul
-    aminmax = FM.aminmax
-    count_nonzero = FM.count_nonzero
-    cross = FM.cross
-    diag = FM.diag
-    diagonal = FM.diagonal
-    dist = FM.dist
-    hypot = FM.hypot
-    inner = FM.inner
-    isfinite = FM.isfinite
-    isinf = FM.isinf
-    isneginf = FM.isneginf
-    isposinf = FM.isposinf
-    kron = FM.kron
-    logaddexp = FM.logaddexp
-    nan_to_num = FM.nan_to_num
-    nanmean = FM.nanmean
-    nansum = FM.nansum
-    trace = FM.trace_matrix
-    vdot = FM.vdot
-    broadcast_to = FS.broadcast_to
-    dsplit = FS.dsplit
-    hsplit = FS.hsplit
-    masked_select = FS.masked_select
-    moveaxis = movedim = FS.movedim
-    ravel = FS.ravel
-    select = FS.select
-    tensor_split = FS.tensor_split
-    tile = FS.tile
-    vsplit = FS.vsplit
-    not_equal = ne
-    positive = __pos__
-
-    addcdiv_ = _in_place(FM.addcdiv, "addcdiv_")
-    addcmul_ = _in_place(FM.addcmul, "addcmul_")
-    clamp_max_ = _in_place(F.clamp_max, "clamp_max_")
-    clamp_min_ = _in_place(F.clamp_min, "clamp_min_")
-    cumsum_ = _in_place(F.cumsum, "cumsum_")
-    hypot_ = _in_place(FM.hypot, "hypot_")
-    lerp_ = _in_place(lerp, "lerp_")
-    logical_and_ = _in_place(F.logical_and, "logical_and_")
-    logical_or_ = _in_place(F.logical_or, "logical_or_")
-    logical_xor_ = _in_place(F.logical_xor, "logical_xor_")
-    nan_to_num_ = _in_place(FM.nan_to_num, "nan_to_num_")
-    square_ = _in_place(square, "square_")
-    tril_ = _in_place(F.tril, "tril_")
-    triu_ = _in_place(F.triu, "triu_")
-    multiply_ = mul_
-    divide_ = true_divide_ = _idiv
-    subtract_ = _isub
-
-    @property
-    def itemsize(self) -> int:
-        return self._data.itemsize
-
-    @property
-    def nbytes(self) -> int:
-        return int(self._data.nbytes)
-
-    @property
-    def mH(self) -> Tensor:
-        return self.mT
-
-    @property
-    def H(self) -> Tensor:
-        if self.ndim > 2:
-            raise RuntimeError("tensor.H is only supported on matrices (2-D tensors). Got "
-                               f"{self.ndim}-D tensor.")
-        return self.T
-
-    def is_signed(self) -> bool:
-        return self.dtype.is_signed
-
-    def is_same_size(self, other) -> bool:
-        return self.shape == other.shape
-
-    def is_inference(self) -> bool:
-        return False
-
-    @property
-    def layout(self):
-        from tracejit.compat import strided
-
-        return strided
-
-    def new(self, *args, device=None) -> Tensor:
-        """Legacy: a tensor of self's dtype: new(2, 3) zeros, new([1, 2]) data, new() empty."""
-        from tracejit.compat import legacy_new
-
-        return legacy_new(self.dtype, args, device)
-
-    def normal_(self, mean=0.0, std=1.0, *, generator=None):
-        """Fill in place with samples of N(mean, std^2)."""
-        from tracejit.generator import random_fill
-
-        return random_fill(self, "normal", (mean, std), generator)
-
-    def uniform_(self, from_=0.0, to=1.0, *, generator=None):
-        """Fill in place with samples of U(from_, to)."""
-        from tracejit.generator import random_fill
-
-        return random_fill(self, "uniform", (from_, to), generator)
-
-    def random_(self, from_=0, to=None, *, generator=None):
-        """Fill in place with integers in [from_, to) ([0, from_) when only one is given)."""
-        from tracejit.generator import random_fill
-
-        return random_fill(self, "integers", (from_, to), generator)
-
-    def bernoulli_(self, p=0.5, *, generator=None):
-        """Fill in place with 1 (probability p) or 0."""
-        from tracejit.generator import random_fill
-
-        return random_fill(self, "bernoulli", (p,), generator)
-
-    def type(self, dtype=None, non_blocking: bool = False, **kwargs):
-        """No argument: the legacy type name ('torch.FloatTensor'); else a cast to a dtype or
-        a legacy type (`x.type(tracejit.LongTensor)`, `x.type('torch.LongTensor')`)."""
-        from tracejit.compat import legacy_type_dtype, legacy_type_name
-
-        if dtype is None:
-            return legacy_type_name(self.dtype)
-        return self.to(legacy_type_dtype(dtype))
-
-    is_xpu = is_mps = is_sparse = is_quantized = is_meta = property(lambda self: False)
-    is_cpu = property(lambda self: True)
-
-    def get_device(self) -> int:
-        """-1: the tensor lives on the CPU."""
-        return -1
-
-    def data_ptr(self) -> int:
-        """The address of the first element."""
-        return int(self._data.__array_interface__["data"][0])
-
-    def ndimension(self) -> int:
-        return self._data.ndim
 
     # --- sorting, flipping, scattering, selecting, sampling (tracejit/functions_index.py) ----
     sort = FI.sort
