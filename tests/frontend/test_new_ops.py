@@ -177,6 +177,56 @@ def test_new_attributes_print_and_parse_back():
     assert print_graph(parse(text, traced.graph.constants)) == text
 
 
+# --- composites against torch, over dtypes (the op-table oracle sweeps the primitives) ---------
+
+X234 = np.arange(24).reshape(2, 3, 4) % 7 - 3
+COMPOSITES = {
+    "roll": [lambda L, x: L.roll(x, 1, 0), lambda L, x: L.roll(x, -1, 2),
+             lambda L, x: x.roll(5, 1), lambda L, x: L.roll(x, (1, 2), (0, 2)),
+             lambda L, x: L.roll(x, 3), lambda L, x: L.roll(x, (1, 2), 0),
+             lambda L, x: L.roll(x, (), ()), lambda L, x: L.roll(x, 1, 3),
+             lambda L, x: L.roll(x[0, 0, 0], 1), lambda L, x: L.roll(x[0, 0, 0], 1, 0),
+             lambda L, x: L.roll(x[:, :0], 1, 1), lambda L, x: L.roll(x, 0, 1),
+             lambda L, x: L.roll(x, (1, 1), (0, 0))],
+    "rot90": [lambda L, x: L.rot90(x, 4, (0, 1))],
+    "diff": [lambda L, x: L.diff(x), lambda L, x: L.diff(x, n=2, dim=1),
+             lambda L, x: L.diff(x, n=0), lambda L, x: L.diff(x, n=-1),
+             lambda L, x: L.diff(x, n=5), lambda L, x: L.diff(x[0, 0, 0]),
+             lambda L, x: x.diff(dim=0, prepend=x[:1]),
+             lambda L, x: L.diff(x, prepend=x[0]),
+             lambda L, x: L.diff(x, append=x[..., :2].double(), prepend=x[..., :1]),
+             lambda L, x: L.diff(x, prepend=2.0), lambda L, x: L.diff(x, dim=3)],
+    "index_select": [lambda L, x: x.index_select(1, L.tensor([2, 0, 2])),
+                     lambda L, x: L.index_select(x, 2, L.tensor([3], dtype=L.int32)),
+                     lambda L, x: x.index_select(0, L.tensor([[0]])),
+                     lambda L, x: x.index_select(0, L.tensor([0.0])),
+                     lambda L, x: x.index_select(1, L.tensor([3])),
+                     lambda L, x: x.index_select(1, L.tensor([-1])),
+                     lambda L, x: x[0, 0, 0].index_select(0, L.tensor(0))],
+    "take_along_dim": [lambda L, x: L.take_along_dim(x, L.tensor([[[0], [3], [1]]]), 2),
+                       lambda L, x: x.take_along_dim(L.tensor([5, 0, 23])),
+                       lambda L, x: L.take_along_dim(x, L.tensor([[[1, 0]]]), 0),
+                       lambda L, x: L.take_along_dim(x, L.tensor([[[-1]]]), 2),
+                       lambda L, x: L.take_along_dim(x, L.tensor([[[0]]], dtype=L.int32), 1),
+                       lambda L, x: L.take_along_dim(x, L.tensor([[0]]), 1)],
+    "count_nonzero": [lambda L, x: L.count_nonzero(x), lambda L, x: x.count_nonzero(dim=-1),
+                      lambda L, x: L.count_nonzero(x, dim=(0, 2))],
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "bool"])
+@pytest.mark.parametrize("name", sorted(COMPOSITES))
+def test_composites_match_torch(name, dtype):
+    for call in COMPOSITES[name]:
+        check_same(call, X234.astype(dtype))
+
+
+@pytest.mark.parametrize("p", [np.array([0.0, 1.0, 1.0, 0.0]), np.array([0.0, 1.0], np.float32),
+                               np.array([0, 1])])
+def test_bernoulli_of_certain_probabilities_matches_torch(p):
+    check_same(lambda L, p: (L.bernoulli(p), p.bernoulli(), L.bernoulli(p, 0.0)), p)
+
+
 # --- namedtuples, methods, in-place variants ---------------------------------------------------
 
 def test_sort_and_topk_return_named_pairs_like_torch():
