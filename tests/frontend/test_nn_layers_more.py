@@ -519,6 +519,41 @@ def test_channel_shuffle_and_pdist():
                  "float32")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_affine_grid_and_grid_sample(dtype, align_corners):
+    rng = np.random.default_rng(4)
+    theta = (rng.standard_normal((2, 2, 3)) * 0.7).astype(dtype)
+    grid = F.affine_grid(tj.tensor(theta), (2, 3, 5, 7), align_corners=align_corners)
+    t_grid = torch.nn.functional.affine_grid(torch.tensor(theta), (2, 3, 5, 7),
+                                             align_corners=align_corners)
+    assert_close(grid, t_grid, dtype)
+    x = sample(2, 3, 6, 5, dtype=dtype)
+    points = (rng.random((2, 4, 7, 2)) * 2.6 - 1.3).astype(dtype)  # some outside [-1, 1]
+    points[0, 0, :2] = [[1.0, -1.0], [0.0, 0.5]]  # exactly on pixel centres and edges
+    for mode in ("bilinear", "nearest"):
+        for padding_mode in ("zeros", "border", "reflection"):
+            ours = F.grid_sample(tj.tensor(x), tj.tensor(points), mode, padding_mode,
+                                 align_corners)
+            theirs = torch.nn.functional.grid_sample(torch.tensor(x), torch.tensor(points),
+                                                     mode, padding_mode, align_corners)
+            assert_close(ours, theirs, dtype)
+
+
+def test_spatial_transformer_traces():
+    def transform(x, theta):
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, align_corners=False)
+
+    x, theta = tj.tensor(sample(2, 3, 6, 5)), tj.tensor(sample(2, 2, 3, seed=1) * 0.5)
+    expected = torch.nn.functional.grid_sample(
+        torch.tensor(x.numpy()), torch.nn.functional.affine_grid(
+            torch.tensor(theta.numpy()), [2, 3, 6, 5], align_corners=False),
+        align_corners=False)
+    for run in (transform, tj.trace(transform, x, theta), tj.script(transform)):
+        assert_close(run(x, theta), expected, "float32")
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 def _x(*shape):
@@ -585,6 +620,10 @@ ERROR_CASES = [
         lib.tensor(_x(2, 3)), lib.tensor(_x(2, 3)), lib.tensor(-np.ones((2, 3), np.float32)))),
     ("channel-shuffle-groups", lambda lib: lib.nn.functional.channel_shuffle(
         lib.tensor(_x(1, 4, 2)), 3)),
+    ("grid-sample-mode", lambda lib: lib.nn.functional.grid_sample(
+        lib.tensor(_x(1, 1, 2, 2)), lib.tensor(_x(1, 2, 2, 2)), mode="linear")),
+    ("affine-grid-theta", lambda lib: lib.nn.functional.affine_grid(lib.tensor(_x(1, 3, 3)),
+                                                                     [1, 1, 2, 2])),
     ("embedding-bag-offsets", lambda lib: lib.nn.functional.embedding_bag(
         lib.tensor(np.array([1, 2])), lib.tensor(_x(3, 2)))),
     ("embedding-bag-psw-mode", lambda lib: lib.nn.functional.embedding_bag(

@@ -259,6 +259,111 @@ def pixel_unshuffle(input, downscale_factor: int):
     return x.reshape(*lead, c * r * r, h // r, w // r)
 
 
+# --- affine grids and grid sampling ------------------------------------------------------------
+
+def affine_grid(theta, size, align_corners=None):
+    """The (N, H, W, 2) sampling grid of the 2-d affine maps theta (N, 2, 3) for an output of
+    `size` (N, C, H, W), in grid_sample's [-1, 1] coordinates."""
+    if not theta.dtype.is_floating_point:
+        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+    size = tuple(size)
+    if len(size) != 4:
+        raise NotImplementedError(
+            "affine_grid supports 4D sizes (2D affine transforms) only; got size "
+            f"{list(size)}"
+        )
+    if theta.ndim != 3 or tuple(theta.shape[-2:]) != (2, 3):
+        raise ValueError(f"Expected a batch of 2D affine matrices of shape Nx2x3 for size "
+                         f"{list(size)}. Got {theta.shape}.")
+    if min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {list(size)}")
+    n, _, h, w = size
+    xs, ys = (_unit_range(k, bool(align_corners), theta.dtype) for k in (w, h))
+    base = fn.stack([xs.reshape(1, w).expand(h, w), ys.reshape(h, 1).expand(h, w),
+                     creation.ones(h, w, dtype=theta.dtype)], -1)
+    grid = fn.matmul(base.reshape(1, h * w, 3), theta.transpose(1, 2))
+    return grid.reshape(n, h, w, 2)
+
+
+def _unit_range(steps: int, align_corners: bool, dtype):
+    """torch's linspace_from_neg_one: -1..1, shrunk by (steps - 1) / steps unless aligned."""
+    if steps <= 1:
+        return creation.zeros(steps, dtype=dtype)
+    values = creation.linspace(-1, 1, steps, dtype=dtype)
+    return values if align_corners else values * ((steps - 1) / steps)
+
+
+def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros",
+                align_corners=None):
+    """Sample (N, C, H, W) `input` at the (N, Ho, Wo, 2) [-1, 1] coordinates of `grid`, by
+    gathering the neighbours of each point (bilinear or nearest)."""
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', "
+                         f"'nearest' or 'bicubic', but got: '{mode}'")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError("nn.functional.grid_sample(): expected padding_mode to be 'zeros', "
+                         f"'border', or 'reflection', but got: '{padding_mode}'")
+    if mode == "bicubic" or input.ndim != 4:
+        raise NotImplementedError("grid_sample supports 4-D input with mode 'bilinear' or "
+                                  "'nearest' only")
+    if grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
+        raise RuntimeError(
+            f"grid_sampler(): expected grid of shape [{input.shape[0]}, H, W, 2] for input of "
+            f"shape {list(input.shape)}, but got grid with size {list(grid.shape)}"
+        )
+    align = bool(align_corners)
+    n, c, h, w = input.shape
+    ix = _source_coordinate(grid[..., 0], w, padding_mode, align)
+    iy = _source_coordinate(grid[..., 1], h, padding_mode, align)
+    flat = input.reshape(n, c, h * w)
+    if mode == "nearest":
+        return _pick(flat, ix.round(), iy.round(), h, w, c)
+    x0, y0 = ix.floor(), iy.floor()
+    x1, y1 = x0 + 1, y0 + 1
+    corners = [(x0, y0, (x1 - ix) * (y1 - iy)), (x1, y0, (ix - x0) * (y1 - iy)),
+               (x0, y1, (x1 - ix) * (iy - y0)), (x1, y1, (ix - x0) * (iy - y0))]
+    out = None
+    for cx, cy, weight in corners:
+        term = _pick(flat, cx, cy, h, w, c) * weight.unsqueeze(1)
+        out = term if out is None else out + term
+    return out
+
+
+def _source_coordinate(coord, size: int, padding_mode: str, align_corners: bool):
+    """torch's grid_sampler_compute_source_index: unnormalize, then border or reflect."""
+    if align_corners:
+        coord = (coord + 1) / 2 * (size - 1)
+    else:
+        coord = ((coord + 1) * size - 1) / 2
+    if padding_mode == "border":
+        return coord.clamp(0, size - 1)
+    if padding_mode == "reflection":
+        low, high = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
+        return _reflect(coord, low, high).clamp(0, size - 1)
+    return coord
+
+
+def _reflect(coord, twice_low: int, twice_high: int):
+    if twice_low == twice_high:
+        return coord * 0
+    low, span = twice_low / 2, (twice_high - twice_low) / 2
+    dist = (coord - low).abs()
+    flips = (dist / span).floor()
+    extra = dist - flips * span
+    even = fn.remainder(flips, 2) == 0
+    return fn.where(even, extra + low, span - extra + low)
+
+
+def _pick(flat, x, y, h: int, w: int, c: int):
+    """flat (N, C, H*W) at integer-valued float coordinates (N, Ho, Wo); 0 outside."""
+    inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+    index = (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)).to(DType.int64)
+    n, ho, wo = index.shape
+    index = index.reshape(n, 1, ho * wo).expand(n, c, ho * wo)
+    values = flat.gather(2, index).reshape(n, c, ho, wo)
+    return fn.where(inside.unsqueeze(1), values, 0.0)
+
+
 # --- embedding bags -----------------------------------------------------------------------------
 
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float = 2,
@@ -323,6 +428,6 @@ def _bag_membership(input, offsets, include_last_offset: bool):
 
 
 __all__ = [
-    "embedding_bag", "interpolate", "pixel_shuffle", "pixel_unshuffle", "upsample",
-    "upsample_bilinear", "upsample_nearest",
+    "affine_grid", "embedding_bag", "grid_sample", "interpolate", "pixel_shuffle",
+    "pixel_unshuffle", "upsample", "upsample_bilinear", "upsample_nearest",
 ]
