@@ -470,6 +470,21 @@ def test_max_pool_indices_and_unpool(ceil):
     assert repr(nn.MaxUnpool2d(2)) == repr(torch.nn.MaxUnpool2d(2))
 
 
+@pytest.mark.parametrize("size", [(3, 4), (2, None), 1, (7, 9), (9, 11)])
+def test_adaptive_max_pool_indices(size):
+    x = sample(2, 3, 7, 9)
+    x[0, 0, :3, :3] = 5.0  # ties: the first maximum in row-major order wins, as in torch
+    ours = nn.AdaptiveMaxPool2d(size, return_indices=True)(tj.tensor(x))
+    theirs = torch.nn.AdaptiveMaxPool2d(size, return_indices=True)(torch.tensor(x))
+    line = size if isinstance(size, int) else size[0]
+    ours += F.adaptive_max_pool1d(tj.tensor(x[:, :, 0]), line, return_indices=True)
+    theirs += torch.nn.functional.adaptive_max_pool1d(torch.tensor(x[:, :, 0]), line,
+                                                      return_indices=True)
+    for a, b in zip(ours, theirs):
+        assert a.dtype.value == str(b.dtype).removeprefix("torch.")
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
 @pytest.mark.parametrize("padding_idx", [None, 2])
 def test_embedding_bag(mode, padding_idx):

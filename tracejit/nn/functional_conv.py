@@ -476,15 +476,49 @@ def adaptive_avg_pool3d(input, output_size):
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
-    """Maxima over torch's adaptive windows of the last dim."""
-    _no_indices("adaptive_max_pool1d", return_indices)
+    """Maxima over torch's adaptive windows of the last dim (and their indices)."""
+    if return_indices:
+        return _adaptive_max_indexed("adaptive_max_pool1d", input, output_size, 1)
     return _adaptive_pool("adaptive_max_pool1d", input, output_size, 1, "amax")
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
-    """Maxima over torch's adaptive windows of the last two dims (rows, then columns)."""
-    _no_indices("adaptive_max_pool2d", return_indices)
+    """Maxima over torch's adaptive windows of the last two dims (and their flat indices)."""
+    if return_indices:
+        return _adaptive_max_indexed("adaptive_max_pool2d", input, output_size, 2)
     return _adaptive_pool("adaptive_max_pool2d", input, output_size, 2, "amax")
+
+
+def _adaptive_max_indexed(name: str, input, output_size, n: int):
+    """(maxima, indices): along the last dim first, then (2-d) the best row of each row
+    window, whose column index is looked up; the first maximum in row-major order wins."""
+    values = _adaptive_pool(name, input, output_size, n, "amax")
+    sizes = tuple(values.shape[-n:])
+    _, cols = _adaptive_argmax(input, input.ndim - 1, sizes[-1])
+    if n == 1:
+        return values, cols
+    width = input.shape[-1]
+    row_values = _adaptive_pool(name, input, (None, sizes[-1]), 2, "amax")
+    _, rows = _adaptive_argmax(row_values, input.ndim - 2, sizes[0])
+    per_window_cols = []
+    size, dim = input.shape[-2], input.ndim - 2
+    for i in range(sizes[0]):
+        a, b = i * size // sizes[0], -(-(i + 1) * size // sizes[0])
+        picked = fn.narrow(rows, dim, i, 1)
+        per_window_cols.append(fn.narrow(cols, dim, a, b - a).gather(dim, picked - a))
+    return values, rows * width + fn.cat(per_window_cols, dim)
+
+
+def _adaptive_argmax(x, dim: int, size: int):
+    """Per adaptive window along `dim`: (max, index along dim of its first occurrence)."""
+    n = x.shape[dim]
+    parts, where = [], []
+    for i in range(size):
+        a, b = i * n // size, -(-(i + 1) * n // size)
+        window = fn.narrow(x, dim, a, b - a)
+        parts.append(window.amax(dim, keepdim=True))
+        where.append(window.argmax(dim, keepdim=True) + a)
+    return fn.cat(parts, dim), fn.cat(where, dim)
 
 
 def adaptive_max_pool3d(input, output_size, return_indices=False):
