@@ -372,6 +372,27 @@ def test_normal_moments():
     assert abs(draws.mean() - 3.0) < 0.02 and abs(draws.std() - 0.5) < 0.02
 
 
+def sample_top_k(logits):
+    """GPT-style generate() step: keep the 3 largest logits, sample one token per row."""
+    v, _ = tj.topk(logits, 3)
+    logits = logits.clone()
+    logits[logits < v[:, [-1]]] = -float("Inf")
+    probs = tj.softmax(logits, dim=-1)
+    return tj.multinomial(probs, num_samples=1)
+
+
+@pytest.mark.parametrize("mode", ["eager", "trace", "script"])
+def test_top_k_sampling_as_in_gpt_generate(mode):
+    logits = tj.tensor(np.random.default_rng(3).standard_normal((4, 10)).astype(np.float32))
+    allowed = [set(row) for row in np.argsort(-logits.numpy(), axis=1)[:, :3].tolist()]
+    fn = {"eager": sample_top_k, "trace": tj.trace(sample_top_k, logits),
+          "script": tj.script(sample_top_k)}[mode]
+    for _ in range(5):
+        token = fn(logits)
+        assert token.dtype is tj.int64 and token.shape == (4, 1)
+        assert all(t in ok for t, ok in zip(token[:, 0].tolist(), allowed))
+
+
 def test_bernoulli_with_certain_probabilities():
     p = tj.tensor([0.0, 1.0, 1.0, 0.0], dtype=tj.float64)
     out = tj.bernoulli(p)
