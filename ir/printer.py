@@ -84,7 +84,7 @@ def format_element(value) -> str:
         return "true" if value else "false"
     if isinstance(value, np.floating):
         # shortest text that reads back to the same value in its own precision
-        text = str(value) if isinstance(value, np.float32) else repr(float(value))
+        text = str(value) if isinstance(value, (np.float16, np.float32)) else repr(float(value))
         return text if any(c in text for c in ".en") else text + ".0"
     return str(int(value))
 

@@ -149,7 +149,7 @@ def _result_dtype(result: str, dtype: DType) -> DType:
     return {
         "same": dtype,
         "int64": DType.int64,
-        "bool": DType.bool,
+        "bool": DType.uint8 if dtype is DType.uint8 else DType.bool,  # torch: all/any keep uint8
         "widen": _integers_to_int64(dtype),
     }[result]
 

@@ -504,7 +504,10 @@ def _logical(op: Op):
         def combine(b, state, x, flat):
             x = CONVERTERS[Op.CAST](b, [x], [src], DType.bool, {})
             return [(b.and_ if every else b.or_)(state[0], x)]
-        return _Rule((DType.bool,), (constant(DType.bool, every),), combine, lambda b, s: s[0])
+
+        def finish(b, state):  # all/any of uint8 give uint8 (0 or 1), as torch
+            return CONVERTERS[Op.CAST](b, state, [DType.bool], dtype, {})
+        return _Rule((DType.bool,), (constant(DType.bool, every),), combine, finish)
     return rule
 
 

@@ -187,21 +187,27 @@ def can_cast(src: DType, dst: DType) -> bool:
     return src.category <= dst.category
 
 
-def to_dtype(value, dtype: DType) -> Tensor:
+def to_dtype(value, dtype: DType, checked: bool = False) -> Tensor:
     """A Tensor of `dtype`: casts a Tensor (a dispatched op), wraps a Python scalar as a 0-d
-    literal (capture modes record tensors they have not seen as constants)."""
+    literal (capture modes record tensors they have not seen as constants). A Python int wraps
+    into a small int dtype as in torch's arithmetic; `checked` raises instead (torch's pow,
+    clamp, where and fill check their scalars)."""
     Tensor = tensor_module.Tensor
     if isinstance(value, Tensor):
         return value if value.dtype is dtype else dispatch(Op.CAST, value, dtype=dtype)
     if isinstance(value, np.ndarray):
         return to_dtype(Tensor._from_array(value), dtype)
     value = _py_scalar(value)
+    if checked and not _fits(value, dtype):
+        raise RuntimeError(f"value cannot be converted to type {dtype.value} without overflow: "
+                           f"{value!r}")
     try:
         if dtype.category is Category.INT and isinstance(value, int):
             # torch wraps a Python int into a small int dtype: uint8 tensor + 300 adds 44
             return Tensor._wrap(np.array(value, dtype=np.int64).astype(dtype.np))
         if dtype is DType.float16:  # torch rounds a Python float to half via float32
-            value = np.float32(value)
+            with np.errstate(over="ignore"):  # beyond 65504: inf, as torch
+                return Tensor._wrap(np.array(np.float32(value), dtype=dtype.np))
         return Tensor._wrap(np.array(value, dtype=dtype.np))
     except OverflowError:
         raise RuntimeError(f"value cannot be converted to type {dtype.value} without overflow: "
@@ -210,6 +216,22 @@ def to_dtype(value, dtype: DType) -> Tensor:
 
 def _py_scalar(value):
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _fits(value, dtype: DType) -> bool:
+    """c10::overflows: ints within the dtype (uint8 also takes -255..-1, wrapping), finite
+    floats within float16's range."""
+    if dtype.category is Category.INT and isinstance(value, int):
+        info = np.iinfo(dtype.np)
+        return (-info.max if info.min == 0 else info.min) <= value <= info.max
+    if dtype is DType.float16 and isinstance(value, float) and np.isfinite(value):
+        return abs(value) <= float(np.finfo(np.float16).max)
+    return True
+
+
+# the operands torch converts from a Python scalar with an overflow check (its Scalar.to<T>:
+# pow's exponent, clamp's bounds, where's values); elsewhere an int wraps (uint8 + 300)
+CHECKED_SCALARS = {Op.POW: (1,), Op.MAXIMUM: (0, 1), Op.MINIMUM: (0, 1), Op.WHERE: (1, 2)}
 
 
 def _promote(op: Op, args: tuple) -> list[Tensor]:
@@ -230,8 +252,10 @@ def _promote(op: Op, args: tuple) -> list[Tensor]:
     if opdef.promotion is Promotion.INT_TO_FLOAT and dtype.category < Category.FLOAT:
         dtype = _state.default_dtype
     out = list(args)
-    for i in positions:
-        out[i] = to_dtype(args[i], dtype)
+    for i in positions:  # torch's where checks an int scalar, not a float one
+        checked = i in CHECKED_SCALARS.get(op, ()) and not (
+            op is Op.WHERE and isinstance(args[i], float))
+        out[i] = to_dtype(args[i], dtype, checked)
     for i, a in enumerate(out):
         if not isinstance(a, Tensor):
             raise TypeError(f"{op.value}(): operand {i} must be a Tensor, got {type(a).__name__}")

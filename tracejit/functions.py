@@ -224,7 +224,7 @@ def masked_fill(input, mask, value):
             f"masked_fill only supports a 0-dimensional value tensor, but got tensor with "
             f"{value.ndim} dimension(s)."
         )
-    return dispatch(Op.WHERE, mask, to_dtype(value, input.dtype), input)
+    return dispatch(Op.WHERE, mask, to_dtype(value, input.dtype, checked=True), input)
 
 
 def fill_(input, value):

@@ -3,6 +3,8 @@ and to `index` / `index_put` when the key holds tensors (integer or bool masks).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tracejit import tensor as _tensor_module
@@ -26,6 +28,10 @@ def _key_tensor(k):
         raise IndexError(
             f"tensors used as indices must be long, int or bool tensors, got {t.dtype.value}"
         )
+    if t.dtype is DType.uint8:  # torch 2.13 still reads a uint8 index as a mask, and warns
+        warnings.warn("indexing with dtype tracejit.uint8 is now deprecated, please use a "
+                      "dtype tracejit.bool instead.", UserWarning, stacklevel=4)
+        t = to_dtype(t, DType.bool)
     return t
 
 
@@ -95,6 +101,14 @@ def _slice_bounds(k: slice, size: int) -> tuple[int, int, int]:
     return start, max(stop, start), step
 
 
+def _refuse_uint8_mask(key) -> None:
+    """torch's x[uint8_mask] = v goes through masked_fill_, which refuses the mask."""
+    for k in key if isinstance(key, tuple) else (key,):
+        if isinstance(k, _tensor_module.Tensor) and k.dtype is DType.uint8:
+            raise RuntimeError("index_put_: a uint8 tensor used as a mask in an assignment is not "
+                               "supported (torch's masked_fill_ refuses it); use mask.bool()")
+
+
 def getitem(x, key):
     spec, tensors = parse_key(x, key)
     if tensors:
@@ -116,6 +130,7 @@ def getitem(x, key):
 def setitem(x, key, value) -> None:
     from tracejit.dispatch import assign
 
+    _refuse_uint8_mask(key)
     spec, tensors = parse_key(x, key)
     if not isinstance(value, (_tensor_module.Tensor, np.ndarray)) and not _is_number(value):
         from tracejit.creation import tensor

@@ -97,11 +97,13 @@ ERRORS = {
         "invert a mask, use the `~` or `logical_not()` operator instead.", True),
     "sub-bool": (
         lambda L: L.ones(2) - L.tensor([True, False]), RuntimeError,
-        "sub: bool tensors are not supported (supported dtypes: float32, float64, int32, int64)",
+        "sub: bool tensors are not supported (supported dtypes: float16, float32, float64, uint8, "
+        "int8, int16, int32, int64)",
         True),
     "bitwise-float": (
         lambda L: L.ones(2) & L.ones(2), RuntimeError,
-        "bitwise_and: float32 tensors are not supported (supported dtypes: int32, int64, bool)",
+        "bitwise_and: float32 tensors are not supported (supported dtypes: uint8, int8, int16, "
+        "int32, int64, bool)",
         True),
     "invert-float": (
         lambda L: ~L.ones(2, dtype=L.float64), TypeError,
@@ -113,7 +115,8 @@ ERRORS = {
         "decimals=0)", True),
     "mean-int": (
         lambda L: _x(L).mean(), RuntimeError,
-        "mean: int64 tensors are not supported (supported dtypes: float32, float64)", True),
+        "mean: int64 tensors are not supported (supported dtypes: float16, float32, float64)",
+        True),
     "inplace-int-add-float": (
         lambda L: L.ones(2, dtype=L.int64).add_(1.5), RuntimeError,
         "add_: result type float32 can't be cast to the desired output type int64", True),
@@ -140,18 +143,15 @@ ERRORS = {
         lambda L: L.ones(2).to("cuda"), RuntimeError,
         "device 'cuda' is not available: tracejit runs on the CPU only for now (the GPU backend "
         "is a later milestone); use device='cpu' or leave device unset", None),
-    "numpy-uint8": (
-        lambda L: L.from_numpy(np.zeros(2, np.uint8)), TypeError,
-        "numpy dtype uint8 is not supported; tracejit tensors hold float32, float64, int32, "
-        "int64, bool", False),
-    "numpy-float16": (
-        lambda L: L.tensor(np.zeros(2, np.float16)), TypeError,
-        "numpy dtype float16 is not supported; tracejit tensors hold float32, float64, int32, "
-        "int64, bool", False),
-    "half": (
-        lambda L: L.ones(2).half(), TypeError,
-        "float16 is not supported; tracejit holds float32, float64, int32, int64 and bool",
-        False),
+    "numpy-uint16": (
+        lambda L: L.from_numpy(np.zeros(2, np.uint16)), TypeError,
+        "numpy dtype uint16 is not supported; tracejit tensors hold float16, float32, float64, "
+        "uint8, int8, int16, int32, int64, bool", False),
+    "bfloat16": (
+        lambda L: L.ones(2).to(L.bfloat16), TypeError,
+        "tracejit.bfloat16 is not supported: numpy, which holds tracejit's data, has no "
+        "bfloat16. tracejit holds float16, float32, float64, uint8, int8, int16, int32, int64 "
+        "and bool; use float16 or float32 instead", False),
     "cat-shapes": (
         lambda L: L.cat([L.ones(2, 3), L.ones(2, 4)]), RuntimeError,
         "Sizes of tensors must match except in dimension 0. Expected size 3 but got size 4 for "

@@ -270,7 +270,7 @@ LITERAL_SAMPLES = [
     ("dense<int64[2]: [-9223372036854775808, 9223372036854775807]>",
      np.array([-2**63, 2**63 - 1], np.int64)),
     ("dense<int64[]: 42>", np.array(42, np.int64)),
-    ("dense<float16[5]: [0.0999755859375, 65504.0, -inf, 5.960464477539063e-08, nan]>",
+    ("dense<float16[5]: [0.1, 6.55e+04, -inf, 6e-08, nan]>",
      np.array([0.1, 65504, -np.inf, 6e-8, np.nan], np.float16)),
     ("dense<uint8[2]: [0, 255]>", np.array([0, 255], np.uint8)),
     ("dense<int8[2]: [-128, 127]>", np.array([-128, 127], np.int8)),
