@@ -495,13 +495,13 @@ def _resolve_shape(shape: Sequence[int], input_shape, what: str = "shape") -> tu
     if -1 in shape:
         known = math.prod(d for d in shape if d != -1)
         numel = math.prod(input_shape)
-        if known == 0 or numel % known:
-            raise RuntimeError(
-                f"{what} '{list(shape)}' is invalid for input of size {numel} (input shape "
         if known == 0 and numel == 0:
             raise RuntimeError(f"cannot reshape tensor of 0 elements into shape {list(shape)} "
                                "because the unspecified dimension size -1 can be any value "
                                "and is ambiguous")
+        if known == 0 or numel % known:
+            raise RuntimeError(
+                f"{what} '{list(shape)}' is invalid for input of size {numel} (input shape "
                 f"{list(input_shape)})"
             )
         shape = tuple(numel // known if d == -1 else d for d in shape)
