@@ -126,8 +126,3 @@ def _holds_number_argument(value) -> bool:
         return any(_holds_number_argument(v) for v in value)
     return hasattr(value, "py_type")
 
-
-def write_back(writes: list[tuple[object, str]], values) -> None:
-    """After a call: each assigned attribute gets the tensor the graph computed for it."""
-    for (obj, name), value in zip(writes, values):
-        setattr(obj, name, value)

@@ -72,7 +72,7 @@ from tracejit.script_source import (
     source_of,
     unwrap_library,
 )
-from tracejit.script_state import PythonState, write_back
+from tracejit.script_state import PythonState
 from tracejit.tensor import Tensor
 from tracejit.traced import (
     ABSTRACT,
@@ -501,17 +501,10 @@ class _Scripted:
         raise _Rescript()
 
     def __call__(self, *args, **kwargs):
-        if isinstance(current_mode(), TraceMode):  # inlined into a trace: runs as Python
-            return super().__call__(*args, **kwargs)
         try:
-            result = super().__call__(*args, **kwargs)
+            return super().__call__(*args, **kwargs)
         except _Rescript:  # keys change with static numbers: start the call again
-            result = super().__call__(*args, **kwargs)
-        writes = getattr(self._last, "writes", None)
-        if writes:  # tensors the code assigned to module attributes, returned after the result
-            result, values = result
-            write_back(writes, values)
-        return result
+            return super().__call__(*args, **kwargs)
 
     def _script(self, args, kwargs):
         if isinstance(current_mode(), TraceMode):

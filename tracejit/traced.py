@@ -18,7 +18,7 @@ import operator
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,8 @@ class Specialization:
     optimized: Graph  # what runs: `graph` after the pipeline
     views: list[bool]  # per output: captured as a view op, so it may share an input's memory
     runner: Callable  # (arrays, rng) -> arrays: the compiled plan, or the interpreter
+    # (object, attribute) the captured code assigned a tensor: their values follow the result
+    writes: list = field(default_factory=list)
 
     def __post_init__(self):
         # per output: whether it can be an input's memory (an input itself or a numpy view);
@@ -199,9 +201,15 @@ class _Traced:
         self._cache.move_to_end(key)
         self._last = spec
         if not kwargs and self._module is None and len(leaves) == len(args) and all(
-                a is t for a, t in zip(args, leaves)) and len(set(map(id, args))) == len(args):
+                a is t for a, t in zip(args, leaves)) and len(set(map(id, args))) == len(args) \
+                and not spec.writes:
             self._fast[tuple(map(_SIGNATURE, args))] = spec
-        return spec.run(leaves, [] if self._freeze else state)
+        result = spec.run(leaves, [] if self._freeze else state)
+        if spec.writes:  # tensors the code assigned to attributes, written back now
+            result, values = result
+            for (obj, name), value in zip(spec.writes, values):
+                setattr(obj, name, value)
+        return result
 
     def _key(self, args, kwargs) -> tuple[Any, list[Tensor], list[Tensor]]:
         """The cache key of a call (see the module docstring), its Tensors and module state."""
@@ -276,12 +284,15 @@ class _Traced:
                     tracer.add_input(tensor, name)
             with using_mode(tracer):
                 result = self._fn(*args, **kwargs)
-                outs, out_structure, _ = pytree.flatten(result)
+                writes = self._assigned(tracer, state)
+                packed = (result, [getattr(o, n) for o, n in writes]) if writes else result
+                outs, out_structure, _ = pytree.flatten(packed)
                 graph, mutated, sources = tracer.finish(outs)
         finally:
             tracer.release()
         spec = self._specialize(graph, structure, out_structure, leaves,
                                 () if self._freeze else state_names, mutated, sources, "traced")
+        spec.writes = writes
         return spec, ABSTRACT if abstract else result
 
     def _specialize(self, graph: Graph, structure, out_structure, leaves: list[Tensor],
@@ -295,6 +306,10 @@ class _Traced:
 
     def _state(self) -> tuple[tuple[str, ...], list[Tensor]]:
         return (), []
+
+    def _assigned(self, tracer: TraceMode, state: list[Tensor]) -> list[tuple[Any, str]]:
+        """(module, attribute) pairs the traced code assigned a traced tensor (modules only)."""
+        return []
 
     def _flags(self) -> tuple:
         return ()
@@ -351,6 +366,19 @@ class TracedModule(_Traced):
 
     def _flags(self) -> tuple:
         return tuple(m.training for m in self._module.modules())
+
+    def _assigned(self, tracer, state):
+        """Attributes (`self.last_loss = loss`) and replaced buffers (`self.buf = new`) that
+        hold a traced tensor after the run: outputs written back after each call (without
+        that they would hold a trace's placeholder, never computed)."""
+        known = {id(t) for t in state}
+        out = []
+        for module in self._module.modules():
+            for name, value in [*vars(module).items(), *module._buffers.items()]:
+                bound = getattr(value, "_value", None) if isinstance(value, Tensor) else None
+                if bound is not None and id(value) not in known and id(bound) in tracer.dynamic:
+                    out.append((module, name))
+        return out
 
     def _mode(self) -> str:
         training = [name or "self" for name, m in self._module.named_modules() if m.training]

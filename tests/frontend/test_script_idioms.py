@@ -305,3 +305,19 @@ def test_a_graph_file_of_a_module_that_assigns_attributes_returns_the_result(tmp
     want = scripted(x, target)
     tj.save(scripted, tmp_path / "m.tjg")
     same(tj.load(tmp_path / "m.tjg")(x, target), want)
+
+
+@pytest.mark.parametrize("backend", ["eager", "llvm"])
+def test_traced_modules_write_assigned_attributes_back_too(backend):
+    """trace records Python as it runs: without the write-back, `model.last_loss` would hold
+    the trace's never-computed placeholder."""
+    model, twin = WithLoss(), WithLoss()
+    twin.load_state_dict(model.state_dict())
+    x, target = T(4, 3), T(4, 2)
+    traced = tj.trace(model, x, target, backend=backend)
+    for _ in range(2):
+        same(traced(x, target), twin(x, target))
+        for name in ("last_loss", "scaled"):
+            same(getattr(model, name), getattr(twin, name))
+        same(model.attn.cache, twin.attn.cache)
+        x, target = T(4, 3), T(4, 2)
