@@ -569,6 +569,46 @@ def test_spatial_transformer_traces():
         assert_close(run(x, theta), expected, "float32")
 
 
+LAZY_CASES = [
+    ("linear", lambda lib: lib.nn.LazyLinear(4), (3, 5)),
+    ("conv1d", lambda lib: lib.nn.LazyConv1d(4, 3), (6, 7)),
+    ("conv2d", lambda lib: lib.nn.LazyConv2d(4, 3, groups=2, padding=1), (2, 6, 5, 5)),
+    ("conv3d", lambda lib: lib.nn.LazyConv3d(2, 2), (1, 2, 3, 3, 3)),
+    ("convT2d", lambda lib: lib.nn.LazyConvTranspose2d(4, 3, stride=2), (2, 6, 3, 3)),
+    ("batchnorm1d", lambda lib: lib.nn.LazyBatchNorm1d(affine=False), (4, 3)),
+    ("batchnorm2d", lambda lib: lib.nn.LazyBatchNorm2d(), (2, 3, 4, 4)),
+    ("instancenorm1d", lambda lib: lib.nn.LazyInstanceNorm1d(), (2, 3, 7)),
+]
+
+
+@pytest.mark.parametrize("case", LAZY_CASES, ids=[c[0] for c in LAZY_CASES])
+def test_lazy_modules(case):
+    _, make, shape = case
+    x = sample(*shape)
+    ours, theirs = make(tj), make(torch)
+    assert repr(ours) == repr(theirs)
+    first = theirs(torch.tensor(x))
+    # loading torch's state materializes ours from the stored shapes
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    assert type(ours).__name__ == type(theirs).__name__ and repr(ours) == repr(theirs)
+    ours.eval(), theirs.eval()
+    with torch.no_grad():
+        assert_close(ours(tj.tensor(x)), theirs(torch.tensor(x)), "float32")
+    fresh = make(tj).double()  # the first input materializes it, in the dtype it was given
+    out = fresh(tj.tensor(x.astype("float64")))
+    assert tuple(out.shape) == tuple(first.shape) and type(fresh).__name__ == type(theirs).__name__
+    assert fresh.state_dict()["weight" if "weight" in fresh.state_dict() else "running_mean"
+                              ].dtype is tj.float64
+
+
+def test_lazy_module_materializes_under_trace():
+    model = nn.Sequential(nn.LazyConv2d(4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
+    x = tj.tensor(sample(2, 3, 5, 5))
+    traced = tj.trace(model, x)
+    assert isinstance(model[0], nn.Conv2d) and model[3].in_features == 36
+    np.testing.assert_allclose(traced(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 def _x(*shape):

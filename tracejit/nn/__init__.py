@@ -85,6 +85,7 @@ from tracejit.nn import (  # noqa: E402
     activation,
     conv,
     dropout,
+    lazy,
     loss,
     normalization,
     padding,
@@ -95,6 +96,7 @@ from tracejit.nn import (  # noqa: E402
 from tracejit.nn.activation import *  # noqa: E402, F403
 from tracejit.nn.conv import *  # noqa: E402, F403
 from tracejit.nn.dropout import *  # noqa: E402, F403
+from tracejit.nn.lazy import *  # noqa: E402, F403
 from tracejit.nn.loss import *  # noqa: E402, F403
 from tracejit.nn.normalization import *  # noqa: E402, F403
 from tracejit.nn.padding import *  # noqa: E402, F403
@@ -103,7 +105,7 @@ from tracejit.nn.sparse import *  # noqa: E402, F403
 from tracejit.nn.upsampling import *  # noqa: E402, F403
 
 __all__ += [
-    *activation.__all__, *conv.__all__, *dropout.__all__, *loss.__all__,
+    *activation.__all__, *conv.__all__, *dropout.__all__, *lazy.__all__, *loss.__all__,
     *normalization.__all__, *padding.__all__, *pooling.__all__, *sparse.__all__,
     *upsampling.__all__,
 ]
