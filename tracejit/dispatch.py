@@ -281,10 +281,36 @@ def _types(tensors) -> list[TensorType]:
 
 def dispatch(op: Op, *args, **attrs) -> Tensor:
     """Run `op` on `args` (Tensors or Python scalars) in the active mode; returns a Tensor."""
+    if op in HALF_BY_SCALAR and len(args) == 2 and not attrs:
+        scaled = _half_by_scalar(op, *args)
+        if scaled is not None:
+            return scaled
     attrs = complete_attrs(op, attrs)
     operands = _promote(op, args)
     types = infer_types(op, _types(operands), attrs)
     return _state.mode.apply(op, operands, attrs, types)
+
+
+# torch's CPU mul and div of a float16 tensor by a CPU scalar (a Python number or a 0-d tensor)
+# use the scalar's value in float32 rather than the scalar rounded to half: x * 0.1 is
+# half(float(x) * 0.1f). The operand positions that count: mul's either one, div's divisor.
+HALF_BY_SCALAR = {Op.MUL: (0, 1), Op.DIV: (1,)}
+
+
+def _half_by_scalar(op: Op, a, b) -> Tensor | None:
+    """`op(a, b)` computed as torch does when it is a float16 tensor and a scalar; else None."""
+    Tensor = tensor_module.Tensor
+    for k in HALF_BY_SCALAR[op]:
+        x, s = (b, a) if k == 0 else (a, b)
+        scalar = (is_number(s) and not isinstance(s, bool)) or (
+            isinstance(s, Tensor) and s._data.ndim == 0 and s.dtype.category > Category.BOOL)
+        if (scalar and isinstance(x, Tensor) and x.dtype is DType.float16 and x._data.ndim
+                and result_type(x, s) is DType.float16):
+            wide = dispatch(Op.CAST, x, dtype=DType.float32)
+            s = to_dtype(s, DType.float32)
+            out = dispatch(op, *((s, wide) if k == 0 else (wide, s)))
+            return dispatch(Op.CAST, out, dtype=DType.float16)
+    return None
 
 
 def dispatch_inplace(op: Op, target: Tensor, *args, **attrs) -> Tensor:

@@ -121,7 +121,11 @@ def test_float16_arithmetic_rounds_each_op_like_torch():
     x = np.arange(1, 2049, dtype=np.float32).astype(np.float16)
     for fn in (lambda L, x: x + 0.1, lambda L, x: x - 1 / 3, lambda L, x: x * x,
                lambda L, x: x / 7, lambda L, x: x.sqrt(), lambda L, x: x.sigmoid() * 2 - 1,
-               lambda L, x: (x / 1000).exp(), lambda L, x: (x * 100).float()):
+               lambda L, x: (x / 1000).exp(), lambda L, x: (x * 100).float(),
+               # a scalar factor or divisor is used in float32, not rounded to half first
+               lambda L, x: x * 0.1, lambda L, x: 0.3 * x, lambda L, x: x / 3.3,
+               lambda L, x: x * L.tensor(0.1, dtype=L.float64), lambda L, x: x * 1e5,
+               lambda L, x: x.clone().mul_(1.7), lambda L, x: x.clone().div_(0.7)):
         check_same(fn, x, rtol=0, atol=0)
 
 
