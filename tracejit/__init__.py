@@ -83,6 +83,8 @@ from tracejit.tensor import (
     memory_format,
     preserve_format,
 )
+from tracejit.torch_aliases import *  # noqa: F403  (torch.relu_, torch.conv2d, ...)
+from tracejit.torch_aliases import __all__ as _alias_names
 from tracejit.traced import TracedFunction, TracedModule, trace
 from tracejit.tracer import TraceError
 
@@ -203,6 +205,7 @@ __all__ = [
     *_compat_names,
     *_extra_function_names,
     *_math_function_names,
+    *_alias_names,
     *_shape_function_names,
     "asarray",
     "logspace",

@@ -273,6 +273,11 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
     return _scaled_sum(input, sum(bmm(batch1, batch2), dim=0), beta, alpha)
 
 
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
+    """beta * input + alpha * outer(vec1, vec2)."""
+    return _scaled_sum(input, outer(vec1, vec2), beta, alpha)
+
+
 def spmm(input, mat2):
     """A dense matrix product: torch.sparse is out of scope, so both operands are dense."""
     return mm(input, mat2)
@@ -448,8 +453,8 @@ def equal(input, other) -> bool:
 
 
 __all__ = [
-    "addbmm", "addmm", "addmv", "allclose", "baddbmm", "cdist", "dot", "einsum", "equal", "ger",
-    "isclose", "meshgrid", "mv", "outer", "repeat_interleave", "spmm", "tensordot", "unbind",
+    "addbmm", "addmm", "addmv", "addr", "allclose", "baddbmm", "cdist", "dot", "einsum", "equal",
+    "ger", "isclose", "meshgrid", "mv", "outer", "repeat_interleave", "spmm", "tensordot", "unbind",
 ]
 
 # Tensor methods torch offers for these (einsum, meshgrid, cdist and tensordot are functions only)

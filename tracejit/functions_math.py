@@ -1,6 +1,8 @@
 """More of torch's elementwise and reducing functions, as composites of dispatched primitives:
-addcmul/addcdiv, isinf/isfinite/nan_to_num, nansum/nanmean, aminmax,
-var_mean/std_mean, inner/vdot/kron/cross/dist, hypot, logaddexp, diag/diagonal/diag_embed.
+addcmul/addcdiv, isinf/isfinite/nan_to_num, exp2/log2/log10/sinh/cosh/tan and friends,
+nansum/nanmean, aminmax, var_mean/std_mean, cov/corrcoef, inner/vdot/kron/cross/dist, hypot,
+logaddexp, diag/diagonal/diag_embed. Transcendental composites (log2 = log / ln 2, ...) may
+differ from torch's dedicated kernels in the last bit or two.
 """
 
 from __future__ import annotations
@@ -110,6 +112,148 @@ def logaddexp(input, other):
     return where(same, big + math.log(2), big + (small - big).exp().log1p())
 
 
+_LN2 = math.log(2.0)
+
+
+def _float_input(input):
+    """input as floating point (integers go to the default dtype, like torch's unary math)."""
+    input = as_tensor_arg(input)
+    if input.is_floating_point():
+        return input
+    from tracejit.dispatch import get_default_dtype
+
+    return to_dtype(input, get_default_dtype())
+
+
+def exp2(input):
+    return 2.0 ** _float_input(input)
+
+
+def log2(input):
+    return _float_input(input).log() * (1.0 / _LN2)
+
+
+def log10(input):
+    return _float_input(input).log() * (1.0 / math.log(10.0))
+
+
+def sinh(input):
+    x = _float_input(input)
+    return (x.expm1() - (-x).expm1()) * 0.5  # expm1: no cancellation near 0
+
+
+def cosh(input):
+    x = _float_input(input)
+    return (x.exp() + (-x).exp()) * 0.5
+
+
+def tan(input):
+    x = _float_input(input)
+    return x.sin() / x.cos()
+
+
+def frac(input):
+    """input - trunc(input), the fractional part with input's sign."""
+    return input - input.trunc()
+
+
+def signbit(input):
+    """True where the sign bit is set (-0.0 included)."""
+    input = as_tensor_arg(input)
+    if not input.is_floating_point():
+        return input < 0
+    zero = input == 0
+    return (input < 0) | (zero & ((1.0 / where(zero, input, _scalar_like(input, 1))) < 0))
+
+
+def copysign(input, other):
+    """|input| with other's sign (floating point)."""
+    input = _float_input(input)
+    other = other if isinstance(other, (int, float)) else as_tensor_arg(other, "other")
+    negative = signbit(other) if not isinstance(other, (int, float)) else (
+        math.copysign(1.0, other) < 0)
+    magnitude = input.abs()
+    if isinstance(negative, bool):
+        return -magnitude if negative else magnitude
+    return where(negative, -magnitude, magnitude)
+
+
+def heaviside(input, values):
+    """0 where input < 0, values where input == 0, 1 where input > 0."""
+    positive = to_dtype(input > 0, input.dtype)
+    return where(input == 0, values, positive)
+
+
+def xlogy(input, other):
+    """input * log(other), 0 where input == 0 (unless other is NaN)."""
+    x = _float_input(input)
+    y = _float_input(other) if not isinstance(other, (int, float)) else other
+    product = x * (y.log() if not isinstance(y, (int, float)) else math.log(y))
+    keep_nan = y == y if not isinstance(y, (int, float)) else not math.isnan(y)
+    return where((x == 0) & keep_nan, _scalar_like(product, 0), product)
+
+
+def logit(input, eps: float | None = None):
+    """log(p / (1 - p)), p clamped to [eps, 1 - eps] when eps is given."""
+    p = _float_input(input)
+    if eps is not None:
+        p = p.clamp(eps, 1 - eps)
+    return (p / (1 - p)).log()
+
+
+def _nan_aware(pick):
+    def function(input, other):
+        chosen = pick(input, other)
+        if not input.is_floating_point():
+            return chosen
+        return where(input != input, other, where(other != other, input, chosen))
+
+    return function
+
+
+fmax = _nan_aware(lambda a, b: a.maximum(b))
+fmax.__doc__ = "maximum, except that a NaN loses to a number."
+fmin = _nan_aware(lambda a, b: a.minimum(b))
+fmin.__doc__ = "minimum, except that a NaN loses to a number."
+
+
+def deg2rad(input):
+    return _float_input(input) * (math.pi / 180.0)
+
+
+def rad2deg(input):
+    return _float_input(input) * (180.0 / math.pi)
+
+
+def float_power(input, exponent):
+    """pow in float64."""
+    input = to_dtype(as_tensor_arg(input), DType.float64)
+    if not isinstance(exponent, (int, float)):
+        exponent = to_dtype(as_tensor_arg(exponent, "exponent"), DType.float64)
+    return input ** exponent
+
+
+def logaddexp2(input, other):
+    return logaddexp(input * _LN2, other * _LN2) * (1.0 / _LN2)
+
+
+def sinc(input):
+    """sin(pi x) / (pi x), 1 at 0."""
+    x = _float_input(input) * math.pi
+    safe = where(x == 0, _scalar_like(x, 1), x)
+    return where(x == 0, _scalar_like(x, 1), safe.sin() / safe)
+
+
+def sgn(input):
+    """sign (tracejit has no complex dtypes)."""
+    return as_tensor_arg(input).sign()
+
+
+def rsub(input, other, alpha=1):
+    """other - alpha * input."""
+    return other - (input if alpha == 1 else input * alpha)
+
+
 # --- reductions ---------------------------------------------------------------------------------
 
 def nansum(input, dim=None, keepdim: bool = False, *, dtype=None):
@@ -152,6 +296,30 @@ def std_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correctio
 
 def _mean_all(input, keepdim):
     return input.mean(tuple(range(input.ndim)), keepdim)
+
+
+def cov(input, *, correction: int = 1, fweights=None, aweights=None):
+    """The covariance matrix of the variables in input's rows (observations in columns)."""
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("cov(): fweights and aweights are not supported yet")
+    x = _float_input(input)
+    vector = x.ndim < 2
+    x = reshape(x, 1, -1) if vector else x
+    n = x.shape[1]
+    centered = x - x.mean(1, True)
+    from tracejit.functions import matmul
+
+    out = matmul(centered, centered.t()) / builtins.max(n - correction, 0)
+    return reshape(out, ()) if vector else out
+
+
+def corrcoef(input):
+    """Pearson correlation coefficients of input's rows, clipped to [-1, 1]."""
+    c = cov(input)
+    if c.ndim == 0 or c.numel() == 1:
+        return c / c
+    d = diagonal(c).sqrt()
+    return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)
 
 
 def dist(input, other, p: float = 2):
@@ -271,9 +439,51 @@ def trace_matrix(input):
 
 
 __all__ = [
-    "addcdiv", "addcmul", "aminmax", "cross", "diag", "diag_embed",
-    "diagonal", "dist", "hypot", "inner", "isfinite", "isinf", "isneginf", "isposinf", "kron",
-    "logaddexp", "nan_to_num", "nanmean", "nansum", "std_mean", "var_mean", "vdot",
+    "addcdiv",
+    "addcmul",
+    "aminmax",
+    "copysign",
+    "corrcoef",
+    "cosh",
+    "cov",
+    "cross",
+    "deg2rad",
+    "diag",
+    "diag_embed",
+    "diagonal",
+    "dist",
+    "exp2",
+    "float_power",
+    "fmax",
+    "fmin",
+    "frac",
+    "heaviside",
+    "hypot",
+    "inner",
+    "isfinite",
+    "isinf",
+    "isneginf",
+    "isposinf",
+    "kron",
+    "log2",
+    "log10",
+    "logaddexp",
+    "logaddexp2",
+    "logit",
+    "nan_to_num",
+    "nanmean",
+    "nansum",
+    "rad2deg",
+    "rsub",
+    "sgn",
+    "signbit",
+    "sinc",
+    "sinh",
+    "std_mean",
+    "tan",
+    "var_mean",
+    "vdot",
+    "xlogy",
 ]
 
 # also Tensor methods (diag_embed, var_mean, std_mean are functions only)

@@ -212,6 +212,94 @@ def _zeros(rows, cols, dtype):
     return dispatch(Op.FULL, shape=(rows, cols), value=0, dtype=dtype)
 
 
+def take(input, index):
+    """input's elements at `index` into its flattened form, in index's shape."""
+    return reshape(as_tensor_arg(input), -1)[index]
+
+
+def index_put(input, indices, values, accumulate: bool = False):
+    """A copy of input with input[indices] = values (accumulate=True is not supported yet)."""
+    out = as_tensor_arg(input).clone()
+    return index_put_(out, indices, values, accumulate)
+
+
+def index_put_(input, indices, values, accumulate: bool = False):
+    """input[indices] = values in place; indices is a tuple of index tensors."""
+    if accumulate:
+        raise NotImplementedError("index_put_(accumulate=True) is not supported yet; use "
+                                  "index_add_ or scatter_add_")
+    input[tuple(indices)] = values
+    return input
+
+
+def unfold(input, dimension: int, size: int, step: int):
+    """Every window of `size` elements along `dimension`, `step` apart: that dim becomes the
+    window count and a last dim of `size` is added (one gather)."""
+    input = as_tensor_arg(input)
+    dim = normalize_dim(dimension, input.ndim)
+    length = input.shape[dim] if input.ndim else 1
+    if size > length:
+        raise RuntimeError(f"maximum size for tensor at dimension {dim} is {length} but size "
+                           f"is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    n = (length - size) // step + 1
+    from tracejit.creation import tensor
+
+    index = tensor(np.arange(n)[:, None] * step + np.arange(size)[None, :])
+    if input.ndim == 0:
+        return reshape(input, 1)
+    windows = input[(slice(None),) * dim + (index,)]
+    return movedim(windows, dim + 1, -1)
+
+
+def sum_to_size(input, *size):
+    """Sum input down to `size` (which input broadcasts from)."""
+    input = as_tensor_arg(input)
+    size = size_args(size)
+    lead = input.ndim - len(size)
+    if lead < 0:
+        raise RuntimeError(f"size {list(size)} is not expandable to size {list(input.shape)}")
+    dims = list(range(lead)) + [lead + i for i, s in enumerate(size)
+                                if s == 1 and input.shape[lead + i] != 1]
+    from tracejit.functions import sum as sum_
+
+    out = sum_(input, dims, True) if dims else input
+    return reshape(out, size)
+
+
+def fill_diagonal_(input, fill_value, wrap: bool = False):
+    """Set the main diagonal (every dim of equal size, or a tall matrix's first square part,
+    repeating every n+1 rows with wrap=True) to fill_value, in place."""
+    input = as_tensor_arg(input)
+    if input.ndim < 2:
+        raise RuntimeError("dimensions must larger than 1")
+    if input.ndim > 2 and len(set(input.shape)) != 1:
+        raise RuntimeError("all dimensions of input must be of equal length")
+    mask = np.zeros(input.shape, dtype=bool)
+    n = builtins.min(input.shape)
+    if input.ndim == 2:
+        rows, cols = input.shape
+        step = cols + 1
+        flat = np.arange(0, rows * cols if wrap else builtins.min(rows, cols) * cols, step)
+        mask.reshape(-1)[flat] = True
+    else:
+        mask[(np.arange(n),) * input.ndim] = True
+    from tracejit.creation import tensor
+    from tracejit.dispatch import assign
+
+    filled = input.masked_fill(tensor(mask), fill_value)
+    return assign(input, filled, "fill_diagonal_")
+
+
+def narrow_copy(input, dim, start, length):
+    return as_tensor_arg(input).narrow(dim, start, length).clone()
+
+
+def split_with_sizes(input, split_sizes, dim: int = 0):
+    return as_tensor_arg(input).split(list(split_sizes), dim)
+
+
 def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None,
                  layout=None):
     """The (2, n) row and column indices of the lower triangle, row by row."""
@@ -231,10 +319,34 @@ def _indices(pair, dtype):
 
 
 __all__ = [
-    "atleast_1d", "atleast_2d", "atleast_3d", "block_diag", "broadcast_to", "cartesian_prod",
-    "column_stack", "dsplit", "dstack", "hsplit", "hstack", "masked_select", "moveaxis",
-    "movedim", "ravel", "row_stack", "select", "tensor_split", "tile", "tril_indices",
-    "triu_indices", "vsplit", "vstack",
+    "atleast_1d",
+    "atleast_2d",
+    "atleast_3d",
+    "block_diag",
+    "broadcast_to",
+    "cartesian_prod",
+    "column_stack",
+    "dsplit",
+    "dstack",
+    "hsplit",
+    "hstack",
+    "index_put",
+    "index_put_",
+    "masked_select",
+    "moveaxis",
+    "movedim",
+    "narrow_copy",
+    "ravel",
+    "row_stack",
+    "select",
+    "split_with_sizes",
+    "take",
+    "tensor_split",
+    "tile",
+    "tril_indices",
+    "triu_indices",
+    "vsplit",
+    "vstack",
 ]
 
 # also Tensor methods

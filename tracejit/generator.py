@@ -176,5 +176,36 @@ def _bernoulli(t, p):
     return (rand(*t.shape) < p).to(t.dtype)
 
 
+def _exponential(t, lambd):
+    from tracejit.creation import rand
+
+    _floating(t, "exponential_cpu")
+    if lambd <= 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+    return -(1 - rand(*t.shape, dtype=t.dtype)).log() / lambd
+
+
+def _log_normal(t, mean, std):
+    return _normal(t, mean, std).exp()
+
+
+def _cauchy(t, median, sigma):
+    from tracejit.creation import rand
+
+    _floating(t, "cauchy_cpu")
+    angle = (rand(*t.shape, dtype=t.dtype) - 0.5) * np.pi
+    return angle.sin() / angle.cos() * sigma + median
+
+
+def _geometric(t, p):
+    from tracejit.creation import rand
+
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    u = rand(*t.shape, dtype=t.dtype if t.dtype.is_floating_point else None)
+    return ((1 - u).log() / float(np.log1p(-p))).ceil().clamp_min(1)
+
+
 _SAMPLERS = {"normal": _normal, "uniform": _uniform, "integers": _integers,
-             "bernoulli": _bernoulli}
+             "bernoulli": _bernoulli, "exponential": _exponential, "log_normal": _log_normal,
+             "cauchy": _cauchy, "geometric": _geometric}

@@ -30,6 +30,15 @@ def _random_fill(t, kind: str, params: tuple, generator):
     return random_fill(t, kind, params, generator)
 
 
+def _become(t, view):
+    """t now is `view` (a reshaped view of itself), as torch's shape-changing x.op_() do."""
+    from tracejit.dispatch import alias
+
+    t._data = view._data
+    alias(t, view)
+    return t
+
+
 class TorchMethods:
     """Tensor methods built from other Tensor methods and dispatched composites."""
 
@@ -79,6 +88,44 @@ class TorchMethods:
     tile = FS.tile
     vsplit = FS.vsplit
 
+    addr = FX.addr
+    copysign = FM.copysign
+    corrcoef = FM.corrcoef
+    cosh = FM.cosh
+    cov = FM.cov
+    deg2rad = FM.deg2rad
+    exp2 = FM.exp2
+    float_power = FM.float_power
+    fmax = FM.fmax
+    fmin = FM.fmin
+    frac = FM.frac
+    heaviside = FM.heaviside
+    log10 = FM.log10
+    log2 = FM.log2
+    logaddexp2 = FM.logaddexp2
+    logit = FM.logit
+    rad2deg = FM.rad2deg
+    sgn = FM.sgn
+    signbit = FM.signbit
+    sinc = FM.sinc
+    sinh = FM.sinh
+    tan = FM.tan
+    xlogy = FM.xlogy
+    fill_diagonal_ = FS.fill_diagonal_
+    index_put = FS.index_put
+    index_put_ = FS.index_put_
+    narrow_copy = FS.narrow_copy
+    split_with_sizes = FS.split_with_sizes
+    sum_to_size = FS.sum_to_size
+    take = FS.take
+    unfold = FS.unfold
+
+    def unsafe_split(self, split_size, dim: int = 0):
+        return self.split(split_size, dim)
+
+    def unsafe_chunk(self, chunks: int, dim: int = 0):
+        return self.chunk(chunks, dim)
+
     def not_equal(self, other):
         return self.ne(other)
 
@@ -100,6 +147,57 @@ class TorchMethods:
     square_ = _in_place(lambda self: self.square(), "square_")
     tril_ = _in_place(F.tril, "tril_")
     triu_ = _in_place(F.triu, "triu_")
+
+    addbmm_ = _in_place(FX.addbmm, "addbmm_")
+    addmm_ = _in_place(FX.addmm, "addmm_")
+    addmv_ = _in_place(FX.addmv, "addmv_")
+    addr_ = _in_place(FX.addr, "addr_")
+    baddbmm_ = _in_place(FX.baddbmm, "baddbmm_")
+    copysign_ = _in_place(FM.copysign, "copysign_")
+    deg2rad_ = _in_place(FM.deg2rad, "deg2rad_")
+    exp2_ = _in_place(FM.exp2, "exp2_")
+    float_power_ = _in_place(FM.float_power, "float_power_")
+    frac_ = _in_place(FM.frac, "frac_")
+    heaviside_ = _in_place(FM.heaviside, "heaviside_")
+    log10_ = _in_place(FM.log10, "log10_")
+    log2_ = _in_place(FM.log2, "log2_")
+    logit_ = _in_place(FM.logit, "logit_")
+    rad2deg_ = _in_place(FM.rad2deg, "rad2deg_")
+    sgn_ = _in_place(FM.sgn, "sgn_")
+    sinc_ = _in_place(FM.sinc, "sinc_")
+    sinh_ = _in_place(FM.sinh, "sinh_")
+    cosh_ = _in_place(FM.cosh, "cosh_")
+    tan_ = _in_place(FM.tan, "tan_")
+    xlogy_ = _in_place(FM.xlogy, "xlogy_")
+    not_equal_ = _in_place(lambda self, other: self.ne(other), "not_equal_")
+    greater_ = _in_place(lambda self, other: self.gt(other), "greater_")
+    greater_equal_ = _in_place(lambda self, other: self.ge(other), "greater_equal_")
+    less_ = _in_place(lambda self, other: self.lt(other), "less_")
+    less_equal_ = _in_place(lambda self, other: self.le(other), "less_equal_")
+
+    def negative_(self):
+        return self.neg_()
+
+    def absolute_(self):
+        return self.abs_()
+
+    def fix_(self):
+        return self.trunc_()
+
+    # --- shape changes in place (self becomes the reshaped view, as in torch) ------------------
+    def squeeze_(self, dim=None):
+        return _become(self, self.squeeze() if dim is None else self.squeeze(dim))
+
+    def unsqueeze_(self, dim):
+        return _become(self, self.unsqueeze(dim))
+
+    def t_(self):
+        return _become(self, self.t())
+
+    def transpose_(self, dim0, dim1):
+        return _become(self, self.transpose(dim0, dim1))
+
+    swapaxes_ = swapdims_ = transpose_
 
     def multiply_(self, other):
         return self.mul_(other)
@@ -129,6 +227,22 @@ class TorchMethods:
     def bernoulli_(self, p=0.5, *, generator=None):
         """Fill in place with 1 (probability p) or 0."""
         return _random_fill(self, "bernoulli", (p,), generator)
+
+    def exponential_(self, lambd=1.0, *, generator=None):
+        """Fill in place with samples of Exp(lambd)."""
+        return _random_fill(self, "exponential", (lambd,), generator)
+
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+        """Fill in place with exp of N(mean, std^2) samples."""
+        return _random_fill(self, "log_normal", (mean, std), generator)
+
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+        """Fill in place with samples of Cauchy(median, sigma)."""
+        return _random_fill(self, "cauchy", (median, sigma), generator)
+
+    def geometric_(self, p, *, generator=None):
+        """Fill in place with the number of Bernoulli(p) trials to the first success."""
+        return _random_fill(self, "geometric", (p,), generator)
 
     # --- the legacy type API --------------------------------------------------------------------
     def type(self, dtype=None, non_blocking: bool = False, **kwargs):
@@ -194,3 +308,11 @@ class TorchMethods:
 
     def is_inference(self) -> bool:
         return False
+
+    def is_nonzero(self) -> bool:
+        return bool(self)
+
+    def dim_order(self) -> tuple[int, ...]:
+        """The dims from outermost to innermost in memory (by stride)."""
+        strides = self.stride()
+        return tuple(sorted(range(self.ndim), key=lambda d: -strides[d]))

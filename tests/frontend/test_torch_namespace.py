@@ -591,12 +591,23 @@ def more_composites(x, y):
             tj.aminmax(x).max, tj.var_mean(x, 0)[0], tj.block_diag(x[:1], y[:1]))
 
 
-def test_more_composites_under_trace_script_and_graph_files_equal_eager(tmp_path):
+def math_composites(x, y):
+    """The math and shape composites added last, for capture below."""
+    z = x.clone()
+    z.fill_diagonal_(0.5)
+    z.unsqueeze_(0)
+    return (tj.exp2(x), tj.log2(y.abs() + 1), tj.sinh(x), tj.tan(x), tj.xlogy(x, y.abs()),
+            tj.fmax(x, y), tj.copysign(x, y), x.unfold(1, 2, 1), tj.take(x, tj.tensor([0, 5])),
+            x.sum_to_size(1, 4), tj.cov(x), tj.signbit(y), z, tj.addr(x, x[:, 0], y[0]))
+
+
+@pytest.mark.parametrize("function", [more_composites, math_composites])
+def test_more_composites_under_trace_script_and_graph_files_equal_eager(tmp_path, function):
     (x, y), _ = both(data((3, 4)), data((3, 4), seed=1))
-    eager = more_composites(x, y)
-    traced = tj.trace(more_composites, x, y)
+    eager = function(x, y)
+    traced = tj.trace(function, x, y)
     tj.save(traced, tmp_path / "more.tjg")
-    for captured in (traced, tj.script(more_composites), tj.load(tmp_path / "more.tjg")):
+    for captured in (traced, tj.script(function), tj.load(tmp_path / "more.tjg")):
         got = captured(x, y)
         assert len(got) == len(eager)
         for g, e in zip(got, eager):
@@ -737,3 +748,139 @@ def test_tensor_split_takes_torchs_keyword():
     check(x.split(split_size=[2, 3], dim=-1), tx.split(split_size=[2, 3], dim=-1))
     check(tj.split(x, split_size_or_sections=2, dim=1),
           torch.split(tx, split_size_or_sections=2, dim=1))
+
+
+# --- math composites, more shape helpers, top-level aliases --------------------------------------
+
+MATH_VALUES = np.array([[-3.5, -1.0, -0.0, 0.0, 0.25, 1.0, 2.5, 40.0, np.inf, -np.inf, np.nan]],
+                       np.float32)
+
+
+@pytest.mark.parametrize("name", ["exp2", "log2", "log10", "sinh", "cosh", "tan", "frac",
+                                  "signbit", "deg2rad", "rad2deg", "sinc", "sgn", "logit"])
+def test_unary_math_composites_match_torch(name):
+    values = MATH_VALUES if name not in ("tan",) else np.array([[-1.2, -0.3, 0.0, 0.7, 1.4]],
+                                                               np.float32)
+    (x,), (tx,) = both(values)
+    with np.errstate(all="ignore"):
+        check(getattr(tj, name)(x), getattr(torch, name)(tx), rtol=2e-6, atol=1e-6)
+        check(getattr(x, name)(), getattr(tx, name)(), rtol=2e-6, atol=1e-6)
+    if name not in ("signbit",):
+        check(getattr(x.clone(), name + "_")(), getattr(tx.clone(), name + "_")(), rtol=2e-6,
+              atol=1e-6)
+    (i,), (ti,) = both(np.array([-2, 0, 3]))
+    if name not in ("frac", "sgn", "signbit", "logit"):
+        check(getattr(tj, name)(i), getattr(torch, name)(ti), rtol=2e-6, atol=1e-6)
+
+
+def test_binary_math_composites_match_torch():
+    a = np.array([-2.0, -0.0, 0.0, 1.5, np.nan, 3.0, 0.0, np.inf], np.float32)
+    b = np.array([1.0, -1.0, 2.0, np.nan, 1.0, -0.0, np.nan, 2.0], np.float32)
+    (x, y), (tx, ty) = both(a, b)
+    for name in ("copysign", "fmax", "fmin", "logaddexp2", "xlogy", "float_power"):
+        check(getattr(tj, name)(x, y), getattr(torch, name)(tx, ty), rtol=2e-6)
+        check(getattr(x, name)(y), getattr(tx, name)(ty), rtol=2e-6)
+    check(tj.heaviside(x, y), torch.heaviside(tx, ty))
+    check(tj.xlogy(x, 2.0), torch.xlogy(tx, 2.0))
+    check(tj.copysign(x, -1.0), torch.copysign(tx, -1.0))
+    check(tj.rsub(x, y, alpha=2), torch.rsub(tx, ty, alpha=2))
+    (i, j), (ti, tj_) = both(np.array([3, -1, 5]), np.array([2, 4, -6]))
+    check(tj.fmax(i, j), torch.fmax(ti, tj_))
+    check(tj.float_power(i, 2), torch.float_power(ti, 2))
+
+
+def test_cov_corrcoef_addr_match_torch():
+    (m, v, w, c), (tm, tv, tw, tc) = both(data((3, 6)), data((3,), seed=1), data((4,), seed=2),
+                                          data((3, 4), seed=3))
+    check(tj.cov(m), torch.cov(tm), rtol=1e-5)
+    check(tj.cov(m, correction=0), torch.cov(tm, correction=0), rtol=1e-5)
+    check(m[0].cov(), tm[0].cov(), rtol=1e-5)
+    check(tj.corrcoef(m), torch.corrcoef(tm), rtol=1e-5, atol=1e-6)
+    check(tj.addr(c, v, w, beta=0.5, alpha=2), torch.addr(tc, tv, tw, beta=0.5, alpha=2))
+    check(c.clone().addr_(v, w), tc.clone().addr_(tv, tw))
+    (b1, b2), (tb1, tb2) = both(data((2, 3, 4), seed=4), data((2, 4, 4), seed=5))
+    check(c.clone().addmm_(c, tj.eye(4)), tc.clone().addmm_(tc, torch.eye(4)))
+    check(c.clone().addbmm_(b1, b2), tc.clone().addbmm_(tb1, tb2), rtol=1e-5)
+
+
+def test_more_tensor_methods_match_torch():
+    (x,), (tx,) = both(data((3, 8)))
+    for args in ((1, 3, 2), (0, 2, 1), (1, 8, 8), (-1, 1, 3)):
+        check(x.unfold(*args), tx.unfold(*args))
+    idx = np.array([[0, 23], [5, 7]])
+    check(tj.take(x, tj.tensor(idx)), torch.take(tx, torch.tensor(idx)))
+    check(x.sum_to_size(1, 8), tx.sum_to_size(1, 8))
+    check(x.sum_to_size(3, 1), tx.sum_to_size(3, 1))
+    check(x.narrow_copy(1, 2, 3), tx.narrow_copy(1, 2, 3))
+    check(x.split_with_sizes([3, 5], 1), tx.split_with_sizes([3, 5], 1))
+    check(x.unsafe_split(3, 1), tx.unsafe_split(3, 1))
+    check(x.unsafe_chunk(2, 0), tx.unsafe_chunk(2, 0))
+    for shape, wrap in (((3, 3), False), ((7, 3), False), ((7, 3), True), ((3, 5), False),
+                        ((3, 3, 3), False)):
+        z, tz = tj.zeros(*shape), torch.zeros(*shape)
+        check(z.fill_diagonal_(2.0, wrap), tz.fill_diagonal_(2.0, wrap))
+    rows = (tj.tensor([0, 2]), tj.tensor([1, 3]))
+    check(x.index_put(rows, tj.tensor(5.0)), tx.index_put(rows_t(rows), torch.tensor(5.0)))
+    check(x.clone().index_put_(rows, tj.tensor([1.0, 2.0])),
+          tx.clone().index_put_(rows_t(rows), torch.tensor([1.0, 2.0])))
+    assert x.dim_order() == tx.dim_order() and x.t().dim_order() == tx.t().dim_order()
+    assert tj.tensor([2]).is_nonzero() is torch.tensor([2]).is_nonzero()
+
+
+def rows_t(index_tensors):
+    return tuple(torch.tensor(t.numpy()) for t in index_tensors)
+
+
+def test_in_place_shape_changes_match_torch():
+    for name, args in (("unsqueeze_", (1,)), ("squeeze_", ()), ("squeeze_", (0,)), ("t_", ()),
+                       ("transpose_", (0, 1)), ("swapdims_", (1, 0)), ("swapaxes_", (0, 1))):
+        x, tx = tj.tensor(data((1, 3))), torch.tensor(data((1, 3)))
+        assert getattr(x, name)(*args) is x
+        getattr(tx, name)(*args)
+        check(x, tx)
+
+
+def test_in_place_shape_change_under_trace_equals_eager():
+    def f(x):
+        y = x * 2
+        y.unsqueeze_(0)
+        y.transpose_(0, 1)
+        return y + 1
+
+    x = tj.tensor(data((3,)))
+    check(tj.trace(f, x)(x), torch.tensor(f(x).numpy()))
+
+
+def test_more_random_fills_have_the_asked_distribution():
+    tj.manual_seed(0)
+    e = tj.zeros(20000).exponential_(2.0)
+    assert e.min().item() >= 0 and abs(e.mean().item() - 0.5) < 0.02
+    ln = tj.zeros(20000).log_normal_(0.0, 0.5)
+    assert abs(ln.log().mean().item()) < 0.02 and abs(ln.log().std().item() - 0.5) < 0.02
+    c = tj.zeros(20000).cauchy_(1.0, 2.0)
+    assert np.abs(c.numpy().astype(np.float64)).mean() > 3  # heavy tails
+    assert abs(float(np.median(c.numpy())) - 1.0) < 0.1
+    g = tj.zeros(20000).geometric_(0.25)
+    assert g.min().item() == 1 and abs(g.mean().item() - 4.0) < 0.15
+    with pytest.raises(RuntimeError, match="lambda"):
+        tj.zeros(2).exponential_(0)
+
+
+@pytest.mark.parametrize("name", ["relu_", "sigmoid_", "exp_", "abs_", "neg_", "square_",
+                                  "sqrt_", "tanh_", "round_", "trunc_", "floor_", "ceil_",
+                                  "positive", "fix", "nan_to_num_", "negative_"])
+def test_top_level_method_functions_match_torch(name):
+    (x,), (tx,) = both(np.abs(data((2, 3))) if name == "sqrt_" else data((2, 3)))
+    check(getattr(tj, name)(x), getattr(torch, name)(tx))
+
+
+def test_top_level_functional_aliases_match_torch():
+    (x, w), (tx, tw) = both(data((1, 2, 6, 6)), data((3, 2, 3, 3), seed=1))
+    check(tj.conv2d(x, w, None, 1, 1), torch.conv2d(tx, tw, None, 1, 1), rtol=1e-4, atol=1e-5)
+    check(tj.max_pool2d(x, 2), torch.max_pool2d(tx, 2))
+    check(tj.layer_norm(x, (6,)), torch.layer_norm(tx, (6,)), rtol=1e-4, atol=1e-5)
+    check(tj.dropout(x, 0.5, False), torch.dropout(tx, 0.5, False))
+    check(tj.pixel_shuffle(tj.tensor(data((1, 4, 2, 2))), 2),
+          torch.pixel_shuffle(torch.tensor(data((1, 4, 2, 2))), 2))
+    check(tj.greater(x, 0), torch.greater(tx, 0))
+    check(tj.swapdims(x, 1, 3), torch.swapdims(tx, 1, 3))
