@@ -526,6 +526,29 @@ def test_inplace_functional_variants():
         assert_close(ours, theirs, "float32")
 
 
+def test_sync_batchnorm_converts_and_matches_batchnorm():
+    def make(lib):
+        model = lib.nn.Sequential(lib.nn.Conv2d(3, 4, 3), lib.nn.BatchNorm2d(4),
+                                  lib.nn.Sequential(lib.nn.Flatten(), lib.nn.BatchNorm1d(36)))
+        return lib.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+    ours, theirs = run_twins(make, [sample(8, 3, 5, 5)], "float32", random_state=True,
+                             train=True)
+    assert repr(ours) == repr(theirs)
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[key].numpy(), value.numpy(), rtol=1e-5)
+
+
+def test_gumbel_softmax_is_a_distribution():
+    tj.manual_seed(0)
+    logits = tj.tensor(sample(64, 5))
+    soft = F.gumbel_softmax(logits, tau=0.5)
+    np.testing.assert_allclose(soft.sum(-1).numpy(), np.ones(64), rtol=1e-6)
+    hard = F.gumbel_softmax(logits, hard=True, dim=1).numpy()
+    assert set(np.unique(hard)) <= {0.0, 1.0} and np.all(hard.sum(1) == 1)
+    assert len(set(hard.argmax(1))) > 1  # the noise changes the winner
+
+
 def test_channel_shuffle_and_pdist():
     x = sample(2, 6, 3)
     assert_close(F.channel_shuffle(tj.tensor(x), 2),

@@ -139,6 +139,22 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
     return _written(input, out, inplace, "rrelu_")
 
 
+def gumbel_softmax(logits, tau: float = 1, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1):
+    """softmax((logits + Gumbel noise) / tau); `hard` gives one-hot vectors of its argmax
+    (the straight-through estimator)."""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    uniform = creation.rand(*logits.shape, dtype=logits.dtype)
+    gumbels = -(-(1 - uniform).log()).log()  # -log(Exponential(1))
+    y_soft = softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, keepdim=True)
+    y_hard = creation.zeros_like(logits).scatter(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
+
+
 # --- in-place variants (torch's F.<name>_) ------------------------------------------------------
 
 def relu_(input):
@@ -292,8 +308,8 @@ def feature_alpha_dropout(input, p: float = 0.5, training: bool = False,
 
 __all__ = [
     "alpha_dropout", "celu", "celu_", "channel_shuffle", "dropout1d", "dropout2d", "dropout3d",
-    "elu_", "feature_alpha_dropout", "glu", "hardshrink", "hardsigmoid", "hardswish",
-    "hardtanh_", "leaky_relu_", "mish", "native_channel_shuffle", "prelu", "relu_", "rrelu",
-    "rrelu_", "selu", "selu_", "softmin", "softshrink", "softsign", "tanhshrink", "threshold",
-    "threshold_",
+    "elu_", "feature_alpha_dropout", "glu", "gumbel_softmax", "hardshrink", "hardsigmoid",
+    "hardswish", "hardtanh_", "leaky_relu_", "mish", "native_channel_shuffle", "prelu", "relu_",
+    "rrelu", "rrelu_", "selu", "selu_", "softmin", "softshrink", "softsign", "tanhshrink",
+    "threshold", "threshold_",
 ]
