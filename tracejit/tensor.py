@@ -335,7 +335,10 @@ class Tensor(TorchMethods):
     __add__, _iadd, __radd__ = _binary(Op.ADD, "self + other")
     __sub__, _isub, __rsub__ = _binary(Op.SUB, "self - other")
     __mul__, mul_, __rmul__ = _binary(Op.MUL, "self * other")
-    __truediv__, _idiv, __rtruediv__ = _binary(Op.DIV, "self / other")
+    __truediv__, _idiv, _ = _binary(Op.DIV, "self / other")
+
+    def __rtruediv__(self, other) -> Tensor:  # torch's own definition, rounding included
+        return self.reciprocal() * other
     __floordiv__, floor_divide_, __rfloordiv__ = _binary(Op.FLOOR_DIV, "self // other")
     __mod__, remainder_, __rmod__ = _binary(Op.REMAINDER, "self % other (Python's sign rule)")
     __rpow__ = _binary(Op.POW, "other ** self")[2]

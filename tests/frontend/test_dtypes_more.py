@@ -125,7 +125,8 @@ def test_float16_arithmetic_rounds_each_op_like_torch():
                # a scalar factor or divisor is used in float32, not rounded to half first
                lambda L, x: x * 0.1, lambda L, x: 0.3 * x, lambda L, x: x / 3.3,
                lambda L, x: x * L.tensor(0.1, dtype=L.float64), lambda L, x: x * 1e5,
-               lambda L, x: x.clone().mul_(1.7), lambda L, x: x.clone().div_(0.7)):
+               lambda L, x: x.clone().mul_(1.7), lambda L, x: x.clone().div_(0.7),
+               lambda L, x: 2.5 / x):  # torch: x.reciprocal() * 2.5
         check_same(fn, x, rtol=0, atol=0)
 
 
