@@ -108,7 +108,7 @@ def scatter_rule(types: Types, attrs: Attrs, op: str = "scatter"):
                 f"Index tensor must have the same number of dimensions as {name} tensor "
                 f"(index {fmt_shape(index.shape)}, {name} {fmt_shape(t.shape)})")
     if index.ndim == x.ndim and any(
-            i > s or (d != dim and i > n)
+            _larger(i, s) or (d != dim and _larger(i, n))
             for d, (i, n, s) in enumerate(zip(index.shape, x.shape, src.shape))):
         raise RuntimeError(
             f"Expected index {fmt_shape(index.shape)} to be no larger than self "
@@ -117,11 +117,19 @@ def scatter_rule(types: Types, attrs: Attrs, op: str = "scatter"):
     return (x,)
 
 
+def _larger(a, b) -> bool:
+    """a > b for dims that are known (a `?` dim, None, is checked when the op runs)."""
+    return a is not None and b is not None and a > b
+
+
 def scatter(x, index, src, *, dim, reduce, include_self):
     out = x.reshape(1).copy() if x.ndim == 0 else x.copy()
     if index.size == 0:
         return out.reshape(x.shape)
     index, src = index.reshape(index.shape or (1,)), src.reshape(src.shape or (1,))
+    if any(i > s for i, s in zip(index.shape, src.shape)):  # a `?` dim the rule let through
+        raise RuntimeError(f"scatter(): index {list(index.shape)} is larger than src "
+                           f"{list(src.shape)}")
     n = out.shape[dim]
     if index.min() < 0 or index.max() >= n:
         bad = index[(index < 0) | (index >= n)].flat[0]

@@ -427,11 +427,13 @@ def index(types: Types, attrs: Attrs, op: str = "index"):
 
 
 def slice_length(entry, size: int | None) -> int | None:
-    """The length of a ("slice", start, stop, step) spec entry over a dim of `size`; a None
-    bound (to the end, on a data-dependent dim) keeps the length open."""
-    if None not in entry[1:]:
-        return len(range(*entry[1:]))
-    return None if size is None else len(range(*slice(*entry[1:]).indices(size)))
+    """The length of a ("slice", start, stop, step) spec entry over a dim of `size`. Bounds are
+    normalized, except a None (to the end) or negative one (from the end), which a slice of a
+    data-dependent dim uses: its length stays open there."""
+    bounds = entry[1:]
+    if None not in bounds and min(bounds) >= 0:
+        return len(range(*bounds))
+    return None if size is None else len(range(*slice(*bounds).indices(size)))
 
 
 def _after_int_selects(x: TensorType, idx: Types, spec) -> TensorType:

@@ -220,9 +220,25 @@ def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):
         m = x.shape[d]
         if m == 0:
             break
-        later, earlier = narrow(x, d, 1, m - 1), narrow(x, d, 0, m - 1)
+        if _dynamic(x, d):  # slices counted from the end, not baked-in lengths
+            later, earlier = _slice_to_end(x, d, 1, None), _slice_to_end(x, d, 0, -1)
+        else:
+            later, earlier = narrow(x, d, 1, m - 1), narrow(x, d, 0, m - 1)
         x = later != earlier if x.dtype is DType.bool else later - earlier
     return x if x is not input else dispatch(Op.COPY, input)  # n=0: a copy, as in torch
+
+
+def _dynamic(x, dim: int) -> bool:
+    """Whether a capture mode holds x's size at `dim` as data-dependent (`?`, after nonzero or
+    a boolean mask), so slices of it must not bake in today's length."""
+    value = getattr(x, "_value", None)
+    return value is not None and value.type.shape[dim] is None
+
+
+def _slice_to_end(x, dim: int, start: int, stop: int | None):
+    spec = tuple(("slice", start, stop, 1) if k == dim else ("slice", 0, None, 1)
+                 for k in range(x.ndim))
+    return dispatch(Op.INDEX, x, spec=spec)
 
 
 # --- scatter and index_* ------------------------------------------------------------------------
@@ -300,13 +316,15 @@ def _index_vector(name: str, index):
     if index.ndim > 1:
         raise IndexError(f"{name}(): Index is supposed to be a vector, got shape "
                          f"{list(index.shape)}")
-    return reshape(index, -1)
+    return index if index.ndim == 1 else reshape(index, 1)
 
 
 def _along(index, dim: int, shape):
     """A 1-D index laid along `dim` and expanded to `shape` (its length at `dim`)."""
     if not shape:
         return reshape(index, ())
+    if len(shape) == 1:
+        return index
     view = [1] * len(shape)
     view[dim] = -1
     return expand(reshape(index, *view), *shape)

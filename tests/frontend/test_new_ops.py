@@ -159,6 +159,29 @@ def test_data_dependent_rows_follow_the_data_after_capture():
     _assert_same(traced_mean(more), masked_mean(more))
 
 
+def after_a_mask(x):
+    """Every new op on values of data-dependent length (a boolean mask's, nonzero's)."""
+    mask = x > 0
+    y = x[mask]
+    cols = tj.nonzero(mask, as_tuple=True)[1]
+    return (y.sort(descending=True).values, y.flip(0), y.cumprod(0), tj.unique(y),
+            tj.searchsorted(tj.tensor([0.0, 2.0]), y), tj.zeros(4).scatter_add(0, cols, y),
+            tj.topk(y, 1).values, tj.zeros(4).index_add(0, cols, y), y.cummax(0).indices,
+            tj.diff(y), tj.diff(y, n=2))
+
+
+def test_ops_on_data_dependent_lengths_follow_the_data_after_tracing():
+    rng = np.random.default_rng(0)
+    x = tj.tensor(rng.standard_normal((3, 4)).astype(np.float32))
+    traced = tj.trace(after_a_mask, x)
+    assert "float32[?]" in print_graph(traced.graph)
+    for k in range(3):
+        other = tj.tensor(rng.standard_normal((3, 4)).astype(np.float32) + k - 1)
+        for got, want in zip(traced(other), after_a_mask(other)):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
 def test_script_refuses_data_dependent_shapes_with_a_hint():
     with pytest.raises(tj.ScriptError, match="nonzero gives a result whose shape depends on"):
         tj.script(nonzeros)(tj.tensor(X))
