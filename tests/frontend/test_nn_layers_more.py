@@ -549,6 +549,38 @@ def test_gumbel_softmax_is_a_distribution():
     assert len(set(hard.argmax(1))) > 1  # the noise changes the winner
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_ctc_loss(dtype, reduction):
+    rng = np.random.default_rng(7)
+    log_probs = np.log(rng.dirichlet(np.ones(5), size=(12, 3))).astype(dtype)
+    targets = rng.integers(1, 5, (3, 4))
+    targets[0, 1] = targets[0, 0]  # a repeated label needs a blank between
+    lengths = (np.array([12, 10, 7]), np.array([4, 2, 0]))
+    for zero_infinity in (False, True):
+        args = [[lib.tensor(a) for a in (log_probs, targets, *lengths)] for lib in (tj, torch)]
+        assert_close(nn.CTCLoss(reduction=reduction, zero_infinity=zero_infinity)(*args[0]),
+                     torch.nn.CTCLoss(reduction=reduction, zero_infinity=zero_infinity)(
+                         *args[1]), dtype)
+    flat = np.array([1, 3, 3, 3, 1, 4, 4, 4, 4, 4, 4])  # concatenated; two cannot align
+    ours = F.ctc_loss(tj.tensor(log_probs), tj.tensor(flat), (12, 3, 5), (4, 3, 4), blank=2,
+                      reduction="none")
+    theirs = torch.nn.functional.ctc_loss(torch.tensor(log_probs), torch.tensor(flat),
+                                          (12, 3, 5), (4, 3, 4), blank=2, reduction="none")
+    assert_close(ours, theirs, dtype)
+
+
+def test_ctc_loss_traces():
+    log_probs = tj.tensor(np.log(np.random.default_rng(1).dirichlet(np.ones(4), (6, 2)))
+                          .astype("float32"))
+    targets, lengths = tj.tensor(np.array([[1, 2], [3, 3]])), tj.tensor(np.array([6, 5]))
+    loss = nn.CTCLoss()
+    expected = loss(log_probs, targets, lengths, tj.tensor(np.array([2, 2])))
+    traced = tj.trace(loss, log_probs, targets, lengths, tj.tensor(np.array([2, 2])))
+    got = traced(log_probs, targets, lengths, tj.tensor(np.array([2, 2])))
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6)
+
+
 def test_channel_shuffle_and_pdist():
     x = sample(2, 6, 3)
     assert_close(F.channel_shuffle(tj.tensor(x), 2),

@@ -270,6 +270,92 @@ def pdist(input, p: float = 2.0):
     return fn.norm(first - second, p, 1)
 
 
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
+             reduction: str = "mean", zero_infinity: bool = False):
+    """Connectionist temporal classification: -log of the total probability of all
+    alignments of each target to its input, by the forward (alpha) recursion in log space,
+    one step per time step (so capture sees a fixed chain of ops)."""
+    reduction = _reduction(None, None, reduction)
+    unbatched = log_probs.ndim == 2
+    if unbatched:
+        log_probs, targets = log_probs.unsqueeze(1), targets.unsqueeze(0)
+    if log_probs.ndim != 3:
+        raise RuntimeError(f"ctc_loss: expected log_probs of shape (T, N, C) or (T, C), got "
+                           f"{list(log_probs.shape)}")
+    steps, batch, _ = log_probs.shape
+    input_lengths = _as_lengths(input_lengths, batch)
+    target_lengths = _as_lengths(target_lengths, batch)
+    if targets.ndim == 1:
+        targets = _padded_targets(targets, target_lengths)
+    ext = _extended_labels(targets, blank)
+    width = ext.shape[1]
+    emit = log_probs.gather(2, ext.unsqueeze(0).expand(steps, batch, width))
+    skip = fn.cat([creation.zeros(batch, 2, dtype=DType.bool),
+                   (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])], 1)
+    neg_inf = float("-inf")
+    start = creation.arange(width) < 2
+    alpha = fn.where(start, emit[0], neg_inf)
+    for t in range(1, steps):
+        one = _shift(alpha, 1, neg_inf)
+        two = fn.where(skip, _shift(alpha, 2, neg_inf), neg_inf)
+        new = _logsumexp3(alpha, one, two) + emit[t]
+        alpha = fn.where((input_lengths > t).unsqueeze(1), new, alpha)
+    last = (target_lengths * 2).unsqueeze(1)
+    end = alpha.gather(1, last).squeeze(1)
+    before = fn.where(target_lengths > 0, alpha.gather(1, (last - 1).clamp_min(0)).squeeze(1),
+                      neg_inf)
+    nll = -_logsumexp3(end, before, creation.full_like(end, neg_inf))
+    if zero_infinity:
+        nll = fn.where(nll == float("inf"), 0.0, nll)
+    if reduction == "mean":
+        return (nll / target_lengths.clamp_min(1).to(nll.dtype)).mean()
+    if reduction == "sum":
+        return nll.sum()
+    return nll.squeeze(0) if unbatched else nll
+
+
+def _as_lengths(lengths, batch: int):
+    if not hasattr(lengths, "shape"):
+        lengths = creation.tensor(list(lengths) if not isinstance(lengths, int) else [lengths])
+    lengths = lengths.reshape(-1).to(DType.int64)
+    if lengths.shape[0] != batch:
+        raise RuntimeError(f"ctc_loss: expected {batch} lengths, got {lengths.shape[0]}")
+    return lengths
+
+
+def _padded_targets(targets, target_lengths):
+    """Concatenated 1-d targets as (N, max length) rows, zero padded."""
+    sizes = [int(n) for n in target_lengths.tolist()]
+    width = max(sizes, default=0)
+    rows, start = [], 0
+    for n in sizes:
+        row = targets[start:start + n]
+        rows.append(fn.cat([row, creation.zeros(width - n, dtype=targets.dtype)]))
+        start += n
+    return fn.stack(rows) if rows else targets.reshape(0, 0)
+
+
+def _extended_labels(targets, blank: int):
+    """(N, S) targets -> (N, 2S + 1) with a blank before, between and after the labels."""
+    batch, length = targets.shape
+    blanks = creation.full((batch, length), blank, dtype=DType.int64)
+    pairs = fn.stack([blanks, targets.to(DType.int64)], 2).reshape(batch, 2 * length)
+    return fn.cat([pairs, creation.full((batch, 1), blank, dtype=DType.int64)], 1)
+
+
+def _shift(x, k: int, fill: float):
+    """x moved k places right along dim 1, `fill` coming in."""
+    pad = creation.full((x.shape[0], k), fill, dtype=x.dtype)
+    return fn.cat([pad, x[:, :x.shape[1] - k]], 1)
+
+
+def _logsumexp3(a, b, c):
+    """log(exp(a) + exp(b) + exp(c)), -inf when all three are."""
+    top = fn.maximum(fn.maximum(a, b), c)
+    safe = fn.where(top == float("-inf"), 0.0, top)
+    return safe + ((a - safe).exp() + (b - safe).exp() + (c - safe).exp()).log()
+
+
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     """sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps)) along `dim`, broadcasting x1 and x2."""
     x1, x2 = fn.broadcast_tensors(x1, x2)
@@ -285,8 +371,8 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
 
 
 __all__ = [
-    "cosine_embedding_loss", "cosine_similarity", "gaussian_nll_loss", "hinge_embedding_loss",
-    "huber_loss", "kl_div", "margin_ranking_loss", "multi_margin_loss",
+    "cosine_embedding_loss", "cosine_similarity", "ctc_loss", "gaussian_nll_loss",
+    "hinge_embedding_loss", "huber_loss", "kl_div", "margin_ranking_loss", "multi_margin_loss",
     "multilabel_margin_loss", "multilabel_soft_margin_loss", "pairwise_distance", "pdist",
     "poisson_nll_loss", "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
