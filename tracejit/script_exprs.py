@@ -146,7 +146,8 @@ class Expressions:
 
     def e_BinOp(self, node, f):
         a, b = self.expr(node.left, f), self.expr(node.right, f)
-        return self.apply(_BINOPS[type(node.op)], a, b, f, node)
+        out = self.apply(_BINOPS[type(node.op)], a, b, f, node)
+        return self.made(out) if isinstance(out, (list, dict)) else out  # xs + [y]: a new one
 
     def e_UnaryOp(self, node, f):
         value = self.expr(node.operand, f)

@@ -225,6 +225,8 @@ class Scripter(Flow, Expressions, PythonState):
                              "use the tracejit function of the same name")
         if f is not None:
             self.mode.loc = f.source.loc(node)
+        if func in (list, dict, set):  # a new container the code may grow
+            return self.made(func(*args, **kwargs))
         return func(*args, **kwargs)
 
     # --- statements ---------------------------------------------------------------------------

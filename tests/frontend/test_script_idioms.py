@@ -68,6 +68,21 @@ def grow_then_index(x):
     return tj.cat(parts, 0)
 
 
+def containers_from_calls_and_operators(x):
+    table = dict()
+    table["rows"] = list()
+    pairs = [x] * 2
+    for k in range(2):
+        table["rows"].append(x + k)
+        pairs.append(x * k)
+    return tj.stack(table["rows"] + pairs)
+
+
+def test_containers_made_by_calls_and_operators_may_grow():
+    x = T(3)
+    same(tj.script(containers_from_calls_and_operators)(x), containers_from_calls_and_operators(x))
+
+
 def local_list_in_a_tensor_loop(x, n):
     acc = x
     for _ in range(n):
