@@ -340,14 +340,14 @@ def eye(*, n, m, dtype):
 
 
 def rand(*, shape, dtype, rng):
-    if dtype.is_floating_point:
-        return rng.random(shape, dtype=dtype.np)
+    if dtype.is_floating_point:  # numpy draws float32 or float64 only
+        return rng.random(shape, dtype=np.float32 if dtype.itemsize < 4 else dtype.np)
     raise RuntimeError(f'"check_uniform_bounds" not implemented for {dtype.value} tensors')
 
 
 def randn(*, shape, dtype, rng):
     if dtype.is_floating_point:
-        return rng.standard_normal(shape, dtype=dtype.np)
+        return rng.standard_normal(shape, dtype=np.float32 if dtype.itemsize < 4 else dtype.np)
     raise RuntimeError(f'"normal_kernel_cpu" not implemented for {dtype.value} tensors')
 
 

@@ -19,8 +19,9 @@ except ModuleNotFoundError as _e:  # pragma: no cover - only in an uninstalled c
         "(or `pip install -e '.[test]'` to run the tests), then import tracejit again."
     ) from None
 
+from tracejit import backends, cuda, hub, jit, linalg, nn, utils
 from tracejit import logs as _logs
-from tracejit import backends, cuda, hub, jit, nn, utils
+from tracejit._version import __version__  # the one version source
 from tracejit.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
 from tracejit.compat import *  # noqa: F403  (FloatTensor, finfo, _assert, set_grad_enabled, ...)
 from tracejit.compat import __all__ as _compat_names
@@ -201,6 +202,7 @@ __all__ = [
     "cuda",
     "hub",
     "jit",
+    "linalg",
     "utils",
     *_compat_names,
     *_extra_function_names,

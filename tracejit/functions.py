@@ -299,7 +299,8 @@ def _reduce(op: Op, input, dim, keepdim: bool, dtype=None, *, empty_dim_is_all: 
         dims = ()
     else:
         dims = normalize_dims(dim, input.ndim)
-    return dispatch(op, input, dims=dims, keepdim=keepdim)
+    out = dispatch(op, input, dims=dims, keepdim=keepdim)
+    return out if dtype is None or out.dtype is dtype else to_dtype(out, dtype)  # sum(dtype=)
 
 
 def _check_full_reduction(name: str, input, dim) -> None:

@@ -267,3 +267,18 @@ def test_dtypes_print_and_parse_in_graphs():
         text = print_graph(graph)
         assert print_graph(parse(text)) == text
         assert DType(dtype).value in text
+
+
+def test_reduction_dtype_argument_module_half_and_random_halves():
+    x = np.full(300, 1, np.uint8)
+    check_same(lambda L, x: x.sum(dtype=L.uint8), x)  # wraps: 300 -> 44
+    check_same(lambda L, x: x.sum(dtype=L.int32), x)
+    check_same(lambda L: (L.rand(3, dtype=L.half).dtype, L.randn(2, dtype=L.float16).shape))
+    torch.manual_seed(0)
+    theirs = torch.nn.Linear(3, 2)
+    ours = tj.nn.Linear(3, 2)
+    ours.load_state_dict({k: tj.tensor(v.detach().numpy()) for k, v in
+                          theirs.state_dict().items()})
+    x = np.linspace(-1, 1, 6, dtype=np.float16).reshape(2, 3)
+    with torch.no_grad():
+        assert_same(ours.half()(tj.tensor(x)), theirs.half()(torch.tensor(x)), rtol=0, atol=0)

@@ -558,7 +558,7 @@ class Module:
         return self._apply(lambda t: t.double() if t.is_floating_point() else t)
 
     def half(self):
-        raise TypeError("float16 is not supported; tracejit holds float32 and float64")
+        return self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
     def cpu(self):
         return self
