@@ -274,6 +274,51 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
         PRINT_OPTIONS["threshold"] = sys.maxsize
 
 
+def get_num_threads() -> int:
+    """Threads a large compiled kernel splits over ($TRACEJIT_NUM_THREADS or the CPUs this
+    process may use)."""
+    from tracejit.runtime import executor
+
+    return executor.THREADS
+
+
+def set_num_threads(n: int) -> None:
+    """Split large compiled kernels over at most n threads from now on."""
+    from tracejit.runtime import executor
+
+    if int(n) < 1:
+        raise RuntimeError(f"set_num_threads expects a positive integer, got {n}")
+    executor.THREADS = int(n)
+
+
+def get_default_device():
+    from tracejit.tensor import CPU
+
+    return CPU
+
+
+def set_default_device(device) -> None:
+    """Only the CPU exists: anything else raises the CPU-only error."""
+    check_device(device)
+
+
+def set_default_tensor_type(t) -> None:
+    """The legacy way to set the default dtype: FloatTensor or DoubleTensor (or its name)."""
+    from tracejit.dispatch import set_default_dtype
+
+    set_default_dtype(legacy_type_dtype(t))
+
+
+def range(start, end, step=1, *, dtype=None, device=None, requires_grad=False):
+    """Deprecated torch.range: like arange but end is included, default dtype float. (This
+    module shadows the builtin range from here on: use builtins.range below.)"""
+    from tracejit.creation import arange
+
+    dtype = dtype or get_default_dtype()
+    count = math.floor((end - start) / step) + 1
+    return arange(0, builtins.max(count, 0), dtype=dtype, device=device) * step + start
+
+
 class set_grad_enabled:
     """Set grad mode now (`set_grad_enabled(False)`), for a block (`with ...:`) or for a
     decorated function; grad mode has no effect until autograd lands."""
@@ -307,5 +352,7 @@ class set_grad_enabled:
 __all__ = [
     *LEGACY_TYPES, "_assert", "clone", "detach", "e", "fill", "fill_", "finfo", "iinfo", "inf",
     "is_floating_point", "is_nonzero", "is_same_size", "is_signed", "layout", "nan", "newaxis",
-    "pi", "set_grad_enabled", "set_printoptions", "strided", "typename", "zero_",
+    "pi", "set_grad_enabled", "set_printoptions", "strided", "get_num_threads",
+    "set_num_threads", "get_default_device", "set_default_device", "set_default_tensor_type",
+    "range", "typename", "zero_",
 ]

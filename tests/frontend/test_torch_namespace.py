@@ -884,3 +884,34 @@ def test_top_level_functional_aliases_match_torch():
           torch.pixel_shuffle(torch.tensor(data((1, 4, 2, 2))), 2))
     check(tj.greater(x, 0), torch.greater(tx, 0))
     check(tj.swapdims(x, 1, 3), torch.swapdims(tx, 1, 3))
+
+
+def test_threads_default_device_and_legacy_settings_like_torch():
+    n = tj.get_num_threads()
+    assert n >= 1
+    try:
+        tj.set_num_threads(1)
+        assert tj.get_num_threads() == 1
+        check(tj.ones(300000).sum(), torch.ones(300000).sum())
+    finally:
+        tj.set_num_threads(n)
+    assert str(tj.get_default_device()) == str(torch.get_default_device()) == "cpu"
+    tj.set_default_device("cpu")
+    with pytest.raises(RuntimeError, match="cuda"):
+        tj.set_default_device("cuda")
+    try:
+        tj.set_default_tensor_type(tj.DoubleTensor)
+        assert tj.ones(1).dtype is tj.float64
+    finally:
+        tj.set_default_tensor_type("torch.FloatTensor")
+    assert tj.ones(1).dtype is tj.float32
+
+
+@pytest.mark.parametrize("args", [(1, 4), (0, 1, 0.25), (3, 0, -1), (0, 1, 0.3)])
+def test_deprecated_range_matches_torch(args):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = torch.range(*args)
+    check(tj.range(*args), want)
