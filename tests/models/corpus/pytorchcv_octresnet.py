@@ -1,0 +1,13 @@
+# Corpus program of tracejit's real-model tests (tests/models/runner.py), imported unchanged
+# from its installed PyPI package by tests/models/installed.py: no upstream code is copied
+# into this repository.
+# Source: https://github.com/osmr/pytorchcv (PyPI release pytorchcv==0.0.74)
+# Repository: osmr/pytorchcv
+# Path: pytorchcv/models/octresnet.py
+# Commit: none recorded; the PyPI release pytorchcv==0.0.74 pins the file
+# Licence: MIT, Copyright (c) 2018-2026 Oleg Sémery
+"""Octave-convolution ResNet (high/low frequency paths: AvgPool2d, nearest up-sampling)."""
+
+from installed import load_program
+
+program = load_program(__import__, "pytorchcv", "0.0.74", "pytorchcv.models.octresnet")

@@ -1,0 +1,15 @@
+# Corpus program of tracejit's real-model tests (tests/models/runner.py), imported unchanged
+# from its installed PyPI package by tests/models/installed.py: no upstream code is copied
+# into this repository.
+# Source: https://github.com/Coloquinte/torchSR (PyPI release torchsr==1.0.4)
+# Repository: Coloquinte/torchSR
+# Path: torchsr/models/ninasr.py
+# Commit: none recorded; the PyPI release torchsr==1.0.4 pins the file
+# Licence: MIT, Copyright (c) 2021 Gabriel Gouvine, (c) 2018 Sanghyun Son (EDSR),
+# (c) 2018 Namhyuk Ahn (CARN)
+"""NinaSR super-resolution (attention with count_include_pad=False AvgPool2d, nearest Upsample)."""
+
+from installed import load_program
+
+program = load_program(__import__, "torchsr", "1.0.4", "_installed_torchsr_ninasr",
+                       "torchsr/models/ninasr.py")
