@@ -10,6 +10,7 @@ sub, index_add = scatter with an expanded index), so every capture mode records 
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 from tracejit.dispatch import (
     assign,
@@ -35,6 +36,9 @@ from tracejit.functions import (
 from tracejit.functions import sum as reduce_sum
 from tracejit.ir import DType, Op
 
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
+
 # torch.return_types.sort / topk: named (values, indices) pairs
 sort_result = namedtuple("sort", ["values", "indices"])
 topk_result = namedtuple("topk", ["values", "indices"])
@@ -46,25 +50,25 @@ _INDEX_DTYPES = (DType.int32, DType.int64)
 
 # --- sorting ------------------------------------------------------------------------------------
 
-def argsort(input, dim: int = -1, descending: bool = False, stable: bool = False):
+def argsort(input, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
     """Indices that sort `input` along `dim`; always stable (equal elements keep their order)."""
     input = as_tensor_arg(input)
     return dispatch(Op.ARGSORT, input, dim=normalize_dim(dim, input.ndim),
                     descending=bool(descending))
 
 
-def sort(input, dim: int = -1, descending: bool = False, stable: bool = False):
+def sort(input, dim: int = -1, descending: bool = False, stable: bool = False) -> sort_result:
     """(values, indices) sorted along `dim`, as torch.return_types.sort; NaN sorts largest."""
     input = as_tensor_arg(input)
     indices = argsort(input, dim, descending)
     return sort_result(gather(input, dim, indices), indices)
 
 
-def msort(input):
+def msort(input) -> Tensor:
     return sort(input, 0).values
 
 
-def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> topk_result:
     """The k largest (or smallest) elements along `dim` and their indices, in sorted order."""
     input = as_tensor_arg(input)
     d = normalize_dim(dim, input.ndim)
@@ -82,7 +86,7 @@ def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
 
 # --- flip and roll ------------------------------------------------------------------------------
 
-def flip(input, *dims):
+def flip(input, *dims) -> Tensor:
     """Reverse the order of elements along `dims` (a copy, as in torch)."""
     input = as_tensor_arg(input)
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -94,7 +98,7 @@ def flip(input, *dims):
     return dispatch(Op.FLIP, input, dims=dims if input.ndim else ())
 
 
-def rot90(input, k: int = 1, dims=(0, 1)):
+def rot90(input, k: int = 1, dims=(0, 1)) -> Tensor:
     """Rotate by 90 degrees k times in the plane of `dims`, from the first toward the second."""
     input = as_tensor_arg(input)
     if len(dims) != 2:
@@ -115,20 +119,20 @@ def rot90(input, k: int = 1, dims=(0, 1)):
     return dispatch(Op.COPY, input)
 
 
-def fliplr(input):
+def fliplr(input) -> Tensor:
     if input.ndim < 2:
         raise RuntimeError(f"Input must be >= 2-d. (fliplr of a tensor of shape "
                            f"{list(input.shape)})")
     return flip(input, 1)
 
 
-def flipud(input):
+def flipud(input) -> Tensor:
     if input.ndim < 1:
         raise RuntimeError("Input must be >= 1-d. (flipud of a 0-d tensor)")
     return flip(input, 0)
 
 
-def roll(input, shifts, dims=None):
+def roll(input, shifts, dims=None) -> Tensor:
     """Shift elements along `dims` with wrap-around; without dims, over the flattened tensor."""
     input = as_tensor_arg(input)
     shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
@@ -162,14 +166,14 @@ def _roll_dim(x, shift: int, dim: int):
 
 # --- scans and differences ----------------------------------------------------------------------
 
-def cumprod(input, dim, *, dtype=None):
+def cumprod(input, dim, *, dtype=None) -> Tensor:
     input = as_tensor_arg(input)
     if dtype is not None:
         input = to_dtype(input, dtype)
     return dispatch(Op.CUMPROD, input, dim=normalize_dim(dim, input.ndim))
 
 
-def cummax(input, dim):
+def cummax(input, dim) -> cummax_result:
     """(running maximum, its index) along `dim`; ties take the latest index, NaN propagates."""
     input = as_tensor_arg(input)
     d = normalize_dim(dim, input.ndim)
@@ -177,7 +181,7 @@ def cummax(input, dim):
     return cummax_result(gather(input, d, indices), indices)
 
 
-def cummin(input, dim):
+def cummin(input, dim) -> cummin_result:
     """(running minimum, its index) along `dim`; ties take the latest index, NaN propagates."""
     input = as_tensor_arg(input)
     d = normalize_dim(dim, input.ndim)
@@ -185,17 +189,17 @@ def cummin(input, dim):
     return cummin_result(gather(input, d, indices), indices)
 
 
-def cumprod_(input, dim, *, dtype=None):
+def cumprod_(input, dim, *, dtype=None) -> Tensor:
     return assign(input, cumprod(input, dim, dtype=dtype), "cumprod_")
 
 
-def count_nonzero(input, dim=None):
+def count_nonzero(input, dim=None) -> Tensor:
     """How many elements are non-zero, over `dim` (an int or a tuple; every dim by default)."""
     input = as_tensor_arg(input)
     return reduce_sum(input != 0, dim)
 
 
-def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):
+def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
     """The n-th forward difference along `dim` (`!=` for bool), after prepend/append."""
     input = as_tensor_arg(input)
     if input.ndim == 0:
@@ -247,7 +251,7 @@ _SCATTER_REDUCE = {None: "none", "add": "sum", "multiply": "prod"}
 _REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
 
 
-def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+def scatter(input, dim, index, src=None, *, value=None, reduce=None) -> Tensor:
     """x.scatter(dim, index, src) or (dim, index, value): src's values written at `index` along
     `dim`; reduce='add' or 'multiply' combines them with what is there instead."""
     input, index = as_tensor_arg(input), as_tensor_arg(index, "index")
@@ -259,20 +263,20 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     return _scatter(input, dim, index, source, _SCATTER_REDUCE[reduce])
 
 
-def scatter_(input, dim, index, src=None, *, value=None, reduce=None):
+def scatter_(input, dim, index, src=None, *, value=None, reduce=None) -> Tensor:
     return assign(input, scatter(input, dim, index, src, value=value, reduce=reduce), "scatter_")
 
 
-def scatter_add(input, dim, index, src):
+def scatter_add(input, dim, index, src) -> Tensor:
     return _scatter(as_tensor_arg(input), dim, as_tensor_arg(index, "index"),
                     as_tensor_arg(src, "src"), "sum")
 
 
-def scatter_add_(input, dim, index, src):
+def scatter_add_(input, dim, index, src) -> Tensor:
     return assign(input, scatter_add(input, dim, index, src), "scatter_add_")
 
 
-def scatter_reduce(input, dim, index, src, reduce: str, *, include_self: bool = True):
+def scatter_reduce(input, dim, index, src, reduce: str, *, include_self: bool = True) -> Tensor:
     """Reduce src into input at index along dim: 'sum', 'prod', 'mean', 'amax' or 'amin'."""
     reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)  # torch's aliases
     if reduce not in _REDUCTIONS:
@@ -282,7 +286,7 @@ def scatter_reduce(input, dim, index, src, reduce: str, *, include_self: bool = 
                     as_tensor_arg(src, "src"), reduce, include_self)
 
 
-def scatter_reduce_(input, dim, index, src, reduce: str, *, include_self: bool = True):
+def scatter_reduce_(input, dim, index, src, reduce: str, *, include_self: bool = True) -> Tensor:
     out = scatter_reduce(input, dim, index, src, reduce, include_self=include_self)
     return assign(input, out, "scatter_reduce_")
 
@@ -297,14 +301,14 @@ def _scatter(input, dim, index, source, reduce: str, include_self: bool = True):
                     reduce=reduce, include_self=include_self)
 
 
-def masked_scatter(input, mask, source):
+def masked_scatter(input, mask, source) -> Tensor:
     """input (broadcast with mask) with mask's True positions filled, in row-major order, by
     the leading elements of source."""
     return dispatch(Op.MASKED_SCATTER, as_tensor_arg(input), as_tensor_arg(mask, "mask"),
                     as_tensor_arg(source, "source"))
 
 
-def masked_scatter_(input, mask, source):
+def masked_scatter_(input, mask, source) -> Tensor:
     return assign(input, masked_scatter(input, mask, source), "masked_scatter_")
 
 
@@ -330,7 +334,7 @@ def _along(index, dim: int, shape):
     return expand(reshape(index, *view), *shape)
 
 
-def index_select(input, dim, index):
+def index_select(input, dim, index) -> Tensor:
     """The slices of `input` at `index` (a vector) along `dim`."""
     input = as_tensor_arg(input)
     d = normalize_dim(dim, input.ndim)
@@ -359,27 +363,27 @@ def _index_source(name: str, input, dim, index, source):
     return d, _along(index, d, tuple(source.shape))
 
 
-def index_add(input, dim, index, source, *, alpha=1):
+def index_add(input, dim, index, source, *, alpha=1) -> Tensor:
     """input with alpha * source's slices added at `index` along `dim` (repeats accumulate)."""
     d, full = _index_source("index_add_", input, dim, index, source)
     source = scaled(Op.ADD, input, source, alpha)
     return dispatch(Op.SCATTER, input, full, source, dim=d, reduce="sum", include_self=True)
 
 
-def index_add_(input, dim, index, source, *, alpha=1):
+def index_add_(input, dim, index, source, *, alpha=1) -> Tensor:
     return assign(input, index_add(input, dim, index, source, alpha=alpha), "index_add_")
 
 
-def index_copy(input, dim, index, source):
+def index_copy(input, dim, index, source) -> Tensor:
     d, full = _index_source("index_copy_", input, dim, index, source)
     return dispatch(Op.SCATTER, input, full, source, dim=d, reduce="none", include_self=True)
 
 
-def index_copy_(input, dim, index, source):
+def index_copy_(input, dim, index, source) -> Tensor:
     return assign(input, index_copy(input, dim, index, source), "index_copy_")
 
 
-def index_fill(input, dim, index, value):
+def index_fill(input, dim, index, value) -> Tensor:
     input = as_tensor_arg(input)
     d = normalize_dim(dim, input.ndim)
     index = _index_vector("index_fill_", index)
@@ -389,7 +393,7 @@ def index_fill(input, dim, index, value):
     return _scatter(input, d, _along(index, d, shape), _fill_value(value), "none")
 
 
-def index_fill_(input, dim, index, value):
+def index_fill_(input, dim, index, value) -> Tensor:
     return assign(input, index_fill(input, dim, index, value), "index_fill_")
 
 
@@ -402,7 +406,7 @@ def _fill_value(value):
     return value
 
 
-def take_along_dim(input, indices, dim=None):
+def take_along_dim(input, indices, dim=None) -> Tensor:
     """gather with broadcasting: `indices` picks along `dim` (along the flattened input when dim
     is None); negative indices count from the end."""
     input, indices = as_tensor_arg(input), as_tensor_arg(indices, "indices")
@@ -439,7 +443,7 @@ def _broadcast_except(input, indices, dim: int):
 
 # --- data-dependent shapes ----------------------------------------------------------------------
 
-def nonzero(input, *, as_tuple: bool = False):
+def nonzero(input, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
     """The indices of the non-zero elements, int64[?, ndim] (a tuple of ndim int64[?] columns
     with as_tuple=True). The row count depends on the values: tracing records it as `?`."""
     input = as_tensor_arg(input)
@@ -451,12 +455,12 @@ def nonzero(input, *, as_tuple: bool = False):
                  for k in range(flat.ndim))
 
 
-def argwhere(input):
+def argwhere(input) -> Tensor:
     return nonzero(input)
 
 
 def unique(input, sorted: bool = True, return_inverse: bool = False,
-           return_counts: bool = False, dim=None):
+           return_counts: bool = False, dim=None) -> Tensor | tuple[Tensor, ...]:
     """The sorted distinct values of `input` (flattened, or distinct slices along `dim`), with
     each element's position among them (return_inverse) and their counts (return_counts);
     NaNs are all distinct. The count depends on the values: tracing records it as `?`."""
@@ -471,7 +475,7 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,
 
 
 def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool = False,
-                 side=None, sorter=None):
+                 side=None, sorter=None) -> Tensor:
     """Where `input`'s values would go in the sorted innermost dim of `sorted_sequence`."""
     seq = as_tensor_arg(sorted_sequence, "sorted_sequence")
     if side not in (None, "left", "right"):
@@ -486,7 +490,7 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
     return to_dtype(out, DType.int32) if out_int32 else out
 
 
-def bucketize(input, boundaries, *, out_int32: bool = False, right: bool = False):
+def bucketize(input, boundaries, *, out_int32: bool = False, right: bool = False) -> Tensor:
     boundaries = as_tensor_arg(boundaries, "boundaries")
     if boundaries.ndim != 1:
         raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
@@ -495,7 +499,7 @@ def bucketize(input, boundaries, *, out_int32: bool = False, right: bool = False
 
 # --- sampling -----------------------------------------------------------------------------------
 
-def multinomial(input, num_samples: int, replacement: bool = False, *, generator=None):
+def multinomial(input, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
     """Category indices drawn from the rows of `input` (non-negative weights)."""
     from tracejit.generator import using_generator
 
@@ -505,7 +509,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
                         replacement=bool(replacement))
 
 
-def bernoulli(input, p=None, *, generator=None):
+def bernoulli(input, p=None, *, generator=None) -> Tensor:
     """1 with probability `input` (or `p`), else 0, in input's (floating-point) dtype."""
     from tracejit.generator import using_generator
 
@@ -518,7 +522,7 @@ def bernoulli(input, p=None, *, generator=None):
     return to_dtype(u < (input if p is None else p), input.dtype)
 
 
-def normal(mean, std=1.0, size=None, *, generator=None, dtype=None):
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None) -> Tensor:
     """Samples of N(mean, std^2): elementwise for tensor mean/std (broadcast), or `size` of them
     for two numbers."""
     from tracejit.generator import using_generator
