@@ -146,14 +146,31 @@ def _model():
     return tj.nn.Sequential(tj.nn.Linear(3, 4), tj.nn.ReLU(), tj.nn.Linear(4, 2))
 
 
+CONVERSIONS = [lambda m: m.float(), lambda m: m.to("cpu"), lambda m: m.requires_grad_(False),
+               lambda m: m.eval(), lambda m: m.train(), lambda m: m.cpu(),
+               lambda m: m.apply(lambda _: None)]
+
+
+@pytest.mark.parametrize("capture", ["trace", "script"])
+def test_torch_jit_module_conversions_return_the_compiled_module(capture):
+    """The oracle: torch.jit's compiled modules hand themselves back."""
+    module = torch.nn.Linear(3, 2)
+    compiled = torch.jit.trace(module, torch.ones(2, 3)) if capture == "trace" else \
+        torch.jit.script(module)
+    # (torch.jit.script refuses requires_grad_ on a ScriptModule; tracejit accepts it)
+    calls = CONVERSIONS if capture == "trace" else [c for k, c in enumerate(CONVERSIONS)
+                                                    if k != 2]
+    assert all(call(compiled) is compiled for call in calls)
+    assert compiled.double() is compiled
+    assert compiled(torch.ones(2, 3, dtype=torch.float64)).dtype == torch.float64
+
+
 @pytest.mark.parametrize("capture", ["trace", "script"])
 def test_module_conversions_return_the_compiled_module(capture):
     x = tj.randn(2, 3)
     compiled = tj.trace(_model(), x) if capture == "trace" else tj.script(_model())
     kind = type(compiled)
-    for call in (lambda m: m.float(), lambda m: m.to("cpu"), lambda m: m.to(tj.float32),
-                 lambda m: m.requires_grad_(False), lambda m: m.eval(), lambda m: m.train(),
-                 lambda m: m.cpu(), lambda m: m.apply(lambda _: None)):
+    for call in [*CONVERSIONS, lambda m: m.to(tj.float32)]:
         assert type(call(compiled)) is kind and call(compiled) is compiled
     compiled.eval()
     want = compiled.module(x).numpy()
@@ -164,6 +181,7 @@ def test_module_conversions_return_the_compiled_module(capture):
     got = doubled(x64)
     assert got.dtype == tj.float64 and compiled.graph.inputs[0].type.dtype == tj.float64
     np.testing.assert_allclose(got.numpy(), compiled.module(x64).numpy(), rtol=1e-12)
+    assert compiled.half() is compiled and compiled(x.half()).dtype == tj.float16
 
 
 def test_a_loaded_module_keeps_itself_through_conversions_that_fit(tmp_path):
