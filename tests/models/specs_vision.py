@@ -327,5 +327,7 @@ SPECS = [
     Spec("torchsr_carn", _carn, image_inputs(1, 3, 8, 8)),
     Spec("dcgan_pytorch_generator", _dcgan_generator, _noise),
     Spec("dcgan_pytorch_discriminator", _dcgan_discriminator, image_inputs(2, 3, 64, 64)),
+    Spec("dcgan_pytorch_discriminator_train", _dcgan_discriminator, image_inputs(4, 3, 64, 64),
+         train=True, notes="train mode: BatchNorm normalizes with the batch's statistics"),
     Spec("efficientnet_pytorch", _efficientnet_pytorch, image_inputs(2, 3, 32, 32)),
 ]
