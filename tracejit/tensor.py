@@ -83,7 +83,7 @@ def _binary(op: Op, doc: str):
 
 
 class Tensor(TorchMethods):
-    """A strided n-dimensional array of float32, float64, int32, int64 or bool, on the CPU."""
+    """A strided n-dimensional array of float16/32/64, uint8, int8/16/32/64 or bool, on the CPU."""
 
     # _value: the IR value a tracer bound this tensor to (set only while tracing)
     __slots__ = ("__weakref__", "_data", "_value", "requires_grad")

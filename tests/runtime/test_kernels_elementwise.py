@@ -171,11 +171,13 @@ def test_each_op_matches_the_reference_on_broadcast_and_strided_operands(op, dty
         compare(graph, operands(op, types, layout), rtol_for(op, dtype))
 
 
-@pytest.mark.parametrize("dtype", [DType.int32, DType.int64])
+@pytest.mark.parametrize("dtype", [DType.uint8, DType.int8, DType.int16, DType.int32,
+                                   DType.int64])
 def test_integer_division_edge_cases_match_numpy(dtype):
-    low = np.iinfo(dtype.np).min
-    x = np.array([low, low, low, 7, -7, 7, -7, 0, 1, -1, low + 1, 6], dtype.np)
-    y = np.array([-1, 1, 3, 2, 2, -2, -2, 5, low, low, -1, 3], dtype.np)
+    low = int(np.iinfo(dtype.np).min)  # uint8: 0, and -7, -1, -2 wrap to 249, 255, 254
+    x = np.array([low, low, low, 7, -7, 7, -7, 0, 1, -1, low + 1, 6]).astype(dtype.np)
+    y = np.array([-1, 1, 3, 2, 2, -2, -2, 5, low, low, -1, 3]).astype(dtype.np)
+    y[y == 0] = 9  # uint8's low is 0
     for op in (*DIVISIONS, Op.POW):
         graph = one_op_graph(op, [TensorType(dtype, x.shape)] * 2, {})
         compare(graph, [x, np.abs(y) % 40 if op is Op.POW else y])
@@ -303,6 +305,25 @@ def test_traced_functions_of_lowered_ops_log_no_fallback(caplog):
             want, got = fn(x, y).numpy(), traced(x, y).numpy()
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, equal_nan=True)
     assert [r.getMessage() for r in caplog.records] == []
+
+
+def test_a_dtype_left_out_of_lowered_dtypes_falls_back_loudly_and_once(monkeypatch, caplog):
+    """LOWERED_DTYPES is the backend's one list: a dtype outside it runs the reference code,
+    with one warning naming it, and the same numbers."""
+    from tracejit.runtime import lower
+
+    monkeypatch.setattr(lower, "LOWERED_DTYPES", lower.LOWERED_DTYPES - {DType.float16})
+    graph = one_op_graph(Op.MUL, [TensorType(DType.float16, (4,))] * 2, {})
+    with pytest.raises(lower.NotLowerable, match="float16 values"):
+        lowerable(elementwise_block(graph.body.ops[0]))
+    x = np.linspace(-2, 2, 4).astype(np.float16)
+    executor._warned.clear()
+    with caplog.at_level(logging.WARNING, logger="tracejit.fallback"):
+        for _ in range(2):
+            got = Plan(graph)([x, x])[0]
+    assert got.tobytes() == interpret(graph, [x, x])[0].tobytes()
+    warned = [r.getMessage() for r in caplog.records if "float16 values" in r.getMessage()]
+    assert len(warned) == 1, warned
 
 
 def test_maximum_minimum_and_relu_keep_numpy_signed_zeros_and_nans():
