@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from . import index_ops, window
+from . import index_ops, math_ops, window
 from . import numpy_impl as ref
 from . import shape_rules as rules
 from .special import erf
 from .types import (
     ALL_DTYPES,
     FLOAT_DTYPES,
+    INT_DTYPES,
     INTEGRAL_DTYPES,
     NUMERIC_DTYPES,
     ConstRef,
@@ -91,6 +92,19 @@ class Op(enum.Enum):
     BITWISE_OR = "bitwise_or"
     BITWISE_XOR = "bitwise_xor"
     WHERE = "where"
+    # elementwise math with C library kernels (references: numpy ufuncs and ir/math_ops.py)
+    ASIN = "asin"
+    ACOS = "acos"
+    ATAN = "atan"
+    ASINH = "asinh"
+    ACOSH = "acosh"
+    ATANH = "atanh"
+    ERFC = "erfc"
+    LGAMMA = "lgamma"
+    ATAN2 = "atan2"
+    FMOD = "fmod"
+    SHIFT_LEFT = "shift_left"
+    SHIFT_RIGHT = "shift_right"
     # reductions and scans
     SUM = "sum"
     PROD = "prod"
@@ -319,6 +333,21 @@ _COMPARE = {Op.EQ: np.equal, Op.NE: np.not_equal, Op.LT: np.less, Op.LE: np.less
 for _op, _fn in _COMPARE.items():
     _def(_op, _EW, 2, rules.elementwise(DType.bool), _np(_fn), promotion=Promotion.DEFAULT)
 _def(Op.WHERE, _EW, 3, rules.where, _np(np.where), promotion=Promotion.DEFAULT, promoted=(1, 2))
+# elementwise math the C library computes (the llvm backend calls it too: runtime/lower.py LIBM)
+_LIBM_UNARY = {
+    Op.ASIN: np.arcsin, Op.ACOS: np.arccos, Op.ATAN: np.arctan, Op.ASINH: np.arcsinh,
+    Op.ACOSH: np.arccosh, Op.ATANH: np.arctanh, Op.ERFC: math_ops.erfc,
+    Op.LGAMMA: math_ops.lgamma,
+}
+for _op, _fn in _LIBM_UNARY.items():
+    _def(_op, _EW, 1, rules.elementwise(), _np(_fn), dtypes=FLOAT_DTYPES,
+         promotion=Promotion.INT_TO_FLOAT)
+for _op, _fn in ((Op.ATAN2, np.arctan2), (Op.FMOD, np.fmod)):
+    _def(_op, _EW, 2, rules.elementwise(), _np(_fn), dtypes=FLOAT_DTYPES,
+         promotion=Promotion.INT_TO_FLOAT)  # integer fmod is a composite (tracejit/tensor.py)
+for _op, _fn in ((Op.SHIFT_LEFT, math_ops.shift_left), (Op.SHIFT_RIGHT, math_ops.shift_right)):
+    _def(_op, _EW, 2, rules.elementwise(), _np(_fn), dtypes=INT_DTYPES,
+         promotion=Promotion.DEFAULT)
 
 # --- reductions and scans -----------------------------------------------------------------------
 _DIMS, _KEEPDIM = Attr("dims", "ints"), Attr("keepdim", "bool", False)

@@ -619,8 +619,13 @@ def _fname_type(t) -> str:
 
 
 # --- approximated math (llvm_math.py; accuracy in docs/math-accuracy.md) ------------------------
+# The math the C library computes (one call per element; numpy's own SIMD versions of some of
+# these can differ from it by an ulp or two, hence "approximate").
+LIBM = {Op.ASIN: "asin", Op.ACOS: "acos", Op.ATAN: "atan", Op.ASINH: "asinh",
+        Op.ACOSH: "acosh", Op.ATANH: "atanh", Op.ERFC: "erfc", Op.LGAMMA: "lgamma",
+        Op.ATAN2: "atan2"}
 APPROXIMATE = frozenset({Op.EXP, Op.EXPM1, Op.LOG, Op.LOG1P, Op.TANH, Op.SIGMOID, Op.ERF,
-                         Op.SIN, Op.COS, Op.GELU, Op.SILU})
+                         Op.SIN, Op.COS, Op.GELU, Op.SILU, *LIBM})
 
 
 def _math(name: str) -> Converter:
@@ -657,6 +662,48 @@ def _silu(b, args, types, out, attrs):  # x * sigmoid(x)
     from . import llvm_math
 
     return b.fmul(args[0], llvm_math.emit_sigmoid(b, args[0]))
+
+
+# --- C library math, fmod and shifts (the ops of ir/math_ops.py) ----------------------
+def _libm_call(name: str) -> Converter:
+    def convert(b, args, types, out, attrs):  # the C library's name (float) or namef
+        ty = REGISTER[out]
+        symbol = name if out is DType.float64 else f"{name}f"
+        fn = b.module.globals.get(symbol)
+        if fn is None:  # nobuiltin: LLVM must not rewrite the call into something else
+            fn = ir.Function(b.module, ir.FunctionType(ty, [ty] * len(args)), name=symbol)
+            fn.attributes.add("nobuiltin")
+            fn.attributes.add("nounwind")
+        return b.call(fn, args)
+    return convert
+
+
+for _op, _name in LIBM.items():
+    converter(_op, dtypes=FLOATS)(_libm_call(_name))
+
+
+@converter(Op.FMOD, dtypes=FLOATS)
+def _fmod(b, args, types, out, attrs):  # np.fmod: frem is C's fmod, exact
+    return b.frem(args[0], args[1])
+
+
+def _shift(left: bool) -> Converter:
+    def convert(b, args, types, out, attrs):  # ir/math_ops.py: out-of-range amounts as torch
+        x, y = args
+        bits = constant(out, REGISTER[out].width)
+        inside = b.icmp_unsigned("<", y, bits)  # a negative amount is a huge unsigned one
+        amount = b.select(inside, y, constant(out, 0))
+        if left:
+            return b.select(inside, b.shl(x, amount), constant(out, 0))
+        if out in UNSIGNED:
+            return b.select(inside, b.lshr(x, amount), constant(out, 0))
+        fill = b.ashr(x, constant(out, REGISTER[out].width - 1))
+        return b.select(inside, b.ashr(x, amount), fill)
+    return convert
+
+
+converter(Op.SHIFT_LEFT, dtypes=INTS)(_shift(True))
+converter(Op.SHIFT_RIGHT, dtypes=INTS)(_shift(False))
 
 
 from . import lower_division  # noqa: E402  (registers the division and power converters)

@@ -63,6 +63,10 @@ from tracejit.functions_math import *  # noqa: F403  (addcmul, isinf, nan_to_num
 from tracejit.functions_math import __all__ as _math_function_names
 from tracejit.functions_shape import *  # noqa: F403  (tile, movedim, hstack, tensor_split, ...)
 from tracejit.functions_shape import __all__ as _shape_function_names
+from tracejit.functions_special import *  # noqa: F403  (asin, atan2, erfinv, fmod, shifts, ...)
+from tracejit.functions_special import __all__ as _special_function_names
+from tracejit.functions_stats import *  # noqa: F403  (median, quantile, isin, ...)
+from tracejit.functions_stats import __all__ as _stats_function_names
 from tracejit.generator import (
     Generator,
     default_generator,
@@ -209,6 +213,8 @@ __all__ = [
     *_math_function_names,
     *_alias_names,
     *_shape_function_names,
+    *_stats_function_names,
+    *_special_function_names,
     "asarray",
     "logspace",
     "randint_like",

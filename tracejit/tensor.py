@@ -12,6 +12,7 @@ import numpy as np
 from tracejit import functions as F
 from tracejit import functions_index as FI
 from tracejit.dispatch import alias, assign, concrete, dispatch, dispatch_inplace
+from tracejit.functions_special import SpecialMethods
 from tracejit.indexing import getitem, setitem
 from tracejit.ir import DType, Op, Size, TensorType
 from tracejit.ir.types import _FROM_NUMPY
@@ -82,7 +83,7 @@ def _binary(op: Op, doc: str):
     return method, method_, reflected
 
 
-class Tensor(TorchMethods):
+class Tensor(TorchMethods, SpecialMethods):
     """A strided n-dimensional array of float16/32/64, uint8, int8/16/32/64 or bool, on the CPU."""
 
     # _value: the IR value a tracer bound this tensor to (set only while tracing)

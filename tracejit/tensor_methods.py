@@ -10,6 +10,7 @@ from tracejit import functions as F
 from tracejit import functions_extra as FX
 from tracejit import functions_math as FM
 from tracejit import functions_shape as FS
+from tracejit import functions_stats as FST
 from tracejit.dispatch import assign
 
 
@@ -119,6 +120,16 @@ class TorchMethods:
     sum_to_size = FS.sum_to_size
     take = FS.take
     unfold = FS.unfold
+
+    bincount = FST.bincount
+    diagflat = FST.diagflat
+    histc = FST.histc
+    isin = FST.isin
+    kthvalue = FST.kthvalue
+    median = FST.median
+    nanmedian = FST.nanmedian
+    nanquantile = FST.nanquantile
+    quantile = FST.quantile
 
     def unsafe_split(self, split_size, dim: int = 0):
         return self.split(split_size, dim)

@@ -587,6 +587,49 @@ from oracle_index_ops import INDEX_OPS_TABLE  # noqa: E402  (it reads the sample
 
 TABLE.update(INDEX_OPS_TABLE)
 
+# --- elementwise math with C library kernels (helper H9; functions_special.py) -----------------
+_SHIFT = np.array([[0, 1, 3], [7, 31, 63]], dtype=np.int64)
+_FMOD_SPECIAL = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1.0, -1.0, 0.5, 1e30, -7.5],
+                         dtype=np.float32)
+TABLE.update({
+    Op.ASIN: [Unary(lambda L, x: x.asin(), numpy=np.arcsin),
+              Unary(lambda L, x: L.arcsin(x))],
+    Op.ACOS: [Unary(lambda L, x: x.acos(), numpy=np.arccos),
+              Unary(lambda L, x: L.arccos(x))],
+    Op.ATAN: [Unary(lambda L, x: x.atan(), numpy=np.arctan), Unary(lambda L, x: L.arctan(x))],
+    Op.ASINH: [Unary(lambda L, x: x.asinh(), numpy=np.arcsinh)],
+    Op.ACOSH: [Unary(lambda L, x: L.acosh(x), numpy=np.arccosh)],
+    Op.ATANH: [Unary(lambda L, x: x.arctanh(), numpy=np.arctanh)],
+    Op.ERFC: [Unary(lambda L, x: x.erfc())],
+    Op.LGAMMA: [Unary(lambda L, x: x.lgamma(), rtol=1e-5, atol=1e-6)],
+    Op.ATAN2: [  # other must be a tensor (a Python number is torch's TypeError)
+        *cases("atan2", lambda L, a, b: L.atan2(a, b), [
+            (F234, F234[:, :1]), (F234.astype(np.float64), F234[0]), (X234, F234),
+            (X234, X234[:, :, ::-1].copy()), (_FMOD_SPECIAL, _FMOD_SPECIAL[::-1].copy()),
+            (MASK23, X23), (F234, 2.0)]),
+        Case("arctan2-method", lambda L, a, b: a.arctan2(b), (X23, X23[::-1].copy())),
+        Case("atan2_", lambda L, a, b: a.atan2_(b), (F234.copy(), F234[:1])),
+    ],
+    Op.FMOD: [  # floats; integer fmod is a composite of trunc_div (its cases follow the table)
+        *cases("fmod", lambda L, a, b: L.fmod(a, b), [
+            (F234, F234[:, :1] + 3.5), (F234.astype(np.float64), np.float64(-1.25)),
+            (_FMOD_SPECIAL, _FMOD_SPECIAL[::-1].copy()), (F234, 2), (X234, 2.5),
+            (X234.astype(np.float32), X234[:1]), (F234, -0.75)]),
+        Case("fmod-method", lambda L, a: a.fmod(-2.5), (F234,)),
+        Case("fmod_", lambda L, a: a.fmod_(1.5), (F234.copy(),)),
+    ],
+    Op.SHIFT_LEFT: [Case("lshift", lambda L, x, y: x << y, (X234 - 12, _SHIFT[:, :, None])),
+                     Case("lshift-scalar", lambda L, x: x << 3, (X234,)),
+                     Case("lshift-fn", lambda L, x: L.bitwise_left_shift(x, 65), (X234,))],
+    Op.SHIFT_RIGHT: [Case("rshift", lambda L, x, y: x >> y, (X234 - 12, _SHIFT[:, :, None])),
+                      Case("rshift-int32", lambda L, x: x.int() >> 33, (X234 - 12,)),
+                      Case("rshift-method", lambda L, x: x.bitwise_right_shift(2), (X234,)),
+                      Case("rshift-float", lambda L, x: x >> 1, (X23,))],
+})
+TABLE[Op.TRUNC_DIV] += cases("fmod-int", lambda L, a, b: L.fmod(a, b), [
+    (X234 - 12, np.array([3, -3, 5, 7], np.int64)), (X234 - 12, -5), (X234.astype(np.int32), 4),
+    (MASK23, X23.astype(np.int64) + 1), (X234, np.array(0, np.int64))])
+
 
 # --- the generated tests ------------------------------------------------------------------------
 

@@ -915,3 +915,72 @@ def test_deprecated_range_matches_torch(args):
         warnings.simplefilter("ignore")
         want = torch.range(*args)
     check(tj.range(*args), want)
+
+
+# --- order statistics and small numeric helpers --------------------------------------------------
+
+def test_median_kthvalue_quantile_match_torch():
+    values = data((4, 7))
+    values[1, 3] = np.nan
+    (x, c), (tx, tc) = both(values, data((4, 7), seed=9))
+    check(tj.median(c), torch.median(tc))
+    check(tj.median(x), torch.median(tx))
+    for dim, keepdim in ((1, False), (0, True), (-1, True)):
+        check(x.median(dim, keepdim), tx.median(dim, keepdim))
+        check(c.kthvalue(3, dim, keepdim), tc.kthvalue(3, dim, keepdim))
+    check(tj.nanmedian(x), torch.nanmedian(tx))
+    check(x.nanmedian(1), tx.nanmedian(1))
+    qs = np.array([0.0, 0.25, 0.5, 0.9, 1.0], np.float32)
+    for interpolation in ("linear", "lower", "higher", "nearest", "midpoint"):
+        check(tj.quantile(c, 0.3, interpolation=interpolation),
+              torch.quantile(tc, 0.3, interpolation=interpolation))
+        check(c.quantile(tj.tensor(qs), 1, True, interpolation=interpolation),
+              tc.quantile(torch.tensor(qs), 1, True, interpolation=interpolation))
+        check(tj.quantile(x, tj.tensor(qs), 0, interpolation=interpolation),
+              torch.quantile(tx, torch.tensor(qs), 0, interpolation=interpolation))
+        check(tj.nanquantile(x, 0.4, 1, interpolation=interpolation),
+              torch.nanquantile(tx, 0.4, 1, interpolation=interpolation))
+    check(tj.quantile(c, tj.tensor(qs), keepdim=True), torch.quantile(tc, torch.tensor(qs),
+                                                                      keepdim=True))
+
+
+def test_counting_and_small_helpers_match_torch():
+    (i, w, f, v), (ti, tw, tf, tv) = both(np.array([1, 4, 1, 0, 7]), data((5,)),
+                                          data((50,)) * 3, data((4,), seed=2))
+    check(tj.bincount(i), torch.bincount(ti))
+    check(tj.bincount(i, w, minlength=10), torch.bincount(ti, tw, minlength=10))
+    check(tj.histc(f, 7), torch.histc(tf, 7))
+    check(f.histc(5, -1, 1), tf.histc(5, -1, 1))
+    check(tj.isin(i, tj.tensor([1, 7])), torch.isin(ti, torch.tensor([1, 7])))
+    check(tj.isin(i, 4, invert=True), torch.isin(ti, 4, invert=True))
+    check(tj.vander(v), torch.vander(tv))
+    check(tj.vander(i, 3, increasing=True), torch.vander(ti, 3, increasing=True))
+    check(tj.diagflat(v.reshape(2, 2), 1), torch.diagflat(tv.reshape(2, 2), 1))
+    (y, x2), (ty, tx2) = both(data((3, 6)), np.sort(data((6,), seed=3)))
+    check(tj.trapezoid(y), torch.trapezoid(ty))
+    check(tj.trapezoid(y, dx=0.5, dim=0), torch.trapezoid(ty, dx=0.5, dim=0))
+    check(tj.trapz(y, x2), torch.trapz(ty, tx2))
+    check(tj.cumulative_trapezoid(y, x2), torch.cumulative_trapezoid(ty, tx2))
+    check(tj.cumulative_trapezoid(y, dim=0), torch.cumulative_trapezoid(ty, dim=0))
+    check(tj.combinations(v), torch.combinations(tv))
+    check(tj.combinations(v, 3, with_replacement=True),
+          torch.combinations(tv, 3, with_replacement=True))
+    check(tj.unravel_index(tj.tensor([0, 5, 11, -1]), (3, 4)),
+          torch.unravel_index(torch.tensor([0, 5, 11, -1]), (3, 4)))
+    (m1, m2, m3), (tm1, tm2, tm3) = both(data((2, 3)), data((3, 4), seed=1), data((4, 2), seed=2))
+    check(tj.chain_matmul(m1, m2, m3), torch.linalg.multi_dot([tm1, tm2, tm3]))
+
+
+def stats_composites(x):
+    """The capturable order statistics."""
+    return (tj.median(x), x.median(1).values, x.kthvalue(2, 0).indices, tj.quantile(x, 0.25, 1),
+            tj.isin(x, x[0]), tj.histc(x, 4, -2, 2), tj.trapezoid(x), tj.vander(x[0], 3))
+
+
+def test_stats_under_trace_and_script_equal_eager():
+    (x,), _ = both(data((3, 5)))
+    eager = stats_composites(x)
+    for captured in (tj.trace(stats_composites, x), tj.script(stats_composites)):
+        for g, e in zip(captured(x), eager):
+            assert g.dtype is e.dtype and g.shape == e.shape
+            np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-6)

@@ -1,0 +1,184 @@
+"""Elementwise math of issue 12 not covered by functions_math.py: the inverse trigonometric and
+hyperbolic functions (with torch's `arc*` aliases), atan2, erfc, erfinv, lgamma, fmod, the bit
+shifts and isreal, as functions and as Tensor methods (`SpecialMethods`, a base of Tensor).
+
+asin ... lgamma, atan2, float fmod and the shifts are ops of the table (C library kernels in the
+llvm backend); erfinv is a composite (an initial approximation refined by Newton steps in
+float64), integer fmod one of trunc_div.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tracejit.dispatch import (
+    assign,
+    dispatch,
+    dispatch_inplace,
+    get_default_dtype,
+    result_type,
+    to_dtype,
+)
+from tracejit.functions import as_tensor_arg, where
+from tracejit.ir import DType, Op
+
+_UNARY = {"asin": Op.ASIN, "acos": Op.ACOS, "atan": Op.ATAN, "asinh": Op.ASINH,
+          "acosh": Op.ACOSH, "atanh": Op.ATANH, "erfc": Op.ERFC, "lgamma": Op.LGAMMA}
+_ARC = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh",
+        "arccosh": "acosh", "arctanh": "atanh"}
+
+
+def _unary_function(name: str, op: Op):
+    def function(input):
+        return dispatch(op, as_tensor_arg(input))
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"Elementwise {name} (integers are computed in the default float dtype)."
+    return function
+
+
+asin, acos, atan, asinh, acosh, atanh, erfc, lgamma = (
+    _unary_function(name, op) for name, op in _UNARY.items())
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+
+def atan2(input, other):
+    """The angle of (other, input) in (-pi, pi]; both must be tensors, as in torch."""
+    return dispatch(Op.ATAN2, as_tensor_arg(input), as_tensor_arg(other, "other"))
+
+
+arctan2 = atan2
+
+
+def _is_integral(x) -> bool:
+    if isinstance(x, (bool, int)):
+        return True
+    return not isinstance(x, float) and not x.is_floating_point()
+
+
+def fmod(input, other):
+    """C's fmod: the remainder of input / other with input's sign (integers: trunc division,
+    a zero divisor is torch's RuntimeError)."""
+    input = as_tensor_arg(input)
+    if not isinstance(other, (int, float)):
+        other = as_tensor_arg(other, "other")
+    if _is_integral(input) and _is_integral(other):
+        input = to_dtype(input, result_type(input, other))  # bool % int is int's fmod
+        return input - dispatch(Op.TRUNC_DIV, input, other) * other
+    return dispatch(Op.FMOD, input, other)
+
+
+def bitwise_left_shift(input, other):
+    """input << other; shifting by a negative amount or the width or more gives 0."""
+    return dispatch(Op.SHIFT_LEFT, input, other)
+
+
+def bitwise_right_shift(input, other):
+    """input >> other (arithmetic); out-of-range amounts give the sign fill (0 or -1)."""
+    return dispatch(Op.SHIFT_RIGHT, input, other)
+
+
+def isreal(input):
+    """True everywhere: tracejit has no complex dtypes."""
+    input = as_tensor_arg(input)
+    return dispatch(Op.FULL, shape=tuple(input.shape), value=True, dtype=DType.bool)
+
+
+# Giles' single-precision erfinv ("Approximating the erfinv function", 2010): the start of the
+# Newton iteration. Coefficients highest degree first.
+_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+            -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+         -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+
+
+def _horner(coefficients, w):
+    p = coefficients[0]
+    for c in coefficients[1:]:
+        p = p * w + c
+    return p
+
+
+def erfinv(input):
+    """The inverse of erf on [-1, 1] (+-inf at +-1, NaN outside): Giles' approximation refined
+    by four Newton steps in float64 (in the tail on log erfc, which keeps its precision)."""
+    input = as_tensor_arg(input)
+    dtype = input.dtype if input.is_floating_point() else get_default_dtype()
+    y = to_dtype(input, DType.float64)
+    a = y.abs()
+    rest = 1 - a  # exact for a >= 0.5, where the tail branch is used
+    w = -((1 - y) * (1 + y)).log()
+    tail = w >= 5
+    p = where(tail, _horner(_TAIL, w.sqrt() - 3), _horner(_CENTRAL, w - 2.5))
+    x = (p * a).nan_to_num(0.0, 0.0, 0.0)
+    slope = 2 / math.sqrt(math.pi)
+    for _ in range(4):  # x >= 0 solves erf(x) = a; in the tail log(erfc(x)) = log(1 - a)
+        density = slope * (-(x * x)).exp()
+        complement = dispatch(Op.ERFC, x)
+        step_tail = (complement.log() - rest.log()) * complement / density
+        x = x - where(tail, -step_tail, (dispatch(Op.ERF, x) - a) / density)
+    x = where(a == 1, a * math.inf, where(a > 1, a * math.nan, x))
+    x = where(y < 0, -x, x)
+    return to_dtype(where((y != y) | (y == 0), y, x), dtype)  # NaN and +-0.0 map to themselves
+
+
+def _in_place(function, name: str):
+    def method(self, *args):
+        return assign(self, function(self, *args), name)
+
+    method.__name__ = name
+    method.__doc__ = f"In-place {name[:-1]}."
+    return method
+
+
+def _primitive_in_place(op: Op, name: str):
+    def method(self, *args):
+        return dispatch_inplace(op, self, *args)
+
+    method.__name__ = name
+    method.__doc__ = f"In-place {name[:-1]}."
+    return method
+
+
+class SpecialMethods:
+    """The functions above as Tensor methods, their in-place variants and the << >> operators."""
+
+    __slots__ = ()
+
+    asin = arcsin = asin
+    acos = arccos = acos
+    atan = arctan = atan
+    asinh = arcsinh = asinh
+    acosh = arccosh = acosh
+    atanh = arctanh = atanh
+    erfc, erfinv, lgamma, isreal = erfc, erfinv, lgamma, isreal
+    atan2 = arctan2 = atan2
+    fmod = fmod
+    bitwise_left_shift = __lshift__ = bitwise_left_shift
+    bitwise_right_shift = __rshift__ = bitwise_right_shift
+
+    def __rlshift__(self, other):
+        return dispatch(Op.SHIFT_LEFT, other, self)
+
+    def __rrshift__(self, other):
+        return dispatch(Op.SHIFT_RIGHT, other, self)
+
+    asin_ = arcsin_ = _primitive_in_place(Op.ASIN, "asin_")
+    acos_ = arccos_ = _primitive_in_place(Op.ACOS, "acos_")
+    atan_ = arctan_ = _primitive_in_place(Op.ATAN, "atan_")
+    asinh_ = arcsinh_ = _primitive_in_place(Op.ASINH, "asinh_")
+    acosh_ = arccosh_ = _primitive_in_place(Op.ACOSH, "acosh_")
+    atanh_ = arctanh_ = _primitive_in_place(Op.ATANH, "atanh_")
+    erfc_ = _primitive_in_place(Op.ERFC, "erfc_")
+    lgamma_ = _primitive_in_place(Op.LGAMMA, "lgamma_")
+    erfinv_ = _in_place(erfinv, "erfinv_")
+    atan2_ = arctan2_ = _in_place(atan2, "atan2_")
+    fmod_ = _in_place(fmod, "fmod_")
+    bitwise_left_shift_ = __ilshift__ = _in_place(bitwise_left_shift, "bitwise_left_shift_")
+    bitwise_right_shift_ = __irshift__ = _in_place(bitwise_right_shift, "bitwise_right_shift_")
+
+
+__all__ = [
+    *_UNARY, *_ARC, "atan2", "arctan2", "erfinv", "fmod", "bitwise_left_shift",
+    "bitwise_right_shift", "isreal",
+]
