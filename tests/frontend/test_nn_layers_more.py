@@ -311,6 +311,15 @@ def test_loss_matches_torch(case, dtype):
     assert repr(make(tj)) == repr(make(torch))
 
 
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_weighted_huber_loss(reduction):
+    x, y, p, *_ = _loss_inputs("float32")
+    ours = F.huber_loss(tj.tensor(x), tj.tensor(y), reduction, 0.5, weight=tj.tensor(p))
+    theirs = torch.nn.functional.huber_loss(torch.tensor(x), torch.tensor(y), reduction, 0.5,
+                                            weight=torch.tensor(p))
+    assert_close(ours, theirs, "float32")
+
+
 # --- functional sweeps --------------------------------------------------------------------------
 
 CONV_SWEEP = [(1, 1, 0, 1, 1, 0), (2, 2, 1, 1, 2, 1), (3, 3, 2, 2, 1, 0), (1, 2, 0, 1, 2, 1),
@@ -734,6 +743,20 @@ ERROR_CASES = [
         lib.tensor(_x(1, 1, 2, 2)), lib.tensor(_x(1, 2, 2, 2)), mode="linear")),
     ("affine-grid-theta", lambda lib: lib.nn.functional.affine_grid(lib.tensor(_x(1, 3, 3)),
                                                                      [1, 1, 2, 2])),
+    *[(f"int-{name}", (lambda call: lambda lib: call(lib, lib.arange(48).reshape(2, 4, 3, 2)))(f))
+      for name, f in [
+          ("group-norm", lambda lib, x: lib.nn.functional.group_norm(x, 2)),
+          ("instance-norm", lambda lib, x: lib.nn.functional.instance_norm(x)),
+          ("rms-norm", lambda lib, x: lib.nn.functional.rms_norm(x, (2,))),
+          ("adaptive-avg", lambda lib, x: lib.nn.functional.adaptive_avg_pool2d(x, 2)),
+          ("bilinear", lambda lib, x: lib.nn.functional.interpolate(x, 4, mode="bilinear")),
+          ("bicubic", lambda lib, x: lib.nn.functional.interpolate(x, 4, mode="bicubic")),
+          ("selu", lambda lib, x: lib.nn.functional.selu(x)),
+          ("hardswish", lambda lib, x: lib.nn.functional.hardswish(x)),
+          ("glu", lambda lib, x: lib.nn.functional.glu(x, 1)),
+      ]],
+    ("huber-weight-size", lambda lib: lib.nn.functional.huber_loss(
+        lib.tensor(_x(2, 3)), lib.tensor(_x(2, 3)), weight=lib.tensor(_x(3)))),
     ("embedding-bag-offsets", lambda lib: lib.nn.functional.embedding_bag(
         lib.tensor(np.array([1, 2])), lib.tensor(_x(3, 2)))),
     ("embedding-bag-psw-mode", lambda lib: lib.nn.functional.embedding_bag(

@@ -244,7 +244,7 @@ def adaptive_avg_pool2d(input, output_size):
         raise RuntimeError(
             f"adaptive_avg_pool2d(): Expected 3D or 4D tensor, but got {list(input.shape)}"
         )
-    _check_float("adaptive_avg_pool2d", input)
+    functional_act._require_float("adaptive_avg_pool2d", input)
     sizes = (output_size,) * 2 if isinstance(output_size, int) else tuple(output_size)
     if len(sizes) != 2:
         raise RuntimeError("adaptive_avg_pool2d: output_size must be 2")

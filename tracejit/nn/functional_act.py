@@ -9,7 +9,6 @@ import warnings
 from tracejit import creation
 from tracejit import functions as fn
 from tracejit.nn.functional import (
-    _check_float,
     _written,
     elu,
     hardtanh,
@@ -21,6 +20,17 @@ from tracejit.nn.functional import (
     softplus,
 )
 
+_TORCH_DTYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
+                      "uint8": "Byte", "bool": "Bool", "float16": "Half", "bfloat16": "BFloat16"}
+
+
+def _require_float(kernel: str, input) -> None:
+    """torch's NotImplementedError for a float-only CPU kernel given another dtype."""
+    if input.dtype.value not in ("float32", "float64"):
+        name = _TORCH_DTYPE_NAMES.get(input.dtype.value, input.dtype.value)
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{name}\'')
+
+
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -28,7 +38,7 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 def selu(input, inplace: bool = False):
     """scale * (max(0, x) + min(0, alpha * (exp(x) - 1))) with the self-normalizing
     constants."""
-    _check_float("selu", input)
+    _require_float("elu_cpu", input)
     out = fn.where(input > 0, input, input.expm1() * _SELU_ALPHA) * _SELU_SCALE
     return _written(input, out, inplace, "selu_")
 
@@ -37,21 +47,21 @@ def celu(input, alpha: float = 1.0, inplace: bool = False):
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError")
-    _check_float("celu", input)
+    _require_float("elu_cpu", input)
     out = fn.where(input > 0, input, (input / alpha).expm1() * alpha)
     return _written(input, out, inplace, "celu_")
 
 
 def hardsigmoid(input, inplace: bool = False):
     """0 for x <= -3, 1 for x >= 3, else x / 6 + 1 / 2."""
-    _check_float("hardsigmoid", input)
+    _require_float("hardsigmoid_cpu", input)
     out = fn.clamp(input / 6 + 0.5, 0.0, 1.0)
     return _written(input, out, inplace, "hardsigmoid_")
 
 
 def hardswish(input, inplace: bool = False):
     """x * relu6(x + 3) / 6."""
-    _check_float("hardswish", input)
+    _require_float("hardswish_cpu", input)
     out = input * relu6(input + 3) / 6
     return _written(input, out, inplace, "hardswish_")
 
@@ -101,6 +111,7 @@ def glu(input, dim: int = -1):
         raise RuntimeError(
             f"Halving dimension must be even, but dimension {dim % input.ndim} is size {size}"
         )
+    _require_float("glu_cpu", input)
     a, b = input.chunk(2, dim)
     return a * sigmoid(b)
 
@@ -112,7 +123,7 @@ def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
 
 def prelu(input, weight):
     """x where x > 0, else weight * x; a (C,) weight is applied along dim 1."""
-    _check_float("prelu", input)
+    _require_float("prelu_cpu", input)
     if weight.numel() != 1:
         channels = input.shape[1] if input.ndim >= 2 else 1
         if input.ndim == 0 or weight.numel() != channels:

@@ -12,7 +12,8 @@ import operator
 
 from tracejit import creation
 from tracejit import functions as fn
-from tracejit.nn.functional import _check_float, _ints, avg_pool2d, conv2d, max_pool2d, pad
+from tracejit.nn.functional import _ints, avg_pool2d, conv2d, max_pool2d, pad
+from tracejit.nn.functional_act import _require_float
 
 
 def _tuple(value, n: int, name: str) -> tuple[int, ...]:
@@ -448,7 +449,7 @@ def _adaptive(x, dim: int, size: int, reduce: str):
 def _adaptive_pool(name: str, input, output_size, n: int, reduce: str):
     sizes = _adaptive_sizes(name, input, output_size, n)
     if reduce == "mean":
-        _check_float(name, input)
+        _require_float("adaptive_avg_pool3d_cpu" if n == 3 else "adaptive_avg_pool2d", input)
     for axis, size in zip(range(input.ndim - n, input.ndim), sizes):
         if input.shape[axis] == 0 and size:
             raise RuntimeError(f"{name}(): Expected input to have non-zero size for non-batch "

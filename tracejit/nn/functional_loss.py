@@ -14,7 +14,6 @@ from tracejit.nn.functional import (
     _reduce,
     _reduction,
     _warn_if_broadcast,
-    _weighted_reduce,
     logsigmoid,
 )
 
@@ -73,7 +72,9 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     loss = fn.where(diff < delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
     if weight is None:
         return _reduce(loss, reduction)
-    return _weighted_reduce(loss * weight, weight.expand_as(loss), reduction)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError("Weights and input must have the same size.")
+    return _reduce(loss * weight, reduction)  # torch: a plain mean, not over the weights
 
 
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):

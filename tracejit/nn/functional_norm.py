@@ -4,7 +4,8 @@ of reductions and elementwise ops (so a capture mode records what they are made 
 from __future__ import annotations
 
 from tracejit.ir import DType
-from tracejit.nn.functional import _check_float, _check_same_dtype, _normalized_shape, pad
+from tracejit.nn.functional import _check_same_dtype, _normalized_shape, pad
+from tracejit.nn.functional_act import _require_float
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
@@ -19,7 +20,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     for name, t in named.items():
         if t is not None and t.numel() != channels:
             raise RuntimeError(f"{name} should contain {channels} elements not {t.numel()}")
-    _check_float("instance_norm", input)
+    _require_float("batch_norm", input)
     _check_same_dtype("instance_norm", input, *named.values())
     stats_shape = (1, channels) + (1,) * (input.ndim - 2)
     if use_input_stats:
@@ -76,7 +77,7 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
                 f"input, but got {name} of shape {list(t.shape)} and input of shape "
                 f"{list(input.shape)}"
             )
-    _check_float("group_norm", input)
+    _require_float("GroupNormKernelImpl", input)
     grouped = input.reshape(n, num_groups, -1)
     mean = grouped.mean(-1, keepdim=True)
     centered = grouped - mean
@@ -120,7 +121,7 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None):
             f"Expected weight to be of same shape as normalized_shape, but got weight of shape "
             f"{list(weight.shape)} and normalized_shape = {list(shape)}"
         )
-    _check_float("rms_norm", input)
+    _require_float("rms_norm", input)
     eps = _EPS.get(input.dtype, 1.1920928955078125e-07) if eps is None else eps
     dims = tuple(range(input.ndim - len(shape), input.ndim))
     out = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()

@@ -15,7 +15,7 @@ import numpy as np
 from tracejit import creation
 from tracejit import functions as fn
 from tracejit.ir import DType
-from tracejit.nn.functional import _check_float
+from tracejit.nn.functional_act import _require_float
 from tracejit.nn.functional_conv import _adaptive_pool
 
 _MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
@@ -49,7 +49,8 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     if mode == "area":
         return _adaptive_pool("adaptive_avg_pool", input, sizes, dims, "mean")
     if mode not in ("nearest", "nearest-exact"):
-        _check_float(f"upsample_{mode}", input)
+        kernel = "cubic" if mode == "bicubic" else "linear"
+        _require_float(f"compute_indices_weights_{kernel}", input)
     out = input  # the last dim first: torch's kernel nests the last dim innermost
     for k in reversed(range(dims)):
         out = _resample(out, 2 + k, sizes[k], scales[k], mode, align_corners)
