@@ -274,3 +274,44 @@ ATTENTION_SPECS = [
 ]
 
 SPECS += ATTENTION_SPECS
+
+
+# --- state-space, graph VAE, Perceiver, Conformer ------------------------------------------
+
+def _mambapy(pscan: bool):
+    def build(mod):
+        return mod.Mamba(mod.MambaConfig(d_model=16, n_layers=2, d_state=8, pscan=pscan))
+    return build
+
+
+MORE_SPECS = [
+    Spec("mambapy_pscan", program="mambapy", module="mambapy.mamba", build=_mambapy(True),
+         inputs=lambda lib, rng: (floats(lib, rng, 2, 8, 16),),
+         notes="alxndrTL/mamba.py: selective scan by a parallel (Blelloch) scan, an "
+               "autograd.Function updating views in place"),
+    Spec("mambapy_sequential", program="mambapy", module="mambapy.mamba",
+         build=_mambapy(False), inputs=lambda lib, rng: (floats(lib, rng, 2, 8, 16),),
+         notes="alxndrTL/mamba.py: the sequential selective scan (a Python loop over time, "
+               "a list of states stacked)"),
+    Spec("gae", program="gae", module="gae.model",
+         build=lambda mod: mod.GCNModelVAE(8, 16, 8, dropout=0.0),
+         inputs=lambda lib, rng: (floats(lib, rng, 10, 8), adjacency(lib, rng, 10, True)),
+         notes="zfjsail/gae-pytorch graph VAE: GCN encoder, inner-product decoder (eval: the "
+               "mean, no sampling)"),
+    Spec("perceiver",
+         build=lambda mod: mod.Perceiver(
+             num_freq_bands=4, depth=2, max_freq=10.0, input_channels=3, input_axis=2,
+             num_latents=8, latent_dim=16, cross_heads=1, latent_heads=2, cross_dim_head=8,
+             latent_dim_head=8, num_classes=5),
+         inputs=lambda lib, rng: (floats(lib, rng, 2, 6, 6, 3),),
+         notes="lucidrains/perceiver-pytorch: Fourier position features (meshgrid, linspace), "
+               "cross- and self-attention over latents, einops"),
+    Spec("conformer",
+         build=lambda mod: mod.Conformer(dim=16, depth=2, dim_head=8, heads=2,
+                                         conv_kernel_size=7),
+         inputs=lambda lib, rng: (floats(lib, rng, 2, 10, 16),),
+         notes="lucidrains/conformer: relative-position attention, depthwise Conv1d, GLU, "
+               "BatchNorm1d, Swish"),
+]
+
+SPECS += MORE_SPECS
