@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from tracejit.creation import ones, tensor, zeros
 from tracejit.ir import DType
 from tracejit.nn import functional as F
@@ -184,6 +186,33 @@ class LocalResponseNorm(Module):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
+class CrossMapLRN2d(Module):
+    """Legacy (Lua torch) LRN across channels of 4-D input, with its exact window: channel 0
+    always counts, as in torch's running-sum implementation."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.dim() != 4:
+            raise ValueError(
+                f"CrossMapLRN2d: Expected input to be 4D, got {input.dim()}D instead."
+            )
+        channels = input.shape[1]
+        reach = int((self.size - 1) / 2 + 1)
+        window = np.zeros((channels, channels), dtype=input.dtype.value)
+        for c in range(channels):
+            window[c, max(1, c - reach + 1):min(c + reach - 1, channels - 1) + 1] = 1
+            window[c, 0] = 1
+        square = (input * input).permute(0, 2, 3, 1)
+        total = (square @ tensor(window.T)).permute(0, 3, 1, 2)
+        return input * (total * (self.alpha / self.size) + self.k).pow(-self.beta)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
 class RMSNorm(Module):
     """x / rms(x) over the trailing `normalized_shape` dims, times an optional weight."""
 
@@ -210,6 +239,6 @@ class RMSNorm(Module):
 
 
 __all__ = [
-    "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-    "LocalResponseNorm", "RMSNorm", "SyncBatchNorm",
+    "BatchNorm3d", "CrossMapLRN2d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
+    "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "SyncBatchNorm",
 ]
