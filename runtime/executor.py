@@ -148,7 +148,7 @@ def _kernel_step(operation: Operation, ins, outs) -> Step | None:
     except NotLowerable as e:
         name = f"{operation.op.value} ({e})"
         if name not in _warned:
-            _warned.add(name)
+            _warned.update((name, operation.op.value))  # not again as "no compiled kernel"
             log.warning("cannot compile %s: it runs the reference numpy code", name)
         return None
     from .lower_division import guard_divisors  # integer x // 0 raises, as in the reference
@@ -505,4 +505,3 @@ def _parallel(kernel, outer: int, *pointers) -> None:
     kernel(bounds[0], bounds[1], *pointers)
     for future in futures:
         future.result()
-
