@@ -459,8 +459,6 @@ class LoadedGraph:
         return self.to(DType.float64)
 
     def half(self) -> LoadedGraph:
-        if not hasattr(DType, "float16"):
-            raise TypeError("float16 is not supported")
         return self.to(DType.float16)
 
     def cpu(self) -> LoadedGraph:
