@@ -110,3 +110,9 @@ __all__ += [
     *upsampling.__all__,
 ]
 # --- end H3 ---
+
+# --- parameter containers and nn.Buffer (helper H9) ---
+from tracejit.nn import param_containers  # noqa: E402
+from tracejit.nn.param_containers import *  # noqa: E402, F403  (Buffer, ParameterDict, ...)
+
+__all__ += param_containers.__all__

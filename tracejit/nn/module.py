@@ -267,7 +267,12 @@ class Module:
 
     def __setattr__(self, name: str, value) -> None:
         params = self.__dict__.get("_parameters")
-        if isinstance(value, Parameter):
+        if getattr(value, "_is_buffer", False) and isinstance(value, Tensor):  # nn.Buffer
+            if params is None:
+                raise AttributeError("cannot assign buffer before Module.__init__() call")
+            self._remove(name, self.__dict__, params, self._modules)
+            self.register_buffer(name, value, value.persistent)
+        elif isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
             self._remove(name, self.__dict__, self._buffers, self._modules)
