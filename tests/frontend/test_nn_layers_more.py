@@ -819,6 +819,24 @@ def test_trace_script_and_graph_file_match_eager(tmp_path):
         np.testing.assert_allclose(loss.numpy(), eager_loss.numpy(), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("case", MODULE_CASES, ids=[c[0] for c in MODULE_CASES])
+def test_every_module_traces(case):
+    _, make, spec, _ = case
+    model = make(tj).eval()
+    inputs = [tj.tensor(a) for a in _inputs(spec, "float32")]
+    expected = model(*inputs).numpy()
+    got = tj.trace(model, *inputs)(*inputs).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_modules_script():
+    for _, make, spec, _ in MODULE_CASES[::5]:  # a spread of them: scripting is slower
+        model = make(tj).eval()
+        inputs = [tj.tensor(a) for a in _inputs(spec, "float32")]
+        np.testing.assert_allclose(tj.script(model)(*inputs).numpy(), model(*inputs).numpy(),
+                                   rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
 def test_trace_functional_pieces():
     def pieces(x, w):
         y = F.conv_transpose1d(x, w, stride=3, padding=1)
