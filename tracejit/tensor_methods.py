@@ -31,6 +31,12 @@ def _random_fill(t, kind: str, params: tuple, generator):
     return random_fill(t, kind, params, generator)
 
 
+def _aliases():
+    from tracejit import torch_aliases  # it imports nn.functional, which imports tensor.py
+
+    return torch_aliases
+
+
 def _become(t, view):
     """t now is `view` (a reshaped view of itself), as torch's shape-changing x.op_() do."""
     from tracejit.dispatch import alias
@@ -130,6 +136,73 @@ class TorchMethods:
     nanmedian = FST.nanmedian
     nanquantile = FST.nanquantile
     quantile = FST.quantile
+
+    def det(self):
+        return _aliases().det(self)
+
+    def inverse(self):
+        return _aliases().inverse(self)
+
+    def slogdet(self):
+        return _aliases().slogdet(self)
+
+    def logdet(self):
+        return _aliases().logdet(self)
+
+    def pinverse(self, rcond: float = 1e-15):
+        return _aliases().pinverse(self, rcond)
+
+    def matrix_power(self, n: int):
+        return _aliases().matrix_power(self, n)
+
+    def cholesky(self, upper: bool = False):
+        return _aliases().cholesky(self, upper)
+
+    def qr(self, some: bool = True):
+        return _aliases().qr(self, some)
+
+    def svd(self, some: bool = True, compute_uv: bool = True):
+        return _aliases().svd(self, some, compute_uv)
+
+    def ldexp(self, other):
+        return _aliases().ldexp(self, other)
+
+    def renorm(self, p, dim: int, maxnorm):
+        return _aliases().renorm(self, p, dim, maxnorm)
+
+    def select_scatter(self, src, dim: int, index: int):
+        return _aliases().select_scatter(self, src, dim, index)
+
+    def slice_scatter(self, src, dim: int = 0, start=None, end=None, step: int = 1):
+        return _aliases().slice_scatter(self, src, dim, start, end, step)
+
+    def hardshrink(self, lambd: float = 0.5):
+        from tracejit.nn.functional import hardshrink
+
+        return hardshrink(self, lambd)
+
+    def prelu(self, weight):
+        from tracejit.nn.functional import prelu
+
+        return prelu(self, weight)
+
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1):
+        return FM.diag_embed(self, offset, dim1, dim2)
+
+    def put_(self, index, source, accumulate: bool = False):
+        """self.flatten()[index] = source, in place (accumulate=True is not supported yet)."""
+        if accumulate:
+            raise NotImplementedError("put_(accumulate=True) is not supported yet; use "
+                                      "index_add_ on the flattened tensor")
+        flat = self.reshape(-1).clone()
+        flat[index.reshape(-1)] = source.reshape(-1) if hasattr(source, "reshape") else source
+        return assign(self, flat.reshape(self.shape), "put_")
+
+    def put(self, index, source, accumulate: bool = False):
+        return self.clone().put_(index, source, accumulate)
+
+    def adjoint(self):
+        return self.mT
 
     def unsafe_split(self, split_size, dim: int = 0):
         return self.split(split_size, dim)

@@ -34,4 +34,168 @@ _FUNCTIONAL = (
 _FUNCTIONAL = tuple(name for name in _FUNCTIONAL if hasattr(_F, name))
 globals().update({name: getattr(_F, name) for name in _FUNCTIONAL})
 
-__all__ = [*(n for n in _METHODS if n != "is_nonzero"), *_FUNCTIONAL]
+
+
+# tracejit.X_copy(input, ...) is input.X(...).clone(): torch's copying spellings of views
+def _copy_function(name: str):
+    def function(input, *args, **kwargs):
+        out = getattr(input, name)(*args, **kwargs)
+        if isinstance(out, (tuple, list)):
+            return type(out)(t.clone() for t in out)
+        return out.clone()
+
+    function.__name__ = function.__qualname__ = f"{name}_copy"
+    function.__doc__ = f"input.{name}(...) as a new tensor (not a view)."
+    return function
+
+
+_COPIES = ("diagonal", "expand", "permute", "select", "split", "split_with_sizes", "squeeze",
+           "t", "transpose", "unbind", "unfold", "unsqueeze", "view")
+globals().update({f"{name}_copy": _copy_function(name) for name in _COPIES})
+
+
+def alias_copy(input):
+    return input.clone()
+
+
+def slice_copy(input, dim: int = 0, start=None, end=None, step: int = 1):
+    return input[(slice(None),) * (dim % input.ndim) + (slice(start, end, step),)].clone()
+
+
+# torch's older linear-algebra spellings (see tracejit.linalg)
+def det(input):
+    from tracejit import linalg
+
+    return linalg.det(input)
+
+
+def inverse(input):
+    from tracejit import linalg
+
+    return linalg.inv(input)
+
+
+def slogdet(input):
+    from tracejit import linalg
+
+    return linalg.slogdet(input)
+
+
+def logdet(input):
+    """log(det(input)): NaN for a negative determinant, -inf for zero."""
+    import math
+
+    from tracejit.functions import where
+
+    sign, logabsdet = slogdet(input)
+    return where(sign < 0, math.nan, logabsdet)
+
+
+def pinverse(input, rcond: float = 1e-15):
+    from tracejit import linalg
+
+    return linalg.pinv(input, rtol=rcond)
+
+
+def matrix_power(input, n: int):
+    from tracejit import linalg
+
+    return linalg.matrix_power(input, n)
+
+
+def cholesky(input, upper: bool = False):
+    from tracejit import linalg
+
+    return linalg.cholesky(input, upper=upper)
+
+
+def qr(input, some: bool = True):
+    from tracejit import linalg
+
+    return linalg.qr(input, "reduced" if some else "complete")
+
+
+def svd(input, some: bool = True, compute_uv: bool = True):
+    """(U, S, V) with V not transposed (torch.svd's convention; linalg.svd returns Vh)."""
+    from tracejit import linalg
+
+    U, S, Vh = linalg.svd(input, full_matrices=not some)
+    if not compute_uv:
+        return linalg.svd_result(U.zero_(), S, Vh.mT.zero_())
+    return linalg.svd_result(U, S, Vh.mT)
+
+
+def ldexp(input, other):
+    """input * 2 ** other."""
+    from tracejit.functions_math import _float_input
+
+    return _float_input(input) * (2.0 ** _float_input(other))
+
+
+def renorm(input, p, dim: int, maxnorm):
+    """Each slice along dim rescaled to p-norm at most maxnorm."""
+    d = dim % input.ndim
+    others = tuple(i for i in range(input.ndim) if i != d)
+    from tracejit import linalg
+
+    norms = linalg.vector_norm(input, p, others, True)
+    scale = (maxnorm / (norms + 1e-7)).clamp_max(1.0)
+    return input * scale
+
+
+def select_scatter(input, src, dim: int, index: int):
+    """A copy of input with input.select(dim, index) replaced by src."""
+    out = input.clone()
+    out[(slice(None),) * (dim % input.ndim) + (index,)] = src
+    return out
+
+
+def slice_scatter(input, src, dim: int = 0, start=None, end=None, step: int = 1):
+    """A copy of input with the slice start:end:step of dim replaced by src."""
+    out = input.clone()
+    out[(slice(None),) * (dim % input.ndim) + (slice(start, end, step),)] = src
+    return out
+
+
+def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0, requires_grad=False):
+    """A tensor sharing the memory of a Python buffer (bytes, bytearray, memoryview, ...)."""
+    import numpy as np
+
+    from tracejit.creation import from_numpy
+
+    return from_numpy(np.frombuffer(buffer, dtype=dtype.np, count=count, offset=offset))
+
+
+def empty_strided(size, stride, *, dtype=None, device=None, requires_grad=False, **kwargs):
+    """Like empty (tracejit picks its own strides)."""
+    from tracejit.creation import empty
+
+    return empty(*size, dtype=dtype, device=device)
+
+
+def empty_permuted(size, physical_layout, *, dtype=None, device=None, requires_grad=False,
+                   **kwargs):
+    from tracejit.creation import empty
+
+    return empty(*size, dtype=dtype, device=device)
+
+
+def is_anomaly_enabled() -> bool:
+    return False
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    return False
+
+
+def set_anomaly_enabled(mode: bool, check_nan: bool = True) -> None:
+    """No-op: anomaly detection belongs to autograd (issue 15)."""
+
+
+__all__ = [
+    *(n for n in _METHODS if n != "is_nonzero"), *_FUNCTIONAL, *(f"{n}_copy" for n in _COPIES),
+    "alias_copy", "slice_copy", "det", "inverse", "slogdet", "logdet", "pinverse",
+    "matrix_power", "cholesky", "qr", "svd", "ldexp", "renorm", "select_scatter",
+    "slice_scatter", "frombuffer", "empty_strided", "empty_permuted", "is_anomaly_enabled",
+    "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
+]

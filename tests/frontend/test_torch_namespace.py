@@ -6,6 +6,7 @@ stand-ins, Generator."""
 from __future__ import annotations
 
 import typing
+import warnings
 
 import numpy as np
 import pytest
@@ -909,8 +910,6 @@ def test_threads_default_device_and_legacy_settings_like_torch():
 
 @pytest.mark.parametrize("args", [(1, 4), (0, 1, 0.25), (3, 0, -1), (0, 1, 0.3)])
 def test_deprecated_range_matches_torch(args):
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         want = torch.range(*args)
@@ -984,3 +983,57 @@ def test_stats_under_trace_and_script_equal_eager():
         for g, e in zip(captured(x), eager):
             assert g.dtype is e.dtype and g.shape == e.shape
             np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-6)
+
+
+def test_older_linalg_spellings_match_torch():
+    a = data((4, 4), "float64")
+    a = a @ a.T + 4 * np.eye(4)
+    (x, b), (tx, tb) = both(a, data((4, 3), "float64", seed=1))
+    for name in ("det", "inverse", "slogdet", "logdet", "pinverse", "cholesky"):
+        check(getattr(tj, name)(x), getattr(torch, name)(tx), rtol=1e-8, atol=1e-10)
+        check(getattr(x, name)(), getattr(tx, name)(), rtol=1e-8, atol=1e-10)
+    check(x.matrix_power(3), tx.matrix_power(3), rtol=1e-10)
+    check(tj.logdet(-x[:1, :1]), torch.logdet(-tx[:1, :1]))
+    u, s, v = tj.svd(b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tu, ts, tv = torch.svd(tb)
+    check(s, ts)
+    np.testing.assert_allclose((u.numpy() * s.numpy()) @ v.numpy().T, b, atol=1e-10)
+    assert v.shape == tuple(tv.shape) and u.shape == tuple(tu.shape)
+    q, r = tj.qr(b, some=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.qr is deprecated in favour of linalg.qr
+        tq, tr = torch.qr(tb, some=False)
+    assert q.shape == tuple(tq.shape) and r.shape == tuple(tr.shape)
+    np.testing.assert_allclose(q.numpy() @ r.numpy(), b, atol=1e-10)
+
+
+def test_remaining_small_methods_match_torch():
+    (x, e), (tx, te) = both(data((3, 4)), np.array([[1, -2, 0, 3]], np.int32))
+    check(tj.ldexp(x, e), torch.ldexp(tx, te))
+    check(x.ldexp(e), tx.ldexp(te))
+    check(tj.renorm(x, 2, 0, 1.0), torch.renorm(tx, 2, 0, 1.0))
+    check(x.renorm(1, 1, 0.5), tx.renorm(1, 1, 0.5))
+    check(x.adjoint(), tx.adjoint())
+    check(x.hardshrink(0.6), tx.hardshrink(0.6))
+    check(x.diag_embed(), tx.diag_embed())
+    src, tsrc = tj.tensor(data((4,), seed=3)), torch.tensor(data((4,), seed=3))
+    check(tj.select_scatter(x, src, 0, 1), torch.select_scatter(tx, tsrc, 0, 1))
+    check(x.slice_scatter(tj.zeros(3, 2), 1, 1, 4, 2), tx.slice_scatter(torch.zeros(3, 2), 1, 1,
+                                                                       4, 2))
+    index = np.array([[0, 11], [5, 2]])
+    check(x.clone().put_(tj.tensor(index), tj.tensor([[1.0, 2.0], [3.0, 4.0]])),
+          tx.clone().put_(torch.tensor(index), torch.tensor([[1.0, 2.0], [3.0, 4.0]])))
+    check(x.put(tj.tensor([1]), tj.tensor([9.0])), tx.put(torch.tensor([1]), torch.tensor([9.0])))
+    for name in ("view", "permute", "transpose", "unsqueeze", "expand"):
+        args = {"view": ((4, 3),), "permute": ((1, 0),), "transpose": (0, 1),
+                "unsqueeze": (0,), "expand": ((2, 3, 4),)}[name]
+        check(getattr(tj, f"{name}_copy")(x, *args), getattr(torch, f"{name}_copy")(tx, *args))
+    check(tj.unbind_copy(x, 1), torch.unbind_copy(tx, 1))
+    check(tj.slice_copy(x, 1, 1, 3), torch.slice_copy(tx, 1, 1, 3))
+    buffer = np.arange(6, dtype=np.float32).tobytes()
+    check(tj.frombuffer(bytearray(buffer), dtype=tj.float32, offset=4, count=3),
+          torch.frombuffer(bytearray(buffer), dtype=torch.float32, offset=4, count=3))
+    check(tj.empty_strided((2, 3), (1, 2)), torch.empty_strided((2, 3), (1, 2)).zero_())
+    assert tj.is_anomaly_enabled() is torch.is_anomaly_enabled() is False
