@@ -985,6 +985,7 @@ def test_stats_under_trace_and_script_equal_eager():
             np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:torch.cholesky is deprecated")
 def test_older_linalg_spellings_match_torch():
     a = data((4, 4), "float64")
     a = a @ a.T + 4 * np.eye(4)
