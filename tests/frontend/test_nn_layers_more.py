@@ -482,6 +482,23 @@ def test_max_pool_indices_and_unpool(ceil):
     assert repr(nn.MaxUnpool2d(2)) == repr(torch.nn.MaxUnpool2d(2))
 
 
+@pytest.mark.parametrize("ceil", [False, True])
+def test_max_pool3d_indices_and_unpool(ceil):
+    x = sample(2, 3, 7, 6, 5)
+    x[0, 0, :2, :2, :2] = 3.0
+    for k, s, p, d in [(2, None, 0, 1), (3, 2, 1, 2), ((2, 3, 2), (1, 2, 2), (1, 1, 0), 1)]:
+        ours = F.max_pool3d(tj.tensor(x), k, s, p, d, ceil, return_indices=True)
+        theirs = torch.nn.functional.max_pool3d(torch.tensor(x), k, s, p, d, ceil,
+                                                return_indices=True)
+        for a, b in zip(ours, theirs):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    values, indices = nn.MaxPool3d(2, return_indices=True)(tj.tensor(x))
+    t_values, t_indices = torch.nn.MaxPool3d(2, return_indices=True)(torch.tensor(x))
+    np.testing.assert_array_equal(
+        nn.MaxUnpool3d(2)(values, indices, output_size=(7, 6, 5)).numpy(),
+        torch.nn.MaxUnpool3d(2)(t_values, t_indices, output_size=(7, 6, 5)).numpy())
+
+
 @pytest.mark.parametrize("size", [(3, 4), (2, None), 1, (7, 9), (9, 11)])
 def test_adaptive_max_pool_indices(size):
     x = sample(2, 3, 7, 9)

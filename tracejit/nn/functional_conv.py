@@ -8,7 +8,10 @@ zeros inserted between its elements, padded, with the flipped, transposed weight
 
 from __future__ import annotations
 
+import itertools
 import operator
+
+import numpy as np
 
 from tracejit import creation
 from tracejit import functions as fn
@@ -280,25 +283,45 @@ def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 
 def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
                             ceil_mode=False, return_indices=True):
-    """max_pool2d's values and the flat index (row * W + col) of each maximum in its plane:
-    the window elements stacked along a new dim, then amax and argmax (first maximum wins,
-    like torch)."""
+    """max_pool2d's values and the flat index (row * W + col) of each maximum in its plane."""
     values = max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode)
-    k, p, d = (_tuple(v, 2, n) for v, n in ((kernel_size, "kernel_size"), (padding, "padding"),
-                                              (dilation, "dilation")))
-    s = k if stride is None or stride == () else _tuple(stride, 2, "stride")
-    oh, ow = values.shape[-2:]
-    h, w = input.shape[-2:]
-    need = [(o - 1) * st + dl * (kk - 1) + 1 for o, st, dl, kk in zip((oh, ow), s, d, k)]
-    far = [n - size - pp for n, size, pp in zip(need, (h, w), p)]
-    x = pad(input, (p[1], far[1], p[0], far[0]), value=float("-inf"))
-    windows = [x[..., i * d[0]:i * d[0] + (oh - 1) * s[0] + 1:s[0],
-                 j * d[1]:j * d[1] + (ow - 1) * s[1] + 1:s[1]]
-               for i in range(k[0]) for j in range(k[1])]
-    which = fn.stack(windows, -3).argmax(-3)
-    rows = creation.arange(oh).reshape(oh, 1) * s[0] - p[0] + (which // k[1]) * d[0]
-    cols = creation.arange(ow) * s[1] - p[1] + (which % k[1]) * d[1]
-    return values, rows * w + cols
+    return values, _max_indices(input, values, 2, kernel_size, stride, padding, dilation)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=True):
+    """max_pool3d's values and the flat index of each maximum in its (D, H, W) volume."""
+    values = max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode)
+    return values, _max_indices(input, values, 3, kernel_size, stride, padding, dilation)
+
+
+def _max_indices(input, values, n: int, kernel_size, stride, padding, dilation):
+    """Where each window maximum sits (flat over the last n dims): the window elements
+    stacked along a new dim, then argmax (the first maximum wins, like torch)."""
+    k, p, d = (_tuple(v, n, name) for v, name in ((kernel_size, "kernel_size"),
+                                                   (padding, "padding"), (dilation, "dilation")))
+    s = k if stride is None or stride == () else _tuple(stride, n, "stride")
+    out, sizes = tuple(values.shape[-n:]), tuple(input.shape[-n:])
+    pads = []
+    for dim in reversed(range(n)):
+        need = (out[dim] - 1) * s[dim] + d[dim] * (k[dim] - 1) + 1
+        pads += [p[dim], need - sizes[dim] - p[dim]]
+    lowest = float("-inf") if input.dtype.is_floating_point else int(
+        np.iinfo(input.dtype.value).min)
+    x = pad(input, pads, value=lowest)
+    windows = [x[(..., *(slice(o * dl, o * dl + (m - 1) * st + 1, st)
+                         for o, dl, m, st in zip(offset, d, out, s)))]
+               for offset in itertools.product(*(range(kk) for kk in k))]
+    which = fn.stack(windows, -n - 1).argmax(-n - 1)
+    index, scale = None, 1
+    for dim in reversed(range(n)):
+        which, offset = which // k[dim], which % k[dim]
+        shape = [1] * n
+        shape[dim] = out[dim]
+        position = creation.arange(out[dim]).reshape(shape) * s[dim] - p[dim] + offset * d[dim]
+        index = position * scale if index is None else index + position * scale
+        scale *= sizes[dim]
+    return index
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -326,6 +349,15 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     s = k if stride is None else _tuple(stride, 2, "stride")
     default = tuple((n - 1) * st - 2 * pp + kk
                     for n, st, pp, kk in zip(input.shape[-2:], s, p, k))
+    return _unpool(input, indices, _unpool_size(output_size, default, s))
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The inverse of max_pool3d: values scattered to their flat indices in zeros."""
+    k, p = _tuple(kernel_size, 3, "kernel_size"), _tuple(padding, 3, "padding")
+    s = k if stride is None else _tuple(stride, 3, "stride")
+    default = tuple((n - 1) * st - 2 * pp + kk
+                    for n, st, pp, kk in zip(input.shape[-3:], s, p, k))
     return _unpool(input, indices, _unpool_size(output_size, default, s))
 
 
@@ -371,11 +403,13 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     k, p, d = (_tuple(v, 3, n) for v, n in ((kernel_size, "kernel_size"), (padding, "padding"),
                                               (dilation, "dilation")))
     s = k if stride is None or stride == () else _tuple(stride, 3, "stride")
+    if return_indices:
+        return max_pool3d_with_indices(input, k, s, p, d, ceil_mode)
     x = input.unsqueeze(0) if input.ndim == 4 else input
     if p[0]:
         x = pad(x, (0, 0, 0, 0, p[0], p[0]), value=float("-inf"))
     out = _depth_windows(x, k[0], s[0], d[0], ceil_mode, p[0], lambda planes: max_pool2d(
-        planes, k[1:], s[1:], p[1:], d[1:], ceil_mode, return_indices), "amax")
+        planes, k[1:], s[1:], p[1:], d[1:], ceil_mode), "amax")
     return out.squeeze(0) if input.ndim == 4 else out
 
 
@@ -630,5 +664,6 @@ __all__ = [
     "adaptive_max_pool3d", "avg_pool1d", "avg_pool3d", "bilinear", "conv1d", "conv3d",
     "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "fold", "lp_pool1d",
     "lp_pool2d", "lp_pool3d", "max_pool1d", "max_pool1d_with_indices",
-    "max_pool2d_with_indices", "max_pool3d", "max_unpool1d", "max_unpool2d", "unfold",
+    "max_pool2d_with_indices", "max_pool3d", "max_pool3d_with_indices", "max_unpool1d",
+    "max_unpool2d", "max_unpool3d", "unfold",
 ]

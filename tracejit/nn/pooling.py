@@ -214,8 +214,16 @@ class MaxUnpool2d(_MaxUnpool):
     _function = staticmethod(F.max_unpool2d)
 
 
+class MaxUnpool3d(_MaxUnpool):
+    """The inverse of MaxPool3d(return_indices=True): maxima put back, zeros elsewhere."""
+
+    _dims = 3
+    _function = staticmethod(F.max_unpool3d)
+
+
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool3d", "LPPool1d", "LPPool2d",
     "LPPool3d", "MaxPool1d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d",
+    "MaxUnpool3d",
 ]
