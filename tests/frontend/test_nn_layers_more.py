@@ -323,6 +323,26 @@ def test_weighted_huber_loss(reduction):
     assert_close(ours, theirs, "float32")
 
 
+def test_adaptive_log_softmax_with_loss():
+    make = lambda lib: lib.nn.AdaptiveLogSoftmaxWithLoss(16, 20, [4, 9, 15], div_value=2.0,  # noqa: E731
+                                                          head_bias=True)
+    ours, theirs = twins(make, "float32", False)
+    x, y = sample(7, 16), np.array([0, 3, 4, 8, 9, 15, 19])
+    got, expected = ours(tj.tensor(x), tj.tensor(y)), theirs(torch.tensor(x), torch.tensor(y))
+    assert_close(got.output, expected.output, "float32")
+    assert_close(got.loss, expected.loss, "float32")
+    assert_close(ours.log_prob(tj.tensor(x)), theirs.log_prob(torch.tensor(x)), "float32")
+    np.testing.assert_array_equal(ours.predict(tj.tensor(x)).numpy(),
+                                  theirs.predict(torch.tensor(x)).numpy())
+    single = ours(tj.tensor(x[0]), tj.tensor(y[3]))
+    assert_close(single.output, theirs(torch.tensor(x[0]), torch.tensor(y[3])).output, "float32")
+    traced = tj.trace(ours, tj.tensor(x), tj.tensor(y))
+    assert_close(traced(tj.tensor(x), tj.tensor(y)).output, expected.output, "float32")
+    assert repr(ours) == repr(theirs)
+    with pytest.raises(RuntimeError, match=r"Target values should be in \[0, 19\]"):
+        ours(tj.tensor(x), tj.tensor(np.array([0, 1, 2, 3, 4, 5, 20])))
+
+
 # --- functional sweeps --------------------------------------------------------------------------
 
 CONV_SWEEP = [(1, 1, 0, 1, 1, 0), (2, 2, 1, 1, 2, 1), (3, 3, 2, 2, 1, 0), (1, 2, 0, 1, 2, 1),

@@ -4,8 +4,14 @@ matching tracejit.nn.functional function."""
 
 from __future__ import annotations
 
+from collections import namedtuple
+
+from tracejit.dispatch import current_mode
+from tracejit.functions import cat, where
 from tracejit.nn import functional as F
+from tracejit.nn.containers import ModuleList, Sequential
 from tracejit.nn.functional import _reduction
+from tracejit.nn.layers import Linear
 from tracejit.nn.module import Module
 from tracejit.tensor import Tensor
 
@@ -302,11 +308,109 @@ class TripletMarginWithDistanceLoss(_Loss):
             margin=self.margin, swap=self.swap, reduction=self.reduction)
 
 
+_ASMoutput = namedtuple("_ASMoutput", ["output", "loss"])
+
+
+class AdaptiveLogSoftmaxWithLoss(Module):
+    """Efficient softmax over many classes (Grave et al.): a head over the shortlist and one
+    entry per cluster, and a low-rank tail per cluster. Every cluster is evaluated for the
+    whole batch and the right one selected per row, so shapes stay static and it traces."""
+
+    def __init__(self, in_features: int, n_classes: int, cutoffs, div_value: float = 4.0,
+                 head_bias: bool = False, device=None, dtype=None):
+        super().__init__()
+        cutoffs = list(cutoffs)
+        if len(cutoffs) == 0:
+            raise ValueError("cutoffs should be a sequence of length larger than 0")
+        if (cutoffs != sorted(cutoffs) or min(cutoffs) <= 0 or max(cutoffs) > n_classes - 1
+                or len(set(cutoffs)) != len(cutoffs) or any(int(c) != c for c in cutoffs)):
+            raise ValueError("cutoffs should be a sequence of unique, positive integers sorted "
+                             "in an increasing order, where each value is between 1 and "
+                             "n_classes-1")
+        self.in_features, self.n_classes = in_features, n_classes
+        self.cutoffs, self.div_value = [*cutoffs, n_classes], div_value
+        self.head_bias = head_bias
+        self.shortlist_size = self.cutoffs[0]
+        self.n_clusters = len(self.cutoffs) - 1
+        self.head_size = self.shortlist_size + self.n_clusters
+        kwargs = {"device": device, "dtype": dtype}
+        self.head = Linear(in_features, self.head_size, bias=head_bias, **kwargs)
+        self.tail = ModuleList()
+        for i in range(self.n_clusters):
+            hidden = int(in_features // (div_value ** (i + 1)))
+            size = self.cutoffs[i + 1] - self.cutoffs[i]
+            self.tail.append(Sequential(Linear(in_features, hidden, bias=False, **kwargs),
+                                        Linear(hidden, size, bias=False, **kwargs)))
+
+    def reset_parameters(self) -> None:
+        self.head.reset_parameters()
+        for i2h, h2o in self.tail:
+            i2h.reset_parameters()
+            h2o.reset_parameters()
+
+    def forward(self, input_: Tensor, target_: Tensor) -> _ASMoutput:
+        _check_asm_args(input_, target_)
+        batched = target_.dim() > 0
+        input = input_ if batched else input_.unsqueeze(0)
+        target = target_ if batched else target_.unsqueeze(0)
+        _check_asm_targets(target, self.n_classes)
+        head = F.log_softmax(self.head(input), dim=1)
+        output = head.gather(1, target.clamp(0, self.shortlist_size - 1).unsqueeze(1))
+        for i, (low, high) in enumerate(zip(self.cutoffs, self.cutoffs[1:])):
+            cluster = F.log_softmax(self.tail[i](input), dim=1)
+            local = cluster.gather(1, (target - low).clamp(0, high - low - 1).unsqueeze(1))
+            inside = ((target >= low) & (target < high)).unsqueeze(1)
+            output = where(inside, local + head[:, self.shortlist_size + i:][:, :1], output)
+        output = output.squeeze(1)
+        loss = (-output).mean()
+        return _ASMoutput(output if batched else output.squeeze(0), loss)
+
+    def log_prob(self, input: Tensor) -> Tensor:
+        """Log-probabilities of all n_classes, (N, n_classes)."""
+        head = F.log_softmax(self.head(input), dim=1)
+        parts = [head[:, :self.shortlist_size]]
+        for i in range(self.n_clusters):
+            cluster = F.log_softmax(self.tail[i](input), dim=1)
+            parts.append(cluster + head[:, self.shortlist_size + i].unsqueeze(1))
+        return cat(parts, 1)
+
+    def predict(self, input: Tensor) -> Tensor:
+        """The most probable class of each row."""
+        return self.log_prob(input).argmax(1)
+
+
+def _check_asm_args(input, target) -> None:
+    if target.dim() == 1:
+        if input.size(0) != target.size(0):
+            raise RuntimeError("Input and target should have the same size in the batch "
+                               "dimension.")
+        if input.dim() != 2:
+            raise RuntimeError(f"1D target tensor expects 2D input tensors, but found inputs "
+                               f"with size {input.size()}")
+    elif target.dim() == 0:
+        if input.dim() != 1:
+            raise RuntimeError(f"0D target tensor expects 1D input tensors, but found inputs "
+                               f"with size {input.size()}")
+    else:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+
+
+def _check_asm_targets(target, n_classes: int) -> None:
+    valid = ((target >= 0) & (target < n_classes)).all()
+    message = f"Target values should be in [0, {n_classes - 1}]"
+    check = getattr(current_mode(), "check", None)
+    if check is not None:
+        check(valid, message)
+    elif target.numel() and not bool(valid):
+        raise RuntimeError(f"{message}, but values in range [{int(target.min())}, "
+                           f"{int(target.max())}] were found. ")
+
+
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "CTCLoss", "CosineEmbeddingLoss", "CosineSimilarity",
-    "CrossEntropyLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "HuberLoss", "KLDivLoss",
-    "L1Loss", "MSELoss", "MarginRankingLoss", "MultiLabelMarginLoss",
-    "MultiLabelSoftMarginLoss", "MultiMarginLoss", "NLLLoss", "NLLLoss2d", "PairwiseDistance",
-    "PoissonNLLLoss", "SmoothL1Loss", "SoftMarginLoss", "TripletMarginLoss",
-    "TripletMarginWithDistanceLoss",
+    "AdaptiveLogSoftmaxWithLoss", "BCELoss", "BCEWithLogitsLoss", "CTCLoss",
+    "CosineEmbeddingLoss", "CosineSimilarity", "CrossEntropyLoss", "GaussianNLLLoss",
+    "HingeEmbeddingLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss", "MarginRankingLoss",
+    "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "NLLLoss",
+    "NLLLoss2d", "PairwiseDistance", "PoissonNLLLoss", "SmoothL1Loss", "SoftMarginLoss",
+    "TripletMarginLoss", "TripletMarginWithDistanceLoss",
 ]
