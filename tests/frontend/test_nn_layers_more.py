@@ -519,6 +519,29 @@ def test_max_pool3d_indices_and_unpool(ceil):
         torch.nn.MaxUnpool3d(2)(t_values, t_indices, output_size=(7, 6, 5)).numpy())
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fractional_max_pool(dtype):
+    x, samples = sample(2, 3, 9, 11, dtype=dtype), positive(2, 3, 2, dtype=dtype)
+    for args in [(2, (4, 5)), ((3, 2), None, (0.5, 0.5)), (2, (8, 10)), (3, 1), (2, (7, 1))]:
+        ours = nn.FractionalMaxPool2d(*args, return_indices=True,
+                                      _random_samples=tj.tensor(samples))(tj.tensor(x))
+        theirs = torch.nn.FractionalMaxPool2d(*args, return_indices=True,
+                                              _random_samples=torch.tensor(samples))(
+                                                  torch.tensor(x))
+        for a, b in zip(ours, theirs):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    x3, samples3 = sample(2, 3, 7, 8, 9, dtype=dtype), positive(2, 3, 3, dtype=dtype)
+    ours = F.fractional_max_pool3d(tj.tensor(x3), 2, (3, 4, 5), return_indices=True,
+                                   _random_samples=tj.tensor(samples3))
+    theirs = torch.nn.functional.fractional_max_pool3d(
+        torch.tensor(x3), 2, (3, 4, 5), return_indices=True,
+        _random_samples=torch.tensor(samples3))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    tj.manual_seed(0)
+    assert tuple(nn.FractionalMaxPool2d(3, output_ratio=0.5)(tj.tensor(x)).shape) == (2, 3, 4, 5)
+
+
 @pytest.mark.parametrize("size", [(3, 4), (2, None), 1, (7, 9), (9, 11)])
 def test_adaptive_max_pool_indices(size):
     x = sample(2, 3, 7, 9)
@@ -779,6 +802,8 @@ ERROR_CASES = [
         lib.tensor(_x(2, 3)), lib.tensor(_x(2, 3)), lib.tensor(-np.ones((2, 3), np.float32)))),
     ("channel-shuffle-groups", lambda lib: lib.nn.functional.channel_shuffle(
         lib.tensor(_x(1, 4, 2)), 3)),
+    ("fractional-no-size", lambda lib: lib.nn.FractionalMaxPool2d(2)),
+    ("fractional-ratio", lambda lib: lib.nn.FractionalMaxPool2d(2, output_ratio=1.5)),
     ("grid-sample-mode", lambda lib: lib.nn.functional.grid_sample(
         lib.tensor(_x(1, 1, 2, 2)), lib.tensor(_x(1, 2, 2, 2)), mode="linear")),
     ("affine-grid-theta", lambda lib: lib.nn.functional.affine_grid(lib.tensor(_x(1, 3, 3)),

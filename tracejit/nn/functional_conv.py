@@ -15,6 +15,7 @@ import numpy as np
 
 from tracejit import creation
 from tracejit import functions as fn
+from tracejit.ir import DType
 from tracejit.nn.functional import _ints, avg_pool2d, conv2d, max_pool2d, pad
 from tracejit.nn.functional_act import _require_float
 
@@ -579,6 +580,84 @@ def _lp_finish(mean, count: int, norm_type):
     return (mean.sign() * mean.abs().relu() * count).pow(1.0 / norm_type)
 
 
+# --- fractional max pooling ---------------------------------------------------------------------
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None):
+    """Max pooling over pseudo-random windows (Graham, 2014) whose starts come from one
+    uniform sample per (sample, channel, dim): torch's interval rule, as one gather."""
+    return _fractional_max_pool(2, input, kernel_size, output_size, output_ratio,
+                                return_indices, _random_samples)
+
+
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None):
+    """The 3-d fractional max pooling (depth, height and width windows)."""
+    return _fractional_max_pool(3, input, kernel_size, output_size, output_ratio,
+                                return_indices, _random_samples)
+
+
+def _fractional_max_pool(n, input, kernel_size, output_size, output_ratio, return_indices,
+                         samples):
+    name = f"fractional_max_pool{n}d"
+    if input.ndim not in (n + 1, n + 2):
+        raise RuntimeError(f"{name}(): Expected {n + 1}D or {n + 2}D tensor, but got: "
+                           f"{list(input.shape)}")
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{name} requires specifying either an output_size or an output_ratio")
+    x = input.unsqueeze(0) if input.ndim == n + 1 else input
+    batch, channels, *sizes = x.shape
+    kernel = _tuple(kernel_size, n, "kernel_size")
+    if output_size is None:
+        ratio = (output_ratio,) * n if isinstance(output_ratio, (int, float)) \
+            else tuple(output_ratio)
+        out = tuple(int(size * r) for size, r in zip(sizes, ratio))
+    else:
+        out = _tuple(output_size, n, "output_size")
+    for size, o, k in zip(sizes, out, kernel):
+        if o + k - 1 > size:
+            raise RuntimeError(f"{name}(): pool size {k} and output size {o} are too large "
+                               f"for input size {size}")
+    if samples is None:
+        samples = creation.rand(batch, channels, n, dtype=input.dtype)
+    order = (1, 0) if n == 2 else (0, 1, 2)  # torch's 2-d kernel reads the width sample first
+    index = None
+    for dim in range(n):
+        starts = _interval_starts(samples[..., order[dim]], sizes[dim], out[dim], kernel[dim])
+        along = [out[dim] if j == dim else 1 for j in range(n)]
+        position = starts.reshape(batch, channels, *along, *[1] * n)
+        offsets = creation.arange(kernel[dim]).reshape(
+            *[1] * (2 + n), *[kernel[dim] if j == dim else 1 for j in range(n)])
+        stride = 1
+        for later in sizes[dim + 1:]:
+            stride *= later
+        term = (position + offsets) * stride
+        index = term if index is None else index + term
+    flat_index = index.reshape(batch, channels, -1)
+    flat = x.reshape(batch, channels, -1)
+    picked = flat.gather(2, flat_index).reshape(batch, channels, *out, -1)
+    values = picked.amax(-1)
+    squeeze = input.ndim == n + 1
+    if not return_indices:
+        return values.squeeze(0) if squeeze else values
+    where = picked.argmax(-1, keepdim=True)
+    indices = index.reshape(batch, channels, *out, -1).gather(-1, where).squeeze(-1)
+    return (values.squeeze(0), indices.squeeze(0)) if squeeze else (values, indices)
+
+
+def _interval_starts(sample, size: int, out: int, kernel: int):
+    """torch's generate_intervals: floor((i + u) * alpha) - floor(u * alpha), the last window
+    ending at the input's end."""
+    last = creation.full((*sample.shape, 1), size - kernel, dtype=DType.int64)
+    if out == 1:
+        return last
+    alpha = (size - kernel) / (out - 1)
+    steps = creation.arange(out - 1, dtype=sample.dtype)
+    u = sample.unsqueeze(-1)
+    starts = ((steps + u) * alpha).floor() - (u * alpha).floor()
+    return fn.cat([starts.to(DType.int64), last], -1)
+
+
 # --- unfold and fold (im2col / col2im) ----------------------------------------------------------
 
 def _fold_args(kernel_size, dilation, padding, stride):
@@ -662,7 +741,8 @@ def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
     "adaptive_max_pool3d", "avg_pool1d", "avg_pool3d", "bilinear", "conv1d", "conv3d",
-    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "fold", "lp_pool1d",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "fold",
+    "fractional_max_pool2d", "fractional_max_pool3d", "lp_pool1d",
     "lp_pool2d", "lp_pool3d", "max_pool1d", "max_pool1d_with_indices",
     "max_pool2d_with_indices", "max_pool3d", "max_pool3d_with_indices", "max_unpool1d",
     "max_unpool2d", "max_unpool3d", "unfold",
