@@ -116,3 +116,7 @@ from tracejit.nn import param_containers  # noqa: E402
 from tracejit.nn.param_containers import *  # noqa: E402, F403  (Buffer, ParameterDict, ...)
 
 __all__ += param_containers.__all__
+
+# --- torch's submodule paths: nn.modules.*, nn.parameter, nn.common_types (helper H10) ---
+from tracejit.nn import common_types, modules, parameter  # noqa: E402, F401
+# --- end H10 ---
