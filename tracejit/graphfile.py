@@ -19,6 +19,7 @@ import os
 import tempfile
 import zipfile
 from collections import namedtuple
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,8 @@ from tracejit.ir.verifier import VerifyError, verify
 from tracejit.tensor import Tensor
 
 FORMAT = "tracejit-graph"
-VERSION = 1  # the newest format version this tracejit writes and reads; it reads all older ones
+VERSION = 2  # the newest format version this tracejit reads; it reads all older ones
+GRAPH_VERSION = 1  # graph files need nothing newer (so older tracejits read them); checkpoints 2
 MANIFEST = "manifest.json"
 MAX_MANIFEST = 1 << 22  # bytes
 _DTYPES = {d.np: d for d in DType}
@@ -47,13 +49,30 @@ class GraphFileError(Exception):
 
 
 # --- saving -------------------------------------------------------------------------------------
-def save(compiled, path) -> None:
-    """Write every specialisation `compiled` (what trace or script returned) holds to `path`."""
+def save(obj, f, pickle_module=None, pickle_protocol=None,
+         _use_new_zipfile_serialization: bool = True, _disable_byteorder_record: bool = False
+         ) -> None:
+    """torch.save: what trace or script returned becomes a graph file; a state dict or other
+    nested data (tensors, numpy arrays, numbers, strings) a checkpoint. `f` is a path or a
+    binary file object. torch's pickle options are accepted and unused."""
+    from tracejit.nn.module import Module
     from tracejit.traced import _Traced
 
-    if not isinstance(compiled, _Traced):
-        raise TypeError(f"save() takes what tracejit.trace or tracejit.script returns, got "
-                        f"{type(compiled).__name__}")
+    if isinstance(obj, _Traced):
+        return _save_graphs(obj, f)
+    if isinstance(obj, Module):
+        raise TypeError(
+            f"tracejit.save cannot save the module object {type(obj).__name__} (torch pickles "
+            "it, code included, and tracejit files hold no code): save model.state_dict() and "
+            "load it into a new model with model.load_state_dict(tracejit.load(f)), or save "
+            "tracejit.trace(model, example) for a compiled graph file")
+    from tracejit.checkpoint_file import manifest_and_members
+
+    _write_atomic(f, manifest_and_members(obj, _version()))
+
+
+def _save_graphs(compiled, path) -> None:
+    """Write every specialisation `compiled` (what trace or script returned) holds to `path`."""
     specs = list(compiled._cache.values())
     if not specs:
         raise ValueError("nothing to save: call the compiled function once first")
@@ -99,7 +118,7 @@ def save(compiled, path) -> None:
     signature = compiled._signature
     manifest = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": GRAPH_VERSION,
         "tracejit": _version(),
         "name": compiled._name,
         "kind": type(compiled).__name__,
@@ -119,6 +138,11 @@ def save(compiled, path) -> None:
 
 
 def _write_atomic(path, items) -> None:
+    if hasattr(path, "write"):  # a binary file object (io.BytesIO, an open file)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in items:
+                zf.writestr(name, data)
+        return
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tracejit-", suffix=".tmp", dir=folder)
@@ -165,30 +189,74 @@ def _structure_to_json(node):
 
 
 # --- loading ------------------------------------------------------------------------------------
-def load(path, *, backend: str | None = None, pipeline: str | None = None) -> LoadedGraph:
-    """The compiled callable a graph file holds; runs on `backend` (default $TRACEJIT_BACKEND,
-    else "llvm") after `pipeline` (default: the one it was saved with)."""
-    return _Reader(path).read(backend, pipeline)
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None,
+         mmap: bool | None = None, backend: str | None = None, pipeline: str | None = None,
+         **pickle_load_args) -> Any:
+    """torch.load of a tracejit file (a path or a binary file object): a graph file gives the
+    compiled callable, run on `backend` (default $TRACEJIT_BACKEND, else "llvm") after
+    `pipeline` (default: the one it was saved with); a checkpoint gives the saved object, its
+    tensors as Tensors. torch's `map_location`, `weights_only` and `mmap` are accepted and
+    unused: every tensor is on the CPU and nothing a tracejit file holds can run code."""
+    graphs_only = backend is not None or pipeline is not None
+    return _Reader(f).read(backend, pipeline, graphs_only)
+
+
+_TORCH_HINT = (
+    "tracejit never unpickles (unpickling runs code from the file). Convert it once with "
+    "torch: `tracejit.save({k: v.numpy() for k, v in torch.load(p).items()}, out)`, then "
+    "`model.load_state_dict(tracejit.load(out))`")
 
 
 class _Reader:
-    def __init__(self, path):
-        self.path = os.fspath(path)
+    def __init__(self, f):
+        self.file = f if hasattr(f, "read") else None
+        if self.file is not None and not (hasattr(f, "seekable") and f.seekable()):
+            self.file = io.BytesIO(f.read())  # zip needs to seek (a pipe or socket cannot)
+        self.path = (str(getattr(f, "name", "<file object>")) if self.file is not None
+                     else os.fspath(f))
 
     def fail(self, member, problem) -> GraphFileError:
         return GraphFileError(self.path, member, problem)
 
-    def read(self, backend, pipeline) -> LoadedGraph:
+    def read(self, backend, pipeline, graphs_only: bool = True):
         try:
-            zf = zipfile.ZipFile(self.path)
+            zf = zipfile.ZipFile(self.file if self.file is not None else self.path)
         except FileNotFoundError:
             raise self.fail(None, "no such file") from None
         except Exception as e:  # zipfile raises many kinds on a damaged directory
+            if self.starts_like_a_pickle():
+                raise self.fail(None, f"is a legacy PyTorch file (a pickle): {_TORCH_HINT}") \
+                    from None
             raise self.fail(None, f"not a graph file, or truncated ({e})") from None
         with zf:
             self.zf = zf
+            names = zf.namelist()
+            if MANIFEST not in names and any(n.endswith("data.pkl") for n in names):
+                raise self.fail(None, f"is a PyTorch checkpoint (torch.save's zip of a pickle): "
+                                      f"{_TORCH_HINT}")
             manifest = self.manifest()
+            if manifest.get("kind") == "checkpoint":
+                if graphs_only:
+                    raise self.fail(None, "is a checkpoint (tracejit.save of a state dict or "
+                                          "other data), not compiled graphs: tracejit.load(f) "
+                                          "without backend= or pipeline= returns its object")
+                from tracejit.checkpoint_file import read
+
+                return read(self, manifest)
             return self.build(manifest, backend, pipeline)
+
+    def starts_like_a_pickle(self) -> bool:
+        """Whether the file starts with a pickle's PROTO opcode (torch's legacy format)."""
+        try:
+            if self.file is not None:
+                self.file.seek(0)
+                head = self.file.read(2)
+            else:
+                with open(self.path, "rb") as fh:
+                    head = fh.read(2)
+        except (OSError, ValueError, AttributeError):
+            return False
+        return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
     def member(self, name: str, size: int) -> bytes:
         try:
@@ -214,7 +282,7 @@ class _Reader:
         data = self.member(MANIFEST, min(info.file_size, MAX_MANIFEST))
         try:
             manifest = json.loads(data.decode())
-        except (UnicodeDecodeError, ValueError) as e:
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
             raise self.fail(MANIFEST, f"is not valid JSON ({e})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise self.fail(MANIFEST, f"is not a {FORMAT} manifest")

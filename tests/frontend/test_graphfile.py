@@ -262,9 +262,9 @@ def test_pickled_array_is_refused(tmp_path):
 
 def test_unknown_format_version(tmp_path):
     _, _, path = model_and_file(tmp_path)
-    rewrite(path, members_of(path), manifest_edit=lambda m: m.update(version=2))
-    assert load_error(path) == (f"{path}: manifest.json: format version 2 is newer than this "
-                                f"tracejit ({tj.__version__}) reads (up to 1); upgrade tracejit")
+    rewrite(path, members_of(path), manifest_edit=lambda m: m.update(version=3))
+    assert load_error(path) == (f"{path}: manifest.json: format version 3 is newer than this "
+                                f"tracejit ({tj.__version__}) reads (up to 2); upgrade tracejit")
 
 
 def test_member_far_larger_than_the_manifest_says(tmp_path):
