@@ -313,6 +313,8 @@ def triu(x, *, diagonal):
 
 
 def full(*, shape, value, dtype):
+    if isinstance(value, int) and not isinstance(value, bool) and dtype.np.kind in "iu":
+        value = np.array(value, np.int64).astype(dtype.np)  # wraps, as torch: uint8 -1 is 255
     return np.full(shape, value, dtype=dtype.np)
 
 

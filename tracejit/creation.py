@@ -7,6 +7,7 @@ import functools
 import numpy as np
 
 from tracejit.dispatch import (
+    check_fits,
     concrete,
     created,
     current_mode,
@@ -18,7 +19,7 @@ from tracejit.dtypes import refuse_unsupported
 from tracejit.functions import size_args
 from tracejit.generator import using_generator
 from tracejit.ir import DType, Op
-from tracejit.ir.types import promote_types
+from tracejit.ir.types import Category, promote_types
 from tracejit.tensor import Tensor, check_device
 
 _SUPPORTED_KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
@@ -82,9 +83,14 @@ def tensor(data, *, dtype: DType | None = None, device=None, requires_grad: bool
     check_device(device)
     array = _to_array(data)
     dtype = _creation_dtype(dtype, None) or _infer_dtype(data, array)
+    if dtype.category is Category.INT and array.dtype.kind == "i" and array.size and not \
+            isinstance(data, (np.ndarray, np.generic, Tensor)):  # Python ints are checked
+        check_fits(int(array.min()), dtype)
+        check_fits(int(array.max()), dtype)
     if dtype is DType.float16 and array.dtype == np.float64:  # torch rounds via float32
         array = array.astype(np.float32)
-    out = Tensor._wrap(np.array(array, dtype=dtype.np, copy=True))
+    with np.errstate(over="ignore"):  # 1e6 as float16 is inf, as in torch
+        out = Tensor._wrap(np.array(array, dtype=dtype.np, copy=True))
     out.requires_grad = requires_grad
     return created(out)
 
@@ -118,6 +124,7 @@ def _creation_dtype(dtype, default: DType) -> DType:
 
 def _full(shape, value, dtype, device):
     check_device(device)
+    check_fits(value, dtype)
     return dispatch(Op.FULL, shape=shape, value=value, dtype=dtype)
 
 

@@ -198,9 +198,8 @@ def to_dtype(value, dtype: DType, checked: bool = False) -> Tensor:
     if isinstance(value, np.ndarray):
         return to_dtype(Tensor._from_array(value), dtype)
     value = _py_scalar(value)
-    if checked and not _fits(value, dtype):
-        raise RuntimeError(f"value cannot be converted to type {dtype.value} without overflow: "
-                           f"{value!r}")
+    if checked:
+        check_fits(value, dtype)
     try:
         if dtype.category is Category.INT and isinstance(value, int):
             # torch wraps a Python int into a small int dtype: uint8 tensor + 300 adds 44
@@ -218,15 +217,18 @@ def _py_scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _fits(value, dtype: DType) -> bool:
-    """c10::overflows: ints within the dtype (uint8 also takes -255..-1, wrapping), finite
-    floats within float16's range."""
+def check_fits(value, dtype: DType) -> None:
+    """torch's Scalar.to<T> check (c10::overflows): a Python int within the dtype (uint8 also
+    takes -255..-1, wrapping), a finite float within float16's range; RuntimeError otherwise."""
+    fits = True
     if dtype.category is Category.INT and isinstance(value, int):
         info = np.iinfo(dtype.np)
-        return (-info.max if info.min == 0 else info.min) <= value <= info.max
-    if dtype is DType.float16 and isinstance(value, float) and np.isfinite(value):
-        return abs(value) <= float(np.finfo(np.float16).max)
-    return True
+        fits = (-info.max if info.min == 0 else info.min) <= value <= info.max
+    elif dtype is DType.float16 and isinstance(value, float) and np.isfinite(value):
+        fits = abs(value) <= float(np.finfo(np.float16).max)
+    if not fits:
+        raise RuntimeError(f"value cannot be converted to type {dtype.value} without overflow: "
+                           f"{value!r}")
 
 
 # the operands torch converts from a Python scalar with an overflow check (its Scalar.to<T>:

@@ -16,6 +16,7 @@ import numpy as np
 
 from tracejit.dispatch import (
     assign,
+    check_fits,
     check_operands,
     dispatch,
     get_default_dtype,
@@ -228,7 +229,9 @@ def masked_fill(input, mask, value):
 
 
 def fill_(input, value):
-    filled = dispatch(Op.FULL, shape=tuple(input.shape), value=_scalar(value), dtype=input.dtype)
+    value = _scalar(value)
+    check_fits(value, input.dtype)
+    filled = dispatch(Op.FULL, shape=tuple(input.shape), value=value, dtype=input.dtype)
     return _assign_any(input, filled)
 
 

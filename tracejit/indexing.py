@@ -138,7 +138,7 @@ def setitem(x, key, value) -> None:
         value = tensor(value)
     if tensors and isinstance(value, _tensor_module.Tensor) and value.dtype is not x.dtype:
         _check_index_put_dtype(x, key, value)
-    value = to_dtype(value, x.dtype)
+    value = to_dtype(value, x.dtype, checked=True)  # x[i] = 300 on uint8: torch's overflow error
     assign(x, dispatch(Op.INDEX_PUT, x, value, *tensors, spec=spec), "index_put_")
 
 

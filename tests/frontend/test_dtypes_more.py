@@ -282,3 +282,20 @@ def test_reduction_dtype_argument_module_half_and_random_halves():
     x = np.linspace(-1, 1, 6, dtype=np.float16).reshape(2, 3)
     with torch.no_grad():
         assert_same(ours.half()(tj.tensor(x)), theirs.half()(torch.tensor(x)), rtol=0, atol=0)
+
+
+def test_python_ints_into_small_dtypes_are_checked_where_torch_checks():
+    """tensor(), full(), fill_() and x[i] = v check a Python int against the dtype (uint8 takes
+    -255..255, wrapping negatives); arithmetic wraps it (uint8 + 300 adds 44)."""
+    for fn in (lambda L: L.tensor([300], dtype=L.uint8), lambda L: L.tensor([-1], dtype=L.uint8),
+               lambda L: L.tensor([[1], [-256]], dtype=L.uint8),
+               lambda L: L.tensor(np.array([300]), dtype=L.uint8),
+               lambda L: L.tensor([1e6], dtype=L.half), lambda L: L.full((2,), -1, dtype=L.uint8),
+               lambda L: L.full((2,), 300, dtype=L.uint8),
+               lambda L: L.full((2,), 1e6, dtype=L.half),
+               lambda L: L.ones(2, dtype=L.uint8).fill_(-1),
+               lambda L: L.ones(2, dtype=L.int8).fill_(128),
+               lambda L: L.ones(2, dtype=L.uint8).__setitem__(0, 300),
+               lambda L: L.full_like(L.ones(2, dtype=L.int8), 200),
+               lambda L: L.ones(2, dtype=L.int8).new_full((2,), -5)):
+        check_same(fn)
