@@ -223,7 +223,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False):
     """Window maxima over the last two dims (stride defaults to kernel_size)."""
     if return_indices:  # a composite around this op, in functional_conv
-        return functional_conv.max_pool2d_with_indices(input, kernel_size, stride, padding,
+        return functional_pool.max_pool2d_with_indices(input, kernel_size, stride, padding,
                                                        dilation, ceil_mode)
     window = _pool_window("max_pool2d", kernel_size, stride, padding)
     return dispatch(Op.MAX_POOL2D, input, **window, ceil_mode=bool(ceil_mode),
@@ -770,13 +770,15 @@ from tracejit.nn import (  # noqa: E402
     functional_conv,
     functional_loss,
     functional_norm,
+    functional_pool,
     functional_sample,
 )
 from tracejit.nn.functional_act import *  # noqa: E402, F403
 from tracejit.nn.functional_conv import *  # noqa: E402, F403
 from tracejit.nn.functional_loss import *  # noqa: E402, F403
 from tracejit.nn.functional_norm import *  # noqa: E402, F403
+from tracejit.nn.functional_pool import *  # noqa: E402, F403
 from tracejit.nn.functional_sample import *  # noqa: E402, F403
 
 __all__ += [*functional_act.__all__, *functional_conv.__all__, *functional_loss.__all__,
-            *functional_norm.__all__, *functional_sample.__all__]
+            *functional_norm.__all__, *functional_pool.__all__, *functional_sample.__all__]

@@ -16,7 +16,7 @@ from tracejit import creation
 from tracejit import functions as fn
 from tracejit.ir import DType
 from tracejit.nn.functional_act import _require_float
-from tracejit.nn.functional_conv import _adaptive_pool
+from tracejit.nn.functional_pool import _adaptive_pool
 
 _MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
 _MODE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
