@@ -393,6 +393,22 @@ def test_interpolate_sweep(mode, align_corners, dtype):
         assert_close(ours, theirs, dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_interpolate_antialias(mode, align_corners, dtype):
+    x = sample(2, 3, 17, 13, dtype=dtype, scale=5.0)
+    for kwargs in ({"size": (5, 4)}, {"scale_factor": 0.3}, {"size": (30, 20)},
+                   {"scale_factor": (0.5, 1.5)}):
+        ours = F.interpolate(tj.tensor(x), mode=mode, align_corners=align_corners,
+                             antialias=True, **kwargs)
+        theirs = torch.nn.functional.interpolate(torch.tensor(x), mode=mode,
+                                                 align_corners=align_corners, antialias=True,
+                                                 **kwargs)
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5,
+                                   atol=1e-5 if dtype == "float32" else 1e-10)
+
+
 @pytest.mark.parametrize("mode", ["nearest", "linear", "area", "nearest-exact"])
 def test_interpolate_1d(mode):
     x = sample(2, 3, 7)
@@ -766,6 +782,8 @@ ERROR_CASES = [
                                                                 align_corners=True)),
     ("interp-mode-rank", lambda lib: lib.nn.functional.interpolate(lib.tensor(_x(1, 1, 3)), 4,
                                                                     mode="bilinear")),
+    ("interp-antialias-mode", lambda lib: lib.nn.functional.interpolate(
+        lib.tensor(_x(1, 1, 3, 3)), 2, antialias=True)),
     ("interp-size-len", lambda lib: lib.nn.functional.interpolate(lib.tensor(_x(1, 1, 3, 3)),
                                                                    (4, 4, 4))),
     ("group-norm-groups", lambda lib: lib.nn.functional.group_norm(lib.tensor(_x(2, 5, 3)), 2)),

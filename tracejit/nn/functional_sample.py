@@ -34,8 +34,9 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
             f"nearest-exact (got {mode})"
         )
     align_corners = _check_align_corners(mode, align_corners)
-    if antialias:
-        raise NotImplementedError("interpolate(antialias=True) is not supported")
+    if antialias and not (mode in ("bilinear", "bicubic") and input.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos "
+                         "modes and requires a 4-D tensor as input")
     dims = input.ndim - 2
     if dims not in (1, 2, 3) or _MODE_DIMS.get(mode, dims) != dims:
         raise NotImplementedError(
@@ -53,7 +54,10 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         _require_float(f"compute_indices_weights_{kernel}", input)
     out = input  # the last dim first: torch's kernel nests the last dim innermost
     for k in reversed(range(dims)):
-        out = _resample(out, 2 + k, sizes[k], scales[k], mode, align_corners)
+        if antialias:
+            out = _resample_antialiased(out, 2 + k, sizes[k], scales[k], mode, align_corners)
+        else:
+            out = _resample(out, 2 + k, sizes[k], scales[k], mode, align_corners)
     return out
 
 
@@ -143,6 +147,41 @@ def _resample(x, dim: int, n_out: int, scale, mode: str, align_corners: bool):
     lam1 = np.clip(src - i0.astype(real), 0, 1).astype(real)
     i1 = i0 + (i0 < n_in - 1)
     return _mix(x, dim, [(i0, real(1) - lam1), (i1, lam1)])
+
+
+def _resample_antialiased(x, dim: int, n_out: int, scale, mode: str, align_corners: bool):
+    """torch's antialiased (PIL-style) resampling along `dim`: when shrinking, the filter
+    widens by the scale, so every input element within its support contributes."""
+    n_in = x.shape[dim]
+    if n_in == n_out:
+        return x
+    real = np.float64 if x.dtype is DType.float64 else np.float32
+    ratio = float(_ratio(n_in, n_out, scale, align_corners, real))
+    size = 4 if mode == "bicubic" else 2
+    support = size * 0.5 * ratio if ratio >= 1.0 else size * 0.5
+    taps = math.ceil(support) * 2 + 1
+    invscale = 1.0 / ratio if ratio >= 1.0 else 1.0
+    center = (ratio * (np.arange(n_out) + 0.5)).astype(real).astype(np.float64)
+    start = np.maximum((center - support + 0.5).astype(np.int64), 0)
+    stop = np.minimum((center + support + 0.5).astype(np.int64), n_in)
+    offsets = np.arange(taps)
+    weights = _aa_filter((start[:, None] + offsets - center[:, None] + 0.5) * invscale, mode)
+    weights = np.where(offsets < (stop - start)[:, None], weights, 0.0)
+    total = weights.sum(1, keepdims=True)
+    weights = np.where(total != 0, weights / np.where(total != 0, total, 1), weights)
+    index = np.minimum(start[:, None] + offsets, n_in - 1)
+    return _mix(x, dim, [(index[:, j], weights[:, j].astype(real)) for j in range(taps)])
+
+
+def _aa_filter(x, mode: str):
+    """The triangle filter (bilinear) or Keys' cubic with a = -0.5 (bicubic), as PIL."""
+    x = np.abs(x)
+    if mode == "bilinear":
+        return np.where(x < 1.0, 1.0 - x, 0.0)
+    a = -0.5
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
 
 
 def _nearest_indices(n_in: int, n_out: int, scale, exact: bool) -> np.ndarray:
