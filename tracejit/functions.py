@@ -782,3 +782,27 @@ __all__ = [*_METHOD_FUNCTIONS,
 ]
 clip = clamp
 swapaxes = transpose
+
+
+# torch also takes numpy's spellings: axis= for dim= and keepdims= for keepdim=
+_NUMPY_KEYWORDS = {"axis": "dim", "keepdims": "keepdim"}
+
+
+def _numpy_keywords(function):
+    def accepting(*args, **kwargs):
+        if kwargs and ("axis" in kwargs or "keepdims" in kwargs):
+            kwargs = {_NUMPY_KEYWORDS.get(k, k): v for k, v in kwargs.items()}
+        return function(*args, **kwargs)
+
+    accepting.__name__ = accepting.__qualname__ = function.__name__
+    accepting.__doc__ = function.__doc__
+    accepting.__wrapped__ = function
+    return accepting
+
+
+for _name in ("all", "amax", "amin", "any", "argmax", "argmin", "cat", "chunk", "cumsum",
+              "gather", "log_softmax", "logsumexp", "max", "mean", "min", "narrow", "norm",
+              "prod", "softmax", "split", "squeeze", "stack", "std", "sum", "unsqueeze",
+              "var"):
+    globals()[_name] = _numpy_keywords(globals()[_name])
+concat = concatenate = cat

@@ -1038,3 +1038,15 @@ def test_remaining_small_methods_match_torch():
           torch.frombuffer(bytearray(buffer), dtype=torch.float32, offset=4, count=3))
     check(tj.empty_strided((2, 3), (1, 2)), torch.empty_strided((2, 3), (1, 2)).zero_())
     assert tj.is_anomaly_enabled() is torch.is_anomaly_enabled() is False
+
+
+def test_numpy_keyword_spellings_like_torch():
+    (x,), (tx,) = both(data((2, 3)))
+    check(tj.sum(x, axis=1), torch.sum(tx, axis=1))
+    check(x.mean(axis=0, keepdims=True), tx.mean(axis=0, keepdims=True))
+    check(tj.stack([x, x], axis=-1), torch.stack([tx, tx], axis=-1))
+    check(tj.cat([x, x], axis=1), torch.cat([tx, tx], axis=1))
+    check(tj.max(x, axis=1), torch.max(tx, axis=1))
+    check(x.softmax(axis=1), tx.softmax(axis=1))
+    check(x.argmax(axis=0), tx.argmax(axis=0))
+    check(x.std(axis=1), tx.std(axis=1))
