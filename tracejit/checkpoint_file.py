@@ -69,6 +69,8 @@ class _Writer:
     def node(self, value, where: str, depth: int):
         if depth > MAX_DEPTH:
             raise ValueError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, np.generic):  # before float: np.float64 is a float subclass
+            return {"numpy_scalar": self.array(value, self.plain(np.asarray(value), where))}
         if value is None or isinstance(value, (bool, str)):
             return value
         if isinstance(value, int):
@@ -79,8 +81,6 @@ class _Writer:
             return self.tensor(value, where)
         if isinstance(value, np.ndarray):
             return {"ndarray": self.array(value, self.plain(value, where))}
-        if isinstance(value, np.generic):
-            return {"numpy_scalar": self.array(value, self.plain(np.asarray(value), where))}
         if isinstance(value, DType):
             return {"dtype": value.name}
         if isinstance(value, (list, tuple, dict)):
