@@ -132,6 +132,9 @@ def get_default_dtype() -> DType:
 
 
 def set_default_dtype(dtype: DType) -> None:
+    from tracejit.dtypes import refuse_unsupported
+
+    refuse_unsupported(dtype)
     if not isinstance(dtype, DType) or not dtype.is_floating_point:
         raise TypeError(
             f"only floating-point types are supported as the default type, got {dtype!r}"

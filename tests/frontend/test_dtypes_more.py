@@ -227,7 +227,7 @@ def test_bfloat16_is_named_but_refused_when_used():
     assert x.dtype != tj.bfloat16
     for use in (lambda: x.to(tj.bfloat16), lambda: x.to(dtype=tj.bfloat16),
                 lambda: tj.zeros(2, dtype=tj.bfloat16), lambda: tj.tensor([1.0], dtype=tj.bfloat16),
-                lambda: tj.bfloat16.is_floating_point):
+                lambda: tj.bfloat16.is_floating_point, lambda: tj.set_default_dtype(tj.bfloat16)):
         with pytest.raises(TypeError, match=r"tracejit\.bfloat16 is not supported: numpy"):
             use()
 
