@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import index_ops, math_ops, window
+from . import index_ops, linalg_ops, math_ops, window
 from . import numpy_impl as ref
 from . import shape_rules as rules
 from .special import erf
@@ -149,6 +149,15 @@ class Op(enum.Enum):
     MULTINOMIAL = "multinomial"
     SEARCHSORTED = "searchsorted"
     UNIQUE = "unique"
+    # matrix factorizations and solvers (ir/linalg_ops.py)
+    INV = "inv"
+    DET = "det"
+    SLOGDET = "slogdet"
+    SOLVE = "solve"
+    CHOLESKY = "cholesky"
+    QR = "qr"
+    SVD = "svd"
+    EIGH = "eigh"
     # constants and structure
     CONSTANT = "constant"
     FUSED = "fused"
@@ -427,6 +436,25 @@ _def(Op.SEARCHSORTED, _IX, 2, index_ops.searchsorted_rule, index_ops.searchsorte
      Attr("right", "bool", False), dtypes=NUMERIC_DTYPES, promotion=Promotion.DEFAULT)
 _def(Op.UNIQUE, _IX, 1, index_ops.unique_rule, index_ops.unique, Attr("result", "str"),
      Attr("dim", "int?", None), choices={"result": ("values", "inverse", "counts")})
+
+# --- matrix factorizations and solvers (rules and references in ir/linalg_ops.py) -------------
+# numpy.linalg (LAPACK) is their kernel in every backend; each op with several results is one
+# op per result (`result`), as torch's batched [..., m, n] functions return them.
+_LA = {"dtypes": linalg_ops.LINALG_DTYPES}
+_def(Op.INV, Kind.MATMUL, 1, linalg_ops.square_rule, linalg_ops.inv, **_LA)
+_def(Op.DET, Kind.MATMUL, 1, linalg_ops.det_rule, linalg_ops.det, **_LA)
+_def(Op.SLOGDET, Kind.MATMUL, 1, linalg_ops.det_rule, linalg_ops.slogdet, Attr("result", "str"),
+     choices={"result": ("sign", "logabsdet")}, **_LA)
+_def(Op.SOLVE, Kind.MATMUL, 2, linalg_ops.solve_rule, linalg_ops.solve, **_LA)
+_def(Op.CHOLESKY, Kind.MATMUL, 1, linalg_ops.square_rule, linalg_ops.cholesky, **_LA)
+_def(Op.QR, Kind.MATMUL, 1, linalg_ops.qr_rule, linalg_ops.qr, Attr("mode", "str", "reduced"),
+     Attr("result", "str"), choices={"mode": ("reduced", "complete"), "result": ("q", "r")},
+     **_LA)
+_def(Op.SVD, Kind.MATMUL, 1, linalg_ops.svd_rule, linalg_ops.svd,
+     Attr("full_matrices", "bool", True), Attr("result", "str"),
+     choices={"result": ("u", "s", "vh")}, **_LA)
+_def(Op.EIGH, Kind.MATMUL, 1, linalg_ops.eigh_rule, linalg_ops.eigh, Attr("uplo", "str", "L"),
+     Attr("result", "str"), choices={"uplo": ("L", "U"), "result": ("values", "vectors")}, **_LA)
 
 # --- constants and structure --------------------------------------------------------------------
 # A constant's type is its Literal's; a ConstRef's comes from the graph's data (the verifier).

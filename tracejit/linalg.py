@@ -1,7 +1,9 @@
 """`tracejit.linalg`: torch.linalg. Norms, products and matrix_power are composites of
 dispatched ops (every capture mode records them); the factorizations and solvers (det, inv,
-solve, svd, qr, eigh, cholesky, ...) run numpy.linalg in eager mode only: trace and script
-refuse them with a clear error. Complex results (eig, eigvals) are out of scope.
+solve, cholesky, qr, svd, eigh) are ops of the table (ir/linalg_ops.py, numpy.linalg's LAPACK
+as their kernel), so trace, script and graph files capture them too; pinv and matrix_rank are
+composites of svd/eigh. lstsq runs numpy.linalg in eager mode only. Complex results (eig,
+eigvals) are out of scope.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from tracejit import functions_math as FM
 from tracejit.dispatch import concrete, current_mode, dispatch, to_dtype
 from tracejit.functions import as_tensor_arg
 from tracejit.ir import DType, Op
+from tracejit.ir.linalg_ops import LinAlgError
 
 matmul = F.matmul
 slogdet_result = namedtuple("slogdet", ["sign", "logabsdet"])
@@ -25,8 +28,6 @@ eigh_result = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
 lstsq_result = namedtuple("lstsq", ["solution", "residuals", "rank", "singular_values"])
 
 
-class LinAlgError(RuntimeError):
-    """A matrix the operation cannot handle (singular, not positive-definite, ...)."""
 
 
 # --- composites ---------------------------------------------------------------------------------
@@ -134,23 +135,31 @@ def matrix_power(A, n: int):
     return result
 
 
-# --- numpy.linalg in eager mode -----------------------------------------------------------------
+# --- factorizations and solvers: ops of the table (ir/linalg_ops.py) ---------------------------
 
-def _numpy(name: str, fn, *tensors):
-    """fn on the tensors' arrays, results as tensors of the input dtype (eager only)."""
-    current_mode().unsupported(f"linalg.{name}() (it runs numpy.linalg, not an op)")
-    tensors = [as_tensor_arg(t) for t in tensors]
+def _float_matrices(name: str, *tensors):
+    """The tensors as arguments of a linalg op: floating point (float16 as float32 refused as
+    in torch's CPU kernels)."""
+    out = []
     for t in tensors:
+        t = as_tensor_arg(t)
         if not t.is_floating_point():
-            raise RuntimeError(f"linalg.{name}: Expected a floating point tensor, got "
-                               f"{t.dtype.value}")
+            raise RuntimeError(f"linalg.{name}: Expected a floating point or complex tensor as "
+                               f"input. Got {t.dtype.value}")
+        out.append(t)
+    return out
+
+
+def _lapack_only(name: str, fn, *tensors):
+    """fn on the tensors' arrays (eager only: lstsq's rank and residuals depend on values)."""
+    current_mode().unsupported(f"linalg.{name}() (it runs numpy.linalg, not an op)")
+    tensors = _float_matrices(name, *tensors)
     arrays = [concrete(t, f"linalg.{name}()") for t in tensors]
-    dtype = tensors[0].dtype
     try:
         out = fn(*arrays)
     except np.linalg.LinAlgError as e:
         raise LinAlgError(f"linalg.{name}: {e}") from None
-    return _wrap(out, dtype)
+    return _wrap(out, tensors[0].dtype)
 
 
 def _wrap(out, dtype: DType):
@@ -162,85 +171,121 @@ def _wrap(out, dtype: DType):
     return tensor(out, dtype=dtype if out.dtype.kind == "f" else DType.from_numpy(out.dtype))
 
 
-def _square(name: str, A):
-    A = as_tensor_arg(A)
-    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
-        raise RuntimeError(f"linalg.{name}: A must be batches of square matrices, but they are "
-                           f"{A.shape[-2] if A.ndim > 1 else 1} by {A.shape[-1]} matrices")
-    return A
-
-
 def det(A):
-    return _numpy("det", np.linalg.det, _square("det", A))
+    """The determinant of each square matrix of A [..., n, n]."""
+    return dispatch(Op.DET, *_float_matrices("det", A))
 
 
 def slogdet(A):
-    sign, logabsdet = _numpy("slogdet", np.linalg.slogdet, _square("slogdet", A))
-    return slogdet_result(sign, logabsdet)
+    """(sign, log |det|) of each square matrix of A."""
+    (A,) = _float_matrices("slogdet", A)
+    return slogdet_result(dispatch(Op.SLOGDET, A, result="sign"),
+                          dispatch(Op.SLOGDET, A, result="logabsdet"))
 
 
 def inv(A):
-    return _numpy("inv", np.linalg.inv, _square("inv", A))
+    """The inverse of each square matrix of A; a singular one raises LinAlgError."""
+    return dispatch(Op.INV, *_float_matrices("inv", A))
+
+
+def _is_vector_rhs(A, B) -> bool:
+    """torch's rule: B is a (batch of) vector(s) if 1-D, or A's batch shape plus n."""
+    return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
 
 
 def solve(A, B, *, left: bool = True):
     """X with A X = B (X A = B when left=False); B may be a vector."""
-    _square("solve", A)
+    A, B = _float_matrices("solve", A, B)
     if not left:
-        return solve(as_tensor_arg(A).mT, as_tensor_arg(B).mT).mT
-
-    def run(a, b):
-        vector = b.ndim == a.ndim - 1
-        out = np.linalg.solve(a, b[..., None] if vector else b)
-        return out[..., 0] if vector else out
-
-    return _numpy("solve", run, A, B)
-
-
-def pinv(A, *, atol=None, rtol=None, hermitian: bool = False):
-    rcond = 1e-15 if rtol is None else rtol
-    return _numpy("pinv", lambda a: np.linalg.pinv(a, rcond=rcond, hermitian=hermitian), A)
-
-
-def svd(A, full_matrices: bool = True):
-    return svd_result(*_numpy("svd", lambda a: tuple(np.linalg.svd(a, full_matrices)), A))
-
-
-def svdvals(A):
-    return _numpy("svdvals", lambda a: np.linalg.svd(a, compute_uv=False), A)
-
-
-def qr(A, mode: str = "reduced"):
-    return qr_result(*_numpy("qr", lambda a: tuple(np.linalg.qr(a, mode)), A))
-
-
-def eigh(A, UPLO: str = "L"):
-    return eigh_result(*_numpy("eigh", lambda a: tuple(np.linalg.eigh(a, UPLO)),
-                               _square("eigh", A)))
-
-
-def eigvalsh(A, UPLO: str = "L"):
-    return _numpy("eigvalsh", lambda a: np.linalg.eigvalsh(a, UPLO), _square("eigvalsh", A))
+        return solve(A.mT, B.mT).mT
+    if _is_vector_rhs(A, B):
+        return dispatch(Op.SOLVE, A, B.unsqueeze(-1)).squeeze(-1)
+    return dispatch(Op.SOLVE, A, B)
 
 
 def cholesky(A, *, upper: bool = False):
-    L = _numpy("cholesky", np.linalg.cholesky, _square("cholesky", A))
+    """The lower (or upper) Cholesky factor of each positive-definite matrix of A."""
+    L = dispatch(Op.CHOLESKY, *_float_matrices("cholesky", A))
     return L.mT if upper else L
 
 
+def qr(A, mode: str = "reduced"):
+    """(Q, R) with A = Q R; mode 'complete' gives square Q, 'r' only R (Q is empty)."""
+    (A,) = _float_matrices("qr", A)
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of "
+                           "'reduced' (default), 'r', or 'complete'")
+    if mode == "r":
+        from tracejit.creation import empty
+
+        return qr_result(empty(0, dtype=A.dtype), dispatch(Op.QR, A, mode="reduced",
+                                                           result="r"))
+    return qr_result(*(dispatch(Op.QR, A, mode=mode, result=r) for r in ("q", "r")))
+
+
+def svd(A, full_matrices: bool = True):
+    """(U, S, Vh) with A = U diag(S) Vh, S descending (vector signs as LAPACK chooses)."""
+    (A,) = _float_matrices("svd", A)
+    return svd_result(*(dispatch(Op.SVD, A, full_matrices=full_matrices, result=r)
+                        for r in ("u", "s", "vh")))
+
+
+def svdvals(A):
+    """The singular values of each matrix of A, descending."""
+    return dispatch(Op.SVD, *_float_matrices("svdvals", A), full_matrices=False, result="s")
+
+
+def eigh(A, UPLO: str = "L"):
+    """(eigenvalues ascending, eigenvectors) of each symmetric matrix (its UPLO triangle)."""
+    (A,) = _float_matrices("eigh", A)
+    return eigh_result(dispatch(Op.EIGH, A, uplo=UPLO, result="values"),
+                       dispatch(Op.EIGH, A, uplo=UPLO, result="vectors"))
+
+
+def eigvalsh(A, UPLO: str = "L"):
+    return dispatch(Op.EIGH, *_float_matrices("eigvalsh", A), uplo=UPLO, result="values")
+
+
+def _cutoff(s, A, atol, rtol):
+    """torch's threshold on singular values: max(atol, rtol * largest), rtol defaulting to
+    eps * max(m, n) when neither is given."""
+    if rtol is None:
+        rtol = 0.0 if atol is not None and atol > 0 else (
+            float(np.finfo(A.dtype.np).eps) * max(A.shape[-2], A.shape[-1]))
+    largest = s.amax(-1, True) if s.shape[-1] else s.sum(-1, True)
+    cut = largest * rtol
+    return cut.clamp_min(atol) if atol is not None else cut
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian: bool = False):
+    """The pseudo-inverse from the SVD (the eigendecomposition when hermitian), singular values
+    at or below the cutoff treated as zero."""
+    (A,) = _float_matrices("pinv", A)
+    if hermitian:
+        w, v = eigh(A)
+        keep = w.abs() > _cutoff(w.abs(), A, atol, rtol)
+        inverse = F.where(keep, 1 / F.where(keep, w, w.new_ones(())), w.new_zeros(()))
+        return matmul(v * inverse.unsqueeze(-2), v.mT)
+    u, s, vh = svd(A, full_matrices=False)
+    keep = s > _cutoff(s, A, atol, rtol)
+    inverse = F.where(keep, 1 / F.where(keep, s, s.new_ones(())), s.new_zeros(()))
+    return matmul(vh.mT * inverse.unsqueeze(-2), u.mT)
+
+
 def lstsq(A, B, rcond=None, *, driver=None):
-    """The least-squares solution of A X = B (2-D A only)."""
+    """The least-squares solution of A X = B (2-D A only; eager mode)."""
     def run(a, b):
         x, residuals, rank, s = np.linalg.lstsq(a, b, rcond=rcond)
         return x, residuals, np.asarray(rank, dtype=np.int64), s
 
-    return lstsq_result(*_numpy("lstsq", run, A, B))
+    return lstsq_result(*_lapack_only("lstsq", run, A, B))
 
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False):
-    out = _numpy("matrix_rank", lambda a: np.linalg.matrix_rank(a, tol=atol,
-                                                                 hermitian=hermitian), A)
-    return to_dtype(out, DType.int64)
+    """The number of singular values above torch's cutoff (int64)."""
+    (A,) = _float_matrices("matrix_rank", A)
+    s = eigvalsh(A).abs() if hermitian else svdvals(A)
+    return F.sum(to_dtype(s > _cutoff(s, A, atol, rtol), DType.int64), -1)
 
 
 def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: bool = False):

@@ -1,5 +1,7 @@
 """tracejit.linalg against torch.linalg (the oracle): composites in every capture mode, the
-numpy.linalg-backed factorizations in eager mode (and a clear refusal under trace)."""
+factorizations (ops of the table: eager, trace, script, graph files, llvm), lstsq in eager mode
+(and a clear refusal under trace). Factors whose signs LAPACK leaves free (qr, svd and eigh
+vectors) are compared by reconstruction."""
 
 from __future__ import annotations
 
@@ -104,7 +106,7 @@ def test_linalg_errors_like_torch():
         LA.det(tj.ones(2, 3, dtype=tj.float64))
 
 
-def test_composites_trace_and_factorizations_are_refused_under_trace():
+def test_composites_trace():
     def norms(x):
         return LA.vector_norm(x, 3.0, 1), LA.matrix_norm(x, 1), LA.matrix_power(x, 3)
 
@@ -112,5 +114,114 @@ def test_composites_trace_and_factorizations_are_refused_under_trace():
     traced = tj.trace(norms, x)
     for got, want in zip(traced(x), norms(x)):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
-    with pytest.raises(tj.TraceError, match=r"numpy\.linalg"):
-        tj.trace(lambda a: LA.inv(a), x)
+    with pytest.raises(tj.TraceError, match=r"numpy\.linalg"):  # lstsq stays eager-only
+        tj.trace(lambda a: LA.lstsq(a, a).solution, x)
+
+
+# --- factorizations as ops of the table (helper H9): batches, errors, every capture mode -------
+
+def batch_spd(b, n, seed=0, dtype="float64"):
+    a = data((b, n, n), seed)
+    return (a @ a.swapaxes(1, 2) + n * np.eye(n)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batched_factorizations_match_torch(dtype):
+    a, g, b = batch_spd(3, 4, dtype=dtype), data((2, 3, 5, 3), 1, dtype), data((3, 4, 2), 2,
+                                                                               dtype)
+    ta, tg, tb = map(torch.tensor, (a, g, b))
+    A, G, B = map(tj.tensor, (a, g, b))
+    rtol = 1e-4 if dtype == "float32" else 1e-9
+    check(LA.inv(A), torch.linalg.inv(ta), rtol, rtol)
+    check(LA.det(A), torch.linalg.det(ta), rtol)
+    check(LA.slogdet(A), torch.linalg.slogdet(ta), rtol)
+    check(LA.solve(A, B), torch.linalg.solve(ta, tb), rtol, rtol)
+    check(LA.solve(A[0], B), torch.linalg.solve(ta[0], tb), rtol, rtol)  # broadcast A
+    check(LA.solve(A, B[..., 0]), torch.linalg.solve(ta, tb[..., 0]), rtol, rtol)
+    check(LA.cholesky(A), torch.linalg.cholesky(ta), rtol, rtol)
+    check(LA.eigvalsh(A), torch.linalg.eigvalsh(ta), rtol, rtol)
+    check(LA.svdvals(G), torch.linalg.svdvals(tg), rtol, rtol)
+    check(LA.pinv(G), torch.linalg.pinv(tg), rtol * 10, rtol * 10)
+    check(LA.pinv(A, hermitian=True), torch.linalg.pinv(ta, hermitian=True), rtol, rtol)
+    check(LA.matrix_rank(G), torch.linalg.matrix_rank(tg))
+    check(LA.matrix_norm(G, "nuc"), torch.linalg.matrix_norm(tg, "nuc"), rtol)
+    for full in (True, False):
+        u, s, vh = LA.svd(G, full_matrices=full)
+        tu, ts, tvh = torch.linalg.svd(tg, full_matrices=full)
+        assert (u.shape, s.shape, vh.shape) == (tu.shape, ts.shape, tvh.shape)
+        k = s.shape[-1]
+        product = (u.numpy()[..., :k] * s.numpy()[..., None, :]) @ vh.numpy()[..., :k, :]
+        np.testing.assert_allclose(product, g, rtol=rtol * 10, atol=rtol * 10)
+    for mode in ("reduced", "complete"):
+        q, r = LA.qr(G, mode)
+        tq, tr = torch.linalg.qr(tg, mode)
+        assert (q.shape, r.shape) == (tq.shape, tr.shape)
+        np.testing.assert_allclose(q.numpy() @ r.numpy(), g, rtol=rtol * 10, atol=rtol * 10)
+        np.testing.assert_allclose(np.abs(r.numpy()), np.abs(tr.numpy()), rtol=rtol * 10,
+                                   atol=rtol * 10)  # R is unique up to the signs of its rows
+    q, r = LA.qr(G, "r")
+    assert q.shape == torch.linalg.qr(tg, "r")[0].shape
+    w, v = LA.eigh(A, "U")
+    np.testing.assert_allclose((v.numpy() * w.numpy()[..., None, :]) @ v.numpy().swapaxes(1, 2),
+                               a, rtol=rtol * 10, atol=rtol * 10)
+
+
+def test_factorization_errors_are_torchs():
+    singular = tj.tensor(np.stack([np.eye(3), np.diag([1.0, 0.0, 1.0])]))
+    with pytest.raises(LA.LinAlgError, match=r"linalg.inv: \(Batch element 1\): The diagonal "
+                       r"element 2 is zero, the inversion could not be completed because the "
+                       r"input matrix is singular\."):
+        LA.inv(singular)
+    with pytest.raises(torch.linalg.LinAlgError, match=r"\(Batch element 1\): The diagonal "
+                       r"element 2 is zero"):
+        torch.linalg.inv(torch.tensor(singular.numpy()))
+    not_pd = np.array([[1.0, 2.0], [2.0, 1.0]])
+    message = "leading minor of order 2 is not positive-definite"
+    with pytest.raises(torch.linalg.LinAlgError, match=message):
+        torch.linalg.cholesky(torch.tensor(not_pd))
+    with pytest.raises(LA.LinAlgError, match=message):
+        LA.cholesky(tj.tensor(not_pd))
+    assert issubclass(LA.LinAlgError, RuntimeError)
+    with pytest.raises(LA.LinAlgError, match="singular"):
+        LA.solve(tj.tensor(not_pd * [[1.0], [0.0]]), tj.ones(2, 1, dtype=tj.float64))
+    for fn in (LA.inv, LA.det, LA.cholesky, LA.eigh):
+        with pytest.raises(RuntimeError, match="square matrices, but they are 2 by 3"):
+            fn(tj.ones(2, 3))
+        with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+            fn(tj.ones(3))
+    with pytest.raises(RuntimeError, match="floating point"):
+        LA.inv(tj.eye(2, dtype=tj.int64))
+    with pytest.raises(RuntimeError, match="Incompatible shapes"):
+        LA.solve(tj.eye(2), tj.ones(3, 1))
+    with pytest.raises(RuntimeError, match="unrecognized mode"):
+        LA.qr(tj.eye(2), "thin")
+
+
+def _factorize(a, b):
+    q, r = LA.qr(a)
+    w, v = LA.eigh(a @ a.mT)
+    return (LA.inv(a) @ b + LA.solve(a, b) + LA.cholesky(a @ a.mT + 1) @ b, LA.det(a),
+            LA.slogdet(a).logabsdet, LA.svdvals(a), (q @ r).abs(), (v * w.unsqueeze(-2)) @ v.mT,
+            LA.pinv(a),
+            LA.matrix_norm(a, 2))
+
+
+def test_factorizations_trace_script_and_graph_files(tmp_path):
+    a, b = batch_spd(2, 3, 5), data((2, 3, 2), 6)
+    want = _factorize(tj.tensor(a), tj.tensor(b))
+    torch_det = torch.linalg.det(torch.tensor(a)).numpy()
+    np.testing.assert_allclose(want[1].numpy(), torch_det, rtol=1e-10)
+    fresh = batch_spd(2, 3, 7), data((2, 3, 2), 8)
+    want_fresh = _factorize(*map(tj.tensor, fresh))
+    traced = tj.trace(_factorize, tj.tensor(a), tj.tensor(b))
+    ops = {o.op.value for o in traced.graph.body.ops}
+    assert {"inv", "solve", "cholesky", "qr", "eigh", "det", "slogdet", "svd"} <= ops
+    compiled = tj.trace(_factorize, tj.tensor(a), tj.tensor(b), backend="llvm")
+    scripted = tj.script(_factorize)
+    tj.save(traced, tmp_path / "la.tjg")
+    loaded = tj.load(tmp_path / "la.tjg")
+    for fn in (traced, compiled, scripted, loaded):
+        for got, expected in zip(fn(*map(tj.tensor, fresh)), want_fresh):
+            np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-9, atol=1e-12)
+    with pytest.raises(LA.LinAlgError, match="singular"):
+        traced(tj.zeros(2, 3, 3, dtype=tj.float64), tj.tensor(b))

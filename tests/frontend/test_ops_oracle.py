@@ -625,6 +625,84 @@ TABLE.update({
                       Case("rshift-method", lambda L, x: x.bitwise_right_shift(2), (X234,)),
                       Case("rshift-float", lambda L, x: x >> 1, (X23,))],
 })
+# --- matrix factorizations and solvers (helper H9; tracejit/linalg.py, ir/linalg_ops.py) ------
+# Well-conditioned data; factors whose signs LAPACK leaves free are compared by reconstruction.
+_RNG = np.random.default_rng(12)
+_SPD = (lambda a: a @ a.T + 4 * np.eye(4))(_RNG.standard_normal((4, 4)))
+_SPD3 = np.stack([_SPD, 2 * _SPD + np.eye(4), _SPD.T @ _SPD / 10 + np.eye(4)])
+_GEN = _RNG.standard_normal((2, 4, 3))
+_RHS = _RNG.standard_normal((3, 4, 2))
+_SINGULAR = np.array([[1.0, 2.0], [2.0, 4.0]])
+_LA_INPUTS = [(_SPD,), (_SPD3,), (_SPD3.astype(np.float32),), (np.zeros((2, 0, 0)),)]
+
+
+def _qr_product(L, a, mode="reduced"):
+    q, r = L.linalg.qr(a, mode)
+    return q @ r
+
+
+def _svd_product(L, a, full=False):
+    u, s, vh = L.linalg.svd(a, full_matrices=full)
+    return (u[..., : s.shape[-1]] * s.unsqueeze(-2)) @ vh[..., : s.shape[-1], :]
+
+
+def _eigh_product(L, a, uplo="L"):
+    w, v = L.linalg.eigh(a, uplo)
+    return (v * w.unsqueeze(-2)) @ v.mT
+
+
+TABLE.update({
+    Op.INV: [*cases("inv", lambda L, a: L.linalg.inv(a), _LA_INPUTS, rtol=1e-5),
+             Case("inverse", lambda L, a: L.inverse(a), (_SPD,)),
+             Case("inv-singular", lambda L, a: L.linalg.inv(a), (_SINGULAR,)),
+             Case("inv-not-square", lambda L, a: L.linalg.inv(a), (_GEN,)),
+             Case("inv-int", lambda L, a: L.linalg.inv(a), (np.eye(2, dtype=np.int64),))],
+    Op.DET: [*cases("det", lambda L, a: L.linalg.det(a), _LA_INPUTS, rtol=1e-5),
+             Case("det-singular", lambda L, a: L.det(a), (_SINGULAR,)),
+             Case("det-method", lambda L, a: a.det(), (_SPD3,))],
+    Op.SLOGDET: [*cases("slogdet", lambda L, a: tuple(L.linalg.slogdet(a)), _LA_INPUTS,
+                        rtol=1e-5),
+                 Case("logdet", lambda L, a: L.logdet(a), (_SPD3,))],
+    Op.SOLVE: [Case("solve", lambda L, a, b: L.linalg.solve(a, b), (_SPD3, _RHS)),
+               Case("solve-vector", lambda L, a, b: L.linalg.solve(a, b), (_SPD, _RHS[0, :, 0])),
+               Case("solve-batch-vector", lambda L, a, b: L.linalg.solve(a, b),
+                    (_SPD3, _RHS[:, :, 0])),
+               Case("solve-broadcast", lambda L, a, b: L.linalg.solve(a, b), (_SPD, _RHS)),
+               Case("solve-right", lambda L, a, b: L.linalg.solve(a, b, left=False),
+                    (_SPD3, _RHS.swapaxes(1, 2).copy())),
+               Case("solve-f32", lambda L, a, b: L.linalg.solve(a, b),
+                    (_SPD3.astype(np.float32), _RHS.astype(np.float32)), rtol=1e-4),
+               Case("solve-singular", lambda L, a, b: L.linalg.solve(a, b),
+                    (_SINGULAR, np.ones((2, 1)))),
+               Case("solve-bad-shape", lambda L, a, b: L.linalg.solve(a, b),
+                    (_SPD, np.ones((3, 1))))],
+    Op.CHOLESKY: [*cases("cholesky", lambda L, a: L.linalg.cholesky(a), _LA_INPUTS, rtol=1e-5),
+                  Case("cholesky-upper", lambda L, a: L.linalg.cholesky(a, upper=True),
+                       (_SPD3,)),
+                  Case("cholesky-not-pd", lambda L, a: L.linalg.cholesky(a), (-_SPD,))],
+    Op.QR: [Case("qr", _qr_product, (_GEN,)),
+            Case("qr-wide", _qr_product, (_GEN.swapaxes(1, 2).copy(),)),
+            Case("qr-complete", lambda L, a: _qr_product(L, a, "complete"), (_GEN,)),
+            Case("qr-complete-orthogonal", lambda L, a: (lambda q: q.mT @ q)(
+                L.linalg.qr(a, "complete")[0]), (_GEN,)),
+            Case("qr-r-abs", lambda L, a: L.linalg.qr(a, "r")[1].abs(), (_GEN,), rtol=1e-6),
+            Case("qr-f32", _qr_product, (_GEN.astype(np.float32),), rtol=1e-4, atol=1e-5)],
+    Op.SVD: [Case("svd", _svd_product, (_GEN,)), Case("svd-full", lambda L, a: _svd_product(
+                 L, a, True), (_GEN,)),
+             Case("svd-full-orthogonal", lambda L, a: [u @ u.mT for u in L.linalg.svd(a)[::2]],
+                  (_GEN,)),
+             Case("svdvals", lambda L, a: L.linalg.svdvals(a), (_GEN,)),
+             Case("svdvals-f32", lambda L, a: L.linalg.svdvals(a), (_GEN.astype(np.float32),),
+                  rtol=1e-5),
+             Case("matrix-norm-2", lambda L, a: L.linalg.matrix_norm(a, 2), (_GEN,)),
+             Case("pinv", lambda L, a: L.linalg.pinv(a), (_GEN,)),
+             Case("matrix-rank", lambda L, a: L.linalg.matrix_rank(a), (_GEN,))],
+    Op.EIGH: [Case("eigvalsh", lambda L, a: L.linalg.eigvalsh(a), (_SPD3,)),
+              Case("eigh", _eigh_product, (_SPD3,)),
+              Case("eigh-upper", lambda L, a: _eigh_product(L, a, "U"), (np.triu(_SPD3),)),
+              Case("eigh-values-f32", lambda L, a: L.linalg.eigh(a)[0],
+                   (_SPD3.astype(np.float32),), rtol=1e-5)],
+})
 TABLE[Op.TRUNC_DIV] += cases("fmod-int", lambda L, a, b: L.fmod(a, b), [
     (X234 - 12, np.array([3, -3, 5, 7], np.int64)), (X234 - 12, -5), (X234.astype(np.int32), 4),
     (MASK23, X23.astype(np.int64) + 1), (X234, np.array(0, np.int64))])

@@ -1,0 +1,187 @@
+"""Shape rules and numpy references of the matrix factorizations and solvers: inv, det, slogdet,
+solve, cholesky, qr, svd and eigh (tracejit.linalg builds norms, pinv, matrix_rank, ... on them).
+
+Each takes batches of matrices [..., m, n] (float32/float64) and computes over the leading
+dims as torch does; ops with several results (slogdet, qr, svd, eigh) are one op per result,
+picked by the `result` attribute (as unique's). A matrix the factorization cannot handle
+(singular, not positive-definite) raises `LinAlgError`, torch's RuntimeError subclass, with
+torch's message, when the reference runs (its values decide, as in torch's kernel).
+Factor signs follow LAPACK through numpy.linalg, as torch's CPU kernels do; where LAPACK leaves
+a sign free (qr, svd and eigh vectors) only the reconstruction is defined.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .shape_rules import Attrs, Types, broadcast_shapes
+from .types import DType, TensorType
+
+
+class LinAlgError(RuntimeError):
+    """torch.linalg.LinAlgError: a singular or not positive-definite matrix."""
+
+
+# --- shape rules --------------------------------------------------------------------------------
+
+def _matrices(x: TensorType, op: str, square: bool = True) -> tuple[int | None, int | None]:
+    if x.ndim < 2:
+        raise RuntimeError(f"linalg.{op}: The input tensor A must have at least 2 dimensions.")
+    m, n = x.shape[-2:]
+    if square and m != n:
+        raise RuntimeError(f"linalg.{op}: A must be batches of square matrices, but they are "
+                           f"{m} by {n} matrices")
+    return m, n
+
+
+def square_rule(types: Types, attrs: Attrs, op: str = "inv"):
+    """inv, cholesky: [..., n, n] -> [..., n, n]."""
+    _matrices(types[0], op)
+    return (types[0],)
+
+
+def det_rule(types: Types, attrs: Attrs, op: str = "det"):
+    """det, slogdet: [..., n, n] -> [...]."""
+    _matrices(types[0], op)
+    return (TensorType(types[0].dtype, types[0].shape[:-2]),)
+
+
+def solve_rule(types: Types, attrs: Attrs, op: str = "solve"):
+    """A [..., n, n], B [..., n, k] -> X [broadcast(...), n, k]."""
+    a, b = types
+    _, n = _matrices(a, op)
+    if b.ndim < 2 or b.shape[-2] != n:
+        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation "
+                           f"AX = B ({a.shape[-2]}x{n} and {'x'.join(map(str, b.shape[-2:]))})")
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found "
+                           f"A of type {a.dtype.value} and B of type {b.dtype.value} instead")
+    batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    return (TensorType(a.dtype, (*batch, n, b.shape[-1])),)
+
+
+def qr_rule(types: Types, attrs: Attrs, op: str = "qr"):
+    (x,) = types
+    m, n = _matrices(x, op, square=False)
+    k = min(m, n)
+    batch = x.shape[:-2]
+    complete = attrs["mode"] == "complete"
+    shape = (m, m if complete else k) if attrs["result"] == "q" else (m if complete else k, n)
+    return (TensorType(x.dtype, (*batch, *shape)),)
+
+
+def svd_rule(types: Types, attrs: Attrs, op: str = "svd"):
+    (x,) = types
+    m, n = _matrices(x, op, square=False)
+    k = min(m, n)
+    full = attrs["full_matrices"]
+    shape = {"u": (m, m if full else k), "s": (k,), "vh": (n if full else k, n)}
+    return (TensorType(x.dtype, (*x.shape[:-2], *shape[attrs["result"]])),)
+
+
+def eigh_rule(types: Types, attrs: Attrs, op: str = "eigh"):
+    (x,) = types
+    _matrices(x, op)
+    shape = x.shape if attrs["result"] == "vectors" else x.shape[:-1]
+    return (TensorType(x.dtype, shape),)
+
+
+# --- references ---------------------------------------------------------------------------------
+
+def _each(a: np.ndarray):
+    """(batch index, matrix) pairs of a [..., m, n] array."""
+    flat = a.reshape(-1, *a.shape[-2:])
+    return [(np.unravel_index(k, a.shape[:-2]), m) for k, m in enumerate(flat)]
+
+
+def _batch_prefix(a: np.ndarray, index) -> str:
+    if a.ndim <= 2:
+        return ""
+    return f"(Batch element {int(np.ravel_multi_index(index, a.shape[:-2]))}): "
+
+
+def _singular(a: np.ndarray, name: str, what: str):
+    """LinAlgError for the first singular matrix of a, naming its zero pivot as torch does."""
+    for index, m in _each(a):
+        if m.size and not np.all(np.isfinite(m)):
+            continue
+        pivot = _zero_pivot(m)
+        if pivot is not None:
+            raise LinAlgError(f"{name}: {_batch_prefix(a, index)}{what}".format(pivot=pivot))
+    raise LinAlgError(f"{name}: {what}".format(pivot="?"))
+
+
+def _zero_pivot(m: np.ndarray) -> int | None:
+    """The 1-based index of the first zero pivot of m's partially pivoted LU, if any."""
+    u = np.array(m, dtype=np.float64)
+    n = u.shape[0]
+    for k in range(n):
+        p = k + int(np.argmax(np.abs(u[k:, k])))
+        if u[p, k] == 0:
+            return k + 1
+        u[[k, p]] = u[[p, k]]
+        u[k + 1:] -= np.outer(u[k + 1:, k] / u[k, k], u[k])
+    return None
+
+
+def inv(a):
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        _singular(a, "linalg.inv", "The diagonal element {pivot} is zero, the inversion could "
+                  "not be completed because the input matrix is singular.")
+
+
+def det(a):
+    return np.linalg.det(a)
+
+
+def slogdet(a, *, result):
+    sign, logabsdet = np.linalg.slogdet(a)
+    return sign if result == "sign" else logabsdet
+
+
+def solve(a, b):
+    try:
+        return np.linalg.solve(a, np.broadcast_to(b, (*np.broadcast_shapes(
+            a.shape[:-2], b.shape[:-2]), *b.shape[-2:])))
+    except np.linalg.LinAlgError:
+        raise LinAlgError("torch.linalg.solve: The solver failed because the input matrix is "
+                          "singular.") from None
+
+
+def cholesky(a):
+    try:
+        return np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        for index, m in _each(a):
+            for k in range(1, m.shape[0] + 1):
+                try:
+                    np.linalg.cholesky(m[:k, :k])
+                except np.linalg.LinAlgError:
+                    raise LinAlgError(
+                        f"linalg.cholesky: {_batch_prefix(a, index)}The factorization could "
+                        "not be completed because the input is not positive-definite (the "
+                        f"leading minor of order {k} is not positive-definite).") from None
+        raise
+
+
+def qr(a, *, mode, result):
+    q, r = np.linalg.qr(a, mode)
+    return q if result == "q" else r
+
+
+def svd(a, *, full_matrices, result):
+    if result == "s":
+        return np.linalg.svd(a, compute_uv=False)
+    u, _, vh = np.linalg.svd(a, full_matrices=full_matrices)
+    return u if result == "u" else vh
+
+
+def eigh(a, *, uplo, result):
+    if result == "values":
+        return np.linalg.eigvalsh(a, uplo)
+    return np.linalg.eigh(a, uplo)[1]
+
+
+LINALG_DTYPES = frozenset({DType.float32, DType.float64})
