@@ -343,6 +343,30 @@ def test_adaptive_log_softmax_with_loss():
         ours(tj.tensor(x), tj.tensor(np.array([0, 1, 2, 3, 4, 5, 20])))
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"bias": True, "label_smoothing": 0.1},
+                                    {"ignore_index": 2, "reduction": "sum"},
+                                    {"out_features": (3,), "bias": True}])
+def test_linear_cross_entropy_loss(kwargs):
+    make = lambda lib: lib.nn.LinearCrossEntropyLoss(8, 6, **kwargs)  # noqa: E731
+    rng = np.random.default_rng(2)
+    target = rng.integers(0, 6, (5, 3) if "out_features" in kwargs else 5)
+    run_twins(make, [sample(5, 8), target], "float32")
+    assert repr(make(tj)) == repr(make(torch))
+
+
+def test_conv_tbc_and_with_indices_aliases():
+    x, w, b = sample(7, 2, 4), sample(3, 4, 5, seed=1), sample(5, seed=2)
+    assert_close(F.conv_tbc(tj.tensor(x), tj.tensor(w), tj.tensor(b), 1),
+                 torch.conv_tbc(torch.tensor(x), torch.tensor(w), torch.tensor(b), 1), "float32")
+    image = sample(2, 3, 7, 9)
+    for name in ("adaptive_max_pool2d_with_indices", "adaptive_max_pool1d_with_indices"):
+        data = image if "2d" in name else image[:, :, 0]
+        ours = getattr(F, name)(tj.tensor(data), 3)
+        theirs = getattr(torch.nn.functional, name)(torch.tensor(data), 3)
+        for a, t in zip(ours, theirs):
+            np.testing.assert_array_equal(a.numpy(), t.numpy())
+
+
 # --- functional sweeps --------------------------------------------------------------------------
 
 CONV_SWEEP = [(1, 1, 0, 1, 1, 0), (2, 2, 1, 1, 2, 1), (3, 3, 2, 2, 1, 0), (1, 2, 0, 1, 2, 1),

@@ -118,6 +118,15 @@ def _conv_nd(n: int):
     return _CONVS.get(n, conv2d)
 
 
+def conv_tbc(input, weight, bias, pad: int = 0):
+    """1-d convolution of time-batch-channel input (T, N, C_in) with weight (k, C_in, C_out)."""
+    if input.ndim != 3 or weight.ndim != 3:
+        raise RuntimeError(f"conv_tbc: expected 3-d input and weight, got {list(input.shape)} "
+                           f"and {list(weight.shape)}")
+    out = conv1d(input.permute(1, 2, 0), weight.permute(2, 1, 0), bias, 1, pad)
+    return out.permute(2, 0, 1)
+
+
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """1-d transposed convolution (the gradient of conv1d), weight (C_in, C_out / groups, k)."""
@@ -312,6 +321,6 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 
 __all__ = [
-    "bilinear", "conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-    "fold", "unfold",
+    "bilinear", "conv1d", "conv3d", "conv_tbc", "conv_transpose1d", "conv_transpose2d",
+    "conv_transpose3d", "fold", "unfold",
 ]

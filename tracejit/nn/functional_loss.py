@@ -14,6 +14,8 @@ from tracejit.nn.functional import (
     _reduce,
     _reduction,
     _warn_if_broadcast,
+    cross_entropy,
+    linear,
     logsigmoid,
 )
 
@@ -357,6 +359,40 @@ def _logsumexp3(a, b, c):
     return safe + ((a - safe).exp() + (b - safe).exp() + (c - safe).exp()).log()
 
 
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
+                         reduction: str = "mean", ignore_index=None,
+                         label_smoothing: float = 0.0, options=None):
+    """cross_entropy(linear(input, linear_weight, linear_bias), target): torch 2.13's fused
+    head loss, computed by its reference path (`options`, which picks torch's chunked kernel,
+    changes nothing here)."""
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input.ndim}")
+    if linear_weight.ndim < 2:
+        raise RuntimeError(f"expected linear_weight with dimensionality at least 2, got "
+                           f"{linear_weight.ndim}")
+    in_features = input.shape[-1]
+    if in_features != linear_weight.shape[-1]:
+        raise RuntimeError(
+            "expected equal input and linear_weight last dimensions (in_features), got "
+            f"{input.shape[-1]} and {linear_weight.shape[-1]}, respectively"
+        )
+    classes, extra = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    if linear_bias is not None and tuple(linear_bias.shape) != (classes, *extra):
+        raise RuntimeError(f"expected linear_bias shape {(classes, *extra)}, got "
+                           f"{tuple(linear_bias.shape)}")
+    logits_shape = (*input.shape[:-1], classes, *extra)
+    if tuple(target.shape) == logits_shape and ignore_index is not None:
+        raise RuntimeError("ignore_index cannot be specified when target contains "
+                           "probabilities")
+    total = linear_weight.numel() // in_features
+    w = linear_weight.reshape(total, in_features)
+    b = None if linear_bias is None else linear_bias.reshape(total)
+    logits = linear(input, w, b).reshape(logits_shape)
+    return cross_entropy(logits, target, weight=weight, reduction=reduction,
+                         ignore_index=-100 if ignore_index is None else ignore_index,
+                         label_smoothing=label_smoothing)
+
+
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     """sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps)) along `dim`, broadcasting x1 and x2."""
     x1, x2 = fn.broadcast_tensors(x1, x2)
@@ -373,8 +409,9 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
 
 __all__ = [
     "cosine_embedding_loss", "cosine_similarity", "ctc_loss", "gaussian_nll_loss",
-    "hinge_embedding_loss", "huber_loss", "kl_div", "margin_ranking_loss", "multi_margin_loss",
-    "multilabel_margin_loss", "multilabel_soft_margin_loss", "pairwise_distance", "pdist",
-    "poisson_nll_loss", "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss",
+    "hinge_embedding_loss", "huber_loss", "kl_div", "linear_cross_entropy",
+    "margin_ranking_loss", "multi_margin_loss", "multilabel_margin_loss",
+    "multilabel_soft_margin_loss", "pairwise_distance", "pdist", "poisson_nll_loss",
+    "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
 ]

@@ -336,6 +336,16 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
     return _adaptive_pool("adaptive_max_pool3d", input, output_size, 3, "amax")
 
 
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
+    """adaptive_max_pool1d's maxima and their indices."""
+    return adaptive_max_pool1d(input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+    """adaptive_max_pool2d's maxima and their flat indices."""
+    return adaptive_max_pool2d(input, output_size, True)
+
+
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """(sum over each window of x ** p) ** (1 / p) over the last dim."""
     out = avg_pool1d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
@@ -418,6 +428,20 @@ def _fractional_max_pool(n, input, kernel_size, output_size, output_ratio, retur
     return (values.squeeze(0), indices.squeeze(0)) if squeeze else (values, indices)
 
 
+def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=True, _random_samples=None):
+    """fractional_max_pool2d's maxima and their flat indices."""
+    return fractional_max_pool2d(input, kernel_size, output_size, output_ratio, True,
+                                 _random_samples)
+
+
+def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=True, _random_samples=None):
+    """fractional_max_pool3d's maxima and their flat indices."""
+    return fractional_max_pool3d(input, kernel_size, output_size, output_ratio, True,
+                                 _random_samples)
+
+
 def _interval_starts(sample, size: int, out: int, kernel: int):
     """torch's generate_intervals: floor((i + u) * alpha) - floor(u * alpha), the last window
     ending at the input's end."""
@@ -441,9 +465,11 @@ def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 
 
 __all__ = [
-    "adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices",
     "adaptive_max_pool3d", "avg_pool1d", "avg_pool3d", "fractional_max_pool2d",
-    "fractional_max_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_pool1d",
+    "fractional_max_pool2d_with_indices", "fractional_max_pool3d",
+    "fractional_max_pool3d_with_indices", "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_pool1d",
     "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d",
     "max_pool3d_with_indices", "max_unpool1d", "max_unpool2d", "max_unpool3d",
 ]
