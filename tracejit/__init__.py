@@ -21,7 +21,7 @@ except ModuleNotFoundError as _e:  # pragma: no cover - only in an uninstalled c
 
 from tracejit import backends, cuda, hub, jit, linalg, nn, utils
 from tracejit import logs as _logs
-from tracejit._version import __version__  # the one version source
+from tracejit._version import __version__ as __version__  # the one version source
 from tracejit.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
 from tracejit.compat import *  # noqa: F403  (FloatTensor, finfo, _assert, set_grad_enabled, ...)
 from tracejit.compat import __all__ as _compat_names
@@ -104,8 +104,6 @@ int8 = dtype.int8
 int16 = short = dtype.int16
 float16 = half = dtype.float16
 
-__version__ = "0.1.0"
-
 _logs.configure()
 
 
@@ -124,6 +122,10 @@ def can_cast(from_: dtype, to: dtype):
 
 
 __all__ = [
+    "channels_last",  # memory formats (issue 12, porting bugs)
+    "contiguous_format",
+    "memory_format",
+    "preserve_format",
     "Size",
     "Tensor",
     "TraceError",
@@ -144,10 +146,6 @@ __all__ = [
     "double",
     "dtype",
     "empty",
-    "channels_last",  # memory formats (issue 12, porting bugs)
-    "contiguous_format",
-    "memory_format",
-    "preserve_format",
     "empty_like",
     "enable_grad",
     "eye",
