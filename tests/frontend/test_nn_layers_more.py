@@ -592,6 +592,12 @@ def test_adaptive_max_pool_indices(size):
     ours += F.adaptive_max_pool1d(tj.tensor(x[:, :, 0]), line, return_indices=True)
     theirs += torch.nn.functional.adaptive_max_pool1d(torch.tensor(x[:, :, 0]), line,
                                                       return_indices=True)
+    volume = np.repeat(x[:, :, None], 3, 2) * np.arange(1, 4).reshape(1, 1, 3, 1, 1)
+    ours += nn.AdaptiveMaxPool3d((2, *size) if isinstance(size, tuple) else size,
+                                 return_indices=True)(tj.tensor(volume.astype("float32")))
+    theirs += torch.nn.AdaptiveMaxPool3d((2, *size) if isinstance(size, tuple) else size,
+                                         return_indices=True)(torch.tensor(
+                                             volume.astype("float32")))
     for a, b in zip(ours, theirs):
         assert a.dtype.value == str(b.dtype).removeprefix("torch.")
         np.testing.assert_array_equal(a.numpy(), b.numpy())

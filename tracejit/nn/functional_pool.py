@@ -268,12 +268,6 @@ def _adaptive_pool(name: str, input, output_size, n: int, reduce: str):
     return out
 
 
-def _no_indices(name: str, return_indices: bool) -> None:
-    if return_indices:
-        raise NotImplementedError(f"{name}(return_indices=True) is not supported; call it with "
-                                  "return_indices=False")
-
-
 def adaptive_avg_pool1d(input, output_size):
     """Means over torch's adaptive windows of the last dim."""
     return _adaptive_pool("adaptive_avg_pool1d", input, output_size, 1, "mean")
@@ -299,23 +293,25 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 
 
 def _adaptive_max_indexed(name: str, input, output_size, n: int):
-    """(maxima, indices): along the last dim first, then (2-d) the best row of each row
-    window, whose column index is looked up; the first maximum in row-major order wins."""
+    """(maxima, flat indices): windows along the last dim first, then each earlier dim picks
+    the best of the already-reduced lines and looks up their index, so the first maximum in
+    row-major order wins, as in torch."""
     values = _adaptive_pool(name, input, output_size, n, "amax")
     sizes = tuple(values.shape[-n:])
-    _, cols = _adaptive_argmax(input, input.ndim - 1, sizes[-1])
-    if n == 1:
-        return values, cols
-    width = input.shape[-1]
-    row_values = _adaptive_pool(name, input, (None, sizes[-1]), 2, "amax")
-    _, rows = _adaptive_argmax(row_values, input.ndim - 2, sizes[0])
-    per_window_cols = []
-    size, dim = input.shape[-2], input.ndim - 2
-    for i in range(sizes[0]):
-        a, b = i * size // sizes[0], -(-(i + 1) * size // sizes[0])
-        picked = fn.narrow(rows, dim, i, 1)
-        per_window_cols.append(fn.narrow(cols, dim, a, b - a).gather(dim, picked - a))
-    return values, rows * width + fn.cat(per_window_cols, dim)
+    best, flat = _adaptive_argmax(input, input.ndim - 1, sizes[-1])
+    scale = input.shape[-1]
+    for dim in reversed(range(input.ndim - n, input.ndim - 1)):
+        length, count = input.shape[dim], sizes[dim - input.ndim + n]
+        kept, where = [], []
+        for i in range(count):
+            a, b = i * length // count, -(-(i + 1) * length // count)
+            window = fn.narrow(best, dim, a, b - a)
+            pick = window.argmax(dim, keepdim=True)
+            kept.append(window.amax(dim, keepdim=True))
+            where.append((pick + a) * scale + fn.narrow(flat, dim, a, b - a).gather(dim, pick))
+        best, flat = fn.cat(kept, dim), fn.cat(where, dim)
+        scale *= length
+    return values, flat
 
 
 def _adaptive_argmax(x, dim: int, size: int):
@@ -331,9 +327,15 @@ def _adaptive_argmax(x, dim: int, size: int):
 
 
 def adaptive_max_pool3d(input, output_size, return_indices=False):
-    """Maxima over torch's adaptive windows of the last three dims."""
-    _no_indices("adaptive_max_pool3d", return_indices)
+    """Maxima over torch's adaptive windows of the last three dims (and their flat indices)."""
+    if return_indices:
+        return _adaptive_max_indexed("adaptive_max_pool3d", input, output_size, 3)
     return _adaptive_pool("adaptive_max_pool3d", input, output_size, 3, "amax")
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices=True):
+    """adaptive_max_pool3d's maxima and their flat indices."""
+    return adaptive_max_pool3d(input, output_size, True)
 
 
 def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
@@ -467,7 +469,8 @@ def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
     "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices",
-    "adaptive_max_pool3d", "avg_pool1d", "avg_pool3d", "fractional_max_pool2d",
+    "adaptive_max_pool3d", "adaptive_max_pool3d_with_indices", "avg_pool1d", "avg_pool3d",
+    "fractional_max_pool2d",
     "fractional_max_pool2d_with_indices", "fractional_max_pool3d",
     "fractional_max_pool3d_with_indices", "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_pool1d",
     "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d",
