@@ -1,7 +1,9 @@
 """tracejit.nn: torch.nn's modules, containers, initializers and functional API.
 
-`Module` and the containers live in `module`, the layers in `layers` and `attention`, the
-initializers in `init` and the stateless functions in `functional`.
+`Module` and the containers live in `module`, the layers in `layers`, `attention`, `conv`,
+`pooling`, `normalization`, `padding`, `upsampling`, `activation`, `dropout`, `loss`, `sparse`
+and `lazy` (and the recurrent and transformer modules), the initializers in `init` and the
+stateless functions in `functional` (which re-exports its siblings `functional_*`).
 """
 
 from tracejit.nn import functional, init
