@@ -1,10 +1,10 @@
 """Elementwise math of issue 12 not covered by functions_math.py: the inverse trigonometric and
-hyperbolic functions (with torch's `arc*` aliases), atan2, erfc, erfinv, lgamma, fmod, the bit
-shifts and isreal, as functions and as Tensor methods (`SpecialMethods`, a base of Tensor).
+hyperbolic functions (with torch's `arc*` aliases), atan2, erfc, erfinv, lgamma, digamma, fmod,
+the bit shifts and isreal, as functions and as Tensor methods (`SpecialMethods`, a base of Tensor).
 
 asin ... lgamma, atan2, float fmod and the shifts are ops of the table (C library kernels in the
-llvm backend); erfinv is a composite (an initial approximation refined by Newton steps in
-float64), integer fmod one of trunc_div.
+llvm backend); erfinv (an initial approximation refined by Newton steps in float64) and digamma
+(recurrence and asymptotic series) are composites, integer fmod one of trunc_div.
 """
 
 from __future__ import annotations
@@ -122,6 +122,37 @@ def erfinv(input):
     return to_dtype(where((y != y) | (y == 0), y, x), dtype)  # NaN and +-0.0 map to themselves
 
 
+# psi(w) - log(w) + 1/(2w) for w >= 10: -sum B_2k / (2k w^2k), k = 1..6 (error below 1e-15)
+_PSI_SERIES = (691 / 32760, -1 / 132, 1 / 240, -1 / 252, 1 / 120, -1 / 12)
+
+
+def digamma(input):
+    """The logarithmic derivative of gamma (torch's special values: -inf at +0, +inf at -0,
+    NaN at the negative integers and -inf), computed in float64: reflection for x < 0, ten
+    recurrence steps, then the asymptotic series."""
+    input = as_tensor_arg(input)
+    dtype = input.dtype if input.is_floating_point() else get_default_dtype()
+    x = to_dtype(input, DType.float64)
+    negative = x < 0
+    z = where(negative, 1 - x, x)
+    shift = None
+    for k in range(10):
+        term = 1 / (z + k)
+        shift = term if shift is None else shift + term
+    w = z + 10
+    y = 1 / (w * w)
+    series = _horner(_PSI_SERIES, y) * y
+    psi = w.log() - 0.5 / w + series - shift
+    angle = (x - x.trunc()) * math.pi  # the fractional part is exact: accurate near poles
+    reflection = math.pi * angle.cos() / angle.sin()
+    psi = where(negative, psi - reflection, psi)
+    pole = negative & (x == x.trunc())
+    psi = where(pole, x * math.nan, psi)
+    zero = (x == 0) & (x == x)  # +-0: -inf with 0's sign flipped, as torch
+    psi = where(zero, -1 / x, psi)
+    return to_dtype(psi, dtype)
+
+
 def _in_place(function, name: str):
     def method(self, *args):
         return assign(self, function(self, *args), name)
@@ -172,6 +203,8 @@ class SpecialMethods:
     erfc_ = _primitive_in_place(Op.ERFC, "erfc_")
     lgamma_ = _primitive_in_place(Op.LGAMMA, "lgamma_")
     erfinv_ = _in_place(erfinv, "erfinv_")
+    digamma = digamma
+    digamma_ = _in_place(digamma, "digamma_")
     atan2_ = arctan2_ = _in_place(atan2, "atan2_")
     fmod_ = _in_place(fmod, "fmod_")
     bitwise_left_shift_ = __ilshift__ = _in_place(bitwise_left_shift, "bitwise_left_shift_")
@@ -179,6 +212,6 @@ class SpecialMethods:
 
 
 __all__ = [
-    *_UNARY, *_ARC, "atan2", "arctan2", "erfinv", "fmod", "bitwise_left_shift",
+    *_UNARY, *_ARC, "atan2", "arctan2", "digamma", "erfinv", "fmod", "bitwise_left_shift",
     "bitwise_right_shift", "isreal",
 ]
