@@ -315,3 +315,36 @@ MORE_SPECS = [
 ]
 
 SPECS += MORE_SPECS
+
+
+# --- text classifiers of 649453932/Chinese-Text-Classification-Pytorch ----------------------
+# Each file's Config reads dataset files; its Model takes any object with the same fields.
+
+def _ctc_config(**extra):
+    return SimpleNamespace(embedding_pretrained=None, n_vocab=40, embed=16, hidden_size=16,
+                           num_layers=2, dropout=0.5, num_classes=4, pad_size=12, **extra)
+
+
+def _ctc_inputs(lib, rng, length: int = 12):
+    """The (token ids, lengths) pair these models take as their one argument."""
+    return ((tokens(lib, rng, 40, (3, length)), lib.tensor(np.array([length, 9, 5]))),)
+
+
+CTC_SPECS = [
+    Spec("ctc_textrnn", build=lambda mod: mod.Model(_ctc_config()), inputs=_ctc_inputs,
+         notes="bidirectional 2-layer LSTM classifier, batch_first, last time step"),
+    Spec("ctc_textrnn_att", build=lambda mod: mod.Model(_ctc_config(hidden_size2=8)),
+         inputs=_ctc_inputs, notes="bidirectional LSTM with attention pooling"),
+    Spec("ctc_textrcnn", build=lambda mod: mod.Model(_ctc_config()), inputs=_ctc_inputs,
+         notes="RCNN: bidirectional LSTM, concatenated embeddings, MaxPool1d over time"),
+    Spec("ctc_dpcnn", build=lambda mod: mod.Model(_ctc_config(num_filters=8)),
+         inputs=lambda lib, rng: _ctc_inputs(lib, rng, 32),
+         notes="deep pyramid CNN: ZeroPad2d, Conv2d, MaxPool2d repeated while the length is "
+               "over 2 (32 tokens, upstream's pad size, pool down to 1)"),
+    Spec("ctc_transformer",
+         build=lambda mod: mod.Model(_ctc_config(dim_model=16, hidden=32, last_hidden=16,
+                                                 num_head=2, num_encoder=2, device="cpu")),
+         inputs=_ctc_inputs, notes="Transformer encoder classifier with sinusoid positions"),
+]
+
+SPECS += CTC_SPECS
