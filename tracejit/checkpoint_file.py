@@ -1,8 +1,8 @@
 """Checkpoints: `tracejit.save(obj, f)` / `tracejit.load(f)` of state dicts and training state.
 
 A checkpoint is a graph file's zip container with the manifest kind "checkpoint": the object's
-structure is JSON in the manifest and every tensor or numpy array is an npy member, so loading
-runs no code from the file (no pickle). It holds nested dicts, lists and tuples of tensors,
+structure is JSON (member `object.json`) and every tensor or numpy array is an npy member, so
+loading runs no code from the file (no pickle). It holds nested dicts, lists and tuples of tensors,
 numpy arrays, numbers, strings, None and dtypes. docs/graph-file.md describes the format.
 """
 
@@ -12,6 +12,7 @@ import collections
 import hashlib
 import io
 import json
+import math
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from tracejit.ir.types import DType
 from tracejit.tensor import Tensor
 
 KIND = "checkpoint"
+OBJECT = "object.json"  # the member holding the object's JSON tree
 VERSION = 2  # the first format version with checkpoints
 MAX_DEPTH = 200  # nesting a checkpoint may have (deeper is a damaged or hostile file)
 _DTYPES = {d.np: d for d in DType}
@@ -29,12 +31,13 @@ def manifest_and_members(obj, version: str) -> list[tuple[str, bytes]]:
     """The zip members (manifest first) of a checkpoint holding `obj`."""
     writer = _Writer()
     root = writer.node(obj, "obj", 0)
+    writer.members[OBJECT] = json.dumps(root, separators=(",", ":")).encode()
     manifest = {
         "format": "tracejit-graph",
         "version": VERSION,
         "tracejit": version,
         "kind": KIND,
-        "object": root,
+        "object": OBJECT,
         "arrays": writer.arrays,
         "members": {m: {"size": len(b), "sha256": hashlib.sha256(b).hexdigest()}
                     for m, b in writer.members.items()},
@@ -75,8 +78,8 @@ class _Writer:
             return value
         if isinstance(value, int):
             return int(value)
-        if isinstance(value, float):
-            return {"float": float(value).hex()}
+        if isinstance(value, float):  # JSON's shortest repr is exact; NaN and inf are not JSON
+            return float(value) if math.isfinite(value) else {"float": float(value).hex()}
         if isinstance(value, Tensor):
             return self.tensor(value, where)
         if isinstance(value, np.ndarray):
@@ -144,24 +147,30 @@ class _Writer:
 # --- loading ------------------------------------------------------------------------------------
 def read(reader, manifest: dict):
     """The object a checkpoint's manifest describes (`reader` is graphfile's `_Reader`)."""
-    arrays = manifest.get("arrays")
-    if not isinstance(arrays, dict) or "object" not in manifest:
+    arrays, member = manifest.get("arrays"), manifest.get("object")
+    if not isinstance(arrays, dict) or not isinstance(member, str):
         raise reader.fail("manifest.json", "a checkpoint manifest needs 'object' and 'arrays'")
-    return _Builder(reader, manifest, arrays).node(manifest["object"], 0)
+    data = reader.checked(manifest, member)
+    try:
+        root = json.loads(data.decode())
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise reader.fail(member, f"is not valid JSON ({type(e).__name__}: {e})"[:300]) \
+            from None
+    return _Builder(reader, manifest, arrays, member).node(root, 0)
 
 
 class _Builder:
-    def __init__(self, reader, manifest: dict, arrays: dict):
-        self.reader, self.manifest, self.arrays = reader, manifest, arrays
+    def __init__(self, reader, manifest: dict, arrays: dict, member: str):
+        self.reader, self.manifest, self.arrays, self.member = reader, manifest, arrays, member
         self.made: dict[tuple[str, str], object] = {}  # (kind, array name) -> object
 
     def bad(self, problem: str):
-        return self.reader.fail("manifest.json", f"checkpoint object: {problem}")
+        return self.reader.fail(self.member, problem)
 
     def array(self, name) -> np.ndarray:
         member = self.arrays.get(name) if isinstance(name, str) else None
         if not isinstance(member, str):
-            raise self.bad(f"names no member for the array {name!r}"[:200])
+            raise self.bad(f"names the array {name!r}, which the manifest does not list"[:200])
         data = self.reader.checked(self.manifest, member)
         try:
             array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
@@ -172,7 +181,7 @@ class _Builder:
     def node(self, node, depth: int):
         if depth > MAX_DEPTH:
             raise self.bad(f"nested more than {MAX_DEPTH} levels deep")
-        if node is None or isinstance(node, (bool, int, str)):
+        if node is None or isinstance(node, (bool, int, float, str)):
             return node
         if not isinstance(node, dict) or not node:
             raise self.bad(f"unknown node {node!r}"[:200])
