@@ -348,3 +348,15 @@ CTC_SPECS = [
 ]
 
 SPECS += CTC_SPECS
+
+
+# --- a recurrent policy: LSTMCell ------------------------------------------------------------
+
+SPECS.append(Spec(
+    "a3c_lstmcell", program="a3c",
+    build=lambda mod: mod.ActorCritic(1, SimpleNamespace(n=4)),
+    inputs=lambda lib, rng: ((floats(lib, rng, 2, 1, 42, 42),
+                              (floats(lib, rng, 2, 256, scale=0.1),
+                               floats(lib, rng, 2, 256, scale=0.1))),),
+    notes="ikostrikov/pytorch-a3c ActorCritic: four stride-2 Conv2d, ELU, one nn.LSTMCell "
+          "step (upstream's fixed sizes: 42x42 frames, 256 units)"))
