@@ -466,6 +466,24 @@ def test_instance_norm_running_stats(track):
     run_twins(make, [x * 2 + 1], "float32", train=False)
 
 
+@pytest.mark.parametrize("make,fan_in", [
+    (lambda: nn.Conv1d(4, 6, 5), 4 * 5),
+    (lambda: nn.Conv3d(4, 6, 3, groups=2), 2 * 27),
+    (lambda: nn.ConvTranspose1d(4, 6, 5, groups=2), 3 * 5),
+    (lambda: nn.ConvTranspose2d(4, 6, 3), 6 * 9),
+    (lambda: nn.ConvTranspose3d(2, 6, 2), 6 * 8),
+    (lambda: nn.Bilinear(9, 3, 50), 9),
+])
+def test_default_init_bounds(make, fan_in):
+    """torch's init: weights and bias uniform in +-1/sqrt(fan_in), filling that range."""
+    tj.manual_seed(0)
+    layer = make()
+    bound = 1 / np.sqrt(fan_in)
+    for tensor in (layer.weight, layer.bias):
+        values = np.abs(tensor.numpy())
+        assert values.max() <= bound and values.max() > 0.6 * bound
+
+
 def test_batchnorm3d_train_then_eval():
     ours, theirs = run_twins(lambda lib: lib.nn.BatchNorm3d(3), [sample(2, 3, 2, 3, 4)],
                              "float32", random_state=True, train=True)
