@@ -45,6 +45,7 @@ if str(HERE) not in sys.path:
 from corpus_spec import Spec  # noqa: E402  (tests/models is not a package)
 
 PASS = "pass"
+MISSING_DEPENDENCY = "missing dependency: "  # a cell failing on a third-party import
 TORCH_MODES = ("torch_eager", "torch_trace", "torch_script")
 TRACEJIT_MODES = ("eager", "trace", "script", "saveload")
 MODES = TORCH_MODES + TRACEJIT_MODES
@@ -357,6 +358,9 @@ def _cell(fn, *args) -> tuple[str, object]:
     except Exception as e:  # any failure is a cell of the table
         if SHOW_TRACEBACKS:
             traceback.print_exc()
+        if isinstance(e, ModuleNotFoundError) and not (e.name or "").startswith(
+                ("torch", "tracejit")):
+            return MISSING_DEPENDENCY + _first_line(e), None
         return _first_line(e), None
 
 

@@ -43,7 +43,7 @@ def test_corpus_program(name, mode):
         pytest.fail(f"{name} has no {mode} entry in {runner.STATUS_FILE.name}; record it: "
                     f"{UPDATE}")
     oracle = cells(name)["torch_eager"]
-    if oracle.startswith("ModuleNotFoundError:") and "tracejit" not in oracle:
+    if oracle.startswith(runner.MISSING_DEPENDENCY):
         pytest.skip(f"{name}: the torch oracle cannot import a dependency here: {oracle}")
     cell = cells(name)[mode]
     if recorded == "pass" and cell != runner.PASS:
@@ -102,3 +102,13 @@ def test_a_hanging_cell_fails_with_a_timeout(monkeypatch):
     monkeypatch.setattr(runner, "CELL_SECONDS", 0.05)
     assert runner._cell(time.sleep, 2) == (
         "TimeoutError: ran over the runner's 0.05 s limit per cell", None)
+
+
+def test_a_missing_third_party_module_is_a_missing_dependency():
+    def needs(name):
+        raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+
+    assert runner._cell(needs, "einops")[0] == \
+        "missing dependency: ModuleNotFoundError: No module named 'einops'"
+    assert runner._cell(needs, "tracejit.nn.modules")[0] == \
+        "ModuleNotFoundError: No module named 'tracejit.nn.modules'"
