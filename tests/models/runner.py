@@ -507,6 +507,23 @@ def table(results: dict[str, dict[str, str]], width: int = 70) -> str:
     return "\n".join(lines)
 
 
+# issue 12's targets: each tracejit mode against the torch mode it must at least match
+TARGETS = (("eager", "torch_eager"), ("trace", "torch_trace"), ("saveload", "torch_trace"),
+           ("script", "torch_script"))
+
+
+def targets(results: dict[str, dict[str, str]]) -> str:
+    """One line per target: tracejit's count against torch's, and whether it is reached."""
+    count = {m: sum(c.get(m) == PASS for c in results.values()) for m in MODES}
+    lines = []
+    for ours, theirs in TARGETS:
+        if any(theirs in c for c in results.values()):
+            reached = "reached" if count[ours] >= count[theirs] else "not reached"
+            lines.append(f"- {HEADERS[ours]} {count[ours]} vs {HEADERS[theirs]} "
+                         f"{count[theirs]}: {reached}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", metavar="NAME",
@@ -545,6 +562,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
     if args.table:
         print(table(results))
+        print(f"\nTargets (of {len(results)} programs):\n{targets(results)}")
         failures = [(n, m, c[m]) for n, c in results.items() for m in MODES
                     if m in c and c[m] != PASS]
         if failures:
