@@ -1,5 +1,6 @@
 """Shape rules and numpy references of the matrix factorizations and solvers: inv, det, slogdet,
-solve, cholesky, qr, svd and eigh (tracejit.linalg builds norms, pinv, matrix_rank, ... on them).
+solve, cholesky, qr, svd, eigh and matrix_exp (tracejit.linalg builds norms, pinv, matrix_rank,
+... on them).
 
 Each takes batches of matrices [..., m, n] (float32/float64) and computes over the leading
 dims as torch does; ops with several results (slogdet, qr, svd, eigh) are one op per result,
@@ -182,6 +183,41 @@ def eigh(a, *, uplo, result):
     if result == "values":
         return np.linalg.eigvalsh(a, uplo)
     return np.linalg.eigh(a, uplo)[1]
+
+
+# Higham's scaling and squaring with the [13/13] Pade approximant ("The scaling and squaring
+# method for the matrix exponential revisited", 2005): b_0 .. b_13 and theta_13.
+_PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
+           129060195264000.0, 10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0,
+           40840800.0, 960960.0, 16380.0, 182.0, 1.0)
+_THETA13 = 5.371920351148152
+
+
+def _expm(a: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(a)):
+        return np.full_like(a, np.nan)
+    norm = np.abs(a).sum(0).max() if a.size else 0.0
+    s = max(0, int(np.ceil(np.log2(norm / _THETA13)))) if norm > _THETA13 else 0
+    a = a / 2.0**s
+    b, eye = _PADE13, np.eye(a.shape[0])
+    a2 = a @ a
+    a4 = a2 @ a2
+    a6 = a4 @ a2
+    u = a @ (a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2) + b[7] * a6 + b[5] * a4 + b[3] * a2
+             + b[1] * eye)
+    v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 + b[0] * eye
+    x = np.linalg.solve(v - u, v + u)
+    for _ in range(s):
+        x = x @ x
+    return x
+
+
+def matrix_exp(a):
+    """exp of each square matrix (computed in float64; NaN where a matrix is not finite)."""
+    out = np.empty(a.shape, np.float64)
+    for index, m in _each(a.astype(np.float64)):
+        out[index] = _expm(m)
+    return out
 
 
 LINALG_DTYPES = frozenset({DType.float32, DType.float64})

@@ -158,6 +158,7 @@ class Op(enum.Enum):
     QR = "qr"
     SVD = "svd"
     EIGH = "eigh"
+    MATRIX_EXP = "matrix_exp"
     # constants and structure
     CONSTANT = "constant"
     FUSED = "fused"
@@ -455,6 +456,7 @@ _def(Op.SVD, Kind.MATMUL, 1, linalg_ops.svd_rule, linalg_ops.svd,
      choices={"result": ("u", "s", "vh")}, **_LA)
 _def(Op.EIGH, Kind.MATMUL, 1, linalg_ops.eigh_rule, linalg_ops.eigh, Attr("uplo", "str", "L"),
      Attr("result", "str"), choices={"uplo": ("L", "U"), "result": ("values", "vectors")}, **_LA)
+_def(Op.MATRIX_EXP, Kind.MATMUL, 1, linalg_ops.square_rule, linalg_ops.matrix_exp, **_LA)
 
 # --- constants and structure --------------------------------------------------------------------
 # A constant's type is its Literal's; a ConstRef's comes from the graph's data (the verifier).

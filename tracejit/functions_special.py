@@ -153,6 +153,13 @@ def digamma(input):
     return to_dtype(psi, dtype)
 
 
+def matrix_exp(input):
+    """torch.matrix_exp: tracejit.linalg.matrix_exp."""
+    from tracejit import linalg  # linalg imports the function modules this one sits beside
+
+    return linalg.matrix_exp(input)
+
+
 def _in_place(function, name: str):
     def method(self, *args):
         return assign(self, function(self, *args), name)
@@ -204,6 +211,7 @@ class SpecialMethods:
     lgamma_ = _primitive_in_place(Op.LGAMMA, "lgamma_")
     erfinv_ = _in_place(erfinv, "erfinv_")
     digamma = digamma
+    matrix_exp = matrix_exp
     digamma_ = _in_place(digamma, "digamma_")
     atan2_ = arctan2_ = _in_place(atan2, "atan2_")
     fmod_ = _in_place(fmod, "fmod_")
@@ -213,5 +221,5 @@ class SpecialMethods:
 
 __all__ = [
     *_UNARY, *_ARC, "atan2", "arctan2", "digamma", "erfinv", "fmod", "bitwise_left_shift",
-    "bitwise_right_shift", "isreal",
+    "bitwise_right_shift", "isreal", "matrix_exp",
 ]

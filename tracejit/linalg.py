@@ -288,6 +288,64 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False):
     return F.sum(to_dtype(s > _cutoff(s, A, atol, rtol), DType.int64), -1)
 
 
+def matrix_exp(A):
+    """exp of each square matrix of A (Higham's scaling and squaring with the [13/13] Pade
+    approximant, in float64)."""
+    return dispatch(Op.MATRIX_EXP, *_float_matrices("matrix_exp", A))
+
+
+def cond(A, p=None):
+    """The condition number of each matrix of A in the p-norm: the ratio of its extreme
+    singular values for p None/2/-2 (any shape), else norm(A) * norm(inv(A)) (a singular A
+    raises LinAlgError here, where torch returns inf)."""
+    (A,) = _float_matrices("cond", A)
+    if p in (None, 2, -2):
+        s = svdvals(A)
+        largest, smallest = s[..., 0], s[..., -1]
+        return smallest / largest if p == -2 else largest / smallest
+    _square(f"cond(ord={p})", A)
+    return matrix_norm(A, p) * matrix_norm(inv(A), p)
+
+
+def _square(name: str, A):
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"linalg.{name}: A must be batches of square matrices, but they are "
+                           f"{A.shape[-2] if A.ndim > 1 else 1} by {A.shape[-1]} matrices")
+    return A
+
+
+def vander(x, *, N: int | None = None):
+    """The Vandermonde matrix of x's last dim: columns x^0, x^1, ..., x^(N-1)."""
+    x = as_tensor_arg(x)
+    n = x.shape[-1] if N is None else N
+    if n <= 1:
+        raise RuntimeError("N must be greater than 1.")
+    column = x.unsqueeze(-1)
+    powers = F.expand(column, *x.shape, n - 1).cumprod(-1)
+    return F.cat([column.new_ones(()).expand_as(column), powers], -1)
+
+
+def tensorinv(A, ind: int = 2):
+    """The inverse of A as a linear map from its first ind dims to the rest."""
+    A = as_tensor_arg(A)
+    if ind <= 0:
+        raise RuntimeError(f"Expected a strictly positive integer for 'ind', but got {ind}")
+    rows, cols = A.shape[:ind], A.shape[ind:]
+    flat = inv(A.reshape(math.prod(rows), math.prod(cols)))
+    return flat.reshape(*cols, *rows)
+
+
+def tensorsolve(A, B, dims=None):
+    """X with tensordot(A, X, X.ndim) = B (dims of A moved to the end first)."""
+    A, B = as_tensor_arg(A), as_tensor_arg(B)
+    if dims is not None:
+        dims = [F.normalize_dim(d, A.ndim) for d in dims]
+        A = F.permute(A, [d for d in range(A.ndim) if d not in dims] + dims)
+    result_shape = A.shape[B.ndim:]
+    flat = solve(A.reshape(B.numel(), math.prod(result_shape)), B.reshape(B.numel()))
+    return flat.reshape(*result_shape)
+
+
 def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: bool = False):
     """solve for triangular A (the other triangle of A is ignored)."""
     A = as_tensor_arg(A)
@@ -300,7 +358,8 @@ def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: boo
 
 
 __all__ = [
-    "LinAlgError", "cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "lstsq",
-    "matmul", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr",
-    "slogdet", "solve", "solve_triangular", "svd", "svdvals", "vecdot", "vector_norm",
+    "LinAlgError", "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv",
+    "lstsq", "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
+    "norm", "pinv", "qr", "slogdet", "solve", "solve_triangular", "svd", "svdvals", "tensorinv",
+    "tensorsolve", "vander", "vecdot", "vector_norm",
 ]

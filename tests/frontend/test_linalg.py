@@ -225,3 +225,33 @@ def test_factorizations_trace_script_and_graph_files(tmp_path):
             np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-9, atol=1e-12)
     with pytest.raises(LA.LinAlgError, match="singular"):
         traced(tj.zeros(2, 3, 3, dtype=tj.float64), tj.tensor(b))
+
+
+def test_matrix_exp_cond_vander_and_tensor_solvers_match_torch():
+    g, a = data((3, 4, 4), 9), batch_spd(2, 3, 10)
+    for x in (g, g * 8, g.astype("float32") / 3, np.zeros((2, 2, 2))):
+        check(LA.matrix_exp(tj.tensor(x)), torch.linalg.matrix_exp(torch.tensor(x)),
+              1e-5 if x.dtype == np.float32 else 1e-10, 1e-12)
+    check(tj.matrix_exp(tj.tensor(a)), torch.matrix_exp(torch.tensor(a)), 1e-10)
+    assert np.isnan(LA.matrix_exp(tj.tensor([[np.inf, 0.0], [0.0, 1.0]])).numpy()).all()
+    for p in (None, 2, -2, "fro", "nuc", 1, -1, math.inf, -math.inf):
+        check(LA.cond(tj.tensor(g), p), torch.linalg.cond(torch.tensor(g), p), 1e-9)
+    check(LA.cond(tj.tensor(data((2, 3, 5)))), torch.linalg.cond(torch.tensor(data((2, 3, 5)))))
+    with pytest.raises(RuntimeError, match="square matrices"):
+        LA.cond(tj.ones(2, 3), "fro")
+    for x, n in ((np.array([1, 2, 3]), None), (data((2, 3)), 5), (np.array([1.5, -2.0]), 2)):
+        check(LA.vander(tj.tensor(x), N=n), torch.linalg.vander(torch.tensor(x), N=n))
+    with pytest.raises(RuntimeError, match="N must be greater than 1"):
+        LA.vander(tj.ones(2), N=1)
+    t = data((4, 2, 2), 11)
+    check(LA.tensorinv(tj.tensor(t), ind=1), torch.linalg.tensorinv(torch.tensor(t), ind=1))
+    t, b = data((2, 3, 6), 12), data((2, 3), 13)
+    check(LA.tensorsolve(tj.tensor(t), tj.tensor(b)),
+          torch.linalg.tensorsolve(torch.tensor(t), torch.tensor(b)))
+    t = data((6, 2, 3), 14)
+    check(LA.tensorsolve(tj.tensor(t), tj.tensor(b), dims=(0,)),
+          torch.linalg.tensorsolve(torch.tensor(t), torch.tensor(b), dims=(0,)))
+    traced = tj.trace(lambda x: LA.matrix_exp(x) + LA.cond(x).reshape(-1, 1, 1), tj.tensor(g))
+    fresh = data((3, 4, 4), 15)
+    check(traced(tj.tensor(fresh)), torch.linalg.matrix_exp(torch.tensor(fresh))
+          + torch.linalg.cond(torch.tensor(fresh)).reshape(-1, 1, 1), 1e-9)

@@ -702,6 +702,14 @@ TABLE.update({
               Case("eigh-upper", lambda L, a: _eigh_product(L, a, "U"), (np.triu(_SPD3),)),
               Case("eigh-values-f32", lambda L, a: L.linalg.eigh(a)[0],
                    (_SPD3.astype(np.float32),), rtol=1e-5)],
+    Op.MATRIX_EXP: [*cases("matrix_exp", lambda L, a: L.linalg.matrix_exp(a),
+                           [(_GEN[:, :3],), (_SPD3 / 3,), (_SPD * 2,), (np.zeros((0, 2, 2)),)],
+                           rtol=1e-6),
+                     Case("matrix_exp-f32", lambda L, a: L.matrix_exp(a),
+                          (_SPD3.astype(np.float32) / 4,), rtol=1e-5),
+                     Case("matrix_exp-method", lambda L, a: a.matrix_exp(), (_SPD / 8,)),
+                     Case("matrix_exp-int", lambda L, a: L.matrix_exp(a),
+                          (np.eye(2, dtype=np.int64),))],
 })
 TABLE[Op.TRUNC_DIV] += cases("fmod-int", lambda L, a, b: L.fmod(a, b), [
     (X234 - 12, np.array([3, -3, 5, 7], np.int64)), (X234 - 12, -5), (X234.astype(np.int32), 4),
