@@ -10,6 +10,7 @@ llvm backend); erfinv (an initial approximation refined by Newton steps in float
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 from tracejit.dispatch import (
     assign,
@@ -19,7 +20,7 @@ from tracejit.dispatch import (
     result_type,
     to_dtype,
 )
-from tracejit.functions import as_tensor_arg, where
+from tracejit.functions import as_tensor_arg, expand, where
 from tracejit.ir import DType, Op
 
 _UNARY = {"asin": Op.ASIN, "acos": Op.ACOS, "atan": Op.ATAN, "asinh": Op.ASINH,
@@ -160,6 +161,36 @@ def matrix_exp(input):
     return linalg.matrix_exp(input)
 
 
+triangular_solve_result = namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
+
+
+def cholesky_solve(B, L, upper: bool = False):
+    """X with A X = B for A = L L^T (L^T L when upper), from A's Cholesky factor L."""
+    from tracejit import linalg
+
+    L = L.mT if upper else L
+    y = linalg.solve_triangular(L, B, upper=False)
+    return linalg.solve_triangular(L.mT, y, upper=True)
+
+
+def cholesky_inverse(L, upper: bool = False):
+    """The inverse of A = L L^T (L^T L when upper) from its Cholesky factor L."""
+    n = L.shape[-1]
+    eye = dispatch(Op.EYE, n=n, m=n, dtype=L.dtype)
+    return cholesky_solve(expand(eye, *L.shape), L, upper)
+
+
+def triangular_solve(b, A, upper: bool = True, transpose: bool = False,
+                     unitriangular: bool = False):
+    """torch's deprecated (solution, A's copy) form of linalg.solve_triangular(A, b)."""
+    from tracejit import linalg
+
+    coefficient = A.mT if transpose else A
+    solution = linalg.solve_triangular(coefficient, b, upper=upper != transpose,
+                                       unitriangular=unitriangular)
+    return triangular_solve_result(solution, A.clone())
+
+
 def _in_place(function, name: str):
     def method(self, *args):
         return assign(self, function(self, *args), name)
@@ -212,6 +243,8 @@ class SpecialMethods:
     erfinv_ = _in_place(erfinv, "erfinv_")
     digamma = digamma
     matrix_exp = matrix_exp
+    cholesky_solve, cholesky_inverse = cholesky_solve, cholesky_inverse
+    triangular_solve = triangular_solve
     digamma_ = _in_place(digamma, "digamma_")
     atan2_ = arctan2_ = _in_place(atan2, "atan2_")
     fmod_ = _in_place(fmod, "fmod_")
@@ -221,5 +254,6 @@ class SpecialMethods:
 
 __all__ = [
     *_UNARY, *_ARC, "atan2", "arctan2", "digamma", "erfinv", "fmod", "bitwise_left_shift",
-    "bitwise_right_shift", "isreal", "matrix_exp",
+    "bitwise_right_shift", "isreal", "matrix_exp", "cholesky_solve", "cholesky_inverse",
+    "triangular_solve",
 ]

@@ -6,6 +6,7 @@ vectors) are compared by reconstruction."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -255,3 +256,19 @@ def test_matrix_exp_cond_vander_and_tensor_solvers_match_torch():
     fresh = data((3, 4, 4), 15)
     check(traced(tj.tensor(fresh)), torch.linalg.matrix_exp(torch.tensor(fresh))
           + torch.linalg.cond(torch.tensor(fresh)).reshape(-1, 1, 1), 1e-9)
+
+
+def test_cholesky_solve_inverse_and_triangular_solve_match_torch():
+    a, b = batch_spd(2, 3, 16), data((2, 3, 2), 17)
+    for upper in (False, True):
+        factor = torch.linalg.cholesky(torch.tensor(a), upper=upper)
+        mine = tj.tensor(factor.numpy())
+        check(tj.cholesky_solve(tj.tensor(b), mine, upper),
+              torch.cholesky_solve(torch.tensor(b), factor, upper), 1e-9, 1e-12)
+        check(mine[0].cholesky_inverse(upper), factor[0].cholesky_inverse(upper), 1e-9, 1e-12)
+    for upper, transpose, unit in ((True, False, False), (False, True, True), (True, True, False)):
+        with warnings.catch_warnings():  # torch warns (once) that it is deprecated
+            warnings.simplefilter("ignore")
+            want = torch.triangular_solve(torch.tensor(b), torch.tensor(a), upper, transpose, unit)
+        got = tj.triangular_solve(tj.tensor(b), tj.tensor(a), upper, transpose, unit)
+        check(tuple(got), tuple(want), 1e-9, 1e-12)
