@@ -326,7 +326,9 @@ class _Reader:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         pipeline = _field(self, manifest, "pipeline", str) if pipeline is None else pipeline
         state_names = _field(self, manifest, "state", list)
-        state = [self.array(manifest, f"state/{n}") for n in state_names]
+        # each load's own writable copy: a call writes mutated state back (train-mode BatchNorm's
+        # running statistics), as the traced module does
+        state = [self.array(manifest, f"state/{n}").copy() for n in state_names]
         specs = []
         entries = _field(self, manifest, "specializations", list)
         for k, entry in enumerate(entries):
