@@ -446,3 +446,27 @@ def test_lazy_module_materializes_under_trace():
     np.testing.assert_allclose(traced(x).numpy(), model(x).numpy(), rtol=1e-6)
 
 
+HALF_CASES = {
+    "group_norm": lambda F, x: F.group_norm(x, 2),
+    "instance_norm": lambda F, x: F.instance_norm(x),
+    "rms_norm": lambda F, x: F.rms_norm(x, (6,)),
+    "adaptive_avg_pool2d": lambda F, x: F.adaptive_avg_pool2d(x, 3),
+    "bilinear": lambda F, x: F.interpolate(x, scale_factor=2, mode="bilinear"),
+    "bicubic": lambda F, x: F.interpolate(x, scale_factor=2, mode="bicubic"),
+    "selu": lambda F, x: F.selu(x),
+    "hardswish": lambda F, x: F.hardswish(x),
+    "glu": lambda F, x: F.glu(x, 1),
+    "pixel_shuffle": lambda F, x: F.pixel_shuffle(x, 2),
+}
+
+
+@pytest.mark.parametrize("name", list(HALF_CASES))
+def test_float16_like_torch(name):
+    """torch's CPU kernels take float16 here; the composites give its values to a half ulp or
+    two (torch accumulates in float32)."""
+    x = sample(2, 4, 5, 6, dtype="float16")
+    ours = HALF_CASES[name](F, tj.tensor(x))
+    theirs = HALF_CASES[name](torch.nn.functional, torch.tensor(x))
+    assert ours.dtype is tj.float16 and tuple(ours.shape) == tuple(theirs.shape)
+    np.testing.assert_allclose(ours.numpy().astype("float32"), theirs.float().numpy(),
+                               rtol=4e-3, atol=4e-3)

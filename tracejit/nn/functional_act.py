@@ -26,7 +26,7 @@ _TORCH_DTYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8":
 
 def _require_float(kernel: str, input) -> None:
     """torch's NotImplementedError for a float-only CPU kernel given another dtype."""
-    if input.dtype.value not in ("float32", "float64"):
+    if not input.dtype.is_floating_point:
         name = _TORCH_DTYPE_NAMES.get(input.dtype.value, input.dtype.value)
         raise NotImplementedError(f'"{kernel}" not implemented for \'{name}\'')
 
