@@ -20,6 +20,7 @@ import ctypes
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -46,7 +47,25 @@ from .lower_rows import REDUCTIONS, build_row_kernel, row_domain
 
 log = logging.getLogger("tracejit.fallback")
 PARALLEL_MIN = 1 << 17  # elements: below this a kernel runs on the calling thread
-THREADS = max(1, os.cpu_count() or 1)
+
+
+def kernel_threads(environ=os.environ) -> int:
+    """Threads a large kernel splits over: `TRACEJIT_NUM_THREADS` if set, else the CPUs this
+    process may run on (its affinity mask, which containers and `taskset` narrow)."""
+    value = environ.get("TRACEJIT_NUM_THREADS", "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            warnings.warn(f"TRACEJIT_NUM_THREADS={value!r} is not an integer; using the CPUs "
+                          "this process may run on", stacklevel=2)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return max(1, os.cpu_count() or 1)
+
+
+THREADS = kernel_threads()
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _warned: set[str] = set()
@@ -505,3 +524,4 @@ def _parallel(kernel, outer: int, *pointers) -> None:
     kernel(bounds[0], bounds[1], *pointers)
     for future in futures:
         future.result()
+

@@ -10,6 +10,7 @@ relative and absolute."""
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -311,3 +312,13 @@ def test_a_row_value_used_twice_by_one_op():
 }
 """)
     close(graph, [sample(DType.float32, (3, 4))], rtol=1e-6)
+
+
+def test_kernel_threads_follow_affinity_and_the_environment():
+    from tracejit.runtime.executor import kernel_threads
+
+    assert kernel_threads({}) == len(os.sched_getaffinity(0))
+    assert kernel_threads({"TRACEJIT_NUM_THREADS": "3"}) == 3
+    assert kernel_threads({"TRACEJIT_NUM_THREADS": "0"}) == 1
+    with pytest.warns(UserWarning, match="TRACEJIT_NUM_THREADS='many' is not an integer"):
+        assert kernel_threads({"TRACEJIT_NUM_THREADS": "many"}) == len(os.sched_getaffinity(0))
