@@ -105,6 +105,8 @@ class Op(enum.Enum):
     FMOD = "fmod"
     SHIFT_LEFT = "shift_left"
     SHIFT_RIGHT = "shift_right"
+    GCD = "gcd"
+    LCM = "lcm"
     # reductions and scans
     SUM = "sum"
     PROD = "prod"
@@ -355,7 +357,8 @@ for _op, _fn in _LIBM_UNARY.items():
 for _op, _fn in ((Op.ATAN2, np.arctan2), (Op.FMOD, np.fmod)):
     _def(_op, _EW, 2, rules.elementwise(), _np(_fn), dtypes=FLOAT_DTYPES,
          promotion=Promotion.INT_TO_FLOAT)  # integer fmod is a composite (tracejit/tensor.py)
-for _op, _fn in ((Op.SHIFT_LEFT, math_ops.shift_left), (Op.SHIFT_RIGHT, math_ops.shift_right)):
+for _op, _fn in ((Op.SHIFT_LEFT, math_ops.shift_left), (Op.SHIFT_RIGHT, math_ops.shift_right),
+                 (Op.GCD, np.gcd), (Op.LCM, np.lcm)):
     _def(_op, _EW, 2, rules.elementwise(), _np(_fn), dtypes=INT_DTYPES,
          promotion=Promotion.DEFAULT)
 

@@ -664,7 +664,7 @@ def _silu(b, args, types, out, attrs):  # x * sigmoid(x)
     return b.fmul(args[0], llvm_math.emit_sigmoid(b, args[0]))
 
 
-# --- C library math, fmod and shifts (the ops of ir/math_ops.py) ----------------------
+# --- C library math, fmod, shifts, gcd and lcm (the ops of ir/math_ops.py) ----------------------
 def _libm_call(name: str) -> Converter:
     def convert(b, args, types, out, attrs):  # the C library's name (float) or namef
         ty = REGISTER[out]
@@ -704,6 +704,41 @@ def _shift(left: bool) -> Converter:
 
 converter(Op.SHIFT_LEFT, dtypes=INTS)(_shift(True))
 converter(Op.SHIFT_RIGHT, dtypes=INTS)(_shift(False))
+
+
+def _unsigned_gcd(b, x, y, dtype: DType):
+    """numpy's npy_gcdu: Euclid's loop on the magnitudes as unsigned numbers (|MIN| is 2^(n-1)),
+    so gcd(MIN, 0) wraps back to MIN as in numpy."""
+    magnitude = (lambda v: v) if dtype in UNSIGNED else (
+        lambda v: b.select(b.icmp_signed("<", v, constant(dtype, 0)), b.neg(v), v))
+    x, y = magnitude(x), magnitude(y)
+    ty, pre = REGISTER[dtype], b.block
+    head, body, done = (b.append_basic_block(n) for n in ("gcd.head", "gcd.body", "gcd.done"))
+    b.branch(head)
+    b.position_at_end(head)
+    a, rest = b.phi(ty), b.phi(ty)
+    a.add_incoming(x, pre)
+    rest.add_incoming(y, pre)
+    b.cbranch(b.icmp_unsigned("!=", a, constant(dtype, 0)), body, done)
+    b.position_at_end(body)
+    a.add_incoming(b.urem(rest, a), body)
+    rest.add_incoming(a, body)
+    b.branch(head)
+    b.position_at_end(done)
+    return rest, x, y
+
+
+@converter(Op.GCD, dtypes=INTS)
+def _gcd(b, args, types, out, attrs):  # np.gcd
+    return _unsigned_gcd(b, *args, out)[0]
+
+
+@converter(Op.LCM, dtypes=INTS)
+def _lcm(b, args, types, out, attrs):  # np.lcm: |x| / gcd * |y| in unsigned arithmetic, 0 if 0
+    g, x, y = _unsigned_gcd(b, *args, out)
+    zero = b.icmp_unsigned("==", g, constant(out, 0))
+    safe = b.select(zero, constant(out, 1), g)
+    return b.select(zero, constant(out, 0), b.mul(b.udiv(x, safe), y))
 
 
 from . import lower_division  # noqa: E402  (registers the division and power converters)

@@ -129,6 +129,20 @@ def test_shift_operators_reflected_and_in_place():
         torch.tensor([1.5]) << 1
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32", "int64"])
+def test_gcd_and_lcm_match_torch(dtype):
+    rng = np.random.default_rng(4)
+    low = 0 if dtype == "uint8" else -11
+    a, b = (rng.integers(low, 12, 40).astype(dtype) for _ in range(2))
+    a[:3], b[:3] = 0, [0, 5, 0]
+    same(tj.gcd(tj.tensor(a), tj.tensor(b)), torch.gcd(torch.tensor(a), torch.tensor(b)))
+    same(tj.tensor(a).lcm(tj.tensor(b)), torch.tensor(a).lcm(torch.tensor(b)))
+    with pytest.raises(RuntimeError, match="float32"):
+        tj.gcd(tj.ones(2), tj.ones(2))
+    with pytest.raises(RuntimeError):
+        torch.gcd(torch.ones(2), torch.ones(2))
+
+
 def test_isreal():
     same(tj.isreal(tj.tensor([1.0, np.nan])), torch.isreal(torch.tensor([1.0, np.nan])))
     same(tj.tensor([1, 2]).isreal(), torch.tensor([1, 2]).isreal())
@@ -137,7 +151,7 @@ def test_isreal():
 def model(L, x, n):
     y = L.atan2(x.asin(), x.acos() + 1) + x.atanh().erfc() + L.lgamma(x + 2) + L.erfinv(x * 0.5)
     y = y + L.fmod(x * 7, 1.5) + (n << 2).float() + (n >> 1).float() + x.arcsinh().atan()
-    return y + L.digamma(x + 1.5)
+    return y + L.digamma(x + 1.5) + L.gcd(n, n + 6).float() + n.lcm(n + 1).float()
 
 
 def test_trace_script_graph_file_and_llvm_equal_eager(tmp_path):

@@ -715,6 +715,20 @@ TABLE.update({
                      Case("matrix_exp-int", lambda L, a: L.matrix_exp(a),
                           (np.eye(2, dtype=np.int64),))],
 })
+_GCD_A = np.array([[0, 0, 12, -12, 7, 1], [-9, 100, 36, 5, -64, 1000]], dtype=np.int64)
+_GCD_B = np.array([[0, 5, 18, 18, -21, 1], [6, -75, 0, 3, 48, 999]], dtype=np.int64)
+TABLE.update({
+    Op.GCD: [*cases("gcd", lambda L, a, b: L.gcd(a, b), [
+                 (_GCD_A, _GCD_B), (_GCD_A.astype(np.int32), _GCD_B[:1]),
+                 (_GCD_A.astype(np.int16), _GCD_B.astype(np.int8)), (_GCD_A, np.int64(6)),
+                 (X23, X23), (MASK23, MASK23)]),
+             Case("gcd-method", lambda L, a, b: a.gcd(b), (_GCD_A, _GCD_B[::-1].copy())),
+             Case("gcd_", lambda L, a, b: a.gcd_(b), (_GCD_A.copy(), _GCD_B))],
+    Op.LCM: [*cases("lcm", lambda L, a, b: L.lcm(a, b), [
+                 (_GCD_A, _GCD_B), (_GCD_A.astype(np.int32), _GCD_B[:1]),
+                 (np.abs(_GCD_A).astype(np.uint8), np.abs(_GCD_B).astype(np.uint8))]),
+             Case("lcm-method", lambda L, a, b: a.lcm(b), (_GCD_A, _GCD_B[::-1].copy()))],
+})
 TABLE[Op.TRUNC_DIV] += cases("fmod-int", lambda L, a, b: L.fmod(a, b), [
     (X234 - 12, np.array([3, -3, 5, 7], np.int64)), (X234 - 12, -5), (X234.astype(np.int32), 4),
     (MASK23, X23.astype(np.int64) + 1), (X234, np.array(0, np.int64))])
