@@ -103,6 +103,7 @@ class Op(enum.Enum):
     LGAMMA = "lgamma"
     ATAN2 = "atan2"
     FMOD = "fmod"
+    NEXTAFTER = "nextafter"
     SHIFT_LEFT = "shift_left"
     SHIFT_RIGHT = "shift_right"
     GCD = "gcd"
@@ -356,7 +357,10 @@ for _op, _fn in _LIBM_UNARY.items():
          promotion=Promotion.INT_TO_FLOAT)
 for _op, _fn in ((Op.ATAN2, np.arctan2), (Op.FMOD, np.fmod)):
     _def(_op, _EW, 2, rules.elementwise(), _np(_fn), dtypes=FLOAT_DTYPES,
-         promotion=Promotion.INT_TO_FLOAT)  # integer fmod is a composite (tracejit/tensor.py)
+         promotion=Promotion.INT_TO_FLOAT)  # integer fmod: a composite (functions_special.py)
+_def(Op.NEXTAFTER, _EW, 2, rules.elementwise(), _np(np.nextafter),
+     dtypes=frozenset({DType.float32, DType.float64}), promotion=Promotion.DEFAULT)  # not half:
+# the reference computes float16 in float32, where the next number is another one
 for _op, _fn in ((Op.SHIFT_LEFT, math_ops.shift_left), (Op.SHIFT_RIGHT, math_ops.shift_right),
                  (Op.GCD, np.gcd), (Op.LCM, np.lcm)):
     _def(_op, _EW, 2, rules.elementwise(), _np(_fn), dtypes=INT_DTYPES,

@@ -680,6 +680,7 @@ def _libm_call(name: str) -> Converter:
 
 for _op, _name in LIBM.items():
     converter(_op, dtypes=FLOATS)(_libm_call(_name))
+converter(Op.NEXTAFTER, dtypes=FLOATS)(_libm_call("nextafter"))  # exact, as numpy's
 
 
 @converter(Op.FMOD, dtypes=FLOATS)

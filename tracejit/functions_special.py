@@ -1,12 +1,13 @@
 """Elementwise math of issue 12 not covered by functions_math.py: the inverse trigonometric and
 hyperbolic functions (with torch's `arc*` aliases), atan2, erfc, erfinv, lgamma, digamma, fmod,
-the bit shifts, gcd/lcm and isreal, as functions and as Tensor methods (`SpecialMethods`, a base
-of Tensor); also torch's matrix_exp, cholesky_solve/cholesky_inverse and triangular_solve.
+the bit shifts, gcd/lcm, nextafter and isreal, as functions and as Tensor methods
+(`SpecialMethods`, a base of Tensor); also torch's matrix_exp, cholesky_solve/cholesky_inverse
+and triangular_solve.
 
-asin ... lgamma, atan2, float fmod, the shifts, gcd and lcm are ops of the table (C library or
-LLVM kernels in the llvm backend); erfinv (an initial approximation refined by Newton steps in
-float64) and digamma (recurrence and asymptotic series) are composites, integer fmod one of
-trunc_div.
+asin ... lgamma, atan2, float fmod, nextafter, the shifts, gcd and lcm are ops of the table (C
+library or LLVM kernels in the llvm backend); erfinv (an initial approximation refined by Newton
+steps in float64) and digamma (recurrence and asymptotic series) are composites, integer fmod
+one of trunc_div.
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ def bitwise_left_shift(input, other):
 def bitwise_right_shift(input, other):
     """input >> other (arithmetic); out-of-range amounts give the sign fill (0 or -1)."""
     return dispatch(Op.SHIFT_RIGHT, input, other)
+
+
+def nextafter(input, other):
+    """The next floating-point number after input towards other (float32 and float64)."""
+    return dispatch(Op.NEXTAFTER, as_tensor_arg(input), as_tensor_arg(other, "other"))
 
 
 def gcd(input, other):
@@ -237,7 +243,7 @@ class SpecialMethods:
     fmod = fmod
     bitwise_left_shift = __lshift__ = bitwise_left_shift
     bitwise_right_shift = __rshift__ = bitwise_right_shift
-    gcd, lcm = gcd, lcm
+    gcd, lcm, nextafter = gcd, lcm, nextafter
 
     def __rlshift__(self, other):
         return dispatch(Op.SHIFT_LEFT, other, self)
@@ -263,12 +269,13 @@ class SpecialMethods:
     fmod_ = _in_place(fmod, "fmod_")
     gcd_ = _in_place(gcd, "gcd_")
     lcm_ = _in_place(lcm, "lcm_")
+    nextafter_ = _in_place(nextafter, "nextafter_")
     bitwise_left_shift_ = __ilshift__ = _in_place(bitwise_left_shift, "bitwise_left_shift_")
     bitwise_right_shift_ = __irshift__ = _in_place(bitwise_right_shift, "bitwise_right_shift_")
 
 
 __all__ = [
     *_UNARY, *_ARC, "atan2", "arctan2", "digamma", "erfinv", "fmod", "bitwise_left_shift",
-    "bitwise_right_shift", "gcd", "lcm", "isreal", "matrix_exp", "cholesky_solve",
+    "bitwise_right_shift", "gcd", "lcm", "nextafter", "isreal", "matrix_exp", "cholesky_solve",
     "cholesky_inverse", "triangular_solve",
 ]

@@ -143,6 +143,16 @@ def test_gcd_and_lcm_match_torch(dtype):
         torch.gcd(torch.ones(2), torch.ones(2))
 
 
+def test_nextafter_steps_one_ulp_and_refuses_half():
+    for dtype in ("float32", "float64"):
+        a = EDGES.astype(dtype)
+        for b in (a[::-1].copy(), np.full_like(a, np.inf), np.full_like(a, -0.0)):
+            same(tj.nextafter(tj.tensor(a), tj.tensor(b)),
+                 torch.nextafter(torch.tensor(a), torch.tensor(b)), rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="float16 tensors are not supported"):
+        tj.nextafter(tj.ones(2, dtype=tj.float16), tj.zeros(2, dtype=tj.float16))
+
+
 def test_isreal():
     same(tj.isreal(tj.tensor([1.0, np.nan])), torch.isreal(torch.tensor([1.0, np.nan])))
     same(tj.tensor([1, 2]).isreal(), torch.tensor([1, 2]).isreal())
