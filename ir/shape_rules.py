@@ -266,7 +266,11 @@ def layer_norm(types: Types, attrs: Attrs, op: str = "layer_norm"):
 def reshape(types: Types, attrs: Attrs, op: str = "reshape"):
     (x,) = types
     shape = tuple(attrs["shape"])
-    if None not in x.shape and math.prod(x.shape) != math.prod(shape):
+    if -1 in shape:  # the dim a trace keeps open for a data-dependent size (see tracer.py)
+        known = math.prod(d for d in shape if d != -1)
+        size = None if None in x.shape or not known else math.prod(x.shape) // known
+        shape = tuple(size if d == -1 else d for d in shape)
+    if None not in x.shape and None not in shape and math.prod(x.shape) != math.prod(shape):
         raise RuntimeError(
             f"shape '{fmt_shape(shape)}' is invalid for input of size {math.prod(x.shape)} "
             f"(input shape {fmt_shape(x.shape)})"
@@ -431,9 +435,10 @@ def slice_length(entry, size: int | None) -> int | None:
     normalized, except a None (to the end) or negative one (from the end), which a slice of a
     data-dependent dim uses: its length stays open there."""
     bounds = entry[1:]
-    if None not in bounds and min(bounds) >= 0:
-        return len(range(*bounds))
-    return None if size is None else len(range(*slice(*bounds).indices(size)))
+    if size is None:  # a `?` dim: only an empty range is known (the end clamps [0:2] to 1)
+        empty = None not in bounds and min(bounds) >= 0 and bounds[0] >= bounds[1]
+        return 0 if empty else None
+    return len(range(*slice(*bounds).indices(size)))
 
 
 def _after_int_selects(x: TensorType, idx: Types, spec) -> TensorType:

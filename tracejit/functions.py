@@ -662,6 +662,8 @@ def _slice_dim(input, d, start, stop):
 def split(input, split_size_or_sections, dim: int = 0):
     d = normalize_dim(dim, input.ndim)
     size = input.shape[d]
+    if getattr(input, "_value", None) is not None:  # under trace: a `?` dim cannot be split
+        _refuse_open_split(input, d, size)
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
         if step <= 0 and size:
@@ -679,6 +681,15 @@ def split(input, split_size_or_sections, dim: int = 0):
         out.append(_slice_dim(input, d, start, start + n))
         start += n
     return tuple(out)
+
+
+def _refuse_open_split(input, d: int, size: int) -> None:
+    """How many pieces a split of a data-dependent (`?`) dim gives depends on the data."""
+    from tracejit.indexing import open_dims
+    from tracejit.tracer import baked
+
+    if d in open_dims(input):
+        raise baked("split (or chunk)", d, size)
 
 
 def chunk(input, chunks: int, dim: int = 0):

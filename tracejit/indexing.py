@@ -46,8 +46,17 @@ def _consumed(k) -> int:
     return 1
 
 
+def open_dims(x) -> frozenset[int]:
+    """The dims of x whose size a capture mode holds as data-dependent (`?`: after nonzero or
+    a boolean mask); indexing must not bake this example's size into them."""
+    shape = getattr(getattr(getattr(x, "_value", None), "type", None), "shape", None)
+    return frozenset() if shape is None else frozenset(d for d, n in enumerate(shape) if n is None)
+
+
 def parse_key(x, key) -> tuple[tuple, list]:
-    """The index spec (see ops.INDEX) and the index tensors for `x[key]`."""
+    """The index spec (see ops.INDEX) and the index tensors for `x[key]`. Along a `?` dim a
+    slice keeps its own bounds (None and negative ones are sized at run time) and an integer
+    stays as written (checked at run time)."""
     key = key if isinstance(key, tuple) else (key,)
     # Python False selects nothing: a 0-d False mask (x[False] has shape (0, *x.shape))
     key = tuple(_key_tensor(k) if _is_tensor_key(k) or k is False else k for k in key)
@@ -59,26 +68,42 @@ def parse_key(x, key) -> tuple[tuple, list]:
             f"too many indices for tensor of dimension {x.ndim} (shape {list(x.shape)}, "
             f"indexed in {used} dims)"
         )
+    opened = open_dims(x)
     spec, tensors, dim = [], [], 0
     for k in key:
         if k is Ellipsis:
             for _ in range(x.ndim - used):
-                spec.append(("slice", 0, x.shape[dim], 1))
+                spec.append(_whole(x, dim, opened))
                 dim += 1
         elif k is None or k is True:
             spec.append(("none",))
         elif isinstance(k, slice):
-            spec.append(("slice", *_slice_bounds(k, x.shape[dim])))
+            bounds = _open_bounds(k) if dim in opened else _slice_bounds(k, x.shape[dim])
+            spec.append(("slice", *bounds))
             dim += 1
         elif isinstance(k, _tensor_module.Tensor):
             spec.append(("tensor",))
             tensors.append(k)
             dim += _consumed(k)
         else:
-            spec.append(("int", _int_index(k, x.shape[dim], dim)))
+            i = _int_index(k, x.shape[dim], dim)
+            spec.append(("int", k.__index__() if dim in opened else i))
             dim += 1
-    spec.extend(("slice", 0, x.shape[d], 1) for d in range(dim, x.ndim))
+    spec.extend(_whole(x, d, opened) for d in range(dim, x.ndim))
     return tuple(spec), tensors
+
+
+def _whole(x, dim: int, opened) -> tuple:
+    return ("slice", 0, None if dim in opened else x.shape[dim], 1)
+
+
+def _open_bounds(k: slice) -> tuple:
+    """A slice's bounds as written (start 0 and step 1 by default), for a `?` dim."""
+    step = 1 if k.step is None else k.step.__index__()
+    if step <= 0:
+        raise ValueError("step must be greater than zero")
+    start = 0 if k.start is None else k.start.__index__()
+    return start, None if k.stop is None else k.stop.__index__(), step
 
 
 def _int_index(k, size: int, dim: int) -> int:
@@ -111,6 +136,10 @@ def _refuse_uint8_mask(key) -> None:
 
 def getitem(x, key):
     spec, tensors = parse_key(x, key)
+    if open_dims(x):  # sized at run time: the index op, not a slice of this example's length
+        if not tensors:
+            spec, tensors = _checked_ints(spec)
+        return dispatch(Op.INDEX, x, *tensors, spec=spec)
     if tensors:
         return dispatch(Op.INDEX, x, *tensors, spec=spec)
     sliced = [e for e in spec if e[0] in ("slice", "int")]
@@ -125,6 +154,21 @@ def getitem(x, key):
     if shape != tuple(out.shape):
         out = dispatch(Op.RESHAPE, out, shape=shape)
     return out
+
+
+def _checked_ints(spec) -> tuple[tuple, list]:
+    """Integer entries as 0-d index tensors, which the index op bounds-checks on each call with
+    torch's IndexError (alone, they select exactly as integers do)."""
+    from tracejit.creation import tensor
+
+    out, tensors = [], []
+    for entry in spec:
+        if entry[0] == "int":
+            out.append(("tensor",))
+            tensors.append(tensor(entry[1], dtype=DType.int64))
+        else:
+            out.append(entry)
+    return tuple(out), tensors
 
 
 def setitem(x, key, value) -> None:

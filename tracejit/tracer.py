@@ -94,6 +94,65 @@ def _unknown_dims(values) -> bool:
     return any(d is None for v in values for d in getattr(v.type, "shape", ()))
 
 
+# --- data-dependent (`?`) sizes: keep them open, or refuse to bake the example's size ------------
+
+_SIZED = frozenset({Op.RESHAPE, Op.SLICE, Op.EXPAND})  # ops whose attributes hold sizes
+
+
+def baked(what: str, dim: int, size: int) -> TraceError:
+    return TraceError(
+        f"{what} of a tensor whose size at dim {dim} depends on the data (after nonzero or a "
+        f"boolean mask): the trace would keep this example's size {size} for every call. "
+        "Index that dim with a slice (x[1:], x[:-1], x[::2]), reshape with -1 there, or use "
+        "@tracejit.script", user_location())
+
+
+def keep_open(op, shape, example, attrs):
+    """(op, attrs, picks) for a slice or reshape of a tensor whose IR `shape` has `?` dims,
+    sized at run time: a whole-dim slice becomes the index op's open slice, one of fixed bounds
+    (narrow, topk) the index op taking those rows (`picks`, an int64 array; a row past the end
+    raises IndexError on that call), and the one reshaped dim that takes the `?` dims becomes
+    -1. Anything else would bake `example`'s sizes: refused with a TraceError."""
+    if op is Op.SLICE:
+        spec, picks = [], None
+        for d, bounds in enumerate(zip(attrs["starts"], attrs["stops"], attrs["steps"])):
+            if shape[d] is not None:
+                spec.append(("slice", *bounds))
+            elif bounds == (0, example[d], 1):
+                spec.append(("slice", 0, None, 1))
+            elif picks is None:
+                picks = np.arange(*bounds, dtype=np.int64)
+                spec.append(("tensor",))
+            else:
+                raise baked("a slice of fixed bounds in two dims", d, example[d])
+        return Op.INDEX, {"spec": tuple(spec)}, picks
+    target = list(attrs["shape"])
+    if -1 in target:
+        return op, attrs, None
+    n, m = len(shape), len(target)
+    i = 0
+    while i < min(n, m) and shape[i] is not None and shape[i] == target[i]:
+        i += 1
+    j = 0
+    while j < min(n, m) - i and shape[n - 1 - j] is not None and shape[n - 1 - j] == target[
+            m - 1 - j]:
+        j += 1
+    takers = [k for k in range(i, m - j) if target[k] != 1]
+    if len(takers) != 1:
+        d = next(k for k, s in enumerate(shape) if s is None)
+        raise baked(f"reshape to {target}", d, example[d])
+    target[takers[0]] = -1
+    return op, {**attrs, "shape": tuple(target)}, None
+
+
+def _shape_attr(tensor) -> tuple:
+    """A reshape's target shape for `tensor`: its one `?` dim, if any, as -1."""
+    shape = tensor._value.type.shape
+    if sum(d is None for d in shape) != 1:
+        return tuple(tensor.shape)
+    return tuple(-1 if d is None else d for d in shape)
+
+
 class NeedsValues(Exception):  # a signal for the caller, not an error
     """Abstract tracing met an op whose result shape depends on values (`x[mask]`)."""
 
@@ -191,6 +250,14 @@ class TraceMode(EagerMode):
     # --- the Mode interface ---------------------------------------------------------------------
     def apply(self, op, operands, attrs, types):
         values = [self.value_of(t) for t in operands]
+        if op in _SIZED and _unknown_dims(values[:1]):
+            if op is Op.EXPAND:
+                return self.open_expand(operands[0], values[0], attrs, types)
+            op, attrs, picks = keep_open(op, values[0].type.shape, tuple(operands[0].shape),
+                                         attrs)
+            if picks is not None:  # fixed bounds on a `?` dim: take those rows, bounds-checked
+                operands = [operands[0], Tensor._wrap(picks)]
+                values = [values[0], self.constant(operands[1])]
         dynamic = OPS[op].random or any(id(v) in self.dynamic for v in values)
         if dynamic and self.abstract and op not in _VIEWS:
             if any(d is None for t in types for d in t.shape):
@@ -203,8 +270,26 @@ class TraceMode(EagerMode):
         if dynamic:
             self.dynamic.add(id(result))
         self.bind(out, result)
-        if op in _VIEWS and np.may_share_memory(out._data, operands[0]._data):
+        viewing = op in _VIEWS or (op is Op.INDEX and len(operands) == 1)
+        if viewing and np.may_share_memory(out._data, operands[0]._data):
             self.views[id(out)] = (operands[0], op, attrs)
+        return out
+
+    def open_expand(self, tensor, value, attrs, types):
+        """expand of a tensor with `?` dims, recorded as where(True, x, x) broadcasting x
+        against a constant that is 1 at those dims (np.broadcast_to needs every size)."""
+        shape, target = value.type.shape, tuple(attrs["shape"])
+        lead = len(target) - len(shape)
+        for d, n in enumerate(shape):
+            if n is None and target[lead + d] != tensor.shape[d]:
+                raise baked("expand", d, tensor.shape[d])
+        ones = tuple(1 if d >= lead and shape[d - lead] is None else n
+                     for d, n in enumerate(target))
+        out = super().apply(Op.EXPAND, [tensor], attrs, types)
+        cond = self.constant(Tensor._wrap(np.ones(ones, np.bool_)))
+        result = self.record(Op.WHERE, [cond, value, value], {})
+        self.dynamic.add(id(result))
+        self.bind(out, result)
         return out
 
     def record(self, op, values, attrs, types=None) -> Value:
@@ -271,8 +356,10 @@ class TraceMode(EagerMode):
                 spec = tuple(("slice", *t) for t in zip(attrs["starts"], attrs["stops"],
                                                         attrs["steps"]))
                 new = self.record(Op.INDEX_PUT, [base._value, value], {"spec": spec})
+            elif op is Op.INDEX:  # a basic index of a `?` dim (see keep_open)
+                new = self.record(Op.INDEX_PUT, [base._value, value], attrs)
             elif op is Op.RESHAPE:
-                new = self.record(Op.RESHAPE, [value], {"shape": tuple(base.shape)})
+                new = self.record(Op.RESHAPE, [value], {"shape": _shape_attr(base)})
             else:  # PERMUTE (a write to an expanded view fails in eager mode first)
                 inverse = tuple(sorted(range(len(attrs["dims"])), key=attrs["dims"].__getitem__))
                 new = self.record(Op.PERMUTE, [value], {"dims": inverse})

@@ -1,0 +1,137 @@
+"""Data-dependent (`?`) sizes under trace: slices, integer indices and reshapes of a tensor
+after nonzero or a boolean mask are sized on each call (never the example's length), compared
+with torch on inputs whose selected counts differ (0 included); what would bake the example's
+size is refused with a TraceError."""
+
+import numpy as np
+import pytest
+import torch
+
+import tracejit as tj
+from tracejit.tracer import TraceError
+
+EXAMPLE = np.array([[1.0, -1.0, 2.0], [0.0, 3.0, -4.0]], np.float32)  # 3 positive entries
+OTHERS = [
+    np.ones((2, 3), np.float32),  # 6
+    -np.ones((2, 3), np.float32),  # 0
+    np.array([[5.0, -1.0, -1.0], [-1.0, -1.0, -1.0]], np.float32),  # 1
+    np.array([[1.0, 2.0, -1.0], [3.0, -1.0, 4.0]], np.float32),  # 4
+]
+
+CASES = {
+    "nonzero_column": lambda x: x.nonzero()[:, 1],
+    "nonzero_function": lambda x: torch_or_tj(x).nonzero(x > 0)[..., 0],
+    "mask_from_1": lambda x: x[x > 0][1:],
+    "mask_step_2": lambda x: x[x > 0][::2],
+    "mask_drop_last": lambda x: x[x > 0][:-1],
+    "mask_first_2": lambda x: x[x > 0][:2],
+    "mask_last_2": lambda x: x[x > 0][-2:],
+    "nonzero_row_0": lambda x: x.nonzero()[0],
+    "nonzero_row_-1": lambda x: x.nonzero()[-1],
+    "nonzero_rows_cols": lambda x: x.nonzero()[1:, :1],
+    "reshape_-1": lambda x: x[x > 0].reshape(-1, 1),
+    "view_-1": lambda x: x[x > 0].view(-1),
+    "flatten": lambda x: x.nonzero().flatten(),
+    "unsqueeze": lambda x: x[x > 0].unsqueeze(0),
+    "squeeze": lambda x: x[x > 0].unsqueeze(-1).squeeze(-1) * 2,
+    "expand": lambda x: x[x > 0].unsqueeze(1).expand(-1, 4),
+    "repeat": lambda x: x[x > 0].repeat(2),
+    "sum": lambda x: x[x > 0].sum(),
+}
+
+
+def torch_or_tj(x):
+    return torch if isinstance(x, torch.Tensor) else tj
+
+
+def _torch(fn, data):
+    try:
+        return fn(torch.tensor(data)).numpy()
+    except IndexError:
+        return IndexError
+
+
+@pytest.mark.parametrize("backend", ["llvm", "eager"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_traced_sizes_follow_the_data(name, backend):
+    fn = CASES[name]
+    traced = tj.trace(fn, tj.tensor(EXAMPLE), backend=backend)
+    for data in [EXAMPLE, *OTHERS]:
+        want = _torch(fn, data)
+        if want is IndexError:  # nonzero()[0] with nothing selected: torch's IndexError
+            with pytest.raises(IndexError, match="out of bounds"):
+                traced(tj.tensor(data))
+            continue
+        got = traced(tj.tensor(data)).numpy()
+        assert got.shape == want.shape, (name, data)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_saved_and_loaded_graph_sizes_follow_the_data(tmp_path):
+    def fn(x):
+        kept = x[x > 0]
+        return kept[1:] * 2, x.nonzero()[:, 1], kept.reshape(-1, 1)
+
+    path = tmp_path / "dd.pt"
+    tj.save(tj.trace(fn, tj.tensor(EXAMPLE)), path)
+    for backend in ("llvm", "eager"):
+        loaded = tj.load(path, backend=backend)
+        for data in OTHERS:
+            for got, want in zip(loaded(tj.tensor(data)), fn(torch.tensor(data))):
+                assert tuple(got.shape) == tuple(want.shape)
+                np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_recorded_slice_is_open():
+    traced = tj.trace(lambda x: x.nonzero()[:, 1], tj.tensor(EXAMPLE))
+    text = str(traced.graph)
+    assert "stops = [3" not in text and "int64[3]" not in text, text
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x[x > 0].split(2)[0],
+    lambda x: x[x > 0].split(10)[0],  # one piece here; more on a longer input
+    lambda x: x[x > 0].chunk(2)[1],
+    lambda x: x.nonzero().chunk(1)[0],
+    lambda x: x.nonzero().reshape(2, 5),
+])
+def test_what_would_bake_the_example_size_is_refused(fn):
+    with pytest.raises(TraceError, match="depends on the data"):
+        tj.trace(fn, tj.tensor(EXAMPLE))
+
+
+def test_expanding_a_data_dependent_dim_of_size_1_is_refused():
+    with pytest.raises(TraceError, match="depends on the data"):
+        tj.trace(lambda x: x[x > 0].expand(4), tj.tensor(OTHERS[2]))
+
+
+@pytest.mark.parametrize("backend", ["llvm", "eager"])
+@pytest.mark.parametrize("name", ["narrow", "topk"])
+def test_fixed_lengths_of_a_data_dependent_dim_are_checked_each_call(name, backend):
+    """narrow(0, 1, 2) and topk(2) keep their length; with too few rows torch raises, and so
+    does the traced graph (never a shorter or padded result)."""
+    def fn(x):
+        kept = x[x > 0]
+        return kept.narrow(0, 1, 2) if name == "narrow" else kept.topk(2).values
+
+    traced = tj.trace(fn, tj.tensor(EXAMPLE), backend=backend)
+    for data in OTHERS:
+        try:
+            want = fn(torch.tensor(data)).numpy()
+        except (IndexError, RuntimeError):
+            with pytest.raises((IndexError, RuntimeError)):
+                traced(tj.tensor(data))
+            continue
+        np.testing.assert_array_equal(traced(tj.tensor(data)).numpy(), want)
+
+
+def test_writes_through_an_open_slice_reach_the_base():
+    def fn(x):
+        kept = x[x > 0] * 1
+        kept[1:] = 0.0
+        return kept
+
+    traced = tj.trace(fn, tj.tensor(EXAMPLE))
+    for data in OTHERS:
+        np.testing.assert_array_equal(traced(tj.tensor(data)).numpy(),
+                                      fn(torch.tensor(data)).numpy())
