@@ -10,13 +10,15 @@ fixed pooling allows, and makes float32 inputs from numpy's seeded generator, so
 tracejit get equal values. Models run in eval mode (BatchNorm uses its
 running statistics, Dropout is the identity).
 
-Tolerances: the default rtol 1e-4 / atol 1e-5 for every program but RAFT. Outputs are of
-order 1 and come out of 10 to 40 float32 layers whose sums numpy and PyTorch's kernels order
+Tolerances: the default rtol 1e-4 / atol 1e-5 for every program but RAFT and Fast-SCNN. Outputs
+are of order 1 and come out of 10 to 40 float32 layers whose sums numpy and PyTorch's kernels order
 differently; the largest difference measured against torch is 6.3e-7 (the 3-D U-Net, whose
 InstanceNorm divides by per-sample variances), so the bound leaves a margin of ~15x without
 hiding a real error (a wrong padding, pooling or normalization moves outputs by 1e-2 or more).
 RAFT refines its flow iteratively through grid_sample, which amplifies rounding: torch alone
 moves its flow by 1.5e-4 when only its convolution kernel changes, hence 1e-3 there.
+Fast-SCNN's outputs reach 9 after ~50 layers: torch's own float32 result is 1.32e-5 from its
+float64 one (tracejit's 1.33e-5, no layer worse than torch's), hence atol 5e-5 there.
 """
 
 from __future__ import annotations
@@ -312,7 +314,10 @@ SPECS = [
     Spec("pytorchcv_enet", _enet, image_inputs(1, 3, 32, 32)),
     Spec("pytorchcv_segnet", _segnet, image_inputs(1, 3, 32, 32)),
     Spec("pytorchcv_unet", _pcv_unet, image_inputs(1, 3, 32, 32)),
-    Spec("pytorchcv_fastscnn", _fastscnn, image_inputs(1, 3, 64, 64)),
+    Spec("pytorchcv_fastscnn", _fastscnn, image_inputs(1, 3, 64, 64), atol=5e-5,
+         notes="float32 rounding, not an op: layer by layer against torch in float64, tracejit "
+               "and torch's float32 errors are alike (final 1.33e-5 and 1.32e-5, outputs up to "
+               "9); they differ from each other by 1.28e-5, over the default atol 1e-5"),
     Spec("fepegar_unet2d", _fepegar_unet2d, image_inputs(2, 1, 16, 16)),
     Spec("fepegar_unet3d", _fepegar_unet3d, image_inputs(1, 1, 8, 8, 8)),
     Spec("pytorchcv_superpointnet", _superpointnet, image_inputs(1, 1, 32, 32)),
