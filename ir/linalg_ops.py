@@ -1,6 +1,6 @@
 """Shape rules and numpy references of the matrix factorizations and solvers: inv, det, slogdet,
-solve, cholesky, qr, svd, eigh and matrix_exp (tracejit.linalg builds norms, pinv, matrix_rank,
-... on them).
+solve, cholesky, qr, svd, eigh, lu_factor and matrix_exp (tracejit.linalg builds norms, pinv,
+matrix_rank, lu, lu_solve, ... on them).
 
 Each takes batches of matrices [..., m, n] (float32/float64) and computes over the leading
 dims as torch does; ops with several results (slogdet, qr, svd, eigh) are one op per result,
@@ -85,6 +85,18 @@ def eigh_rule(types: Types, attrs: Attrs, op: str = "eigh"):
     _matrices(x, op)
     shape = x.shape if attrs["result"] == "vectors" else x.shape[:-1]
     return (TensorType(x.dtype, shape),)
+
+
+def lu_rule(types: Types, attrs: Attrs, op: str = "lu_factor"):
+    """LU [..., m, n] (L below the diagonal, U on and above), pivots int32 [..., min(m, n)]
+    (1-based, LAPACK's), info int32 [...] (the first zero of U's diagonal, 1-based, or 0)."""
+    (x,) = types
+    m, n = _matrices(x, op, square=False)
+    batch = x.shape[:-2]
+    if attrs["result"] == "lu":
+        return (x,)
+    shape = (*batch, min(m, n)) if attrs["result"] == "pivots" else batch
+    return (TensorType(DType.int32, shape),)
 
 
 # --- references ---------------------------------------------------------------------------------
@@ -183,6 +195,44 @@ def eigh(a, *, uplo, result):
     if result == "values":
         return np.linalg.eigvalsh(a, uplo)
     return np.linalg.eigh(a, uplo)[1]
+
+
+def _lu(a: np.ndarray):
+    """LAPACK getf2's partial pivoting (the first largest magnitude), all matrices at once."""
+    m, n = a.shape[-2:]
+    lu = np.array(a, dtype=np.result_type(a.dtype, np.float32)).reshape(-1, m, n)
+    pivots = np.zeros((lu.shape[0], min(m, n)), np.int32)
+    info = np.zeros(lu.shape[0], np.int32)
+    rows = np.arange(lu.shape[0])
+    for j in range(min(m, n)):
+        p = j + np.argmax(np.abs(lu[:, j:, j]), axis=1)
+        pivots[:, j] = p + 1
+        top = lu[rows, j].copy()
+        lu[rows, j] = lu[rows, p]
+        lu[rows, p] = top
+        diagonal = lu[:, j, j]
+        zero = diagonal == 0
+        info[(info == 0) & zero] = j + 1
+        scaled = lu[:, j + 1:, j] / np.where(zero, 1.0, diagonal)[:, None]
+        lu[:, j + 1:, j] = np.where(zero[:, None], lu[:, j + 1:, j], scaled)
+        lu[:, j + 1:, j + 1:] -= lu[:, j + 1:, j, None] * lu[:, j, None, j + 1:]
+    batch = a.shape[:-2]
+    return lu.reshape(a.shape), pivots.reshape(*batch, -1), info.reshape(batch)
+
+
+def lu_factor(a, *, result, check):
+    """One of lu_factor's results; `check` raises torch's error on a zero pivot (a plain
+    RuntimeError there, as torch's)."""
+    lu, pivots, info = _lu(a)
+    if check and np.any(info):
+        k = int(np.flatnonzero(info.reshape(-1))[0])
+        prefix = f"(Batch element {k}): " if a.ndim > 2 else ""
+        j = int(info.reshape(-1)[k])
+        raise RuntimeError(f"torch.linalg.lu_factor: {prefix}U[{j},{j}] is zero and using it on "
+                          "lu_solve would result in a division by zero. If you still want to "
+                          "perform the factorization, consider calling linalg.lu(A, pivot) or "
+                          "linalg.lu_factor_ex(A, pivot)")
+    return {"lu": lu, "pivots": pivots, "info": info}[result]
 
 
 # Higham's scaling and squaring with the [13/13] Pade approximant ("The scaling and squaring

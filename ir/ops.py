@@ -162,6 +162,7 @@ class Op(enum.Enum):
     SVD = "svd"
     EIGH = "eigh"
     MATRIX_EXP = "matrix_exp"
+    LU_FACTOR = "lu_factor"
     # constants and structure
     CONSTANT = "constant"
     FUSED = "fused"
@@ -464,6 +465,8 @@ _def(Op.SVD, Kind.MATMUL, 1, linalg_ops.svd_rule, linalg_ops.svd,
 _def(Op.EIGH, Kind.MATMUL, 1, linalg_ops.eigh_rule, linalg_ops.eigh, Attr("uplo", "str", "L"),
      Attr("result", "str"), choices={"uplo": ("L", "U"), "result": ("values", "vectors")}, **_LA)
 _def(Op.MATRIX_EXP, Kind.MATMUL, 1, linalg_ops.square_rule, linalg_ops.matrix_exp, **_LA)
+_def(Op.LU_FACTOR, Kind.MATMUL, 1, linalg_ops.lu_rule, linalg_ops.lu_factor, Attr("result", "str"),
+     Attr("check", "bool", True), choices={"result": ("lu", "pivots", "info")}, **_LA)
 
 # --- constants and structure --------------------------------------------------------------------
 # A constant's type is its Literal's; a ConstRef's comes from the graph's data (the verifier).

@@ -1,8 +1,8 @@
 """Elementwise math of issue 12 not covered by functions_math.py: the inverse trigonometric and
 hyperbolic functions (with torch's `arc*` aliases), atan2, erfc, erfinv, lgamma, digamma, fmod,
 the bit shifts, gcd/lcm, nextafter and isreal, as functions and as Tensor methods
-(`SpecialMethods`, a base of Tensor); also torch's matrix_exp, cholesky_solve/cholesky_inverse
-and triangular_solve.
+(`SpecialMethods`, a base of Tensor); also torch's matrix_exp, cholesky_solve/cholesky_inverse,
+triangular_solve and lu/lu_solve/lu_unpack (tracejit.linalg's, under their old torch names).
 
 asin ... lgamma, atan2, float fmod, nextafter, the shifts, gcd and lcm are ops of the table (C
 library or LLVM kernels in the llvm backend); erfinv (an initial approximation refined by Newton
@@ -209,6 +209,29 @@ def triangular_solve(b, A, upper: bool = True, transpose: bool = False,
     return triangular_solve_result(solution, A.clone())
 
 
+def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool = True):
+    """torch.lu_unpack: (P, L, U) from lu_factor's results."""
+    from tracejit import linalg
+
+    return linalg.lu_unpack(LU_data, LU_pivots, unpack_data, unpack_pivots)
+
+
+def lu(A, pivot: bool = True, get_infos: bool = False):
+    """torch.lu (deprecated): (LU, pivots) or, with get_infos, (LU, pivots, infos)."""
+    from tracejit import linalg
+
+    if get_infos:
+        return tuple(linalg.lu_factor_ex(A, pivot=pivot))
+    return tuple(linalg.lu_factor(A, pivot=pivot))
+
+
+def lu_solve(b, LU_data, LU_pivots):
+    """torch.lu_solve (deprecated): linalg.lu_solve(LU_data, LU_pivots, b)."""
+    from tracejit import linalg
+
+    return linalg.lu_solve(LU_data, LU_pivots, b)
+
+
 def _in_place(function, name: str):
     def method(self, *args):
         return assign(self, function(self, *args), name)
@@ -264,6 +287,7 @@ class SpecialMethods:
     matrix_exp = matrix_exp
     cholesky_solve, cholesky_inverse = cholesky_solve, cholesky_inverse
     triangular_solve = triangular_solve
+    lu, lu_solve = lu, lu_solve
     digamma_ = _in_place(digamma, "digamma_")
     atan2_ = arctan2_ = _in_place(atan2, "atan2_")
     fmod_ = _in_place(fmod, "fmod_")
@@ -277,5 +301,5 @@ class SpecialMethods:
 __all__ = [
     *_UNARY, *_ARC, "atan2", "arctan2", "digamma", "erfinv", "fmod", "bitwise_left_shift",
     "bitwise_right_shift", "gcd", "lcm", "nextafter", "isreal", "matrix_exp", "cholesky_solve",
-    "cholesky_inverse", "triangular_solve",
+    "cholesky_inverse", "triangular_solve", "lu", "lu_solve", "lu_unpack",
 ]

@@ -346,6 +346,80 @@ def tensorsolve(A, B, dims=None):
     return flat.reshape(*result_shape)
 
 
+lu_factor_result = namedtuple("lu_factor", ["LU", "pivots"])
+lu_factor_ex_result = namedtuple("lu_factor_ex", ["LU", "pivots", "info"])
+lu_result = namedtuple("lu", ["P", "L", "U"])
+
+
+def _check_pivot(name: str, pivot: bool) -> None:
+    if not pivot:
+        raise RuntimeError(f"linalg.{name}: LU without pivoting is not implemented on the CPU")
+
+
+def lu_factor(A, *, pivot: bool = True):
+    """(LU, pivots): L (unit diagonal) below and U on and above the diagonal of LU, pivots
+    1-based row swaps (int32); a zero on U's diagonal raises LinAlgError."""
+    (A,) = _float_matrices("lu_factor", A)
+    _check_pivot("lu_factor", pivot)
+    return lu_factor_result(*(dispatch(Op.LU_FACTOR, A, result=r) for r in ("lu", "pivots")))
+
+
+def lu_factor_ex(A, *, pivot: bool = True, check_errors: bool = False):
+    """(LU, pivots, info): lu_factor with info (the first zero pivot, 1-based, or 0) instead of
+    an error unless check_errors."""
+    (A,) = _float_matrices("lu_factor_ex", A)
+    _check_pivot("lu_factor_ex", pivot)
+    return lu_factor_ex_result(*(dispatch(Op.LU_FACTOR, A, result=r, check=check_errors)
+                                 for r in ("lu", "pivots", "info")))
+
+
+def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool = True):
+    """(P, L, U) with A = P L U from lu_factor's results (the swaps applied in order)."""
+    lu_data, pivots = as_tensor_arg(LU_data), as_tensor_arg(LU_pivots, "LU_pivots")
+    m, n = lu_data.shape[-2:]
+    k = min(m, n)
+    empty = lu_data.new_zeros(0)
+    L = U = P = empty
+    if unpack_data:
+        eye = dispatch(Op.EYE, n=m, m=k, dtype=lu_data.dtype)
+        L = lu_data[..., :, :k].tril(-1) + eye
+        U = lu_data[..., :k, :].triu()
+    if unpack_pivots:
+        batch = tuple(pivots.shape[:-1])
+        rows = F.expand(dispatch(Op.ARANGE, start=0, end=m, step=1, dtype=DType.int64),
+                        *batch, m)
+        swaps = to_dtype(pivots, DType.int64) - 1
+        for j in range(pivots.shape[-1]):  # rows[j], rows[swap] = rows[swap], rows[j]
+            at = swaps[..., j:j + 1]
+            here, there = rows[..., j:j + 1], rows.gather(-1, at)
+            rows = rows.scatter(-1, at, here)
+            rows = F.cat([rows[..., :j], there, rows[..., j + 1:]], -1)
+        columns = dispatch(Op.ARANGE, start=0, end=m, step=1, dtype=DType.int64)
+        P = to_dtype(rows.unsqueeze(-1) == columns, lu_data.dtype).mT
+    return lu_result(P, L, U)
+
+
+def lu(A, *, pivot: bool = True):
+    """(P, L, U) with A = P L U (no error on a singular A, as torch)."""
+    (A,) = _float_matrices("lu", A)
+    _check_pivot("lu_factor", pivot)
+    factors = [dispatch(Op.LU_FACTOR, A, result=r, check=False) for r in ("lu", "pivots")]
+    return lu_unpack(*factors)
+
+
+def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False):
+    """X with A X = B (X A = B when left=False; A^T for adjoint) from lu_factor's results."""
+    LU, B = _float_matrices("lu_solve", LU, B)
+    if not left:
+        return lu_solve(LU, pivots, B.mT, adjoint=not adjoint).mT
+    P, L, U = lu_unpack(LU, pivots)
+    if adjoint:
+        y = solve_triangular(U.mT, B, upper=False)
+        return matmul(P, solve_triangular(L.mT, y, upper=True, unitriangular=True))
+    y = solve_triangular(L, matmul(P.mT, B), upper=False, unitriangular=True)
+    return solve_triangular(U, y, upper=True)
+
+
 def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: bool = False):
     """solve for triangular A (the other triangle of A is ignored)."""
     A = as_tensor_arg(A)
@@ -359,7 +433,8 @@ def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: boo
 
 __all__ = [
     "LinAlgError", "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv",
-    "lstsq", "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
-    "norm", "pinv", "qr", "slogdet", "solve", "solve_triangular", "svd", "svdvals", "tensorinv",
-    "tensorsolve", "vander", "vecdot", "vector_norm",
+    "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve", "matmul", "matrix_exp",
+    "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet",
+    "solve", "solve_triangular", "svd", "svdvals", "tensorinv", "tensorsolve", "vander",
+    "vecdot", "vector_norm",
 ]

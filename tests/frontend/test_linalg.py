@@ -272,3 +272,57 @@ def test_cholesky_solve_inverse_and_triangular_solve_match_torch():
             want = torch.triangular_solve(torch.tensor(b), torch.tensor(a), upper, transpose, unit)
         got = tj.triangular_solve(tj.tensor(b), tj.tensor(a), upper, transpose, unit)
         check(tuple(got), tuple(want), 1e-9, 1e-12)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 4), (2, 3, 5), (2, 5, 3), (4, 4)])
+def test_lu_family_matches_torch(shape):
+    a = data(shape, 18)
+    ta, A = torch.tensor(a), tj.tensor(a)
+    check(tuple(LA.lu_factor(A)), tuple(torch.linalg.lu_factor(ta)), 1e-10, 1e-12)
+    check(tuple(LA.lu(A)), tuple(torch.linalg.lu(ta)), 1e-10, 1e-12)
+    check(tuple(LA.lu_factor_ex(A)), tuple(torch.linalg.lu_factor_ex(ta)), 1e-10, 1e-12)
+    lu_t, piv_t = torch.linalg.lu_factor(ta)
+    check(tuple(tj.lu_unpack(tj.tensor(lu_t.numpy()), tj.tensor(piv_t.numpy()))),
+          tuple(torch.lu_unpack(lu_t, piv_t)), 1e-10, 1e-12)
+
+
+def test_lu_solve_and_singular_matrices_match_torch():
+    a, b = data((3, 4, 4), 19), data((3, 4, 2), 20)
+    lu_, piv = LA.lu_factor(tj.tensor(a))
+    lu_t, piv_t = torch.linalg.lu_factor(torch.tensor(a))
+    for left, adjoint in ((True, False), (True, True), (False, False), (False, True)):
+        rhs = b if left else b.swapaxes(1, 2).copy()
+        check(LA.lu_solve(lu_, piv, tj.tensor(rhs), left=left, adjoint=adjoint),
+              torch.linalg.lu_solve(lu_t, piv_t, torch.tensor(rhs), left=left, adjoint=adjoint),
+              1e-9, 1e-12)
+    check(tj.lu_solve(tj.tensor(b), lu_, piv), torch.linalg.lu_solve(lu_t, piv_t,
+                                                                      torch.tensor(b)), 1e-9)
+    with warnings.catch_warnings():  # torch.Tensor.lu is deprecated (warns)
+        warnings.simplefilter("ignore")
+        check(tj.tensor(a).lu()[1], torch.tensor(a).lu()[1])
+    singular = np.stack([np.eye(2), [[1.0, 2.0], [2.0, 4.0]]])
+    message = r"\(Batch element 1\): U\[2,2\] is zero"
+    for L in (tj, torch):  # a plain RuntimeError in torch, not a LinAlgError
+        with pytest.raises(RuntimeError, match=message) as error:
+            L.linalg.lu_factor(L.tensor(singular))
+        assert not isinstance(error.value, torch.linalg.LinAlgError)
+    check(tuple(LA.lu(tj.tensor(singular))), tuple(torch.linalg.lu(torch.tensor(singular))))
+    with pytest.raises(RuntimeError, match="LU without pivoting is not implemented on the CPU"):
+        LA.lu(tj.tensor(a), pivot=False)
+
+
+def test_lu_traces_and_scripts():
+    a, b = data((2, 3, 3), 21), data((2, 3, 1), 22)
+
+    def fn(a, b):
+        P, L, U = LA.lu(a)
+        return LA.lu_solve(*LA.lu_factor(a), b), P @ L @ U
+
+    want = fn(tj.tensor(a), tj.tensor(b))
+    fresh = data((2, 3, 3), 23), data((2, 3, 1), 24)
+    want_fresh = [torch.linalg.solve(torch.tensor(fresh[0]), torch.tensor(fresh[1])),
+                  torch.tensor(fresh[0])]
+    check(want[1], torch.tensor(a), 1e-12, 1e-12)
+    for compiled in (tj.trace(fn, tj.tensor(a), tj.tensor(b)), tj.script(fn)):
+        for got, expected in zip(compiled(*map(tj.tensor, fresh)), want_fresh):
+            check(got, expected, 1e-9, 1e-12)
