@@ -232,6 +232,37 @@ def lu_solve(b, LU_data, LU_pivots):
     return linalg.lu_solve(LU_data, LU_pivots, b)
 
 
+def frobenius_norm(input, dim, keepdim: bool = False):
+    """torch.frobenius_norm (deprecated): linalg.vector_norm(input, 2, dim, keepdim)."""
+    from tracejit import linalg
+
+    return linalg.vector_norm(input, 2, dim, keepdim)
+
+
+def nuclear_norm(input, dim=(-2, -1), keepdim: bool = False):
+    """torch.nuclear_norm (deprecated): linalg.matrix_norm(input, 'nuc', dim, keepdim)."""
+    from tracejit import linalg
+
+    if isinstance(dim, bool):  # nuclear_norm(input, keepdim)
+        dim, keepdim = (-2, -1), dim
+    return linalg.matrix_norm(input, "nuc", dim, keepdim)
+
+
+def _in_place_function(name: str):
+    """torch.name_(input, ...): the in-place method as a torch function."""
+    def function(input, *args):
+        return getattr(input, name)(*args)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}: input.{name}(...)."
+    return function
+
+
+_IN_PLACE = ["acos_", "acosh_", "arccos_", "arccosh_", "arcsin_", "arcsinh_", "arctan_",
+             "arctanh_", "asin_", "asinh_", "atan_", "atanh_", "erfc_", "gcd_", "lcm_"]
+globals().update({name: _in_place_function(name) for name in _IN_PLACE})
+
+
 def _in_place(function, name: str):
     def method(self, *args):
         return assign(self, function(self, *args), name)
@@ -301,5 +332,6 @@ class SpecialMethods:
 __all__ = [
     *_UNARY, *_ARC, "atan2", "arctan2", "digamma", "erfinv", "fmod", "bitwise_left_shift",
     "bitwise_right_shift", "gcd", "lcm", "nextafter", "isreal", "matrix_exp", "cholesky_solve",
-    "cholesky_inverse", "triangular_solve", "lu", "lu_solve", "lu_unpack",
+    "cholesky_inverse", "triangular_solve", "lu", "lu_solve", "lu_unpack", "frobenius_norm",
+    "nuclear_norm", *_IN_PLACE,
 ]

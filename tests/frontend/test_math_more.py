@@ -5,6 +5,8 @@ broadcasting is in test_ops_oracle.py.)"""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -151,6 +153,30 @@ def test_nextafter_steps_one_ulp_and_refuses_half():
                  torch.nextafter(torch.tensor(a), torch.tensor(b)), rtol=0, atol=0)
     with pytest.raises(RuntimeError, match="float16 tensors are not supported"):
         tj.nextafter(tj.ones(2, dtype=tj.float16), tj.zeros(2, dtype=tj.float16))
+
+
+def test_torch_in_place_functions_and_deprecated_norms():
+    for name in ["asin_", "arccosh_", "atanh_", "erfc_"]:
+        x = np.array([0.5, 1.5, -0.25])
+        a, b = tj.tensor(x), torch.tensor(x)
+        assert getattr(tj, name)(a) is a
+        getattr(torch, name)(b)
+        same(a, b)
+    a, b = tj.tensor([12, 18]), torch.tensor([12, 18])
+    tj.gcd_(a, tj.tensor([8, 4]))
+    torch.gcd_(b, torch.tensor([8, 4]))
+    same(a, b)
+    x = np.random.default_rng(5).standard_normal((2, 3, 4))
+    with warnings.catch_warnings():  # torch: deprecated, warned once per process
+        warnings.simplefilter("ignore")
+        want = [torch.frobenius_norm(torch.tensor(x), (1, 2), True),
+                torch.nuclear_norm(torch.tensor(x[0])),
+                torch.nuclear_norm(torch.tensor(x), (1, 2)),
+                torch.nuclear_norm(torch.tensor(x[0]), True)]
+    got = [tj.frobenius_norm(tj.tensor(x), (1, 2), True), tj.nuclear_norm(tj.tensor(x[0])),
+           tj.nuclear_norm(tj.tensor(x), (1, 2)), tj.nuclear_norm(tj.tensor(x[0]), True)]
+    for g, w in zip(got, want):
+        same(g, w, rtol=1e-12)
 
 
 def test_isreal():
