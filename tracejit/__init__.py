@@ -19,6 +19,8 @@ except ModuleNotFoundError as _e:  # pragma: no cover - only in an uninstalled c
         "(or `pip install -e '.[test]'` to run the tests), then import tracejit again."
     ) from None
 
+import builtins as _builtins
+
 from tracejit import backends, cuda, hub, jit, linalg, nn, utils
 from tracejit import logs as _logs
 from tracejit._version import __version__ as __version__  # the one version source
@@ -107,15 +109,15 @@ float16 = half = dtype.float16
 _logs.configure()
 
 
-def is_tensor(obj):
+def is_tensor(obj) -> _builtins.bool:
     return isinstance(obj, Tensor)
 
 
-def numel(input: Tensor):
+def numel(input: Tensor) -> _builtins.int:
     return input.numel()
 
 
-def can_cast(from_: dtype, to: dtype):
+def can_cast(from_: dtype, to: dtype) -> _builtins.bool:
     from tracejit.dispatch import can_cast as _can_cast
 
     return _can_cast(from_, to)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
 
 _enabled = True
 
@@ -32,27 +36,27 @@ class _GradMode(contextlib.ContextDecorator):
         return False
 
 
-def no_grad(func=None):
+def no_grad(func=None) -> Any:
     """`with no_grad():`, `@no_grad()` or `@no_grad`."""
     if callable(func):
         return functools.wraps(func)(_GradMode(False)(func))
     return _GradMode(False)
 
 
-def enable_grad(func=None):
+def enable_grad(func=None) -> Any:
     if callable(func):
         return functools.wraps(func)(_GradMode(True)(func))
     return _GradMode(True)
 
 
-def inference_mode(mode: bool = True):
+def inference_mode(mode: bool = True) -> Any:
     if callable(mode):
         return functools.wraps(mode)(_GradMode(False)(mode))
     return _GradMode(not mode)
 
 
 # --- torch.autograd names model code uses without gradients (issue 12; autograd is issue 15) ---
-def Variable(data, requires_grad: bool = False, volatile: bool = False):
+def Variable(data, requires_grad: bool = False, volatile: bool = False) -> Tensor:
     """torch's pre-0.4 wrapper, now the tensor itself (with requires_grad set if asked)."""
     if requires_grad:
         data.requires_grad_(True)

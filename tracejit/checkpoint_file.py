@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import math
+from typing import Any
 
 import numpy as np
 
@@ -145,7 +146,7 @@ class _Writer:
 
 
 # --- loading ------------------------------------------------------------------------------------
-def read(reader, manifest: dict):
+def read(reader, manifest: dict) -> Any:
     """The object a checkpoint's manifest describes (`reader` is graphfile's `_Reader`)."""
     arrays, member = manifest.get("arrays"), manifest.get("object")
     if not isinstance(arrays, dict) or not isinstance(member, str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import math
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from tracejit import autograd as _autograd
 from tracejit.dispatch import current_mode, get_default_dtype
 from tracejit.ir import DType
 from tracejit.tensor import Tensor, check_device
+
+if TYPE_CHECKING:
+    from tracejit.tensor import device
 
 # torch's legacy type names, by dtype
 _LEGACY_NAMES = {
@@ -291,7 +295,7 @@ def set_num_threads(n: int) -> None:
     executor.THREADS = int(n)
 
 
-def get_default_device():
+def get_default_device() -> device:
     from tracejit.tensor import CPU
 
     return CPU
@@ -309,7 +313,7 @@ def set_default_tensor_type(t) -> None:
     set_default_dtype(legacy_type_dtype(t))
 
 
-def range(start, end, step=1, *, dtype=None, device=None, requires_grad=False):
+def range(start, end, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Deprecated torch.range: like arange but end is included, default dtype float. (This
     module shadows the builtin range from here on: use builtins.range below.)"""
     from tracejit.creation import arange

@@ -64,7 +64,7 @@ def set_device(device) -> None:
     check_device("cuda" if isinstance(device, int) else device)
 
 
-def device(device):
+def device(device) -> contextlib.nullcontext[None]:
     check_device("cuda" if isinstance(device, int) else device)
     return contextlib.nullcontext()  # pragma: no cover
 

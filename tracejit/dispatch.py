@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from numbers import Number
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +59,7 @@ class Mode:
 class EagerMode(Mode):
     """Runs each op now with the op table's numpy implementation."""
 
-    def apply(self, op, operands, attrs, types):
+    def apply(self, op, operands, attrs, types) -> Tensor:
         rng = random.default_generator() if OPS[op].random else None
         try:
             out = evaluate(op, [t._data for t in operands], attrs, types[0], rng)
@@ -74,7 +75,7 @@ class EagerMode(Mode):
             )
         return tensor_module.Tensor._wrap(out)
 
-    def assign(self, dst, src):
+    def assign(self, dst, src) -> None:
         if not dst._data.flags.writeable:
             raise RuntimeError(
                 "unsupported operation: the written-to tensor is read-only (an expanded view "
@@ -118,7 +119,7 @@ def created(tensor: Tensor) -> Tensor:
 
 
 @contextlib.contextmanager
-def using_mode(mode: Mode):
+def using_mode(mode: Mode) -> Iterator[None]:
     """Run the enclosed code with `mode` handling dispatched ops (the tracer uses this)."""
     saved, _state.mode = _state.mode, mode
     try:

@@ -11,6 +11,7 @@ import builtins
 import math
 from collections import namedtuple
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from tracejit.dispatch import (
 )
 from tracejit.ir import DType, Op
 from tracejit.ir.ops import check_dtypes
+
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
 
 _py_max, _py_min, _py_sum, _py_any = builtins.max, builtins.min, builtins.sum, builtins.any
 
@@ -170,7 +174,7 @@ def _float_mode(data: np.ndarray) -> str:
 
 # --- elementwise composites ---------------------------------------------------------------------
 
-def clamp(input, min=None, max=None):
+def clamp(input, min=None, max=None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     bounds = [v for v in (min, max) if v is not None]
@@ -188,19 +192,19 @@ def _as_bool(x, name: str):
     return to_dtype(as_tensor_arg(x, name), DType.bool)
 
 
-def logical_and(input, other):
+def logical_and(input, other) -> Tensor:
     return dispatch(Op.BITWISE_AND, _as_bool(input, "input"), _as_bool(other, "other"))
 
 
-def logical_or(input, other):
+def logical_or(input, other) -> Tensor:
     return dispatch(Op.BITWISE_OR, _as_bool(input, "input"), _as_bool(other, "other"))
 
 
-def logical_xor(input, other):
+def logical_xor(input, other) -> Tensor:
     return dispatch(Op.BITWISE_XOR, _as_bool(input, "input"), _as_bool(other, "other"))
 
 
-def where(condition, input=None, other=None):
+def where(condition, input=None, other=None) -> Tensor | tuple[Tensor, ...]:
     if input is None and other is None:  # torch.where(condition): nonzero(as_tuple=True)
         from tracejit.functions_index import nonzero
 
@@ -214,7 +218,7 @@ def where(condition, input=None, other=None):
     return dispatch(Op.WHERE, condition, input, other)
 
 
-def masked_fill(input, mask, value):
+def masked_fill(input, mask, value) -> Tensor:
     mask = as_tensor_arg(mask, "mask")
     if mask.dtype is not DType.bool:
         raise RuntimeError(
@@ -259,7 +263,7 @@ def _scalar(value):
 
 # --- matmul -------------------------------------------------------------------------------------
 
-def matmul(input, other):
+def matmul(input, other) -> Tensor:
     input, other = as_tensor_arg(input), as_tensor_arg(other, "other")
     if input.dtype is not other.dtype:
         raise RuntimeError(
@@ -269,7 +273,7 @@ def matmul(input, other):
     return dispatch(Op.MATMUL, input, other)
 
 
-def mm(input, mat2):
+def mm(input, mat2) -> Tensor:
     if input.ndim != 2 or mat2.ndim != 2:
         raise RuntimeError(
             f"mm: expected 2-D tensors, got {input.ndim}-D and {mat2.ndim}-D "
@@ -278,7 +282,7 @@ def mm(input, mat2):
     return matmul(input, mat2)
 
 
-def bmm(input, mat2):
+def bmm(input, mat2) -> Tensor:
     if input.ndim != 3 or mat2.ndim != 3:
         raise RuntimeError(
             f"bmm: expected 3-D tensors, got {input.ndim}-D and {mat2.ndim}-D "
@@ -315,36 +319,36 @@ def _check_full_reduction(name: str, input, dim) -> None:
         )
 
 
-def sum(input, dim=None, keepdim: bool = False, *, dtype=None):
+def sum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return _reduce(Op.SUM, input, dim, keepdim, dtype)
 
 
-def mean(input, dim=None, keepdim: bool = False, *, dtype=None):
+def mean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return _reduce(Op.MEAN, input, dim, keepdim, dtype)
 
 
-def prod(input, dim=None, keepdim: bool = False, *, dtype=None):
+def prod(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__}")
     return _reduce(Op.PROD, input, dim, keepdim, dtype)
 
 
-def amax(input, dim=(), keepdim: bool = False):
+def amax(input, dim=(), keepdim: bool = False) -> Tensor:
     _check_full_reduction("amax", input, dim)
     return _reduce(Op.AMAX, input, dim, keepdim)
 
 
-def amin(input, dim=(), keepdim: bool = False):
+def amin(input, dim=(), keepdim: bool = False) -> Tensor:
     _check_full_reduction("amin", input, dim)
     return _reduce(Op.AMIN, input, dim, keepdim)
 
 
-def all(input, dim=None, keepdim: bool = False):
+def all(input, dim=None, keepdim: bool = False) -> Tensor:
     """all over `dim`; unlike sum's, an empty dim tuple reduces nothing (torch's rule)."""
     return _reduce(Op.ALL, input, dim, keepdim, empty_dim_is_all=False)
 
 
-def any(input, dim=None, keepdim: bool = False):
+def any(input, dim=None, keepdim: bool = False) -> Tensor:
     return _reduce(Op.ANY, input, dim, keepdim, empty_dim_is_all=False)
 
 
@@ -355,11 +359,11 @@ def _arg(op: Op, input, dim, keepdim):
     return dispatch(op, input, dim=dim, keepdim=keepdim)
 
 
-def argmax(input, dim=None, keepdim: bool = False):
+def argmax(input, dim=None, keepdim: bool = False) -> Tensor:
     return _arg(Op.ARGMAX, input, dim, keepdim)
 
 
-def argmin(input, dim=None, keepdim: bool = False):
+def argmin(input, dim=None, keepdim: bool = False) -> Tensor:
     return _arg(Op.ARGMIN, input, dim, keepdim)
 
 
@@ -374,12 +378,12 @@ def _extreme(reduce_op, arg_op, pair_op, result, input, dim, keepdim):
     return result(values, _arg(arg_op, ranked, dim, keepdim))
 
 
-def max(input, dim=None, keepdim: bool = False):
+def max(input, dim=None, keepdim: bool = False) -> Tensor | max_result:
     """max(), max(dim) -> (values, indices), or max(other) (elementwise)."""
     return _extreme(Op.AMAX, Op.ARGMAX, Op.MAXIMUM, max_result, input, dim, keepdim)
 
 
-def min(input, dim=None, keepdim: bool = False):
+def min(input, dim=None, keepdim: bool = False) -> Tensor | min_result:
     """min(), min(dim) -> (values, indices), or min(other) (elementwise)."""
     return _extreme(Op.AMIN, Op.ARGMIN, Op.MINIMUM, min_result, input, dim, keepdim)
 
@@ -392,7 +396,7 @@ def _correction(unbiased, correction) -> float:
     return 1 if unbiased is None or unbiased else 0
 
 
-def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     """Two-pass variance: mean((x - mean)^2) * n / (n - correction)."""
     if isinstance(dim, bool):  # torch's legacy var(unbiased) positional form
         dim, unbiased = None, dim
@@ -408,11 +412,11 @@ def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=Non
     return total / builtins.max(n - c, 0)
 
 
-def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
 
 
-def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None):
+def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """Vector p-norms over `dim` (all dims by default); 'fro' is the 2-norm. `dtype` is the
     floating-point dtype to compute in (the input must be floating point already)."""
     if not input.dtype.is_floating_point:
@@ -445,7 +449,7 @@ def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None):
     raise ValueError(f"norm: unsupported p={p!r}; use a number, inf, -inf or 'fro'")
 
 
-def logsumexp(input, dim, keepdim: bool = False):
+def logsumexp(input, dim, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) computed stably; rows of -inf give -inf, like torch."""
     input = input if input.dtype.is_floating_point else to_dtype(input, get_default_dtype())
     dims = normalize_dims(dim, input.ndim)
@@ -457,7 +461,7 @@ def logsumexp(input, dim, keepdim: bool = False):
     return out if keepdim else squeeze(out, dims)
 
 
-def cumsum(input, dim, *, dtype=None):
+def cumsum(input, dim, *, dtype=None) -> Tensor:
     if dtype is not None:
         input = to_dtype(input, dtype)
     return dispatch(Op.CUMSUM, input, dim=normalize_dim(dim, input.ndim))
@@ -468,13 +472,13 @@ def _softmax_input(input, dtype):
     return to_dtype(input, dtype) if dtype is not None else input
 
 
-def softmax(input, dim, dtype=None):
+def softmax(input, dim, dtype=None) -> Tensor:
     """dim is required, as in torch.softmax; None picks nn.functional's legacy implicit dim."""
     input = _softmax_input(input, dtype)
     return dispatch(Op.SOFTMAX, input, dim=normalize_dim(_implicit_dim(dim, input), input.ndim))
 
 
-def log_softmax(input, dim, dtype=None):
+def log_softmax(input, dim, dtype=None) -> Tensor:
     input = _softmax_input(input, dtype)
     dim = normalize_dim(_implicit_dim(dim, input), input.ndim)
     return dispatch(Op.LOG_SOFTMAX, input, dim=dim)
@@ -512,12 +516,12 @@ def _resolve_shape(shape: Sequence[int], input_shape, what: str = "shape") -> tu
     return shape
 
 
-def reshape(input, *shape):
+def reshape(input, *shape) -> Tensor:
     shape = _resolve_shape(size_args(shape), tuple(input.shape))
     return dispatch(Op.RESHAPE, input, shape=shape)
 
 
-def view(input, *shape):
+def view(input, *shape) -> Tensor:
     """reshape that never copies: raises where torch's view would."""
     if len(shape) == 1 and isinstance(shape[0], DType):
         raise NotImplementedError("view(dtype) (reinterpreting bits) is not supported")
@@ -536,7 +540,7 @@ def view(input, *shape):
                            f"{input.numel()}")
 
 
-def permute(input, *dims):
+def permute(input, *dims) -> Tensor:
     if not dims:
         raise TypeError('permute() missing 1 required positional arguments: "dims"')
     dims = size_args(dims)
@@ -548,7 +552,7 @@ def permute(input, *dims):
     return dispatch(Op.PERMUTE, input, dims=tuple(normalize_dim(d, input.ndim) for d in dims))
 
 
-def transpose(input, dim0, dim1):
+def transpose(input, dim0, dim1) -> Tensor:
     if input.ndim == 0:
         normalize_dim(dim0, 0), normalize_dim(dim1, 0)
         return dispatch(Op.PERMUTE, input, dims=())
@@ -558,20 +562,20 @@ def transpose(input, dim0, dim1):
     return dispatch(Op.PERMUTE, input, dims=tuple(dims))
 
 
-def t(input):
+def t(input) -> Tensor:
     if input.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
     return transpose(input, 0, -1) if input.ndim == 2 else input
 
 
-def unsqueeze(input, dim):
+def unsqueeze(input, dim) -> Tensor:
     d = normalize_dim(dim, input.ndim + 1)
     shape = list(input.shape)
     shape.insert(d, 1)
     return dispatch(Op.RESHAPE, input, shape=tuple(shape))
 
 
-def squeeze(input, dim=None):
+def squeeze(input, dim=None) -> Tensor:
     dims = (
         tuple(range(input.ndim)) if dim is None
         else normalize_dims(dim if isinstance(dim, (tuple, list)) else (dim,), input.ndim)
@@ -580,7 +584,7 @@ def squeeze(input, dim=None):
     return dispatch(Op.RESHAPE, input, shape=shape)
 
 
-def flatten(input, start_dim: int = 0, end_dim: int = -1):
+def flatten(input, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if input.ndim == 0:
         return dispatch(Op.RESHAPE, input, shape=(1,))
     s, e = normalize_dim(start_dim, input.ndim), normalize_dim(end_dim, input.ndim)
@@ -591,7 +595,7 @@ def flatten(input, start_dim: int = 0, end_dim: int = -1):
     return dispatch(Op.RESHAPE, input, shape=new)
 
 
-def unflatten(input, dim, sizes):
+def unflatten(input, dim, sizes) -> Tensor:
     d = normalize_dim(dim, input.ndim)
     sizes = _resolve_shape(sizes, (input.shape[d],), "unflatten sizes")
     if math.prod(sizes) != input.shape[d]:
@@ -603,7 +607,7 @@ def unflatten(input, dim, sizes):
     return dispatch(Op.RESHAPE, input, shape=shape)
 
 
-def expand(input, *sizes):
+def expand(input, *sizes) -> Tensor:
     sizes = size_args(sizes)
     lead = len(sizes) - input.ndim
     shape = tuple(
@@ -617,7 +621,7 @@ def expand(input, *sizes):
     return dispatch(Op.EXPAND, input, shape=shape)
 
 
-def repeat(input, *sizes):
+def repeat(input, *sizes) -> Tensor:
     """torch's repeat (numpy's tile), as reshape + expand + reshape."""
     sizes = size_args(sizes)
     if len(sizes) < input.ndim:
@@ -633,7 +637,7 @@ def repeat(input, *sizes):
     return dispatch(Op.RESHAPE, x, shape=tuple(r * s for r, s in zip(sizes, shape)))
 
 
-def narrow(input, dim, start, length):
+def narrow(input, dim, start, length) -> Tensor:
     d = normalize_dim(dim, input.ndim)
     size = input.shape[d]
     if not -size <= start <= size:
@@ -659,7 +663,7 @@ def _slice_dim(input, d, start, stop):
     )
 
 
-def split(input, split_size_or_sections, dim: int = 0):
+def split(input, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
     d = normalize_dim(dim, input.ndim)
     size = input.shape[d]
     if getattr(input, "_value", None) is not None:  # under trace: a `?` dim cannot be split
@@ -692,14 +696,14 @@ def _refuse_open_split(input, d: int, size: int) -> None:
         raise baked("split (or chunk)", d, size)
 
 
-def chunk(input, chunks: int, dim: int = 0):
+def chunk(input, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     size = input.shape[normalize_dim(dim, input.ndim)]
     return split(input, _py_max(1, -(-size // chunks)), dim)
 
 
-def cat(tensors, dim: int = 0):
+def cat(tensors, dim: int = 0) -> Tensor:
     """torch.cat, which skips 1-D empty tensors of shape (0,) (they still take part in type
     promotion) so that a running concatenation can start from an empty tensor."""
     tensors = [as_tensor_arg(t, "tensors") for t in tensors]
@@ -715,7 +719,7 @@ def cat(tensors, dim: int = 0):
 concat = concatenate = cat
 
 
-def stack(tensors, dim: int = 0):
+def stack(tensors, dim: int = 0) -> Tensor:
     tensors = [as_tensor_arg(t, "tensors") for t in tensors]
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
@@ -729,19 +733,19 @@ def stack(tensors, dim: int = 0):
     return cat([unsqueeze(t, d) for t in tensors], d)
 
 
-def tril(input, diagonal: int = 0):
+def tril(input, diagonal: int = 0) -> Tensor:
     return dispatch(Op.TRIL, input, diagonal=diagonal)
 
 
-def triu(input, diagonal: int = 0):
+def triu(input, diagonal: int = 0) -> Tensor:
     return dispatch(Op.TRIU, input, diagonal=diagonal)
 
 
-def gather(input, dim, index):
+def gather(input, dim, index) -> Tensor:
     return dispatch(Op.GATHER, input, index, dim=normalize_dim(dim, input.ndim))
 
 
-def broadcast_tensors(*tensors):
+def broadcast_tensors(*tensors) -> tuple[Tensor, ...]:
     from tracejit.ir.shape_rules import broadcast_shapes
 
     shape = broadcast_shapes(*(t.shape for t in tensors))
@@ -771,7 +775,7 @@ _SCALAR_INPUT_FUNCTIONS = frozenset({
 def _method_function(name: str):
     scalar_input = name in _SCALAR_INPUT_FUNCTIONS
 
-    def function(input, *args, **kwargs):
+    def function(input, *args, **kwargs) -> Tensor:
         if scalar_input and is_number(input) and args and isinstance(args[0], _T()):
             return getattr(_T(), name)(input, *args, **kwargs)
         return getattr(as_tensor_arg(input), name)(*args, **kwargs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,12 +30,15 @@ from tracejit.functions import (
 )
 from tracejit.ir import DType, Op
 
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
+
 _py_sum = builtins.sum
 
 
 # --- einsum -------------------------------------------------------------------------------------
 
-def einsum(equation: str, *operands):
+def einsum(equation: str, *operands) -> Tensor:
     """torch.einsum: any valid equation, with `...` and implicit output; contractions are
     matmuls, repeated indices within an operand take its diagonal."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
@@ -211,7 +215,7 @@ def _check_ndim(name: str, t, ndim: int, what: str = "input") -> None:
                            f"(shape {list(t.shape)})")
 
 
-def outer(input, vec2):
+def outer(input, vec2) -> Tensor:
     """The outer product of two 1-D tensors."""
     input, vec2 = as_tensor_arg(input), as_tensor_arg(vec2, "vec2")
     _check_ndim("outer", input, 1)
@@ -222,7 +226,7 @@ def outer(input, vec2):
 ger = outer
 
 
-def dot(input, tensor):
+def dot(input, tensor) -> Tensor:
     """The inner product of two 1-D tensors of the same size and dtype."""
     input, tensor = as_tensor_arg(input), as_tensor_arg(tensor, "tensor")
     _check_ndim("dot", input, 1)
@@ -236,7 +240,7 @@ def dot(input, tensor):
     return matmul(input, tensor)
 
 
-def mv(input, vec):
+def mv(input, vec) -> Tensor:
     """Matrix (n, m) times vector (m,)."""
     input, vec = as_tensor_arg(input), as_tensor_arg(vec, "vec")
     _check_ndim("mv", input, 2)
@@ -253,37 +257,37 @@ def _scaled_sum(input, product, beta, alpha):
     return input + product
 
 
-def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2)."""
     return _scaled_sum(input, mm(mat1, mat2), beta, alpha)
 
 
-def addmv(input, mat, vec, *, beta=1, alpha=1):
+def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (mat @ vec)."""
     return _scaled_sum(input, mv(mat, vec), beta, alpha)
 
 
-def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * bmm(batch1, batch2)."""
     return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
 
 
-def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * sum over the batch of bmm(batch1, batch2)."""
     return _scaled_sum(input, sum(bmm(batch1, batch2), dim=0), beta, alpha)
 
 
-def addr(input, vec1, vec2, *, beta=1, alpha=1):
+def addr(input, vec1, vec2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * outer(vec1, vec2)."""
     return _scaled_sum(input, outer(vec1, vec2), beta, alpha)
 
 
-def spmm(input, mat2):
+def spmm(input, mat2) -> Tensor:
     """A dense matrix product: torch.sparse is out of scope, so both operands are dense."""
     return mm(input, mat2)
 
 
-def tensordot(a, b, dims=2):
+def tensordot(a, b, dims=2) -> Tensor:
     """Contract the last `dims` dims of a with the first of b, or the listed dim pairs."""
     a, b = as_tensor_arg(a, "a"), as_tensor_arg(b, "b")
     if isinstance(dims, int) or (isinstance(dims, _T()) and dims.ndim == 0):
@@ -312,7 +316,7 @@ def tensordot(a, b, dims=2):
     return reshape(out, *(a.shape[d] for d in free_a), *(b.shape[d] for d in free_b))
 
 
-def cdist(x1, x2, p: float = 2.0, compute_mode=None):
+def cdist(x1, x2, p: float = 2.0, compute_mode=None) -> Tensor:
     """Pairwise p-norm distances between the rows of x1 (.., P, M) and x2 (.., R, M)."""
     x1, x2 = as_tensor_arg(x1, "x1"), as_tensor_arg(x2, "x2")
     if x1.ndim < 2 or x2.ndim < 2:
@@ -338,7 +342,7 @@ def cdist(x1, x2, p: float = 2.0, compute_mode=None):
 
 # --- splitting and grids ------------------------------------------------------------------------
 
-def unbind(input, dim: int = 0):
+def unbind(input, dim: int = 0) -> tuple[Tensor, ...]:
     """The slices of `input` along `dim`, as a tuple of tensors without that dim."""
     input = as_tensor_arg(input)
     dim = normalize_dim(dim, input.ndim)
@@ -348,7 +352,7 @@ def unbind(input, dim: int = 0):
     return tuple(input[(*lead, i)] for i in range(input.shape[dim]))
 
 
-def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None) -> Tensor:
     """Repeat each element `repeats` times along `dim` (of the flattened input when None);
     `repeats` is an int or a 1-D tensor of per-element counts."""
     input = as_tensor_arg(input)
@@ -382,7 +386,7 @@ def _index_tensor(array):
     return tensor(array, dtype=DType.int64)
 
 
-def meshgrid(*tensors, indexing: str | None = None):
+def meshgrid(*tensors, indexing: str | None = None) -> tuple[Tensor, ...]:
     """Coordinate grids from 1-D tensors; indexing 'ij' (matrix, the default) or 'xy'."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
@@ -415,7 +419,8 @@ def meshgrid(*tensors, indexing: str | None = None):
 
 # --- comparisons --------------------------------------------------------------------------------
 
-def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
+def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
     """|input - other| <= atol + rtol * |other| elementwise; infinities must match exactly and
     NaNs are close only with equal_nan=True."""
     input, other = as_tensor_arg(input), as_tensor_arg(other, "other")

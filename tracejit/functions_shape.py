@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,13 +25,16 @@ from tracejit.functions import (
 )
 from tracejit.ir import DType, Op
 
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
 
-def broadcast_to(input, size):
+
+def broadcast_to(input, size) -> Tensor:
     """expand to `size` (-1 keeps a dim)."""
     return expand(input, *size_args((size,)))
 
 
-def tile(input, dims):
+def tile(input, dims) -> Tensor:
     """repeat, with missing leading dims of `dims` taken as 1."""
     input = as_tensor_arg(input)
     dims = size_args((dims,))
@@ -39,7 +43,7 @@ def tile(input, dims):
     return repeat(input, *dims)
 
 
-def movedim(input, source, destination):
+def movedim(input, source, destination) -> Tensor:
     """Move dims `source` to positions `destination`, the others keeping their order."""
     input = as_tensor_arg(input)
     src = [source] if isinstance(source, int) else list(source)
@@ -60,18 +64,18 @@ def movedim(input, source, destination):
 moveaxis = movedim
 
 
-def ravel(input):
+def ravel(input) -> Tensor:
     return reshape(input, -1)
 
 
-def select(input, dim, index):
+def select(input, dim, index) -> Tensor:
     """input[..., index, ...] at `dim` (that dim removed)."""
     input = as_tensor_arg(input)
     dim = normalize_dim(dim, input.ndim)
     return input[(slice(None),) * dim + (index,)]
 
 
-def tensor_split(input, indices_or_sections, dim: int = 0):
+def tensor_split(input, indices_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
     """Split into n nearly equal parts (the first size % n one longer) or at the indices."""
     input = as_tensor_arg(input)
     dim = normalize_dim(dim, input.ndim)
@@ -106,28 +110,28 @@ def _split_at(name: str, input, sections, dim: int, min_ndim: int):
     return tensor_split(input, sections, dim)
 
 
-def hsplit(input, sections):
+def hsplit(input, sections) -> tuple[Tensor, ...]:
     return _split_at("hsplit", input, sections, 1 if input.ndim > 1 else 0, 1)
 
 
-def vsplit(input, sections):
+def vsplit(input, sections) -> tuple[Tensor, ...]:
     return _split_at("vsplit", input, sections, 0, 2)
 
 
-def dsplit(input, sections):
+def dsplit(input, sections) -> tuple[Tensor, ...]:
     return _split_at("dsplit", input, sections, 2, 3)
 
 
-def atleast_1d(*tensors):
+def atleast_1d(*tensors) -> Tensor | tuple[Tensor, ...]:
     return _atleast(tensors, lambda t: reshape(t, 1) if t.ndim == 0 else t)
 
 
-def atleast_2d(*tensors):
+def atleast_2d(*tensors) -> Tensor | tuple[Tensor, ...]:
     return _atleast(tensors, lambda t: reshape(t, (1,) * (2 - t.ndim) + tuple(t.shape))
                     if t.ndim < 2 else t)
 
 
-def atleast_3d(*tensors):
+def atleast_3d(*tensors) -> Tensor | tuple[Tensor, ...]:
     def grow(t):
         if t.ndim == 0:
             return reshape(t, 1, 1, 1)
@@ -145,28 +149,28 @@ def _atleast(tensors, grow):
     return out[0] if len(out) == 1 else out
 
 
-def hstack(tensors):
+def hstack(tensors) -> Tensor:
     tensors = atleast_1d(list(tensors))
     return cat(list(tensors), 0 if tensors[0].ndim == 1 else 1)
 
 
-def vstack(tensors):
+def vstack(tensors) -> Tensor:
     return cat(list(atleast_2d(list(tensors))), 0)
 
 
 row_stack = vstack
 
 
-def dstack(tensors):
+def dstack(tensors) -> Tensor:
     return cat(list(atleast_3d(list(tensors))), 2)
 
 
-def column_stack(tensors):
+def column_stack(tensors) -> Tensor:
     columns = [reshape(t, -1, 1) if t.ndim <= 1 else t for t in map(as_tensor_arg, tensors)]
     return cat(columns, 1)
 
 
-def masked_select(input, mask):
+def masked_select(input, mask) -> Tensor:
     """The elements of input where mask (broadcast together) is True, as a 1-D tensor."""
     input, mask = as_tensor_arg(input), as_tensor_arg(mask, "mask")
     if mask.dtype is not DType.bool:
@@ -178,7 +182,7 @@ def masked_select(input, mask):
     return input[mask]
 
 
-def cartesian_prod(*tensors):
+def cartesian_prod(*tensors) -> Tensor:
     """Every combination of the 1-D inputs' elements, one per row."""
     from tracejit.functions_extra import meshgrid
 
@@ -188,7 +192,7 @@ def cartesian_prod(*tensors):
     return stack([reshape(g, -1) for g in grids], 1)
 
 
-def block_diag(*tensors):
+def block_diag(*tensors) -> Tensor:
     """A block-diagonal matrix of the 0-, 1- or 2-D inputs (a 1-D input is one row)."""
     mats = [reshape(t, 1, 1) if t.ndim == 0 else reshape(t, 1, -1) if t.ndim == 1 else t
             for t in map(as_tensor_arg, tensors)]
@@ -212,18 +216,18 @@ def _zeros(rows, cols, dtype):
     return dispatch(Op.FULL, shape=(rows, cols), value=0, dtype=dtype)
 
 
-def take(input, index):
+def take(input, index) -> Tensor:
     """input's elements at `index` into its flattened form, in index's shape."""
     return reshape(as_tensor_arg(input), -1)[index]
 
 
-def index_put(input, indices, values, accumulate: bool = False):
+def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
     """A copy of input with input[indices] = values (accumulate=True is not supported yet)."""
     out = as_tensor_arg(input).clone()
     return index_put_(out, indices, values, accumulate)
 
 
-def index_put_(input, indices, values, accumulate: bool = False):
+def index_put_(input, indices, values, accumulate: bool = False) -> Tensor:
     """input[indices] = values in place; indices is a tuple of index tensors."""
     if accumulate:
         raise NotImplementedError("index_put_(accumulate=True) is not supported yet; use "
@@ -232,7 +236,7 @@ def index_put_(input, indices, values, accumulate: bool = False):
     return input
 
 
-def unfold(input, dimension: int, size: int, step: int):
+def unfold(input, dimension: int, size: int, step: int) -> Tensor:
     """Every window of `size` elements along `dimension`, `step` apart: that dim becomes the
     window count and a last dim of `size` is added (one gather)."""
     input = as_tensor_arg(input)
@@ -253,7 +257,7 @@ def unfold(input, dimension: int, size: int, step: int):
     return movedim(windows, dim + 1, -1)
 
 
-def sum_to_size(input, *size):
+def sum_to_size(input, *size) -> Tensor:
     """Sum input down to `size` (which input broadcasts from)."""
     input = as_tensor_arg(input)
     size = size_args(size)
@@ -268,7 +272,7 @@ def sum_to_size(input, *size):
     return reshape(out, size)
 
 
-def fill_diagonal_(input, fill_value, wrap: bool = False):
+def fill_diagonal_(input, fill_value, wrap: bool = False) -> Tensor:
     """Set the main diagonal (every dim of equal size, or a tall matrix's first square part,
     repeating every n+1 rows with wrap=True) to fill_value, in place."""
     input = as_tensor_arg(input)
@@ -292,22 +296,22 @@ def fill_diagonal_(input, fill_value, wrap: bool = False):
     return assign(input, filled, "fill_diagonal_")
 
 
-def narrow_copy(input, dim, start, length):
+def narrow_copy(input, dim, start, length) -> Tensor:
     return as_tensor_arg(input).narrow(dim, start, length).clone()
 
 
-def split_with_sizes(input, split_sizes, dim: int = 0):
+def split_with_sizes(input, split_sizes, dim: int = 0) -> tuple[Tensor, ...]:
     return as_tensor_arg(input).split(list(split_sizes), dim)
 
 
 def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None,
-                 layout=None):
+                 layout=None) -> Tensor:
     """The (2, n) row and column indices of the lower triangle, row by row."""
     return _indices(np.tril_indices(row, offset, col), dtype)
 
 
 def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None,
-                 layout=None):
+                 layout=None) -> Tensor:
     """The (2, n) row and column indices of the upper triangle, row by row."""
     return _indices(np.triu_indices(row, offset, col), dtype)
 

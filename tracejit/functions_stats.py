@@ -8,12 +8,16 @@ import builtins
 import itertools
 import math
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tracejit.dispatch import concrete, current_mode, dispatch, to_dtype
 from tracejit.functions import as_tensor_arg, cat, normalize_dim, reshape, where
 from tracejit.ir import DType, Op
+
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
 
 median_result = namedtuple("median", ["values", "indices"])
 kthvalue_result = namedtuple("kthvalue", ["values", "indices"])
@@ -32,7 +36,7 @@ def _pick(values, indices, dim: int, k, keepdim: bool, result):
     return result(v, i) if keepdim else result(v.squeeze(dim), i.squeeze(dim))
 
 
-def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):
+def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> kthvalue_result:
     """The k-th smallest element along dim (1-based) and its index."""
     input = as_tensor_arg(input)
     d = normalize_dim(dim, input.ndim)
@@ -45,7 +49,7 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):
     return kthvalue_result(*(reshape(t, ()) for t in out)) if input.ndim == 0 else out
 
 
-def median(input, dim=None, keepdim: bool = False):
+def median(input, dim=None, keepdim: bool = False) -> Tensor | median_result:
     """The lower median: of every element (dim None) or (values, indices) along dim; NaN
     wins, like torch."""
     input = as_tensor_arg(input)
@@ -75,7 +79,7 @@ def _nan_first(values, input, dim):
                  values)
 
 
-def nanmedian(input, dim=None, keepdim: bool = False):
+def nanmedian(input, dim=None, keepdim: bool = False) -> Tensor | median_result:
     """median ignoring NaN (NaN only where a slice is all NaN). Eager only: the count of
     non-NaN elements decides which element is picked."""
     input = as_tensor_arg(input)
@@ -109,13 +113,14 @@ def _tensor(array):
 _INTERPOLATIONS = ("linear", "lower", "higher", "nearest", "midpoint")
 
 
-def quantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
+def quantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
     """The q-th quantiles (q a number or 1-D tensor in [0, 1]) along dim (all elements when
     None); a NaN makes its slice's quantiles NaN."""
     return _quantile(input, q, dim, keepdim, interpolation, ignore_nan=False)
 
 
-def nanquantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
+def nanquantile(input, q, dim=None, keepdim: bool = False, *,
+                interpolation: str = "linear") -> Tensor:
     """quantile ignoring NaN (eager only: the position depends on the NaN count)."""
     current_mode().unsupported("nanquantile() (its positions depend on how many values are NaN)")
     return _quantile(input, q, dim, keepdim, interpolation, ignore_nan=True)
@@ -181,7 +186,7 @@ def _nanquantile_eager(input, qs, dim, keepdim, interpolation, scalar_q):
     return _tensor(out[0] if scalar_q else out)
 
 
-def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False):
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
     """Whether each element of `elements` is in `test_elements`."""
     if not hasattr(elements, "shape"):
         elements = _tensor(np.asarray(elements))
@@ -192,7 +197,7 @@ def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool =
     return ~hit if invert else hit
 
 
-def histc(input, bins: int = 100, min: float = 0, max: float = 0):
+def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     """Counts in `bins` equal bins over [min, max] (the data's range when both are 0);
     elements outside are ignored."""
     input = as_tensor_arg(input)
@@ -213,7 +218,7 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0):
     return to_dtype(onehot, input.dtype).sum(0)
 
 
-def bincount(input, weights=None, minlength: int = 0):
+def bincount(input, weights=None, minlength: int = 0) -> Tensor:
     """Occurrences of each value 0..max(input) in a 1-D int tensor (weighted sums with
     weights); the length depends on the values, so eager only."""
     input = as_tensor_arg(input)
@@ -231,7 +236,7 @@ def bincount(input, weights=None, minlength: int = 0):
     return _tensor(out.astype(wdtype.np if wdtype.is_floating_point else np.float64))
 
 
-def vander(x, N: int | None = None, increasing: bool = False):
+def vander(x, N: int | None = None, increasing: bool = False) -> Tensor:
     """Columns x**(N-1), ..., x**0 (reversed when increasing)."""
     x = as_tensor_arg(x)
     n = x.shape[0] if N is None else int(N)
@@ -243,13 +248,13 @@ def vander(x, N: int | None = None, increasing: bool = False):
     return base ** to_dtype(powers, dtype)
 
 
-def diagflat(input, offset: int = 0):
+def diagflat(input, offset: int = 0) -> Tensor:
     from tracejit.functions_math import diag
 
     return diag(reshape(as_tensor_arg(input), -1), offset)
 
 
-def trapezoid(y, x=None, *, dx=None, dim: int = -1):
+def trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The trapezoid rule along dim, with sample points x or spacing dx (default 1)."""
     y = as_tensor_arg(y)
     d = normalize_dim(dim, y.ndim)
@@ -270,7 +275,7 @@ def trapezoid(y, x=None, *, dx=None, dim: int = -1):
 trapz = trapezoid
 
 
-def cumulative_trapezoid(y, x=None, *, dx=None, dim: int = -1):
+def cumulative_trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The running trapezoid rule along dim."""
     y = as_tensor_arg(y)
     d = normalize_dim(dim, y.ndim)
@@ -286,7 +291,7 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim: int = -1):
     return (pair * spacing).cumsum(d) / 2
 
 
-def combinations(input, r: int = 2, with_replacement: bool = False):
+def combinations(input, r: int = 2, with_replacement: bool = False) -> Tensor:
     """The length-r combinations of a 1-D tensor's elements, one per row."""
     input = as_tensor_arg(input)
     if input.ndim != 1:
@@ -299,7 +304,7 @@ def combinations(input, r: int = 2, with_replacement: bool = False):
     return input[_tensor(np.asarray(index, dtype=np.int64))]
 
 
-def unravel_index(indices, shape):
+def unravel_index(indices, shape) -> tuple[Tensor, ...]:
     """The coordinates of flat indices into `shape`, as a tuple of tensors."""
     indices = indices if hasattr(indices, "shape") else _tensor(np.asarray(indices))
     if indices.is_floating_point():
@@ -317,7 +322,7 @@ def unravel_index(indices, shape):
     return tuple(reversed(out))
 
 
-def chain_matmul(*matrices):
+def chain_matmul(*matrices) -> Tensor:
     from tracejit.linalg import multi_dot
 
     return multi_dot(matrices)

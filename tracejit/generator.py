@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tracejit import random as _random
 from tracejit.tensor import CPU, check_device
+
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
 
 
 class Generator:
@@ -100,7 +105,7 @@ def _device(spec: str):
 
 
 @contextlib.contextmanager
-def using_generator(generator: Generator | None):
+def using_generator(generator: Generator | None) -> Iterator[None]:
     """Draw from `generator` (when not None) instead of the global stream inside the block."""
     if generator is None:
         yield
@@ -115,7 +120,7 @@ def using_generator(generator: Generator | None):
         _random._generator = saved
 
 
-def random_fill(t, kind: str, params: tuple, generator: Generator | None):
+def random_fill(t, kind: str, params: tuple, generator: Generator | None) -> Tensor:
     """Fill `t` in place from a distribution: normal, uniform, integers or bernoulli."""
     from tracejit import functions as F
 

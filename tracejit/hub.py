@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 _hub_dir: str | None = None
@@ -78,17 +78,18 @@ def _refuse_repo(what: str):
         "it with pretrained=False and load converted weights (see tracejit.hub's docs)")
 
 
-def load(repo_or_dir, model, *args, **kwargs):
+def load(repo_or_dir, model, *args, **kwargs) -> NoReturn:
     """torch.hub.load runs code from GitHub: refused with the way to build the model locally."""
     _refuse_repo(f"hub.load({repo_or_dir!r}, {model!r})")
 
 
-def list(github, force_reload=False, skip_validation=False, trust_repo=None, verbose=True):
+def list(github, force_reload=False, skip_validation=False, trust_repo=None,
+         verbose=True) -> NoReturn:
     """torch.hub.list: refused, as `load`."""
     _refuse_repo(f"hub.list({github!r})")
 
 
-def help(github, model, force_reload=False, skip_validation=False, trust_repo=None):
+def help(github, model, force_reload=False, skip_validation=False, trust_repo=None) -> NoReturn:
     """torch.hub.help: refused, as `load`."""
     _refuse_repo(f"hub.help({github!r}, {model!r})")
 

@@ -13,15 +13,18 @@ import typing
 from tracejit.dispatch import current_mode
 from tracejit.scripting import ScriptedFunction, ScriptedModule, ScriptMode
 from tracejit.scripting import script as _script
+from tracejit.traced import TracedFunction, TracedModule
 from tracejit.traced import trace as _trace
 from tracejit.tracer import TraceMode
 
 Final = typing.Final
+_T = typing.TypeVar("_T")
 ScriptModule = RecursiveScriptModule = ScriptedModule
 ScriptFunction = ScriptedFunction
 
 
-def script(obj, optimize=None, _frames_up: int = 0, _rcb=None, example_inputs=None, **options):
+def script(obj, optimize=None, _frames_up: int = 0, _rcb=None, example_inputs=None,
+           **options) -> typing.Any:
     """torch.jit.script: tracejit.script (capture from source, with control flow). A class
     (a TorchScript class) is returned unchanged: it runs as Python."""
     if isinstance(obj, type):
@@ -32,7 +35,7 @@ def script(obj, optimize=None, _frames_up: int = 0, _rcb=None, example_inputs=No
 def trace(func, example_inputs=None, optimize=None, check_trace: bool = True,
           check_inputs=None, check_tolerance: float = 1e-5, strict: bool = True,
           _force_outplace: bool = False, _module_class=None, _compilation_unit=None,
-          example_kwarg_inputs=None, **options):
+          example_kwarg_inputs=None, **options) -> TracedFunction | TracedModule:
     """torch.jit.trace: tracejit.trace with torch's signature (a tuple of example inputs or
     one tensor); torch's checking options are accepted and ignored."""
     if example_inputs is None:
@@ -51,7 +54,7 @@ def save(m, f, _extra_files=None) -> None:
     _save(m, f)
 
 
-def load(f, map_location=None, _extra_files=None):
+def load(f, map_location=None, _extra_files=None) -> typing.Any:
     """torch.jit.load: tracejit.load of a graph file (map_location must be the CPU)."""
     from tracejit.graphfile import load as _load
     from tracejit.tensor import check_device
@@ -70,7 +73,7 @@ def _decorator(fn=None, **_options):
 ignore = unused = export = _copy_to_script_wrapper = _script_if_tracing = _decorator
 
 
-def interface(cls):
+def interface(cls) -> _T:
     return cls
 
 
@@ -85,21 +88,21 @@ def is_tracing() -> bool:
     return isinstance(mode, TraceMode) and not isinstance(mode, ScriptMode)
 
 
-def annotate(the_type, the_value):
+def annotate(the_type, the_value) -> _T:
     """TorchScript's type hint for a value: returns the value."""
     return the_value
 
 
-def Attribute(value, type=None):
+def Attribute(value, type=None) -> _T:
     return value
 
 
-def freeze(mod, preserved_attrs=None, optimize_numerics: bool = True):
+def freeze(mod, preserved_attrs=None, optimize_numerics: bool = True) -> _T:
     """A captured module is already specialised on its weights: returned unchanged."""
     return mod
 
 
-def optimize_for_inference(mod, other_methods=None):
+def optimize_for_inference(mod, other_methods=None) -> _T:
     return mod
 
 
@@ -109,10 +112,10 @@ class Future:
     def __init__(self, value):
         self._value = value
 
-    def wait(self):
+    def wait(self) -> typing.Any:
         return self._value
 
-    def value(self):
+    def value(self) -> typing.Any:
         return self._value
 
     def done(self) -> bool:
@@ -124,7 +127,7 @@ def fork(func, *args, **kwargs) -> Future:
     return Future(func(*args, **kwargs))
 
 
-def wait(future: Future):
+def wait(future: Future) -> typing.Any:
     return future.wait()
 
 

@@ -9,7 +9,7 @@ import copy
 import inspect
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tracejit import functions as fn_ops
 from tracejit.script_flow import _restore_names
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 class Expressions:
     """The expression half of the Scripter (see scripting.py)."""
 
-    def expr(self, node: ast.expr, f: Frame):
+    def expr(self, node: ast.expr, f: Frame) -> Any:
         return self.method(node, f, "e_", "expressions")(node, f)
 
     def method(self, node, f: Frame, prefix: str, what: str) -> Callable:
@@ -49,7 +49,7 @@ class Expressions:
             raise f.source.error(node, f"{kind.__name__} {what} cannot be scripted")
         return method
 
-    def apply(self, fn, a, b, f, node):
+    def apply(self, fn, a, b, f, node) -> Any:
         self.mode.loc = f.source.loc(node)
         try:
             return fn(a, b)
@@ -60,7 +60,7 @@ class Expressions:
         except Exception as e:
             raise f.source.error(node, f"{type(e).__name__}: {e}") from None
 
-    def e_Lambda(self, node, f):
+    def e_Lambda(self, node, f) -> Any:
         """A lambda in scripted code: a callable that scripts its body inline when called
         (by the code, or by `map`/`sorted` and friends), seeing the variables of `f` then."""
         args = node.args
@@ -68,10 +68,10 @@ class Expressions:
         kw_defaults = [None if d is None else self.expr(d, f) for d in args.kw_defaults]
         return _Lambda(self, node, f, _lambda_signature(args, defaults, kw_defaults))
 
-    def e_Constant(self, node, f):
+    def e_Constant(self, node, f) -> Any:
         return node.value
 
-    def e_Name(self, node, f):
+    def e_Name(self, node, f) -> Any:
         name = node.id
         for scope in (f.env, f.closure, f.globals):
             if name in scope:
@@ -84,12 +84,12 @@ class Expressions:
             return getattr(builtins, name)
         raise f.source.error(node, f"name '{name}' is not defined")
 
-    def e_NamedExpr(self, node, f):
+    def e_NamedExpr(self, node, f) -> Any:
         value = self.expr(node.value, f)
         self.assign(node.target, value, f, node)
         return value
 
-    def e_Attribute(self, node, f):
+    def e_Attribute(self, node, f) -> Any:
         obj = self.expr(node.value, f)
         self.mode.loc = f.source.loc(node)
         try:
@@ -97,25 +97,25 @@ class Expressions:
         except AttributeError as e:
             raise f.source.error(node, str(e)) from None
 
-    def e_Subscript(self, node, f):
+    def e_Subscript(self, node, f) -> Any:
         obj, index = self.expr(node.value, f), self.expr(node.slice, f)
         return self.apply(operator.getitem, obj, index, f, node)
 
-    def e_Slice(self, node, f):
+    def e_Slice(self, node, f) -> Any:
         parts = [None if p is None else self.expr(p, f)
                  for p in (node.lower, node.upper, node.step)]
         return slice(*parts)
 
-    def e_Tuple(self, node, f):
+    def e_Tuple(self, node, f) -> Any:
         return tuple(self.elements(node.elts, f))
 
-    def e_List(self, node, f):
+    def e_List(self, node, f) -> Any:
         return self.made(self.elements(node.elts, f))
 
-    def e_Set(self, node, f):
+    def e_Set(self, node, f) -> Any:
         return set(self.elements(node.elts, f))
 
-    def e_Dict(self, node, f):
+    def e_Dict(self, node, f) -> Any:
         out = self.made({})
         for key, value in zip(node.keys, node.values):
             if key is None:
@@ -133,10 +133,10 @@ class Expressions:
                 out.append(self.expr(e, f))
         return out
 
-    def e_JoinedStr(self, node, f):
+    def e_JoinedStr(self, node, f) -> Any:
         return "".join(str(self.expr(v, f)) for v in node.values)
 
-    def e_FormattedValue(self, node, f):
+    def e_FormattedValue(self, node, f) -> Any:
         value = self.expr(node.value, f)
         spec = self.expr(node.format_spec, f) if node.format_spec is not None else ""
         conversion = {115: str, 114: repr, 97: ascii}.get(node.conversion)
@@ -144,12 +144,12 @@ class Expressions:
             value = conversion(value)
         return self.apply(format, value, spec, f, node)
 
-    def e_BinOp(self, node, f):
+    def e_BinOp(self, node, f) -> Any:
         a, b = self.expr(node.left, f), self.expr(node.right, f)
         out = self.apply(_BINOPS[type(node.op)], a, b, f, node)
         return self.made(out) if isinstance(out, (list, dict)) else out  # xs + [y]: a new one
 
-    def e_UnaryOp(self, node, f):
+    def e_UnaryOp(self, node, f) -> Any:
         value = self.expr(node.operand, f)
         if isinstance(node.op, ast.Not):
             if isinstance(value, Tensor):
@@ -158,7 +158,7 @@ class Expressions:
         self.mode.loc = f.source.loc(node)
         return self.apply(lambda v, _: _UNARY[type(node.op)](v), value, None, f, node)
 
-    def e_Compare(self, node, f):
+    def e_Compare(self, node, f) -> Any:
         left = self.expr(node.left, f)
         result = True
         for op, right_node in zip(node.ops, node.comparators):
@@ -170,12 +170,12 @@ class Expressions:
             left = right
         return result
 
-    def both(self, a, b, f, node):
+    def both(self, a, b, f, node) -> Any:
         if isinstance(a, Tensor) or isinstance(b, Tensor):
             return fn_ops.logical_and(self.truth(a, node, f), self.truth(b, node, f))
         return a and b
 
-    def e_BoolOp(self, node, f):
+    def e_BoolOp(self, node, f) -> Any:
         """and/or: Python's short circuit on Python values; on tensors both sides are
         evaluated and combined with logical_and/logical_or."""
         result = self.expr(node.values[0], f)
@@ -192,7 +192,7 @@ class Expressions:
                 result = self.expr(right_node, f)
         return result
 
-    def e_IfExp(self, node, f):
+    def e_IfExp(self, node, f) -> Any:
         cond = self.expr(node.test, f)
         if not isinstance(cond, Tensor):
             return self.expr(node.body if cond else node.orelse, f)
@@ -206,7 +206,7 @@ class Expressions:
                     node)
         return f.env.pop(key)
 
-    def e_Call(self, node, f):
+    def e_Call(self, node, f) -> Any:
         func = self.expr(node.func, f)
         args = self.elements(node.args, f)
         kwargs = {}
@@ -229,12 +229,12 @@ class Expressions:
         except Exception as e:
             raise f.source.error(node, f"{type(e).__name__}: {e}") from None
 
-    def e_ListComp(self, node, f):
+    def e_ListComp(self, node, f) -> Any:
         out: list = self.made([])
         self.comprehension(node.generators, 0, lambda: out.append(self.expr(node.elt, f)), f)
         return out
 
-    def e_DictComp(self, node, f):
+    def e_DictComp(self, node, f) -> Any:
         out: dict = self.made({})
 
         def put():
@@ -242,7 +242,7 @@ class Expressions:
         self.comprehension(node.generators, 0, put, f)
         return out
 
-    def comprehension(self, generators, k, emit, f):
+    def comprehension(self, generators, k, emit, f) -> Any:
         if k == len(generators):
             return emit()
         g = generators[k]

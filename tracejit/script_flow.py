@@ -111,7 +111,7 @@ class Flow:
         for t in written:
             self.mode.bind(t, next(results)._value)
 
-    def fill(self, a, b, tb: Block, eb: Block):
+    def fill(self, a, b, tb: Block, eb: Block) -> tuple[Any, Any]:
         """A placeholder (zeros of the same types) for the side of `return` that has none."""
         present, block = (b, tb) if a is MISSING else (a, eb)
         leaves, structure, _ = pytree.flatten(present)
@@ -123,7 +123,7 @@ class Flow:
         filler = pytree.unflatten(structure, zeros)
         return (filler, b) if a is MISSING else (a, filler)
 
-    def unify(self, name, a, b, tb, eb, pairs, f, node):
+    def unify(self, name, a, b, tb, eb, pairs, f, node) -> Any:
         """What variable `name` holds after the branches: `a` in one, `b` in the other. Equal
         Python values stay; tensors (and numbers that differ) become results of the if."""
         if _same_static(a, b):
@@ -234,7 +234,7 @@ class Flow:
         raise f.source.error(node, "the values this loop changes did not settle")
 
     def build_loop(self, node, f: Frame, bounds, exits: bool, names: list[str],
-                   written: list[Tensor]):
+                   written: list[Tensor]) -> tuple[list[str], dict]:
         """Build the loop op carrying `names` and `written`; returns what else the body
         changed (names, tensors) — empty when the op is complete."""
         mode = self.mode
@@ -402,7 +402,7 @@ class Flow:
                 cond = self.constant(False, DType.bool)
         return cond
 
-    def split(self, value, leaves: list):
+    def split(self, value, leaves: list) -> Any:
         """A template of `value` (tuples and lists of tensors and numbers), its tensors (numbers
         made tensors) appended to `leaves`; None for anything else."""
         if isinstance(value, (tuple, list)) and not hasattr(value, "_fields"):
@@ -428,7 +428,7 @@ class Flow:
             return
         yields.append(self.carried_value(name, value, next(starts), f, node))
 
-    def carried_value(self, name, value, start: Tensor, f, node):
+    def carried_value(self, name, value, start: Tensor, f, node) -> Any:
         want = start._type
         if isinstance(value, Undefined) or value is MISSING:
             raise f.source.error(node, f"variable '{show(name)}' is carried by this loop but "

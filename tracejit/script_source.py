@@ -12,7 +12,9 @@ import os
 import sysconfig
 import textwrap
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tracejit.ir.graph import Loc
 from tracejit.nn.module import Module
@@ -78,7 +80,8 @@ class Source:
     def loc(self, node: ast.AST) -> Loc:
         return Loc(self.file, node.lineno + self.line0, node.col_offset + self.col0 + 1)
 
-    def error(self, node: ast.AST, reason: str, hint: str = "", escape: bool = False):
+    def error(self, node: ast.AST, reason: str, hint: str = "",
+              escape: bool = False) -> ScriptError:
         line = node.lineno + self.line0
         col = node.col_offset + self.col0
         text = linecache.getline(self.file, line).rstrip("\n")
@@ -159,7 +162,7 @@ def _lambda_source(fn: types.FunctionType, name: str) -> Source:
     raise Source(file, None, line - 1, 0).error(node, reason, "define it with def")
 
 
-def unwrap_library(fn):
+def unwrap_library(fn) -> Callable[..., Any]:
     """The function under library decorators (`@no_grad()`, contextlib, functools.wraps in the
     standard library or tracejit): their wrapper frames change nothing a graph captures, and
     their source is not the user's."""

@@ -16,7 +16,7 @@ reads in the same call see it) and gets its old value back when scripting ends.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tracejit.nn.module import Module
 from tracejit.script_source import MISSING
@@ -37,7 +37,7 @@ class PythonState:
         self.attr_writes: list[tuple[object, str, object]] = []  # (obj, name, value before)
         self.attr_reads: set[tuple[int, str]] = set()  # plain tensor attributes read
 
-    def made(self, container):
+    def made(self, container) -> Any:
         """`container` was built here (a list or dict display, a comprehension)."""
         self.owned[id(container)] = (container, self.dynamic_depth)
         return container
@@ -61,7 +61,7 @@ class PythonState:
                              _GROW_HINT, escape=True)
 
     # --- module attributes ----------------------------------------------------------------------
-    def read_attribute(self, obj, name: str, value):
+    def read_attribute(self, obj, name: str, value) -> Any:
         """Note a plain tensor attribute of a module (baked in as a constant when read)."""
         if isinstance(obj, Module) and isinstance(value, Tensor) and \
                 name not in obj._parameters and name not in obj._buffers:

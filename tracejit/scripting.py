@@ -36,13 +36,14 @@ import logging
 import operator
 import types
 from collections.abc import Callable
+from typing import Any, NoReturn
 
 import numpy as np
 
 from tracejit import functions as fn_ops
 from tracejit import pytree
 from tracejit.dispatch import current_mode, using_mode
-from tracejit.ir.graph import Loc, Operation
+from tracejit.ir.graph import Loc, Operation, Value
 from tracejit.ir.ops import Op, infer_types
 from tracejit.ir.types import DType
 from tracejit.nn.module import Module, Sequential
@@ -94,30 +95,30 @@ class ScriptMode(TraceMode):
         self.top = self.body
         self.loc: Loc | None = None
 
-    def record(self, op, values, attrs, types=None):
+    def record(self, op, values, attrs, types=None) -> Value:
         if types is None:
             types = infer_types(op, [v.type for v in values], attrs)
         operation = Operation.create(op, values, attrs, types, loc=self.loc)
         self.body.append(operation)
         return operation.result
 
-    def constant(self, tensor):
+    def constant(self, tensor) -> Value:
         body, self.body = self.body, self.top
         try:
             return super().constant(tensor)
         finally:
             self.body = body
 
-    def concrete(self, tensor, use):
+    def concrete(self, tensor, use) -> np.ndarray:
         value = getattr(tensor, "_value", None)
         if value is not None and id(value) in self.dynamic:
             raise _Escape(use)
         return tensor._data
 
-    def unsupported(self, what):
+    def unsupported(self, what) -> NoReturn:
         raise TraceError(f"{what} cannot be scripted")
 
-    def location(self):
+    def location(self) -> Loc | None:
         return self.loc
 
     def dynamic_tensor(self, value) -> Tensor:
@@ -155,7 +156,7 @@ class Scripter(Flow, Expressions, PythonState):
         self.init_state()
 
     # --- calls --------------------------------------------------------------------------------
-    def call_function(self, fn: types.FunctionType, args, kwargs, node=None, frame=None):
+    def call_function(self, fn: types.FunctionType, args, kwargs, node=None, frame=None) -> Any:
         """Script `fn(*args, **kwargs)` inline; its return value."""
         source = source_of(fn)
         if self.depth >= MAX_DEPTH:
@@ -190,7 +191,7 @@ class Scripter(Flow, Expressions, PythonState):
         finally:
             self.depth -= 1
 
-    def call(self, func, args, kwargs, node, f: Frame):
+    def call(self, func, args, kwargs, node, f: Frame) -> Any:
         func = unwrap_library(func)
         if inspect.ismethod(func):  # a library-decorated method (`@no_grad()` on a helper)
             func = types.MethodType(unwrap_library(func.__func__), func.__self__)
@@ -268,22 +269,22 @@ class Scripter(Flow, Expressions, PythonState):
         except TraceError as e:
             raise f.source.error(node, str(e)) from None
 
-    def s_Expr(self, node, f):
+    def s_Expr(self, node, f) -> None:
         self.expr(node.value, f)
 
-    def s_Pass(self, node, f):
+    def s_Pass(self, node, f) -> None:
         pass
 
-    def s_Assign(self, node, f):
+    def s_Assign(self, node, f) -> None:
         value = self.expr(node.value, f)
         for target in node.targets:
             self.assign(target, value, f, node)
 
-    def s_AnnAssign(self, node, f):
+    def s_AnnAssign(self, node, f) -> None:
         if node.value is not None:
             self.assign(node.target, self.expr(node.value, f), f, node)
 
-    def s_AugAssign(self, node, f):
+    def s_AugAssign(self, node, f) -> None:
         op = _INPLACE[type(node.op)]
         target = node.target
         if isinstance(target, ast.Name):
@@ -303,14 +304,14 @@ class Scripter(Flow, Expressions, PythonState):
         else:
             self.assign(target, None, f, node)  # the attribute error
 
-    def s_Delete(self, node, f):
+    def s_Delete(self, node, f) -> None:
         for target in node.targets:
             if not isinstance(target, ast.Name):
                 raise f.source.error(target, "del of an item or attribute mutates Python "
                                              "state the graph cannot replay")
             f.env.pop(target.id, None)
 
-    def s_If(self, node, f):
+    def s_If(self, node, f) -> None:
         cond = self.expr(node.test, f)
         if isinstance(cond, Tensor):
             self.branch(self.truth(cond, node.test, f), lambda: self.body(node.body, f),
@@ -318,16 +319,16 @@ class Scripter(Flow, Expressions, PythonState):
         else:
             self.body(node.body if cond else node.orelse, f)
 
-    def s_Return(self, node, f):
+    def s_Return(self, node, f) -> NoReturn:
         raise _Return(None if node.value is None else self.expr(node.value, f))
 
-    def s_Break(self, node, f):
+    def s_Break(self, node, f) -> NoReturn:
         raise _Break()
 
-    def s_Continue(self, node, f):
+    def s_Continue(self, node, f) -> NoReturn:
         raise _Continue()
 
-    def s_Raise(self, node, f):
+    def s_Raise(self, node, f) -> None:
         if self.dynamic_depth:
             raise f.source.error(node, "raise inside an if or loop on a tensor value: the "
                                        "graph has no exceptions",
@@ -335,7 +336,7 @@ class Scripter(Flow, Expressions, PythonState):
         exc = self.expr(node.exc, f) if node.exc is not None else RuntimeError("raise")
         raise exc
 
-    def s_Assert(self, node, f):
+    def s_Assert(self, node, f) -> None:
         test = self.expr(node.test, f)
         message = self.expr(node.msg, f) if node.msg is not None else None
         if not isinstance(test, Tensor):
@@ -352,7 +353,7 @@ class Scripter(Flow, Expressions, PythonState):
         self.mode.body.append(Operation.create(Op.ASSERT, [self.mode.value_of(cond)],
                                                {"message": text}, [], loc=loc))
 
-    def s_For(self, node, f):
+    def s_For(self, node, f) -> None:
         if node.orelse:
             raise f.source.error(node, "for ... else cannot be scripted",
                                  "use a flag variable set before break")
@@ -374,7 +375,7 @@ class Scripter(Flow, Expressions, PythonState):
             raise f.source.error(iterable, f"cannot iterate: {e}") from None
         self.unrolled(node, items, f)
 
-    def s_While(self, node, f):
+    def s_While(self, node, f) -> None:
         if node.orelse:
             raise f.source.error(node, "while ... else cannot be scripted",
                                  "use a flag variable set before break")
@@ -416,7 +417,7 @@ class Scripter(Flow, Expressions, PythonState):
         else:
             raise f.source.error(target, f"cannot assign to {type(target).__name__}")
 
-    def unpack(self, target, value, f, node):
+    def unpack(self, target, value, f, node) -> None:
         try:
             items = list(value)
         except TypeError:
@@ -436,7 +437,7 @@ class Scripter(Flow, Expressions, PythonState):
         for element, item in zip(target.elts, items):
             self.assign(element, item, f, node)
 
-    def set_item(self, obj, index, value, f, node):
+    def set_item(self, obj, index, value, f, node) -> None:
         if isinstance(obj, (list, dict)):
             self.check_mutation(obj, f, node, "item assignment")
             obj[index] = value
@@ -585,7 +586,8 @@ class ScriptedModule(_Scripted, TracedModule):
 
 
 def script(fn_or_module=None, *, strict: bool = False, cache_size: int = 8,
-           pipeline: str | None = None, backend: str | None = None):
+           pipeline: str | None = None, backend: str | None = None,
+           ) -> ScriptedFunction | ScriptedModule | Callable[[Any], Any]:
     """Capture `fn_or_module` from its source, with its control flow, into a graph.
 
     Use as `@tracejit.script` on a function or `tracejit.script(module)` on an nn.Module.

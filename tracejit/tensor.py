@@ -7,6 +7,9 @@ them as the primitives they are made of.
 
 from __future__ import annotations
 
+import builtins
+from typing import Any
+
 import numpy as np
 
 from tracejit import functions as F
@@ -57,10 +60,10 @@ CPU = device("cpu")
 
 
 def _unary(op: Op, doc: str):
-    def method(self):
+    def method(self) -> Tensor:
         return dispatch(op, self)
 
-    def method_(self):
+    def method_(self) -> Tensor:
         return dispatch_inplace(op, self)
 
     method.__doc__ = doc
@@ -69,13 +72,13 @@ def _unary(op: Op, doc: str):
 
 
 def _binary(op: Op, doc: str):
-    def method(self, other):
+    def method(self, other) -> Tensor:
         return dispatch(op, self, other)
 
-    def method_(self, other):
+    def method_(self, other) -> Tensor:
         return dispatch_inplace(op, self, other)
 
-    def reflected(self, other):
+    def reflected(self, other) -> Tensor:
         return dispatch(op, other, self)
 
     method.__doc__ = doc
@@ -142,7 +145,7 @@ class Tensor(TorchMethods, SpecialMethods):
         return False
 
     @property
-    def grad(self):
+    def grad(self) -> Tensor | None:
         return None
 
     @property
@@ -166,7 +169,7 @@ class Tensor(TorchMethods, SpecialMethods):
     def mT(self) -> Tensor:
         return self.transpose(-2, -1)
 
-    def size(self, dim: int | None = None):
+    def size(self, dim: int | None = None) -> Size | builtins.int:
         if dim is None:
             return self.shape
         return self._data.shape[F.normalize_dim(dim, self.ndim)]
@@ -182,7 +185,7 @@ class Tensor(TorchMethods, SpecialMethods):
     def element_size(self) -> int:
         return self._data.itemsize
 
-    def stride(self, dim: int | None = None):
+    def stride(self, dim: int | None = None) -> tuple[builtins.int, ...] | builtins.int:
         strides = tuple(s // self._data.itemsize for s in self._data.strides)
         return strides if dim is None else strides[F.normalize_dim(dim, self.ndim)]
 
@@ -199,13 +202,13 @@ class Tensor(TorchMethods, SpecialMethods):
         self.requires_grad = requires_grad
         return self
 
-    def backward(self, *args, **kwargs):
+    def backward(self, *args, **kwargs) -> None:
         raise NotImplementedError(
             "autograd is not implemented yet: tracejit runs inference only for now"
         )
 
     # --- conversion -------------------------------------------------------------------------
-    def item(self):
+    def item(self) -> builtins.int | builtins.float | builtins.bool:
         if self._data.size != 1:
             raise RuntimeError(
                 f"a Tensor with {self._data.size} elements cannot be converted to Scalar "
@@ -213,7 +216,7 @@ class Tensor(TorchMethods, SpecialMethods):
             )
         return concrete(self, "item()").item()
 
-    def tolist(self):
+    def tolist(self) -> list[Any] | builtins.int | builtins.float | builtins.bool:
         return concrete(self, "tolist()").tolist()
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
@@ -357,19 +360,19 @@ class Tensor(TorchMethods, SpecialMethods):
     remainder = __mod__
     bitwise_and, bitwise_or, bitwise_xor = __and__, __or__, __xor__
 
-    def __pow__(self, exponent):
+    def __pow__(self, exponent) -> Tensor:
         return dispatch(Op.POW, self, _checked_exponent(self, exponent))
 
-    def pow_(self, exponent):
+    def pow_(self, exponent) -> Tensor:
         return dispatch_inplace(Op.POW, self, _checked_exponent(self, exponent))
 
     pow = __pow__
 
-    def maximum(self, other):
+    def maximum(self, other) -> Tensor:
         """Elementwise maximum (NaN propagates); `other` must be a tensor, as in torch."""
         return dispatch(Op.MAXIMUM, self, F.as_tensor_arg(other, "other"))
 
-    def minimum(self, other):
+    def minimum(self, other) -> Tensor:
         """Elementwise minimum (NaN propagates); `other` must be a tensor, as in torch."""
         return dispatch(Op.MINIMUM, self, F.as_tensor_arg(other, "other"))
 
@@ -385,24 +388,24 @@ class Tensor(TorchMethods, SpecialMethods):
     mm = F.mm
     bmm = F.bmm
 
-    def add(self, other, *, alpha=1):
+    def add(self, other, *, alpha=1) -> Tensor:
         return dispatch(Op.ADD, self, F.scaled(Op.ADD, self, other, alpha))
 
-    def add_(self, other, *, alpha=1):
+    def add_(self, other, *, alpha=1) -> Tensor:
         return dispatch_inplace(Op.ADD, self, F.scaled(Op.ADD, self, other, alpha))
 
-    def sub(self, other, *, alpha=1):
+    def sub(self, other, *, alpha=1) -> Tensor:
         return dispatch(Op.SUB, self, F.scaled(Op.SUB, self, other, alpha))
 
-    def sub_(self, other, *, alpha=1):
+    def sub_(self, other, *, alpha=1) -> Tensor:
         return dispatch_inplace(Op.SUB, self, F.scaled(Op.SUB, self, other, alpha))
 
     subtract = sub
 
-    def div(self, other, *, rounding_mode=None):
+    def div(self, other, *, rounding_mode=None) -> Tensor:
         return dispatch(F.division_op(rounding_mode), self, other)
 
-    def div_(self, other, *, rounding_mode=None):
+    def div_(self, other, *, rounding_mode=None) -> Tensor:
         return dispatch_inplace(F.division_op(rounding_mode), self, other)
 
     divide = div
@@ -437,7 +440,7 @@ class Tensor(TorchMethods, SpecialMethods):
     def __ixor__(self, other):
         return self.bitwise_xor_(other)
 
-    def __neg__(self):
+    def __neg__(self) -> Tensor:
         if self.dtype is DType.bool:
             raise RuntimeError(
                 "Negation, the `-` operator, on a bool tensor is not supported. If you are "
@@ -450,7 +453,7 @@ class Tensor(TorchMethods, SpecialMethods):
 
     neg = negative = __neg__
 
-    def neg_(self):
+    def neg_(self) -> Tensor:
         return assign(self, -self, "neg_")
 
     abs, abs_ = _unary(Op.ABS, "Absolute value.")
@@ -484,79 +487,79 @@ class Tensor(TorchMethods, SpecialMethods):
             )
         return dispatch(Op.BITWISE_NOT, self)
 
-    def round(self, *, decimals: int = 0):
+    def round(self, *, decimals: int = 0) -> Tensor:
         return dispatch(Op.ROUND, self, decimals=decimals)
 
-    def round_(self, *, decimals: int = 0):
+    def round_(self, *, decimals: int = 0) -> Tensor:
         return dispatch_inplace(Op.ROUND, self, decimals=decimals)
 
-    def square(self):
+    def square(self) -> Tensor:
         return self * self
 
-    def clamp(self, min=None, max=None):
+    def clamp(self, min=None, max=None) -> Tensor:
         return F.clamp(self, min, max)
 
     clip = clamp
 
-    def clamp_(self, min=None, max=None):
+    def clamp_(self, min=None, max=None) -> Tensor:
         return assign(self, F.clamp(self, min, max), "clamp_")
 
     clip_ = clamp_
 
-    def clamp_min(self, min):
+    def clamp_min(self, min) -> Tensor:
         return F.clamp(self, min, None)
 
-    def clamp_max(self, max):
+    def clamp_max(self, max) -> Tensor:
         return F.clamp(self, None, max)
 
-    def logical_and(self, other):
+    def logical_and(self, other) -> Tensor:
         return F.logical_and(self, other)
 
-    def logical_or(self, other):
+    def logical_or(self, other) -> Tensor:
         return F.logical_or(self, other)
 
-    def logical_xor(self, other):
+    def logical_xor(self, other) -> Tensor:
         return F.logical_xor(self, other)
 
-    def isnan(self):
+    def isnan(self) -> Tensor:
         return self != self
 
-    def lerp(self, end, weight):
+    def lerp(self, end, weight) -> Tensor:
         return self + weight * (end - self)
 
     # --- in-place fills and copies -----------------------------------------------------------
-    def fill_(self, value):
+    def fill_(self, value) -> Tensor:
         return F.fill_(self, value)
 
-    def zero_(self):
+    def zero_(self) -> Tensor:
         return F.fill_(self, 0)
 
-    def copy_(self, src, non_blocking: bool = False):
+    def copy_(self, src, non_blocking: bool = False) -> Tensor:
         return F.copy_(self, src)
 
-    def masked_fill(self, mask, value):
+    def masked_fill(self, mask, value) -> Tensor:
         return F.masked_fill(self, mask, value)
 
-    def masked_fill_(self, mask, value):
+    def masked_fill_(self, mask, value) -> Tensor:
         return assign(self, F.masked_fill(self, mask, value), "masked_fill_")
 
-    def where(self, condition, other):
+    def where(self, condition, other) -> Tensor:
         return F.where(condition, self, other)
 
-    def new_tensor(self, data, dtype=None, **kwargs):
+    def new_tensor(self, data, dtype=None, **kwargs) -> Tensor:
         from tracejit.creation import tensor
 
         return tensor(data, dtype=dtype or self.dtype)
 
-    def new_full(self, size, fill_value, *, dtype=None, **kwargs):
+    def new_full(self, size, fill_value, *, dtype=None, **kwargs) -> Tensor:
         from tracejit.creation import full
 
         return full(size, fill_value, dtype=dtype or self.dtype)
 
-    def new_zeros(self, *size, dtype=None, **kwargs):
+    def new_zeros(self, *size, dtype=None, **kwargs) -> Tensor:
         return self.new_full(F.size_args(size), 0, dtype=dtype)
 
-    def new_ones(self, *size, dtype=None, **kwargs):
+    def new_ones(self, *size, dtype=None, **kwargs) -> Tensor:
         return self.new_full(F.size_args(size), 1, dtype=dtype)
 
     new_empty = new_zeros
@@ -596,7 +599,7 @@ class Tensor(TorchMethods, SpecialMethods):
     repeat = F.repeat
     chunk = F.chunk
 
-    def split(self, split_size, dim: int = 0):
+    def split(self, split_size, dim: int = 0) -> tuple[Tensor, ...]:
         """Tensor.split(split_size, dim): torch names the size split_size here (the function
         tracejit.split calls it split_size_or_sections)."""
         return F.split(self, split_size, dim)
@@ -606,13 +609,13 @@ class Tensor(TorchMethods, SpecialMethods):
     triu = F.triu
     gather = F.gather
 
-    def expand_as(self, other):
+    def expand_as(self, other) -> Tensor:
         return self.expand(*other.shape)
 
-    def view_as(self, other):
+    def view_as(self, other) -> Tensor:
         return self.view(*other.shape)
 
-    def reshape_as(self, other):
+    def reshape_as(self, other) -> Tensor:
         return self.reshape(*other.shape)
 
     # --- sorting, flipping, scattering, selecting, sampling (tracejit/functions_index.py) ----

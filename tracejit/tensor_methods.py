@@ -6,6 +6,8 @@ attributes. Everything here goes through dispatched ops or other Tensor methods.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tracejit import functions as F
 from tracejit import functions_extra as FX
 from tracejit import functions_math as FM
@@ -13,11 +15,16 @@ from tracejit import functions_shape as FS
 from tracejit import functions_stats as FST
 from tracejit.dispatch import assign
 
+if TYPE_CHECKING:
+    from tracejit.compat import layout as Layout
+    from tracejit.linalg import qr_result, slogdet_result, svd_result
+    from tracejit.tensor import Tensor
+
 
 def _in_place(function, name: str):
     """`x.name(...)`: function(x, ...) written back into x (torch's in-place dtype rules)."""
 
-    def method(self, *args, **kwargs):
+    def method(self, *args, **kwargs) -> Tensor:
         return assign(self, function(self, *args, **kwargs), name)
 
     method.__name__ = name
@@ -137,59 +144,59 @@ class TorchMethods:
     nanquantile = FST.nanquantile
     quantile = FST.quantile
 
-    def det(self):
+    def det(self) -> Tensor:
         return _aliases().det(self)
 
-    def inverse(self):
+    def inverse(self) -> Tensor:
         return _aliases().inverse(self)
 
-    def slogdet(self):
+    def slogdet(self) -> slogdet_result:
         return _aliases().slogdet(self)
 
-    def logdet(self):
+    def logdet(self) -> Tensor:
         return _aliases().logdet(self)
 
-    def pinverse(self, rcond: float = 1e-15):
+    def pinverse(self, rcond: float = 1e-15) -> Tensor:
         return _aliases().pinverse(self, rcond)
 
-    def matrix_power(self, n: int):
+    def matrix_power(self, n: int) -> Tensor:
         return _aliases().matrix_power(self, n)
 
-    def cholesky(self, upper: bool = False):
+    def cholesky(self, upper: bool = False) -> Tensor:
         return _aliases().cholesky(self, upper)
 
-    def qr(self, some: bool = True):
+    def qr(self, some: bool = True) -> qr_result:
         return _aliases().qr(self, some)
 
-    def svd(self, some: bool = True, compute_uv: bool = True):
+    def svd(self, some: bool = True, compute_uv: bool = True) -> svd_result:
         return _aliases().svd(self, some, compute_uv)
 
-    def ldexp(self, other):
+    def ldexp(self, other) -> Tensor:
         return _aliases().ldexp(self, other)
 
-    def renorm(self, p, dim: int, maxnorm):
+    def renorm(self, p, dim: int, maxnorm) -> Tensor:
         return _aliases().renorm(self, p, dim, maxnorm)
 
-    def select_scatter(self, src, dim: int, index: int):
+    def select_scatter(self, src, dim: int, index: int) -> Tensor:
         return _aliases().select_scatter(self, src, dim, index)
 
-    def slice_scatter(self, src, dim: int = 0, start=None, end=None, step: int = 1):
+    def slice_scatter(self, src, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:
         return _aliases().slice_scatter(self, src, dim, start, end, step)
 
-    def hardshrink(self, lambd: float = 0.5):
+    def hardshrink(self, lambd: float = 0.5) -> Tensor:
         from tracejit.nn.functional import hardshrink
 
         return hardshrink(self, lambd)
 
-    def prelu(self, weight):
+    def prelu(self, weight) -> Tensor:
         from tracejit.nn.functional import prelu
 
         return prelu(self, weight)
 
-    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1):
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
         return FM.diag_embed(self, offset, dim1, dim2)
 
-    def put_(self, index, source, accumulate: bool = False):
+    def put_(self, index, source, accumulate: bool = False) -> Tensor:
         """self.flatten()[index] = source, in place (accumulate=True is not supported yet)."""
         if accumulate:
             raise NotImplementedError("put_(accumulate=True) is not supported yet; use "
@@ -198,22 +205,22 @@ class TorchMethods:
         flat[index.reshape(-1)] = source.reshape(-1) if hasattr(source, "reshape") else source
         return assign(self, flat.reshape(self.shape), "put_")
 
-    def put(self, index, source, accumulate: bool = False):
+    def put(self, index, source, accumulate: bool = False) -> Tensor:
         return self.clone().put_(index, source, accumulate)
 
-    def adjoint(self):
+    def adjoint(self) -> Tensor:
         return self.mT
 
-    def unsafe_split(self, split_size, dim: int = 0):
+    def unsafe_split(self, split_size, dim: int = 0) -> tuple[Tensor, ...]:
         return self.split(split_size, dim)
 
-    def unsafe_chunk(self, chunks: int, dim: int = 0):
+    def unsafe_chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         return self.chunk(chunks, dim)
 
-    def not_equal(self, other):
+    def not_equal(self, other) -> Tensor:
         return self.ne(other)
 
-    def positive(self):
+    def positive(self) -> Tensor:
         return +self
 
     # --- in-place variants ----------------------------------------------------------------------
@@ -259,77 +266,77 @@ class TorchMethods:
     less_ = _in_place(lambda self, other: self.lt(other), "less_")
     less_equal_ = _in_place(lambda self, other: self.le(other), "less_equal_")
 
-    def negative_(self):
+    def negative_(self) -> Tensor:
         return self.neg_()
 
-    def absolute_(self):
+    def absolute_(self) -> Tensor:
         return self.abs_()
 
-    def fix_(self):
+    def fix_(self) -> Tensor:
         return self.trunc_()
 
     # --- shape changes in place (self becomes the reshaped view, as in torch) ------------------
-    def squeeze_(self, dim=None):
+    def squeeze_(self, dim=None) -> Tensor:
         return _become(self, self.squeeze() if dim is None else self.squeeze(dim))
 
-    def unsqueeze_(self, dim):
+    def unsqueeze_(self, dim) -> Tensor:
         return _become(self, self.unsqueeze(dim))
 
-    def t_(self):
+    def t_(self) -> Tensor:
         return _become(self, self.t())
 
-    def transpose_(self, dim0, dim1):
+    def transpose_(self, dim0, dim1) -> Tensor:
         return _become(self, self.transpose(dim0, dim1))
 
     swapaxes_ = swapdims_ = transpose_
 
-    def multiply_(self, other):
+    def multiply_(self, other) -> Tensor:
         return self.mul_(other)
 
-    def divide_(self, other, *, rounding_mode=None):
+    def divide_(self, other, *, rounding_mode=None) -> Tensor:
         return self.div_(other, rounding_mode=rounding_mode)
 
-    def true_divide_(self, other):
+    def true_divide_(self, other) -> Tensor:
         return self.div_(other)
 
-    def subtract_(self, other, *, alpha=1):
+    def subtract_(self, other, *, alpha=1) -> Tensor:
         return self.sub_(other, alpha=alpha)
 
     # --- random fills ---------------------------------------------------------------------------
-    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    def normal_(self, mean=0.0, std=1.0, *, generator=None) -> Tensor:
         """Fill in place with samples of N(mean, std^2)."""
         return _random_fill(self, "normal", (mean, std), generator)
 
-    def uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    def uniform_(self, from_=0.0, to=1.0, *, generator=None) -> Tensor:
         """Fill in place with samples of U(from_, to)."""
         return _random_fill(self, "uniform", (from_, to), generator)
 
-    def random_(self, from_=0, to=None, *, generator=None):
+    def random_(self, from_=0, to=None, *, generator=None) -> Tensor:
         """Fill in place with integers in [from_, to) ([0, from_) when only one is given)."""
         return _random_fill(self, "integers", (from_, to), generator)
 
-    def bernoulli_(self, p=0.5, *, generator=None):
+    def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
         """Fill in place with 1 (probability p) or 0."""
         return _random_fill(self, "bernoulli", (p,), generator)
 
-    def exponential_(self, lambd=1.0, *, generator=None):
+    def exponential_(self, lambd=1.0, *, generator=None) -> Tensor:
         """Fill in place with samples of Exp(lambd)."""
         return _random_fill(self, "exponential", (lambd,), generator)
 
-    def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None) -> Tensor:
         """Fill in place with exp of N(mean, std^2) samples."""
         return _random_fill(self, "log_normal", (mean, std), generator)
 
-    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None) -> Tensor:
         """Fill in place with samples of Cauchy(median, sigma)."""
         return _random_fill(self, "cauchy", (median, sigma), generator)
 
-    def geometric_(self, p, *, generator=None):
+    def geometric_(self, p, *, generator=None) -> Tensor:
         """Fill in place with the number of Bernoulli(p) trials to the first success."""
         return _random_fill(self, "geometric", (p,), generator)
 
     # --- the legacy type API --------------------------------------------------------------------
-    def type(self, dtype=None, non_blocking: bool = False, **kwargs):
+    def type(self, dtype=None, non_blocking: bool = False, **kwargs) -> str | Tensor:
         """No argument: the legacy type name ('torch.FloatTensor'); else a cast to a dtype or
         a legacy type (`x.type(tracejit.LongTensor)`, `x.type('torch.LongTensor')`)."""
         from tracejit.compat import legacy_type_dtype, legacy_type_name
@@ -338,15 +345,21 @@ class TorchMethods:
             return legacy_type_name(self.dtype)
         return self.to(legacy_type_dtype(dtype))
 
-    def new(self, *args, device=None):
+    def new(self, *args, device=None) -> Tensor:
         """Legacy: a tensor of self's dtype: new(2, 3) zeros, new([1, 2]) data, new() empty."""
         from tracejit.compat import legacy_new
 
         return legacy_new(self.dtype, args, device)
 
     # --- device and size attributes -------------------------------------------------------------
-    is_xpu = is_mps = is_sparse = is_quantized = is_meta = property(lambda self: False)
-    is_cpu = property(lambda self: True)
+    def _false(self) -> bool:
+        return False
+
+    is_xpu = is_mps = is_sparse = is_quantized = is_meta = property(_false)
+
+    @property
+    def is_cpu(self) -> bool:
+        return True
 
     def get_device(self) -> int:
         """-1: the tensor lives on the CPU."""
@@ -368,17 +381,17 @@ class TorchMethods:
         return int(self._data.nbytes)
 
     @property
-    def layout(self):
+    def layout(self) -> Layout:
         from tracejit.compat import strided
 
         return strided
 
     @property
-    def mH(self):
+    def mH(self) -> Tensor:
         return self.mT
 
     @property
-    def H(self):
+    def H(self) -> Tensor:
         if self.ndim > 2:
             raise RuntimeError("tensor.H is only supported on matrices (2-D tensors). Got "
                                f"{self.ndim}-D tensor.")

@@ -6,8 +6,14 @@ with an integer reduction) are left out rather than given a wrong meaning."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tracejit.functions import _method_function
 from tracejit.nn import functional as _F
+
+if TYPE_CHECKING:
+    from tracejit.linalg import qr_result, slogdet_result, svd_result
+    from tracejit.tensor import Tensor
 
 # tracejit.X(input, ...) is input.X(...)
 _METHODS = (
@@ -20,6 +26,11 @@ _METHODS = (
     "tan_", "tanh_", "trunc_", "unsafe_chunk", "unsafe_split", "xlogy_",
 )
 globals().update({name: _method_function(name) for name in _METHODS if name != "is_nonzero"})
+# the methods that return something else than a Tensor
+for _name, _returns in (("get_device", "int"), ("is_inference", "bool"),
+                        ("unsafe_chunk", "tuple[Tensor, ...]"),
+                        ("unsafe_split", "tuple[Tensor, ...]")):
+    globals()[_name].__annotations__["return"] = _returns
 
 # tracejit.X is nn.functional.X (same signature as torch.X)
 _FUNCTIONAL = (
@@ -38,7 +49,7 @@ globals().update({name: getattr(_F, name) for name in _FUNCTIONAL})
 
 # tracejit.X_copy(input, ...) is input.X(...).clone(): torch's copying spellings of views
 def _copy_function(name: str):
-    def function(input, *args, **kwargs):
+    def function(input, *args, **kwargs) -> Tensor | tuple[Tensor, ...] | list[Tensor]:
         out = getattr(input, name)(*args, **kwargs)
         if isinstance(out, (tuple, list)):
             return type(out)(t.clone() for t in out)
@@ -54,34 +65,34 @@ _COPIES = ("diagonal", "expand", "permute", "select", "split", "split_with_sizes
 globals().update({f"{name}_copy": _copy_function(name) for name in _COPIES})
 
 
-def alias_copy(input):
+def alias_copy(input) -> Tensor:
     return input.clone()
 
 
-def slice_copy(input, dim: int = 0, start=None, end=None, step: int = 1):
+def slice_copy(input, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:
     return input[(slice(None),) * (dim % input.ndim) + (slice(start, end, step),)].clone()
 
 
 # torch's older linear-algebra spellings (see tracejit.linalg)
-def det(input):
+def det(input) -> Tensor:
     from tracejit import linalg
 
     return linalg.det(input)
 
 
-def inverse(input):
+def inverse(input) -> Tensor:
     from tracejit import linalg
 
     return linalg.inv(input)
 
 
-def slogdet(input):
+def slogdet(input) -> slogdet_result:
     from tracejit import linalg
 
     return linalg.slogdet(input)
 
 
-def logdet(input):
+def logdet(input) -> Tensor:
     """log(det(input)): NaN for a negative determinant, -inf for zero."""
     import math
 
@@ -91,31 +102,31 @@ def logdet(input):
     return where(sign < 0, math.nan, logabsdet)
 
 
-def pinverse(input, rcond: float = 1e-15):
+def pinverse(input, rcond: float = 1e-15) -> Tensor:
     from tracejit import linalg
 
     return linalg.pinv(input, rtol=rcond)
 
 
-def matrix_power(input, n: int):
+def matrix_power(input, n: int) -> Tensor:
     from tracejit import linalg
 
     return linalg.matrix_power(input, n)
 
 
-def cholesky(input, upper: bool = False):
+def cholesky(input, upper: bool = False) -> Tensor:
     from tracejit import linalg
 
     return linalg.cholesky(input, upper=upper)
 
 
-def qr(input, some: bool = True):
+def qr(input, some: bool = True) -> qr_result:
     from tracejit import linalg
 
     return linalg.qr(input, "reduced" if some else "complete")
 
 
-def svd(input, some: bool = True, compute_uv: bool = True):
+def svd(input, some: bool = True, compute_uv: bool = True) -> svd_result:
     """(U, S, V) with V not transposed (torch.svd's convention; linalg.svd returns Vh)."""
     from tracejit import linalg
 
@@ -125,14 +136,14 @@ def svd(input, some: bool = True, compute_uv: bool = True):
     return linalg.svd_result(U, S, Vh.mT)
 
 
-def ldexp(input, other):
+def ldexp(input, other) -> Tensor:
     """input * 2 ** other."""
     from tracejit.functions_math import _float_input
 
     return _float_input(input) * (2.0 ** _float_input(other))
 
 
-def renorm(input, p, dim: int, maxnorm):
+def renorm(input, p, dim: int, maxnorm) -> Tensor:
     """Each slice along dim rescaled to p-norm at most maxnorm."""
     d = dim % input.ndim
     others = tuple(i for i in range(input.ndim) if i != d)
@@ -143,21 +154,21 @@ def renorm(input, p, dim: int, maxnorm):
     return input * scale
 
 
-def select_scatter(input, src, dim: int, index: int):
+def select_scatter(input, src, dim: int, index: int) -> Tensor:
     """A copy of input with input.select(dim, index) replaced by src."""
     out = input.clone()
     out[(slice(None),) * (dim % input.ndim) + (index,)] = src
     return out
 
 
-def slice_scatter(input, src, dim: int = 0, start=None, end=None, step: int = 1):
+def slice_scatter(input, src, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:
     """A copy of input with the slice start:end:step of dim replaced by src."""
     out = input.clone()
     out[(slice(None),) * (dim % input.ndim) + (slice(start, end, step),)] = src
     return out
 
 
-def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0, requires_grad=False):
+def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0, requires_grad=False) -> Tensor:
     """A tensor sharing the memory of a Python buffer (bytes, bytearray, memoryview, ...)."""
     import numpy as np
 
@@ -166,7 +177,8 @@ def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0, requires_grad
     return from_numpy(np.frombuffer(buffer, dtype=dtype.np, count=count, offset=offset))
 
 
-def empty_strided(size, stride, *, dtype=None, device=None, requires_grad=False, **kwargs):
+def empty_strided(size, stride, *, dtype=None, device=None, requires_grad=False,
+                  **kwargs) -> Tensor:
     """Like empty (tracejit picks its own strides)."""
     from tracejit.creation import empty
 
@@ -174,7 +186,7 @@ def empty_strided(size, stride, *, dtype=None, device=None, requires_grad=False,
 
 
 def empty_permuted(size, physical_layout, *, dtype=None, device=None, requires_grad=False,
-                   **kwargs):
+                   **kwargs) -> Tensor:
     from tracejit.creation import empty
 
     return empty(*size, dtype=dtype, device=device)

@@ -10,6 +10,6 @@ def is_available() -> bool:
     return False
 
 
-def version():
+def version() -> None:
     """None: cuDNN is not available."""
     return None

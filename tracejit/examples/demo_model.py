@@ -15,7 +15,7 @@ class Block(nn.Module):
         self.fc1 = nn.Linear(dim, hidden)
         self.fc2 = nn.Linear(hidden, dim)
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         h = F.gelu(self.fc1(self.norm(x)), approximate="tanh")
         return x + self.fc2(h)
 
@@ -29,7 +29,7 @@ class Classifier(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, classes)
 
-    def forward(self, x):
+    def forward(self, x) -> torch.Tensor:
         for block in self.blocks:
             x = block(x)
         return torch.softmax(self.head(self.norm(x)), dim=-1)

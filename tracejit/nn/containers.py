@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from itertools import chain
+from typing import Any, Self
 
 from tracejit.nn.module import Module, _addindent, _is_module_like
 
@@ -35,7 +36,7 @@ class Sequential(Module):
             for idx, module in enumerate(args):
                 self.add_module(str(idx), module)
 
-    def forward(self, input):
+    def forward(self, input) -> Any:
         for module in self:
             input = module(input)
         return input
@@ -75,16 +76,16 @@ class Sequential(Module):
                              f"{type(other)} is given.")
         return self.extend(list(other))
 
-    def append(self, module: Module):
+    def append(self, module: Module) -> Self:
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, modules: Iterable[Module]):
+    def extend(self, modules: Iterable[Module]) -> Self:
         for module in modules:
             self.append(module)
         return self
 
-    def insert(self, index: int, module: Module):
+    def insert(self, index: int, module: Module) -> Self:
         if not _is_module_like(module):
             raise AssertionError(f"module should be of type: {Module}")
         n = len(self._modules)
@@ -93,7 +94,7 @@ class Sequential(Module):
         _insert(self._modules, index if index >= 0 else index + n, module)
         return self
 
-    def pop(self, key):
+    def pop(self, key) -> Module:
         module = self[key]
         del self[key]
         return module
@@ -143,11 +144,11 @@ class ModuleList(Module):
     def __dir__(self):
         return [key for key in super().__dir__() if not key.isdigit()]
 
-    def append(self, module: Module):
+    def append(self, module: Module) -> Self:
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, modules: Iterable[Module]):
+    def extend(self, modules: Iterable[Module]) -> Self:
         if not isinstance(modules, Iterable):
             raise TypeError("ModuleList.extend should be called with an iterable, but got "
                             + type(modules).__name__)
@@ -161,7 +162,7 @@ class ModuleList(Module):
         index = max(0, index + n) if index < 0 else min(index, n)
         _insert(self._modules, index, module)
 
-    def pop(self, key):
+    def pop(self, key) -> Module:
         module = self[key]
         del self[key]
         return module
@@ -216,13 +217,13 @@ class ModuleDict(Module):
         del self[key]
         return module
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._modules.keys()
 
-    def items(self):
+    def items(self) -> ItemsView[str, Module]:
         return self._modules.items()
 
-    def values(self):
+    def values(self) -> ValuesView[Module]:
         return self._modules.values()
 
     def update(self, modules) -> None:

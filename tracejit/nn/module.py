@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterator, Mapping
 from itertools import chain
+from typing import Any, Self
 
 import numpy as np
 
@@ -159,7 +160,7 @@ class Module:
                             ("_load_state_dict_post_hooks", OrderedDict())):
             object.__setattr__(self, name, value)
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args, **kwargs) -> Any:
         raise NotImplementedError(
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
@@ -208,7 +209,7 @@ class Module:
         return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
 
     # --- registration ---------------------------------------------------------------------
-    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True):
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Add a buffer: state that is not a parameter (running stats); in state_dict if
         `persistent`."""
         if "_buffers" not in self.__dict__:
@@ -394,7 +395,8 @@ class Module:
             yield buf
 
     # --- state ------------------------------------------------------------------------------
-    def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = False):
+    def state_dict(self, *, destination=None, prefix: str = "",
+                   keep_vars: bool = False) -> dict[str, Any]:
         """An OrderedDict of parameters and persistent buffers under torch's dotted keys."""
         if destination is None:
             destination = OrderedDict()
@@ -434,7 +436,8 @@ class Module:
         return self._add_hook(self.__dict__.setdefault("_state_dict_pre_hooks", OrderedDict()),
                               hook, False, False)
 
-    def load_state_dict(self, state_dict: Mapping, strict: bool = True, assign: bool = False):
+    def load_state_dict(self, state_dict: Mapping, strict: bool = True,
+                        assign: bool = False) -> _IncompatibleKeys:
         """Copy `state_dict`'s values into this module's tensors in place (references stay
         valid). Values may be Tensors, numpy arrays or anything with `__array__`."""
         if not isinstance(state_dict, Mapping):
@@ -469,12 +472,12 @@ class Module:
             (lambda *args: hook(self, *args)) if with_module else hook)
         return handle
 
-    def register_load_state_dict_pre_hook(self, hook):
+    def register_load_state_dict_pre_hook(self, hook) -> RemovableHandle:
         """hook(module, state_dict, prefix, local_metadata, strict, missing, unexpected,
         errors) runs before this module loads its entries."""
         return self._register_load_state_dict_pre_hook(hook, with_module=True)
 
-    def register_load_state_dict_post_hook(self, hook):
+    def register_load_state_dict_post_hook(self, hook) -> RemovableHandle:
         """hook(module, incompatible_keys) runs after load_state_dict has loaded this module."""
         handle = RemovableHandle(self._load_state_dict_post_hooks)
         self._load_state_dict_post_hooks[handle.id] = hook
@@ -505,7 +508,7 @@ class Module:
                 unexpected.append(key)
 
     # --- modes and conversion ---------------------------------------------------------------
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> Self:
         """Set training mode here and in every descendant; returns self."""
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
@@ -514,10 +517,10 @@ class Module:
             module.train(mode)
         return self
 
-    def eval(self):
+    def eval(self) -> Self:
         return self.train(False)
 
-    def requires_grad_(self, requires_grad: bool = True):
+    def requires_grad_(self, requires_grad: bool = True) -> Self:
         for param in self.parameters():
             param.requires_grad_(requires_grad)
         return self
@@ -525,7 +528,7 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """A no-op until autograd lands: parameters hold no gradients yet."""
 
-    def apply(self, fn):
+    def apply(self, fn) -> Self:
         """Call `fn` on every descendant (children first), then on self; returns self."""
         for module in self.children():
             module.apply(fn)
@@ -546,7 +549,7 @@ class Module:
                 self._buffers[name] = fn(buf)
         return self
 
-    def to(self, *args, **kwargs):
+    def to(self, *args, **kwargs) -> Self:
         """to(dtype), to('cpu'), to(tensor): casts floating-point parameters and buffers."""
         dtype, _ = parse_to_args(None, args, dict(kwargs))
         if dtype is not None and not dtype.is_floating_point:
@@ -556,19 +559,19 @@ class Module:
             return self
         return self._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
 
-    def float(self):
+    def float(self) -> Self:
         return self._apply(lambda t: t.float() if t.is_floating_point() else t)
 
-    def double(self):
+    def double(self) -> Self:
         return self._apply(lambda t: t.double() if t.is_floating_point() else t)
 
-    def half(self):
+    def half(self) -> Self:
         return self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
-    def cpu(self):
+    def cpu(self) -> Self:
         return self
 
-    def cuda(self, device=None):
+    def cuda(self, device=None) -> Self:
         check_device("cuda")
 
     # --- printing ---------------------------------------------------------------------------

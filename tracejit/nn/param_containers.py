@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, KeysView, Mapping
+from typing import Any
 
 from tracejit.dispatch import alias
 from tracejit.nn.module import Module, Parameter
@@ -191,7 +192,7 @@ class ParameterDict(Module):
         """A new ParameterDict holding the same parameters."""
         return ParameterDict(OrderedDict((k, self[k]) for k in self._keys))
 
-    def setdefault(self, key: str, default=None):
+    def setdefault(self, key: str, default=None) -> Any:
         if key not in self:
             self[key] = default
         return self[key]
@@ -200,30 +201,30 @@ class ParameterDict(Module):
         for key in list(self._keys):
             del self[key]
 
-    def pop(self, key: str):
+    def pop(self, key: str) -> Any:
         value = self[key]
         del self[key]
         return value
 
-    def popitem(self):
+    def popitem(self) -> tuple[str, Any]:
         if not self._keys:
             raise KeyError("popitem(): dictionary is empty")
         key = next(reversed(self._keys))
         return key, self.pop(key)
 
-    def get(self, key: str, default=None):
+    def get(self, key: str, default=None) -> Any:
         return self[key] if key in self._keys else default
 
     def fromkeys(self, keys: Iterable[str], default=None) -> ParameterDict:
         return ParameterDict((k, default) for k in keys)
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._keys.keys()
 
-    def items(self):
+    def items(self) -> Iterator[tuple[str, Any]]:
         return ((k, self[k]) for k in self._keys)
 
-    def values(self):
+    def values(self) -> Iterator[Any]:
         return (self[k] for k in self._keys)
 
     def update(self, parameters) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from typing import Any
 
 from tracejit.creation import empty, zeros
 from tracejit.functions import cat, stack
@@ -167,7 +168,7 @@ class RNNBase(Module):
         return s
 
     # --- forward ------------------------------------------------------------------------------
-    def forward(self, input, hx=None):
+    def forward(self, input, hx=None) -> tuple[Any, Any]:
         """(output, h_n) or, for LSTM, (output, (h_n, c_n)), with torch's shapes."""
         packed = isinstance(input, PackedSequence)
         if packed:
@@ -429,7 +430,7 @@ class LSTMCell(RNNCellBase):
                  dtype: DType | None = None):
         super().__init__(input_size, hidden_size, bias, 4, device, dtype)
 
-    def forward(self, input: Tensor, hx=None):
+    def forward(self, input: Tensor, hx=None) -> tuple[Any, Any]:
         return self._cell("LSTM", input, [None, None] if hx is None else list(hx))
 
 

@@ -183,7 +183,8 @@ class TransformerEncoder(Module):
             self.use_nested_tensor = False
 
     def forward(self, src: Tensor, mask: Tensor | None = None,
-                src_key_padding_mask: Tensor | None = None, is_causal: bool | None = None):
+                src_key_padding_mask: Tensor | None = None,
+                is_causal: bool | None = None) -> Tensor:
         zero_padding = self._zeroes_padding(src, mask, src_key_padding_mask)
         output = src
         for layer in self.layers:
@@ -282,7 +283,8 @@ class Transformer(Module):
                             tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
 
     @staticmethod
-    def generate_square_subsequent_mask(sz: int, device=None, dtype: DType | None = None):
+    def generate_square_subsequent_mask(sz: int, device=None,
+                                        dtype: DType | None = None) -> Tensor:
         """(sz, sz) float mask with -inf above the diagonal: position i sees 0..i."""
         return _generate_square_subsequent_mask(sz, device=device, dtype=dtype)
 

@@ -46,7 +46,7 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
 
 
 @no_grad()
-def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor, foreach=None):
+def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor, foreach=None) -> None:
     """Scale every gradient by min(1, max_norm / (total_norm + 1e-6))."""
     grads = _grads(parameters)
     if not grads:

@@ -10,7 +10,7 @@ are torch's: `parametrizations.weight.original0`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from tracejit.autograd import no_grad
 from tracejit.nn.module import Module, ModuleDict, ModuleList, Parameter
@@ -174,7 +174,7 @@ def type_before_parametrizations(module: Module) -> type:
 
 
 @contextlib.contextmanager
-def cached():
+def cached() -> Iterator[None]:
     """torch caches parametrized tensors inside this block; here they are recomputed on
     each read, which gives the same values."""
     yield

@@ -34,14 +34,14 @@ class PackedSequence(namedtuple("PackedSequence",
             unsorted_indices = _invert_permutation(sorted_indices)
         return super().__new__(cls, data, batch_sizes, sorted_indices, unsorted_indices)
 
-    def to(self, *args, **kwargs):
+    def to(self, *args, **kwargs) -> PackedSequence:
         data = self.data.to(*args, **kwargs)
         return self if data is self.data else type(self)(data, *self[1:])
 
-    def float(self):
+    def float(self) -> PackedSequence:
         return self.to(DType.float32)
 
-    def double(self):
+    def double(self) -> PackedSequence:
         return self.to(DType.float64)
 
     @property
@@ -99,7 +99,8 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
 
 
 def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
-                        padding_value: float = 0.0, total_length: int | None = None):
+                        padding_value: float = 0.0,
+                        total_length: int | None = None) -> tuple[Tensor, Tensor]:
     """(padded (T, B, *) or (B, T, *), lengths as int64): the inverse of pack_padded_sequence."""
     data, sizes = sequence.data, [int(b) for b in sequence.batch_sizes.tolist()]
     steps, batch = len(sizes), sizes[0]

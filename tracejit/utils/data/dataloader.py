@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections.abc
 import re
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ def _tensor_types():
     return Tensor
 
 
-def default_collate(batch):
+def default_collate(batch) -> Any:
     """Stack a list of samples into a batch, like torch's: tensors, numpy arrays and numbers
     stack into tensors; dicts, tuples, lists and namedtuples are collated field by field;
     strings stay lists."""
@@ -61,7 +62,7 @@ def _same_type(elem, collated):
         return dict(collated) if isinstance(collated, dict) else list(collated)
 
 
-def default_convert(data):
+def default_convert(data) -> Any:
     """Turn numpy arrays (also inside dicts, tuples and lists) into tensors; the collate
     function when batch_size is None."""
     import tracejit
@@ -79,7 +80,7 @@ def default_convert(data):
     return data
 
 
-def get_worker_info():
+def get_worker_info() -> None:
     """None: data loading runs in the main process."""
     return None
 
