@@ -13,6 +13,8 @@ a sign free (qr, svd and eigh vectors) only the reconstruction is defined.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .shape_rules import Attrs, Types, broadcast_shapes
@@ -38,6 +40,14 @@ def _matrices(x: TensorType, op: str, square: bool = True) -> tuple[int | None, 
 def square_rule(types: Types, attrs: Attrs, op: str = "inv"):
     """inv, cholesky: [..., n, n] -> [..., n, n]."""
     _matrices(types[0], op)
+    return (types[0],)
+
+
+def cholesky_rule(types: Types, attrs: Attrs, op: str = "cholesky"):
+    """The factor [..., n, n], or info int32 [...] (potrf's: 0, or the failing minor's order)."""
+    _matrices(types[0], op)
+    if attrs["result"] == "info":
+        return (TensorType(DType.int32, types[0].shape[:-2]),)
     return (types[0],)
 
 
@@ -137,10 +147,24 @@ def _zero_pivot(m: np.ndarray) -> int | None:
     return None
 
 
-def inv(a):
+def _per_matrix(fn, *arrays):
+    """fn on each matrix of the broadcast batch, NaN where it fails: the *_ex forms' results for
+    a matrix they report in info (torch leaves LAPACK's partial results there)."""
+    batch = np.broadcast_shapes(*(a.shape[:-2] for a in arrays))
+    arrays = [np.broadcast_to(a, (*batch, *a.shape[-2:])) for a in arrays]
+    out = np.full((*batch, *arrays[-1].shape[-2:]), np.nan)  # inv, cholesky, solve's B
+    for index in np.ndindex(*batch):
+        with contextlib.suppress(np.linalg.LinAlgError):
+            out[index] = fn(*(a[index] for a in arrays))
+    return out
+
+
+def inv(a, *, check=True):
     try:
         return np.linalg.inv(a)
     except np.linalg.LinAlgError:
+        if not check:
+            return _per_matrix(np.linalg.inv, a)
         _singular(a, "linalg.inv", "The diagonal element {pivot} is zero, the inversion could "
                   "not be completed because the input matrix is singular.")
 
@@ -154,28 +178,51 @@ def slogdet(a, *, result):
     return sign if result == "sign" else logabsdet
 
 
-def solve(a, b):
+def solve(a, b, *, check=True):
     try:
         return np.linalg.solve(a, np.broadcast_to(b, (*np.broadcast_shapes(
             a.shape[:-2], b.shape[:-2]), *b.shape[-2:])))
     except np.linalg.LinAlgError:
+        if not check:
+            return _per_matrix(np.linalg.solve, a, b)
         raise LinAlgError("torch.linalg.solve: The solver failed because the input matrix is "
                           "singular.") from None
 
 
-def cholesky(a):
+def _not_positive_definite(m: np.ndarray) -> int:
+    """LAPACK potrf's info: the order of the first leading minor that is not positive-definite,
+    0 if m is."""
+    try:
+        np.linalg.cholesky(m)
+        return 0
+    except np.linalg.LinAlgError:
+        return next(k for k in range(1, m.shape[0] + 1) if _fails(np.linalg.cholesky, m[:k, :k]))
+
+
+def _fails(fn, m) -> bool:
+    try:
+        fn(m)
+        return False
+    except np.linalg.LinAlgError:
+        return True
+
+
+def cholesky(a, *, check=True, result="factor"):
+    if result == "info":
+        info = [_not_positive_definite(m) for _, m in _each(a)]
+        return np.asarray(info, np.int32).reshape(a.shape[:-2])
     try:
         return np.linalg.cholesky(a)
     except np.linalg.LinAlgError:
+        if not check:
+            return _per_matrix(np.linalg.cholesky, a)
         for index, m in _each(a):
-            for k in range(1, m.shape[0] + 1):
-                try:
-                    np.linalg.cholesky(m[:k, :k])
-                except np.linalg.LinAlgError:
-                    raise LinAlgError(
-                        f"linalg.cholesky: {_batch_prefix(a, index)}The factorization could "
-                        "not be completed because the input is not positive-definite (the "
-                        f"leading minor of order {k} is not positive-definite).") from None
+            k = _not_positive_definite(m)
+            if k:
+                raise LinAlgError(
+                    f"linalg.cholesky: {_batch_prefix(a, index)}The factorization could not be "
+                    "completed because the input is not positive-definite (the leading minor "
+                    f"of order {k} is not positive-definite).") from None
         raise
 
 

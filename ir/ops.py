@@ -450,12 +450,14 @@ _def(Op.UNIQUE, _IX, 1, index_ops.unique_rule, index_ops.unique, Attr("result", 
 # numpy.linalg (LAPACK) is their kernel in every backend; each op with several results is one
 # op per result (`result`), as torch's batched [..., m, n] functions return them.
 _LA = {"dtypes": linalg_ops.LINALG_DTYPES}
-_def(Op.INV, Kind.MATMUL, 1, linalg_ops.square_rule, linalg_ops.inv, **_LA)
+_CHECK = Attr("check", "bool", True)  # False: the *_ex forms, NaN for failing matrices
+_def(Op.INV, Kind.MATMUL, 1, linalg_ops.square_rule, linalg_ops.inv, _CHECK, **_LA)
 _def(Op.DET, Kind.MATMUL, 1, linalg_ops.det_rule, linalg_ops.det, **_LA)
 _def(Op.SLOGDET, Kind.MATMUL, 1, linalg_ops.det_rule, linalg_ops.slogdet, Attr("result", "str"),
      choices={"result": ("sign", "logabsdet")}, **_LA)
-_def(Op.SOLVE, Kind.MATMUL, 2, linalg_ops.solve_rule, linalg_ops.solve, **_LA)
-_def(Op.CHOLESKY, Kind.MATMUL, 1, linalg_ops.square_rule, linalg_ops.cholesky, **_LA)
+_def(Op.SOLVE, Kind.MATMUL, 2, linalg_ops.solve_rule, linalg_ops.solve, _CHECK, **_LA)
+_def(Op.CHOLESKY, Kind.MATMUL, 1, linalg_ops.cholesky_rule, linalg_ops.cholesky, _CHECK,
+     Attr("result", "str", "factor"), choices={"result": ("factor", "info")}, **_LA)
 _def(Op.QR, Kind.MATMUL, 1, linalg_ops.qr_rule, linalg_ops.qr, Attr("mode", "str", "reduced"),
      Attr("result", "str"), choices={"mode": ("reduced", "complete"), "result": ("q", "r")},
      **_LA)
@@ -466,7 +468,7 @@ _def(Op.EIGH, Kind.MATMUL, 1, linalg_ops.eigh_rule, linalg_ops.eigh, Attr("uplo"
      Attr("result", "str"), choices={"uplo": ("L", "U"), "result": ("values", "vectors")}, **_LA)
 _def(Op.MATRIX_EXP, Kind.MATMUL, 1, linalg_ops.square_rule, linalg_ops.matrix_exp, **_LA)
 _def(Op.LU_FACTOR, Kind.MATMUL, 1, linalg_ops.lu_rule, linalg_ops.lu_factor, Attr("result", "str"),
-     Attr("check", "bool", True), choices={"result": ("lu", "pivots", "info")}, **_LA)
+     _CHECK, choices={"result": ("lu", "pivots", "info")}, **_LA)
 
 # --- constants and structure --------------------------------------------------------------------
 # A constant's type is its Literal's; a ConstRef's comes from the graph's data (the verifier).

@@ -188,6 +188,41 @@ def inv(A):
     return dispatch(Op.INV, *_float_matrices("inv", A))
 
 
+inv_ex_result = namedtuple("inv_ex", ["inverse", "info"])
+cholesky_ex_result = namedtuple("cholesky_ex", ["L", "info"])
+solve_ex_result = namedtuple("solve_ex", ["result", "info"])
+
+
+def inv_ex(A, *, check_errors: bool = False):
+    """(inverse, info): info (int32) is the first zero pivot of A's LU, 1-based, or 0; where it
+    is not 0 the inverse is NaN (torch: LAPACK's partial result), unless check_errors raises."""
+    (A,) = _float_matrices("inv_ex", A)
+    return inv_ex_result(dispatch(Op.INV, A, check=check_errors),
+                         dispatch(Op.LU_FACTOR, A, result="info", check=False))
+
+
+def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False):
+    """(L, info): info (int32) is the order of the first leading minor that is not
+    positive-definite, or 0; where it is not 0, L is NaN (torch: LAPACK's partial factor)."""
+    (A,) = _float_matrices("cholesky_ex", A)
+    L = dispatch(Op.CHOLESKY, A, check=check_errors)
+    return cholesky_ex_result(L.mT if upper else L,
+                              dispatch(Op.CHOLESKY, A, check=False, result="info"))
+
+
+def solve_ex(A, B, *, left: bool = True, check_errors: bool = False):
+    """(result, info): solve, with info as inv_ex's (NaN results where it is not 0)."""
+    A, B = _float_matrices("solve_ex", A, B)
+    info = dispatch(Op.LU_FACTOR, A, result="info", check=False)
+    if not left:
+        return solve_ex_result(solve_ex(A.mT, B.mT, check_errors=check_errors).result.mT, info)
+    if _is_vector_rhs(A, B):
+        X = dispatch(Op.SOLVE, A, B.unsqueeze(-1), check=check_errors).squeeze(-1)
+    else:
+        X = dispatch(Op.SOLVE, A, B, check=check_errors)
+    return solve_ex_result(X, info)
+
+
 def _is_vector_rhs(A, B) -> bool:
     """torch's rule: B is a (batch of) vector(s) if 1-D, or A's batch shape plus n."""
     return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
@@ -432,9 +467,9 @@ def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: boo
 
 
 __all__ = [
-    "LinAlgError", "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv",
-    "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve", "matmul", "matrix_exp",
-    "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet",
-    "solve", "solve_triangular", "svd", "svdvals", "tensorinv", "tensorsolve", "vander",
-    "vecdot", "vector_norm",
+    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh",
+    "eigvalsh", "inv", "inv_ex", "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve",
+    "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm",
+    "pinv", "qr", "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals",
+    "tensorinv", "tensorsolve", "vander", "vecdot", "vector_norm",
 ]

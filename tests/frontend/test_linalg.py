@@ -326,3 +326,31 @@ def test_lu_traces_and_scripts():
     for compiled in (tj.trace(fn, tj.tensor(a), tj.tensor(b)), tj.script(fn)):
         for got, expected in zip(compiled(*map(tj.tensor, fresh)), want_fresh):
             check(got, expected, 1e-9, 1e-12)
+
+
+def test_ex_forms_report_info_like_torch():
+    good = np.eye(3) * 2 + 0.1
+    singular = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 0.0, 1.0]])
+    not_pd = np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    a, c, b = np.stack([good, singular]), np.stack([good, not_pd]), data((2, 3, 2), 25)
+    check(LA.inv_ex(tj.tensor(a)).info, torch.linalg.inv_ex(torch.tensor(a)).info)
+    check(LA.inv_ex(tj.tensor(a)).inverse[0], torch.linalg.inv_ex(torch.tensor(a)).inverse[0])
+    assert np.isnan(LA.inv_ex(tj.tensor(a)).inverse[1].numpy()).all()  # torch: LAPACK's garbage
+    mine, theirs = LA.solve_ex(tj.tensor(a), tj.tensor(b)), torch.linalg.solve_ex(
+        torch.tensor(a), torch.tensor(b))
+    check(mine.info, theirs.info)
+    check(mine.result[0], theirs.result[0])
+    check(LA.solve_ex(tj.tensor(good), tj.tensor(b[0, :, 0])).result,
+          torch.linalg.solve_ex(torch.tensor(good), torch.tensor(b[0, :, 0])).result)
+    for upper in (False, True):
+        mine = LA.cholesky_ex(tj.tensor(c), upper=upper)
+        theirs = torch.linalg.cholesky_ex(torch.tensor(c), upper=upper)
+        check(mine.info, theirs.info)
+        check(mine.L[0], theirs.L[0])
+    for name, x in (("inv_ex", a), ("cholesky_ex", c)):
+        for L, error in ((tj, LA.LinAlgError), (torch, torch.linalg.LinAlgError)):
+            with pytest.raises(error, match=r"\(Batch element 1\)"):
+                getattr(L.linalg, name)(L.tensor(x), check_errors=True)
+    traced = tj.trace(lambda x: LA.cholesky_ex(x).info + LA.inv_ex(x).info, tj.tensor(c))
+    check(traced(tj.tensor(a)), torch.linalg.cholesky_ex(torch.tensor(a)).info
+          + torch.linalg.inv_ex(torch.tensor(a)).info)
