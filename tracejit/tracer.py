@@ -129,15 +129,17 @@ def keep_open(op, shape, example, attrs):
     target = list(attrs["shape"])
     if -1 in target:
         return op, attrs, None
-    n, m = len(shape), len(target)
+    # match the dims other than 1 from both ends; the one target dim left takes the `?` dims
+    src = [s for s in shape if s != 1]
+    dst = [k for k, t in enumerate(target) if t != 1]
     i = 0
-    while i < min(n, m) and shape[i] is not None and shape[i] == target[i]:
+    while i < min(len(src), len(dst)) and src[i] is not None and src[i] == target[dst[i]]:
         i += 1
     j = 0
-    while j < min(n, m) - i and shape[n - 1 - j] is not None and shape[n - 1 - j] == target[
-            m - 1 - j]:
+    while j < min(len(src), len(dst)) - i and src[-1 - j] is not None and src[-1 - j] == target[
+            dst[-1 - j]]:
         j += 1
-    takers = [k for k in range(i, m - j) if target[k] != 1]
+    takers = dst[i:len(dst) - j]
     if len(takers) != 1:
         d = next(k for k, s in enumerate(shape) if s is None)
         raise baked(f"reshape to {target}", d, example[d])
