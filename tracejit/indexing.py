@@ -176,6 +176,8 @@ def setitem(x, key, value) -> None:
 
     _refuse_uint8_mask(key)
     spec, tensors = parse_key(x, key)
+    if not tensors and open_dims(x):  # bounds-checked on each call, as getitem's
+        spec, tensors = _checked_ints(spec)
     if not isinstance(value, (_tensor_module.Tensor, np.ndarray)) and not _is_number(value):
         from tracejit.creation import tensor
 
