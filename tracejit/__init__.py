@@ -225,3 +225,32 @@ __all__ = [
 from tracejit import _einops  # noqa: E402
 
 _einops.install()
+
+
+# --- typing (helper H12): names that annotations use but their modules import only for type
+# checkers (tensor.py imports those modules: a cycle). Bound here, once everything is loaded, so
+# typing.get_type_hints resolves every public signature (tests/frontend/test_typing.py).
+def _bind_annotation_names() -> None:
+    import sys
+
+    modules = {name[len("tracejit."):]: module for name, module in sys.modules.items()
+               if name.startswith("tracejit.")}  # (tracejit.tensor is the function here)
+    tensor_, compat_, linalg_ = modules["tensor"], modules["compat"], modules["linalg"]
+    names = {"Tensor": tensor_.Tensor, "device": tensor_.device, "Layout": compat_.layout,
+             "qr_result": linalg_.qr_result, "slogdet_result": linalg_.slogdet_result,
+             "svd_result": linalg_.svd_result}
+    wanted = {
+        "compat": ("device",), "dispatch": ("Tensor",), "functions": ("Tensor",),
+        "functions_extra": ("Tensor",), "functions_index": ("Tensor",),
+        "functions_shape": ("Tensor",), "functions_stats": ("Tensor",),
+        "generator": ("Tensor",), "autograd": ("Tensor",),
+        "tensor_methods": ("Tensor", "Layout", "qr_result", "slogdet_result", "svd_result"),
+        "torch_aliases": ("Tensor", "qr_result", "slogdet_result", "svd_result"),
+    }
+    for module, bound in wanted.items():
+        namespace = vars(modules[module])
+        for name in bound:
+            namespace.setdefault(name, names[name])
+
+
+_bind_annotation_names()

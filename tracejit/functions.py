@@ -811,6 +811,7 @@ def _numpy_keywords(function):
 
     accepting.__name__ = accepting.__qualname__ = function.__name__
     accepting.__doc__ = function.__doc__
+    accepting.__annotations__ = function.__annotations__  # typing.get_type_hints reads these
     accepting.__wrapped__ = function
     return accepting
 
