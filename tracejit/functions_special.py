@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 from tracejit.dispatch import (
     assign,
@@ -26,6 +27,10 @@ from tracejit.dispatch import (
 from tracejit.functions import as_tensor_arg, expand, where
 from tracejit.ir import DType, Op
 
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
+
+
 _UNARY = {"asin": Op.ASIN, "acos": Op.ACOS, "atan": Op.ATAN, "asinh": Op.ASINH,
           "acosh": Op.ACOSH, "atanh": Op.ATANH, "erfc": Op.ERFC, "lgamma": Op.LGAMMA}
 _ARC = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh",
@@ -33,7 +38,7 @@ _ARC = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh"
 
 
 def _unary_function(name: str, op: Op):
-    def function(input):
+    def function(input) -> Tensor:
         return dispatch(op, as_tensor_arg(input))
 
     function.__name__ = function.__qualname__ = name
@@ -46,7 +51,7 @@ asin, acos, atan, asinh, acosh, atanh, erfc, lgamma = (
 arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
 
 
-def atan2(input, other):
+def atan2(input, other) -> Tensor:
     """The angle of (other, input) in (-pi, pi]; both must be tensors, as in torch."""
     return dispatch(Op.ATAN2, as_tensor_arg(input), as_tensor_arg(other, "other"))
 
@@ -60,7 +65,7 @@ def _is_integral(x) -> bool:
     return not isinstance(x, float) and not x.is_floating_point()
 
 
-def fmod(input, other):
+def fmod(input, other) -> Tensor:
     """C's fmod: the remainder of input / other with input's sign (integers: trunc division,
     a zero divisor is torch's RuntimeError)."""
     input = as_tensor_arg(input)
@@ -72,32 +77,32 @@ def fmod(input, other):
     return dispatch(Op.FMOD, input, other)
 
 
-def bitwise_left_shift(input, other):
+def bitwise_left_shift(input, other) -> Tensor:
     """input << other; shifting by a negative amount or the width or more gives 0."""
     return dispatch(Op.SHIFT_LEFT, input, other)
 
 
-def bitwise_right_shift(input, other):
+def bitwise_right_shift(input, other) -> Tensor:
     """input >> other (arithmetic); out-of-range amounts give the sign fill (0 or -1)."""
     return dispatch(Op.SHIFT_RIGHT, input, other)
 
 
-def nextafter(input, other):
+def nextafter(input, other) -> Tensor:
     """The next floating-point number after input towards other (float32 and float64)."""
     return dispatch(Op.NEXTAFTER, as_tensor_arg(input), as_tensor_arg(other, "other"))
 
 
-def gcd(input, other):
+def gcd(input, other) -> Tensor:
     """The greatest common divisor of |input| and |other| (0 for 0 and 0); integers only."""
     return dispatch(Op.GCD, as_tensor_arg(input), as_tensor_arg(other, "other"))
 
 
-def lcm(input, other):
+def lcm(input, other) -> Tensor:
     """The least common multiple of |input| and |other| (0 if either is 0); integers only."""
     return dispatch(Op.LCM, as_tensor_arg(input), as_tensor_arg(other, "other"))
 
 
-def isreal(input):
+def isreal(input) -> Tensor:
     """True everywhere: tracejit has no complex dtypes."""
     input = as_tensor_arg(input)
     return dispatch(Op.FULL, shape=tuple(input.shape), value=True, dtype=DType.bool)
@@ -118,7 +123,7 @@ def _horner(coefficients, w):
     return p
 
 
-def erfinv(input):
+def erfinv(input) -> Tensor:
     """The inverse of erf on [-1, 1] (+-inf at +-1, NaN outside): Giles' approximation refined
     by four Newton steps in float64 (in the tail on log erfc, which keeps its precision)."""
     input = as_tensor_arg(input)
@@ -145,7 +150,7 @@ def erfinv(input):
 _PSI_SERIES = (691 / 32760, -1 / 132, 1 / 240, -1 / 252, 1 / 120, -1 / 12)
 
 
-def digamma(input):
+def digamma(input) -> Tensor:
     """The logarithmic derivative of gamma (torch's special values: -inf at +0, +inf at -0,
     NaN at the negative integers and -inf), computed in float64: reflection for x < 0, ten
     recurrence steps, then the asymptotic series."""
@@ -172,7 +177,7 @@ def digamma(input):
     return to_dtype(psi, dtype)
 
 
-def matrix_exp(input):
+def matrix_exp(input) -> Tensor:
     """torch.matrix_exp: tracejit.linalg.matrix_exp."""
     from tracejit import linalg  # linalg imports the function modules this one sits beside
 
@@ -182,7 +187,7 @@ def matrix_exp(input):
 triangular_solve_result = namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
 
 
-def cholesky_solve(B, L, upper: bool = False):
+def cholesky_solve(B, L, upper: bool = False) -> Tensor:
     """X with A X = B for A = L L^T (L^T L when upper), from A's Cholesky factor L."""
     from tracejit import linalg
 
@@ -191,7 +196,7 @@ def cholesky_solve(B, L, upper: bool = False):
     return linalg.solve_triangular(L.mT, y, upper=True)
 
 
-def cholesky_inverse(L, upper: bool = False):
+def cholesky_inverse(L, upper: bool = False) -> Tensor:
     """The inverse of A = L L^T (L^T L when upper) from its Cholesky factor L."""
     n = L.shape[-1]
     eye = dispatch(Op.EYE, n=n, m=n, dtype=L.dtype)
@@ -199,7 +204,7 @@ def cholesky_inverse(L, upper: bool = False):
 
 
 def triangular_solve(b, A, upper: bool = True, transpose: bool = False,
-                     unitriangular: bool = False):
+                     unitriangular: bool = False) -> tuple[Tensor, Tensor]:
     """torch's deprecated (solution, A's copy) form of linalg.solve_triangular(A, b)."""
     from tracejit import linalg
 
@@ -209,14 +214,15 @@ def triangular_solve(b, A, upper: bool = True, transpose: bool = False,
     return triangular_solve_result(solution, A.clone())
 
 
-def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool = True):
+def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True,
+              unpack_pivots: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """torch.lu_unpack: (P, L, U) from lu_factor's results."""
     from tracejit import linalg
 
     return linalg.lu_unpack(LU_data, LU_pivots, unpack_data, unpack_pivots)
 
 
-def lu(A, pivot: bool = True, get_infos: bool = False):
+def lu(A, pivot: bool = True, get_infos: bool = False) -> tuple[Tensor, ...]:
     """torch.lu (deprecated): (LU, pivots) or, with get_infos, (LU, pivots, infos)."""
     from tracejit import linalg
 
@@ -225,21 +231,21 @@ def lu(A, pivot: bool = True, get_infos: bool = False):
     return tuple(linalg.lu_factor(A, pivot=pivot))
 
 
-def lu_solve(b, LU_data, LU_pivots):
+def lu_solve(b, LU_data, LU_pivots) -> Tensor:
     """torch.lu_solve (deprecated): linalg.lu_solve(LU_data, LU_pivots, b)."""
     from tracejit import linalg
 
     return linalg.lu_solve(LU_data, LU_pivots, b)
 
 
-def frobenius_norm(input, dim, keepdim: bool = False):
+def frobenius_norm(input, dim, keepdim: bool = False) -> Tensor:
     """torch.frobenius_norm (deprecated): linalg.vector_norm(input, 2, dim, keepdim)."""
     from tracejit import linalg
 
     return linalg.vector_norm(input, 2, dim, keepdim)
 
 
-def nuclear_norm(input, dim=(-2, -1), keepdim: bool = False):
+def nuclear_norm(input, dim=(-2, -1), keepdim: bool = False) -> Tensor:
     """torch.nuclear_norm (deprecated): linalg.matrix_norm(input, 'nuc', dim, keepdim)."""
     from tracejit import linalg
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from tracejit.dispatch import concrete, current_mode, dispatch, to_dtype
 from tracejit.functions import as_tensor_arg
 from tracejit.ir import DType, Op
 from tracejit.ir.linalg_ops import LinAlgError
+
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
 
 matmul = F.matmul
 slogdet_result = namedtuple("slogdet", ["sign", "logabsdet"])
@@ -32,7 +36,7 @@ lstsq_result = namedtuple("lstsq", ["solution", "residuals", "rank", "singular_v
 
 # --- composites ---------------------------------------------------------------------------------
 
-def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None):
+def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """The ord-norm of x over dim (all elements when None): inf, -inf, 0 or any p."""
     x = as_tensor_arg(x)
     if dtype is not None:
@@ -55,7 +59,7 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None):
     return F.sum(a ** ord, dims, keepdim) ** (1.0 / ord)
 
 
-def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:
     """'fro', inf, -inf, 1, -1 as composites; 2, -2 and 'nuc' from the singular values."""
     A = as_tensor_arg(A)
     if dtype is not None:
@@ -77,7 +81,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
 
 
-def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None):
+def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """vector_norm for 1 dim (or ord None over all), matrix_norm for 2 dims."""
     A = as_tensor_arg(A)
     if dim is not None:
@@ -89,22 +93,22 @@ def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None):
     return vector_norm(A, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
 
 
-def cross(input, other, *, dim: int = -1):
+def cross(input, other, *, dim: int = -1) -> Tensor:
     """The 3-vector cross product along dim (the last by default, unlike torch.cross)."""
     return FM.cross(input, other, dim)
 
 
-def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1):
+def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """The diagonal of the last two dims by default (unlike torch.diagonal)."""
     return FM.diagonal(A, offset, dim1, dim2)
 
 
-def vecdot(x, y, *, dim: int = -1):
+def vecdot(x, y, *, dim: int = -1) -> Tensor:
     """sum(x * y) over dim (no conjugation: no complex dtypes)."""
     return F.sum(x * y, dim)
 
 
-def multi_dot(tensors):
+def multi_dot(tensors) -> Tensor:
     """A chain of matrix products (1-D ends are a row and a column vector), left to right."""
     tensors = list(tensors)
     if len(tensors) < 2:
@@ -116,7 +120,7 @@ def multi_dot(tensors):
     return out
 
 
-def matrix_power(A, n: int):
+def matrix_power(A, n: int) -> Tensor:
     """A @ A @ ... (n times, by squaring); n = 0 gives the identity, n < 0 powers of inv(A)."""
     A = as_tensor_arg(A)
     if n < 0:
@@ -171,19 +175,19 @@ def _wrap(out, dtype: DType):
     return tensor(out, dtype=dtype if out.dtype.kind == "f" else DType.from_numpy(out.dtype))
 
 
-def det(A):
+def det(A) -> Tensor:
     """The determinant of each square matrix of A [..., n, n]."""
     return dispatch(Op.DET, *_float_matrices("det", A))
 
 
-def slogdet(A):
+def slogdet(A) -> tuple[Tensor, Tensor]:
     """(sign, log |det|) of each square matrix of A."""
     (A,) = _float_matrices("slogdet", A)
     return slogdet_result(dispatch(Op.SLOGDET, A, result="sign"),
                           dispatch(Op.SLOGDET, A, result="logabsdet"))
 
 
-def inv(A):
+def inv(A) -> Tensor:
     """The inverse of each square matrix of A; a singular one raises LinAlgError."""
     return dispatch(Op.INV, *_float_matrices("inv", A))
 
@@ -193,7 +197,7 @@ cholesky_ex_result = namedtuple("cholesky_ex", ["L", "info"])
 solve_ex_result = namedtuple("solve_ex", ["result", "info"])
 
 
-def inv_ex(A, *, check_errors: bool = False):
+def inv_ex(A, *, check_errors: bool = False) -> tuple[Tensor, Tensor]:
     """(inverse, info): info (int32) is the first zero pivot of A's LU, 1-based, or 0; where it
     is not 0 the inverse is NaN (torch: LAPACK's partial result), unless check_errors raises."""
     (A,) = _float_matrices("inv_ex", A)
@@ -201,7 +205,7 @@ def inv_ex(A, *, check_errors: bool = False):
                          dispatch(Op.LU_FACTOR, A, result="info", check=False))
 
 
-def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False):
+def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False) -> tuple[Tensor, Tensor]:
     """(L, info): info (int32) is the order of the first leading minor that is not
     positive-definite, or 0; where it is not 0, L is NaN (torch: LAPACK's partial factor)."""
     (A,) = _float_matrices("cholesky_ex", A)
@@ -210,7 +214,7 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False):
                               dispatch(Op.CHOLESKY, A, check=False, result="info"))
 
 
-def solve_ex(A, B, *, left: bool = True, check_errors: bool = False):
+def solve_ex(A, B, *, left: bool = True, check_errors: bool = False) -> tuple[Tensor, Tensor]:
     """(result, info): solve, with info as inv_ex's (NaN results where it is not 0)."""
     A, B = _float_matrices("solve_ex", A, B)
     info = dispatch(Op.LU_FACTOR, A, result="info", check=False)
@@ -228,7 +232,7 @@ def _is_vector_rhs(A, B) -> bool:
     return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
 
 
-def solve(A, B, *, left: bool = True):
+def solve(A, B, *, left: bool = True) -> Tensor:
     """X with A X = B (X A = B when left=False); B may be a vector."""
     A, B = _float_matrices("solve", A, B)
     if not left:
@@ -238,13 +242,13 @@ def solve(A, B, *, left: bool = True):
     return dispatch(Op.SOLVE, A, B)
 
 
-def cholesky(A, *, upper: bool = False):
+def cholesky(A, *, upper: bool = False) -> Tensor:
     """The lower (or upper) Cholesky factor of each positive-definite matrix of A."""
     L = dispatch(Op.CHOLESKY, *_float_matrices("cholesky", A))
     return L.mT if upper else L
 
 
-def qr(A, mode: str = "reduced"):
+def qr(A, mode: str = "reduced") -> tuple[Tensor, Tensor]:
     """(Q, R) with A = Q R; mode 'complete' gives square Q, 'r' only R (Q is empty)."""
     (A,) = _float_matrices("qr", A)
     if mode not in ("reduced", "complete", "r"):
@@ -258,26 +262,26 @@ def qr(A, mode: str = "reduced"):
     return qr_result(*(dispatch(Op.QR, A, mode=mode, result=r) for r in ("q", "r")))
 
 
-def svd(A, full_matrices: bool = True):
+def svd(A, full_matrices: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """(U, S, Vh) with A = U diag(S) Vh, S descending (vector signs as LAPACK chooses)."""
     (A,) = _float_matrices("svd", A)
     return svd_result(*(dispatch(Op.SVD, A, full_matrices=full_matrices, result=r)
                         for r in ("u", "s", "vh")))
 
 
-def svdvals(A):
+def svdvals(A) -> Tensor:
     """The singular values of each matrix of A, descending."""
     return dispatch(Op.SVD, *_float_matrices("svdvals", A), full_matrices=False, result="s")
 
 
-def eigh(A, UPLO: str = "L"):
+def eigh(A, UPLO: str = "L") -> tuple[Tensor, Tensor]:
     """(eigenvalues ascending, eigenvectors) of each symmetric matrix (its UPLO triangle)."""
     (A,) = _float_matrices("eigh", A)
     return eigh_result(dispatch(Op.EIGH, A, uplo=UPLO, result="values"),
                        dispatch(Op.EIGH, A, uplo=UPLO, result="vectors"))
 
 
-def eigvalsh(A, UPLO: str = "L"):
+def eigvalsh(A, UPLO: str = "L") -> Tensor:
     return dispatch(Op.EIGH, *_float_matrices("eigvalsh", A), uplo=UPLO, result="values")
 
 
@@ -292,7 +296,7 @@ def _cutoff(s, A, atol, rtol):
     return cut.clamp_min(atol) if atol is not None else cut
 
 
-def pinv(A, *, atol=None, rtol=None, hermitian: bool = False):
+def pinv(A, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     """The pseudo-inverse from the SVD (the eigendecomposition when hermitian), singular values
     at or below the cutoff treated as zero."""
     (A,) = _float_matrices("pinv", A)
@@ -307,7 +311,7 @@ def pinv(A, *, atol=None, rtol=None, hermitian: bool = False):
     return matmul(vh.mT * inverse.unsqueeze(-2), u.mT)
 
 
-def lstsq(A, B, rcond=None, *, driver=None):
+def lstsq(A, B, rcond=None, *, driver=None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The least-squares solution of A X = B (2-D A only; eager mode)."""
     def run(a, b):
         x, residuals, rank, s = np.linalg.lstsq(a, b, rcond=rcond)
@@ -316,20 +320,20 @@ def lstsq(A, B, rcond=None, *, driver=None):
     return lstsq_result(*_lapack_only("lstsq", run, A, B))
 
 
-def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False):
+def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     """The number of singular values above torch's cutoff (int64)."""
     (A,) = _float_matrices("matrix_rank", A)
     s = eigvalsh(A).abs() if hermitian else svdvals(A)
     return F.sum(to_dtype(s > _cutoff(s, A, atol, rtol), DType.int64), -1)
 
 
-def matrix_exp(A):
+def matrix_exp(A) -> Tensor:
     """exp of each square matrix of A (Higham's scaling and squaring with the [13/13] Pade
     approximant, in float64)."""
     return dispatch(Op.MATRIX_EXP, *_float_matrices("matrix_exp", A))
 
 
-def cond(A, p=None):
+def cond(A, p=None) -> Tensor:
     """The condition number of each matrix of A in the p-norm: the ratio of its extreme
     singular values for p None/2/-2 (any shape), else norm(A) * norm(inv(A)) (a singular A
     raises LinAlgError here, where torch returns inf)."""
@@ -349,7 +353,7 @@ def _square(name: str, A):
     return A
 
 
-def vander(x, *, N: int | None = None):
+def vander(x, *, N: int | None = None) -> Tensor:
     """The Vandermonde matrix of x's last dim: columns x^0, x^1, ..., x^(N-1)."""
     x = as_tensor_arg(x)
     n = x.shape[-1] if N is None else N
@@ -360,7 +364,7 @@ def vander(x, *, N: int | None = None):
     return F.cat([column.new_ones(()).expand_as(column), powers], -1)
 
 
-def tensorinv(A, ind: int = 2):
+def tensorinv(A, ind: int = 2) -> Tensor:
     """The inverse of A as a linear map from its first ind dims to the rest."""
     A = as_tensor_arg(A)
     if ind <= 0:
@@ -370,7 +374,7 @@ def tensorinv(A, ind: int = 2):
     return flat.reshape(*cols, *rows)
 
 
-def tensorsolve(A, B, dims=None):
+def tensorsolve(A, B, dims=None) -> Tensor:
     """X with tensordot(A, X, X.ndim) = B (dims of A moved to the end first)."""
     A, B = as_tensor_arg(A), as_tensor_arg(B)
     if dims is not None:
@@ -391,7 +395,7 @@ def _check_pivot(name: str, pivot: bool) -> None:
         raise RuntimeError(f"linalg.{name}: LU without pivoting is not implemented on the CPU")
 
 
-def lu_factor(A, *, pivot: bool = True):
+def lu_factor(A, *, pivot: bool = True) -> tuple[Tensor, Tensor]:
     """(LU, pivots): L (unit diagonal) below and U on and above the diagonal of LU, pivots
     1-based row swaps (int32); a zero on U's diagonal raises LinAlgError."""
     (A,) = _float_matrices("lu_factor", A)
@@ -399,7 +403,8 @@ def lu_factor(A, *, pivot: bool = True):
     return lu_factor_result(*(dispatch(Op.LU_FACTOR, A, result=r) for r in ("lu", "pivots")))
 
 
-def lu_factor_ex(A, *, pivot: bool = True, check_errors: bool = False):
+def lu_factor_ex(A, *, pivot: bool = True,
+                 check_errors: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """(LU, pivots, info): lu_factor with info (the first zero pivot, 1-based, or 0) instead of
     an error unless check_errors."""
     (A,) = _float_matrices("lu_factor_ex", A)
@@ -408,7 +413,8 @@ def lu_factor_ex(A, *, pivot: bool = True, check_errors: bool = False):
                                  for r in ("lu", "pivots", "info")))
 
 
-def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool = True):
+def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True,
+              unpack_pivots: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """(P, L, U) with A = P L U from lu_factor's results (the swaps applied in order)."""
     lu_data, pivots = as_tensor_arg(LU_data), as_tensor_arg(LU_pivots, "LU_pivots")
     m, n = lu_data.shape[-2:]
@@ -434,7 +440,7 @@ def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool 
     return lu_result(P, L, U)
 
 
-def lu(A, *, pivot: bool = True):
+def lu(A, *, pivot: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """(P, L, U) with A = P L U (no error on a singular A, as torch)."""
     (A,) = _float_matrices("lu", A)
     _check_pivot("lu_factor", pivot)
@@ -442,7 +448,7 @@ def lu(A, *, pivot: bool = True):
     return lu_unpack(*factors)
 
 
-def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False):
+def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False) -> Tensor:
     """X with A X = B (X A = B when left=False; A^T for adjoint) from lu_factor's results."""
     LU, B = _float_matrices("lu_solve", LU, B)
     if not left:
@@ -455,7 +461,8 @@ def lu_solve(LU, pivots, B, *, left: bool = True, adjoint: bool = False):
     return solve_triangular(U, y, upper=True)
 
 
-def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: bool = False):
+def solve_triangular(A, B, *, upper: bool, left: bool = True,
+                     unitriangular: bool = False) -> Tensor:
     """solve for triangular A (the other triangle of A is ignored)."""
     A = as_tensor_arg(A)
     A = A.triu() if upper else A.tril()
