@@ -191,7 +191,7 @@ def _structure_to_json(node):
 # --- loading ------------------------------------------------------------------------------------
 def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None,
          mmap: bool | None = None, backend: str | None = None, pipeline: str | None = None,
-         **pickle_load_args) -> Any:
+         **pickle_load_args) -> LoadedGraph | Any:
     """torch.load of a tracejit file (a path or a binary file object): a graph file gives the
     compiled callable, run on `backend` (default $TRACEJIT_BACKEND, else "llvm") after
     `pipeline` (default: the one it was saved with); a checkpoint gives the saved object, its

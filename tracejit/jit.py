@@ -11,6 +11,7 @@ from __future__ import annotations
 import typing
 
 from tracejit.dispatch import current_mode
+from tracejit.graphfile import LoadedGraph
 from tracejit.scripting import ScriptedFunction, ScriptedModule, ScriptMode
 from tracejit.scripting import script as _script
 from tracejit.traced import TracedFunction, TracedModule
@@ -24,7 +25,7 @@ ScriptFunction = ScriptedFunction
 
 
 def script(obj, optimize=None, _frames_up: int = 0, _rcb=None, example_inputs=None,
-           **options) -> typing.Any:
+           **options) -> ScriptedFunction | ScriptedModule | type:
     """torch.jit.script: tracejit.script (capture from source, with control flow). A class
     (a TorchScript class) is returned unchanged: it runs as Python."""
     if isinstance(obj, type):
@@ -54,7 +55,7 @@ def save(m, f, _extra_files=None) -> None:
     _save(m, f)
 
 
-def load(f, map_location=None, _extra_files=None) -> typing.Any:
+def load(f, map_location=None, _extra_files=None) -> LoadedGraph | typing.Any:
     """torch.jit.load: tracejit.load of a graph file (map_location must be the CPU)."""
     from tracejit.graphfile import load as _load
     from tracejit.tensor import check_device
