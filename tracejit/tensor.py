@@ -89,8 +89,9 @@ def _binary(op: Op, doc: str):
 class Tensor(TorchMethods, SpecialMethods):
     """A strided n-dimensional array of float16/32/64, uint8, int8/16/32/64 or bool, on the CPU."""
 
-    # _value: the IR value a tracer bound this tensor to (set only while tracing)
-    __slots__ = ("__weakref__", "_data", "_value", "requires_grad")
+    # _value: the IR value a tracer bound this tensor to (set only while tracing); __dict__:
+    # user attributes (`p._no_weight_decay = True`), per Python object as in torch
+    __slots__ = ("__dict__", "__weakref__", "_data", "_value", "requires_grad")
     __array_ufunc__ = None  # ndarray <op> Tensor defers to Tensor's reflected operators
     __array_priority__ = 1000
 

@@ -48,7 +48,8 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + body
 
     def __reduce_ex__(self, protocol):
-        return Parameter, (Tensor._wrap(self._data), self.requires_grad)
+        # torch pickles a parameter's user attributes (its deepcopy drops them)
+        return Parameter, (Tensor._wrap(self._data), self.requires_grad), self.__dict__ or None
 
     def __deepcopy__(self, memo):
         copy = Parameter(Tensor._wrap(self._data.copy()), self.requires_grad)
