@@ -246,6 +246,7 @@ def _bind_annotation_names() -> None:
         "generator": ("Tensor",), "autograd": ("Tensor",),
         "tensor_methods": ("Tensor", "Layout", "qr_result", "slogdet_result", "svd_result"),
         "torch_aliases": ("Tensor", "qr_result", "slogdet_result", "svd_result"),
+        "functions_special": ("Tensor",), "linalg": ("Tensor",),  # helper H9's modules
     }
     for module, bound in wanted.items():
         namespace = vars(modules[module])

@@ -256,7 +256,7 @@ def nuclear_norm(input, dim=(-2, -1), keepdim: bool = False) -> Tensor:
 
 def _in_place_function(name: str):
     """torch.name_(input, ...): the in-place method as a torch function."""
-    def function(input, *args):
+    def function(input, *args) -> Tensor:
         return getattr(input, name)(*args)
 
     function.__name__ = function.__qualname__ = name
@@ -270,7 +270,7 @@ globals().update({name: _in_place_function(name) for name in _IN_PLACE})
 
 
 def _in_place(function, name: str):
-    def method(self, *args):
+    def method(self, *args) -> Tensor:
         return assign(self, function(self, *args), name)
 
     method.__name__ = name
@@ -279,7 +279,7 @@ def _in_place(function, name: str):
 
 
 def _primitive_in_place(op: Op, name: str):
-    def method(self, *args):
+    def method(self, *args) -> Tensor:
         return dispatch_inplace(op, self, *args)
 
     method.__name__ = name
@@ -305,10 +305,10 @@ class SpecialMethods:
     bitwise_right_shift = __rshift__ = bitwise_right_shift
     gcd, lcm, nextafter = gcd, lcm, nextafter
 
-    def __rlshift__(self, other):
+    def __rlshift__(self, other) -> Tensor:
         return dispatch(Op.SHIFT_LEFT, other, self)
 
-    def __rrshift__(self, other):
+    def __rrshift__(self, other) -> Tensor:
         return dispatch(Op.SHIFT_RIGHT, other, self)
 
     asin_ = arcsin_ = _primitive_in_place(Op.ASIN, "asin_")
