@@ -50,8 +50,8 @@ OUT_OF_SCOPE = [
     (r"sparse|_coo|csr|csc|bsr|bsc|^smm$|^dsmm$|^hsmm$|sspaddmm|hspmm|to_dense|coalesce|"
      r"^values$|^indices$|crow_|ccol_|^row_indices|^col_indices|_nnz|dense_dim",
      "sparse tensors (dense equivalents are supported)"),
-    (r"complex|^real$|imag|conj|angle|polar|view_as_real|cfloat|cdouble|chalf|^is_neg$|resolve_neg",
-     "complex dtypes"),
+    (r"complex|^real$|imag|conj|angle|polar|view_as_real|cfloat|cdouble|chalf|^is_neg$|resolve_neg|"
+     r"^eig$|^eigvals$", "complex dtypes (eig and eigvals return complex values)"),
     (r"bfloat16|float8|uint16|uint32|uint64|^bits\d|^u?int[1-7]$|float4|e8m0",
      "dtypes numpy has no type for"),
     (r"Storage|storage|untyped|data_ptr|^set_$|_cow|is_set_to",
