@@ -137,9 +137,31 @@ def status(name: str, theirs, ours) -> tuple[str, str]:
 
 
 def corpus_text() -> str:
-    """Every corpus program's source, for counting uses."""
-    return "\n".join(p.read_text(encoding="utf-8", errors="replace")
-                     for p in sorted(CORPUS.rglob("*.py")))
+    """Every corpus program's source, for counting uses: the files in the corpus and, for a
+    program run from its pinned PyPI package (tests/models/installed.py), that module's file."""
+    texts = []
+    for path in sorted(CORPUS.rglob("*.py")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        texts.append(text)
+        for dist, module in re.findall(r'load_program\(__import__, "([^"]+)", "[^"]+", "([^"]+)"',
+                                       text):
+            texts.append(_installed_source(dist, module))
+    return "\n".join(texts)
+
+
+def _installed_source(dist: str, module: str) -> str:
+    """The source of `module` from installed distribution `dist` ('' if it is not installed)."""
+    from importlib import metadata
+
+    try:
+        files = metadata.distribution(dist).files or []
+    except metadata.PackageNotFoundError:
+        return ""
+    stem = module.replace(".", "/")
+    for f in files:
+        if str(f) in (f"{stem}.py", f"{stem}/__init__.py"):
+            return f.locate().read_text(encoding="utf-8", errors="replace")
+    return ""
 
 
 def _import(path: str):
