@@ -66,7 +66,7 @@ class _LegacyTensorType(type):
     def __instancecheck__(cls, obj) -> bool:
         return isinstance(obj, Tensor) and obj.dtype is cls.dtype
 
-    def __call__(cls, *args, device=None):
+    def __call__(cls, *args, device=None) -> Tensor:
         return legacy_new(cls.dtype, args, device)
 
     def __repr__(cls) -> str:
@@ -360,3 +360,9 @@ __all__ = [
     "set_num_threads", "get_default_device", "set_default_device", "set_default_tensor_type",
     "range", "typename", "zero_",
 ]
+
+if TYPE_CHECKING:  # the legacy types made above, named for type checkers
+    FloatTensor = DoubleTensor = HalfTensor = ByteTensor = LEGACY_TYPES["FloatTensor"]
+    CharTensor = ShortTensor = IntTensor = LongTensor = BoolTensor = LEGACY_TYPES["FloatTensor"]
+    __all__ += ["BoolTensor", "ByteTensor", "CharTensor", "DoubleTensor", "FloatTensor",
+                "HalfTensor", "IntTensor", "LongTensor", "ShortTensor"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import math
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -772,7 +772,7 @@ _SCALAR_INPUT_FUNCTIONS = frozenset({
 })
 
 
-def _method_function(name: str):
+def _method_function(name: str) -> Callable[..., Tensor]:
     scalar_input = name in _SCALAR_INPUT_FUNCTIONS
 
     def function(input, *args, **kwargs) -> Tensor:
@@ -795,6 +795,19 @@ __all__ = [*_METHOD_FUNCTIONS,
     "split", "squeeze", "stack", "std", "sum", "t", "transpose", "tril", "triu", "unflatten",
     "unsqueeze", "var", "where", "clip", "swapaxes",
 ]
+
+if TYPE_CHECKING:  # the functions made from Tensor methods above, named for type checkers
+    (abs, absolute, add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil, cos, div, divide,
+     eq, erf, exp, expm1, floor, floor_divide, ge, gt, isnan, le, lerp, log, log1p, logical_not, lt,
+     maximum, minimum, mul, multiply, ne, neg, negative, pow, reciprocal, relu, remainder, round,
+     rsqrt, sigmoid, sign, sin, sqrt, square, sub, subtract, tanh, true_divide, trunc, clamp_min,
+     clamp_max) = (_method_function(n) for n in _METHOD_FUNCTIONS)
+    __all__ += ["abs", "absolute", "add", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor",
+                "ceil", "clamp_max", "clamp_min", "cos", "div", "divide", "eq", "erf", "exp",
+                "expm1", "floor", "floor_divide", "ge", "gt", "isnan", "le", "lerp", "log", "log1p",
+                "logical_not", "lt", "maximum", "minimum", "mul", "multiply", "ne", "neg",
+                "negative", "pow", "reciprocal", "relu", "remainder", "round", "rsqrt", "sigmoid",
+                "sign", "sin", "sqrt", "square", "sub", "subtract", "tanh", "true_divide", "trunc"]
 clip = clamp
 swapaxes = transpose
 

@@ -8,6 +8,7 @@ them as the primitives they are made of.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -59,7 +60,7 @@ def check_device(spec) -> str:
 CPU = device("cpu")
 
 
-def _unary(op: Op, doc: str):
+def _unary(op: Op, doc: str) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
     def method(self) -> Tensor:
         return dispatch(op, self)
 
@@ -71,7 +72,7 @@ def _unary(op: Op, doc: str):
     return method, method_
 
 
-def _binary(op: Op, doc: str):
+def _binary(op: Op, doc: str) -> tuple[Callable[[Tensor, Any], Tensor], ...]:
     def method(self, other) -> Tensor:
         return dispatch(op, self, other)
 
@@ -223,7 +224,7 @@ class Tensor(TorchMethods, SpecialMethods):
     def numpy(self, *, force: bool = False) -> np.ndarray:
         return concrete(self, "numpy()")
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
         data = concrete(self, "numpy.asarray()")
         if dtype is not None and np.dtype(dtype) != data.dtype:
             return data.astype(dtype)
@@ -234,7 +235,7 @@ class Tensor(TorchMethods, SpecialMethods):
             raise TypeError("len() of a 0-d tensor")
         return self._data.shape[0]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         if not self.ndim:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self._data.shape[0]))
@@ -352,7 +353,7 @@ class Tensor(TorchMethods, SpecialMethods):
     __xor__, bitwise_xor_, __rxor__ = _binary(Op.BITWISE_XOR, "self ^ other")
     __matmul__ = F.matmul
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other) -> Tensor:
         return F.matmul(other, self)
 
     mul = multiply = __mul__
@@ -411,34 +412,34 @@ class Tensor(TorchMethods, SpecialMethods):
 
     divide = div
 
-    def __iadd__(self, other):
+    def __iadd__(self, other) -> Tensor:
         return self.add_(other)
 
-    def __isub__(self, other):
+    def __isub__(self, other) -> Tensor:
         return self.sub_(other)
 
-    def __imul__(self, other):
+    def __imul__(self, other) -> Tensor:
         return self.mul_(other)
 
-    def __itruediv__(self, other):
+    def __itruediv__(self, other) -> Tensor:
         return self.div_(other)
 
-    def __ifloordiv__(self, other):
+    def __ifloordiv__(self, other) -> Tensor:
         return self.floor_divide_(other)
 
-    def __imod__(self, other):
+    def __imod__(self, other) -> Tensor:
         return self.remainder_(other)
 
-    def __ipow__(self, other):
+    def __ipow__(self, other) -> Tensor:
         return self.pow_(other)
 
-    def __iand__(self, other):
+    def __iand__(self, other) -> Tensor:
         return self.bitwise_and_(other)
 
-    def __ior__(self, other):
+    def __ior__(self, other) -> Tensor:
         return self.bitwise_or_(other)
 
-    def __ixor__(self, other):
+    def __ixor__(self, other) -> Tensor:
         return self.bitwise_xor_(other)
 
     def __neg__(self) -> Tensor:
@@ -449,7 +450,7 @@ class Tensor(TorchMethods, SpecialMethods):
             )
         return dispatch(Op.NEG, self)
 
-    def __pos__(self):
+    def __pos__(self) -> Tensor:
         return self
 
     neg = negative = __neg__
@@ -480,7 +481,7 @@ class Tensor(TorchMethods, SpecialMethods):
     logical_not, logical_not_ = _unary(Op.LOGICAL_NOT, "x == 0, as bool.")
     bitwise_not, bitwise_not_ = _unary(Op.BITWISE_NOT, "~x (logical not on bool).")
 
-    def __invert__(self):
+    def __invert__(self) -> Tensor:
         if self.dtype.is_floating_point:
             raise TypeError(
                 f"~ (operator.invert) is only implemented on integer and Boolean-type tensors, "

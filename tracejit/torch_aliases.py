@@ -6,6 +6,7 @@ with an integer reduction) are left out rather than given a wrong meaning."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tracejit.functions import _method_function
@@ -48,7 +49,7 @@ globals().update({name: getattr(_F, name) for name in _FUNCTIONAL})
 
 
 # tracejit.X_copy(input, ...) is input.X(...).clone(): torch's copying spellings of views
-def _copy_function(name: str):
+def _copy_function(name: str) -> Callable[..., Tensor | tuple[Tensor, ...] | list[Tensor]]:
     def function(input, *args, **kwargs) -> Tensor | tuple[Tensor, ...] | list[Tensor]:
         out = getattr(input, name)(*args, **kwargs)
         if isinstance(out, (tuple, list)):
@@ -211,3 +212,72 @@ __all__ = [
     "slice_scatter", "frombuffer", "empty_strided", "empty_permuted", "is_anomaly_enabled",
     "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
 ]
+
+if TYPE_CHECKING:  # the functions made above, named for type checkers
+    (abs_, absolute_, addmv_, ceil_, clamp_, clamp_max_, clamp_min_, clip_, cos_, cosh_, deg2rad_,
+     erf_, exp2_, exp_, expm1_, fix, fix_, floor_, frac_, greater, greater_equal, less, less_equal,
+     log10_, log1p_, log2_, log_, logit_, nan_to_num_, neg_, negative_, not_equal, positive,
+     rad2deg_, reciprocal_, relu_, round_, rsqrt_, sgn, sigmoid_, sin_, sinc_, sinh_, sqrt_,
+     square_, swapdims, tan_, tanh_, trunc_, xlogy_) = (_method_function(n) for n in _METHODS)
+    get_device: Callable[..., int]
+    is_inference: Callable[..., bool]
+    unsafe_chunk: Callable[..., tuple[Tensor, ...]]
+    unsafe_split: Callable[..., tuple[Tensor, ...]]
+    from tracejit.nn.functional import (
+        adaptive_avg_pool1d,
+        alpha_dropout,
+        avg_pool1d,
+        bilinear,
+        celu,
+        celu_,
+        channel_shuffle,
+        conv1d,
+        conv2d,
+        conv3d,
+        conv_transpose1d,
+        conv_transpose2d,
+        conv_transpose3d,
+        cosine_similarity,
+        dropout,
+        feature_alpha_dropout,
+        group_norm,
+        hardshrink,
+        layer_norm,
+        max_pool1d,
+        max_pool1d_with_indices,
+        max_pool2d,
+        max_pool3d,
+        native_channel_shuffle,
+        pairwise_distance,
+        pdist,
+        pixel_shuffle,
+        pixel_unshuffle,
+        prelu,
+        rms_norm,
+        rrelu,
+        rrelu_,
+        selu,
+        selu_,
+        threshold,
+        threshold_,
+    )
+    (diagonal_copy, expand_copy, permute_copy, select_copy, split_copy, split_with_sizes_copy,
+     squeeze_copy, t_copy, transpose_copy, unbind_copy, unfold_copy, unsqueeze_copy,
+     view_copy) = (_copy_function(n) for n in _COPIES)
+    __all__ += ["abs_", "absolute_", "adaptive_avg_pool1d", "addmv_", "alpha_dropout", "avg_pool1d",
+                "bilinear", "ceil_", "celu", "celu_", "channel_shuffle", "clamp_", "clamp_max_",
+                "clamp_min_", "clip_", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+                "conv_transpose2d", "conv_transpose3d", "cos_", "cosh_", "cosine_similarity",
+                "deg2rad_", "diagonal_copy", "dropout", "erf_", "exp2_", "exp_", "expand_copy",
+                "expm1_", "feature_alpha_dropout", "fix", "fix_", "floor_", "frac_", "get_device",
+                "greater", "greater_equal", "group_norm", "hardshrink", "is_inference",
+                "layer_norm", "less", "less_equal", "log1p_", "log2_", "log10_", "log_", "logit_",
+                "max_pool1d", "max_pool1d_with_indices", "max_pool2d", "max_pool3d", "nan_to_num_",
+                "native_channel_shuffle", "neg_", "negative_", "not_equal", "pairwise_distance",
+                "pdist", "permute_copy", "pixel_shuffle", "pixel_unshuffle", "positive", "prelu",
+                "rad2deg_", "reciprocal_", "relu_", "rms_norm", "round_", "rrelu", "rrelu_",
+                "rsqrt_", "select_copy", "selu", "selu_", "sgn", "sigmoid_", "sin_", "sinc_",
+                "sinh_", "split_copy", "split_with_sizes_copy", "sqrt_", "square_", "squeeze_copy",
+                "swapdims", "t_copy", "tan_", "tanh_", "threshold", "threshold_", "transpose_copy",
+                "trunc_", "unbind_copy", "unfold_copy", "unsafe_chunk", "unsafe_split",
+                "unsqueeze_copy", "view_copy", "xlogy_"]

@@ -2,6 +2,8 @@
 returns, the annotations resolve at run time, and the wheel ships the py.typed marker that tells
 type checkers to read them."""
 
+import ast
+import importlib.util
 import inspect
 import shutil
 import subprocess
@@ -135,6 +137,77 @@ def test_annotations_do_not_change_behaviour():
     assert tracejit.get_device(x) == -1
     parts = tracejit.unsafe_split(x, 1)
     assert isinstance(parts, tuple) and [p.shape for p in parts] == [(1, 3), (1, 3)]
+
+
+def _module_tree(module: str) -> ast.Module:
+    return ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
+
+
+def _top_level(body):
+    """Module-level statements, inside if/try/with blocks too (TYPE_CHECKING ones included)."""
+    for node in body:
+        yield node
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            if isinstance(node, (ast.If, ast.Try, ast.With, ast.ExceptHandler)):
+                yield from _top_level(getattr(node, field, []))
+
+
+def _targets(target):
+    if isinstance(target, ast.Name):
+        yield target.id
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _targets(element)
+    elif isinstance(target, ast.Starred):
+        yield from _targets(target.value)
+
+
+def _static_names(module: str) -> tuple[set[str], set[str] | None]:
+    """(the names module binds, its literal __all__ or None) as a type checker reads the source:
+    a name made at run time (globals().update, *tuple in __all__) is invisible to it."""
+    bound, exported = set(), None
+    for node in _top_level(_module_tree(module).body):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = {n for t in targets for n in _targets(t)}
+            if "__all__" in names and isinstance(node.value, (ast.List, ast.Tuple)):
+                literal = {e.value for e in node.value.elts if isinstance(e, ast.Constant)}
+                exported = literal | (exported or set()) if isinstance(node, ast.AugAssign) \
+                    else literal
+            bound |= names
+        elif isinstance(node, ast.Import):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.names[0].name == "*":
+                bound |= _static_exports(node.module)
+            else:
+                bound |= {a.asname or a.name for a in node.names}
+    return bound, exported
+
+
+def _static_exports(module: str) -> set[str]:
+    bound, exported = _static_names(module)
+    return exported & bound if exported is not None else \
+        {n for n in bound if not n.startswith("_")}
+
+
+@pytest.mark.parametrize(("module", "names"), [
+    ("tracejit", tracejit.__all__),
+    ("tracejit.nn.functional", [n for n in dir(F) if not n.startswith("_")
+                                and callable(getattr(F, n))]),
+    ("tracejit.nn", [n for n in dir(nn) if not n.startswith("_")
+                     and isinstance(getattr(nn, n), type)]),
+    ("tracejit.linalg", tracejit.linalg.__all__),
+])
+def test_type_checkers_see_every_public_name(module, names):
+    # With py.typed, mypy/pyright read the source: a name bound only at run time would be an
+    # error in the user's code ("Module has no attribute"). Name it in an `if TYPE_CHECKING:`
+    # block, and list it in a literal `__all__ += [...]` there if the module has an __all__.
+    bound, _ = _static_names(module)
+    invisible = sorted(set(names) - bound)
+    assert not invisible, f"{module} binds these only at run time: {invisible}"
 
 
 def test_the_wheel_ships_py_typed(tmp_path):
