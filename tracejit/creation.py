@@ -128,17 +128,20 @@ def _full(shape, value, dtype, device):
     return dispatch(Op.FULL, shape=shape, value=value, dtype=dtype)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, **kwargs) -> Tensor:
+def zeros(*size, dtype: DType | None = None, device=None, requires_grad: bool = False,
+          **kwargs) -> Tensor:
     size = _size_keyword(size, kwargs)
     return _full(size_args(size), 0, _creation_dtype(dtype, get_default_dtype()), device)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, **kwargs) -> Tensor:
+def ones(*size, dtype: DType | None = None, device=None, requires_grad: bool = False,
+         **kwargs) -> Tensor:
     size = _size_keyword(size, kwargs, "ones")
     return _full(size_args(size), 1, _creation_dtype(dtype, get_default_dtype()), device)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, **kwargs) -> Tensor:
+def empty(*size, dtype: DType | None = None, device=None, requires_grad: bool = False,
+          **kwargs) -> Tensor:
     """Like zeros: tracejit never hands out uninitialized memory."""
     return zeros(*_size_keyword(size, kwargs, "empty"), dtype=dtype, device=device)
 
@@ -157,7 +160,8 @@ def _size_keyword(size: tuple, kwargs: dict, name: str = "zeros") -> tuple:
     return size
 
 
-def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full(size, fill_value, *, dtype: DType | None = None, device=None,
+         requires_grad: bool = False) -> Tensor:
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     if isinstance(fill_value, np.generic):
@@ -170,12 +174,14 @@ def _like(input: Tensor, dtype):
     return tuple(input.shape), _creation_dtype(dtype, input.dtype)
 
 
-def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def zeros_like(input: Tensor, *, dtype: DType | None = None, device=None,
+               requires_grad: bool = False) -> Tensor:
     shape, dtype = _like(input, dtype)
     return _full(shape, 0, dtype, device)
 
 
-def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones_like(input: Tensor, *, dtype: DType | None = None, device=None,
+              requires_grad: bool = False) -> Tensor:
     shape, dtype = _like(input, dtype)
     return _full(shape, 1, dtype, device)
 
@@ -183,12 +189,14 @@ def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 empty_like = zeros_like
 
 
-def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full_like(input: Tensor, fill_value, *, dtype: DType | None = None, device=None,
+              requires_grad: bool = False) -> Tensor:
     shape, dtype = _like(input, dtype)
     return _full(shape, fill_value, dtype, device)
 
 
-def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def arange(start=0, end=None, step=1, *, dtype: DType | None = None, device=None,
+           requires_grad: bool = False) -> Tensor:
     """[start, end) by step; integer arguments give int64, any float the default dtype."""
     check_device(device)
     if end is None:
@@ -200,19 +208,22 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     return dispatch(Op.ARANGE, start=start, end=end, step=step, dtype=dtype)
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def linspace(start, end, steps, *, dtype: DType | None = None, device=None,
+             requires_grad: bool = False) -> Tensor:
     check_device(device)
     dtype = _creation_dtype(dtype, get_default_dtype())
     return dispatch(Op.LINSPACE, start=start, end=end, steps=int(steps), dtype=dtype)
 
 
-def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def eye(n, m=None, *, dtype: DType | None = None, device=None,
+        requires_grad: bool = False) -> Tensor:
     check_device(device)
     dtype = _creation_dtype(dtype, get_default_dtype())
     return dispatch(Op.EYE, n=int(n), m=int(n if m is None else m), dtype=dtype)
 
 
-def rand(*size, dtype=None, device=None, generator=None, requires_grad=False, **kwargs) -> Tensor:
+def rand(*size, dtype: DType | None = None, device=None, generator=None,
+         requires_grad: bool = False, **kwargs) -> Tensor:
     """Uniform samples in [0, 1)."""
     size = _size_keyword(size, kwargs, "rand")
     check_device(device)
@@ -221,7 +232,8 @@ def rand(*size, dtype=None, device=None, generator=None, requires_grad=False, **
         return dispatch(Op.RAND, shape=size_args(size), dtype=dtype)
 
 
-def randn(*size, dtype=None, device=None, generator=None, requires_grad=False, **kwargs) -> Tensor:
+def randn(*size, dtype: DType | None = None, device=None, generator=None,
+          requires_grad: bool = False, **kwargs) -> Tensor:
     """Standard normal samples."""
     size = _size_keyword(size, kwargs, "randn")
     check_device(device)
@@ -230,8 +242,8 @@ def randn(*size, dtype=None, device=None, generator=None, requires_grad=False, *
         return dispatch(Op.RANDN, shape=size_args(size), dtype=dtype)
 
 
-def randint(low=0, high=None, size=None, *, dtype=None, device=None, generator=None,
-            requires_grad=False) -> Tensor:
+def randint(low=0, high=None, size=None, *, dtype: DType | None = None, device=None, generator=None,
+            requires_grad: bool = False) -> Tensor:
     """Integers in [low, high): randint(high, size) or randint(low, high, size)."""
     check_device(device)
     if size is None:
@@ -244,15 +256,15 @@ def randint(low=0, high=None, size=None, *, dtype=None, device=None, generator=N
                         dtype=dtype)
 
 
-def rand_like(input, *, dtype=None, device=None) -> Tensor:
+def rand_like(input: Tensor, *, dtype: DType | None = None, device=None) -> Tensor:
     return rand(*input.shape, dtype=_creation_dtype(dtype, input.dtype), device=device)
 
 
-def randn_like(input, *, dtype=None, device=None) -> Tensor:
+def randn_like(input: Tensor, *, dtype: DType | None = None, device=None) -> Tensor:
     return randn(*input.shape, dtype=_creation_dtype(dtype, input.dtype), device=device)
 
 
-def randperm(n, *, dtype=None, device=None, generator=None) -> Tensor:
+def randperm(n, *, dtype: DType | None = None, device=None, generator=None) -> Tensor:
     """A random permutation of 0..n-1 (int64), from `generator` or the global one."""
     from tracejit.random import default_generator
 
@@ -264,28 +276,30 @@ def randperm(n, *, dtype=None, device=None, generator=None) -> Tensor:
 
 
 # --- more of torch's creation functions (issue 12) ----------------------------------------------
-def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def scalar_tensor(s, *, dtype: DType | None = None, device=None,
+                  requires_grad: bool = False) -> Tensor:
     """A 0-d tensor of the default float dtype (or `dtype`) holding `s`."""
     return full((), s, dtype=_creation_dtype(dtype, get_default_dtype()), device=device)
 
 
-def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False) -> Tensor:
+def asarray(obj, *, dtype: DType | None = None, device=None, copy=None,
+            requires_grad: bool = False) -> Tensor:
     """Like as_tensor (shares memory where it can); copy=True always copies."""
     if copy:
         return tensor(obj, dtype=dtype, device=device)
     return as_tensor(obj, dtype=dtype, device=device)
 
 
-def logspace(start, end, steps, base=10.0, *, dtype=None, device=None,
-             requires_grad=False) -> Tensor:
+def logspace(start, end, steps, base=10.0, *, dtype: DType | None = None, device=None,
+             requires_grad: bool = False) -> Tensor:
     """base ** linspace(start, end, steps)."""
     dtype = _creation_dtype(dtype, get_default_dtype())
     exponents = linspace(start, end, steps, dtype=DType.float64, device=device)
     return (tensor(float(base), dtype=DType.float64) ** exponents).to(dtype)
 
 
-def randint_like(input, low=0, high=None, *, dtype=None, device=None,
-                 requires_grad=False) -> Tensor:
+def randint_like(input: Tensor, low=0, high=None, *, dtype: DType | None = None, device=None,
+                 requires_grad: bool = False) -> Tensor:
     """randint with input's shape (and dtype unless given): randint_like(x, high) or
     randint_like(x, low, high)."""
     if high is None:
