@@ -163,11 +163,15 @@ class Scripter(Flow, Expressions, PythonState):
             raise self.error(frame, node, f"calls nested more than {MAX_DEPTH} deep (recursion "
                                           f"into {fn.__qualname__}?)",
                              "script supports recursion only when it ends at scripting time")
+        signature = inspect.signature(fn)
         try:
-            bound = inspect.signature(fn).bind(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
         except TypeError as e:
             raise self.error(frame, node, f"{fn.__qualname__}(): {e}") from None
         bound.apply_defaults()
+        for p in signature.parameters.values():
+            if p.kind is p.VAR_KEYWORD:  # **kwargs is a new dict on every call: the code's own
+                self.made(bound.arguments[p.name])
         f = Frame(fn, source, dict(bound.arguments))
         self.depth += 1
         try:
