@@ -41,7 +41,7 @@ class Sequential(Module):
             input = module(input)
         return input
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx) -> Module | Sequential:
         if isinstance(idx, slice):
             return type(self)(OrderedDict(list(self._modules.items())[idx]))
         return list(self._modules.values())[_abs_index(idx, len(self))]
@@ -70,7 +70,7 @@ class Sequential(Module):
                              f"{type(other)} is given.")
         return Sequential(*self, *other)
 
-    def __iadd__(self, other: Sequential):
+    def __iadd__(self, other: Sequential) -> Self:
         if not isinstance(other, Sequential):
             raise ValueError("add operator supports only objects of Sequential class, but "
                              f"{type(other)} is given.")
@@ -115,7 +115,7 @@ class ModuleList(Module):
         if modules is not None:
             self += modules
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx) -> Module | ModuleList:
         if isinstance(idx, slice):
             return type(self)(list(self._modules.values())[idx])
         return self._modules[str(_abs_index(idx, len(self)))]
@@ -135,7 +135,7 @@ class ModuleList(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __iadd__(self, modules: Iterable[Module]):
+    def __iadd__(self, modules: Iterable[Module]) -> Self:
         return self.extend(modules)
 
     def __add__(self, other: Iterable[Module]) -> ModuleList:

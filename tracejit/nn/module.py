@@ -166,7 +166,7 @@ class Module:
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args, **kwargs) -> Any:
         with_kwargs = self.__dict__.get("_hooks_with_kwargs", ())
         for key, hook in list(self._forward_pre_hooks.items()):
             if key in with_kwargs:
@@ -260,7 +260,7 @@ class Module:
                 raise AttributeError(f"`{item}` is not an nn.Module")
         return module
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         for table in ("_parameters", "_buffers", "_modules"):
             entries = self.__dict__.get(table)
             if entries is not None and name in entries:

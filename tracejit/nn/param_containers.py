@@ -86,7 +86,7 @@ class ParameterList(Module):
             raise IndexError(f"index {idx} is out of range")
         return str(idx % len(self))
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx) -> Any:
         if isinstance(idx, slice):
             out = self.__class__()
             for i in range(*idx.indices(len(self))):
@@ -103,7 +103,7 @@ class ParameterList(Module):
     def __iter__(self) -> Iterator:
         return (self[i] for i in range(len(self)))
 
-    def __iadd__(self, values: Iterable):
+    def __iadd__(self, values: Iterable) -> ParameterList:
         return self.extend(values)
 
     def __dir__(self):
@@ -151,7 +151,7 @@ class ParameterDict(Module):
                             "github if you need non-string keys.")
         return key
 
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> Any:
         return getattr(self, self._key(key))
 
     def __setitem__(self, key: str, value) -> None:
