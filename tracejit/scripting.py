@@ -47,6 +47,7 @@ from tracejit.ir.graph import Loc, Operation, Value
 from tracejit.ir.ops import Op, infer_types
 from tracejit.ir.types import DType
 from tracejit.nn.module import Module, Sequential
+from tracejit.numpy_ufuncs import captured_ufunc
 from tracejit.script_exprs import Expressions
 from tracejit.script_flow import Flow
 from tracejit.script_source import (
@@ -223,7 +224,8 @@ class Scripter(Flow, Expressions, PythonState):
                                       "function is scripted, not on every call",
                              "remove it, or print the result outside the scripted function")
         module = getattr(func, "__module__", None) or ""
-        if (module == "numpy" or module.startswith("numpy.")) and any(
+        if (module == "numpy" or module.startswith("numpy.")) and not captured_ufunc(
+                func, kwargs) and any(
                 isinstance(a, Tensor) for a in pytree.flatten((args, kwargs))[0]):
             raise self.error(f, node, f"a call into numpy ({getattr(func, '__name__', func)}) "
                                       "with a tensor: numpy code is not captured",

@@ -93,8 +93,13 @@ class Tensor(TorchMethods, SpecialMethods):
     # _value: the IR value a tracer bound this tensor to (set only while tracing); __dict__:
     # user attributes (`p._no_weight_decay = True`), per Python object as in torch
     __slots__ = ("__dict__", "__weakref__", "_data", "_value", "requires_grad")
-    __array_ufunc__ = None  # ndarray <op> Tensor defers to Tensor's reflected operators
     __array_priority__ = 1000
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """numpy ufuncs on tensors (`np.sin(t)`, `ndarray + t`) give tensors, as torch's do."""
+        from tracejit.numpy_ufuncs import array_ufunc
+
+        return array_ufunc(ufunc, method, inputs, kwargs)
 
     def __new__(cls, *args, device=None):
         """torch's legacy constructor: `Tensor(2, 3)` (zeros of the default dtype),

@@ -52,9 +52,9 @@ CASES = {
         "                                   ^\n"
         "  hint: use a for loop, or tensor ops on the whole tensor"),
     "numpy": (E.calls_numpy, (X,), 1, 12,
-              "a call into numpy (exp) with a tensor: numpy code is not captured\n"
-              "        return np.exp(x)\n"
-              "               ^^^^^^^^^\n"
+              "a call into numpy (cbrt) with a tensor: numpy code is not captured\n"
+              "        return np.cbrt(x)  # a ufunc without a tracejit op\n"
+              "               ^^^^^^^^^^\n"
               "  hint: use the tracejit function of the same name"),
     "list mutation": (E.appends, (X, []), 1, 5,
                       "list.append() changes a list the scripted code did not make (a global, "
