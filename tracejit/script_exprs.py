@@ -60,13 +60,34 @@ class Expressions:
         except Exception as e:
             raise f.source.error(node, f"{type(e).__name__}: {e}") from None
 
-    def e_Lambda(self, node, f) -> Any:
+    def e_Lambda(self, node, f) -> _Lambda:
         """A lambda in scripted code: a callable that scripts its body inline when called
         (by the code, or by `map`/`sorted` and friends), seeing the variables of `f` then."""
         args = node.args
         defaults = [self.expr(d, f) for d in args.defaults]
         kw_defaults = [None if d is None else self.expr(d, f) for d in args.kw_defaults]
         return _Lambda(self, node, f, _lambda_signature(args, defaults, kw_defaults))
+
+    def s_FunctionDef(self, node: ast.FunctionDef, f: Frame) -> None:
+        """A nested `def`: a callable that scripts its body inline when called, reading the
+        enclosing function's variables as they are then (a closure)."""
+        if node.decorator_list:
+            raise f.source.error(node.decorator_list[0], "a decorator on a nested function "
+                                 "cannot be scripted", "define the decorated helper at module "
+                                 "level; script calls it from there")
+        args = node.args
+        defaults = [self.expr(d, f) for d in args.defaults]
+        kw_defaults = [None if d is None else self.expr(d, f) for d in args.kw_defaults]
+        signature = _lambda_signature(args, defaults, kw_defaults)
+        target = ast.Name(node.name, ast.Store(), lineno=node.lineno, col_offset=node.col_offset)
+        self.assign(target, _Nested(self, node, f, signature), f, node)
+
+    def e_GeneratorExp(self, node, f) -> Any:
+        """A generator expression runs now, as the list comprehension it equals; the code
+        gets an iterator over the values (it has no effects a lazy run would skip)."""
+        out: list = []
+        self.comprehension(node.generators, 0, lambda: out.append(self.expr(node.elt, f)), f)
+        return iter(out)
 
     def e_Constant(self, node, f) -> Any:
         return node.value
@@ -101,21 +122,21 @@ class Expressions:
         obj, index = self.expr(node.value, f), self.expr(node.slice, f)
         return self.apply(operator.getitem, obj, index, f, node)
 
-    def e_Slice(self, node, f) -> Any:
+    def e_Slice(self, node, f) -> slice:
         parts = [None if p is None else self.expr(p, f)
                  for p in (node.lower, node.upper, node.step)]
         return slice(*parts)
 
-    def e_Tuple(self, node, f) -> Any:
+    def e_Tuple(self, node, f) -> tuple:
         return tuple(self.elements(node.elts, f))
 
-    def e_List(self, node, f) -> Any:
+    def e_List(self, node, f) -> list:
         return self.made(self.elements(node.elts, f))
 
-    def e_Set(self, node, f) -> Any:
+    def e_Set(self, node, f) -> set:
         return set(self.elements(node.elts, f))
 
-    def e_Dict(self, node, f) -> Any:
+    def e_Dict(self, node, f) -> dict:
         out = self.made({})
         for key, value in zip(node.keys, node.values):
             if key is None:
@@ -133,7 +154,7 @@ class Expressions:
                 out.append(self.expr(e, f))
         return out
 
-    def e_JoinedStr(self, node, f) -> Any:
+    def e_JoinedStr(self, node, f) -> str:
         return "".join(str(self.expr(v, f)) for v in node.values)
 
     def e_FormattedValue(self, node, f) -> Any:
@@ -229,12 +250,12 @@ class Expressions:
         except Exception as e:
             raise f.source.error(node, f"{type(e).__name__}: {e}") from None
 
-    def e_ListComp(self, node, f) -> Any:
+    def e_ListComp(self, node, f) -> list:
         out: list = self.made([])
         self.comprehension(node.generators, 0, lambda: out.append(self.expr(node.elt, f)), f)
         return out
 
-    def e_DictComp(self, node, f) -> Any:
+    def e_DictComp(self, node, f) -> dict:
         out: dict = self.made({})
 
         def put():
@@ -281,6 +302,29 @@ class _Lambda:
         inner = copy.copy(self.frame)
         inner.env = {**self.frame.env, **bound.arguments}
         return self.scripter.expr(self.node.body, inner)
+
+
+class _Nested(_Lambda):
+    """What a nested `def` in scripted code binds its name to (see Expressions.s_FunctionDef)."""
+
+    def __call__(self, *args, **kwargs):
+        from tracejit.scripting import MAX_DEPTH, Frame
+
+        name = self.node.name
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise self.frame.source.error(self.node, f"{name}(): {e}") from None
+        bound.apply_defaults()
+        if self.scripter.depth >= MAX_DEPTH:
+            raise self.frame.source.error(self.node, f"calls nested more than {MAX_DEPTH} deep "
+                                          f"(recursion into {name}?)", "script supports "
+                                          "recursion only when it ends at scripting time")
+        for p in self.signature.parameters.values():
+            if p.kind is p.VAR_KEYWORD:  # a new dict on every call, as for a top function
+                self.scripter.made(bound.arguments[p.name])
+        inner = Frame.nested(self.frame, dict(bound.arguments))
+        return self.scripter.run_frame(inner, self.node, name)
 
 
 def _lambda_signature(args: ast.arguments, defaults: list, kw_defaults: list):
