@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
     from tracejit.tensor import Tensor
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _enabled = True
 
@@ -36,6 +39,11 @@ class _GradMode(contextlib.ContextDecorator):
         return False
 
 
+# A decorated function keeps its type; called with no function they give a context manager.
+@overload
+def no_grad(func: _F) -> _F: ...
+@overload
+def no_grad(func: None = None) -> _GradMode: ...
 def no_grad(func=None) -> Any:
     """`with no_grad():`, `@no_grad()` or `@no_grad`."""
     if callable(func):
@@ -43,13 +51,21 @@ def no_grad(func=None) -> Any:
     return _GradMode(False)
 
 
+@overload
+def enable_grad(func: _F) -> _F: ...
+@overload
+def enable_grad(func: None = None) -> _GradMode: ...
 def enable_grad(func=None) -> Any:
     if callable(func):
         return functools.wraps(func)(_GradMode(True)(func))
     return _GradMode(True)
 
 
-def inference_mode(mode: bool = True) -> Any:
+@overload
+def inference_mode(mode: _F) -> _F: ...
+@overload
+def inference_mode(mode: bool = True) -> _GradMode: ...
+def inference_mode(mode=True) -> Any:
     if callable(mode):
         return functools.wraps(mode)(_GradMode(False)(mode))
     return _GradMode(not mode)
