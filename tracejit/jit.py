@@ -107,28 +107,28 @@ def optimize_for_inference(mod, other_methods=None) -> _T:
     return mod
 
 
-class Future:
+class Future(typing.Generic[_T]):
     """The already-computed result of `fork` (tracejit runs forked calls at once)."""
 
-    def __init__(self, value):
+    def __init__(self, value: _T):
         self._value = value
 
-    def wait(self) -> typing.Any:
+    def wait(self) -> _T:
         return self._value
 
-    def value(self) -> typing.Any:
+    def value(self) -> _T:
         return self._value
 
     def done(self) -> bool:
         return True
 
 
-def fork(func, *args, **kwargs) -> Future:
+def fork(func: typing.Callable[..., _T], *args, **kwargs) -> Future[_T]:
     """Run `func(*args, **kwargs)` now (no parallelism); `wait` returns its result."""
     return Future(func(*args, **kwargs))
 
 
-def wait(future: Future) -> typing.Any:
+def wait(future: Future[_T]) -> _T:
     return future.wait()
 
 
