@@ -73,16 +73,19 @@ def test_traced_sizes_follow_the_data(name, backend):
 def test_saved_and_loaded_graph_sizes_follow_the_data(tmp_path):
     def fn(x):
         kept = x[x > 0]
-        return kept[1:] * 2, x.nonzero()[:, 1], kept.reshape(-1, 1)
+        return (kept[1:] * 2, x.nonzero()[:, 1], kept.reshape(-1, 1),
+                kept.unsqueeze(1).expand(-1, 2), x.nonzero()[-1])
 
     path = tmp_path / "dd.pt"
     tj.save(tj.trace(fn, tj.tensor(EXAMPLE)), path)
     for backend in ("llvm", "eager"):
         loaded = tj.load(path, backend=backend)
-        for data in OTHERS:
+        for data in [OTHERS[0], OTHERS[2], OTHERS[3]]:  # OTHERS[1] selects nothing
             for got, want in zip(loaded(tj.tensor(data)), fn(torch.tensor(data))):
                 assert tuple(got.shape) == tuple(want.shape)
                 np.testing.assert_array_equal(got.numpy(), want.numpy())
+        with pytest.raises(IndexError, match="out of bounds"):  # nonzero()[-1] of nothing
+            loaded(tj.tensor(OTHERS[1]))
 
 
 def test_recorded_slice_is_open():
