@@ -17,6 +17,7 @@ from tracejit.script_source import (
     _BINOPS,
     _COMPARE,
     _UNARY,
+    MAX_DEPTH,
     UNSUPPORTED,
     ScriptError,
     Undefined,
@@ -308,7 +309,7 @@ class _Nested(_Lambda):
     """What a nested `def` in scripted code binds its name to (see Expressions.s_FunctionDef)."""
 
     def __call__(self, *args, **kwargs):
-        from tracejit.scripting import MAX_DEPTH, Frame
+        from tracejit.scripting import Frame
 
         name = self.node.name
         try:

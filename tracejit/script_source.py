@@ -225,8 +225,6 @@ UNSUPPORTED = {
     ast.With: ("a with statement", "move it outside the scripted function"),
     ast.AsyncWith: ("async with", "move it outside the scripted function"),
     ast.AsyncFor: ("async for", "use a for loop over range() or a list"),
-    ast.FunctionDef: ("a nested function definition", "define the helper at module level; "
-                                                      "script calls it from there"),
     ast.AsyncFunctionDef: ("an async function", "define a plain function at module level"),
     ast.ClassDef: ("a class definition", "define the class at module level"),
     ast.Global: ("a global statement (mutating globals)", "return the value instead"),
@@ -235,8 +233,6 @@ UNSUPPORTED = {
     ast.Import: ("an import", "import at module level"),
     ast.ImportFrom: ("an import", "import at module level"),
     ast.Match: ("a match statement", "use if/elif"),
-    ast.GeneratorExp: ("a generator expression", "use a for loop, or a list comprehension "
-                                                 "over a Python list"),
     ast.Yield: ("a generator (yield)", "return a tuple or list instead"),
     ast.YieldFrom: ("a generator (yield from)", "return a tuple or list instead"),
     ast.Await: ("await", "script synchronous code"),

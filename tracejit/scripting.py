@@ -15,7 +15,9 @@ Control flow on tensors becomes structured ops:
 
 Python lists and dicts the code builds are tracked values (`hs.append(h)` in a loop, then
 `stack(hs)`), and a tensor assigned to a module attribute (`self.last_loss = loss`) becomes an
-extra output written back after each call (script_state.py).
+extra output written back after each call (script_state.py). A nested `def` is scripted inline
+where it is called (reading the enclosing variables as they are then, as a closure does), and a
+generator expression runs as the list comprehension it equals.
 
 Python `int` and `float` arguments are dynamic: 0-d tensor inputs of the graph, so a new value
 does not rescript (a loop bound is an argument, not a constant). Where code needs such a value
@@ -30,6 +32,7 @@ the construct, the reason and what to write instead; `ScriptError.node` is the e
 from __future__ import annotations
 
 import ast
+import collections
 import contextlib
 import inspect
 import logging
@@ -146,6 +149,17 @@ class Frame:
         for flag in FLAGS:
             env[flag] = False
 
+    @classmethod
+    def nested(cls, outer: Frame, env: dict) -> Frame:
+        """The frame of a call to a function defined inside `outer`'s code: it reads outer's
+        variables as they are at the call (a closure's late binding)."""
+        f = cls.__new__(cls)
+        f.source, f.env, f.assigned, f.globals = outer.source, env, {}, outer.globals
+        f.closure = collections.ChainMap(outer.env, outer.closure)
+        for flag in FLAGS:
+            env[flag] = False  # outer's own flags stay outer's: env shadows them
+        return f
+
 
 class Scripter(Flow, Expressions, PythonState):
     """Interprets a function's AST symbolically under a ScriptMode."""
@@ -174,10 +188,14 @@ class Scripter(Flow, Expressions, PythonState):
             if p.kind is p.VAR_KEYWORD:  # **kwargs is a new dict on every call: the code's own
                 self.made(bound.arguments[p.name])
         f = Frame(fn, source, dict(bound.arguments))
+        return self.run_frame(f, source.tree, fn.__qualname__)
+
+    def run_frame(self, f: Frame, tree: ast.FunctionDef, name: str) -> Any:
+        """Script the body of `tree` in the frame `f`; the value it returns."""
         self.depth += 1
         try:
             try:
-                self.body(source.tree.body, f)
+                self.body(tree.body, f)
             except _Return as r:
                 return r.value
             except (_Break, _Continue):  # pragma: no cover - Python rejects these when parsing
@@ -190,9 +208,9 @@ class Scripter(Flow, Expressions, PythonState):
             value = f.env.get(RETVAL)
             if value is None or isinstance(value, Undefined):
                 return None
-            raise source.error(source.tree, f"{fn.__qualname__} returns a value on some paths "
-                                            "and reaches its end without a return on others",
-                               "end every path with a return of the same kind of value")
+            raise f.source.error(tree, f"{name} returns a value on some paths and reaches its "
+                                       "end without a return on others",
+                                 "end every path with a return of the same kind of value")
         finally:
             self.depth -= 1
 

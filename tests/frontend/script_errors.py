@@ -23,10 +23,6 @@ def uses_with(x):
     return x
 
 
-def uses_generator(x):
-    return sum(v for v in [x, x])
-
-
 def uses_lambda(x):
     f = lambda v: v * 2
     return f(x)

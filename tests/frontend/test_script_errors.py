@@ -40,11 +40,6 @@ CASES = {
              '        with open("f") as fh:\n'
              "        ^^^^^^^^^^^^^^^^^^^^^\n"
              "  hint: move it outside the scripted function"),
-    "generator": (E.uses_generator, (X,), 1, 15,
-                  "a generator expression cannot be scripted\n"
-                  "        return sum(v for v in [x, x])\n"
-                  "                  ^^^^^^^^^^^^^^^^^^^\n"
-                  "  hint: use a for loop, or a list comprehension over a Python list"),
     "comprehension over a tensor": (
         E.comprehension_over_tensor, (X,), 1, 32,
         "a comprehension over a tensor cannot be scripted\n"
