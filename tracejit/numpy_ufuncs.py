@@ -48,7 +48,7 @@ _REFLECTED = {
 _table: dict[str, Any] = {}
 
 
-def _function(name: str):
+def _function(name: str) -> Any:
     """The tracejit callable for numpy's ufunc `name`, or None."""
     if not _table:
         import tracejit
@@ -59,18 +59,18 @@ def _function(name: str):
     return _table.get(name)
 
 
-def captured_ufunc(func, kwargs: dict) -> bool:
+def captured_ufunc(func: Any, kwargs: dict) -> bool:
     """Whether calling `func` on tensors runs tracejit's op (so trace and script capture it)."""
     return isinstance(func, np.ufunc) and not kwargs and (
         _function(func.__name__) is not None or func.__name__ in _REFLECTED)
 
 
-def _weak(x):
+def _weak(x: Any) -> Any:
     """numpy scalars count as Python scalars, as torch's operators treat them."""
     return x.item() if isinstance(x, np.generic) else x
 
 
-def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict):
+def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     """Tensor.__array_ufunc__: torch's result for numpy's ufunc call on tensors."""
     from tracejit.tensor import Tensor
 
@@ -117,7 +117,7 @@ def _loop_dtypes(ufunc: np.ufunc, inputs: tuple) -> tuple[np.dtype, ...] | None:
     return loop
 
 
-def _run_op(fn, inputs: tuple, loop: tuple) -> Tensor:
+def _run_op(fn: Any, inputs: tuple, loop: tuple) -> Tensor:
     """Run tracejit's op on the operands cast to numpy's loop dtypes."""
     import tracejit
     from tracejit.ir import DType
@@ -135,7 +135,7 @@ def _run_op(fn, inputs: tuple, loop: tuple) -> Tensor:
     return result if result.dtype == want else result.to(want)
 
 
-def _run_numpy(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict):
+def _run_numpy(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     """numpy computes on the tensors' values; its arrays come back as tensors (bool as uint8)
     unless an out= array was given or the method is outer/at (as torch returns)."""
     from tracejit.dispatch import concrete
@@ -149,7 +149,7 @@ def _run_numpy(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict):
     return tuple(_wrap(r) for r in result) if isinstance(result, tuple) else _wrap(result)
 
 
-def _wrap(value) -> Tensor:
+def _wrap(value: Any) -> Tensor:
     from tracejit.dispatch import created
     from tracejit.tensor import Tensor
 

@@ -308,7 +308,7 @@ class _Lambda:
 class _Nested(_Lambda):
     """What a nested `def` in scripted code binds its name to (see Expressions.s_FunctionDef)."""
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args, **kwargs) -> Any:
         from tracejit.scripting import Frame
 
         name = self.node.name

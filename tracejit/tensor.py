@@ -95,7 +95,7 @@ class Tensor(TorchMethods, SpecialMethods):
     __slots__ = ("__dict__", "__weakref__", "_data", "_value", "requires_grad")
     __array_priority__ = 1000
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs) -> Any:
         """numpy ufuncs on tensors (`np.sin(t)`, `ndarray + t`) give tensors, as torch's do."""
         from tracejit.numpy_ufuncs import array_ufunc
 
