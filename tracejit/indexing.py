@@ -166,6 +166,7 @@ def _checked_ints(spec) -> tuple[tuple, list]:
         if entry[0] == "int":
             out.append(("tensor",))
             tensors.append(tensor(entry[1], dtype=DType.int64))
+            tensors[-1]._basic_index = True  # still a view, as torch's x[i] (see tracer.py)
         else:
             out.append(entry)
     return tuple(out), tensors

@@ -147,6 +147,26 @@ def keep_open(op, shape, example, attrs):
     return op, {**attrs, "shape": tuple(target)}, None
 
 
+def _is_view(op, operands, out) -> bool:
+    """Whether `out` views operands[0] in torch: a movement op numpy also made a view, or the
+    index op of a basic index along a `?` dim, whose index tensors stand for integers or a
+    fixed range (tagged `_basic_index`): numpy copies those, torch does not."""
+    if op is Op.INDEX and len(operands) > 1:
+        return all(getattr(t, "_basic_index", False) for t in operands[1:])
+    viewing = op in _VIEWS or op is Op.INDEX
+    return viewing and np.may_share_memory(out._data, operands[0]._data)
+
+
+def _write_rows(base, child, spec, extra) -> None:
+    """Give the example values of `base` the rows a write to its copied view `child` changed,
+    so later ops traced on `base` see them, as torch's view would."""
+    if len(extra) and base._data.flags.writeable:
+        from tracejit.ir.numpy_impl import index_put
+
+        indices = [t._data for t in extra]
+        np.copyto(base._data, index_put(base._data, child._data, *indices, spec=spec))
+
+
 def _shape_attr(tensor) -> tuple:
     """A reshape's target shape for `tensor`: its one `?` dim, if any, as -1."""
     shape = tensor._value.type.shape
@@ -178,9 +198,10 @@ class TraceMode(EagerMode):
         # the facts below) when the tensor dies, so a reused id never inherits them.
         self.tracked: dict[int, weakref.ref] = {}
         self.pending: dict[int, str] = {}  # id(frozen tensor) -> constant name, made on use
-        # id(view tensor) -> (its base, the view op, its attributes), for views numpy shares;
+        # id(view tensor) -> (its base, the view op, its attributes, its index operands), for
+        # views numpy shares and torch's views of a `?` dim that numpy copies (see _is_view);
         # the base is held while the view lives, as numpy's view.base holds its array
-        self.views: dict[int, tuple[Tensor, Op, dict]] = {}
+        self.views: dict[int, tuple[Tensor, Op, dict, list]] = {}
         self.fixed: set[int] = set()  # ids of tensors the graph holds as constants
 
     # --- binding tensors to values --------------------------------------------------------------
@@ -259,6 +280,7 @@ class TraceMode(EagerMode):
                                          attrs)
             if picks is not None:  # fixed bounds on a `?` dim: take those rows, bounds-checked
                 operands = [operands[0], Tensor._wrap(picks)]
+                operands[1]._basic_index = True  # a view in torch (see _is_view)
                 values = [values[0], self.constant(operands[1])]
         dynamic = OPS[op].random or any(id(v) in self.dynamic for v in values)
         if dynamic and self.abstract and op not in _VIEWS:
@@ -272,9 +294,8 @@ class TraceMode(EagerMode):
         if dynamic:
             self.dynamic.add(id(result))
         self.bind(out, result)
-        viewing = op in _VIEWS or (op is Op.INDEX and len(operands) == 1)
-        if viewing and np.may_share_memory(out._data, operands[0]._data):
-            self.views[id(out)] = (operands[0], op, attrs)
+        if _is_view(op, operands, out):
+            self.views[id(out)] = (operands[0], op, attrs, operands[1:])
         return out
 
     def open_expand(self, tensor, value, attrs, types):
@@ -352,14 +373,16 @@ class TraceMode(EagerMode):
         """After `view` got a new value, give each base up the chain the value it now holds."""
         chain = self.chain(view)
         for child, base in itertools.pairwise(chain):
-            _, op, attrs = self.views[id(child)]
+            _, op, attrs, extra = self.views[id(child)]
             value = child._value
             if op is Op.SLICE:
                 spec = tuple(("slice", *t) for t in zip(attrs["starts"], attrs["stops"],
                                                         attrs["steps"]))
                 new = self.record(Op.INDEX_PUT, [base._value, value], {"spec": spec})
             elif op is Op.INDEX:  # a basic index of a `?` dim (see keep_open)
-                new = self.record(Op.INDEX_PUT, [base._value, value], attrs)
+                new = self.record(Op.INDEX_PUT, [base._value, value,
+                                                 *map(self.value_of, extra)], attrs)
+                _write_rows(base, child, attrs["spec"], extra)
             elif op is Op.RESHAPE:
                 new = self.record(Op.RESHAPE, [value], {"shape": _shape_attr(base)})
             else:  # PERMUTE (a write to an expanded view fails in eager mode first)
@@ -370,10 +393,10 @@ class TraceMode(EagerMode):
 
     def rederive(self, view: Tensor, done: set[int]) -> None:
         """Record `view` again from its base's current value (its base first, if needed)."""
-        base, op, attrs = self.views[id(view)]
+        base, op, attrs, extra = self.views[id(view)]
         if id(base) not in done and id(base) in self.views:
             self.rederive(base, done)
-        value = self.record(op, [base._value], attrs)
+        value = self.record(op, [base._value, *map(self.value_of, extra)], attrs)
         self.dynamic.add(id(value))
         self.bind(view, value)
         done.add(id(view))

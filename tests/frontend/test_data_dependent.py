@@ -147,3 +147,24 @@ def test_writes_through_an_open_slice_reach_the_base():
             continue
         np.testing.assert_array_equal(traced(tj.tensor(data)).numpy(),
                                       fn(torch.tensor(data)).numpy())
+
+
+def test_writes_through_a_row_or_narrow_of_a_data_dependent_dim_reach_the_base():
+    """x[i] and narrow() are views in torch: a write through them changes the base, under
+    trace too (the index op copies, so the write is replayed into the base)."""
+    def fn(x):
+        rows = x.nonzero() * 1
+        last = rows[-1]
+        last[0] = 9
+        first = rows.narrow(0, 0, 1)
+        first += 100
+        return rows, last, first
+
+    traced = tj.trace(fn, tj.tensor(EXAMPLE))
+    for data in [EXAMPLE, *OTHERS]:
+        if _torch(lambda x: fn(x)[0], data) is IndexError:
+            with pytest.raises(IndexError, match="out of bounds"):
+                traced(tj.tensor(data))
+            continue
+        for got, want in zip(traced(tj.tensor(data)), fn(torch.tensor(data))):
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
