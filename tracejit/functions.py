@@ -526,6 +526,9 @@ def view(input, *shape) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], DType):
         raise NotImplementedError("view(dtype) (reinterpreting bits) is not supported")
     shape = _resolve_shape(size_args(shape), tuple(input.shape))
+    if math.prod(shape) != input.numel():  # torch's message, before any stride question
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size "
+                           f"{input.numel()}")
     try:
         np.reshape(input._data, shape, copy=False)
     except ValueError:
@@ -535,9 +538,6 @@ def view(input, *shape) -> Tensor:
             "across two contiguous subspaces). Use .reshape(...) instead."
         ) from None
     return dispatch(Op.RESHAPE, input, shape=shape)
-    if math.prod(shape) != input.numel():  # torch's message, before any stride question
-        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size "
-                           f"{input.numel()}")
 
 
 def permute(input, *dims) -> Tensor:

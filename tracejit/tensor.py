@@ -676,6 +676,8 @@ def _checked_exponent(base, exponent):
     return exponent
 
 
+__all__ = ["CPU", "Tensor", "check_device", "device"]
+
 
 def _traced_text(t: Tensor) -> str | None:
     """`tensor(<traced float32[2, 3]>)` for a tensor whose values belong to a trace being
@@ -718,5 +720,3 @@ def _laid_out(out: Tensor, fmt: memory_format) -> Tensor:
         nhwc = np.ascontiguousarray(out._data.transpose(0, 2, 3, 1))
         out._data = nhwc.transpose(0, 3, 1, 2)
     return out
-
-__all__ = ["CPU", "Tensor", "check_device", "device"]
