@@ -7,30 +7,15 @@ stateless functions in `functional` (which re-exports its siblings `functional_*
 """
 
 from tracejit.nn import functional, init
+from tracejit.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from tracejit.nn.attention import MultiheadAttention, NonDynamicallyQuantizableLinear
-from tracejit.nn.layers import (
-    GELU,
-    AvgPool2d,
-    BatchNorm1d,
-    BatchNorm2d,
-    Conv2d,
-    Dropout,
-    Embedding,
-    Flatten,
-    Identity,
-    LayerNorm,
-    LeakyReLU,
-    Linear,
-    LogSoftmax,
-    MaxPool2d,
-    ReLU,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Tanh,
-    Unflatten,
-)
+from tracejit.nn.conv import Conv2d
+from tracejit.nn.dropout import Dropout
+from tracejit.nn.layers import Flatten, Identity, Linear, Unflatten
 from tracejit.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from tracejit.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from tracejit.nn.pooling import AvgPool2d, MaxPool2d
+from tracejit.nn.sparse import Embedding
 
 __all__ = [
     "GELU",

@@ -1,5 +1,5 @@
-"""torch.nn's remaining activation layers (ReLU, GELU, SiLU, ... live in `layers`), each a call
-into tracejit.nn.functional with torch's constructor arguments and repr."""
+"""torch.nn's activation layers, each a call into tracejit.nn.functional with torch's constructor
+arguments and repr."""
 
 from __future__ import annotations
 
@@ -64,6 +64,18 @@ class _InplaceActivation(Module):
         return _inplace(self.inplace, "")
 
 
+class ReLU(_InplaceActivation):
+    """max(0, x)."""
+
+    _function = staticmethod(F.relu)
+
+
+class SiLU(_InplaceActivation):
+    """x * sigmoid(x)."""
+
+    _function = staticmethod(F.silu)
+
+
 class SELU(_InplaceActivation):
     """scale * elu(x, alpha) with the self-normalizing constants."""
 
@@ -112,6 +124,34 @@ class CELU(_AlphaActivation):
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
 
     _function = staticmethod(F.celu)
+
+
+class LeakyReLU(Module):
+    """x where x > 0, else negative_slope * x."""
+
+    def __init__(self, negative_slope: float = 1e-2, inplace: bool = False):
+        super().__init__()
+        self.negative_slope, self.inplace = negative_slope, inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}{_inplace(self.inplace)}"
+
+
+class GELU(Module):
+    """x * Phi(x), exact or with the tanh approximation."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
 
 
 class Softplus(Module):
@@ -202,25 +242,43 @@ class Softshrink(_Shrink):
     _function = staticmethod(F.softshrink)
 
 
-class Softsign(Module):
+class _Elementwise(Module):
+    """An activation without arguments: `_function(input)`."""
+
+    _function = None
+
+    def forward(self, input: Tensor) -> Tensor:
+        return type(self)._function(input)
+
+
+class Sigmoid(_Elementwise):
+    """1 / (1 + exp(-x))."""
+
+    _function = staticmethod(F.sigmoid)
+
+
+class Tanh(_Elementwise):
+    """tanh(x)."""
+
+    _function = staticmethod(F.tanh)
+
+
+class Softsign(_Elementwise):
     """x / (1 + |x|)."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.softsign(input)
+    _function = staticmethod(F.softsign)
 
 
-class Tanhshrink(Module):
+class Tanhshrink(_Elementwise):
     """x - tanh(x)."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.tanhshrink(input)
+    _function = staticmethod(F.tanhshrink)
 
 
-class LogSigmoid(Module):
+class LogSigmoid(_Elementwise):
     """log(sigmoid(x)), computed stably."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.logsigmoid(input)
+    _function = staticmethod(F.logsigmoid)
 
 
 class GLU(Module):
@@ -237,18 +295,38 @@ class GLU(Module):
         return f"dim={self.dim}"
 
 
-class Softmin(Module):
-    """softmax(-x) along `dim`."""
+class _SoftmaxDim(Module):
+    """A softmax-like activation along `dim`: `_function(input, dim)`."""
+
+    _function = None
 
     def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.softmin(input, self.dim)
+        return type(self)._function(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class Softmax(_SoftmaxDim):
+    """exp(x) / sum(exp(x)) along `dim`."""
+
+    _function = staticmethod(F.softmax)
+
+
+class LogSoftmax(_SoftmaxDim):
+    """log(softmax(x)) along `dim`, computed stably."""
+
+    _function = staticmethod(F.log_softmax)
+
+
+class Softmin(_SoftmaxDim):
+    """softmax(-x) along `dim`."""
+
+    _function = staticmethod(F.softmin)
 
 
 class Softmax2d(Module):
@@ -263,7 +341,8 @@ class Softmax2d(Module):
 
 
 __all__ = [
-    "CELU", "ELU", "GLU", "SELU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh",
-    "LogSigmoid", "Mish", "PReLU", "RReLU", "ReLU6", "Softmax2d", "Softmin", "Softplus",
-    "Softshrink", "Softsign", "Tanhshrink", "Threshold",
+    "CELU", "ELU", "GELU", "GLU", "SELU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh",
+    "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "RReLU", "ReLU", "ReLU6", "SiLU",
+    "Sigmoid", "Softmax", "Softmax2d", "Softmin", "Softplus", "Softshrink", "Softsign", "Tanh",
+    "Tanhshrink", "Threshold",
 ]

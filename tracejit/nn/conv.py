@@ -1,7 +1,8 @@
-"""torch.nn's 1-d and 3-d convolutions, the transposed convolutions and Bilinear: torch's
+"""torch.nn's convolutions (1-d, 2-d, 3-d and transposed), Bilinear, Fold and Unfold: torch's
 constructors, parameter shapes and names (so a torch state_dict loads), init and reprs.
 
-Conv2d lives in `layers`; these follow its conventions.
+As in torch, every convolution derives from `_ConvNd` (whose constructor takes torch's positional
+arguments, so library subclasses can call it) and the transposed ones from `_ConvTransposeNd`.
 """
 
 from __future__ import annotations
@@ -25,24 +26,22 @@ def _ntuple(value, n: int) -> tuple:
 
 
 class _ConvNd(Module):
-    """Shared bookkeeping of ConvNd and ConvTransposeNd."""
-
-    _dims = 2
-    _transposed = False
+    """Shared bookkeeping of the convolutions, with torch's constructor: the sizes are tuples
+    of the convolution's rank (an int is repeated), `transposed` picks the weight layout."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride, padding,
-                 dilation, groups: int, bias: bool, padding_mode: str, output_padding=0,
-                 device=None, dtype: DType | None = None):
+                 dilation, transposed: bool, output_padding, groups: int, bias: bool,
+                 padding_mode: str, device=None, dtype: DType | None = None):
         super().__init__()
-        n = self._dims
+        n = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else 1
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = _ntuple(kernel_size, n), _ntuple(stride, n)
         self.padding = padding if isinstance(padding, str) else _ntuple(padding, n)
         self.dilation, self.output_padding = _ntuple(dilation, n), _ntuple(output_padding, n)
-        self.transposed, self.padding_mode = self._transposed, padding_mode
+        self.transposed, self.padding_mode = transposed, padding_mode
         self._check_args()
         self._reversed_padding_repeated_twice = self._reversed_padding()
-        if self._transposed:
+        if transposed:
             shape = (in_channels, out_channels // groups)
         else:
             shape = (out_channels, in_channels // groups)
@@ -51,6 +50,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def _check_args(self) -> None:
+        """torch's constructor checks, with its messages."""
         if self.groups <= 0:
             raise ValueError("groups must be a positive integer")
         if self.in_channels % self.groups != 0:
@@ -70,7 +70,7 @@ class _ConvNd(Module):
     def _reversed_padding(self) -> list[int]:
         """F.pad's argument; 'same' puts the odd element on the far side, like torch."""
         if self.padding == "valid":
-            return [0, 0] * self._dims
+            return [0, 0] * len(self.kernel_size)
         if self.padding == "same":
             pads = []
             for d, k in reversed(list(zip(self.dilation, self.kernel_size))):
@@ -84,7 +84,7 @@ class _ConvNd(Module):
         _uniform_bias(self.bias, self.weight)
 
     def extra_repr(self) -> str:
-        n = self._dims
+        n = len(self.kernel_size)
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
         s += f", stride={self.stride}"
         if self.padding != (0,) * n:
@@ -103,13 +103,19 @@ class _ConvNd(Module):
 
 
 class _Conv(_ConvNd):
+    """Conv1d/2d/3d's constructor and forward; `_dims` and `_function` say which."""
+
+    _dims = 2
     _function = None
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  device=None, dtype: DType | None = None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, 0, device, dtype)
+        n = self._dims
+        padding = padding if isinstance(padding, str) else _ntuple(padding, n)
+        super().__init__(in_channels, out_channels, _ntuple(kernel_size, n), _ntuple(stride, n),
+                         padding, _ntuple(dilation, n), False, _ntuple(0, n), groups, bias,
+                         padding_mode, device, dtype)
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         conv = type(self)._function
@@ -129,6 +135,13 @@ class Conv1d(_Conv):
     _function = staticmethod(F.conv1d)
 
 
+class Conv2d(_Conv):
+    """2-d convolution over (N, C, H, W) or (C, H, W), padding modes included."""
+
+    _dims = 2
+    _function = staticmethod(F.conv2d)
+
+
 class Conv3d(_Conv):
     """3-d convolution over (N, C, D, H, W) or (C, D, H, W), padding modes included."""
 
@@ -136,28 +149,21 @@ class Conv3d(_Conv):
     _function = staticmethod(F.conv3d)
 
 
-class _ConvTranspose(_ConvNd):
-    _transposed = True
-    _function = None
+class _ConvTransposeNd(_ConvNd):
+    """The transposed convolutions' base, with _ConvNd's (torch's) constructor."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
-                 padding_mode: str = "zeros", device=None, dtype: DType | None = None):
-        if padding_mode != "zeros":
-            raise ValueError(
-                f'Only "zeros" padding mode is supported for {type(self).__name__}'
-            )
-        if isinstance(padding, str):
-            raise TypeError(f"{type(self).__name__}: padding must be an int or a tuple of "
-                            f"ints, got {padding!r}")
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride, padding,
+                 dilation, transposed: bool, output_padding, groups: int, bias: bool,
+                 padding_mode: str, device=None, dtype: DType | None = None):
+        _check_zeros_mode(self, padding_mode)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, output_padding, device, dtype)
+                         transposed, output_padding, groups, bias, padding_mode, device, dtype)
 
     def _output_padding(self, input: Tensor, output_size) -> tuple[int, ...]:
         """output_padding, or the one that makes the output `output_size` (torch's rule)."""
         if output_size is None:
             return self.output_padding
-        n = self._dims
+        n = len(self.kernel_size)
         lead = 2 if input.ndim == n + 2 else 1
         output_size = list(output_size)
         if len(output_size) == lead + n:
@@ -176,6 +182,30 @@ class _ConvTranspose(_ConvNd):
                 f"to {maxs} (for an input of {input.shape[lead:]})"
             )
         return tuple(int(size) - m for size, m in zip(output_size, mins))
+
+
+def _check_zeros_mode(conv: _ConvNd, padding_mode: str) -> None:
+    if padding_mode != "zeros":
+        raise ValueError(f'Only "zeros" padding mode is supported for {type(conv).__name__}')
+
+
+class _ConvTranspose(_ConvTransposeNd):
+    """ConvTranspose1d/2d/3d's constructor and forward; `_dims` and `_function` say which."""
+
+    _dims = 2
+    _function = None
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", device=None, dtype: DType | None = None):
+        _check_zeros_mode(self, padding_mode)
+        if isinstance(padding, str):
+            raise TypeError(f"{type(self).__name__}: padding must be an int or a tuple of "
+                            f"ints, got {padding!r}")
+        n = self._dims
+        super().__init__(in_channels, out_channels, _ntuple(kernel_size, n), _ntuple(stride, n),
+                         _ntuple(padding, n), _ntuple(dilation, n), True,
+                         _ntuple(output_padding, n), groups, bias, padding_mode, device, dtype)
 
     def forward(self, input: Tensor, output_size=None) -> Tensor:
         if input.ndim not in (self._dims + 1, self._dims + 2):
@@ -269,5 +299,5 @@ class Fold(Module):
                 f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
 
 
-__all__ = ["Bilinear", "Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+__all__ = ["Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
            "ConvTranspose3d", "Fold", "Unfold"]

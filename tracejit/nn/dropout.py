@@ -1,4 +1,4 @@
-"""torch.nn's channel-wise dropouts and AlphaDropout (Dropout lives in `layers`)."""
+"""torch.nn's dropouts (element-wise, channel-wise, alpha), all under torch's `_DropoutNd`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from tracejit.tensor import Tensor
 
 
 class _DropoutNd(Module):
+    """Dropout's probability check, `p`/`inplace` and repr; `_function` is the functional form."""
+
     _function = None
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
@@ -21,6 +23,12 @@ class _DropoutNd(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    """Zeroes each element with probability p in training and scales the rest by 1/(1-p)."""
+
+    _function = staticmethod(F.dropout)
 
 
 class Dropout1d(_DropoutNd):
@@ -53,4 +61,4 @@ class FeatureAlphaDropout(_DropoutNd):
     _function = staticmethod(F.feature_alpha_dropout)
 
 
-__all__ = ["AlphaDropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]
+__all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]

@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import warnings
 
-from tracejit.nn.conv import Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
-from tracejit.nn.layers import BatchNorm1d, BatchNorm2d, Conv2d, Linear
+from tracejit.nn.conv import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+)
+from tracejit.nn.layers import Linear
 from tracejit.nn.module import Module
 from tracejit.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
     BatchNorm3d,
     InstanceNorm1d,
     InstanceNorm2d,
     InstanceNorm3d,
+    _BatchNorm,
+    _InstanceNorm,
 )
 
 _OWN_STATE = ("training", "_forward_hooks", "_forward_pre_hooks", "_hooks_with_kwargs",
@@ -93,17 +104,23 @@ class LazyLinear(_LazyMixin, Linear):
         return input.shape[-1]
 
 
-class _LazyConv(_LazyMixin):
+class _LazyConvXdMixin(_LazyMixin):
+    """The lazy convolutions: in_channels is the input's channel dim."""
+
     _dims = 2
+
+    def _input_size(self, input) -> int:
+        return input.shape[-self._dims - 1]
+
+
+class _LazyConv(_LazyConvXdMixin):
+    """LazyConv1d/2d/3d's constructor (Conv*d's, less in_channels)."""
 
     def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None,
                  dtype=None):
         self._lazy_init(out_channels, kernel_size, stride, padding, dilation, groups, bias,
                         padding_mode, device=device, dtype=dtype)
-
-    def _input_size(self, input) -> int:
-        return input.shape[-self._dims - 1]
 
     def _stored_size(self, state_dict, prefix: str):
         value = state_dict.get(prefix + "weight")
@@ -129,17 +146,14 @@ class LazyConv3d(_LazyConv, Conv3d):
     cls_to_become, _dims = Conv3d, 3
 
 
-class _LazyConvTranspose(_LazyMixin):
-    _dims = 2
+class _LazyConvTranspose(_LazyConvXdMixin):
+    """LazyConvTranspose1d/2d/3d's constructor (ConvTranspose*d's, less in_channels)."""
 
     def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
                  groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros",
                  device=None, dtype=None):
         self._lazy_init(out_channels, kernel_size, stride, padding, output_padding, groups,
                         bias, dilation, padding_mode, device=device, dtype=dtype)
-
-    def _input_size(self, input) -> int:
-        return input.shape[-self._dims - 1]
 
     def _stored_size(self, state_dict, prefix: str):
         value = state_dict.get(prefix + "weight")
@@ -165,6 +179,7 @@ class LazyConvTranspose3d(_LazyConvTranspose, ConvTranspose3d):
 
 
 class _LazyNorm(_LazyMixin):
+    """The lazy batch and instance norms (torch's `_LazyNormBase`): num_features is dim 1."""
 
     def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device=None, dtype=None, *,
@@ -182,40 +197,46 @@ class _LazyNorm(_LazyMixin):
         return None
 
 
-class LazyBatchNorm1d(_LazyNorm, BatchNorm1d):
+class LazyBatchNorm1d(_LazyNorm, _BatchNorm):
     """BatchNorm1d whose num_features comes from its first input."""
 
     cls_to_become = BatchNorm1d
+    _check_input_dim = BatchNorm1d._check_input_dim
 
 
-class LazyBatchNorm2d(_LazyNorm, BatchNorm2d):
+class LazyBatchNorm2d(_LazyNorm, _BatchNorm):
     """BatchNorm2d whose num_features comes from its first input."""
 
     cls_to_become = BatchNorm2d
+    _check_input_dim = BatchNorm2d._check_input_dim
 
 
-class LazyBatchNorm3d(_LazyNorm, BatchNorm3d):
+class LazyBatchNorm3d(_LazyNorm, _BatchNorm):
     """BatchNorm3d whose num_features comes from its first input."""
 
     cls_to_become = BatchNorm3d
+    _check_input_dim = BatchNorm3d._check_input_dim
 
 
-class LazyInstanceNorm1d(_LazyNorm, InstanceNorm1d):
+class LazyInstanceNorm1d(_LazyNorm, _InstanceNorm):
     """InstanceNorm1d whose num_features comes from its first input."""
 
     cls_to_become = InstanceNorm1d
+    _batched_dim = InstanceNorm1d._batched_dim
 
 
-class LazyInstanceNorm2d(_LazyNorm, InstanceNorm2d):
+class LazyInstanceNorm2d(_LazyNorm, _InstanceNorm):
     """InstanceNorm2d whose num_features comes from its first input."""
 
     cls_to_become = InstanceNorm2d
+    _batched_dim = InstanceNorm2d._batched_dim
 
 
-class LazyInstanceNorm3d(_LazyNorm, InstanceNorm3d):
+class LazyInstanceNorm3d(_LazyNorm, _InstanceNorm):
     """InstanceNorm3d whose num_features comes from its first input."""
 
     cls_to_become = InstanceNorm3d
+    _batched_dim = InstanceNorm3d._batched_dim
 
 
 __all__ = [

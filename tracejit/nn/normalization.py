@@ -1,5 +1,6 @@
-"""torch.nn's instance, group, local-response and RMS normalization layers and BatchNorm3d
-(BatchNorm1d/2d and LayerNorm live in `layers`), with torch's parameters, buffers and reprs."""
+"""torch.nn's normalization layers: batch (under `_NormBase`/`_BatchNorm`), instance (under
+`_InstanceNorm`), layer, group, local-response and RMS normalization, with torch's parameters,
+buffers and reprs."""
 
 from __future__ import annotations
 
@@ -11,9 +12,85 @@ from tracejit.creation import ones, tensor, zeros
 from tracejit.ir import DType
 from tracejit.nn import functional as F
 from tracejit.nn import init
-from tracejit.nn.layers import _BatchNorm, _parameter
+from tracejit.nn.layers import _parameter
 from tracejit.nn.module import Module, Parameter
 from tracejit.tensor import Tensor, check_device
+
+
+class _NormBase(Module):
+    """Per-channel affine parameters and running statistics, shared by batch and instance
+    normalization (torch's `_NormBase`)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None,
+                 dtype: DType | None = None, *, bias: bool = True):
+        super().__init__()
+        check_device(device)
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.register_parameter("weight", _parameter(num_features, dtype=dtype) if affine else None)
+        has_bias = affine and bias
+        self.register_parameter("bias", _parameter(num_features, dtype=dtype) if has_bias else None)
+        stats = track_running_stats
+        self.register_buffer("running_mean", zeros(num_features, dtype=dtype) if stats else None)
+        self.register_buffer("running_var", ones(num_features, dtype=dtype) if stats else None)
+        count = tensor(0, dtype=DType.int64) if stats else None
+        self.register_buffer("num_batches_tracked", count)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.zero_()
+            self.running_var.fill_(1)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """Batch normalization over dim 1 with torch's running-statistics rules."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input_dim(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average, in tensors so it traces
+                factor = 1.0 / self.num_batches_tracked.to(self.running_mean.dtype)
+        use_batch_stats = self.training or self.running_mean is None
+        keep_stats = not self.training or self.track_running_stats
+        return F.batch_norm(input, self.running_mean if keep_stats else None,
+                            self.running_var if keep_stats else None, self.weight, self.bias,
+                            use_batch_stats, factor, self.eps)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of (N, C) or (N, C, L) input."""
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.dim() not in (2, 3):
+            raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization of (N, C, H, W) input."""
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.dim() != 4:
+            raise ValueError(f"expected 4D input (got {input.dim()}D input)")
 
 
 class BatchNorm3d(_BatchNorm):
@@ -56,7 +133,7 @@ class SyncBatchNorm(_BatchNorm):
         return output
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_NormBase):
     """Per-sample, per-channel normalization; affine and running statistics are opt-in."""
 
     _batched_dim = 4
@@ -64,32 +141,8 @@ class _InstanceNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = False, track_running_stats: bool = False, device=None,
                  dtype: DType | None = None, *, bias: bool = True):
-        super().__init__()
-        check_device(device)
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        self.register_parameter("weight", _parameter(num_features, dtype=dtype) if affine else None)
-        has_bias = affine and bias
-        self.register_parameter("bias", _parameter(num_features, dtype=dtype) if has_bias else None)
-        stats = track_running_stats
-        self.register_buffer("running_mean", zeros(num_features, dtype=dtype) if stats else None)
-        self.register_buffer("running_var", ones(num_features, dtype=dtype) if stats else None)
-        count = tensor(0, dtype=DType.int64) if stats else None
-        self.register_buffer("num_batches_tracked", count)
-        self.reset_parameters()
-
-    def reset_running_stats(self) -> None:
-        if self.track_running_stats:
-            self.running_mean.zero_()
-            self.running_var.fill_(1)
-            self.num_batches_tracked.zero_()
-
-    def reset_parameters(self) -> None:
-        self.reset_running_stats()
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
 
     def forward(self, input: Tensor) -> Tensor:
         batched = self._batched_dim
@@ -116,12 +169,6 @@ class _InstanceNorm(Module):
                               self.momentum if self.momentum is not None else 0.0, self.eps)
         return out.squeeze(0) if unbatched else out
 
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
-
-
 class InstanceNorm1d(_InstanceNorm):
     """Instance normalization of (N, C, L) or (C, L) input."""
 
@@ -138,6 +185,29 @@ class InstanceNorm3d(_InstanceNorm):
     """Instance normalization of (N, C, D, H, W) or (C, D, H, W) input."""
 
     _batched_dim = 5
+
+
+class LayerNorm(Module):
+    """Normalization over the trailing `normalized_shape` dims, with optional affine."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device=None, dtype: DType | None = None):
+        super().__init__()
+        check_device(device)
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
+        self.normalized_shape, self.eps = tuple(shape), eps
+        self.elementwise_affine = elementwise_affine
+        affine = elementwise_affine
+        self.register_parameter("weight", Parameter(ones(*shape, dtype=dtype)) if affine else None)
+        has_bias = affine and bias
+        self.register_parameter("bias", Parameter(zeros(*shape, dtype=dtype)) if has_bias else None)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
 class GroupNorm(Module):
@@ -239,6 +309,7 @@ class RMSNorm(Module):
 
 
 __all__ = [
-    "BatchNorm3d", "CrossMapLRN2d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
-    "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "SyncBatchNorm",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "CrossMapLRN2d", "GroupNorm", "InstanceNorm1d",
+    "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "LocalResponseNorm", "RMSNorm",
+    "SyncBatchNorm",
 ]

@@ -19,6 +19,8 @@ def _padding(padding, dims: int) -> tuple[int, ...]:
 
 
 class _PadNd(Module):
+    """`padding` as torch stores it, and F.pad with `_mode`."""
+
     _dims = 1
     _mode = "constant"
 
@@ -34,6 +36,8 @@ class _PadNd(Module):
 
 
 class _ConstantPadNd(_PadNd):
+    """Padding with a constant `value`."""
+
     def __init__(self, padding, value: float):
         super().__init__(padding)
         self.value = value
@@ -63,7 +67,10 @@ class ConstantPad3d(_ConstantPadNd):
     _dims = 3
 
 
-class _ZeroPadNd(_ConstantPadNd):
+class _ZeroPad:
+    """ZeroPad*d's constructor and repr, mixed into the ConstantPad*d it derives from (torch's
+    ZeroPad2d is a ConstantPad2d)."""
+
     def __init__(self, padding):
         super().__init__(padding, 0.0)
 
@@ -71,76 +78,88 @@ class _ZeroPadNd(_ConstantPadNd):
         return f"{self.padding}"
 
 
-class ZeroPad1d(_ZeroPadNd):
+class ZeroPad1d(_ZeroPad, ConstantPad1d):
     """Pads the last dim with zeros."""
+
+
+class ZeroPad2d(_ZeroPad, ConstantPad2d):
+    """Pads the last two dims with zeros."""
+
+
+class ZeroPad3d(_ZeroPad, ConstantPad3d):
+    """Pads the last three dims with zeros."""
+
+
+class _ReflectionPadNd(_PadNd):
+    """Padding with the reflection of the edge (the edge not repeated)."""
+
+    _mode = "reflect"
+
+
+class ReflectionPad1d(_ReflectionPadNd):
+    """Pads the last dim with its reflection (the edge not repeated)."""
 
     _dims = 1
 
 
-class ZeroPad2d(_ZeroPadNd):
-    """Pads the last two dims with zeros."""
+class ReflectionPad2d(_ReflectionPadNd):
+    """Pads the last two dims with their reflection."""
 
     _dims = 2
 
 
-class ZeroPad3d(_ZeroPadNd):
-    """Pads the last three dims with zeros."""
+class ReflectionPad3d(_ReflectionPadNd):
+    """Pads the last three dims with their reflection."""
 
     _dims = 3
 
 
-class ReflectionPad1d(_PadNd):
-    """Pads the last dim with its reflection (the edge not repeated)."""
+class _ReplicationPadNd(_PadNd):
+    """Padding by repeating the edge values."""
 
-    _dims, _mode = 1, "reflect"
-
-
-class ReflectionPad2d(_PadNd):
-    """Pads the last two dims with their reflection."""
-
-    _dims, _mode = 2, "reflect"
+    _mode = "replicate"
 
 
-class ReflectionPad3d(_PadNd):
-    """Pads the last three dims with their reflection."""
-
-    _dims, _mode = 3, "reflect"
-
-
-class ReplicationPad1d(_PadNd):
+class ReplicationPad1d(_ReplicationPadNd):
     """Pads the last dim by repeating its edge values."""
 
-    _dims, _mode = 1, "replicate"
+    _dims = 1
 
 
-class ReplicationPad2d(_PadNd):
+class ReplicationPad2d(_ReplicationPadNd):
     """Pads the last two dims by repeating their edge values."""
 
-    _dims, _mode = 2, "replicate"
+    _dims = 2
 
 
-class ReplicationPad3d(_PadNd):
+class ReplicationPad3d(_ReplicationPadNd):
     """Pads the last three dims by repeating their edge values."""
 
-    _dims, _mode = 3, "replicate"
+    _dims = 3
 
 
-class CircularPad1d(_PadNd):
+class _CircularPadNd(_PadNd):
+    """Padding by wrapping around."""
+
+    _mode = "circular"
+
+
+class CircularPad1d(_CircularPadNd):
     """Pads the last dim by wrapping around."""
 
-    _dims, _mode = 1, "circular"
+    _dims = 1
 
 
-class CircularPad2d(_PadNd):
+class CircularPad2d(_CircularPadNd):
     """Pads the last two dims by wrapping around."""
 
-    _dims, _mode = 2, "circular"
+    _dims = 2
 
 
-class CircularPad3d(_PadNd):
+class CircularPad3d(_CircularPadNd):
     """Pads the last three dims by wrapping around."""
 
-    _dims, _mode = 3, "circular"
+    _dims = 3
 
 
 __all__ = [

@@ -1,5 +1,6 @@
-"""torch.nn's 1-d, 3-d, adaptive and power-average pooling layers (MaxPool2d and AvgPool2d
-live in `layers`): torch's constructors, reprs and functional calls."""
+"""torch.nn's pooling layers (max, average, adaptive, fractional, power-average, unpooling in
+1, 2 and 3 dims) under torch's private bases (`_MaxPoolNd`, `_AvgPoolNd`, ...): torch's
+constructors, reprs and functional calls."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ def _ntuple(value, n: int) -> tuple:
 
 
 class _MaxPoolNd(Module):
+    """Max pooling; stride defaults to kernel_size, `_function` is the functional form."""
+
     _function = None
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
@@ -43,13 +46,26 @@ class MaxPool1d(_MaxPoolNd):
     _function = staticmethod(F.max_pool1d)
 
 
+class MaxPool2d(_MaxPoolNd):
+    """2-d max pooling; stride defaults to kernel_size."""
+
+    _function = staticmethod(F.max_pool2d)
+
+
 class MaxPool3d(_MaxPoolNd):
     """3-d max pooling over (N, C, D, H, W) or (C, D, H, W)."""
 
     _function = staticmethod(F.max_pool3d)
 
 
-class AvgPool1d(Module):
+class _AvgPoolNd(Module):
+    """The average poolings' base (torch's: only the repr)."""
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(_AvgPoolNd):
     """1-d average pooling; stride defaults to kernel_size."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -64,12 +80,11 @@ class AvgPool1d(Module):
         return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad)
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
+class _AvgPool(_AvgPoolNd):
+    """AvgPool2d/3d's constructor and forward (divisor_override included)."""
 
-class AvgPool3d(Module):
-    """3-d average pooling (ceil_mode=False, count_include_pad=True only)."""
+    _function = None
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override=None):
@@ -80,11 +95,21 @@ class AvgPool3d(Module):
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override)
+        return type(self)._function(input, self.kernel_size, self.stride, self.padding,
+                                    self.ceil_mode, self.count_include_pad,
+                                    self.divisor_override)
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+class AvgPool2d(_AvgPool):
+    """2-d average pooling; stride defaults to kernel_size."""
+
+    _function = staticmethod(F.avg_pool2d)
+
+
+class AvgPool3d(_AvgPool):
+    """3-d average pooling; stride defaults to kernel_size."""
+
+    _function = staticmethod(F.avg_pool3d)
 
 
 class _AdaptivePool(Module):
@@ -101,7 +126,11 @@ class _AdaptivePool(Module):
         return f"output_size={self.output_size}"
 
 
-class _AdaptiveMaxPool(_AdaptivePool):
+class _AdaptiveAvgPoolNd(_AdaptivePool):
+    """The adaptive average poolings' base."""
+
+
+class _AdaptiveMaxPoolNd(_AdaptivePool):
     def __init__(self, output_size, return_indices: bool = False):
         super().__init__(output_size)
         self.return_indices = return_indices
@@ -110,37 +139,37 @@ class _AdaptiveMaxPool(_AdaptivePool):
         return type(self)._function(input, self.output_size, self.return_indices)
 
 
-class AdaptiveAvgPool1d(_AdaptivePool):
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     """Means over torch's adaptive windows of the last dim."""
 
     _function = staticmethod(F.adaptive_avg_pool1d)
 
 
-class AdaptiveAvgPool2d(_AdaptivePool):
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """Means over torch's adaptive windows of the last two dims; None keeps a size."""
 
     _function = staticmethod(F.adaptive_avg_pool2d)
 
 
-class AdaptiveAvgPool3d(_AdaptivePool):
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     """Means over torch's adaptive windows of the last three dims."""
 
     _function = staticmethod(F.adaptive_avg_pool3d)
 
 
-class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """Maxima over torch's adaptive windows of the last dim."""
 
     _function = staticmethod(F.adaptive_max_pool1d)
 
 
-class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """Maxima over torch's adaptive windows of the last two dims."""
 
     _function = staticmethod(F.adaptive_max_pool2d)
 
 
-class AdaptiveMaxPool3d(_AdaptiveMaxPool):
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """Maxima over torch's adaptive windows of the last three dims."""
 
     _function = staticmethod(F.adaptive_max_pool3d)
@@ -187,7 +216,7 @@ class FractionalMaxPool3d(_FractionalMaxPool):
     _function = staticmethod(F.fractional_max_pool3d)
 
 
-class _LPPool(Module):
+class _LPPoolNd(Module):
     _function = None
 
     def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
@@ -204,25 +233,25 @@ class _LPPool(Module):
                 f"stride={self.stride}, ceil_mode={self.ceil_mode}")
 
 
-class LPPool1d(_LPPool):
+class LPPool1d(_LPPoolNd):
     """Power-average pooling over the last dim."""
 
     _function = staticmethod(F.lp_pool1d)
 
 
-class LPPool2d(_LPPool):
+class LPPool2d(_LPPoolNd):
     """Power-average pooling over the last two dims."""
 
     _function = staticmethod(F.lp_pool2d)
 
 
-class LPPool3d(_LPPool):
+class LPPool3d(_LPPoolNd):
     """Power-average pooling over the last three dims."""
 
     _function = staticmethod(F.lp_pool3d)
 
 
-class _MaxUnpool(Module):
+class _MaxUnpoolNd(Module):
     _dims = 2
     _function = None
 
@@ -241,21 +270,21 @@ class _MaxUnpool(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class MaxUnpool1d(_MaxUnpool):
+class MaxUnpool1d(_MaxUnpoolNd):
     """The inverse of MaxPool1d(return_indices=True): maxima put back, zeros elsewhere."""
 
     _dims = 1
     _function = staticmethod(F.max_unpool1d)
 
 
-class MaxUnpool2d(_MaxUnpool):
+class MaxUnpool2d(_MaxUnpoolNd):
     """The inverse of MaxPool2d(return_indices=True): maxima put back, zeros elsewhere."""
 
     _dims = 2
     _function = staticmethod(F.max_unpool2d)
 
 
-class MaxUnpool3d(_MaxUnpool):
+class MaxUnpool3d(_MaxUnpoolNd):
     """The inverse of MaxPool3d(return_indices=True): maxima put back, zeros elsewhere."""
 
     _dims = 3
@@ -264,8 +293,7 @@ class MaxUnpool3d(_MaxUnpool):
 
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
-    "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool3d", "FractionalMaxPool2d",
-    "FractionalMaxPool3d", "LPPool1d", "LPPool2d",
-    "LPPool3d", "MaxPool1d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d",
-    "MaxUnpool3d",
+    "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "FractionalMaxPool2d", "FractionalMaxPool3d", "LPPool1d", "LPPool2d", "LPPool3d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
 ]

@@ -10,11 +10,12 @@ from tracejit.nn import (
     LazyBatchNorm3d,
     SyncBatchNorm,
 )
-from tracejit.nn import layers as _layers_impl
 from tracejit.nn import lazy as _lazy_impl
+from tracejit.nn import normalization as _normalization_impl
 
 # torch's private base classes, which library code subclasses or tests with isinstance
-_BatchNorm = _layers_impl._BatchNorm
+_NormBase = _normalization_impl._NormBase
+_BatchNorm = _normalization_impl._BatchNorm
 _LazyNormBase = _lazy_impl._LazyNorm
 
 __all__ = [

@@ -19,7 +19,7 @@ from tracejit.nn import conv as _conv_impl
 
 # torch's private base classes, which library code subclasses or tests with isinstance
 _ConvNd = _conv_impl._ConvNd
-_ConvTransposeNd = _conv_impl._ConvTranspose
+_ConvTransposeNd = _conv_impl._ConvTransposeNd
 
 __all__ = [
     "Conv1d",

@@ -21,7 +21,10 @@ from tracejit.nn import (
 from tracejit.nn import padding as _padding_impl
 
 # torch's private base classes, which library code subclasses or tests with isinstance
+_CircularPadNd = _padding_impl._CircularPadNd
 _ConstantPadNd = _padding_impl._ConstantPadNd
+_ReflectionPadNd = _padding_impl._ReflectionPadNd
+_ReplicationPadNd = _padding_impl._ReplicationPadNd
 
 __all__ = [
     "CircularPad1d",

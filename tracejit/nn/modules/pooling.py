@@ -11,6 +11,8 @@ from tracejit.nn import (
     AvgPool1d,
     AvgPool2d,
     AvgPool3d,
+    FractionalMaxPool2d,
+    FractionalMaxPool3d,
     LPPool1d,
     LPPool2d,
     LPPool3d,
@@ -19,14 +21,17 @@ from tracejit.nn import (
     MaxPool3d,
     MaxUnpool1d,
     MaxUnpool2d,
+    MaxUnpool3d,
 )
 from tracejit.nn import pooling as _pooling_impl
 
 # torch's private base classes, which library code subclasses or tests with isinstance
-_AdaptiveMaxPoolNd = _pooling_impl._AdaptiveMaxPool
-_LPPoolNd = _pooling_impl._LPPool
+_AdaptiveAvgPoolNd = _pooling_impl._AdaptiveAvgPoolNd
+_AdaptiveMaxPoolNd = _pooling_impl._AdaptiveMaxPoolNd
+_AvgPoolNd = _pooling_impl._AvgPoolNd
+_LPPoolNd = _pooling_impl._LPPoolNd
 _MaxPoolNd = _pooling_impl._MaxPoolNd
-_MaxUnpoolNd = _pooling_impl._MaxUnpool
+_MaxUnpoolNd = _pooling_impl._MaxUnpoolNd
 
 __all__ = [
     "AdaptiveAvgPool1d",
@@ -38,6 +43,8 @@ __all__ = [
     "AvgPool1d",
     "AvgPool2d",
     "AvgPool3d",
+    "FractionalMaxPool2d",
+    "FractionalMaxPool3d",
     "LPPool1d",
     "LPPool2d",
     "LPPool3d",
@@ -46,4 +53,5 @@ __all__ = [
     "MaxPool3d",
     "MaxUnpool1d",
     "MaxUnpool2d",
+    "MaxUnpool3d",
 ]
