@@ -30,6 +30,7 @@ from tracejit.ir.printer import print_graph
 from tracejit.ir.types import DType, TensorType
 from tracejit.ir.verifier import VerifyError, verify
 from tracejit.tensor import Tensor
+from tracejit.tracer import SIZE_GUARD, size_guard_error
 
 FORMAT = "tracejit-graph"
 VERSION = 2  # the newest format version this tracejit reads; it reads all older ones
@@ -500,7 +501,12 @@ class LoadedGraph:
             held = "\n  ".join(self.signatures)
             raise TypeError(f"{self.name}() loaded from {self.path} has no graph for "
                             f"{got}; it holds:\n  {held}")
-        result = spec.run(leaves, self.state)
+        try:
+            result = spec.run(leaves, self.state)
+        except AssertionError as e:  # the size of a `?` dim the traced code read has changed
+            if SIZE_GUARD not in str(e):
+                raise
+            raise size_guard_error(str(e), f"{self.name}() loaded from {self.path}") from None
         # attribute writes of scripted code: there is no module to write back to
         return result[0] if spec.writes else result
 

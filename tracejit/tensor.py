@@ -8,6 +8,7 @@ them as the primitives they are made of.
 from __future__ import annotations
 
 import builtins
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -58,6 +59,10 @@ def check_device(spec) -> str:
 
 
 CPU = device("cpu")
+
+# a tracer's size-read hook while a trace runs (tracejit.tracer.SizeReads): the user's code
+# reading the size of a data-dependent dim as an int gets a guard recorded
+SIZE_READS: list = []
 
 
 def _unary(op: Op, doc: str) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
@@ -137,6 +142,8 @@ class Tensor(TorchMethods, SpecialMethods):
 
     @property
     def shape(self) -> Size:
+        if SIZE_READS:
+            return SIZE_READS[-1].shape(self, Size(self._data.shape), sys._getframe(1))
         return Size(self._data.shape)
 
     @property
@@ -177,14 +184,20 @@ class Tensor(TorchMethods, SpecialMethods):
         return self.transpose(-2, -1)
 
     def size(self, dim: int | None = None) -> Size | builtins.int:
+        if SIZE_READS:
+            if dim is None:
+                return SIZE_READS[-1].shape(self, Size(self._data.shape), sys._getframe(1))
+            SIZE_READS[-1].dim(self, F.normalize_dim(dim, self.ndim), sys._getframe(1))
         if dim is None:
-            return self.shape
+            return Size(self._data.shape)
         return self._data.shape[F.normalize_dim(dim, self.ndim)]
 
     def dim(self) -> int:
         return self._data.ndim
 
     def numel(self) -> int:
+        if SIZE_READS:
+            SIZE_READS[-1].every(self, sys._getframe(1))
         return int(self._data.size)
 
     nelement = numel
@@ -238,11 +251,15 @@ class Tensor(TorchMethods, SpecialMethods):
     def __len__(self) -> int:
         if not self.ndim:
             raise TypeError("len() of a 0-d tensor")
+        if SIZE_READS:
+            SIZE_READS[-1].dim(self, 0, sys._getframe(1))
         return self._data.shape[0]
 
     def __iter__(self) -> Iterator[Tensor]:
         if not self.ndim:
             raise TypeError("iteration over a 0-d tensor")
+        if SIZE_READS:
+            SIZE_READS[-1].dim(self, 0, sys._getframe(1))
         return (self[i] for i in range(self._data.shape[0]))
 
     def __bool__(self) -> bool:

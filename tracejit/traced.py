@@ -33,7 +33,15 @@ from tracejit.runtime.eager import interpret
 from tracejit.runtime.executor import Plan
 from tracejit.runtime.graph_cache import optimize
 from tracejit.tensor import Tensor
-from tracejit.tracer import NeedsValues, TraceError, TraceMode, user_location
+from tracejit.tracer import (
+    SIZE_GUARD,
+    NeedsValues,
+    SizeReads,
+    TraceError,
+    TraceMode,
+    size_guard_error,
+    user_location,
+)
 
 log = logging.getLogger("tracejit.recompiles")
 graph_log = logging.getLogger("tracejit.graph")
@@ -56,6 +64,10 @@ class Specialization:
     runner: Callable  # (arrays, rng) -> arrays: the compiled plan, or the interpreter
     # (object, attribute) the captured code assigned a tensor: their values follow the result
     writes: list = field(default_factory=list)
+    # where the traced code read the size of a `?` dim, and that size (each an assert op)
+    sized: list = field(default_factory=list)
+    # traces of the same signature made after a call failed a size guard, tried in turn
+    resized: list = field(default_factory=list)
 
     def __post_init__(self):
         # per output: whether it can be an input's memory (an input itself or a numpy view);
@@ -186,7 +198,13 @@ class _Traced:
             if spec is not None and (len(args) == 1 or len(set(map(id, args))) == len(args)) \
                     and not isinstance(current_mode(), TraceMode):
                 self._last = spec
-                return spec.call(args)
+                try:
+                    return spec.call(args)
+                except AssertionError as e:
+                    if SIZE_GUARD not in str(e):
+                        raise
+                    _, leaves, state = self._key(args, kwargs)  # a size guard failed
+                    return self._resize(spec, args, kwargs, leaves, state, str(e))
         if isinstance(current_mode(), TraceMode):  # called from code being traced: inline it
             return self._fn(*args, **kwargs)
         key, leaves, state = self._key(args, kwargs)
@@ -204,12 +222,46 @@ class _Traced:
                 a is t for a, t in zip(args, leaves)) and len(set(map(id, args))) == len(args) \
                 and not spec.writes:
             self._fast[tuple(map(_SIGNATURE, args))] = spec
+        try:
+            return self._run_spec(spec, leaves, state)
+        except AssertionError as e:
+            if SIZE_GUARD not in str(e):
+                raise
+            return self._resize(spec, args, kwargs, leaves, state, str(e))
+
+    def _run_spec(self, spec: Specialization, leaves: list[Tensor], state: list[Tensor]):
         result = spec.run(leaves, [] if self._freeze else state)
         if spec.writes:  # tensors the code assigned to attributes, written back now
             result, values = result
             for (obj, name), value in zip(spec.writes, values):
                 setattr(obj, name, value)
         return result
+
+    def _resize(self, spec: Specialization, args, kwargs, leaves, state, message: str):
+        """A call whose `?` dim has another size than the one `spec`'s code read as an int:
+        the first trace of this signature made for other sizes that passes its guards, else
+        a new one (kept with `spec`, `cache_size` at most)."""
+        for other in spec.resized:
+            try:
+                result = self._run_spec(other, leaves, state)
+            except AssertionError as e:
+                if SIZE_GUARD not in str(e):
+                    raise
+                continue
+            self._last = other
+            return result
+        if self._strict:
+            raise size_guard_error(message, f"the trace of {self._name} (strict=True)")
+        new, result = self._trace_with(args, kwargs, abstract=False)  # `?` dims need values
+        where, was = message.split(" read at ", 1)[-1].rsplit(" was ", 1)
+        now = next((str(n) for w, n in new.sized if w == where), "not read")
+        log.info("retracing %s: the size of a data-dependent dim read at %s was %s, is %s",
+                 self._name, where, was, now)
+        spec.resized.append(new)
+        if len(spec.resized) >= self._cache_size:
+            spec.resized.pop(0)
+        self._last = new
+        return self._run_spec(new, leaves, state) if result is ABSTRACT else result
 
     def _key(self, args, kwargs) -> tuple[Any, list[Tensor], list[Tensor]]:
         """The cache key of a call (see the module docstring), its Tensors and module state."""
@@ -282,7 +334,7 @@ class _Traced:
                     tracer.add_frozen(tensor, name)
                 else:
                     tracer.add_input(tensor, name)
-            with using_mode(tracer):
+            with using_mode(tracer), SizeReads(tracer):
                 result = self._fn(*args, **kwargs)
                 writes = self._assigned(tracer, state)
                 packed = (result, [getattr(o, n) for o, n in writes]) if writes else result
@@ -293,6 +345,7 @@ class _Traced:
         spec = self._specialize(graph, structure, out_structure, leaves,
                                 () if self._freeze else state_names, mutated, sources, "traced")
         spec.writes = writes
+        spec.sized = list(tracer.sized.values())
         return spec, ABSTRACT if abstract else result
 
     def _specialize(self, graph: Graph, structure, out_structure, leaves: list[Tensor],

@@ -10,6 +10,7 @@ into guards with an eager fallback: they all arrive at `TraceMode.concrete`.)
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import sys
 import sysconfig
@@ -18,11 +19,12 @@ from types import CodeType
 
 import numpy as np
 
-from tracejit.dispatch import EagerMode
+from tracejit.dispatch import EagerMode, current_mode
 from tracejit.ir import OPS, Op, infer_types
 from tracejit.ir.graph import Block, ConstRef, Graph, Loc, Operation, Value, literal_or_ref
+from tracejit.ir.types import Size
 from tracejit.ir.verifier import verify
-from tracejit.tensor import Tensor
+from tracejit.tensor import SIZE_READS, Tensor
 
 # code object -> its co_positions(), for as long as the code lives
 _VIEWS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.SLICE})  # may share their input's memory
@@ -175,6 +177,145 @@ def _shape_attr(tensor) -> tuple:
     return tuple(-1 if d is None else d for d in shape)
 
 
+# --- reading a `?` dim's size into Python: a guard, so no call silently keeps the example's ------
+
+SIZE_GUARD = "tracejit size guard: "  # starts the message of the assert a size read records
+
+
+class OpenSize(Size):
+    """The shape of a tensor with `?` dims, as traced code reads it: the ints are this
+    example's sizes, and taking one of a `?` dim (indexing, unpacking, comparing, numel)
+    records a guard that the dim has that size on each call. `len()` and static dims are free."""
+
+    def __new__(cls, dims, reads):
+        size = super().__new__(cls, dims)
+        size._reads = tuple(reads)  # per dim: None (static), or the call that records its guard
+        return size
+
+    def _read(self, k):
+        if self._reads[k] is not None:
+            self._reads[k]()
+
+    def _read_all(self) -> tuple:
+        for k in range(len(self)):
+            self._read(k)
+        return tuple(tuple.__iter__(self))
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return OpenSize(tuple.__getitem__(self, k), self._reads[k])
+        self._read(k)
+        return tuple.__getitem__(self, k)
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+    def __add__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        reads = getattr(other, "_reads", (None,) * len(other))
+        return OpenSize(tuple.__add__(self, other), self._reads + reads)
+
+    def __radd__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return OpenSize(tuple.__add__(other, self), (None,) * len(other) + self._reads)
+
+    def __repr__(self) -> str:  # printing reads nothing into the computation
+        return f"tracejit.Size({list(tuple.__iter__(self))})"
+
+    def __reduce__(self):
+        return (Size, (self._read_all(),))
+
+    def __eq__(self, other):
+        return self._read_all() == other
+
+    def __ne__(self, other):
+        return self._read_all() != other
+
+    def __lt__(self, other):
+        return self._read_all() < other
+
+    def __le__(self, other):
+        return self._read_all() <= other
+
+    def __gt__(self, other):
+        return self._read_all() > other
+
+    def __ge__(self, other):
+        return self._read_all() >= other
+
+    def __hash__(self):
+        return hash(self._read_all())
+
+    def __contains__(self, item):
+        return item in self._read_all()
+
+    def __mul__(self, n):
+        return Size(self._read_all() * n)
+
+    __rmul__ = __mul__
+
+    def count(self, item):
+        return self._read_all().count(item)
+
+    def index(self, *args):
+        return self._read_all().index(*args)
+
+
+def size_guard_error(message: str, where: str) -> RuntimeError:
+    """The error of a call whose `?` dim no longer has the size the trace read at its line."""
+    said = message.split(SIZE_GUARD, 1)[-1]
+    return RuntimeError(
+        f"{said} when traced, and differs on this call: {where} baked that size in and "
+        "cannot trace again. Use @tracejit.script, or code that does not read the size "
+        "(reshape(-1, ...), view(-1, ...), x.new_zeros(...)/zeros_like of the tensor itself, "
+        "slices instead of a loop over range(len(x)))")
+
+
+class SizeReads:
+    """Installed in tracejit.tensor while a trace runs: `shape`, `size()`, `len()`, `numel()`
+    and iteration of a tensor with `?` dims, called from the user's code, guard what they read
+    (tracejit's own code reads shapes for ops that size `?` dims at run time: free)."""
+
+    def __init__(self, mode: TraceMode):
+        self.mode = mode
+
+    def __enter__(self):
+        SIZE_READS.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        SIZE_READS.remove(self)
+
+    def open_dims(self, tensor, frame) -> tuple | None:
+        value = getattr(tensor, "_value", None)
+        if value is None or None not in value.type.shape or _is_internal(frame) or \
+                id(value) not in self.mode.dynamic:
+            return None
+        return value.type.shape
+
+    def shape(self, tensor, size: Size, frame) -> Size:
+        dims = self.open_dims(tensor, frame)
+        if dims is None:
+            return size
+        return OpenSize(size, [None if n is not None else functools.partial(
+            self.mode.guard_size, tensor, d) for d, n in enumerate(dims)])
+
+    def dim(self, tensor, d: int, frame) -> None:
+        """The size of dim `d` (normalized) is read as an int."""
+        dims = self.open_dims(tensor, frame)
+        if dims is not None and dims[d] is None:
+            self.mode.guard_size(tensor, d)
+
+    def every(self, tensor, frame) -> None:
+        """Every size is read (numel())."""
+        dims = self.open_dims(tensor, frame)
+        for d, n in enumerate(dims or ()):
+            if n is None:
+                self.mode.guard_size(tensor, d)
+
+
 class NeedsValues(Exception):  # a signal for the caller, not an error
     """Abstract tracing met an op whose result shape depends on values (`x[mask]`)."""
 
@@ -203,6 +344,8 @@ class TraceMode(EagerMode):
         # the base is held while the view lives, as numpy's view.base holds its array
         self.views: dict[int, tuple[Tensor, Op, dict, list]] = {}
         self.fixed: set[int] = set()  # ids of tensors the graph holds as constants
+        # (id(value), dim) -> (where the user's code read its size, that size): guarded dims
+        self.sized: dict[tuple[int, int], tuple[str, int]] = {}
 
     # --- binding tensors to values --------------------------------------------------------------
     def track(self, tensor: Tensor) -> None:
@@ -273,7 +416,7 @@ class TraceMode(EagerMode):
     # --- the Mode interface ---------------------------------------------------------------------
     def apply(self, op, operands, attrs, types):
         values = [self.value_of(t) for t in operands]
-        if op in _SIZED and _unknown_dims(values[:1]):
+        if op in _SIZED and _unknown_dims(values[:1]) and not self.guarded(values[0]):
             if op is Op.EXPAND:
                 return self.open_expand(operands[0], values[0], attrs, types)
             op, attrs, picks = keep_open(op, values[0].type.shape, tuple(operands[0].shape),
@@ -419,6 +562,30 @@ class TraceMode(EagerMode):
         loc = self.location()
         text = f"{loc}: {message}" if loc is not None else message
         self.body.append(Operation.create(Op.ASSERT, [value], {"message": text}, [], loc=loc))
+
+    def guarded(self, value: Value) -> bool:
+        """Whether every `?` dim of `value` has a size guard: ops may keep its sizes."""
+        return all((id(value), d) in self.sized for d, n in enumerate(value.type.shape)
+                   if n is None)
+
+    def guard_size(self, tensor: Tensor, dim: int) -> None:
+        """The user's code read the size of `tensor`'s `?` dim `dim` as an int: an assert op
+        that each call has this example's size there (a call that fails it traces again)."""
+        value = getattr(tensor, "_value", None)
+        if value is None or current_mode() is not self or (id(value), dim) in self.sized:
+            return  # a shape kept past its trace (the trace has ended), or already guarded
+        loc = user_location()
+        where = f"{loc.file}:{loc.line}" if loc is not None else "an unknown line"
+        size = tensor._data.shape[dim]
+        self.sized[id(value), dim] = (where, size)
+        # a bool tensor of its shape (any values), reduced to the `?` dim; its length, counted
+        flags = tensor if tensor._data.dtype == np.bool_ else tensor.ne(tensor)
+        others = tuple(k for k in range(tensor.ndim) if k != dim)
+        rows = flags.any(dim=others) if others else flags
+        count = rows.eq(rows).sum()
+        ok = self.value_of(count.eq(size))
+        message = f"{SIZE_GUARD}the size of a data-dependent dim read at {where} was {size}"
+        self.body.append(Operation.create(Op.ASSERT, [ok], {"message": message}, [], loc=loc))
 
     def location(self) -> Loc | None:
         """Where the op being recorded comes from in the user's code."""
