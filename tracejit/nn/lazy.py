@@ -8,6 +8,7 @@ state_dict into it materializes it from the stored weight's shape first.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from tracejit.nn.conv import (
     Conv1d,
@@ -75,7 +76,7 @@ class _LazyMixin:
         if before is not None and before is not _float_dtype(self):
             self.to(before)
 
-    def forward(self, input, *args, **kwargs):
+    def forward(self, input, *args, **kwargs) -> Any:
         self.initialize_parameters(input)
         return self.forward(input, *args, **kwargs)
 
