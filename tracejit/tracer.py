@@ -273,6 +273,23 @@ def size_guard_error(message: str, where: str) -> RuntimeError:
         "slices instead of a loop over range(len(x)))")
 
 
+# tracejit's own code whose reads of a `?` size become ops the tracer sizes at run time
+# (keep_open, open_expand, the index op), or refuses, or only check shapes the kernels check
+# again: free (None: the whole module). Every other read is guarded, tracejit's composites
+# included (var's count, roll's shift, zeros_like's shape, an `if x.numel() == 0` branch). cat
+# skips an empty 1-D tensor: a read only matters where the example's is empty.
+_SIZING: dict[str, frozenset | None] = {
+    "tracejit.tracer": None,
+    "tracejit.indexing": None,
+    "tracejit.dispatch": frozenset({"assign"}),
+    "tracejit.functions": frozenset({
+        "reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "narrow",
+        "_slice_dim", "chunk", "split", "expand", "expand.<locals>.<genexpr>", "repeat",
+        "stack"}),
+    "tracejit.functions_index": frozenset({"topk"}),
+}
+
+
 class SizeReads:
     """Installed in tracejit.tensor while a trace runs: `shape`, `size()`, `len()`, `numel()`
     and iteration of a tensor with `?` dims, called from the user's code, guard what they read
@@ -289,10 +306,16 @@ class SizeReads:
         SIZE_READS.remove(self)
 
     def open_dims(self, tensor, frame) -> tuple | None:
+        """The IR shape of `tensor` if it has `?` dims whose sizes this read must guard."""
         value = getattr(tensor, "_value", None)
-        if value is None or None not in value.type.shape or _is_internal(frame) or \
-                id(value) not in self.mode.dynamic:
+        if value is None or None not in value.type.shape or id(value) not in self.mode.dynamic:
             return None
+        if _is_internal(frame):
+            code = frame.f_code
+            free = _SIZING.get(frame.f_globals.get("__name__", ""), ())
+            if free is None or code.co_qualname in free or (
+                    code.co_qualname == "cat.<locals>.<listcomp>" and tensor._data.size):
+                return None
         return value.type.shape
 
     def shape(self, tensor, size: Size, frame) -> Size:
