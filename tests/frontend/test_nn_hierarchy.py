@@ -107,3 +107,26 @@ def test_reprs_and_state_dict_keys_match_torch(make):
     ours, theirs = make(tj.nn), make(torch.nn)
     assert repr(ours) == repr(theirs)
     assert list(ours.state_dict()) == list(theirs.state_dict())
+
+
+def test_a_library_transposed_conv_calls_output_padding_as_in_torch():
+    def make(nn):
+        class Up(nn.ConvTranspose2d):  # a library layer as written for torch
+            def forward(self, x, output_size=None):
+                pad = self._output_padding(x, output_size, self.stride, self.padding,
+                                           self.kernel_size, 2, self.dilation)
+                return nn.functional.conv_transpose2d(x, self.weight, self.bias, self.stride,
+                                                      self.padding, pad, self.groups,
+                                                      self.dilation)
+
+        return Up(3, 2, 3, stride=2, padding=1)
+
+    ours, theirs = make(tj.nn), make(torch.nn)
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x = torch.randn(1, 3, 4, 5)
+    for size in (None, [8, 10], (1, 2, 7, 9)):
+        with torch.no_grad():
+            want = theirs(x, size).numpy()
+        got = ours(tj.tensor(x.numpy()), size).numpy()
+        assert got.shape == want.shape
+        assert abs(got - want).max() < 1e-5

@@ -159,11 +159,18 @@ class _ConvTransposeNd(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          transposed, output_padding, groups, bias, padding_mode, device, dtype)
 
-    def _output_padding(self, input: Tensor, output_size) -> tuple[int, ...]:
-        """output_padding, or the one that makes the output `output_size` (torch's rule)."""
+    def _output_padding(self, input: Tensor, output_size, stride=None, padding=None,
+                        kernel_size=None, num_spatial_dims: int | None = None,
+                        dilation=None) -> tuple[int, ...]:
+        """output_padding, or the one that makes the output `output_size` (torch's rule and
+        torch's arguments; without the sizes, the module's own)."""
         if output_size is None:
             return self.output_padding
-        n = len(self.kernel_size)
+        if stride is None:
+            stride, padding, dilation = self.stride, self.padding, self.dilation
+            kernel_size = self.kernel_size
+        n = num_spatial_dims if num_spatial_dims is not None else len(kernel_size)
+        dilation = dilation if dilation is not None else (1,) * n
         lead = 2 if input.ndim == n + 2 else 1
         output_size = list(output_size)
         if len(output_size) == lead + n:
@@ -173,9 +180,9 @@ class _ConvTransposeNd(_ConvNd):
                 f"ConvTranspose{n}D: for {input.ndim}D input, output_size must have {n} or "
                 f"{lead + n} elements (got {len(output_size)})"
             )
-        mins = [(input.shape[lead + d] - 1) * self.stride[d] - 2 * self.padding[d]
-                + self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(n)]
-        maxs = [m + s - 1 for m, s in zip(mins, self.stride)]
+        mins = [(input.shape[lead + d] - 1) * stride[d] - 2 * padding[d]
+                + dilation[d] * (kernel_size[d] - 1) + 1 for d in range(n)]
+        maxs = [m + s - 1 for m, s in zip(mins, stride)]
         if any(not lo <= size <= hi for size, lo, hi in zip(output_size, mins, maxs)):
             raise ValueError(
                 f"requested an output size of {output_size}, but valid sizes range from {mins} "
