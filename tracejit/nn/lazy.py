@@ -29,6 +29,7 @@ from tracejit.nn.normalization import (
     InstanceNorm3d,
     _BatchNorm,
     _InstanceNorm,
+    _NormBase,
 )
 
 _OWN_STATE = ("training", "_forward_hooks", "_forward_pre_hooks", "_hooks_with_kwargs",
@@ -179,7 +180,7 @@ class LazyConvTranspose3d(_LazyConvTranspose, ConvTranspose3d):
     cls_to_become, _dims = ConvTranspose3d, 3
 
 
-class _LazyNorm(_LazyMixin):
+class _LazyNorm(_LazyMixin, _NormBase):
     """The lazy batch and instance norms (torch's `_LazyNormBase`): num_features is dim 1."""
 
     def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
