@@ -209,3 +209,29 @@ def test_a_shape_kept_past_the_trace_reads_freely():
 
     tracejit.trace(fn, tracejit.tensor(EXAMPLE))
     assert kept[0] == (4,) and kept[0][0] == 4 and list(kept[0]) == [4]
+
+
+SPELLINGS = {  # other ways the size reaches Python: each is guarded
+    "star": lambda m: tracejit.zeros(*m.shape) + m,
+    "size_then_index": lambda m: tracejit.ones(m.size()[0]) * m,
+    "negative_index": lambda m: tracejit.ones(m.shape[-1]) * m,
+    "numpy": lambda m: tracejit.tensor(np.zeros(m.shape, np.float32)) + m,
+    "branch": lambda m: m * 2 if m.shape[0] > 3 else m,
+    "compare_tuple": lambda m: m * 2 if m.shape == (4,) else m,
+    "enumerate": lambda m: sum((v * i for i, v in enumerate(m)), tracejit.zeros(())),
+    # a shape + a tuple (as user code writes it) keeps the guard
+    "concatenated_shape": lambda m: m.reshape(m.shape + (1,)).sum(1) * max(m.shape),  # noqa: RUF005
+    "nelement": lambda m: m * m.nelement(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPELLINGS))
+def test_every_spelling_of_a_size_read_is_guarded(name):
+    def fn(x):
+        return SPELLINGS[name](x[x > 0])
+
+    traced = tracejit.trace(fn, tracejit.tensor(EXAMPLE))
+    assert guards(traced.graph)
+    for values in CALLS:
+        x = tracejit.tensor(values)
+        same(traced(x), fn(x))
