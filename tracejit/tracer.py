@@ -142,11 +142,17 @@ def keep_open(op, shape, example, attrs):
             dst[-1 - j]]:
         j += 1
     takers = dst[i:len(dst) - j]
+    if not takers:  # the `?` dims are all 1 here: any reshape fits, -1 or not
+        raise SizeOne
     if len(takers) != 1:
         d = next(k for k, s in enumerate(shape) if s is None)
         raise baked(f"reshape to {target}", d, example[d])
     target[takers[0]] = -1
     return op, {**attrs, "shape": tuple(target)}, None
+
+
+class SizeOne(Exception):  # a signal for TraceMode.apply, not an error
+    """A reshape whose example leaves its `?` dims 1, so no target dim takes them: guarded."""
 
 
 def _is_view(op, operands, out) -> bool:
@@ -442,8 +448,14 @@ class TraceMode(EagerMode):
         if op in _SIZED and _unknown_dims(values[:1]) and not self.guarded(values[0]):
             if op is Op.EXPAND:
                 return self.open_expand(operands[0], values[0], attrs, types)
-            op, attrs, picks = keep_open(op, values[0].type.shape, tuple(operands[0].shape),
-                                         attrs)
+            try:
+                op, attrs, picks = keep_open(op, values[0].type.shape,
+                                             tuple(operands[0].shape), attrs)
+            except SizeOne:  # reshape(-1) of one row: kept for that size, other sizes retrace
+                for d, n in enumerate(values[0].type.shape):
+                    if n is None:
+                        self.guard_size(operands[0], d)
+                picks = None
             if picks is not None:  # fixed bounds on a `?` dim: take those rows, bounds-checked
                 operands = [operands[0], Tensor._wrap(picks)]
                 operands[1]._basic_index = True  # a view in torch (see _is_view)
