@@ -385,8 +385,9 @@ class _Traced:
 
     @property
     def graphs(self) -> list[Graph]:
-        """Every cached specialisation's graph, least recently used first."""
-        return [s.graph for s in self._cache.values()]
+        """Every cached specialisation's graph, least recently used first (each followed by
+        the traces made for other sizes of a data-dependent dim its code read)."""
+        return [g.graph for s in self._cache.values() for g in (s, *s.resized)]
 
     @property
     def code(self) -> str:

@@ -94,6 +94,7 @@ def test_retrace_is_logged_with_the_line_and_both_sizes(caplog):
     traced = tracejit.trace(zeros_of_count, tracejit.tensor(EXAMPLE))
     with caplog.at_level(logging.INFO, logger="tracejit.recompiles"):
         traced(tracejit.tensor(CALLS[0]))
+    assert [tuple(g.outputs[0].type.shape) for g in traced.graphs] == [(4,), (5,)]
     line = zeros_of_count.__code__.co_firstlineno + 2
     assert any(f"test_data_dependent_sizes.py:{line} was 4, is 5" in r.getMessage()
                and "the size of a data-dependent dim read at" in r.getMessage()
