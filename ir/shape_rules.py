@@ -357,6 +357,14 @@ def pad(types: Types, attrs: Attrs, op: str = "pad"):
     for k in range(len(pads) // 2):
         d = x.ndim - 1 - k
         lo, hi = pads[2 * k], pads[2 * k + 1]
+        if shape[d] is None:  # a data-dependent size: only a constant pad is size-free
+            if mode != "constant":
+                raise RuntimeError(
+                    f"pad: mode='{mode}' needs dimension {d}'s size, which depends on the data "
+                    f"(input {fmt_shape(x.shape)}); pad a dimension of known size, or use "
+                    "mode='constant'"
+                )
+            continue
         if mode == "reflect" and (lo >= shape[d] or hi >= shape[d]):
             raise RuntimeError(
                 f"pad: reflect padding ({lo}, {hi}) must be less than the input size "

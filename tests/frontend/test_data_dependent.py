@@ -168,3 +168,24 @@ def test_writes_through_a_row_or_narrow_of_a_data_dependent_dim_reach_the_base()
             continue
         for got, want in zip(traced(tj.tensor(data)), fn(torch.tensor(data))):
             np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_constant_pad_of_a_data_dependent_dim_follows_the_data():
+    def f(x):
+        return tj.nn.functional.pad(x[x > 0], (1, 2), value=7.0)
+
+    traced = tj.trace(f, tj.tensor([1.0, -1.0, 2.0]))
+    for data in ([1.0, -1.0, 2.0], [3.0, 4.0, 5.0, -1.0], [-1.0]):
+        x = tj.tensor(data)
+        want = torch.nn.functional.pad(torch.tensor(data)[torch.tensor(data) > 0], (1, 2),
+                                       value=7.0)
+        np.testing.assert_array_equal(traced(x).numpy(), want.numpy())
+
+
+def test_reflect_pad_of_a_data_dependent_dim_is_refused_clearly():
+    def f(x):
+        return tj.nn.functional.pad(x[x > 0].reshape(1, 1, -1), (1, 1), mode="reflect")
+
+    with pytest.raises(RuntimeError, match="mode='reflect' needs dimension 2's size, which "
+                                           "depends on the data"):
+        tj.trace(f, tj.tensor([1.0, -1.0, 2.0, 3.0]))
