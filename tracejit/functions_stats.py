@@ -60,6 +60,8 @@ def median(input, dim=None, keepdim: bool = False) -> Tensor | median_result:
         values, _ = _sorted(flat, 0)
         return _nan_first(values, flat, 0).narrow(0, (flat.shape[0] - 1) // 2, 1).reshape(())
     d = normalize_dim(dim, input.ndim)
+    if input.ndim == 0:  # torch: a 0-d tensor is one element along dim 0 (or -1)
+        return median_result(*(t.reshape(()) for t in median(input.reshape(1), 0)))
     values, indices = _sorted(input, d)
     k = (input.shape[d] - 1) // 2
     v, i = _pick(values, indices, d, k, True, median_result)
@@ -91,6 +93,8 @@ def nanmedian(input, dim=None, keepdim: bool = False) -> Tensor | median_result:
         value = finite[(len(finite) - 1) // 2] if len(finite) else np.nan
         return _tensor(np.asarray(value, dtype=data.dtype))
     d = normalize_dim(dim, input.ndim)
+    if input.ndim == 0:  # torch: a 0-d tensor is one element along dim 0 (or -1)
+        return median_result(*(t.reshape(()) for t in nanmedian(input.reshape(1), 0)))
     moved = np.moveaxis(data, d, -1)
     order = np.argsort(moved, axis=-1, kind="stable")  # NaN sorts last
     counts = (~np.isnan(moved)).sum(-1) if data.dtype.kind == "f" else np.full(
@@ -139,6 +143,8 @@ def _quantile(input, q, dim, keepdim, interpolation, ignore_nan):
     if builtins.any(not 0 <= v <= 1 for v in qs):
         raise RuntimeError("quantile() q values must be in the range [0, 1]")
     x, d = (reshape(input, -1), 0) if dim is None else (input, normalize_dim(dim, input.ndim))
+    if dim is not None and input.ndim == 0:  # torch: one element along dim 0 (or -1)
+        return _quantile(input.reshape(1), q, 0, False, interpolation, ignore_nan)
     if ignore_nan:
         return _nanquantile_eager(input, qs, dim, keepdim, interpolation, scalar_q)
     values, _ = _sorted(x, d)

@@ -627,3 +627,15 @@ def test_numpy_keyword_spellings_like_torch():
     check(x.softmax(axis=1), tx.softmax(axis=1))
     check(x.argmax(axis=0), tx.argmax(axis=0))
     check(x.std(axis=1), tx.std(axis=1))
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("median", (0,)), ("median", (-1, True)), ("nanmedian", (0,)), ("quantile", (0.5, 0)),
+    ("quantile", (0.3, -1, True)), ("nanquantile", (0.5, 0)), ("kthvalue", (1, 0)),
+])
+def test_order_statistics_of_a_0d_tensor_along_dim_0_match_torch(name, args):
+    # torch treats a 0-d tensor as one element along dim 0 (or -1)
+    want = getattr(torch, name)(torch.tensor(3.0), *args)
+    got = getattr(tj, name)(tj.tensor(3.0), *args)
+    check(tuple(got) if isinstance(want, tuple) else got,
+          tuple(want) if isinstance(want, tuple) else want)
