@@ -14,7 +14,7 @@ from tracejit.ir import Op
 MATH_OPS_TABLE: dict = {}
 MORE_CASES: dict = {}
 
-# --- elementwise math with C library kernels (helper H9; functions_special.py) -----------------
+# --- elementwise math with C library kernels (functions_special.py) -----------------
 _SHIFT = np.array([[0, 1, 3], [7, 31, 63]], dtype=np.int64)
 _FMOD_SPECIAL = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1.0, -1.0, 0.5, 1e30, -7.5],
                          dtype=np.float32)
@@ -53,7 +53,7 @@ MATH_OPS_TABLE.update({
                       Case("rshift-method", lambda L, x: x.bitwise_right_shift(2), (X234,)),
                       Case("rshift-float", lambda L, x: x >> 1, (X23,))],
 })
-# --- matrix factorizations and solvers (helper H9; tracejit/linalg.py, ir/linalg_ops.py) ------
+# --- matrix factorizations and solvers (tracejit/linalg.py, ir/linalg_ops.py) ------
 # Well-conditioned data; factors whose signs LAPACK leaves free are compared by reconstruction.
 _RNG = np.random.default_rng(12)
 _SPD = (lambda a: a @ a.T + 4 * np.eye(4))(_RNG.standard_normal((4, 4)))

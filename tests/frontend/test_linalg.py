@@ -119,7 +119,7 @@ def test_composites_trace():
         tj.trace(lambda a: LA.lstsq(a, a).solution, x)
 
 
-# --- factorizations as ops of the table (helper H9): batches, errors, every capture mode -------
+# --- factorizations as ops of the table : batches, errors, every capture mode -------
 
 def batch_spd(b, n, seed=0, dtype="float64"):
     a = data((b, n, n), seed)

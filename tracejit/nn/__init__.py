@@ -49,7 +49,7 @@ __all__ = [
     "init",
 ]
 
-# --- recurrent and Transformer layers, nn.utils (helper H4) ---
+# --- recurrent and Transformer layers, nn.utils ---
 from tracejit.nn import utils
 from tracejit.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from tracejit.nn.transformer import (
@@ -65,9 +65,8 @@ __all__ += [
     "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
     "TransformerEncoderLayer", "utils",
 ]
-# --- end H4 ---
 
-# --- H3: conv, pooling, normalization, padding, upsampling, activation, dropout, loss layers ---
+# --- conv, pooling, normalization, padding, upsampling, activation, dropout, loss layers ---
 from tracejit.nn import (  # noqa: E402
     activation,
     conv,
@@ -96,14 +95,12 @@ __all__ += [
     *normalization.__all__, *padding.__all__, *pooling.__all__, *sparse.__all__,
     *upsampling.__all__,
 ]
-# --- end H3 ---
 
-# --- parameter containers and nn.Buffer (helper H9) ---
+# --- parameter containers and nn.Buffer ---
 from tracejit.nn import param_containers  # noqa: E402
 from tracejit.nn.param_containers import *  # noqa: E402, F403  (Buffer, ParameterDict, ...)
 
 __all__ += param_containers.__all__
 
-# --- torch's submodule paths: nn.modules.*, nn.parameter, nn.common_types (helper H10) ---
+# --- torch's submodule paths: nn.modules.*, nn.parameter, nn.common_types ---
 from tracejit.nn import common_types, modules, parameter  # noqa: E402, F401
-# --- end H10 ---
