@@ -246,7 +246,9 @@ def _bind_annotation_names() -> None:
         "generator": ("Tensor",), "autograd": ("Tensor",),
         "tensor_methods": ("Tensor", "Layout", "qr_result", "slogdet_result", "svd_result"),
         "torch_aliases": ("Tensor", "qr_result", "slogdet_result", "svd_result"),
-        "functions_special": ("Tensor",), "linalg": ("Tensor",),  # helper H9's modules
+        "functions_special": ("Tensor",), "linalg": ("Tensor",), "functions_math": ("Tensor",),
+        "indexing": ("Tensor",), **{f"nn.functional{part}": ("Tensor",) for part in (
+            "", "_act", "_conv", "_loss", "_norm", "_pool", "_sample")},
     }
     for module, bound in wanted.items():
         namespace = vars(modules[module])

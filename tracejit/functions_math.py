@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import math
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 from tracejit.dispatch import dispatch, to_dtype
 from tracejit.functions import (
@@ -26,6 +27,9 @@ from tracejit.functions import (
 )
 from tracejit.ir import DType, Op
 
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
+
 aminmax_result = namedtuple("aminmax", ["min", "max"])
 
 
@@ -39,13 +43,13 @@ def _scalar_like(t, value):
 
 # --- elementwise --------------------------------------------------------------------------------
 
-def addcmul(input, tensor1, tensor2, *, value=1):
+def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
     """input + value * tensor1 * tensor2."""
     product = tensor1 * tensor2
     return input + (product if value == 1 else product * value)
 
 
-def addcdiv(input, tensor1, tensor2, *, value=1):
+def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:
     """input + value * tensor1 / tensor2 (true division; integer inputs are refused)."""
     if not (tensor1.is_floating_point() or tensor2.is_floating_point()):
         raise RuntimeError("Integer division with addcdiv is no longer supported, and in a "
@@ -55,26 +59,26 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return input + (quotient if value == 1 else quotient * value)
 
 
-def isinf(input):
+def isinf(input) -> Tensor:
     input = as_tensor_arg(input)
     if not input.is_floating_point():
         return _full_like(input, False, DType.bool)
     return input.abs() == math.inf
 
 
-def isposinf(input):
+def isposinf(input) -> Tensor:
     input = as_tensor_arg(input)
     return input == math.inf if input.is_floating_point() else _full_like(input, False,
                                                                           DType.bool)
 
 
-def isneginf(input):
+def isneginf(input) -> Tensor:
     input = as_tensor_arg(input)
     return input == -math.inf if input.is_floating_point() else _full_like(input, False,
                                                                            DType.bool)
 
 
-def isfinite(input):
+def isfinite(input) -> Tensor:
     input = as_tensor_arg(input)
     if not input.is_floating_point():
         return _full_like(input, True, DType.bool)
@@ -82,7 +86,7 @@ def isfinite(input):
 
 
 def nan_to_num(input, nan: float = 0.0, posinf: float | None = None,
-               neginf: float | None = None):
+               neginf: float | None = None) -> Tensor:
     """NaN -> nan, +inf -> posinf, -inf -> neginf (the dtype's largest and lowest by
     default)."""
     input = as_tensor_arg(input)
@@ -98,12 +102,12 @@ def nan_to_num(input, nan: float = 0.0, posinf: float | None = None,
     return where(input == -math.inf, _scalar_like(input, neginf), out)
 
 
-def hypot(input, other):
+def hypot(input, other) -> Tensor:
     """sqrt(input^2 + other^2) (floating-point inputs)."""
     return (input * input + other * other).sqrt()
 
 
-def logaddexp(input, other):
+def logaddexp(input, other) -> Tensor:
     """log(exp(input) + exp(other)), computed without overflow."""
     big = input.maximum(other)
     small = input.minimum(other)
@@ -125,39 +129,39 @@ def _float_input(input):
     return to_dtype(input, get_default_dtype())
 
 
-def exp2(input):
+def exp2(input) -> Tensor:
     return 2.0 ** _float_input(input)
 
 
-def log2(input):
+def log2(input) -> Tensor:
     return _float_input(input).log() * (1.0 / _LN2)
 
 
-def log10(input):
+def log10(input) -> Tensor:
     return _float_input(input).log() * (1.0 / math.log(10.0))
 
 
-def sinh(input):
+def sinh(input) -> Tensor:
     x = _float_input(input)
     return (x.expm1() - (-x).expm1()) * 0.5  # expm1: no cancellation near 0
 
 
-def cosh(input):
+def cosh(input) -> Tensor:
     x = _float_input(input)
     return (x.exp() + (-x).exp()) * 0.5
 
 
-def tan(input):
+def tan(input) -> Tensor:
     x = _float_input(input)
     return x.sin() / x.cos()
 
 
-def frac(input):
+def frac(input) -> Tensor:
     """input - trunc(input), the fractional part with input's sign."""
     return input - input.trunc()
 
 
-def signbit(input):
+def signbit(input) -> Tensor:
     """True where the sign bit is set (-0.0 included)."""
     input = as_tensor_arg(input)
     if not input.is_floating_point():
@@ -166,7 +170,7 @@ def signbit(input):
     return (input < 0) | (zero & ((1.0 / where(zero, input, _scalar_like(input, 1))) < 0))
 
 
-def copysign(input, other):
+def copysign(input, other) -> Tensor:
     """|input| with other's sign (floating point)."""
     input = _float_input(input)
     other = other if isinstance(other, (int, float)) else as_tensor_arg(other, "other")
@@ -178,13 +182,13 @@ def copysign(input, other):
     return where(negative, -magnitude, magnitude)
 
 
-def heaviside(input, values):
+def heaviside(input, values) -> Tensor:
     """0 where input < 0, values where input == 0, 1 where input > 0."""
     positive = to_dtype(input > 0, input.dtype)
     return where(input == 0, values, positive)
 
 
-def xlogy(input, other):
+def xlogy(input, other) -> Tensor:
     """input * log(other), 0 where input == 0 (unless other is NaN)."""
     x = _float_input(input)
     y = _float_input(other) if not isinstance(other, (int, float)) else other
@@ -193,7 +197,7 @@ def xlogy(input, other):
     return where((x == 0) & keep_nan, _scalar_like(product, 0), product)
 
 
-def logit(input, eps: float | None = None):
+def logit(input, eps: float | None = None) -> Tensor:
     """log(p / (1 - p)), p clamped to [eps, 1 - eps] when eps is given."""
     p = _float_input(input)
     if eps is not None:
@@ -202,7 +206,7 @@ def logit(input, eps: float | None = None):
 
 
 def _nan_aware(pick):
-    def function(input, other):
+    def function(input, other) -> Tensor:
         chosen = pick(input, other)
         if not input.is_floating_point():
             return chosen
@@ -217,15 +221,15 @@ fmin = _nan_aware(lambda a, b: a.minimum(b))
 fmin.__doc__ = "minimum, except that a NaN loses to a number."
 
 
-def deg2rad(input):
+def deg2rad(input) -> Tensor:
     return _float_input(input) * (math.pi / 180.0)
 
 
-def rad2deg(input):
+def rad2deg(input) -> Tensor:
     return _float_input(input) * (180.0 / math.pi)
 
 
-def float_power(input, exponent):
+def float_power(input, exponent) -> Tensor:
     """pow in float64."""
     input = to_dtype(as_tensor_arg(input), DType.float64)
     if not isinstance(exponent, (int, float)):
@@ -233,30 +237,30 @@ def float_power(input, exponent):
     return input ** exponent
 
 
-def logaddexp2(input, other):
+def logaddexp2(input, other) -> Tensor:
     return logaddexp(input * _LN2, other * _LN2) * (1.0 / _LN2)
 
 
-def sinc(input):
+def sinc(input) -> Tensor:
     """sin(pi x) / (pi x), 1 at 0."""
     x = _float_input(input) * math.pi
     safe = where(x == 0, _scalar_like(x, 1), x)
     return where(x == 0, _scalar_like(x, 1), safe.sin() / safe)
 
 
-def sgn(input):
+def sgn(input) -> Tensor:
     """sign (tracejit has no complex dtypes)."""
     return as_tensor_arg(input).sign()
 
 
-def rsub(input, other, alpha=1):
+def rsub(input, other, alpha=1) -> Tensor:
     """other - alpha * input."""
     return other - (input if alpha == 1 else input * alpha)
 
 
 # --- reductions ---------------------------------------------------------------------------------
 
-def nansum(input, dim=None, keepdim: bool = False, *, dtype=None):
+def nansum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """sum treating NaN as zero."""
     input = as_tensor_arg(input)
     if input.is_floating_point():
@@ -264,7 +268,7 @@ def nansum(input, dim=None, keepdim: bool = False, *, dtype=None):
     return sum(input, dim, keepdim, dtype=dtype)
 
 
-def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None):
+def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """mean over the non-NaN elements."""
     input = as_tensor_arg(input)
     if not input.is_floating_point():
@@ -274,7 +278,7 @@ def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None):
     return nansum(input, dim, keepdim, dtype=dtype) / count
 
 
-def aminmax(input, *, dim=None, keepdim: bool = False):
+def aminmax(input, *, dim=None, keepdim: bool = False) -> aminmax_result:
     """(min, max) over `dim` (all elements when None), as a named pair."""
     input = as_tensor_arg(input)
     if dim is None:
@@ -282,13 +286,15 @@ def aminmax(input, *, dim=None, keepdim: bool = False):
     return aminmax_result(amin(input, dim, keepdim), amax(input, dim, keepdim))
 
 
-def var_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+def var_mean(input, dim=None, unbiased=None, keepdim: bool = False, *,
+             correction=None) -> tuple[Tensor, Tensor]:
     """(var, mean) over `dim`."""
     return (var(input, dim, unbiased, keepdim, correction=correction),
             input.mean(dim, keepdim) if dim is not None else _mean_all(input, keepdim))
 
 
-def std_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+def std_mean(input, dim=None, unbiased=None, keepdim: bool = False, *,
+             correction=None) -> tuple[Tensor, Tensor]:
     """(std, mean) over `dim`."""
     return (std(input, dim, unbiased, keepdim, correction=correction),
             input.mean(dim, keepdim) if dim is not None else _mean_all(input, keepdim))
@@ -298,7 +304,7 @@ def _mean_all(input, keepdim):
     return input.mean(tuple(range(input.ndim)), keepdim)
 
 
-def cov(input, *, correction: int = 1, fweights=None, aweights=None):
+def cov(input, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
     """The covariance matrix of the variables in input's rows (observations in columns)."""
     if fweights is not None or aweights is not None:
         raise NotImplementedError("cov(): fweights and aweights are not supported yet")
@@ -313,7 +319,7 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None):
     return reshape(out, ()) if vector else out
 
 
-def corrcoef(input):
+def corrcoef(input) -> Tensor:
     """Pearson correlation coefficients of input's rows, clipped to [-1, 1]."""
     c = cov(input)
     if c.ndim == 0 or c.numel() == 1:
@@ -322,14 +328,14 @@ def corrcoef(input):
     return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)
 
 
-def dist(input, other, p: float = 2):
+def dist(input, other, p: float = 2) -> Tensor:
     """The p-norm of input - other."""
     return (input - other).norm(p)
 
 
 # --- products -----------------------------------------------------------------------------------
 
-def inner(input, other):
+def inner(input, other) -> Tensor:
     """Sum over the last dims of both (0-d operands multiply)."""
     input, other = as_tensor_arg(input), as_tensor_arg(other, "other")
     if input.ndim == 0 or other.ndim == 0:
@@ -342,14 +348,14 @@ def inner(input, other):
     return tensordot(input, other, dims=([-1], [-1]))
 
 
-def vdot(input, other):
+def vdot(input, other) -> Tensor:
     """The dot product of two 1-D tensors (no conjugation: tracejit has no complex dtypes)."""
     from tracejit.functions_extra import dot
 
     return dot(input, other)
 
 
-def kron(input, other):
+def kron(input, other) -> Tensor:
     """The Kronecker product: block (i, j) is input[i, j] * other."""
     input, other = as_tensor_arg(input), as_tensor_arg(other, "other")
     n = builtins.max(input.ndim, other.ndim)
@@ -361,7 +367,7 @@ def kron(input, other):
     return reshape(a * b, tuple(x * y for x, y in zip(shape_a, shape_b)))
 
 
-def cross(input, other, dim=None):
+def cross(input, other, dim=None) -> Tensor:
     """The 3-vector cross product along `dim` (the first dim of size 3 when None)."""
     input, other = as_tensor_arg(input), as_tensor_arg(other, "other")
     if dim is None:
@@ -382,7 +388,7 @@ def cross(input, other, dim=None):
 
 # --- diagonals ----------------------------------------------------------------------------------
 
-def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1):
+def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     """The diagonal of dims dim1, dim2 (offset above or below) as the last dim: a strided
     slice of the flattened pair, so it is a view where torch's is (writes reach input)."""
     input = as_tensor_arg(input)
@@ -399,7 +405,7 @@ def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1):
     return flat[..., start:start + (n - 1) * (cols + 1) + 1 if n else 0:cols + 1]
 
 
-def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1):
+def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """Tensors whose (dim1, dim2) diagonals are the last dim of input."""
     input = as_tensor_arg(input)
     eye = dispatch(Op.EYE, n=input.shape[-1], m=input.shape[-1], dtype=DType.bool)
@@ -419,7 +425,7 @@ def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1):
     return permute(square, *order)
 
 
-def diag(input, diagonal: int = 0):
+def diag(input, diagonal: int = 0) -> Tensor:
     """A 1-D input: the square matrix with it on a diagonal; a 2-D input: that diagonal."""
     input = as_tensor_arg(input)
     if input.ndim == 1:
@@ -429,7 +435,7 @@ def diag(input, diagonal: int = 0):
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
 
 
-def trace_matrix(input):
+def trace_matrix(input) -> Tensor:
     """Tensor.trace(): the sum of a 2-D tensor's main diagonal (torch.trace; tracejit.trace
     is the tracer)."""
     input = as_tensor_arg(input)

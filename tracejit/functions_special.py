@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tracejit.dispatch import (
     assign,
@@ -37,7 +38,7 @@ _ARC = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh"
         "arccosh": "acosh", "arctanh": "atanh"}
 
 
-def _unary_function(name: str, op: Op):
+def _unary_function(name: str, op: Op) -> Callable[[Any], Tensor]:
     def function(input) -> Tensor:
         return dispatch(op, as_tensor_arg(input))
 
@@ -254,7 +255,7 @@ def nuclear_norm(input, dim=(-2, -1), keepdim: bool = False) -> Tensor:
     return linalg.matrix_norm(input, "nuc", dim, keepdim)
 
 
-def _in_place_function(name: str):
+def _in_place_function(name: str) -> Callable[..., Tensor]:
     """torch.name_(input, ...): the in-place method as a torch function."""
     def function(input, *args) -> Tensor:
         return getattr(input, name)(*args)
@@ -341,3 +342,11 @@ __all__ = [
     "cholesky_inverse", "triangular_solve", "lu", "lu_solve", "lu_unpack", "frobenius_norm",
     "nuclear_norm", *_IN_PLACE,
 ]
+
+if TYPE_CHECKING:  # the names made at run time above, for type checkers
+    (acos_, acosh_, arccos_, arccosh_, arcsin_, arcsinh_, arctan_, arctanh_, asin_, asinh_, atan_,
+     atanh_, erfc_, gcd_, lcm_) = (_in_place_function(n) for n in _IN_PLACE)
+    __all__ += ["acos", "acos_", "acosh", "acosh_", "arccos", "arccos_", "arccosh", "arccosh_",
+                "arcsin", "arcsin_", "arcsinh", "arcsinh_", "arctan", "arctan_", "arctanh",
+                "arctanh_", "asin", "asin_", "asinh", "asinh_", "atan", "atan_", "atanh", "atanh_",
+                "erfc", "erfc_", "gcd_", "lcm_", "lgamma"]

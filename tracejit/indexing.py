@@ -4,12 +4,16 @@ and to `index` / `index_put` when the key holds tensors (integer or bool masks).
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tracejit import tensor as _tensor_module
 from tracejit.dispatch import dispatch, to_dtype
 from tracejit.ir import DType, Op
+
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
 
 
 def _is_tensor_key(k) -> bool:
@@ -134,7 +138,7 @@ def _refuse_uint8_mask(key) -> None:
                                "supported (torch's masked_fill_ refuses it); use mask.bool()")
 
 
-def getitem(x, key):
+def getitem(x, key) -> Tensor:
     spec, tensors = parse_key(x, key)
     if open_dims(x):  # sized at run time: the index op, not a slice of this example's length
         if not tensors:

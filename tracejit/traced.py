@@ -95,7 +95,7 @@ class Specialization:
     def _call(self, args):
         return self.run(args, [])
 
-    def run(self, leaves: Sequence[Tensor], state: list[Tensor]):
+    def run(self, leaves: Sequence[Tensor], state: list[Tensor]) -> Any:
         inputs = [*leaves, *state] if state else leaves
         if self.simple:
             arrays = self.runner([t._data for t in inputs], random.default_generator())
@@ -480,7 +480,8 @@ def _signature_of(fn) -> inspect.Signature | None:
 
 def trace(fn_or_module, *example_inputs, example_kwarg_inputs: dict | None = None,
           freeze: bool = False, strict: bool = False, cache_size: int = 8,
-          pipeline: str = DEFAULT_PIPELINE, backend: str | None = None):
+          pipeline: str = DEFAULT_PIPELINE,
+          backend: str | None = None) -> TracedFunction | TracedModule:
     """Run `fn_or_module` once on the example inputs, recording every op into a Graph.
 
     Returns a `TracedModule` for an `nn.Module` and a `TracedFunction` otherwise, callable like

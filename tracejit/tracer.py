@@ -16,6 +16,7 @@ import sys
 import sysconfig
 import weakref
 from types import CodeType
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -109,7 +110,7 @@ def baked(what: str, dim: int, size: int) -> TraceError:
         "@tracejit.script", user_location())
 
 
-def keep_open(op, shape, example, attrs):
+def keep_open(op, shape, example, attrs) -> tuple[Op, dict, Any]:
     """(op, attrs, picks) for a slice or reshape of a tensor whose IR `shape` has `?` dims,
     sized at run time: a whole-dim slice becomes the index op's open slice, one of fixed bounds
     (narrow, topk) the index op taking those rows (`picks`, an int64 array; a row past the end
@@ -262,10 +263,10 @@ class OpenSize(Size):
 
     __rmul__ = __mul__
 
-    def count(self, item):
+    def count(self, item) -> int:
         return self._read_all().count(item)
 
-    def index(self, *args):
+    def index(self, *args) -> int:
         return self._read_all().index(*args)
 
 
@@ -443,7 +444,7 @@ class TraceMode(EagerMode):
         return f"const{k}"
 
     # --- the Mode interface ---------------------------------------------------------------------
-    def apply(self, op, operands, attrs, types):
+    def apply(self, op, operands, attrs, types) -> Tensor:
         values = [self.value_of(t) for t in operands]
         if op in _SIZED and _unknown_dims(values[:1]) and not self.guarded(values[0]):
             if op is Op.EXPAND:
@@ -476,7 +477,7 @@ class TraceMode(EagerMode):
             self.views[id(out)] = (operands[0], op, attrs, operands[1:])
         return out
 
-    def open_expand(self, tensor, value, attrs, types):
+    def open_expand(self, tensor, value, attrs, types) -> Tensor:
         """expand of a tensor with `?` dims, recorded as where(True, x, x) broadcasting x
         against a constant that is 1 at those dims (np.broadcast_to needs every size)."""
         shape, target = value.type.shape, tuple(attrs["shape"])
@@ -500,7 +501,7 @@ class TraceMode(EagerMode):
         self.body.append(operation)
         return operation.result
 
-    def assign(self, dst, src):
+    def assign(self, dst, src) -> None:
         root = self.root(dst)
         if id(root) in self.fixed or getattr(root, "_value", None) is None:
             raise TraceError(
@@ -579,7 +580,7 @@ class TraceMode(EagerMode):
         self.bind(view, value)
         done.add(id(view))
 
-    def concrete(self, tensor, use):
+    def concrete(self, tensor, use) -> np.ndarray:
         value = getattr(tensor, "_value", None)
         if value is not None and id(value) in self.dynamic:
             what = _ESCAPES.get(use, f"{use} on a traced Tensor")
@@ -626,17 +627,17 @@ class TraceMode(EagerMode):
         """Where the op being recorded comes from in the user's code."""
         return user_location()
 
-    def alias(self, dst, src):
+    def alias(self, dst, src) -> None:
         value = getattr(src, "_value", None)
         if value is not None:
             self.bind(dst, value)
         elif id(src) in self.pending:
             self.add_frozen(dst, self.pending[id(src)])
 
-    def unsupported(self, what):
+    def unsupported(self, what) -> NoReturn:
         raise TraceError(f"{what} cannot be traced", user_location())
 
-    def created(self, tensor):
+    def created(self, tensor) -> Tensor:
         self.constant(tensor)
         self.fixed.discard(id(tensor))  # made during the trace: writing to it is replayable
         return tensor

@@ -11,12 +11,16 @@ from __future__ import annotations
 import math
 import operator
 import warnings
+from typing import TYPE_CHECKING
 
 from tracejit import creation
 from tracejit import functions as fn
 from tracejit.dispatch import assign, current_mode, dispatch, dispatch_inplace, result_type
 from tracejit.ir import DType, Op
 from tracejit.ir.shape_rules import broadcast_shapes
+
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -62,72 +66,72 @@ def _ints(values, name: str) -> tuple[int, ...]:
 
 # --- activations --------------------------------------------------------------------------------
 
-def relu(input, inplace: bool = False):
+def relu(input, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
     return _unary(Op.RELU, input, inplace)
 
 
-def gelu(input, approximate: str = "none"):
+def gelu(input, approximate: str = "none") -> Tensor:
     """x * Phi(x) (the normal CDF), or its tanh approximation."""
     if approximate not in ("none", "tanh"):
         raise RuntimeError("approximate argument must be either none or tanh.")
     return dispatch(Op.GELU, input, approximate=approximate)
 
 
-def silu(input, inplace: bool = False):
+def silu(input, inplace: bool = False) -> Tensor:
     """x * sigmoid(x)."""
     _check_float("silu", input)
     return _unary(Op.SILU, input, inplace)
 
 
-def sigmoid(input):
+def sigmoid(input) -> Tensor:
     """1 / (1 + exp(-x)); integer inputs give the default float dtype."""
     return dispatch(Op.SIGMOID, input)
 
 
-def tanh(input):
+def tanh(input) -> Tensor:
     """Hyperbolic tangent; integer inputs give the default float dtype."""
     return dispatch(Op.TANH, input)
 
 
-def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+def softmax(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim`, computed in `dtype` if given."""
     return fn.softmax(input, dim, dtype)
 
 
-def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """log(softmax(x)) along `dim`, computed stably in `dtype` if given."""
     return fn.log_softmax(input, dim, dtype)
 
 
-def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x where x > 0, else negative_slope * x."""
     _check_float("leaky_relu", input)
     out = fn.where(input > 0, input, input * negative_slope)
     return _written(input, out, inplace, "leaky_relu_")
 
 
-def elu(input, alpha: float = 1.0, inplace: bool = False):
+def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, else alpha * (exp(x) - 1)."""
     _check_float("elu", input)
     out = fn.where(input > 0, input, input.expm1() * alpha)
     return _written(input, out, inplace, "elu_")
 
 
-def softplus(input, beta: float = 1.0, threshold: float = 20.0):
+def softplus(input, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold."""
     _check_float("softplus", input)
     scaled = input * beta
     return fn.where(scaled > threshold, input, scaled.exp().log1p() / beta)
 
 
-def logsigmoid(input):
+def logsigmoid(input) -> Tensor:
     """log(sigmoid(x)) computed stably as min(x, 0) - log1p(exp(-|x|))."""
     _check_float("logsigmoid", input)
     return fn.clamp(input, None, 0) - (-input.abs()).exp().log1p()
 
 
-def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
     """x clamped to [min_val, max_val]."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
@@ -136,12 +140,12 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     return _written(input, fn.clamp(input, min_val, max_val), inplace, "hardtanh_")
 
 
-def relu6(input, inplace: bool = False):
+def relu6(input, inplace: bool = False) -> Tensor:
     """x clamped to [0, 6]."""
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
-def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None):
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:
     """input / max(norm_p(input, dim), eps)."""
     if out is not None:
         raise NotImplementedError("normalize(out=...) is not supported; use the returned tensor")
@@ -151,12 +155,12 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None)
 
 # --- linear and convolution ---------------------------------------------------------------------
 
-def linear(input, weight, bias=None):
+def linear(input, weight, bias=None) -> Tensor:
     """input @ weight.T + bias."""
     return dispatch(Op.LINEAR, input, weight, *_present(bias))
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """2-D cross-correlation; padding is an int, a pair, 'valid' or 'same' (stride 1 only)."""
     stride, dilation = _conv_pair(stride, "stride"), _conv_pair(dilation, "dilation")
     if isinstance(padding, str):
@@ -220,7 +224,7 @@ def _pool_window(op: str, kernel_size, stride, padding) -> dict:
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+               return_indices=False) -> Tensor | tuple[Tensor, Tensor]:
     """Window maxima over the last two dims (stride defaults to kernel_size)."""
     if return_indices:  # a composite around this op, in functional_conv
         return functional_pool.max_pool2d_with_indices(input, kernel_size, stride, padding,
@@ -231,14 +235,14 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
+               count_include_pad=True, divisor_override=None) -> Tensor:
     """Window means over the last two dims (stride defaults to kernel_size)."""
     window = _pool_window("avg_pool2d", kernel_size, stride, padding)
     return dispatch(Op.AVG_POOL2D, input, **window, ceil_mode=bool(ceil_mode),
                     count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
 
 
-def adaptive_avg_pool2d(input, output_size):
+def adaptive_avg_pool2d(input, output_size) -> Tensor:
     """Means over torch's adaptive windows [floor(i*n/o), ceil((i+1)*n/o)), rows then columns."""
     if input.ndim not in (3, 4):
         raise RuntimeError(
@@ -268,7 +272,7 @@ def _adaptive_mean(x, dim: int, size: int):
 
 # --- normalization ------------------------------------------------------------------------------
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalize over the trailing `normalized_shape` dims, then scale and shift."""
     shape = _normalized_shape(input, normalized_shape)
     for name, t in (("weight", weight), ("bias", bias)):
@@ -303,7 +307,7 @@ def _normalized_shape(input, normalized_shape) -> tuple[int, ...]:
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+               momentum=0.1, eps=1e-5) -> Tensor:
     """Normalize over every dim but dim 1. Training uses the biased batch variance and updates
     running_mean and running_var in place (with the unbiased variance); eval uses them."""
     _check_batch_norm_args(input, running_mean, running_var, weight, bias, training)
@@ -358,7 +362,7 @@ def _update_running_stats(running_mean, running_var, mean, var, momentum, n: int
 # --- embedding, dropout, padding, one_hot -------------------------------------------------------
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
-              scale_grad_by_freq: bool = False, sparse: bool = False):
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """weight[input]: rows of `weight` looked up by index (padding_idx only matters to grads)."""
     if max_norm is not None:
         raise NotImplementedError(
@@ -378,7 +382,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     return weight[input]
 
 
-def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability p and scale the rest by 1 / (1 - p)."""
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -397,7 +401,7 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False)
 _PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def pad(input, pad, mode: str = "constant", value=None):
+def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
     """Pad the last len(pad) // 2 dims: pad = (last_lo, last_hi, second_last_lo, ...)."""
     pads = _ints(pad, "pad")
     if len(pads) % 2:
@@ -434,7 +438,7 @@ def _check_nonconstant_pad(input, pads, mode: str, value) -> None:
                 raise RuntimeError("Padding value causes wrapping around more than once.")
 
 
-def one_hot(tensor, num_classes: int = -1):
+def one_hot(tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot vectors along a new last dim (tensor.unsqueeze(-1) == arange(classes))."""
     if tensor.dtype is not DType.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
@@ -486,7 +490,7 @@ def _weighted_reduce(loss, weights, reduction: str):
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,
-             reduce=None, reduction: str = "mean"):
+             reduce=None, reduction: str = "mean") -> Tensor:
     """-weight[t] * input[n, t] per element, for log-probabilities `input` (N, C, ...)."""
     reduction = _reduction(size_average, reduce, reduction)
     loss, weights, _ = _nll_terms(input, target, weight, ignore_index)
@@ -548,7 +552,7 @@ def _check_class_weight(input, weight, prefix: str) -> None:
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,
-                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0):
+                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """log_softmax over the class dim, then nll_loss; class-probability targets when target has
     input's shape. label_smoothing mixes in the uniform distribution over classes."""
     reduction = _reduction(size_average, reduce, reduction)
@@ -619,7 +623,7 @@ def _pointwise_loss(error, input, target, reduction: str, weight):
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
-             weight=None):
+             weight=None) -> Tensor:
     """(input - target) ** 2, reduced; `weight` scales each element."""
     _warn_if_broadcast(input, target)
     reduction = _reduction(size_average, reduce, reduction)
@@ -629,7 +633,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
-            weight=None):
+            weight=None) -> Tensor:
     """|input - target|, reduced; `weight` scales each element."""
     _warn_if_broadcast(input, target)
     reduction = _reduction(size_average, reduce, reduction)
@@ -637,7 +641,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
-                         reduction: str = "mean"):
+                         reduction: str = "mean") -> Tensor:
     """-(t * log(x) + (1 - t) * log(1 - x)), each log clamped to >= -100 like torch."""
     reduction = _reduction(size_average, reduce, reduction)
     if tuple(target.shape) != tuple(input.shape):
@@ -654,7 +658,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
-                                     reduce=None, reduction: str = "mean", pos_weight=None):
+                                     reduce=None, reduction: str = "mean",
+                                     pos_weight=None) -> Tensor:
     """(1 - t) * x - w_pos(t) * logsigmoid(x), stable for any logit x."""
     reduction = _reduction(size_average, reduce, reduction)
     if tuple(target.shape) != tuple(input.shape):
@@ -672,7 +677,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 # --- attention ----------------------------------------------------------------------------------
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
-                                 is_causal=False, scale=None, enable_gqa=False):
+                                 is_causal=False, scale=None, enable_gqa=False) -> Tensor:
     """softmax(q @ k^T * scale + mask) @ v over the last two dims, batch dims broadcast.
 
     Bool masks keep True entries; float masks are added. Fully masked rows give zeros."""

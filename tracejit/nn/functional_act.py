@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 from tracejit import creation
 from tracejit import functions as fn
@@ -19,6 +20,9 @@ from tracejit.nn.functional import (
     softmax,
     softplus,
 )
+
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
 
 _TORCH_DTYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
                       "uint8": "Byte", "bool": "Bool", "float16": "Half", "bfloat16": "BFloat16"}
@@ -35,7 +39,7 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def selu(input, inplace: bool = False):
+def selu(input, inplace: bool = False) -> Tensor:
     """scale * (max(0, x) + min(0, alpha * (exp(x) - 1))) with the self-normalizing
     constants."""
     _require_float("elu_cpu", input)
@@ -43,7 +47,7 @@ def selu(input, inplace: bool = False):
     return _written(input, out, inplace, "selu_")
 
 
-def celu(input, alpha: float = 1.0, inplace: bool = False):
+def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError")
@@ -52,42 +56,42 @@ def celu(input, alpha: float = 1.0, inplace: bool = False):
     return _written(input, out, inplace, "celu_")
 
 
-def hardsigmoid(input, inplace: bool = False):
+def hardsigmoid(input, inplace: bool = False) -> Tensor:
     """0 for x <= -3, 1 for x >= 3, else x / 6 + 1 / 2."""
     _require_float("hardsigmoid_cpu", input)
     out = fn.clamp(input / 6 + 0.5, 0.0, 1.0)
     return _written(input, out, inplace, "hardsigmoid_")
 
 
-def hardswish(input, inplace: bool = False):
+def hardswish(input, inplace: bool = False) -> Tensor:
     """x * relu6(x + 3) / 6."""
     _require_float("hardswish_cpu", input)
     out = input * relu6(input + 3) / 6
     return _written(input, out, inplace, "hardswish_")
 
 
-def mish(input, inplace: bool = False):
+def mish(input, inplace: bool = False) -> Tensor:
     """x * tanh(softplus(x))."""
     out = input * softplus(input).tanh()
     return _written(input, out, inplace, "mish_")
 
 
-def softsign(input):
+def softsign(input) -> Tensor:
     """x / (1 + |x|)."""
     return input / (input.abs() + 1)
 
 
-def tanhshrink(input):
+def tanhshrink(input) -> Tensor:
     """x - tanh(x)."""
     return input - input.tanh()
 
 
-def hardshrink(input, lambd: float = 0.5):
+def hardshrink(input, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd, else 0."""
     return fn.where(input.abs() > lambd, input, 0.0)
 
 
-def softshrink(input, lambd: float = 0.5):
+def softshrink(input, lambd: float = 0.5) -> Tensor:
     """x - lambd above lambd, x + lambd below -lambd, else 0."""
     if lambd < 0:
         raise RuntimeError(
@@ -96,13 +100,13 @@ def softshrink(input, lambd: float = 0.5):
     return fn.where(input > lambd, input - lambd, fn.where(input < -lambd, input + lambd, 0.0))
 
 
-def threshold(input, threshold: float, value: float, inplace: bool = False):
+def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else value."""
     out = fn.where(input > threshold, input, value)
     return _written(input, out.to(input.dtype), inplace, "threshold_")
 
 
-def glu(input, dim: int = -1):
+def glu(input, dim: int = -1) -> Tensor:
     """a * sigmoid(b) for the two halves a, b of `input` along `dim`."""
     if input.ndim == 0:
         raise RuntimeError("glu does not support scalars because halving size must be even")
@@ -116,12 +120,12 @@ def glu(input, dim: int = -1):
     return a * sigmoid(b)
 
 
-def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
+def softmin(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """softmax(-x) along `dim`."""
     return softmax(-input, dim, dtype=dtype)
 
 
-def prelu(input, weight):
+def prelu(input, weight) -> Tensor:
     """x where x > 0, else weight * x; a (C,) weight is applied along dim 1."""
     _require_float("prelu_cpu", input)
     if weight.numel() != 1:
@@ -139,7 +143,7 @@ def prelu(input, weight):
 
 
 def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
-          inplace: bool = False):
+          inplace: bool = False) -> Tensor:
     """leaky_relu with slope (lower + upper) / 2 in eval; a random slope per element in
     training."""
     if training:
@@ -151,7 +155,7 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
 
 
 def gumbel_softmax(logits, tau: float = 1, hard: bool = False, eps: float = 1e-10,
-                   dim: int = -1):
+                   dim: int = -1) -> Tensor:
     """softmax((logits + Gumbel noise) / tau); `hard` gives one-hot vectors of its argmax
     (the straight-through estimator)."""
     if eps != 1e-10:
@@ -168,47 +172,47 @@ def gumbel_softmax(logits, tau: float = 1, hard: bool = False, eps: float = 1e-1
 
 # --- in-place variants (torch's F.<name>_) ------------------------------------------------------
 
-def relu_(input):
+def relu_(input) -> Tensor:
     """In-place relu."""
     return relu(input, inplace=True)
 
 
-def elu_(input, alpha: float = 1.0):
+def elu_(input, alpha: float = 1.0) -> Tensor:
     """In-place elu."""
     return elu(input, alpha, inplace=True)
 
 
-def celu_(input, alpha: float = 1.0):
+def celu_(input, alpha: float = 1.0) -> Tensor:
     """In-place celu."""
     return celu(input, alpha, inplace=True)
 
 
-def selu_(input):
+def selu_(input) -> Tensor:
     """In-place selu."""
     return selu(input, inplace=True)
 
 
-def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0):
+def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """In-place hardtanh."""
     return hardtanh(input, min_val, max_val, inplace=True)
 
 
-def leaky_relu_(input, negative_slope: float = 0.01):
+def leaky_relu_(input, negative_slope: float = 0.01) -> Tensor:
     """In-place leaky_relu."""
     return leaky_relu(input, negative_slope, inplace=True)
 
 
-def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False):
+def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
     """In-place rrelu."""
     return rrelu(input, lower, upper, training, inplace=True)
 
 
-def threshold_(input, threshold_value: float, value: float):
+def threshold_(input, threshold_value: float, value: float) -> Tensor:
     """In-place threshold."""
     return threshold(input, threshold_value, value, inplace=True)
 
 
-def channel_shuffle(input, groups: int):
+def channel_shuffle(input, groups: int) -> Tensor:
     """(N, g * k, *) -> (N, k * g, *): the channels of each group interleaved (ShuffleNet)."""
     if input.ndim < 3:
         raise RuntimeError(
@@ -256,12 +260,12 @@ def _feature_dropout(name: str, input, p: float, training: bool, inplace: bool, 
     return input.mul_(noise) if inplace else input * noise
 
 
-def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, L) or (C, L) input with probability p."""
     return _feature_dropout("dropout1d", input, p, training, inplace, 3)
 
 
-def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, H, W) input with probability p; a 3-D input is taken as
     (N, C, L), with torch's warning."""
     if input.ndim == 3:
@@ -277,12 +281,12 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
     return _feature_dropout("dropout2d", input, p, training, inplace, 4)
 
 
-def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability p."""
     return _feature_dropout("dropout3d", input, p, training, inplace, 5)
 
 
-def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
     """Dropout that keeps SELU's mean and variance: dropped elements take SELU's negative
     saturation, then an affine correction."""
     if p < 0.0 or p > 1.0:
@@ -300,7 +304,7 @@ def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool =
 
 
 def feature_alpha_dropout(input, p: float = 0.5, training: bool = False,
-                          inplace: bool = False):
+                          inplace: bool = False) -> Tensor:
     """alpha_dropout with one draw per (sample, channel) instead of per element."""
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")

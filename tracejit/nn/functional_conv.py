@@ -9,9 +9,13 @@ between its elements, padded, with the flipped, transposed weight.
 from __future__ import annotations
 
 import operator
+from typing import TYPE_CHECKING
 
 from tracejit import functions as fn
 from tracejit.nn.functional import _ints, conv2d, pad
+
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
 
 
 def _tuple(value, n: int, name: str) -> tuple[int, ...]:
@@ -52,7 +56,7 @@ def _same_pads(weight, n: int, stride, dilation) -> list[int]:
 
 # --- convolutions -------------------------------------------------------------------------------
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """1-d cross-correlation over (N, C, L) or (C, L): conv2d on a height-1 image."""
     _check_ranks("conv1d", input, weight, 1)
     stride, dilation = _tuple(stride, 1, "stride"), _tuple(dilation, 1, "dilation")
@@ -68,7 +72,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return out.squeeze(-2)
 
 
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """3-d cross-correlation over (N, C, D, H, W) or (C, D, H, W): one conv2d per kernel depth
     slice, over the output depths folded into the batch, summed."""
     _check_ranks("conv3d", input, weight, 3)
@@ -118,7 +122,7 @@ def _conv_nd(n: int):
     return _CONVS.get(n, conv2d)
 
 
-def conv_tbc(input, weight, bias, pad: int = 0):
+def conv_tbc(input, weight, bias, pad: int = 0) -> Tensor:
     """1-d convolution of time-batch-channel input (T, N, C_in) with weight (k, C_in, C_out)."""
     if input.ndim != 3 or weight.ndim != 3:
         raise RuntimeError(f"conv_tbc: expected 3-d input and weight, got {list(input.shape)} "
@@ -128,14 +132,14 @@ def conv_tbc(input, weight, bias, pad: int = 0):
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1):
+                     dilation=1) -> Tensor:
     """1-d transposed convolution (the gradient of conv1d), weight (C_in, C_out / groups, k)."""
     return _conv_transpose(1, input, weight, bias, stride, padding, output_padding, groups,
                            dilation)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1):
+                     dilation=1) -> Tensor:
     """2-d transposed convolution (the gradient of conv2d), weight (C_in, C_out / groups, kH,
     kW)."""
     return _conv_transpose(2, input, weight, bias, stride, padding, output_padding, groups,
@@ -143,7 +147,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1):
+                     dilation=1) -> Tensor:
     """3-d transposed convolution (the gradient of conv3d)."""
     return _conv_transpose(3, input, weight, bias, stride, padding, output_padding, groups,
                            dilation)
@@ -229,7 +233,7 @@ def _transposed_weight(weight, groups: int):
 
 # --- bilinear -----------------------------------------------------------------------------------
 
-def bilinear(input1, input2, weight, bias=None):
+def bilinear(input1, input2, weight, bias=None) -> Tensor:
     """y[..., o] = sum_ij input1[..., i] * weight[o, i, j] * input2[..., j] + bias[o]."""
     if weight.ndim != 3:
         raise RuntimeError(f"bilinear(): weight must be 3-d, got {list(weight.shape)}")
@@ -261,7 +265,7 @@ def _blocks(size: int, k: int, d: int, s: int) -> int:
     return (size - d * (k - 1) - 1) // s + 1
 
 
-def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """(N, C, H, W) -> (N, C * kH * kW, L): every sliding block as a column (im2col)."""
     if input.ndim not in (3, 4):
         raise RuntimeError(
@@ -287,7 +291,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     return out.squeeze(0) if input.ndim == 3 else out
 
 
-def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """(N, C * kH * kW, L) -> (N, C, H, W): the columns summed back into place (col2im)."""
     if input.ndim not in (2, 3):
         raise RuntimeError(

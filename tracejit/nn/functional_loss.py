@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 from tracejit import creation
 from tracejit import functions as fn
@@ -19,9 +20,12 @@ from tracejit.nn.functional import (
     logsigmoid,
 )
 
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
+
 
 def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",
-           log_target: bool = False):
+           log_target: bool = False) -> Tensor:
     """target * (log(target) - input) pointwise (input holds log-probabilities); 'batchmean'
     divides the sum by the batch size."""
     if reduction == "mean":
@@ -50,7 +54,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
-                   beta: float = 1.0):
+                   beta: float = 1.0) -> Tensor:
     """0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta (d = input - target)."""
     _warn_if_broadcast(input, target)
     reduction = _reduction(size_average, reduce, reduction)
@@ -63,7 +67,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     return _reduce(loss, reduction)
 
 
-def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
     """0.5 * d**2 where |d| < delta, else delta * (|d| - 0.5 * delta)."""
     _warn_if_broadcast(input, target)
     reduction = _reduction(None, None, reduction)
@@ -79,14 +83,15 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     return _reduce(loss * weight, reduction)  # torch: a plain mean, not over the weights
 
 
-def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
+def soft_margin_loss(input, target, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
     """log(1 + exp(-target * input))."""
     reduction = _reduction(size_average, reduce, reduction)
     return _reduce(-logsigmoid(target * input), reduction)
 
 
 def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, reduce=None,
-                         reduction: str = "mean"):
+                         reduction: str = "mean") -> Tensor:
     """x where target is 1, max(0, margin - x) where target is -1."""
     reduction = _reduction(size_average, reduce, reduction)
     margin_part = fn.where(target == -1, (margin - input).clamp_min(0), 0.0)
@@ -95,7 +100,7 @@ def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, 
 
 
 def margin_ranking_loss(input1, input2, target, margin: float = 0.0, size_average=None,
-                        reduce=None, reduction: str = "mean"):
+                        reduce=None, reduction: str = "mean") -> Tensor:
     """max(0, -target * (input1 - input2) + margin)."""
     reduction = _reduction(size_average, reduce, reduction)
     if input1.ndim != input2.ndim or input1.ndim != target.ndim:
@@ -108,7 +113,7 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0.0, size_averag
 
 
 def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_average=None,
-                          reduce=None, reduction: str = "mean"):
+                          reduce=None, reduction: str = "mean") -> Tensor:
     """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where target is -1."""
     reduction = _reduction(size_average, reduce, reduction)
     if input1.shape != input2.shape:
@@ -129,7 +134,7 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_aver
 
 def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: float = 2,
                         eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None,
-                        reduction: str = "mean"):
+                        reduction: str = "mean") -> Tensor:
     """max(0, margin + d(anchor, positive) - d(anchor, negative)) with the p-norm distance."""
     reduction = _reduction(size_average, reduce, reduction)
     if not anchor.ndim == positive.ndim == negative.ndim:
@@ -147,7 +152,7 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
 
 def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False,
                      size_average=None, eps: float = 1e-8, reduce=None,
-                     reduction: str = "mean"):
+                     reduction: str = "mean") -> Tensor:
     """exp(x) - t * x for log-rate inputs, else x - t * log(x + eps); `full` adds Stirling's
     term."""
     reduction = _reduction(size_average, reduce, reduction)
@@ -162,7 +167,7 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False,
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
-                                reduction: str = "mean"):
+                                reduction: str = "mean") -> Tensor:
     """Per sample, the class mean of -(t * logsigmoid(x) + (1 - t) * logsigmoid(-x))."""
     reduction = _reduction(size_average, reduce, reduction)
     loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
@@ -174,7 +179,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
 
 
 def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None,
-                      size_average=None, reduce=None, reduction: str = "mean"):
+                      size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """Per sample, sum over i != y of max(0, margin - x[y] + x[i]) ** p, over the classes."""
     reduction = _reduction(size_average, reduce, reduction)
     if p not in (1, 2):
@@ -199,7 +204,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
 
 
 def multilabel_margin_loss(input, target, size_average=None, reduce=None,
-                           reduction: str = "mean"):
+                           reduction: str = "mean") -> Tensor:
     """Per sample, sum over its targets j (up to the first -1) and non-targets i of
     max(0, 1 - (x[j] - x[i])), over the classes."""
     reduction = _reduction(size_average, reduce, reduction)
@@ -223,7 +228,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None,
 
 
 def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
-                      reduction: str = "mean"):
+                      reduction: str = "mean") -> Tensor:
     """0.5 * (log(var) + (input - target) ** 2 / var), var clamped to >= eps."""
     if tuple(var.shape) != tuple(input.shape):
         if tuple(input.shape[:-1]) == tuple(var.shape):
@@ -247,7 +252,7 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
 
 def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
                                       margin: float = 1.0, swap: bool = False,
-                                      reduction: str = "mean"):
+                                      reduction: str = "mean") -> Tensor:
     """triplet_margin_loss with any distance function (pairwise_distance by default)."""
     reduction = _reduction(None, None, reduction)
     if margin <= 0:
@@ -259,7 +264,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     return _reduce((d_pos - d_neg + margin).clamp_min(0), reduction)
 
 
-def pdist(input, p: float = 2.0):
+def pdist(input, p: float = 2.0) -> Tensor:
     """The p-norm distances of all row pairs i < j of a 2-d input, in row-major order."""
     if input.ndim != 2:
         raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
@@ -274,7 +279,7 @@ def pdist(input, p: float = 2.0):
 
 
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
-             reduction: str = "mean", zero_infinity: bool = False):
+             reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
     """Connectionist temporal classification: -log of the total probability of all
     alignments of each target to its input, by the forward (alpha) recursion in log space,
     one step per time step (so capture sees a fixed chain of ops)."""
@@ -361,7 +366,7 @@ def _logsumexp3(a, b, c):
 
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
                          reduction: str = "mean", ignore_index=None,
-                         label_smoothing: float = 0.0, options=None):
+                         label_smoothing: float = 0.0, options=None) -> Tensor:
     """cross_entropy(linear(input, linear_weight, linear_bias), target): torch 2.13's fused
     head loss, computed by its reference path (`options`, which picks torch's chunked kernel,
     changes nothing here)."""
@@ -393,7 +398,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                          label_smoothing=label_smoothing)
 
 
-def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps)) along `dim`, broadcasting x1 and x2."""
     x1, x2 = fn.broadcast_tensors(x1, x2)
     n1 = fn.norm(x1, 2, dim, keepdim=True).clamp_min(eps)
@@ -401,7 +406,7 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
-def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
     """The p-norm of x1 - x2 + eps over the last dim."""
     ndim = max(x1.ndim, x2.ndim)
     return fn.norm(x1 - x2 + eps, p, ndim - 1 if ndim else None, keepdim=keepdim)

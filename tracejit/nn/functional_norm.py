@@ -3,13 +3,18 @@ of reductions and elementwise ops (so a capture mode records what they are made 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tracejit.ir import DType
 from tracejit.nn.functional import _check_same_dtype, _normalized_shape, pad
 from tracejit.nn.functional_act import _require_float
 
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
+
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats: bool = True, momentum: float = 0.1, eps: float = 1e-5):
+                  use_input_stats: bool = True, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Normalize each (sample, channel) over its spatial dims; with use_input_stats the running
     stats (if given) move toward the batch average of the per-instance statistics."""
     if input.ndim < 3:
@@ -57,7 +62,7 @@ def _update_instance_stats(running_mean, running_var, mean, var, momentum, count
         running_var.copy_(running_var * (1 - momentum) + unbiased * momentum)
 
 
-def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
+def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalize each sample's channels in `num_groups` groups, then scale and shift per
     channel."""
     if input.ndim < 2:
@@ -90,7 +95,7 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
 
 
 def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75,
-                        k: float = 1.0):
+                        k: float = 1.0) -> Tensor:
     """x / (k + alpha * mean of x**2 over `size` neighbouring channels) ** beta."""
     if input.ndim < 3:
         raise ValueError(
@@ -112,7 +117,7 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
 _EPS = {DType.float32: 1.1920928955078125e-07, DType.float64: 2.220446049250313e-16}
 
 
-def rms_norm(input, normalized_shape, weight=None, eps: float | None = None):
+def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
     """x / sqrt(mean(x**2 over the trailing normalized_shape dims) + eps) * weight; eps
     defaults to the dtype's machine epsilon, like torch."""
     shape = _normalized_shape(input, normalized_shape)

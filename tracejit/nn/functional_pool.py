@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from tracejit.ir import DType
 from tracejit.nn.functional import _ints, avg_pool2d, max_pool2d, pad
 from tracejit.nn.functional_act import _require_float
 from tracejit.nn.functional_conv import _tuple
+
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
 
 # --- pooling ------------------------------------------------------------------------------------
 
@@ -37,7 +41,7 @@ def _one(value, name: str) -> int:
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+               return_indices=False) -> Tensor | tuple[Tensor, Tensor]:
     """Window maxima over the last dim (stride defaults to kernel_size)."""
     _check_pool1d_input("max_pool1d", input)
     k = _one(kernel_size, "kernel_size")
@@ -50,20 +54,20 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
-                            ceil_mode=False, return_indices=True):
+                            ceil_mode=False, return_indices=True) -> tuple[Tensor, Tensor]:
     """max_pool1d's values and the index of each maximum along the last dim."""
     return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
 def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
-                            ceil_mode=False, return_indices=True):
+                            ceil_mode=False, return_indices=True) -> tuple[Tensor, Tensor]:
     """max_pool2d's values and the flat index (row * W + col) of each maximum in its plane."""
     values = max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode)
     return values, _max_indices(input, values, 2, kernel_size, stride, padding, dilation)
 
 
 def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
-                            ceil_mode=False, return_indices=True):
+                            ceil_mode=False, return_indices=True) -> tuple[Tensor, Tensor]:
     """max_pool3d's values and the flat index of each maximum in its (D, H, W) volume."""
     values = max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode)
     return values, _max_indices(input, values, 3, kernel_size, stride, padding, dilation)
@@ -99,7 +103,7 @@ def _max_indices(input, values, n: int, kernel_size, stride, padding, dilation):
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+               count_include_pad=True) -> Tensor:
     """Window means over the last dim (stride defaults to kernel_size)."""
     _check_pool1d_input("avg_pool1d", input)
     k = _one(kernel_size, "kernel_size")
@@ -109,7 +113,7 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return out.squeeze(-2)
 
 
-def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
     """The inverse of max_pool1d: values scattered to their indices in zeros."""
     k = _one(kernel_size, "kernel_size")
     s = k if stride is None else _one(stride, "stride")
@@ -117,7 +121,7 @@ def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_siz
     return _unpool(input, indices, _unpool_size(output_size, default, (s,)))
 
 
-def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
     """The inverse of max_pool2d: values scattered to their flat indices in zeros."""
     k, p = _tuple(kernel_size, 2, "kernel_size"), _tuple(padding, 2, "padding")
     s = k if stride is None else _tuple(stride, 2, "stride")
@@ -126,7 +130,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     return _unpool(input, indices, _unpool_size(output_size, default, s))
 
 
-def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
     """The inverse of max_pool3d: values scattered to their flat indices in zeros."""
     k, p = _tuple(kernel_size, 3, "kernel_size"), _tuple(padding, 3, "padding")
     s = k if stride is None else _tuple(stride, 3, "stride")
@@ -170,7 +174,7 @@ def _unpool(input, indices, size: tuple):
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+               return_indices=False) -> Tensor | tuple[Tensor, Tensor]:
     """Window maxima over the last three dims: max_pool2d per depth window, then a max."""
     if input.ndim not in (4, 5):
         raise RuntimeError(f"max_pool3d: Expected 4D or 5D tensor, but got {list(input.shape)}")
@@ -188,7 +192,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
+               count_include_pad=True, divisor_override=None) -> Tensor:
     """Window means over the last three dims (no ceil_mode and count_include_pad only)."""
     if input.ndim not in (4, 5):
         raise RuntimeError(f"avg_pool3d: Expected 4D or 5D tensor, but got {list(input.shape)}")
@@ -268,24 +272,24 @@ def _adaptive_pool(name: str, input, output_size, n: int, reduce: str):
     return out
 
 
-def adaptive_avg_pool1d(input, output_size):
+def adaptive_avg_pool1d(input, output_size) -> Tensor:
     """Means over torch's adaptive windows of the last dim."""
     return _adaptive_pool("adaptive_avg_pool1d", input, output_size, 1, "mean")
 
 
-def adaptive_avg_pool3d(input, output_size):
+def adaptive_avg_pool3d(input, output_size) -> Tensor:
     """Means over torch's adaptive windows of the last three dims."""
     return _adaptive_pool("adaptive_avg_pool3d", input, output_size, 3, "mean")
 
 
-def adaptive_max_pool1d(input, output_size, return_indices=False):
+def adaptive_max_pool1d(input, output_size, return_indices=False) -> Tensor | tuple[Tensor, Tensor]:
     """Maxima over torch's adaptive windows of the last dim (and their indices)."""
     if return_indices:
         return _adaptive_max_indexed("adaptive_max_pool1d", input, output_size, 1)
     return _adaptive_pool("adaptive_max_pool1d", input, output_size, 1, "amax")
 
 
-def adaptive_max_pool2d(input, output_size, return_indices=False):
+def adaptive_max_pool2d(input, output_size, return_indices=False) -> Tensor | tuple[Tensor, Tensor]:
     """Maxima over torch's adaptive windows of the last two dims (and their flat indices)."""
     if return_indices:
         return _adaptive_max_indexed("adaptive_max_pool2d", input, output_size, 2)
@@ -326,35 +330,38 @@ def _adaptive_argmax(x, dim: int, size: int):
     return fn.cat(parts, dim), fn.cat(where, dim)
 
 
-def adaptive_max_pool3d(input, output_size, return_indices=False):
+def adaptive_max_pool3d(input, output_size, return_indices=False) -> Tensor | tuple[Tensor, Tensor]:
     """Maxima over torch's adaptive windows of the last three dims (and their flat indices)."""
     if return_indices:
         return _adaptive_max_indexed("adaptive_max_pool3d", input, output_size, 3)
     return _adaptive_pool("adaptive_max_pool3d", input, output_size, 3, "amax")
 
 
-def adaptive_max_pool3d_with_indices(input, output_size, return_indices=True):
+def adaptive_max_pool3d_with_indices(input, output_size,
+                                     return_indices=True) -> tuple[Tensor, Tensor]:
     """adaptive_max_pool3d's maxima and their flat indices."""
     return adaptive_max_pool3d(input, output_size, True)
 
 
-def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
+def adaptive_max_pool1d_with_indices(input, output_size,
+                                     return_indices=True) -> tuple[Tensor, Tensor]:
     """adaptive_max_pool1d's maxima and their indices."""
     return adaptive_max_pool1d(input, output_size, True)
 
 
-def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+def adaptive_max_pool2d_with_indices(input, output_size,
+                                     return_indices=True) -> tuple[Tensor, Tensor]:
     """adaptive_max_pool2d's maxima and their flat indices."""
     return adaptive_max_pool2d(input, output_size, True)
 
 
-def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor:
     """(sum over each window of x ** p) ** (1 / p) over the last dim."""
     out = avg_pool1d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
     return _lp_finish(out, _one(kernel_size, "kernel_size"), norm_type)
 
 
-def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor:
     """(sum over each window of x ** p) ** (1 / p) over the last two dims."""
     kh, kw = _tuple(kernel_size, 2, "kernel_size")
     out = avg_pool2d(input.pow(norm_type), (kh, kw), stride, 0, ceil_mode)
@@ -368,7 +375,8 @@ def _lp_finish(mean, count: int, norm_type):
 # --- fractional max pooling ---------------------------------------------------------------------
 
 def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
-                          return_indices=False, _random_samples=None):
+                          return_indices=False,
+                          _random_samples=None) -> Tensor | tuple[Tensor, Tensor]:
     """Max pooling over pseudo-random windows (Graham, 2014) whose starts come from one
     uniform sample per (sample, channel, dim): torch's interval rule, as one gather."""
     return _fractional_max_pool(2, input, kernel_size, output_size, output_ratio,
@@ -376,7 +384,8 @@ def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=Non
 
 
 def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None,
-                          return_indices=False, _random_samples=None):
+                          return_indices=False,
+                          _random_samples=None) -> Tensor | tuple[Tensor, Tensor]:
     """The 3-d fractional max pooling (depth, height and width windows)."""
     return _fractional_max_pool(3, input, kernel_size, output_size, output_ratio,
                                 return_indices, _random_samples)
@@ -431,14 +440,16 @@ def _fractional_max_pool(n, input, kernel_size, output_size, output_ratio, retur
 
 
 def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
-                                       return_indices=True, _random_samples=None):
+                                       return_indices=True,
+                                       _random_samples=None) -> tuple[Tensor, Tensor]:
     """fractional_max_pool2d's maxima and their flat indices."""
     return fractional_max_pool2d(input, kernel_size, output_size, output_ratio, True,
                                  _random_samples)
 
 
 def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
-                                       return_indices=True, _random_samples=None):
+                                       return_indices=True,
+                                       _random_samples=None) -> tuple[Tensor, Tensor]:
     """fractional_max_pool3d's maxima and their flat indices."""
     return fractional_max_pool3d(input, kernel_size, output_size, output_ratio, True,
                                  _random_samples)
@@ -457,7 +468,7 @@ def _interval_starts(sample, size: int, out: int, kernel: int):
     return fn.cat([starts.to(DType.int64), last], -1)
 
 
-def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False) -> Tensor:
     """(sum over each window of x ** p) ** (1 / p) over the last three dims."""
     if ceil_mode:
         raise NotImplementedError("lp_pool3d(ceil_mode=True) is not supported")

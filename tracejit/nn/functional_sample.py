@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from tracejit.ir import DType
 from tracejit.nn.functional_act import _require_float
 from tracejit.nn.functional_pool import _adaptive_pool
 
+if TYPE_CHECKING:
+    from tracejit.tensor import Tensor
+
 _MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
 _MODE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 _CUBIC_A = -0.75
@@ -25,7 +29,7 @@ _CUBIC_A = -0.75
 
 def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
-                antialias: bool = False):
+                antialias: bool = False) -> Tensor:
     """Resample the spatial dims of (N, C, *spatial) to `size` or by `scale_factor`."""
     if mode not in _MODES:
         raise NotImplementedError(
@@ -236,24 +240,25 @@ def _mix(x, dim: int, taps):
     return out
 
 
-def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):
+def upsample(input, size=None, scale_factor=None, mode: str = "nearest",
+             align_corners=None) -> Tensor:
     """Deprecated alias of interpolate."""
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
-def upsample_nearest(input, size=None, scale_factor=None):
+def upsample_nearest(input, size=None, scale_factor=None) -> Tensor:
     """Deprecated: interpolate(mode='nearest')."""
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
-def upsample_bilinear(input, size=None, scale_factor=None):
+def upsample_bilinear(input, size=None, scale_factor=None) -> Tensor:
     """Deprecated: interpolate(mode='bilinear', align_corners=True)."""
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 
 # --- pixel shuffle ------------------------------------------------------------------------------
 
-def pixel_shuffle(input, upscale_factor: int):
+def pixel_shuffle(input, upscale_factor: int) -> Tensor:
     """(*, C * r * r, H, W) -> (*, C, H * r, W * r)."""
     r = operator.index(upscale_factor)
     if input.ndim < 3:
@@ -275,7 +280,7 @@ def pixel_shuffle(input, upscale_factor: int):
     return x.reshape(*lead, c // (r * r), h * r, w * r)
 
 
-def pixel_unshuffle(input, downscale_factor: int):
+def pixel_unshuffle(input, downscale_factor: int) -> Tensor:
     """(*, C, H * r, W * r) -> (*, C * r * r, H, W)."""
     r = operator.index(downscale_factor)
     if input.ndim < 3:
@@ -301,7 +306,7 @@ def pixel_unshuffle(input, downscale_factor: int):
 
 # --- affine grids and grid sampling ------------------------------------------------------------
 
-def affine_grid(theta, size, align_corners=None):
+def affine_grid(theta, size, align_corners=None) -> Tensor:
     """The (N, H, W, 2) sampling grid of the 2-d affine maps theta (N, 2, 3) for an output of
     `size` (N, C, H, W), in grid_sample's [-1, 1] coordinates."""
     if not theta.dtype.is_floating_point:
@@ -334,7 +339,7 @@ def _unit_range(steps: int, align_corners: bool, dtype):
 
 
 def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros",
-                align_corners=None):
+                align_corners=None) -> Tensor:
     """Sample (N, C, H, W) `input` at the (N, Ho, Wo, 2) [-1, 1] coordinates of `grid`, by
     gathering the neighbours of each point (bilinear or nearest)."""
     if mode not in ("bilinear", "nearest", "bicubic"):
@@ -408,7 +413,8 @@ def _pick(flat, x, y, h: int, w: int, c: int):
 
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float = 2,
                   scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
-                  per_sample_weights=None, include_last_offset: bool = False, padding_idx=None):
+                  per_sample_weights=None, include_last_offset: bool = False,
+                  padding_idx=None) -> Tensor:
     """Sums, means or maxima of bags of embedding rows: the rows of a 2-d `input`, or the
     segments of a 1-d `input` starting at `offsets`. Bags are selected with a (bags, n) mask,
     so the shapes stay static and capture sees gathers, compares and a matmul."""
