@@ -96,7 +96,7 @@ def promote_types(a: DType, b: DType) -> DType:
     return a if a.itemsize >= b.itemsize else b
 
 
-class Size(tuple):
+class Size(tuple[int, ...]):
     """A tensor's shape: a tuple of ints that prints as `tracejit.Size([2, 3])`."""
 
     __slots__ = ()
