@@ -119,6 +119,18 @@ class ScriptMode(TraceMode):
             raise _Escape(use)
         return tensor._data
 
+    def assign(self, dst, src) -> None:
+        """An in-place write, recorded; the memory of the caller's tensors (arguments, module
+        state) keeps its values: the graph runs on them after scripting, so a value read
+        before the write must see them unwritten. What the write made is a dynamic value."""
+        held = [t for t in self.inputs if np.may_share_memory(t._data, dst._data)]
+        saved = dst._data.copy() if held and dst._data.flags.writeable else None
+        super().assign(dst, src)
+        if saved is not None:
+            np.copyto(dst._data, saved)
+            for t in held:  # reading them as Python values now would read the old values
+                self.dynamic.add(id(t._value))
+
     def unsupported(self, what) -> NoReturn:
         raise TraceError(f"{what} cannot be scripted")
 

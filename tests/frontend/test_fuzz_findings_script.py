@@ -1,0 +1,127 @@
+"""@tracejit.script findings of the differential fuzzer (issue 13), each against PyTorch 2.13
+running the same Python source: the module `torch` or `tracejit` is passed in as `T`, so one
+function body is the program under both libraries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import tracejit as tj
+
+BACKENDS = ["eager", "llvm"]
+
+
+def _data(shape=(3, 4), seed=0, dtype=np.float32) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-2, 2, shape).astype(dtype)
+
+
+def compare(fn, *arrays, backend="eager", extra=()):
+    """Run `fn(T, *tensors, *extra)` under torch and scripted tracejit (twice: the call that
+    scripts and a cached call); outputs and every input's values after the call must match."""
+    expected_in = [torch.tensor(a.copy()) for a in arrays]
+    expected = fn(torch, *expected_in, *extra)
+    scripted = tj.script(fn, backend=backend)
+    for _ in range(2):
+        ours_in = [tj.tensor(a.copy()) for a in arrays]
+        got = scripted(tj, *ours_in, *extra)
+        _same(got, expected)
+        for o, t in zip(ours_in, expected_in):
+            _same(o, t)
+    return scripted
+
+
+def _same(got, expected) -> None:
+    if isinstance(expected, (tuple, list)):
+        assert isinstance(got, (tuple, list)) and len(got) == len(expected)
+        for g, e in zip(got, expected):
+            _same(g, e)
+        return
+    assert str(got.dtype).split(".")[-1] == str(expected.dtype).split(".")[-1]
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+# --- 1. a read before an in-place write that comes later in the source ----------------------
+def read_then_zero(T, x):
+    y = x.log1p()
+    x.zero_()
+    return y
+
+
+def read_then_fill_local(T, x):
+    z = x * 2
+    y = z.exp()
+    z.fill_(3.0)
+    return y, z
+
+
+def view_then_write_row(T, x):
+    v = x[0]
+    s = x.sum()
+    x[0].zero_()
+    return v * 1, s
+
+
+def transpose_add(T, x):
+    y = x.abs()
+    x.T.add_(1)
+    return y, x.T * 1
+
+
+def view_before_write(T, x):
+    v = x[:, 1]
+    x.mul_(0)
+    return v + 0
+
+
+def write_in_if(T, x):
+    y = x.sin()
+    if x.sum() > 0:
+        x.zero_()
+    else:
+        x.fill_(1.0)
+    return y
+
+
+def write_in_for(T, x):
+    y = x.cos()
+    for i in range(3):
+        x[i].fill_(float(i))
+    return y
+
+
+def write_in_while(T, x):
+    y = x.exp()
+    n = T.tensor(0)
+    while n < 2:
+        x.mul_(0)
+        n = n + 1
+    return y
+
+
+def write_constant_to_input(T, x):
+    y = x.sum(0)
+    x.copy_(T.ones(3, 4))
+    return y
+
+
+def write_item(T, x):
+    y = x[1].clone()
+    x[1] = 5.0
+    return y, x[1] * 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fn", [read_then_zero, read_then_fill_local, view_then_write_row,
+                                transpose_add, view_before_write, write_in_if, write_in_for,
+                                write_in_while, write_constant_to_input, write_item])
+def test_read_before_later_inplace_write(fn, backend):
+    compare(fn, _data(), backend=backend)
+
+
+def test_read_before_write_sees_the_callers_values_on_the_first_call():
+    x = tj.tensor([1.0, 2.0, 3.0])
+    y = tj.script(read_then_zero, backend="eager")(tj, x)
+    np.testing.assert_allclose(y.numpy(), np.log1p([1.0, 2.0, 3.0]), rtol=1e-6)
+    np.testing.assert_equal(x.numpy(), [0, 0, 0])
