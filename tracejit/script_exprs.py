@@ -25,6 +25,8 @@ from tracejit.script_source import (
     _Continue,
     _Escape,
     _Return,
+    as_raised,
+    trace_message,
 )
 from tracejit.tensor import Tensor
 from tracejit.tracer import NeedsValues, TraceError
@@ -58,8 +60,10 @@ class Expressions:
             raise self.escape(f, node, str(e)) from None
         except (ScriptError, NeedsValues):
             raise
+        except TraceError as e:
+            raise f.source.error(node, trace_message(e)) from None
         except Exception as e:
-            raise f.source.error(node, f"{type(e).__name__}: {e}") from None
+            raise as_raised(f.source.error(node, f"{type(e).__name__}: {e}"), e) from None
 
     def e_Lambda(self, node, f) -> _Lambda:
         """A lambda in scripted code: a callable that scripts its body inline when called
@@ -247,9 +251,9 @@ class Expressions:
         except (ScriptError, NeedsValues, _Break, _Continue, _Return):
             raise
         except TraceError as e:
-            raise f.source.error(node, str(e)) from None
+            raise f.source.error(node, trace_message(e)) from None
         except Exception as e:
-            raise f.source.error(node, f"{type(e).__name__}: {e}") from None
+            raise as_raised(f.source.error(node, f"{type(e).__name__}: {e}"), e) from None
 
     def e_ListComp(self, node, f) -> list:
         out: list = self.made([])

@@ -38,6 +38,41 @@ class ScriptError(Exception):
         super().__init__(where + reason + (f"\n  hint: {hint}" if hint else ""))
 
 
+_TYPED: dict[type, type | None] = {}
+
+
+def as_raised(error: ScriptError, cause: BaseException) -> ScriptError:
+    """`error` (the user's location, the source line, `cause`'s text) as an instance of both
+    ScriptError and `cause`'s type, so code catching torch's RuntimeError/IndexError/TypeError
+    catches it; a capture limit (a TraceError) stays a plain ScriptError."""
+    kind = type(cause)
+    if isinstance(cause, (TraceError, ScriptError)):
+        return error
+    if kind not in _TYPED:
+        try:
+            _TYPED[kind] = type(f"ScriptError[{kind.__name__}]", (ScriptError, kind),
+                                {"__module__": __name__})
+        except TypeError:  # an exception type with its own instance layout
+            _TYPED[kind] = None
+    typed = _TYPED[kind]
+    if typed is None:
+        return error
+    try:
+        out = typed(error.reason, error.where, error.hint, error.node, error.escape)
+    except Exception:  # a user exception whose __init__ takes other arguments
+        return error
+    out.__cause__, out.__suppress_context__ = error.__cause__, True
+    return out
+
+
+def trace_message(error: TraceError) -> str:
+    """A TraceError's text without the location the tracer found (the scripted function's
+    caller, not the scripted line: the ScriptError adds the right one)."""
+    text = str(error)
+    prefix = f"{error.loc}: error: "
+    return text[len(prefix):] if error.loc is not None and text.startswith(prefix) else text
+
+
 class _Break(Exception):
     pass
 

@@ -74,7 +74,9 @@ from tracejit.script_source import (
     _is_user_module,
     _Rescript,
     _Return,
+    as_raised,
     source_of,
+    trace_message,
     unwrap_library,
 )
 from tracejit.script_state import PythonState
@@ -194,7 +196,7 @@ class Scripter(Flow, Expressions, PythonState):
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as e:
-            raise self.error(frame, node, f"{fn.__qualname__}(): {e}") from None
+            raise as_raised(self.error(frame, node, f"{fn.__qualname__}(): {e}"), e) from None
         bound.apply_defaults()
         for p in signature.parameters.values():
             if p.kind is p.VAR_KEYWORD:  # **kwargs is a new dict on every call: the code's own
@@ -303,7 +305,7 @@ class Scripter(Flow, Expressions, PythonState):
         except _Escape as e:
             raise self.escape(f, node, str(e)) from None
         except TraceError as e:
-            raise f.source.error(node, str(e)) from None
+            raise f.source.error(node, trace_message(e)) from None
 
     def s_Expr(self, node, f) -> None:
         self.expr(node.value, f)
@@ -457,11 +459,13 @@ class Scripter(Flow, Expressions, PythonState):
         try:
             items = list(value)
         except TypeError:
-            raise f.source.error(node, f"cannot unpack {type(value).__name__}") from None
+            raise as_raised(f.source.error(node, f"cannot unpack {type(value).__name__}"),
+                            TypeError()) from None
         stars = [k for k, e in enumerate(target.elts) if isinstance(e, ast.Starred)]
         n = len(target.elts)
         if (not stars and len(items) != n) or (stars and len(items) < n - 1):
-            raise f.source.error(node, f"cannot unpack {len(items)} values into {n} targets")
+            raise as_raised(f.source.error(node, f"cannot unpack {len(items)} values into "
+                                                 f"{n} targets"), ValueError())
         if stars:
             k = stars[0]
             tail = len(items) - (n - k - 1)
@@ -490,9 +494,11 @@ class Scripter(Flow, Expressions, PythonState):
         if not isinstance(value, Tensor):
             return self.constant(bool(value), DType.bool)
         if value._data.size != 1:
-            raise f.source.error(node, f"the truth value of a tensor with {value._data.size} "
-                                       f"elements (shape {list(value.shape)}) is ambiguous",
-                                 "reduce it first with .any() or .all()")
+            error = f.source.error(node, f"the truth value of a tensor with "
+                                         f"{value._data.size} elements (shape "
+                                         f"{list(value.shape)}) is ambiguous",
+                                   "reduce it first with .any() or .all()")
+            raise as_raised(error, RuntimeError())  # torch's type for the same code
         self.mode.loc = f.source.loc(node)
         if value.ndim:
             value = value.reshape(())

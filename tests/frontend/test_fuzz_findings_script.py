@@ -125,3 +125,93 @@ def test_read_before_write_sees_the_callers_values_on_the_first_call():
     y = tj.script(read_then_zero, backend="eager")(tj, x)
     np.testing.assert_allclose(y.numpy(), np.log1p([1.0, 2.0, 3.0]), rtol=1e-6)
     np.testing.assert_equal(x.numpy(), [0, 0, 0])
+
+
+# --- 5. an error inside a scripted function keeps torch's exception type --------------------
+def index_past_end(T, x):
+    return x[10]
+
+
+def shapes_mismatch(T, x):
+    return x + x[:2, :3]
+
+
+def bad_view(T, x):
+    return x.view(7)
+
+
+def dim_out_of_range(T, x):
+    return x.sum(dim=5)
+
+
+def cat_bad_dim(T, x):
+    return T.cat([x, x], dim=3)
+
+
+def ambiguous_truth(T, x):
+    if x > 0:
+        return x
+    return -x
+
+
+def unpack_too_many(T, x):
+    a, b = x.shape[0], x.shape[1], 1
+    return x * a * b
+
+
+def helper_wrong_arguments(T, x):
+    return _helper(x, 1, 2)
+
+
+def _helper(x, y):
+    return x + y
+
+
+ERRORS = [index_past_end, shapes_mismatch, bad_view, dim_out_of_range, cat_bad_dim,
+          ambiguous_truth, unpack_too_many, helper_wrong_arguments]
+
+
+def _raised(fn, lib, x):
+    try:
+        fn(lib, x)
+    except Exception as e:
+        return e
+    raise AssertionError(f"{fn.__name__} raised nothing under {lib.__name__}")
+
+
+@pytest.mark.parametrize("fn", ERRORS, ids=lambda f: f.__name__)
+def test_script_error_keeps_torchs_type_and_one_location(fn):
+    expected = type(_raised(fn, torch, torch.ones(3, 4)))
+    with pytest.raises(expected) as info:
+        tj.script(fn, backend="eager")(tj, tj.ones(3, 4))
+    error = info.value
+    assert isinstance(error, tj.ScriptError)
+    text = str(error)
+    line = fn.__code__.co_firstlineno
+    body = range(line, line + 4)
+    assert text.count(__file__) == 1, text  # one location: the user's scripted line
+    where = int(text.split(__file__ + ":", 1)[1].split(":", 1)[0])
+    assert where in body or (fn is helper_wrong_arguments and where == line + 1), text
+
+
+def test_capture_limit_stays_a_plain_script_error():
+    def loops_over_tensor(x):
+        return [row for row in x]
+    with pytest.raises(tj.ScriptError) as info:
+        tj.script(loops_over_tensor, backend="eager")(tj.ones(2))
+    assert type(info.value) is tj.ScriptError
+
+
+GLOBAL_BUFFER = tj.zeros(3)
+
+
+def test_trace_error_inside_script_has_only_the_scripted_location():
+    def writes_global(x):
+        GLOBAL_BUFFER.add_(x)
+        return x
+    with pytest.raises(tj.ScriptError) as info:
+        tj.script(writes_global, backend="eager")(tj.ones(3))
+    text = str(info.value)
+    line = writes_global.__code__.co_firstlineno + 1
+    assert text.startswith(f"{__file__}:{line}:"), text
+    assert text.count(__file__) == 1, text
