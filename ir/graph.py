@@ -123,6 +123,8 @@ class Graph:
     name: str
     body: Block
     constants: dict[str, np.ndarray] = field(default_factory=dict)
+    # the fingerprint `verifier.verify` stamped; an edit makes it stale (ensure_verified)
+    verified_as: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def inputs(self) -> list[Value]:

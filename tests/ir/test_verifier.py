@@ -165,7 +165,8 @@ def test_huge_slice_bounds_are_a_verify_error():
     line = "%0 = slice(%x) {starts = [0], stops = [10000000000000000000000], steps = [1]} : "
     line += "float32[2]"
     assert text_error(body(line, "return(%0)")) == (
-        f"error: Python int too large to convert to C ssize_t\n  {line}")
+        "error: slice: bounds 0:10000000000000000000000:1 of dim 0 are not within its size 2 "
+        f"with a positive step (input [2])\n  {line}")
 
 
 # --- blocks and terminators -----------------------------------------------------------------------
