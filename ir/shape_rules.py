@@ -313,8 +313,18 @@ def slice_(types: Types, attrs: Attrs, op: str = "slice"):
     starts, stops, steps = attrs["starts"], attrs["stops"], attrs["steps"]
     if not len(starts) == len(stops) == len(steps) == x.ndim:
         raise RuntimeError(f"slice: expected {x.ndim} starts, stops and steps")
-    shape = tuple(len(range(a, b, c)) for a, b, c in zip(starts, stops, steps))
-    return (TensorType(x.dtype, shape),)
+    shape = []
+    for d, (a, b, c, size) in enumerate(zip(starts, stops, steps, x.shape)):
+        # bounds are normalized (0 <= start, stop <= size, step >= 1): numpy's slice then has
+        # exactly len(range(...)) rows; a `?` dim's length stays open
+        if c < 1 or a < 0 or b < 0 or (size is not None and (a > size or b > size)):
+            raise IndexError(
+                f"slice: bounds {a}:{b}:{c} of dim {d} are not within its size "
+                f"{'?' if size is None else size} with a positive step (input "
+                f"{fmt_shape(x.shape)})"
+            )
+        shape.append(len(range(a, b, c)) if size is not None or a >= b else None)
+    return (TensorType(x.dtype, tuple(shape)),)
 
 
 def cat(types: Types, attrs: Attrs, op: str = "cat"):
@@ -372,8 +382,9 @@ def pad(types: Types, attrs: Attrs, op: str = "pad"):
             )
         if mode != "constant" and (lo < 0 or hi < 0):
             raise RuntimeError(f"pad: negative padding ({lo}, {hi}) needs mode='constant'")
+        cropped = shape[d] + min(lo, 0) + min(hi, 0)  # negative pads crop before padding
         shape[d] = shape[d] + lo + hi
-        if shape[d] < 0:
+        if shape[d] < 0 or cropped < 0:
             raise RuntimeError(
                 f"pad: the padding ({lo}, {hi}) makes dimension {d} of input "
                 f"{fmt_shape(x.shape)} negative"
