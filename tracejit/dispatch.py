@@ -174,15 +174,21 @@ def _combine(higher: DType | None, lower: DType | None) -> DType | None:
 def result_type(*args) -> DType:
     """torch.result_type: dimensioned tensors, then 0-d tensors, then Python scalars."""
     Tensor = tensor_module.Tensor
-    dims = zero = scalars = None
+    dims = zero = scalars = weak = None
     for a in args:
         if isinstance(a, Tensor):
-            if a._data.ndim:
+            py_type = getattr(a, "py_type", None) if type(a) is not Tensor else None
+            if py_type is not None:  # a Python number held as a 0-d tensor (script's args)
+                scalars = _update(scalars, scalar_dtype(py_type()))
+                weak = _update(weak, a.dtype)
+            elif a._data.ndim:
                 dims = _update(dims, a.dtype)
             else:
                 zero = _update(zero, a.dtype)
         else:
             scalars = _update(scalars, scalar_dtype(a))
+    if weak is not None and dims is None and zero is None:  # Python arithmetic on numbers
+        return promote_types(weak, DType.float64 if scalars.is_floating_point else scalars)
     return _combine(_combine(dims, zero), scalars)
 
 

@@ -101,6 +101,12 @@ class ScriptMode(TraceMode):
         self.top = self.body
         self.loc: Loc | None = None
 
+    def apply(self, op, operands, attrs, types) -> Tensor:
+        literals = [getattr(t, "_value", None) is None for t in operands]  # before binding
+        out = super().apply(op, operands, attrs, types)
+        _weak_result(operands, literals, out)
+        return out
+
     def record(self, op, values, attrs, types=None) -> Value:
         if types is None:
             types = infer_types(op, [v.type for v in values], attrs)
@@ -591,9 +597,11 @@ class _Scripted:
 
 
 class _Scalar(Tensor):
-    """A Python int or float argument as a 0-d tensor input; isinstance() sees the number."""
+    """A Python int or float argument as a 0-d tensor input; isinstance() sees the number.
+    Promotion treats it as the Python number it stands for (weakly typed: a float32 tensor
+    times a float argument stays float32), and so is arithmetic on such numbers alone."""
 
-    __slots__ = ("py_type",)
+    __slots__ = ()  # py_type lives in the instance dict: a 0-d result can become one
 
 
 def _dynamic_scalar(value):
@@ -602,6 +610,23 @@ def _dynamic_scalar(value):
         t.py_type = type(value)
         return t
     return value
+
+
+def _weak_result(operands, literals: list[bool], out: Tensor) -> None:
+    """`out` of an op on Python numbers alone (script's number arguments, and literals: 0-d
+    tensors no op made) is a Python number too: a _Scalar, weakly typed in later promotion."""
+    if out._data.ndim or type(out) is not Tensor:
+        return
+    weak = False
+    for t, literal in zip(operands, literals):
+        if isinstance(t, _Scalar):
+            weak = True
+        elif type(t) is not Tensor or t._data.ndim or not literal:
+            return  # a tensor of the code's own
+    if weak:
+        out.__class__ = _Scalar
+        kind = out._data.dtype.kind
+        out.py_type = float if kind in "fc" else bool if kind == "b" else int
 
 
 class ScriptedFunction(_Scripted, TracedFunction):

@@ -215,3 +215,46 @@ def test_trace_error_inside_script_has_only_the_scripted_location():
     line = writes_global.__code__.co_firstlineno + 1
     assert text.startswith(f"{__file__}:{line}:"), text
     assert text.count(__file__) == 1, text
+
+
+# --- 3. a Python number argument promotes as a Python number (weakly typed) ----------------
+def times(T, x, s):
+    return x * s
+
+
+def derived_number(T, x, s):
+    t = s * 2 + 1
+    return x - t, x / -s
+
+
+def two_numbers(T, x, s, n):
+    return x * (s + n), x + n
+
+
+def compare_number(T, x, s):
+    return T.where(x > s, x, s)
+
+
+NUMBER_DTYPES = [np.float32, np.float64, np.int32, np.uint8, np.bool_]
+
+
+@pytest.mark.parametrize("shape", [(3,), ()])
+@pytest.mark.parametrize("dtype", NUMBER_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("number", [2.5, 3, 0.1])
+def test_number_argument_is_weakly_typed(number, dtype, shape):
+    x = (np.arange(int(np.prod(shape))).reshape(shape) % 2).astype(dtype)
+    compare(times, x, extra=(number,))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int64])
+def test_arithmetic_on_number_arguments_stays_weak(dtype):
+    x = (np.arange(6).reshape(2, 3) + 1).astype(dtype)
+    compare(derived_number, x, extra=(0.7,))
+    compare(two_numbers, x, extra=(0.3, 2))
+    compare(compare_number, x, extra=(2.5,))
+
+
+def test_float64_tensor_keeps_the_full_precision_of_the_number():
+    x = np.array([1.0, 3.0], np.float64)
+    compare(times, x, extra=(0.1,))
+    compare(times, x.astype(np.float32), extra=(1e-8 + 1.0,))
