@@ -25,9 +25,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import logging
 import os
 import random
 import re
+import stat
 import struct
 import sys
 import tempfile
@@ -52,6 +54,7 @@ DEFAULT_MEMORY_ENTRIES = 512
 EVICTION_SLACK = 64  # the directory is scanned about once per 1/64 of a bound written
 
 _rng = random.Random()
+log = logging.getLogger("tracejit.cache")
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _ENTRY = re.compile(r"[0-9a-f]{64}" + re.escape(SUFFIX))
@@ -215,8 +218,15 @@ class CompileCache:
     def _read(self, directory: Path, key: str) -> bytes | None:
         path = directory / (key + SUFFIX)
         try:
-            with open(path, "rb") as f:
-                payload = _decode(key, f.read(HEADER.size), os.fstat(f.fileno()).st_size, f)
+            f = _open_entry(path, self.max_bytes)
+            if f is None:
+                log.warning("tracejit compile cache: %s is not a regular file of at most %d "
+                            "bytes (a FIFO, device, directory or oversized file): a miss",
+                            path, self.max_bytes)
+                payload = None
+            else:
+                with f:
+                    payload = _decode(key, f.read(HEADER.size), os.fstat(f.fileno()).st_size, f)
         except FileNotFoundError:
             return None
         except OSError:
@@ -291,6 +301,26 @@ def _own_files(directory: Path | None) -> list[Path]:
         return []
     return [directory / n for n in names
             if _ENTRY.fullmatch(n) or (n.startswith(TEMP_PREFIX) and n.endswith(SUFFIX))]
+
+
+def _open_entry(path: Path, max_bytes: int):
+    """`path` opened for reading if it is a regular file of at most `max_bytes` bytes (the
+    cache writes no bigger entry), else None: opened without blocking, so that a FIFO or a
+    device in its place is a miss instead of a hang. Checked on the descriptor."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # before opening: opening a device can block
+        return None
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max(max_bytes, HEADER.size):
+            os.close(fd)
+            return None
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        raise
 
 
 def _decode(key: str, header: bytes, size: int, f) -> bytes | None:

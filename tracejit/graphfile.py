@@ -18,6 +18,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from collections import namedtuple
 from typing import Any
 
@@ -31,6 +32,13 @@ from tracejit.ir.types import DType, TensorType
 from tracejit.ir.verifier import VerifyError, verify
 from tracejit.tensor import Tensor
 from tracejit.tracer import SIZE_GUARD, size_guard_error
+from tracejit.untrusted import (
+    UntrustedFileError,
+    limit_hint,
+    load_limit,
+    open_regular,
+    read_npy,
+)
 
 FORMAT = "tracejit-graph"
 VERSION = 2  # the newest format version this tracejit reads; it reads all older ones
@@ -211,24 +219,60 @@ _TORCH_HINT = (
 class _Reader:
     def __init__(self, f):
         self.file = f if hasattr(f, "read") else None
-        if self.file is not None and not (hasattr(f, "seekable") and f.seekable()):
-            self.file = io.BytesIO(f.read())  # zip needs to seek (a pipe or socket cannot)
         self.path = (str(getattr(f, "name", "<file object>")) if self.file is not None
                      else os.fspath(f))
+        self.budget = 0  # bytes the members read so far may still expand to
+        self.opened = None  # the file object opened here (closed by `read`)
 
     def fail(self, member, problem) -> GraphFileError:
         return GraphFileError(self.path, member, problem)
 
+    def open(self):
+        """The file to unzip (a regular file opened without blocking, or the file object
+        given); sets the load budget from its size."""
+        if self.file is None:
+            try:
+                self.opened, size = open_regular(self.path)
+            except FileNotFoundError:
+                raise self.fail(None, "no such file") from None
+            except UntrustedFileError as e:
+                raise self.fail(None, f"{e.problem}: graph files and checkpoints are read "
+                                      "only from regular files") from None
+            source = self.opened
+        elif hasattr(self.file, "seekable") and self.file.seekable():
+            source = self.file
+            size = source.seek(0, os.SEEK_END)
+            source.seek(0)
+        else:  # zip needs to seek (a pipe or socket cannot): read it, bounded
+            limit = load_limit(None)
+            data = self.file.read(limit + 1)
+            if not isinstance(data, bytes) or len(data) > limit:
+                raise self.fail(None, f"holds more than {limit} bytes, or is not a binary "
+                                      f"file: {limit_hint()}")
+            source = self.file = io.BytesIO(data)
+            size = len(data)
+        self.budget = load_limit(size)
+        if size > self.budget:
+            raise self.fail(None, f"is {size} bytes, more than tracejit loads ({self.budget}): "
+                                  + limit_hint())
+        return source
+
     def read(self, backend, pipeline, graphs_only: bool = True):
+        source = self.open()
         try:
-            zf = zipfile.ZipFile(self.file if self.file is not None else self.path)
-        except FileNotFoundError:
-            raise self.fail(None, "no such file") from None
+            return self.read_zip(source, backend, pipeline, graphs_only)
+        finally:
+            if self.opened is not None:
+                self.opened.close()
+
+    def read_zip(self, source, backend, pipeline, graphs_only: bool):
+        try:
+            zf = zipfile.ZipFile(source)
         except Exception as e:  # zipfile raises many kinds on a damaged directory
-            if self.starts_like_a_pickle():
+            if self.starts_like_a_pickle(source):
                 raise self.fail(None, f"is a legacy PyTorch file (a pickle): {_TORCH_HINT}") \
                     from None
-            raise self.fail(None, f"not a graph file, or truncated ({e})") from None
+            raise self.fail(None, f"not a graph file, or truncated ({e})"[:400]) from None
         with zf:
             self.zf = zf
             names = zf.namelist()
@@ -243,18 +287,29 @@ class _Reader:
                                           "without backend= or pipeline= returns its object")
                 from tracejit.checkpoint_file import read
 
-                return read(self, manifest)
+                return self.guarded(MANIFEST, read, self, manifest)
             return self.build(manifest, backend, pipeline)
 
-    def starts_like_a_pickle(self) -> bool:
+    def guarded(self, member, fn, *args):
+        """`fn(*args)`, with any error a damaged file can cause below the manifest checks (the
+        parser, verifier, passes, JSON nesting) turned into a GraphFileError naming `member`."""
+        try:
+            return fn(*args)
+        except GraphFileError:
+            raise
+        except (ParseError, VerifyError) as e:
+            raise self.fail(member, f"invalid IR:\n{e}") from None
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+                RecursionError, MemoryError, ArithmeticError, AssertionError, EOFError,
+                zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
+            raise self.fail(member, f"cannot be loaded ({type(e).__name__}: {e})"[:600]) \
+                from None
+
+    def starts_like_a_pickle(self, source) -> bool:
         """Whether the file starts with a pickle's PROTO opcode (torch's legacy format)."""
         try:
-            if self.file is not None:
-                self.file.seek(0)
-                head = self.file.read(2)
-            else:
-                with open(self.path, "rb") as fh:
-                    head = fh.read(2)
+            source.seek(0)
+            head = source.read(2)
         except (OSError, ValueError, AttributeError):
             return False
         return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
@@ -264,13 +319,18 @@ class _Reader:
             info = self.zf.getinfo(name)
         except KeyError:
             raise self.fail(name, "missing from the archive") from None
-        if info.file_size > size:
+        if info.file_size != size:
             raise self.fail(name, f"is {info.file_size} bytes, the manifest says {size}")
+        if size > self.budget:
+            raise self.fail(name, f"declares {size} bytes, more than this file may expand to "
+                                  f"when loaded ({self.budget} bytes left): a damaged or hostile "
+                                  f"file? {limit_hint()}")
+        self.budget -= size
         try:
             with self.zf.open(info) as fh:
-                data = fh.read(size + 1)
+                data = fh.read(size + 1)  # bounded: never more than the manifest declares
         except Exception as e:  # zlib, CRC and header errors of a damaged archive
-            raise self.fail(name, f"cannot be read ({type(e).__name__}: {e})") from None
+            raise self.fail(name, f"cannot be read ({type(e).__name__}: {e})"[:400]) from None
         if len(data) != size:
             raise self.fail(name, f"is {len(data)} bytes, the manifest says {size}")
         return data
@@ -280,16 +340,19 @@ class _Reader:
             info = self.zf.getinfo(MANIFEST)
         except KeyError:
             raise self.fail(MANIFEST, "missing from the archive") from None
-        data = self.member(MANIFEST, min(info.file_size, MAX_MANIFEST))
+        if info.file_size > MAX_MANIFEST:
+            raise self.fail(MANIFEST, f"is {info.file_size} bytes; a manifest is at most "
+                                      f"{MAX_MANIFEST}")
+        data = self.member(MANIFEST, info.file_size)
         try:
             manifest = json.loads(data.decode())
         except (UnicodeDecodeError, ValueError, RecursionError) as e:
-            raise self.fail(MANIFEST, f"is not valid JSON ({e})") from None
+            raise self.fail(MANIFEST, f"is not valid JSON ({e})"[:400]) from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise self.fail(MANIFEST, f"is not a {FORMAT} manifest")
         version = manifest.get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise self.fail(MANIFEST, f"has an invalid format version {version!r}")
+            raise self.fail(MANIFEST, f"has an invalid format version {version!r}"[:200])
         if version > VERSION:
             raise self.fail(MANIFEST, f"format version {version} is newer than this tracejit "
                                       f"({_version()}) reads (up to {VERSION}); upgrade tracejit")
@@ -308,69 +371,125 @@ class _Reader:
     def array(self, manifest: dict, name: str) -> np.ndarray:
         member = _field(self, manifest, "arrays", dict).get(name)
         if not isinstance(member, str):
-            raise self.fail(MANIFEST, f"names no member for the array {name!r}")
-        data = self.checked(manifest, member)
+            raise self.fail(MANIFEST, f"names no member for the array {name!r}"[:300])
+        return self.npy(member, self.checked(manifest, member), _DTYPES)
+
+    def npy(self, member: str, data: bytes, dtypes=None) -> np.ndarray:
+        """The read-only array of an npy member, built only once its header's declared size is
+        the size of its data; `dtypes`: the ones allowed (None: any plain numpy dtype)."""
         try:
-            array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
-        except Exception as e:  # ValueError (object arrays, bad header), EOFError, ...
-            raise self.fail(member, f"is not a plain npy array ({e})") from None
-        if array.dtype not in _DTYPES:
-            raise self.fail(member, f"holds {array.dtype}, not a tracejit dtype")
-        array.flags.writeable = False
-        return array
+            return read_npy(data, dtypes)
+        except UntrustedFileError as e:
+            raise self.fail(member, e.problem) from None
 
     def build(self, manifest: dict, backend, pipeline) -> LoadedGraph:
-        from tracejit.traced import BACKENDS, specialize
+        from tracejit.passes import parse_pipeline
+        from tracejit.traced import BACKENDS
 
         backend = backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        pipeline = _field(self, manifest, "pipeline", str) if pipeline is None else pipeline
-        state_names = _field(self, manifest, "state", list)
+        if pipeline is None:
+            pipeline = _field(self, manifest, "pipeline", str)
+            self.guarded(MANIFEST, parse_pipeline, pipeline)
+        else:
+            parse_pipeline(pipeline)  # the caller's argument: its ValueError is the caller's
+        state_names = _strings(self, manifest, "state")
         # each load's own writable copy: a call writes mutated state back (train-mode BatchNorm's
         # running statistics), as the traced module does
         state = [self.array(manifest, f"state/{n}").copy() for n in state_names]
-        specs = []
         entries = _field(self, manifest, "specializations", list)
-        for k, entry in enumerate(entries):
-            if not isinstance(entry, dict):
-                raise self.fail(MANIFEST, f"specialization {k} is not an object")
-            member = _field(self, entry, "graph", str)
-            text = self.checked(manifest, member)
-            prefix = f"{k}/"
-            constants = {name[len(prefix):]: self.array(manifest, name)
-                         for name in _field(self, manifest, "arrays", dict)
-                         if name.startswith(prefix)}
-            try:
-                graph = verify(parse(text.decode(), constants=constants, source=member))
-            except UnicodeDecodeError as e:
-                raise self.fail(member, f"is not UTF-8 text ({e})") from None
-            except (ParseError, VerifyError) as e:
-                raise self.fail(member, f"invalid IR:\n{e}") from None
-            n_user = _field(self, entry, "n_user", int)
-            self.check_inputs(member, graph, n_user, state_names, state)
-            try:
-                inputs = _structure_from_json(_field(self, entry, "inputs", (dict, str)))
-                outputs = _structure_from_json(_field(self, entry, "outputs", (dict, str)))
-            except (TypeError, ValueError, KeyError) as e:
-                raise self.fail(MANIFEST, f"specialization {k} has a bad structure ({e})") \
-                    from None
-            mutated = _field(self, entry, "mutated", list)
-            sources = _field(self, entry, "sources", list)
-            n_out = len(graph.outputs) - len(mutated)
-            if _count(inputs) != n_user or _count(outputs) != n_out or len(sources) != n_out \
-                    or not all(_is_size(m) and m < len(graph.inputs) for m in mutated) \
-                    or not all(s is None or (_is_size(s) and s < n_user) for s in sources):
-                raise self.fail(MANIFEST, f"specialization {k} does not match {member}")
-            specs.append(specialize(graph, inputs, outputs, n_user, state_names, mutated,
-                                    sources, str(entry.get("signature", "")), pipeline,
-                                    backend))
-            specs[-1].writes = entry.get("attributes") or []
+        specs = [self.specialization(manifest, k, entry, state_names, state, pipeline, backend)
+                 for k, entry in enumerate(entries)]
         parameters = self.parameters(manifest.get("parameters"))
-        numbers = manifest.get("numbers", [])
-        return LoadedGraph(self.path, str(manifest.get("name", "graph")), specs,
-                           [Tensor._wrap(a) for a in state], parameters,
-                           set(numbers) if isinstance(numbers, list) else set(), manifest)
+        numbers = set(_strings(self, manifest, "numbers")) if "numbers" in manifest else set()
+        name = manifest.get("name", "graph")
+        if not isinstance(name, str):
+            raise self.fail(MANIFEST, "field 'name' is not a string")
+        return self.guarded(MANIFEST, LoadedGraph, self.path, name, specs,
+                            [Tensor._wrap(a) for a in state], parameters, numbers, manifest)
+
+    def specialization(self, manifest: dict, k: int, entry, state_names, state, pipeline,
+                       backend):
+        """The runnable specialisation `entry` (the k-th in the manifest) describes."""
+        from tracejit.traced import specialize
+
+        if not isinstance(entry, dict):
+            raise self.fail(MANIFEST, f"specialization {k} is not an object")
+        member = _field(self, entry, "graph", str)
+        text = self.checked(manifest, member)
+        prefix = f"{k}/"
+        constants = {name[len(prefix):]: self.array(manifest, name)
+                     for name in _field(self, manifest, "arrays", dict)
+                     if name.startswith(prefix)}
+        try:
+            source = text.decode()
+        except UnicodeDecodeError as e:
+            raise self.fail(member, f"is not UTF-8 text ({e})") from None
+        graph = self.guarded(member, lambda: verify(parse(source, constants=constants,
+                                                          source=member)))
+        self.check_sizes(member, graph)
+        n_user = _field(self, entry, "n_user", int)
+        self.check_inputs(member, graph, n_user, state_names, state)
+        try:
+            inputs = _structure_from_json(_field(self, entry, "inputs", (dict, str)))
+            outputs = _structure_from_json(_field(self, entry, "outputs", (dict, str)))
+            counts = _count(inputs), _count(outputs)
+        except (TypeError, ValueError, KeyError, OverflowError, RecursionError) as e:
+            raise self.fail(MANIFEST, f"specialization {k} has a bad structure ({e})"[:400]) \
+                from None
+        mutated = _field(self, entry, "mutated", list)
+        sources = _field(self, entry, "sources", list)
+        attributes = _strings(self, entry, "attributes") if "attributes" in entry else []
+        signature = entry.get("signature", "")
+        if not isinstance(signature, str):
+            raise self.fail(MANIFEST, f"specialization {k}: field 'signature' is not a string")
+        n_out = len(graph.outputs) - len(mutated)
+        if counts != (n_user, n_out) or len(sources) != n_out \
+                or len(set(map(repr, mutated))) != len(mutated) \
+                or not all(_is_size(m) and m < len(graph.inputs) for m in mutated) \
+                or not all(s is None or (_is_size(s) and s < n_user) for s in sources) \
+                or (attributes and not _holds_attributes(outputs, len(attributes))):
+            raise self.fail(MANIFEST, f"specialization {k} does not match {member}")
+        self.check_write_backs(member, graph, n_out, mutated, sources)
+        spec = self.guarded(member, specialize, graph, inputs, outputs, n_user, state_names,
+                            mutated, sources, signature, pipeline, backend)
+        spec.writes = attributes
+        return spec
+
+    def check_sizes(self, member: str, graph: Graph) -> None:
+        """No value of the graph may be larger than a load may produce (constant folding at
+        load time or a call would allocate it)."""
+        limit = load_limit(None)
+        values = list(graph.inputs) + [v for op in graph.walk() for v in op.results]
+        for value in values:
+            kind = value.type
+            if not isinstance(kind, TensorType):
+                continue
+            dims = [d for d in kind.shape if d is not None]
+            if any(d < 0 for d in dims):
+                raise self.fail(member, f"%{value.name} has a negative dim: {kind}")
+            size = kind.dtype.itemsize
+            for d in dims:
+                size *= d
+            if size > limit:
+                raise self.fail(member, f"%{value.name} is {kind}: {size} bytes, more than "
+                                        f"a graph file's value may be ({limit}); {limit_hint()}")
+
+    def check_write_backs(self, member: str, graph: Graph, n_out: int, mutated, sources) -> None:
+        """Each output written back to an input, or handed back as one, has that input's type
+        (a call copies it into the caller's tensor, which cannot change shape or dtype)."""
+        for i, k in enumerate(mutated):
+            got, want = graph.outputs[n_out + i], graph.inputs[k]
+            if got.type != want.type or not isinstance(want.type, TensorType):
+                raise self.fail(member, f"output {n_out + i} ({got.type}) is written back to "
+                                        f"input %{want.name} ({want.type}): a value written "
+                                        "back must have the type of the input it is written to")
+        for j, k in enumerate(sources):
+            if k is not None and graph.outputs[j].type != graph.inputs[k].type:
+                raise self.fail(member, f"output {j} ({graph.outputs[j].type}) is handed back "
+                                        f"as input %{graph.inputs[k].name} "
+                                        f"({graph.inputs[k].type}), which has another type")
 
     def parameters(self, entries) -> inspect.Signature | None:
         """The saved callable's parameters (names, kinds, whether they had defaults)."""
@@ -402,6 +521,19 @@ def _field(reader: _Reader, obj: dict, name: str, kind):
         raise reader.fail(MANIFEST, f"field {name!r} is missing or not "
                                     f"{getattr(kind, '__name__', 'valid')}")
     return value
+
+
+def _strings(reader: _Reader, obj: dict, name: str) -> list[str]:
+    value = _field(reader, obj, name, list)
+    if not all(isinstance(v, str) for v in value):
+        raise reader.fail(MANIFEST, f"field {name!r} is not a list of strings")
+    return value
+
+
+def _holds_attributes(outputs, n: int) -> bool:
+    """Whether a scripted function's outputs are (result, [one value per attribute written])."""
+    return outputs[0] == "tuple" and len(outputs[1]) == 2 and outputs[1][1][0] == "list" \
+        and len(outputs[1][1][1]) == n
 
 
 def _is_size(v) -> bool:
@@ -441,15 +573,16 @@ def _structure_from_json(node, depth: int = 0):
     items = node.get("items")
     if "dict" in node:
         keys = node["dict"]
-        if not isinstance(keys, list) or not isinstance(items, list) or len(keys) != len(items):
-            raise ValueError("a dict needs as many keys as items")
+        if not isinstance(keys, list) or not isinstance(items, list) or len(keys) != len(items) \
+                or not all(isinstance(key, str) for key in keys):
+            raise ValueError("a dict needs as many string keys as items")
         return ("dict", tuple(keys), tuple(_structure_from_json(c, depth + 1) for c in items))
     if "namedtuple" in node:
         fields = node.get("fields")
         if not isinstance(items, list) or not isinstance(fields, list) or \
-                len(fields) != len(items):
-            raise ValueError("a namedtuple needs as many fields as items")
-        kind = namedtuple(str(node["namedtuple"]), fields)  # a plain namedtuple, no user import
+                len(fields) != len(items) or not isinstance(node["namedtuple"], str):
+            raise ValueError("a namedtuple needs a name and as many fields as items")
+        kind = namedtuple(node["namedtuple"], fields)  # a plain namedtuple, no user import
         return ("namedtuple", kind, tuple(_structure_from_json(c, depth + 1) for c in items))
     (kind, children), = node.items()
     if kind not in ("tuple", "list") or not isinstance(children, list):
