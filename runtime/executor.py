@@ -30,6 +30,7 @@ from tracejit.ir.graph import Block, Graph, Operation
 from tracejit.ir.ops import ELEMENTWISE, MOVEMENT, OPS, Kind, Op, evaluate
 from tracejit.ir.printer import print_graph
 from tracejit.ir.types import ConstRef, DType, TensorType
+from tracejit.ir.verifier import ensure_verified
 from tracejit.passes.pipeline import checks_enabled
 
 from . import blas, buffers, jit
@@ -81,7 +82,10 @@ class Plan:
     def __init__(self, graph: Graph, block: Block | None = None, inputs=None):
         """`block` (default the graph's body) with `inputs` (default its arguments): a nested
         block runs as a plan of its own, taking its arguments and the outer values it reads,
-        returning what its terminator yields."""
+        returning what its terminator yields. The gate: a graph is verified (or carries a
+        verifier's stamp that still matches it) before anything is planned."""
+        if block is None:  # a nested block's plan is made while planning its verified graph
+            ensure_verified(graph)
         self.graph = graph
         block = graph.body if block is None else block
         self.inputs = list(block.args if inputs is None else inputs)
@@ -372,6 +376,13 @@ class KernelStep(Step):
 
     def relayout(self, *arrays: np.ndarray) -> tuple:
         """The kernel for these operands' layouts, remembered as the step's last."""
+        for value, array in zip(self.operation.operands, arrays):
+            want = value.type
+            if array.shape != want.shape or array.dtype != want.dtype.np:
+                raise RuntimeError(
+                    f"internal error: a {array.dtype}{list(array.shape)} array reached a kernel "
+                    f"compiled for the verified type {want} ({self.operation.op.value} at "
+                    f"{self.operation.loc or 'an unknown location'}); refusing to run it")
         key = ()
         for k in self.variable:
             key += (arrays[k].dtype, arrays[k].shape, arrays[k].strides)

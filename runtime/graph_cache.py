@@ -8,11 +8,11 @@ included) and what `cache.key` always hashes (host, llvmlite and tracejit versio
 holds the entry kind, the pipeline, the named constants' data, numpy's version (folding runs
 numpy) and a digest of the source of tracejit's IR and passes, so editing a pass invalidates.
 
-A hit must parse and match the captured graph's input and output types (and verify, when
-TRACEJIT_CHECKS is on); otherwise the pipeline runs and the entry is rewritten. Not cached:
-graphs whose named constants exceed CONSTANT_BYTES (hashing them would cost more than the
-passes), pipelines with passes registered outside tracejit.passes, and results that hold
-constants the pipeline computed (the text names them but does not hold their data).
+A hit must parse, match the captured graph's input and output types and verify; otherwise the
+pipeline runs and the entry is rewritten. Not cached: graphs whose named constants exceed
+CONSTANT_BYTES (hashing them would cost more than the passes), pipelines with passes
+registered outside tracejit.passes, and results that hold constants the pipeline computed (the
+text names them but does not hold their data).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import numpy as np
 from tracejit.ir.graph import Graph
 from tracejit.ir.parser import parse
 from tracejit.ir.printer import print_graph
+from tracejit.ir.verifier import verify
 from tracejit.passes import PASSES, parse_pipeline, run_pipeline
-from tracejit.passes.pipeline import checks_enabled, ir_log, pass_log
+from tracejit.passes.pipeline import ir_log, pass_log
 
 from . import cache
 
@@ -103,10 +104,7 @@ def _load(payload: bytes, graph: Graph) -> Graph | None:
         if optimized.input_types != graph.input_types or \
                 optimized.output_types != graph.output_types:
             return None
-        if checks_enabled():
-            from tracejit.ir.verifier import verify
-
-            verify(optimized)
+        verify(optimized)  # a cache entry is input like any file: checked, then stamped
     except ValueError:  # ParseError, VerifyError, UnicodeDecodeError
         return None
     return optimized

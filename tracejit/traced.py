@@ -27,6 +27,7 @@ from tracejit import pytree, random
 from tracejit.dispatch import current_mode, using_mode
 from tracejit.ir.graph import Graph, Operation
 from tracejit.ir.ops import MOVEMENT, Op
+from tracejit.ir.verifier import ensure_verified, verify_write_back
 from tracejit.nn.module import Module
 from tracejit.passes import DEFAULT_PIPELINE, parse_pipeline
 from tracejit.runtime.eager import interpret
@@ -149,6 +150,7 @@ _SIGNATURE = operator.attrgetter("_data.dtype", "_data.shape")  # a Tensor's fas
 
 
 def _runner(graph: Graph, backend: str) -> Callable:
+    ensure_verified(graph)  # whatever produced it (passes, a cache entry): checked before it runs
     if backend == "eager":
         return lambda arrays, rng: interpret(graph, arrays, rng)
     return Plan(graph).run  # (arrays, rng): inputs already matched by the cache key
@@ -156,7 +158,10 @@ def _runner(graph: Graph, backend: str) -> Callable:
 
 def specialize(graph: Graph, in_structure, out_structure, n_user: int, state_names, mutated,
                sources, signature: str, pipeline: str, backend: str) -> Specialization:
-    """A captured graph optimized by `pipeline` and made runnable on `backend`."""
+    """A captured graph optimized by `pipeline` and made runnable on `backend`. The graph and
+    its write-back declarations are verified first, whoever captured or loaded them."""
+    ensure_verified(graph)
+    verify_write_back(graph, mutated, sources)
     optimized = optimize(graph, pipeline)  # a copy: `graph` stays as captured
     views = [isinstance(v.owner, Operation) and v.owner.op in MOVEMENT for v in graph.outputs]
     return Specialization(graph, in_structure, out_structure, n_user, tuple(state_names),
