@@ -168,9 +168,49 @@ def main(argv: list[str] | None = None) -> int:
         from tracejit import graph_tools
         command = graph_tools.inspect_command if argv[0] == "inspect" else \
             graph_tools.run_command
-        return command(argv[1:])
+        return guarded(f"tracejit {argv[0]}", command, argv[1:])
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    return guarded(f"tracejit {args.command}", args.func, args)
+
+
+# what a user's input or environment can cause: one line, no traceback
+USER_ERRORS = (OSError, RecursionError, MemoryError)
+
+
+def guarded(prog: str, command, *args) -> int:
+    """`command(*args)`'s exit status. A user error it lets through (a file that cannot be read
+    or written, input nested too deeply, memory) prints one `prog: error: ...` line and gives 1;
+    anything else is a bug in tracejit: its traceback, and a line asking to report it."""
+    from tracejit.graphfile import GraphFileError
+
+    try:
+        return command(*args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except GraphFileError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    except USER_ERRORS as e:
+        print(f"{prog}: error: {_user_message(e)}", file=sys.stderr)
+        return 1
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        print(f"{prog}: internal error: this is a bug in tracejit; please report it with the "
+              "command line and the files it read", file=sys.stderr)
+        return 1
+
+
+def _user_message(e: BaseException) -> str:
+    if isinstance(e, RecursionError):
+        return "the input is nested too deeply to process (RecursionError)"
+    if isinstance(e, MemoryError):
+        return "out of memory"
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    return str(e) or type(e).__name__
 
 
 if __name__ == "__main__":

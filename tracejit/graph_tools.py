@@ -20,10 +20,10 @@ def inspect_command(argv: list[str]) -> int:
     try:
         loaded = load(args.file, backend="eager", pipeline="")
     except GraphFileError as e:
-        print(f"tracejit inspect: {e}", file=sys.stderr)
+        print(f"tracejit inspect: error: {e}", file=sys.stderr)
         return 1
     manifest = loaded.manifest
-    print(f"{args.file}: {manifest['kind']} {loaded.name}, format version "
+    print(f"{args.file}: {manifest.get('kind', '?')} {loaded.name}, format version "
           f"{manifest['version']}, written by tracejit {manifest.get('tracejit', '?')}")
     print(f"pipeline: {manifest['pipeline'] or '(none)'}")
     if loaded.state:
@@ -59,31 +59,50 @@ def run_command(argv: list[str]) -> int:
     try:
         loaded = load(args.file, backend=args.backend)
     except GraphFileError as e:
-        print(f"tracejit run: {e}", file=sys.stderr)
-        return 1
+        return _error(f"{e}", 1)
     kwargs = {}
     for item in args.input:
         name, sep, path = item.partition("=")
         if not sep or not name:
-            print(f"tracejit run: --input takes NAME=FILE.npy, got {item!r}", file=sys.stderr)
-            return 2
+            return _error(f"--input takes NAME=FILE.npy, got {item!r}", 2)
         try:
-            kwargs[name] = tracejit.from_numpy(np.load(path, allow_pickle=False))
-        except (OSError, ValueError) as e:
-            print(f"tracejit run: cannot read {path}: {e}", file=sys.stderr)
-            return 2
+            kwargs[name] = tracejit.from_numpy(_read_input(path))
+        except (OSError, ValueError, TypeError) as e:
+            return _error(f"cannot use {path} as input {name!r}: {e}", 2)
     try:
         result = loaded(**kwargs)
-    except (TypeError, ValueError, RuntimeError, AssertionError) as e:
-        print(f"tracejit run: {e}", file=sys.stderr)
-        return 1
+    except (TypeError, ValueError, RuntimeError, AssertionError, IndexError) as e:
+        return _error(f"{e}", 1)
     leaves, _, names = pytree.flatten(result, "out")
     arrays = {name: t.numpy() for name, t in zip(names, leaves)}
     if args.output:
-        np.savez(args.output, **arrays)
-        print(f"wrote {', '.join(arrays)} to {args.output}")
+        out = args.output if args.output.endswith(".npz") else args.output + ".npz"
+        try:
+            np.savez(out, **arrays)
+        except OSError as e:
+            return _error(f"cannot write {out}: {e.strerror or e}", 1)
+        print(f"wrote {', '.join(arrays)} to {out}")
     else:
         for name, array in arrays.items():
             print(f"{name}: {array.dtype}{list(array.shape)}")
             print(array)
     return 0
+
+
+def _read_input(path: str):
+    """The array of the .npy file `path`: a regular file, its header checked against its size
+    before anything is allocated, no pickle."""
+    from tracejit.untrusted import UntrustedFileError, read_npy, read_regular
+
+    try:
+        return read_npy(read_regular(path, "input")).copy()
+    except FileNotFoundError:
+        raise OSError("no such file") from None
+    except UntrustedFileError as e:
+        raise ValueError(e.problem) from None
+
+
+def _error(message: str, status: int) -> int:
+    """One line on stderr, argparse's way (`prog: error: ...`); the exit status."""
+    print(f"tracejit run: error: {message}", file=sys.stderr)
+    return status

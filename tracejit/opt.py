@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import re
 import sys
 import zipfile
@@ -18,6 +19,7 @@ import zipfile
 from tracejit.ir.parser import ParseError, parse
 from tracejit.ir.verifier import VerifyError, verify
 from tracejit.passes import DEFAULT_PIPELINE, Options, parse_pipeline, run_pipeline
+from tracejit.untrusted import UntrustedFileError, read_regular
 
 SPLIT = re.compile(r"^// -----.*$", re.MULTILINE)
 EXPECTED = re.compile(r"//\s*expected-error\s*\{\{(.*?)\}\}")
@@ -86,7 +88,7 @@ def graph_file(args) -> int:
     try:
         graphs = load(args.input, backend="eager", pipeline="").graphs
     except GraphFileError as e:
-        print(f"tracejit-opt: {e}", file=sys.stderr)
+        print(f"tracejit-opt: error: {e}", file=sys.stderr)
         return 1
     out: list[str] = []
     for graph in graphs:
@@ -95,6 +97,12 @@ def graph_file(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tracejit.cli import guarded
+
+    return guarded("tracejit-opt", _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         parse_pipeline(args.pipeline)
@@ -102,16 +110,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tracejit-opt: {e}", file=sys.stderr)
         return 2
     name = "<stdin>" if args.input == "-" else args.input
-    if args.input != "-" and zipfile.is_zipfile(args.input):  # a graph file: every graph in it
-        return graph_file(args)
     try:
         if args.input == "-":
             text = sys.stdin.read()
-        else:
-            with open(args.input, encoding="utf-8") as f:
-                text = f.read()
+        else:  # a regular file only (a FIFO or /dev/zero would block or never end), bounded
+            data = read_regular(args.input, "input")
+            if zipfile.is_zipfile(io.BytesIO(data)):  # a graph file: every graph in it
+                return graph_file(args)
+            text = data.decode("utf-8")
     except OSError as e:
         print(f"tracejit-opt: cannot read {name}: {e.strerror}", file=sys.stderr)
+        return 2
+    except UntrustedFileError as e:
+        print(f"tracejit-opt: cannot read {name}: {e.problem}", file=sys.stderr)
         return 2
     except UnicodeDecodeError:
         print(f"tracejit-opt: {name} is not UTF-8 text", file=sys.stderr)
