@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import math
 import sys
 import sysconfig
 import weakref
@@ -120,8 +121,10 @@ def keep_open(op, shape, example, attrs) -> tuple[Op, dict, Any]:
         spec, picks = [], None
         for d, bounds in enumerate(zip(attrs["starts"], attrs["stops"], attrs["steps"])):
             if shape[d] is not None:
-                spec.append(("slice", *bounds))
-            elif bounds == (0, example[d], 1):
+                spec.append(("slice", *map(int, bounds)))
+            elif bounds == (0, example[d], 1) and isinstance(bounds[1], OpenDim):
+                # the dim's own size read back (narrow's other dims), not a fixed length that
+                # happens to equal this example's size (narrow(0, 0, 3) of 3 rows)
                 spec.append(("slice", 0, None, 1))
             elif picks is None:
                 picks = np.arange(*bounds, dtype=np.int64)
@@ -132,6 +135,10 @@ def keep_open(op, shape, example, attrs) -> tuple[Op, dict, Any]:
     target = list(attrs["shape"])
     if -1 in target:
         return op, attrs, None
+    carried = [k for k, t in enumerate(target) if isinstance(t, OpenDim)]
+    if len(carried) == 1 and sum(n is None for n in shape) == 1:  # squeeze, unsqueeze, flatten
+        target[carried[0]] = -1
+        return op, {**attrs, "shape": tuple(target)}, None
     # match the dims other than 1 from both ends; the one target dim left takes the `?` dims
     src = [s for s in shape if s != 1]
     dst = [k for k, t in enumerate(target) if t != 1]
@@ -146,10 +153,54 @@ def keep_open(op, shape, example, attrs) -> tuple[Op, dict, Any]:
     if not takers:  # the `?` dims are all 1 here: any reshape fits, -1 or not
         raise SizeOne
     if len(takers) != 1:
+        takers = _dividing_takers(shape, target)
+    if len(takers) != 1:
         d = next(k for k, s in enumerate(shape) if s is None)
         raise baked(f"reshape to {target}", d, example[d])
     target[takers[0]] = -1
     return op, {**attrs, "shape": tuple(target)}, None
+
+
+def _dividing_takers(shape, target) -> list[int]:
+    """The target dims that can take the one `?` dim of `shape` for every size n of it: the
+    static dims before and after that target dim divide those before and after the `?`."""
+    if sum(n is None for n in shape) != 1:
+        return []
+    p = shape.index(None)
+    before, after = math.prod(shape[:p]), math.prod(shape[p + 1:])
+    def divides(d, n):
+        return d != 0 and n % d == 0
+    return [t for t in range(len(target))
+            if divides(math.prod(target[:t]), before) and divides(math.prod(target[t + 1:]), after)]
+
+
+class OpenDim(int):
+    """The size of a `?` dim as tracejit's own code reads it (see SizeReads.shape): an int
+    that tells keep_open "the whole dim" apart from a fixed bound equal to this example's."""
+
+    __slots__ = ()
+
+
+def plain(attrs: dict) -> dict:
+    """`attrs` with every OpenDim made a plain int (attributes are plain data)."""
+    def fix(v):
+        if isinstance(v, OpenDim):
+            return int(v)
+        return tuple(map(fix, v)) if type(v) is tuple else v
+    return {k: fix(v) for k, v in attrs.items()}
+
+
+def _rule_takes_open(op, values, attrs) -> bool:
+    """Whether `op`'s shape rule sizes its result from operands with `?` dims (one that
+    cannot does arithmetic on the unknown size: a TypeError; one that refuses them on purpose
+    raises its own error, with the fix, when the op is recorded)."""
+    try:
+        infer_types(op, [v.type for v in values], attrs)
+    except TypeError:
+        return False
+    except (ValueError, RuntimeError, IndexError, ArithmeticError):
+        return True
+    return True
 
 
 class SizeOne(Exception):  # a signal for TraceMode.apply, not an error
@@ -159,10 +210,13 @@ class SizeOne(Exception):  # a signal for TraceMode.apply, not an error
 def _is_view(op, operands, out) -> bool:
     """Whether `out` views operands[0] in torch: a movement op numpy also made a view, or the
     index op of a basic index along a `?` dim, whose index tensors stand for integers or a
-    fixed range (tagged `_basic_index`): numpy copies those, torch does not."""
+    fixed range (tagged `_basic_index`): numpy copies those, torch does not. An empty example
+    shares no memory, but other calls' data may: its views count as views."""
     if op is Op.INDEX and len(operands) > 1:
         return all(getattr(t, "_basic_index", False) for t in operands[1:])
     viewing = op in _VIEWS or op is Op.INDEX
+    if viewing and (out._data.size == 0 or operands[0]._data.size == 0):
+        return op is not Op.RESHAPE or operands[0]._data.flags.c_contiguous
     return viewing and np.may_share_memory(out._data, operands[0]._data)
 
 
@@ -328,9 +382,26 @@ class SizeReads:
     def shape(self, tensor, size: Size, frame) -> Size:
         dims = self.open_dims(tensor, frame)
         if dims is None:
+            self.squeezed(tensor, frame)
+            value = getattr(tensor, "_value", None)
+            if value is not None and None in value.type.shape:  # a free read: marked
+                return Size(OpenDim(n) if d is None else n
+                            for d, n in zip(value.type.shape, size))
             return size
         return OpenSize(size, [None if n is not None else functools.partial(
             self.mode.guard_size, tensor, d) for d, n in enumerate(dims)])
+
+    def squeezed(self, tensor, frame) -> None:
+        """squeeze() keeps or drops a dim by whether its size is 1: for a `?` dim, that size
+        is read (guarded)."""
+        if frame.f_code.co_qualname != "squeeze" or frame.f_globals.get("__name__") != (
+                "tracejit.functions"):
+            return
+        value = getattr(tensor, "_value", None)
+        if value is not None and id(value) in self.mode.dynamic:
+            for d in frame.f_locals.get("dims", ()):
+                if value.type.shape[d] is None:
+                    self.mode.guard_size(tensor, d)
 
     def dim(self, tensor, d: int, frame) -> None:
         """The size of dim `d` (normalized) is read as an int."""
@@ -461,6 +532,9 @@ class TraceMode(EagerMode):
                 operands = [operands[0], Tensor._wrap(picks)]
                 operands[1]._basic_index = True  # a view in torch (see _is_view)
                 values = [values[0], self.constant(operands[1])]
+        attrs = plain(attrs)
+        if _unknown_dims(values) and not _rule_takes_open(op, values, attrs):
+            values = self.pin(operands, values)
         dynamic = OPS[op].random or any(id(v) in self.dynamic for v in values)
         if dynamic and self.abstract and op not in _VIEWS:
             if any(d is None for t in types for d in t.shape):
@@ -475,6 +549,20 @@ class TraceMode(EagerMode):
         self.bind(out, result)
         if _is_view(op, operands, out):
             self.views[id(out)] = (operands[0], op, attrs, operands[1:])
+        return out
+
+    def pin(self, operands, values) -> list[Value]:
+        """`values` with each `?` dim guarded to this example's size and reshaped to it: for an
+        op whose rule cannot size its result from `?` dims (each new size traces again)."""
+        out = []
+        for tensor, value in zip(operands, values):
+            if None in value.type.shape:
+                for d, n in enumerate(value.type.shape):
+                    if n is None:
+                        self.guard_size(tensor, d)
+                value = self.record(Op.RESHAPE, [value], {"shape": tuple(tensor._data.shape)})
+                self.dynamic.add(id(value))
+            out.append(value)
         return out
 
     def open_expand(self, tensor, value, attrs, types) -> Tensor:
