@@ -195,11 +195,22 @@ def permute(x, *, dims):
 
 
 def expand(x, *, shape):
-    return np.broadcast_to(x, shape)
+    """A view; writable (as torch's) unless two of its elements share one memory location."""
+    out = np.broadcast_to(x, shape)
+    if x.flags.writeable and not has_internal_overlap(out):
+        out = np.lib.stride_tricks.as_strided(x, out.shape, out.strides, writeable=True)
+    return out
+
+
+def has_internal_overlap(x) -> bool:
+    """Whether a write to `x` would write one memory location twice (a stride-0 dim of size > 1:
+    torch refuses in-place writes into such a tensor)."""
+    return x.size > 1 and any(s == 0 and n > 1 for s, n in zip(x.strides, x.shape))
 
 
 def slice_(x, *, starts, stops, steps):
-    return x[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))]
+    # the leading ... keeps a 0-d result a view (x[()] of a 0-d array is a numpy scalar copy)
+    return x[(..., *(slice(a, b, c) for a, b, c in zip(starts, stops, steps)))]
 
 
 def cat(*xs, dim):
@@ -284,7 +295,8 @@ def index_put(x, value, *idx, spec):
     out = x.copy()
     view, spec = _select_ints(out, spec, idx)
     _check_bounds(view, spec, idx)
-    view[_index_key(spec, idx)] = value
+    lead = next((i for i, n in enumerate(value.shape) if n != 1), value.ndim)
+    view[_index_key(spec, idx)] = value.reshape(value.shape[lead:])  # torch drops leading 1s
     return out
 
 

@@ -541,7 +541,18 @@ def evaluate(op: Op, arrays: Sequence[np.ndarray], attrs: Mapping[str, Any],
     kwargs = {**attrs, "rng": rng} if opdef.random else attrs
     with np.errstate(all="ignore"):
         out = np.asarray(opdef.impl(*_widen_half(arrays), **kwargs))
-        return out if out.dtype == result.dtype.np else out.astype(result.dtype.np)
+        out = out if out.dtype == result.dtype.np else out.astype(result.dtype.np)
+    if op in C_ORDER_RESULTS and not out.flags.c_contiguous:
+        out = np.asarray(out, order="C")  # (np.ascontiguousarray makes a 0-d array 1-d)
+    return out
+
+
+# Ops whose result torch allocates contiguous whatever the operand's strides (numpy's would keep
+# a transposed operand's order, and a following .view(-1) would then fail where torch's works).
+C_ORDER_RESULTS = frozenset({
+    Op.CUMSUM, Op.CUMPROD, Op.CUMARGMAX, Op.CUMARGMIN, Op.SOFTMAX, Op.LOG_SOFTMAX,
+    Op.LAYER_NORM, Op.TRIL, Op.TRIU, Op.GATHER,
+})
 
 
 def _widen_half(arrays: Sequence[np.ndarray]) -> Sequence[np.ndarray]:

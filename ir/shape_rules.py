@@ -491,14 +491,24 @@ def index_put(types: Types, attrs: Attrs, op: str = "index_put"):
     (target,) = index((x, *types[2:]), attrs, op)
     if value.dtype is not x.dtype:
         raise RuntimeError(f"index_put: value dtype {value.dtype.value} != {x.dtype.value}")
-    try:
-        broadcast_shapes(target.shape, value.shape)
-    except RuntimeError:
+    if not _broadcasts_into(value.shape, target.shape):
         raise RuntimeError(
             f"shape mismatch: value tensor of shape {fmt_shape(value.shape)} cannot be "
             f"broadcast to indexing result of shape {fmt_shape(target.shape)}"
-        ) from None
+        )
     return (x,)
+
+
+def _broadcasts_into(value, target) -> bool:
+    """torch's setitem rule: `value`, less its leading 1-dims, expands to `target` (a `?` dim
+    on either side is checked at run time)."""
+    value = tuple(value)
+    while value and value[0] == 1:
+        value = value[1:]
+    if len(value) > len(target):
+        return False
+    tail = target[len(target) - len(value):]
+    return all(v in (1, t) or v is None or t is None for v, t in zip(value, tail))
 
 
 def gather(types: Types, attrs: Attrs, op: str = "gather"):
