@@ -52,6 +52,26 @@ def as_tensor_arg(x, name: str = "input"):
     raise TypeError(f"{name} must be a Tensor, got {type(x).__name__}")
 
 
+def c_order(t):
+    """`t`, a fresh result torch allocates contiguous that a composite built as a view of an
+    intermediate, with its eager values laid out in C order (graphs hold values, not layouts),
+    so a following .view() works as in torch."""
+    if not t._data.flags.c_contiguous:
+        t._data = np.asarray(t._data, order="C")  # (np.ascontiguousarray makes 0-d 1-d)
+    return t
+
+
+def contiguous_result(fn):
+    """Decorates a composite whose result torch allocates contiguous (see c_order)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return c_order(fn(*args, **kwargs))
+
+    return wrapper
+
+
 # --- argument normalization ---------------------------------------------------------------------
 
 def normalize_dim(dim, ndim: int) -> int:
@@ -398,6 +418,11 @@ def _correction(unbiased, correction) -> float:
 
 def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     """Two-pass variance: mean((x - mean)^2) * n / (n - correction)."""
+    return to_dtype(_var64(input, dim, unbiased, keepdim, correction), input.dtype)
+
+
+def _var64(input, dim, unbiased, keepdim: bool, correction) -> Tensor:
+    """var in float64, as torch accumulates it (float32's squares overflow above 1.8e19)."""
     if isinstance(dim, bool):  # torch's legacy var(unbiased) positional form
         dim, unbiased = None, dim
     c = _correction(unbiased, correction)
@@ -407,13 +432,15 @@ def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=Non
         )
     dims = normalize_dims(dim, input.ndim)
     n = math.prod(input.shape[d] for d in dims)
-    centered = input - mean(input, dims, keepdim=True)
+    wide = to_dtype(input, DType.float64)
+    centered = wide - mean(wide, dims, keepdim=True)
     total = sum(centered * centered, dims, keepdim=keepdim)
     return total / builtins.max(n - c, 0)
 
 
 def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
-    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+    """sqrt(var), taken in float64 before rounding to input's dtype, as torch."""
+    return to_dtype(_var64(input, dim, unbiased, keepdim, correction).sqrt(), input.dtype)
 
 
 def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
@@ -458,7 +485,7 @@ def logsumexp(input, dim, keepdim: bool = False) -> Tensor:
     m = amax(input, dims, keepdim=True)
     m = masked_fill(m, m.abs() == math.inf, 0.0)
     out = sum((input - m).exp(), dims, keepdim=True).log() + m
-    return out if keepdim else squeeze(out, dims)
+    return c_order(out if keepdim else squeeze(out, dims))
 
 
 def cumsum(input, dim, *, dtype=None) -> Tensor:
@@ -618,7 +645,16 @@ def expand(input, *sizes) -> Tensor:
         raise RuntimeError(
             f"expand: -1 is not allowed in a leading, non-existing dimension (sizes {list(sizes)})"
         )
+    if shape == (1,) * lead + tuple(input.shape) and not _open_dims(input):
+        # broadcasts nothing: a writable view, as torch's (capture writes back through it)
+        return dispatch(Op.RESHAPE, input, shape=shape)
     return dispatch(Op.EXPAND, input, shape=shape)
+
+
+def _open_dims(input):
+    from tracejit.indexing import open_dims
+
+    return open_dims(input)
 
 
 def repeat(input, *sizes) -> Tensor:
@@ -634,7 +670,10 @@ def repeat(input, *sizes) -> Tensor:
     target = tuple(x for r, s in zip(sizes, shape) for x in (r, s))
     x = dispatch(Op.RESHAPE, input, shape=inter)
     x = dispatch(Op.EXPAND, x, shape=target)
-    return dispatch(Op.RESHAPE, x, shape=tuple(r * s for r, s in zip(sizes, shape)))
+    out = dispatch(Op.RESHAPE, x, shape=tuple(r * s for r, s in zip(sizes, shape)))
+    if np.may_share_memory(out._data, input._data):  # torch's repeat never returns a view
+        out = dispatch(Op.COPY, out)
+    return c_order(out)
 
 
 def narrow(input, dim, start, length) -> Tensor:

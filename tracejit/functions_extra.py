@@ -19,6 +19,7 @@ from tracejit.functions import (
     _T,
     as_tensor_arg,
     bmm,
+    contiguous_result,
     expand,
     matmul,
     mm,
@@ -316,6 +317,7 @@ def tensordot(a, b, dims=2) -> Tensor:
     return reshape(out, *(a.shape[d] for d in free_a), *(b.shape[d] for d in free_b))
 
 
+@contiguous_result
 def cdist(x1, x2, p: float = 2.0, compute_mode=None) -> Tensor:
     """Pairwise p-norm distances between the rows of x1 (.., P, M) and x2 (.., R, M)."""
     x1, x2 = as_tensor_arg(x1, "x1"), as_tensor_arg(x2, "x2")

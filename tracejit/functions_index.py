@@ -23,6 +23,7 @@ from tracejit.dispatch import (
 from tracejit.functions import (
     _T,
     as_tensor_arg,
+    c_order,
     cat,
     expand,
     gather,
@@ -81,7 +82,7 @@ def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
     indices = argsort(input, d, descending=largest)
     if input.ndim:
         indices = narrow(indices, d, 0, k)
-    return topk_result(gather(input, d, indices), indices)
+    return topk_result(gather(input, d, indices), c_order(indices))
 
 
 # --- flip and roll ------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from tracejit.functions import (
     amax,
     amin,
     as_tensor_arg,
+    c_order,
+    contiguous_result,
     normalize_dim,
     permute,
     reshape,
@@ -367,6 +369,7 @@ def kron(input, other) -> Tensor:
     return reshape(a * b, tuple(x * y for x, y in zip(shape_a, shape_b)))
 
 
+@contiguous_result
 def cross(input, other, dim=None) -> Tensor:
     """The 3-vector cross product along `dim` (the first dim of size 3 when None)."""
     input, other = as_tensor_arg(input), as_tensor_arg(other, "other")
@@ -422,7 +425,7 @@ def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor
     order, batch = [0] * ndim, iter(range(ndim - 2))
     for d in range(ndim):
         order[d] = ndim - 2 if d == d1 else ndim - 1 if d == d2 else next(batch)
-    return permute(square, *order)
+    return c_order(permute(square, *order))
 
 
 def diag(input, diagonal: int = 0) -> Tensor:

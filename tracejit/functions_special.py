@@ -25,7 +25,7 @@ from tracejit.dispatch import (
     result_type,
     to_dtype,
 )
-from tracejit.functions import as_tensor_arg, expand, where
+from tracejit.functions import as_tensor_arg, contiguous_result, expand, where
 from tracejit.ir import DType, Op
 
 if TYPE_CHECKING:
@@ -239,6 +239,7 @@ def lu_solve(b, LU_data, LU_pivots) -> Tensor:
     return linalg.lu_solve(LU_data, LU_pivots, b)
 
 
+@contiguous_result
 def frobenius_norm(input, dim, keepdim: bool = False) -> Tensor:
     """torch.frobenius_norm (deprecated): linalg.vector_norm(input, 2, dim, keepdim)."""
     from tracejit import linalg

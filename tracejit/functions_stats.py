@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tracejit.dispatch import concrete, current_mode, dispatch, to_dtype
-from tracejit.functions import as_tensor_arg, cat, normalize_dim, reshape, where
+from tracejit.functions import (
+    as_tensor_arg,
+    c_order,
+    cat,
+    contiguous_result,
+    normalize_dim,
+    reshape,
+    where,
+)
 from tracejit.ir import DType, Op
 
 if TYPE_CHECKING:
@@ -45,7 +53,8 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> kthvalue_re
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
     x = reshape(input, 1) if input.ndim == 0 else input
     values, indices = _sorted(x, d)
-    out = _pick(values, indices, d, k - 1, keepdim or input.ndim == 0, kthvalue_result)
+    out = kthvalue_result(*map(c_order, _pick(values, indices, d, k - 1,
+                                              keepdim or input.ndim == 0, kthvalue_result)))
     return kthvalue_result(*(reshape(t, ()) for t in out)) if input.ndim == 0 else out
 
 
@@ -200,7 +209,7 @@ def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool =
         np.asarray(test_elements))
     elements, test = as_tensor_arg(elements), as_tensor_arg(test)
     hit = (elements.unsqueeze(-1) == reshape(test, -1)).any(-1)
-    return ~hit if invert else hit
+    return c_order(~hit if invert else hit)  # torch allocates the result contiguous
 
 
 def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
@@ -260,6 +269,7 @@ def diagflat(input, offset: int = 0) -> Tensor:
     return diag(reshape(as_tensor_arg(input), -1), offset)
 
 
+@contiguous_result
 def trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The trapezoid rule along dim, with sample points x or spacing dx (default 1)."""
     y = as_tensor_arg(y)

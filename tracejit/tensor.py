@@ -16,7 +16,7 @@ import numpy as np
 
 from tracejit import functions as F
 from tracejit import functions_index as FI
-from tracejit.dispatch import alias, assign, concrete, dispatch, dispatch_inplace
+from tracejit.dispatch import alias, assign, concrete, dispatch, dispatch_inplace, to_dtype
 from tracejit.functions_special import SpecialMethods
 from tracejit.indexing import getitem, setitem
 from tracejit.ir import DType, Op, Size, TensorType
@@ -518,7 +518,9 @@ class Tensor(TorchMethods, SpecialMethods):
         return dispatch_inplace(Op.ROUND, self, decimals=decimals)
 
     def square(self) -> Tensor:
-        return self * self
+        """self * self; a bool tensor squares as int64 (torch computes it as pow(self, 2))."""
+        x = to_dtype(self, DType.int64) if self.dtype is DType.bool else self
+        return x * x
 
     def clamp(self, min=None, max=None) -> Tensor:
         return F.clamp(self, min, max)
@@ -549,7 +551,11 @@ class Tensor(TorchMethods, SpecialMethods):
         return self != self
 
     def lerp(self, end, weight) -> Tensor:
-        return self + weight * (end - self)
+        """torch's two-sided formula: exact at both ends (weight 0 gives self, 1 gives end)."""
+        diff = end - self
+        if isinstance(weight, Tensor):
+            return F.where(weight.abs() < 0.5, self + weight * diff, end - diff * (1 - weight))
+        return self + weight * diff if abs(weight) < 0.5 else end - diff * (1 - weight)
 
     # --- in-place fills and copies -----------------------------------------------------------
     def fill_(self, value) -> Tensor:
