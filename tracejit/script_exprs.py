@@ -105,6 +105,10 @@ class Expressions:
                 if isinstance(value, Undefined):
                     raise f.source.error(node, f"variable '{name}' {value.why}",
                                          "assign it on every path before this use")
+                if scope is f.globals:
+                    self.guard_name(scope, name, value)
+                elif scope is f.closure and name not in f.shadow and name in f.cells:
+                    self.guard_name(None, name, value, f.cells[name])
                 return value
         if hasattr(builtins, name):
             return getattr(builtins, name)
@@ -119,9 +123,11 @@ class Expressions:
         obj = self.expr(node.value, f)
         self.mode.loc = f.source.loc(node)
         try:
-            return self.read_attribute(obj, node.attr, getattr(obj, node.attr))
+            value = getattr(obj, node.attr)
         except AttributeError as e:
             raise f.source.error(node, str(e)) from None
+        self.guard_attribute(obj, node.attr, value)
+        return self.read_attribute(obj, node.attr, value)
 
     def e_Subscript(self, node, f) -> Any:
         obj, index = self.expr(node.value, f), self.expr(node.slice, f)

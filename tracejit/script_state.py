@@ -16,6 +16,9 @@ reads in the same call see it) and gets its old value back when scripting ends.
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from tracejit.nn.module import Module
@@ -36,6 +39,8 @@ class PythonState:
         self.owned: dict[int, tuple[object, int]] = {}  # id(container) -> (it, dynamic depth)
         self.attr_writes: list[tuple[object, str, object]] = []  # (obj, name, value before)
         self.attr_reads: set[tuple[int, str]] = set()  # plain tensor attributes read
+        # the Python values the code read that the graph bakes in: (kind, id, name) -> Guard
+        self.guards: dict[tuple, Guard] = {}
 
     def made(self, container) -> Any:
         """`container` was built here (a list or dict display, a comprehension)."""
@@ -67,6 +72,28 @@ class PythonState:
                 name not in obj._parameters and name not in obj._buffers:
             self.attr_reads.add((id(obj), name))
         return value
+
+    # --- guards: Python values baked into the graph, checked on each call ---------------------
+    def guard_name(self, scope, name: str, value, cell=None) -> None:
+        """A global (`scope` is the function's globals) or closure variable (`cell`) read:
+        numbers and strings by value, anything else (a function, a tensor baked in as a
+        constant, a list) by identity: rebinding the name is seen, mutating it in place not."""
+        if cell is not None:
+            self.guards.setdefault(("cell", id(cell), name), Guard(
+                _cell_reader(cell), value, f"the closure variable {name}"))
+        elif isinstance(scope, dict):
+            self.guards.setdefault(("global", id(scope), name), Guard(
+                _dict_reader(scope, name), value, f"the global {name}"))
+
+    def guard_attribute(self, obj, name: str, value) -> None:
+        """An attribute read (`self.scale`, `config.eps`, `self.training`)."""
+        if isinstance(obj, Tensor) or isinstance(value, Tensor) or not _guardable(value) or \
+                any(o is obj and n == name for o, n, _ in self.attr_writes):
+            return  # tensors are inputs or constants; an attribute the code wrote is its own
+        if not _immutable(value) and not isinstance(obj, (Module, types.ModuleType)):
+            return  # only numbers and such are baked from arbitrary objects
+        self.guards.setdefault(("attr", id(obj), name), Guard(
+            _attr_reader(obj, name), value, f"{type(obj).__name__}.{name}"))
 
     def write_attribute(self, obj, name: str, value, f: Frame, node) -> None:
         """`obj.name = value` in scripted code: a tensor on a module becomes a graph output
@@ -113,6 +140,50 @@ class PythonState:
             else:
                 setattr(obj, name, old)
         self.attr_writes.clear()
+
+
+class Guard:
+    """A Python value the scripted code read when it was scripted; `changed()` at each call."""
+
+    __slots__ = ("identity", "read", "value", "what")
+
+    def __init__(self, read: Callable[[], Any], value, what: str):
+        self.read, self.value, self.what = read, value, what
+        self.identity = not _immutable(value)  # a module, function, class: the same object
+
+    def changed(self) -> bool:
+        now = self.read()
+        if now is self.value:
+            return False
+        return self.identity or type(now) is not type(self.value) or now != self.value
+
+
+def _guardable(value) -> bool:
+    """Values whose change makes the graph stale: numbers, strings, tuples of them; modules,
+    functions and classes (a rebound name). Not bound methods, made afresh on each read."""
+    return _immutable(value) or isinstance(value, (types.FunctionType, types.ModuleType, type,
+                                                   Module, types.BuiltinFunctionType, Enum))
+
+
+def _dict_reader(scope: dict, name: str) -> Callable[[], Any]:
+    return lambda: scope.get(name, MISSING)
+
+
+def _cell_reader(cell) -> Callable[[], Any]:
+    def read():
+        try:
+            return cell.cell_contents
+        except ValueError:  # emptied
+            return MISSING
+    return read
+
+
+def _attr_reader(obj, name: str) -> Callable[[], Any]:
+    if isinstance(obj, Module):  # the dict the value is in: no __getattr__ fallback per call
+        for where in (obj.__dict__, obj._modules):
+            if name in where:
+                return lambda: where.get(name, MISSING)
+    return lambda: getattr(obj, name, MISSING)
 
 
 def _immutable(value) -> bool:

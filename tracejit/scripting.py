@@ -24,6 +24,12 @@ does not rescript (a loop bound is an argument, not a constant). Where code need
 as a Python number (a shape, an index), the function is scripted again with those arguments
 static, part of the cache key. `bool`, `str`, `None`, lists and tuples of numbers are static.
 
+Python values the code reads when it is scripted (globals, closure variables, module
+attributes: numbers, strings, tuples of them, and which function, module or tensor a name holds)
+are baked into the graph and guarded: each call checks them, and a change scripts again (logged
+on `TRACEJIT_LOG=recompiles`). The contents of a mutable object (a global list, a tensor read
+from a global) are baked unguarded: only rebinding the name is seen.
+
 What cannot be captured raises `ScriptError` with file:line:col, the source line, a caret under
 the construct, the reason and what to write instead; `ScriptError.node` is the exact construct
 (the point a later graph break would split the function at).
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import collections.abc
 import contextlib
 import inspect
 import logging
@@ -62,6 +69,7 @@ from tracejit.script_source import (
     FLAGS,
     MAX_DEPTH,
     MAX_UNROLL,
+    MISSING,
     RET,
     RETVAL,
     ScriptError,
@@ -163,7 +171,9 @@ class Frame:
         self.globals = fn.__globals__
         cells = fn.__closure__ or ()
         self.closure = {}
-        for name, cell in zip(fn.__code__.co_freevars, cells):
+        self.cells = dict(zip(fn.__code__.co_freevars, cells))
+        self.shadow: collections.abc.Mapping = {}  # enclosing variables of scripted code
+        for name, cell in self.cells.items():
             with contextlib.suppress(ValueError):  # an empty cell (not yet assigned)
                 self.closure[name] = cell.cell_contents
         for flag in FLAGS:
@@ -176,6 +186,7 @@ class Frame:
         f = cls.__new__(cls)
         f.source, f.env, f.assigned, f.globals = outer.source, env, {}, outer.globals
         f.closure = collections.ChainMap(outer.env, outer.closure)
+        f.cells, f.shadow = outer.cells, collections.ChainMap(outer.env, outer.shadow)
         for flag in FLAGS:
             env[flag] = False  # outer's own flags stay outer's: env shadows them
         return f
@@ -551,11 +562,35 @@ class _Scripted:
         self._fast.clear()
         raise _Rescript()
 
+    _guards: tuple = ()  # the Python values every cached graph baked in (script_state.Guard)
+    _guard_keys: dict | None = None
+
     def __call__(self, *args, **kwargs):
+        for guard in self._guards:
+            if guard.read() is not guard.value and guard.changed():
+                self._stale(guard)
+                break
         try:
             return super().__call__(*args, **kwargs)
         except _Rescript:  # keys change with static numbers: start the call again
             return super().__call__(*args, **kwargs)
+
+    def _stale(self, guard) -> None:
+        """A value the graphs baked in changed since scripting: drop them all, script again."""
+        now = guard.read()
+        log.info("rescripting %s: %s changed (was %s, is %s)", self._name, guard.what,
+                 _show(guard.value), "deleted" if now is MISSING else _show(now))
+        self._cache.clear()
+        self._fast.clear()
+        self._guards, self._guard_keys = (), None
+
+    def _keep_guards(self, scripter: Scripter) -> None:
+        keys = self._guard_keys if self._guard_keys is not None else {}
+        keyed = {id(m) for m in self._module.modules()} if self._module is not None else ()
+        for key, guard in scripter.guards.items():
+            if key[2] != "training" or key[1] not in keyed:  # training flags: in the key
+                keys.setdefault(key, guard)
+        self._guard_keys, self._guards = keys, tuple(keys.values())
 
     def _script(self, args, kwargs):
         if isinstance(current_mode(), TraceMode):
@@ -585,6 +620,7 @@ class _Scripted:
         finally:
             scripter.restore_attributes()
             mode.release()
+        self._keep_guards(scripter)
         spec = self._specialize(graph, structure, out_structure, leaves, state_names, mutated,
                                 sources, "scripted")
         spec.writes = writes
@@ -679,6 +715,11 @@ def script(fn_or_module=None, *, strict: bool = False, cache_size: int = 8,
         return ScriptedFunction(fn_or_module, fn_or_module.__name__, None, **options)
     raise TypeError(f"script() takes a function or an nn.Module, got "
                     f"{type(fn_or_module).__name__}")
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _pos(node) -> dict:

@@ -258,3 +258,129 @@ def test_float64_tensor_keeps_the_full_precision_of_the_number():
     x = np.array([1.0, 3.0], np.float64)
     compare(times, x, extra=(0.1,))
     compare(times, x.astype(np.float32), extra=(1e-8 + 1.0,))
+
+
+# --- 2. Python values the scripted code read are guarded, not baked silently ----------------
+SCALE = 2.0
+MODE = "double"
+
+
+def scaled_by_global(x):
+    if MODE == "double":
+        return x * SCALE * 2
+    return x * SCALE
+
+
+class _Scaled(tj.nn.Module):
+    def __init__(self, lib):
+        super().__init__()
+        self.scale, self.shift, self.negate = 0.5, 1, False
+        self.lib = lib
+
+    def forward(self, x):
+        y = x * self.scale + self.shift
+        if self.negate:
+            y = -y
+        if self.training:
+            y = y * 2
+        return y
+
+
+def test_changed_module_attributes_rescript(caplog):
+    x = _data((2, 3))
+    ours, theirs = _Scaled(tj), _Scaled(torch)
+    scripted = tj.script(ours, backend="eager")
+    changes = [("scale", 1.5), ("shift", 3), ("negate", True), ("scale", 1.5), ("shift", 2.5)]
+    with caplog.at_level("INFO", logger="tracejit.recompiles"):
+        for name, value in [(None, None), *changes]:
+            if name is not None:
+                setattr(ours, name, value)
+                setattr(theirs, name, value)
+            for module in (ours, theirs):
+                module.train(name != "negate")
+            expected = theirs.forward.__func__(theirs, torch.tensor(x))
+            _same(scripted(tj.tensor(x)), expected)
+    rescripts = [r.getMessage() for r in caplog.records if "rescripting" in r.getMessage()]
+    assert len(rescripts) == 4, rescripts  # setting scale to 1.5 again changes nothing
+    assert "_Scaled.scale changed (was 0.5, is 1.5)" in rescripts[0]
+
+
+def test_changed_global_rescripts():
+    global SCALE, MODE
+    scripted = tj.script(scaled_by_global, backend="eager")
+    x = _data((3,))
+    try:
+        for SCALE, MODE in [(2.0, "double"), (3.0, "double"), (3.0, "single"), (-1.0, "x")]:  # noqa: B007
+            expected = scaled_by_global(torch.tensor(x))
+            _same(scripted(tj.tensor(x)), expected)
+    finally:
+        SCALE, MODE = 2.0, "double"
+
+
+def test_changed_closure_variable_rescripts():
+    factor = 2
+
+    def by_factor(x):
+        return x * factor
+    scripted = tj.script(by_factor, backend="eager")
+    x = _data((3,))
+    for factor in (2, 5, 0.25):  # noqa: B007 - the closure reads it
+        _same(scripted(tj.tensor(x)), by_factor(torch.tensor(x)))
+
+
+def test_rebound_global_function_rescripts():
+    global _helper_act
+    scripted = tj.script(_uses_act, backend="eager")
+    x = _data((4,))
+    try:
+        for act in (_relu, _neg):
+            _helper_act = act
+            _same(scripted(tj.tensor(x)), _uses_act(torch.tensor(x)))
+    finally:
+        _helper_act = _relu
+
+
+def _relu(x):
+    return x.relu()
+
+
+def _neg(x):
+    return -x
+
+
+_helper_act = _relu
+
+
+def _uses_act(x):
+    return _helper_act(x) + 1
+
+
+def test_unchanged_values_keep_the_cached_graph():
+    scripted = tj.script(scaled_by_global, backend="eager")
+    x = tj.tensor(_data((3,)))
+    scripted(x)
+    graph = scripted.graph
+    for _ in range(3):
+        scripted(x)
+    assert scripted.graph is graph and len(scripted.graphs) == 1
+
+
+OFFSET = tj.tensor([1.0, 2.0, 3.0])
+
+
+def adds_global_tensor(x):
+    return x + OFFSET
+
+
+def test_rebound_global_tensor_rescripts():
+    global OFFSET
+    scripted = tj.script(adds_global_tensor, backend="eager")
+    x = _data((3,))
+    saved = OFFSET
+    try:
+        for values in ([1.0, 2.0, 3.0], [-4.0, 0.5, 9.0]):
+            OFFSET = tj.tensor(values)
+            expected = torch.tensor(x) + torch.tensor(values)
+            _same(scripted(tj.tensor(x)), expected)
+    finally:
+        OFFSET = saved
