@@ -16,6 +16,7 @@ import re
 import sys
 import zipfile
 
+from tracejit.ir.graph import Graph
 from tracejit.ir.parser import ParseError, parse
 from tracejit.ir.verifier import VerifyError, verify
 from tracejit.passes import DEFAULT_PIPELINE, Options, parse_pipeline, run_pipeline
@@ -55,7 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def process(text: str, source: str, args, out: list[str]) -> None:
     """Parse, verify and run the pipeline on one input, appending what to print to `out`."""
-    optimize(verify(parse(text, source=source)), args, out)
+    optimize(checked(text, source), args, out)
+
+
+def checked(text: str, source: str) -> Graph:
+    """The verified graph of `text`. Whatever else parsing or verifying untrusted text raises
+    (a number too long to convert, nesting too deep) is a VerifyError naming the input."""
+    try:
+        return verify(parse(text, source=source))
+    except (ParseError, VerifyError):
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as e:
+        raise VerifyError(f"{source}: error: cannot read the IR ({type(e).__name__}: {e})"[:600]) \
+            from None
 
 
 def optimize(graph, args, out: list[str]) -> None:
