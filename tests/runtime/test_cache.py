@@ -728,3 +728,40 @@ def test_with_the_disk_cache_off_every_process_runs_the_pipeline(trace_script, t
     for _ in range(2):
         counters, _ = _trace_in_a_fresh_process(trace_script, "off")
         assert counters[:2] == ["0", "1"]
+
+
+# -- entries that are not regular files: a miss, never a hang ---------------------------------
+
+
+def _non_regular(kind: str, path: Path) -> None:
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "link_to_dev_zero":
+        path.symlink_to("/dev/zero")
+    else:  # larger than the cache ever writes
+        path.write_bytes(bytes(5000))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"),
+                    reason="needs FIFOs and /dev/zero")
+@pytest.mark.parametrize("kind", ["fifo", "directory", "link_to_dev_zero", "oversized"])
+def test_an_entry_that_is_not_a_regular_file_is_a_logged_miss(tmp_path, kind, caplog):
+    c = CompileCache(tmp_path, max_bytes=4096, memory_entries=0)
+    k = key(f"graph {kind}")
+    path = _entry(tmp_path, k)
+    _non_regular(kind, path)
+    result = {}
+    reader = threading.Thread(target=lambda: result.update(got=c.get(k)), daemon=True)
+    with caplog.at_level("WARNING", logger="tracejit.cache"):
+        reader.start()
+        reader.join(20)
+    assert not reader.is_alive(), "reading the entry blocked"
+    assert result == {"got": None}
+    assert (c.stats.misses, c.stats.corrupt) == (1, 1)
+    assert any(str(path) in r.getMessage() and "not a regular file" in r.getMessage()
+               for r in caplog.records)
+    if kind != "directory":  # removed, so that the next put writes a real entry
+        c.put(k, b"code")
+        assert CompileCache(tmp_path).get(k) == b"code"
