@@ -40,6 +40,7 @@ from tracejit.tracer import (
     SizeReads,
     TraceError,
     TraceMode,
+    runtime_error,
     size_guard_error,
     user_location,
 )
@@ -207,7 +208,7 @@ class _Traced:
                     return spec.call(args)
                 except AssertionError as e:
                     if SIZE_GUARD not in str(e):
-                        raise
+                        raise runtime_error(e) from None
                     _, leaves, state = self._key(args, kwargs)  # a size guard failed
                     return self._resize(spec, args, kwargs, leaves, state, str(e))
         if isinstance(current_mode(), TraceMode):  # called from code being traced: inline it
@@ -231,7 +232,7 @@ class _Traced:
             return self._run_spec(spec, leaves, state)
         except AssertionError as e:
             if SIZE_GUARD not in str(e):
-                raise
+                raise runtime_error(e) from None
             return self._resize(spec, args, kwargs, leaves, state, str(e))
 
     def _run_spec(self, spec: Specialization, leaves: list[Tensor], state: list[Tensor]):
@@ -251,7 +252,7 @@ class _Traced:
                 result = self._run_spec(other, leaves, state)
             except AssertionError as e:
                 if SIZE_GUARD not in str(e):
-                    raise
+                    raise runtime_error(e) from None
                 continue
             self._last = other
             return result

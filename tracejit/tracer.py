@@ -241,6 +241,26 @@ def _shape_attr(tensor) -> tuple:
 # --- reading a `?` dim's size into Python: a guard, so no call silently keeps the example's ------
 
 SIZE_GUARD = "tracejit size guard: "  # starts the message of the assert a size read records
+RUNTIME_CHECK = "tracejit check: "  # starts an assert's message that calls raise as RuntimeError
+
+
+def _length(tensor: Tensor, dim: int) -> Tensor:
+    """The size of `tensor`'s dim `dim` as a traced int64[] (a `?` dim's size on each call)."""
+    # a bool tensor of its shape (any values), reduced to the dim; its length, counted
+    flags = tensor if tensor._data.dtype == np.bool_ else tensor.ne(tensor)
+    others = tuple(k for k in range(tensor.ndim) if k != dim)
+    rows = flags.any(dim=others) if others else flags
+    return rows.eq(rows).sum()
+
+
+def runtime_error(error: AssertionError) -> Exception:
+    """The error a call raises for a failed assert op: RuntimeError for tracejit's own checks
+    (torch raises RuntimeError there), the AssertionError itself for the user's asserts."""
+    text = str(error)
+    if RUNTIME_CHECK not in text:
+        return error
+    where, _, said = text.partition(RUNTIME_CHECK)
+    return RuntimeError(f"{where}{said}")
 
 
 class OpenSize(Size):
@@ -520,6 +540,7 @@ class TraceMode(EagerMode):
         if op in _SIZED and _unknown_dims(values[:1]) and not self.guarded(values[0]):
             if op is Op.EXPAND:
                 return self.open_expand(operands[0], values[0], attrs, types)
+            given = attrs
             try:
                 op, attrs, picks = keep_open(op, values[0].type.shape,
                                              tuple(operands[0].shape), attrs)
@@ -529,11 +550,13 @@ class TraceMode(EagerMode):
                         self.guard_size(operands[0], d)
                 picks = None
             if picks is not None:  # fixed bounds on a `?` dim: take those rows, bounds-checked
+                self.require_rows(operands[0], given)
                 operands = [operands[0], Tensor._wrap(picks)]
                 operands[1]._basic_index = True  # a view in torch (see _is_view)
                 values = [values[0], self.constant(operands[1])]
         attrs = plain(attrs)
-        if _unknown_dims(values) and not _rule_takes_open(op, values, attrs):
+        if _unknown_dims(values) and (not _rule_takes_open(op, values, attrs) or (
+                op in _SIZED and self.guarded(values[0]))):  # sizes read: attributes hold them
             values = self.pin(operands, values)
         dynamic = OPS[op].random or any(id(v) in self.dynamic for v in values)
         if dynamic and self.abstract and op not in _VIEWS:
@@ -702,14 +725,23 @@ class TraceMode(EagerMode):
         where = f"{loc.file}:{loc.line}" if loc is not None else "an unknown line"
         size = tensor._data.shape[dim]
         self.sized[id(value), dim] = (where, size)
-        # a bool tensor of its shape (any values), reduced to the `?` dim; its length, counted
-        flags = tensor if tensor._data.dtype == np.bool_ else tensor.ne(tensor)
-        others = tuple(k for k in range(tensor.ndim) if k != dim)
-        rows = flags.any(dim=others) if others else flags
-        count = rows.eq(rows).sum()
-        ok = self.value_of(count.eq(size))
+        ok = self.value_of(_length(tensor, dim).eq(size))
         message = f"{SIZE_GUARD}the size of a data-dependent dim read at {where} was {size}"
         self.body.append(Operation.create(Op.ASSERT, [ok], {"message": message}, [], loc=loc))
+
+    def require_rows(self, tensor: Tensor, attrs: dict) -> None:
+        """A slice of fixed bounds (narrow, topk) along a `?` dim: each call checks that the
+        dim reaches its stop, raising torch's RuntimeError where it does not."""
+        shape = self.value_of(tensor).type.shape
+        for d, (start, stop) in enumerate(zip(attrs["starts"], attrs["stops"])):
+            if shape[d] is None and not isinstance(stop, OpenDim):
+                ok = self.value_of(_length(tensor, d).ge(int(stop)))
+                loc = user_location()
+                message = (f"{loc}: " if loc is not None else "") + (
+                    f"{RUNTIME_CHECK}start ({start}) + length ({stop - start}) exceeds the "
+                    "dimension size (narrow or topk of a data-dependent dim)")
+                self.body.append(Operation.create(Op.ASSERT, [ok], {"message": message}, [],
+                                                  loc=loc))
 
     def location(self) -> Loc | None:
         """Where the op being recorded comes from in the user's code."""
