@@ -40,6 +40,11 @@ class Flow:
     """The control-flow half of the Scripter (see scripting.py)."""
 
     # --- structured if ------------------------------------------------------------------------
+    def ir_type(self, t: Tensor) -> TensorType:
+        """`t`'s type in the graph: a data-dependent dim is `?` there, a size in its data."""
+        value = getattr(t, "_value", None)
+        return value.type if value is not None else t._type
+
     def snapshot(self) -> dict[int, tuple[Tensor, Any]]:
         return {id(t): (t, t._value) for t in self.mode.live()
                 if getattr(t, "_value", None) is not None}
@@ -99,14 +104,14 @@ class Flow:
             va, vb = tlive.get(key, (t, None))[1], elive.get(key, (t, None))[1]
             if va is not vb and va is not None and vb is not None:
                 written.append(t)
-                pairs.append((va, vb, t._type, None))
+                pairs.append((va, vb, va.type, t))
         self.restore(live0)
         tb.append(Operation.create(Op.YIELD, [p[0] for p in pairs], {}, []))
         eb.append(Operation.create(Op.YIELD, [p[1] for p in pairs], {}, []))
         op = Operation.create(Op.IF, [cond_value], {}, [p[2] for p in pairs], [tb, eb],
                               loc=f.source.loc(node))
         self.mode.body.append(op)
-        results = iter(self.mode.dynamic_tensor(v) for v in op.results)
+        results = iter(self.mode.dynamic_tensor(v, p[3]) for v, p in zip(op.results, pairs))
         f.env = {name: _build(value, results) for name, value in merged.items()}
         for t in written:
             self.mode.bind(t, next(results)._value)
@@ -136,11 +141,13 @@ class Flow:
             raise f.source.error(node, f"variable '{show(name)}' is {describe(a)} after one "
                                        f"branch and {describe(b)} after the other",
                                  "give it the same kind of value on both branches")
-        if ta._type != tb_._type:
-            raise f.source.error(node, f"variable '{show(name)}' is {ta._type} after the "
-                                       f"then branch and {tb_._type} after the else branch",
+        if self.ir_type(ta) != self.ir_type(tb_):
+            raise f.source.error(node, f"variable '{show(name)}' is {self.ir_type(ta)} after "
+                                       f"the then branch and {self.ir_type(tb_)} after the "
+                                       "else branch",
                                  "both branches must give it the same dtype and shape")
-        pairs.append((self.mode.value_of(ta), self.mode.value_of(tb_), ta._type, None))
+        va = self.mode.value_of(ta)
+        pairs.append((va, self.mode.value_of(tb_), va.type, ta))
         return _Slot()
 
     def as_tensor(self, v, other) -> Tensor | None:
@@ -263,7 +270,7 @@ class Flow:
             bounds = [b if isinstance(b, Tensor) else self.constant(b, DType.int64)
                       for b in bounds]
             bounds = [b if b.dtype is DType.int64 else b.to(DType.int64) for b in bounds]
-        arg_types = [t._type for t in inits]
+        arg_types = [self.ir_type(t) for t in inits]
         counter = None
         if index_kind:
             block = Block.create([TensorType(DType.int64, ()), *arg_types])
@@ -277,7 +284,7 @@ class Flow:
         body, mode.body = mode.body, block
         self.dynamic_depth += 1
         try:
-            bound = [mode.dynamic_tensor(v) for v in args]
+            bound = [mode.dynamic_tensor(v, t) for v, t in zip(args, inits)]
             starts = iter(bound)
             for name, template in zip(names, templates):
                 f.env[name] = _build(template, starts)
@@ -353,7 +360,8 @@ class Flow:
                 init_values = [mode.value_of(counter), *init_values]
             op = Operation.create(Op.WHILE, init_values, {}, arg_types, [block], loc=loc)
         mode.body.append(op)
-        results = [mode.dynamic_tensor(v) for v in op.results]
+        likes = [counter, *inits] if counter is not None else inits
+        results = [mode.dynamic_tensor(v, t) for v, t in zip(op.results, likes)]
         if counter is not None:
             results = results[1:]
         f.env = {k: v for k, v in env0.items()}
@@ -429,13 +437,13 @@ class Flow:
         yields.append(self.carried_value(name, value, next(starts), f, node))
 
     def carried_value(self, name, value, start: Tensor, f, node) -> Any:
-        want = start._type
+        want = self.ir_type(start)
         if isinstance(value, Undefined) or value is MISSING:
             raise f.source.error(node, f"variable '{show(name)}' is carried by this loop but "
                                        "undefined at the end of its body")
         t = value if isinstance(value, Tensor) else self.as_tensor(value, start)
-        if t is None or t._type != want:
-            got = t._type if t is not None else describe(value)
+        if t is None or self.ir_type(t) != want:
+            got = self.ir_type(t) if t is not None else describe(value)
             line = f.source.loc(node).line
             at = f.assigned.get(name, node)
             raise f.source.error(at, f"variable '{show(name)}' is {want} when the loop at "

@@ -94,7 +94,7 @@ from tracejit.traced import (
     TracedFunction,
     TracedModule,
 )
-from tracejit.tracer import NeedsValues, TraceError, TraceMode
+from tracejit.tracer import NeedsValues, SizeReads, TraceError, TraceMode
 
 log = logging.getLogger("tracejit.recompiles")
 
@@ -104,8 +104,8 @@ class ScriptMode(TraceMode):
     """The tracer, writing into the block the scripter is building, with the AST's locations;
     constants go to the top of the graph so every block can see them."""
 
-    def __init__(self, name: str):
-        super().__init__(name, abstract=True)
+    def __init__(self, name: str, abstract: bool = True):
+        super().__init__(name, abstract=abstract)
         self.top = self.body
         self.loc: Loc | None = None
 
@@ -153,9 +153,15 @@ class ScriptMode(TraceMode):
     def location(self) -> Loc | None:
         return self.loc
 
-    def dynamic_tensor(self, value) -> Tensor:
-        """A Tensor standing for the dynamic IR `value` (its data is never read)."""
-        t = Tensor._wrap(np.empty(value.type.shape, value.type.dtype.np))
+    def dynamic_tensor(self, value, like: Tensor | None = None) -> Tensor:
+        """A Tensor standing for the dynamic IR `value` (its data is never read); a `?` dim
+        gets the size it has in `like`, the tensor the value starts as or comes from."""
+        shape = value.type.shape
+        if None in shape:
+            sizes = like._data.shape if like is not None and like._data.ndim == len(shape) \
+                else (1,) * len(shape)
+            shape = tuple(sizes[d] if n is None else n for d, n in enumerate(shape))
+        t = Tensor._wrap(np.empty(shape, value.type.dtype.np))
         self.dynamic.add(id(value))
         self.bind(t, value)
         return t
@@ -550,7 +556,7 @@ class _Scripted:
 
     def _trace_with(self, args, kwargs, abstract: bool):
         try:
-            return self._script(args, kwargs)
+            return self._script(args, kwargs, abstract)
         except ScriptError as e:
             if not e.escape or self._static_scalars or not any(
                     type(v) in (int, float) for v in super()._bind(args, kwargs).values()):
@@ -592,21 +598,24 @@ class _Scripted:
                 keys.setdefault(key, guard)
         self._guard_keys, self._guards = keys, tuple(keys.values())
 
-    def _script(self, args, kwargs):
+    def _script(self, args, kwargs, abstract: bool = True):
+        """Script one signature. Abstractly (no arithmetic) unless an op's result shape depends
+        on values (a boolean mask, nonzero): then again computing them, the shape a `?` dim,
+        as trace does (code that reads its size as an int gets a guard, script_flow)."""
         if isinstance(current_mode(), TraceMode):
             raise ScriptError(f"scripting {self._name} while a trace is running")
         arguments = self._bind(args, kwargs)
         self._dynamic_numbers = {k for k, v in arguments.items() if isinstance(v, _Scalar)}
         leaves, structure, names = pytree.flatten(arguments)
         state_names, state = self._state()
-        mode = ScriptMode(self._name)
+        mode = ScriptMode(self._name, abstract)
         scripter = Scripter(mode)
         try:
             for tensor, name in zip(leaves, names):
                 mode.add_input(tensor, name)
             for tensor, name in zip(state, state_names):
                 mode.add_input(tensor, name)
-            with using_mode(mode):
+            with using_mode(mode), SizeReads(mode):
                 result = self._run(scripter, arguments)
                 writes = scripter.written_attributes()
                 if writes:  # extra outputs, written back to the attributes after each call
@@ -614,12 +623,19 @@ class _Scripted:
                 outs, out_structure, _ = pytree.flatten(result)
                 graph, mutated, sources = mode.finish(outs)
         except NeedsValues as e:
-            raise ScriptError(f"{e} gives a result whose shape depends on the values (boolean "
-                              "masks, nonzero): script mode needs static shapes",
-                              hint="use tracejit.where() to keep shapes fixed") from None
+            if not abstract:  # pragma: no cover - a mode computing values never asks for them
+                raise ScriptError(f"{e} gives a result whose shape depends on the values") \
+                    from None
+            needs = e
+        else:
+            needs = None
         finally:
             scripter.restore_attributes()
             mode.release()
+        if needs is not None:
+            log.info("%s: %s has a data-dependent shape; scripting again with real values",
+                     self._name, needs)
+            return self._script(args, kwargs, abstract=False)
         self._keep_guards(scripter)
         spec = self._specialize(graph, structure, out_structure, leaves, state_names, mutated,
                                 sources, "scripted")

@@ -384,3 +384,86 @@ def test_rebound_global_tensor_rescripts():
             _same(scripted(tj.tensor(x)), expected)
     finally:
         OFFSET = saved
+
+
+# --- 4. boolean masks and other data-dependent shapes are captured -------------------------
+def mask_select(T, x):
+    return x[x > 0]
+
+
+def mask_write_input(T, x):
+    x[x < 0] = 0
+    return x * 1
+
+
+def mask_select_fn(T, x):
+    return T.masked_select(x, x > 0.5)
+
+
+def where_one_arg(T, x):
+    return T.where(x > 0)
+
+
+def mask_count_as_int(T, x):
+    y = x[x > 0]
+    return y.sum() + y.shape[0], y.numel()
+
+
+def mask_then_if(T, x):
+    y = x[x > 0]
+    if y.sum() > 1:
+        y = y * 2
+    return y
+
+
+def mask_in_if(T, x):
+    if x.sum() > 0:
+        s = x[x > 0].sum()
+    else:
+        s = x[x < 0].mean()
+    return s
+
+
+def mask_in_loop(T, x):
+    total = x.sum() * 0
+    for i in range(x.shape[0]):
+        row = x[i]
+        total = total + row[row > 0].sum()
+    return total
+
+
+def mask_then_reshape(T, x):
+    return x[x > 0].reshape(-1, 1) + x[:1, :1]
+
+
+MASKS = [mask_select, mask_write_input, mask_select_fn, where_one_arg, mask_count_as_int,
+         mask_then_if, mask_in_if, mask_in_loop, mask_then_reshape]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fn", MASKS, ids=lambda f: f.__name__)
+def test_boolean_mask_is_captured(fn, backend):
+    scripted = None
+    for seed in range(3):  # a different number of selected elements each time
+        x = _data((3, 4), seed)
+        if seed == 2:
+            x = -np.abs(x)  # none selected
+        expected_x = torch.tensor(x.copy())
+        expected = fn(torch, expected_x)
+        scripted = scripted or tj.script(fn, backend=backend)
+        ours_x = tj.tensor(x.copy())
+        got = scripted(tj, ours_x)
+        _same_shape(got, expected)
+        _same(ours_x, expected_x)
+
+
+def _same_shape(got, expected) -> None:
+    if isinstance(expected, (tuple, list)):
+        for g, e in zip(got, expected, strict=True):
+            _same_shape(g, e)
+        return
+    if not isinstance(expected, torch.Tensor):
+        assert got == expected
+        return
+    assert tuple(got.shape) == tuple(expected.shape)
+    _same(got, expected)
