@@ -147,7 +147,9 @@ def _arg(fn, x, dim, keepdim):
 
 
 def cumsum(x, *, dim):
-    return np.cumsum(x, axis=dim, dtype=_widened(x)) if x.ndim else x.astype(_widened(x) or x.dtype)
+    out = np.cumsum(x, axis=dim, dtype=_widened(x)) if x.ndim else x.astype(_widened(x) or x.dtype)
+    # torch's running sum starts at +0.0, so it never gives -0.0 (numpy's starts at x[0])
+    return out + out.dtype.type(0) if out.dtype.kind == "f" else out
 
 
 # --- matmul-like and normalization ----------------------------------------------------------------

@@ -540,12 +540,16 @@ def evaluate(op: Op, arrays: Sequence[np.ndarray], attrs: Mapping[str, Any],
     opdef = OPS[op]
     kwargs = {**attrs, "rng": rng} if opdef.random else attrs
     with np.errstate(all="ignore"):
-        out = np.asarray(opdef.impl(*_widen_half(arrays), **kwargs))
+        widened = arrays if op in _VIEW_OPS else _widen_half(arrays)  # views stay views
+        out = np.asarray(opdef.impl(*widened, **kwargs))
         out = out if out.dtype == result.dtype.np else out.astype(result.dtype.np)
     if op in C_ORDER_RESULTS and not out.flags.c_contiguous:
         out = np.asarray(out, order="C")  # (np.ascontiguousarray makes a 0-d array 1-d)
     return out
 
+
+# Ops whose numpy reference may return a view of operand 0 (no arithmetic: exact in float16)
+_VIEW_OPS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.SLICE, Op.INDEX})
 
 # Ops whose result torch allocates contiguous whatever the operand's strides (numpy's would keep
 # a transposed operand's order, and a following .view(-1) would then fail where torch's works).

@@ -255,6 +255,7 @@ def masked_fill(input, mask, value) -> Tensor:
 def fill_(input, value):
     value = _scalar(value)
     check_fits(value, input.dtype)
+    check_float_fits(value, input.dtype)
     filled = dispatch(Op.FULL, shape=tuple(input.shape), value=value, dtype=input.dtype)
     return _assign_any(input, filled)
 
@@ -263,6 +264,22 @@ def copy_(input, src):
     src = src if isinstance(src, _T()) else as_tensor_arg(np.asarray(src), "src")
     src = expand(src, *input.shape) if tuple(src.shape) != tuple(input.shape) else src
     return _assign_any(input, to_dtype(src, input.dtype))
+
+
+def check_float_fits(value, dtype: DType) -> None:
+    """torch's overflow check of a Python float stored into a tensor: NaN, inf or a value out
+    of range for an integer dtype, a finite value beyond float32's range for float32."""
+    if not isinstance(value, float):
+        return
+    if dtype.is_floating_point or dtype is DType.bool:
+        fits = dtype is not DType.float32 or not math.isfinite(value) or (
+            builtins.abs(value) <= float(np.finfo(np.float32).max))
+    else:
+        info = np.iinfo(dtype.np)
+        fits = math.isfinite(value) and info.min <= value <= info.max
+    if not fits:
+        raise RuntimeError(f"value cannot be converted to type {dtype.value} without overflow: "
+                           f"{value!r}")
 
 
 def _assign_any(target, value):

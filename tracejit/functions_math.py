@@ -105,8 +105,12 @@ def nan_to_num(input, nan: float = 0.0, posinf: float | None = None,
 
 
 def hypot(input, other) -> Tensor:
-    """sqrt(input^2 + other^2) (floating-point inputs)."""
-    return (input * input + other * other).sqrt()
+    """sqrt(input^2 + other^2) (floating-point inputs), scaled so that it overflows only where
+    the result does; an infinite operand gives inf even with a NaN (C's hypot)."""
+    big, small = input.abs().maximum(other.abs()), input.abs().minimum(other.abs())
+    ratio = small / where(big == 0, _scalar_like(big, 1), big)
+    out = big * (ratio * ratio + 1).sqrt()
+    return where(input.isinf() | other.isinf(), _scalar_like(out, math.inf), out)
 
 
 def logaddexp(input, other) -> Tensor:
@@ -172,10 +176,23 @@ def signbit(input) -> Tensor:
     return (input < 0) | (zero & ((1.0 / where(zero, input, _scalar_like(input, 1))) < 0))
 
 
+def _float_pair(input, other):
+    """input and other promoted together (integers to the default float dtype), as torch's
+    binary float ops; a Python-number other stays a number."""
+    from tracejit.dispatch import get_default_dtype, result_type
+
+    input = as_tensor_arg(input)
+    if not isinstance(other, (int, float)):
+        other = as_tensor_arg(other, "other")
+    dtype = result_type(input, other)
+    dtype = dtype if dtype.is_floating_point else get_default_dtype()
+    return to_dtype(input, dtype), other if isinstance(other, (int, float)) else to_dtype(
+        other, dtype)
+
+
 def copysign(input, other) -> Tensor:
     """|input| with other's sign (floating point)."""
-    input = _float_input(input)
-    other = other if isinstance(other, (int, float)) else as_tensor_arg(other, "other")
+    input, other = _float_pair(input, other)
     negative = signbit(other) if not isinstance(other, (int, float)) else (
         math.copysign(1.0, other) < 0)
     magnitude = input.abs()
@@ -192,8 +209,7 @@ def heaviside(input, values) -> Tensor:
 
 def xlogy(input, other) -> Tensor:
     """input * log(other), 0 where input == 0 (unless other is NaN)."""
-    x = _float_input(input)
-    y = _float_input(other) if not isinstance(other, (int, float)) else other
+    x, y = _float_pair(input, other)
     product = x * (y.log() if not isinstance(y, (int, float)) else math.log(y))
     keep_nan = y == y if not isinstance(y, (int, float)) else not math.isnan(y)
     return where((x == 0) & keep_nan, _scalar_like(product, 0), product)

@@ -62,6 +62,7 @@ def parse_key(x, key) -> tuple[tuple, list]:
     slice keeps its own bounds (None and negative ones are sized at run time) and an integer
     stays as written (checked at run time)."""
     key = key if isinstance(key, tuple) else (key,)
+    key = tuple(int(k) if _eager_int_scalar(k) else k for k in key)
     # Python False selects nothing: a 0-d False mask (x[False] has shape (0, *x.shape))
     key = tuple(_key_tensor(k) if _is_tensor_key(k) or k is False else k for k in key)
     if sum(k is Ellipsis for k in key) > 1:
@@ -95,6 +96,16 @@ def parse_key(x, key) -> tuple[tuple, list]:
             dim += 1
     spec.extend(_whole(x, d, opened) for d in range(dim, x.ndim))
     return tuple(spec), tensors
+
+
+def _eager_int_scalar(k) -> bool:
+    """A 0-d integer tensor key, which torch's eager indexing reads as the integer (a view,
+    not a copy); capture modes keep it a tensor (its value may change between calls)."""
+    from tracejit.dispatch import EagerMode, current_mode
+
+    return (isinstance(k, _tensor_module.Tensor) and k.ndim == 0
+            and k.dtype in (DType.int8, DType.int16, DType.int32, DType.int64)
+            and type(current_mode()) is EagerMode)
 
 
 def _whole(x, dim: int, opened) -> tuple:
@@ -189,7 +200,13 @@ def setitem(x, key, value) -> None:
         value = tensor(value)
     if tensors and isinstance(value, _tensor_module.Tensor) and value.dtype is not x.dtype:
         _check_index_put_dtype(x, key, value)
-    value = to_dtype(value, x.dtype, checked=True)  # x[i] = 300 on uint8: torch's overflow error
+    if isinstance(value, float) and x.dtype is DType.float16:  # torch rounds to inf, no error
+        value = to_dtype(value, x.dtype)
+    else:
+        from tracejit.functions import check_float_fits
+
+        check_float_fits(_py_number(value), x.dtype)  # x[i] = nan on int64: torch's error
+        value = to_dtype(value, x.dtype, checked=True)  # x[i] = 300 on uint8: the same
     assign(x, dispatch(Op.INDEX_PUT, x, value, *tensors, spec=spec), "index_put_")
 
 
@@ -211,3 +228,7 @@ def _check_index_put_dtype(x, key, value) -> None:
 
 def _is_number(v) -> bool:
     return isinstance(v, (bool, int, float, np.generic))
+
+
+def _py_number(v):
+    return v.item() if isinstance(v, np.generic) else v

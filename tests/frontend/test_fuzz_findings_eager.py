@@ -361,3 +361,76 @@ def test_float16_std_does_not_overflow():
     got = tj.tensor(x, dtype=tj.float16).std()
     assert got.dtype is tj.float16
     np.testing.assert_allclose(got.item(), expected.item(), rtol=1e-3)
+
+
+# --- 8. further findings of the eager hunt -----------------------------------------------------
+def half_views_write_through(T, x):
+    h = x.half()
+    h.t().mul_(2)
+    h[0].add_(1)
+    h.view(-1)[1:3].zero_()
+    h.unsqueeze(0)[0, 1].fill_(7)
+    return h.float()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_float16_views_write_through(mode):
+    compare(mode, half_views_write_through, _data())
+
+
+def cumsum_leading_negative_zero(T, x):
+    z = x * 0 - x * 0  # +0.0 rows; -0.0 where negated below
+    return (-z).cumsum(1), (-z).t().cumsum(0), (-z).double().cumsum(1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cumsum_starts_at_positive_zero(mode):
+    got, expected = compare(mode, cumsum_leading_negative_zero, _data())
+    for g, e in zip(got, expected):
+        assert np.array_equal(np.signbit(g.numpy()), np.signbit(e.numpy()))
+
+
+def hypot_extremes(T, a, b):
+    return T.hypot(a, b), T.hypot(b, a)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_hypot_does_not_overflow_early(mode):
+    a = np.array([1e20, 3e38, np.inf, np.nan, 0.0, 3.0, -1e-30], np.float32)
+    b = np.array([1e20, 1.0, np.nan, 1.0, 0.0, -4.0, 1e-30], np.float32)
+    compare(mode, hypot_extremes, a, b)
+
+
+def float_pair_dtypes(T, i, h):
+    return T.copysign(i, h), T.xlogy(i, h), T.copysign(i > 0, h), T.xlogy(i, 2.0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_copysign_xlogy_promote_both_operands(mode):
+    compare(mode, float_pair_dtypes, np.array([1, 0, -3], np.int32),
+            np.array([1.5, -2.0, 0.5], np.float16))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int64", "float32", "float16", "bool"])
+@pytest.mark.parametrize("value", [1e300, float("inf"), float("nan"), 255.9, -0.9, 1e19, -1.0])
+def test_fill_and_setitem_overflow_as_torch(dtype, value):
+    for write in (lambda a: a.fill_(value), lambda a: a.__setitem__(0, value),
+                  lambda a: a.__setitem__(a == 0, value)):
+        expected = torch.zeros(2, dtype=getattr(torch, dtype))
+        got = tj.zeros(2, dtype=getattr(tj, dtype))
+        try:
+            write(expected)
+        except RuntimeError:
+            with pytest.raises(RuntimeError, match="without overflow"):
+                write(got)
+            continue
+        write(got)
+        _same(got, expected)
+
+
+def test_zero_dim_integer_tensor_index_is_a_view():
+    for lib in (torch, tj):
+        x = lib.ones(2, 3)
+        x[lib.tensor(1)].mul_(4)
+        x[lib.tensor(0), lib.tensor(2)] = 9.0
+        assert x.tolist() == [[1.0, 1.0, 9.0], [4.0, 4.0, 4.0]]
