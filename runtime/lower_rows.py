@@ -8,8 +8,8 @@ dropped). The kernel's loops (see `_Nest`) run the kept dims outside the reduced
 
 - When the last dim is reduced, each row value is a register. Per kept index, each reduction is
   one pass over the reduced dims that recomputes the chain feeding it; the innermost loop walks
-  the last dim, vectorized across it (float sums and products in partial sums per lane:
-  `reassoc` on the accumulating op only).
+  the last dim, vectorized across it (float sums in partial sums per lane: `reassoc` on the
+  accumulating op only; float products stay in element order).
 - When trailing dims are kept, they are the innermost loop, in tiles of up to TILE elements:
   row values live in per-tile arrays, and a pass accumulates a whole tile per reduced index,
   vectorized across the kept dim, each output element in element order (as numpy's own
@@ -19,10 +19,12 @@ Either way a last pass writes the full-shaped outputs, and nothing but the group
 touches memory. The outermost kept loop (the tiles, when no other dim is kept) is the
 kernel's (start, stop) range, which threads split. Scans (cumsum) and arg reductions run alone.
 
-Numerics: float sums and products round differently from numpy's pairwise sums (tests document
-the bound); mean divides the sum by the count like the reference; integer and bool sums widen
-to int64 and are exact; amax/amin/argmax/argmin propagate NaN like numpy (argmax: the first
-NaN, else the first maximum); cumsum adds in element order and matches numpy exactly.
+Numerics: float sums round differently from numpy's pairwise sums (tests document the bound);
+float products multiply in element order, as numpy's on contiguous operands (0 * inf is NaN
+exactly where the reference's is); mean divides the sum by the count like the reference;
+integer and bool sums widen to int64 and are exact; amax/amin/argmax/argmin propagate NaN
+like numpy (argmax: the first NaN, else the first maximum); cumsum adds in element order and
+matches numpy exactly.
 """
 
 from __future__ import annotations
@@ -108,8 +110,9 @@ def row_domain(block: Block) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
 
 def _check_shapes(block: Block, full, dims) -> None:
     """Every op's result is full (S) or a row (S with D kept or dropped); row ops read rows,
-    constants, and group inputs that vary only along the kept dims (an input of the dropped
-    row shape lines up with S's trailing dims under broadcasting, not with the rows)."""
+    constants and group inputs (each broadcast against the row op's own shape: `_row_reads`),
+    and every row value an op reads lines up with the kept dims under the op's broadcasting
+    (row values are read by kept position)."""
     rows = {_keep(full, dims), _drop(full, dims)}
     args = {id(a) for a in block.args}
     row_values: set[int] = set()
@@ -121,19 +124,85 @@ def _check_shapes(block: Block, full, dims) -> None:
             row_values.add(id(result))
             continue
         shape = result.type.shape
-        if operation.op is Op.CONSTANT or shape == full:
+        if operation.op is Op.CONSTANT:
+            continue
+        for value in operation.operands:
+            if id(value) in row_values and _in_full(value.type.shape, shape, full, dims) != \
+                    _keep(full, dims):
+                raise NotLowerable(f"{operation.op.value} broadcasts a row value of shape "
+                                   f"{list(value.type.shape)} across the rows of {list(full)}")
+        if shape == full:
             continue
         if shape not in rows:
             raise NotLowerable(f"{operation.op.value} of shape {list(shape)} in a group over "
                                f"{list(full)}")
         row_values.add(id(result))
         for value in operation.operands:
-            if id(value) in args or _is_constant(value):
-                aligned = (1,) * (len(full) - value.type.ndim) + tuple(value.type.shape)
-                if any(aligned[d] != 1 for d in dims):
-                    raise NotLowerable("a per-row op reads an input that is not row-shaped")
-            elif id(value) not in row_values:
+            if not (id(value) in args or _is_constant(value) or id(value) in row_values):
                 raise NotLowerable("a per-row op reads a full-shaped value")
+
+
+def _axes(result, full, dims) -> list[int]:
+    """The dims of S that the dims of an op's result shape stand for: all of them for S and
+    the kept row shape, the kept dims for the dropped row shape."""
+    if len(result) == len(full):
+        return list(range(len(full)))
+    return [d for d in range(len(full)) if d not in dims]
+
+
+def _in_full(shape, result, full, dims) -> tuple[int, ...]:
+    """An operand's shape in S's dims, as the op whose result has shape `result` broadcasts it
+    (right-aligned to `result`, 1 on the dims of S it lacks)."""
+    axes, out = _axes(result, full, dims), [1] * len(full)
+    pad = len(result) - len(shape)
+    for i, n in enumerate(shape):
+        out[axes[pad + i]] = n
+    return tuple(out)
+
+
+def _row_strides(layout: Layout, result, full, dims) -> tuple[int, ...]:
+    """A group input's strides over S as a row op of shape `result` reads it (0 on the reduced
+    dims, which row ops do not walk)."""
+    over = broadcast_strides(layout, result)
+    out = [0] * len(full)
+    for j, d in enumerate(_axes(result, full, dims)):
+        if d not in dims:
+            out[d] = over[j]
+    return tuple(out)
+
+
+def _row_reads(block: Block, sources, layouts, pointers, strides, full, dims):
+    """Which operand each row op reads each group input (or literal array) through: id(op) ->
+    {id(value): index}. The input itself when its strides over S already follow the row op's
+    broadcasting; else an alias, appended to `layouts`, `pointers` and `strides` (an input of
+    the dropped row shape lines up with the kept dims, not with S's trailing dims)."""
+    index = {id(v): k for k, v in enumerate(sources)}
+    kept = [d for d in range(len(full)) if d not in dims]
+    aliases: dict[tuple, int] = {}
+    reads: dict[int, dict[int, int]] = {}
+    for operation in block.ops:
+        if operation.op in REDUCTIONS or operation.op in (Op.CONSTANT, Op.YIELD):
+            continue
+        result = operation.results[0].type.shape
+        if result == full:
+            continue
+        mine = reads[id(operation)] = {}
+        for value in operation.operands:
+            k = index.get(id(value))
+            if k is None:
+                continue
+            own = _row_strides(layouts[k], result, full, dims)
+            if all(own[d] == strides[k][d] for d in kept):
+                mine[id(value)] = k
+                continue
+            key = (k, own)
+            if key not in aliases:
+                aliases[key] = len(layouts)
+                layouts.append(layouts[k])
+                pointers.append(pointers[k])
+                strides.append(own)
+            mine[id(value)] = aliases[key]
+    return reads
 
 
 def _is_constant(value: Value) -> bool:
@@ -210,8 +279,11 @@ def build_row_kernel(name: str, block: Block, outputs: Sequence[Value],
     layouts = [*inputs, *(x for _, x, _ in literals), *out_layouts]
     n = len(inputs)
     pointers = [*fn.args[2:2 + n], *(p for _, _, p in literals), *fn.args[2 + n:]]
-    nest = _Nest.plan(full, dims, [broadcast_strides(x, full) for x in layouts])
+    strides = [broadcast_strides(x, full) for x in layouts]
+    reads = _row_reads(block, sources, layouts, pointers, strides, full, dims)
+    nest = _Nest.plan(full, dims, strides)
     program = _Program(block, sources, outputs, layouts, nest, fn, pointers, full)
+    program.row_reads = reads
     _loops(entry, fn.args[0], fn.args[1], nest.outer, program.run, scalar=True)
     entry.ret_void()
     object_entry(module, fn)
@@ -237,6 +309,7 @@ class _Program:
         self.entry = ir.IRBuilder()  # allocas go at the top of the entry block
         self.entry.position_at_start(function.entry_basic_block)
         self.n_in = len(sources)
+        self.row_reads: dict[int, dict[int, int]] = {}  # see _row_reads
         self.count = math.prod(nest.reduced)
         self.rows: set[int] = set()  # ids of row values
         for operation in block.ops:
@@ -310,11 +383,12 @@ class _Program:
             out.append(off)
         return out
 
-    def _element(self, b, r, t, memo: dict):
+    def _element(self, b, r, t, memo: dict, reads: dict[int, int] | None = None):
         """value_of(v): any value of the group at this element (r: reduced index, or None for
-        row values only), each op emitted once per call site."""
+        row values only), each op emitted once per call site; `reads` overrides which operand
+        holds a group input (a row op's aliases)."""
         offsets = self._offsets(b, r, t)
-        sources = self.sources
+        sources = self.sources if reads is None else {**self.sources, **reads}
 
         def value_of(v: Value) -> ir.Value:
             if id(v) in self.rows:
@@ -372,7 +446,7 @@ class _Program:
             self.row_values[id(result)] = self._slot(result.type.dtype)
 
         def emit(b2, t):
-            value_of = self._element(b2, None, t, {})
+            value_of = self._element(b2, None, t, {}, self.row_reads.get(id(operation)))
             env = {id(u): value_of(u) for u in operation.operands}
             self._set_row(b2, result, t, lower_op(b2, operation, env))
         self._each(b, emit)
@@ -455,7 +529,9 @@ def _sum_like(op: Op):
             x = CONVERTERS[Op.CAST](b, [x], [src], acc, {})
             if acc.is_floating_point:
                 fold = b.fmul if product else b.fadd
-                flags = [] if op is Op.CUMSUM else ["reassoc"]
+                # products in element order, as numpy's (so 0 * inf is nan exactly where the
+                # reference's is, not only up to rounding)
+                flags = [] if op in (Op.CUMSUM, Op.PROD) else ["reassoc"]
                 return [fold(state[0], x, flags=flags)]
             return [(b.mul if product else b.add)(state[0], x)]
 
