@@ -368,6 +368,8 @@ def lower_op(b: ir.IRBuilder, operation: Operation, env: dict,
     if short_trig and operation.op in TRIG:
         attrs = {**attrs, SHORT: True}
     out = operation.results[0].type.dtype
+    if operation.op is Op.POW and lower_division.scalar_exponent(operation):
+        attrs = {**attrs, lower_division.SCALAR_EXPONENT: True}  # numpy's fast paths
     value = CONVERTERS[operation.op](b, args, types, out, attrs)
     return round_half(b, value) if out is DType.float16 else value
 

@@ -12,6 +12,8 @@ powers call the C library's pow/powf like numpy, marked nobuiltin so that LLVM k
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from llvmlite import ir
 
@@ -137,11 +139,52 @@ def _trunc_div(b, args, types, out, attrs):  # trunc(x / y); ints: the reference
     return b.select(negative, b.neg(q), q)
 
 
+SCALAR_EXPONENT = "scalar_exponent"  # a converter attribute lower_op adds (see _scalar_powers)
+
+
+def _numpy_scalar_powers() -> bool:
+    """Whether this numpy's float power takes its fast paths for a scalar exponent (numpy 2.3
+    on: 1/x, 1, sqrt(x), x, x*x for -1, 0, 0.5, 1, 2), seen in sqrt(-0.0) == -0.0."""
+    with np.errstate(all="ignore"):
+        found = np.power(np.array([-0.0, -0.0], np.float32), np.array(0.5, np.float32))
+    return bool(np.signbit(found).all())
+
+
+SCALAR_POWERS = _numpy_scalar_powers()
+
+
+def scalar_exponent(operation: Operation) -> bool:
+    """Whether numpy sees `operation`'s exponent as a scalar, reading it with stride 0 (then its
+    fast paths apply): one element, and 0-d or of another shape than the result."""
+    shape, result = operation.operands[1].type.shape, operation.results[0].type.shape
+    return SCALAR_POWERS and math.prod(shape) == 1 and (not shape or shape != result)
+
+
+def _scalar_powers(b, x, y, out: DType, general):
+    """numpy's power by a scalar exponent: its fast paths for -1, 0, 0.5, 1 and 2, else
+    general(); decided in Python for a literal exponent."""
+    paths = ((-1.0, lambda: b.fdiv(constant(out, 1.0), x)), (0.0, lambda: constant(out, 1.0)),
+             (0.5, lambda: b.call(_intrinsic(b, "llvm.sqrt", REGISTER[out]), [x])),
+             (1.0, lambda: x), (2.0, lambda: b.fmul(x, x)))
+    if isinstance(y, ir.Constant):
+        for e, emit in paths:
+            if float(y.constant) == e:
+                return emit()
+        return general()
+    result = general()
+    for e, emit in reversed(paths):
+        result = b.select(b.fcmp_ordered("==", y, constant(out, e)), emit(), result)
+    return result
+
+
 @converter(Op.POW, dtypes=FLOATS | INTS)
 def _pow(b, args, types, out, attrs):  # np.power; ints to negative powers as torch
     x, y = args
     if out.is_floating_point:
-        return b.call(_libm(b, "pow" if out is DType.float64 else "powf", REGISTER[out]), args)
+        fn = _libm(b, "pow" if out is DType.float64 else "powf", REGISTER[out])
+        if attrs.get(SCALAR_EXPONENT):
+            return _scalar_powers(b, x, y, out, lambda: b.call(fn, args))
+        return b.call(fn, args)
     c = lambda v: constant(out, v)  # noqa: E731
     if out in UNSIGNED:
         return _int_power(b, x, y, out)
