@@ -655,6 +655,9 @@ class _Scalar(Tensor):
 
     __slots__ = ()  # py_type lives in the instance dict: a 0-d result can become one
 
+    def __round__(self, ndigits=None):  # a Python number's round(): its value is needed
+        raise _Escape("round()")
+
 
 def _dynamic_scalar(value):
     if type(value) in (int, float):

@@ -467,3 +467,13 @@ def _same_shape(got, expected) -> None:
         return
     assert tuple(got.shape) == tuple(expected.shape)
     _same(got, expected)
+
+
+# --- found by the random-program hunt -----------------------------------------------------
+def number_builtins(T, x, s, n):
+    return x * round(s), x + int(s), x * max(s, 1.0), x - abs(s), x * float(n), x * min(n, 2)
+
+
+@pytest.mark.parametrize("s", [2.5, -1.25, 0.4])
+def test_python_builtins_on_number_arguments(s):
+    compare(number_builtins, _data(), extra=(s, 3))
