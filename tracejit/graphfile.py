@@ -206,7 +206,15 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
     `pipeline` (default: the one it was saved with); a checkpoint gives the saved object, its
     tensors as Tensors. torch's `map_location`, `weights_only` and `mmap` are accepted and
     unused: every tensor is on the CPU and nothing a tracejit file holds can run code."""
+    from tracejit.passes import parse_pipeline
+    from tracejit.traced import BACKENDS
+
     graphs_only = backend is not None or pipeline is not None
+    backend = backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"
+    if backend not in BACKENDS:  # the caller's arguments: their errors are the caller's
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if pipeline is not None:
+        parse_pipeline(pipeline)
     return _Reader(f).read(backend, pipeline, graphs_only)
 
 
@@ -288,7 +296,8 @@ class _Reader:
                 from tracejit.checkpoint_file import read
 
                 return self.guarded(MANIFEST, read, self, manifest)
-            return self.build(manifest, backend, pipeline)
+            # (build checks what it reads; the guard catches what a check may have missed)
+            return self.guarded(MANIFEST, self.build, manifest, backend, pipeline)
 
     def guarded(self, member, fn, *args):
         """`fn(*args)`, with any error a damaged file can cause below the manifest checks (the
@@ -382,18 +391,12 @@ class _Reader:
         except UntrustedFileError as e:
             raise self.fail(member, e.problem) from None
 
-    def build(self, manifest: dict, backend, pipeline) -> LoadedGraph:
+    def build(self, manifest: dict, backend: str, pipeline) -> LoadedGraph:
         from tracejit.passes import parse_pipeline
-        from tracejit.traced import BACKENDS
 
-        backend = backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if pipeline is None:
             pipeline = _field(self, manifest, "pipeline", str)
             self.guarded(MANIFEST, parse_pipeline, pipeline)
-        else:
-            parse_pipeline(pipeline)  # the caller's argument: its ValueError is the caller's
         state_names = _strings(self, manifest, "state")
         # each load's own writable copy: a call writes mutated state back (train-mode BatchNorm's
         # running statistics), as the traced module does
@@ -495,12 +498,18 @@ class _Reader:
         """The saved callable's parameters (names, kinds, whether they had defaults)."""
         if entries is None:
             return None
+        kinds = inspect._ParameterKind.__members__
+        if not isinstance(entries, list) or not all(
+                isinstance(p, list) and len(p) == 3 and isinstance(p[0], str)
+                and p[0].isidentifier() and isinstance(p[1], str) and p[1] in kinds
+                and isinstance(p[2], bool) for p in entries):
+            raise self.fail(MANIFEST, "has bad parameters (each is [name, kind, has_default])")
         try:
             return inspect.Signature([
-                inspect.Parameter(name, inspect._ParameterKind[kind],
+                inspect.Parameter(name, kinds[kind],
                                   default=None if has_default else inspect.Parameter.empty)
                 for name, kind, has_default in entries])
-        except (TypeError, ValueError, KeyError) as e:
+        except (TypeError, ValueError, KeyError, IndexError) as e:
             raise self.fail(MANIFEST, f"has bad parameters ({e})") from None
 
     def check_inputs(self, member, graph: Graph, n_user, state_names, state) -> None:
