@@ -43,6 +43,7 @@ from tracejit.tracer import (
     runtime_error,
     size_guard_error,
     user_location,
+    with_location,
 )
 
 log = logging.getLogger("tracejit.recompiles")
@@ -341,7 +342,13 @@ class _Traced:
                 else:
                     tracer.add_input(tensor, name)
             with using_mode(tracer), SizeReads(tracer):
-                result = self._fn(*args, **kwargs)
+                try:
+                    result = self._fn(*args, **kwargs)
+                except (RuntimeError, IndexError, TypeError, ValueError) as e:
+                    located = with_location(e)
+                    if located is e:
+                        raise
+                    raise located from None
                 writes = self._assigned(tracer, state)
                 packed = (result, [getattr(o, n) for o, n in writes]) if writes else result
                 outs, out_structure, _ = pytree.flatten(packed)

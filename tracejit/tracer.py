@@ -73,6 +73,29 @@ def user_location() -> Loc | None:
     return Loc(code.co_filename, line or frame.f_lineno, (col + 1) if col is not None else 0)
 
 
+_TORCH_ERRORS = (RuntimeError, IndexError, TypeError, ValueError)
+
+
+def with_location(error: BaseException) -> BaseException:
+    """`error` raised by the user's code while it was traced, as the same type with the user's
+    line (the innermost frame of theirs in its traceback) before its message; other errors,
+    and those already located (TraceError), unchanged."""
+    if type(error) not in _TORCH_ERRORS or len(error.args) > 1:
+        return error
+    loc, tb = None, error.__traceback__
+    while tb is not None:
+        if not _is_internal(tb.tb_frame):
+            code = tb.tb_frame.f_code
+            line, _, col, _ = next(itertools.islice(code.co_positions(), tb.tb_lasti // 2, None),
+                                   (None,) * 4)
+            loc = Loc(code.co_filename, line or tb.tb_lineno, (col + 1) if col is not None else 0)
+        tb = tb.tb_next
+    text = str(error)
+    if loc is None or text.startswith(f"{loc.file}:"):
+        return error
+    return type(error)(f"{loc}: error: {text}").with_traceback(error.__traceback__)
+
+
 _ESCAPES = {
     "bool()": "Python control flow on a traced Tensor (bool()): the trace would keep only the "
               "branch these example inputs take",
@@ -191,15 +214,16 @@ def plain(attrs: dict) -> dict:
 
 
 def _rule_takes_open(op, values, attrs) -> bool:
-    """Whether `op`'s shape rule sizes its result from operands with `?` dims (one that
-    cannot does arithmetic on the unknown size: a TypeError; one that refuses them on purpose
-    raises its own error, with the fix, when the op is recorded)."""
+    """Whether `op`'s shape rule sizes its result from operands with `?` dims. One that cannot
+    does arithmetic on the unknown size (a TypeError) or compares it (an error naming None);
+    one that refuses them on purpose raises its own error, with the fix, when recorded. (The
+    example's sizes passed the rule in dispatch already.)"""
     try:
         infer_types(op, [v.type for v in values], attrs)
     except TypeError:
         return False
-    except (ValueError, RuntimeError, IndexError, ArithmeticError):
-        return True
+    except (ValueError, RuntimeError, IndexError, ArithmeticError) as e:
+        return "None" not in str(e)
     return True
 
 
@@ -628,7 +652,8 @@ class TraceMode(EagerMode):
                     other._data, dst._data) and np.shares_memory(other._data, dst._data):
                 raise TraceError(
                     "in-place write to a tensor that shares memory with another live tensor "
-                    "made outside tracejit's view ops (.detach(), .data, numpy): tracing "
+                    "made outside tracejit's view ops (numpy, or arguments that share "
+                    "memory with each other): tracing "
                     "records values, not memory, so the other tensor would not see the write. "
                     "Use out-of-place ops, or clone() before writing",
                     user_location(),
@@ -748,9 +773,14 @@ class TraceMode(EagerMode):
         return user_location()
 
     def alias(self, dst, src) -> None:
+        """`dst` shares `src`'s memory. A fresh one (`.detach()`, `.data`) is a view of `src`
+        that changes nothing: in-place writes through either reach the other, as in torch."""
         value = getattr(src, "_value", None)
         if value is not None:
+            fresh = getattr(dst, "_value", None) is None and dst is not src
             self.bind(dst, value)
+            if fresh and (np.may_share_memory(dst._data, src._data) or not dst._data.size):
+                self.views[id(dst)] = (src, Op.RESHAPE, {"shape": _shape_attr(src)}, [])
         elif id(src) in self.pending:
             self.add_frozen(dst, self.pending[id(src)])
 
