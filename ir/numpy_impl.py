@@ -30,7 +30,7 @@ def silu(x):
 
 
 def relu(x):
-    return np.maximum(x, np.zeros((), x.dtype))
+    return np.where(x < 0, np.zeros((), x.dtype), x)  # keeps -0.0 and NaN, as torch
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -81,7 +81,11 @@ def trunc_divide(x, y):
 
 def remainder(x, y):
     _check_int_divisor(x, y)
-    return np.remainder(x, y)
+    if np.result_type(x, y).kind != "f":
+        return np.remainder(x, y)
+    # torch: fmod, moved into the divisor's sign; a zero keeps x's sign (numpy's takes y's)
+    mod = np.fmod(x, y)
+    return np.where((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod)
 
 
 def power(x, y):

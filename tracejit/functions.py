@@ -201,10 +201,12 @@ def clamp(input, min=None, max=None) -> Tensor:
     if result_type(input, *bounds) is DType.bool and _py_any(is_number(v) for v in bounds):
         raise RuntimeError("clamp: a bool tensor cannot be clamped to Python scalars")
     out = input
+    # bound first: numpy's maximum/minimum return their second operand on a tie, and torch's
+    # clamp keeps x there (clamp(-0.0, min=0.0) is -0.0)
     if min is not None:
-        out = dispatch(Op.MAXIMUM, out, min)
+        out = dispatch(Op.MAXIMUM, min, out)
     if max is not None:
-        out = dispatch(Op.MINIMUM, out, max)
+        out = dispatch(Op.MINIMUM, max, out)
     return out
 
 

@@ -107,6 +107,7 @@ def nan_to_num(input, nan: float = 0.0, posinf: float | None = None,
 def hypot(input, other) -> Tensor:
     """sqrt(input^2 + other^2) (floating-point inputs), scaled so that it overflows only where
     the result does; an infinite operand gives inf even with a NaN (C's hypot)."""
+    input, other = _float_pair(input, other)
     big, small = input.abs().maximum(other.abs()), input.abs().minimum(other.abs())
     ratio = small / where(big == 0, _scalar_like(big, 1), big)
     out = big * (ratio * ratio + 1).sqrt()
@@ -226,7 +227,7 @@ def logit(input, eps: float | None = None) -> Tensor:
 def _nan_aware(pick):
     def function(input, other) -> Tensor:
         chosen = pick(input, other)
-        if not input.is_floating_point():
+        if not chosen.is_floating_point():  # the promoted dtype: int8 with float32 has NaNs
             return chosen
         return where(input != input, other, where(other != other, input, chosen))
 

@@ -434,3 +434,37 @@ def test_zero_dim_integer_tensor_index_is_a_view():
         x[lib.tensor(1)].mul_(4)
         x[lib.tensor(0), lib.tensor(2)] = 9.0
         assert x.tolist() == [[1.0, 1.0, 9.0], [4.0, 4.0, 4.0]]
+
+
+def clamp_relu_signed_zero(T, x):
+    z = x * 0
+    return (-z).clamp(min=0.0), z.clamp(max=-0.0), T.relu(-z), (-z).clamp(0.0, 1.0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_clamp_and_relu_keep_a_tied_signed_zero(mode):
+    got, expected = compare(mode, clamp_relu_signed_zero, np.abs(_data()) + 1)
+    for g, e in zip(got, expected):
+        assert np.array_equal(np.signbit(g.numpy()), np.signbit(e.numpy()))
+
+
+def remainder_signs(T, x):
+    return x % -1.0, x % 1.0, T.remainder(x, x.flip(0)), x.double() % -0.75
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_float_remainder_zero_keeps_the_dividend_sign(mode):
+    x = np.array([0.0, -0.0, 1.0, -1.0, 2.5, -2.5, 1e-30, np.inf, -7.25, 3.0], np.float32)
+    got, expected = compare(mode, remainder_signs, x)
+    for g, e in zip(got, expected):
+        assert np.array_equal(np.signbit(g.numpy()), np.signbit(e.numpy()))
+
+
+def fmin_fmax_promoted(T, i, f):
+    return T.fmin(i, f), T.fmax(i, f), T.fmax(f, i), T.hypot(f, i > 0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fmin_fmax_ignore_nan_after_promotion(mode):
+    compare(mode, fmin_fmax_promoted, np.array([5, -1, 0], np.int8),
+            np.array([np.nan, 0.5, np.nan], np.float32))
