@@ -2,10 +2,12 @@
 
 A graph file is a zip archive of plain data: `manifest.json`, the text IR of every specialisation
 (`graphs/N.ir`) and every array (`arrays/N.npy`, read with `allow_pickle=False`). Loading runs
-no code from the file: it parses JSON, the IR grammar and npy headers, checks every member's
-size and SHA-256 against the manifest, verifies each graph and checks each array against the
-types the IR declares. Anything wrong raises `GraphFileError` naming the file, the member and
-the problem. The format is documented in docs/graph-file.md.
+no code from the file: it opens only regular files (never blocking on a FIFO or device), bounds
+what the file may expand to (tracejit.untrusted), parses JSON, the IR grammar and npy headers,
+checks every member's size and SHA-256 against the manifest, verifies each graph, checks each
+array against the types the IR declares and each write-back against its input. Anything wrong
+raises `GraphFileError` naming the file, the member and the problem. The format is documented
+in docs/graph-file.md.
 """
 
 from __future__ import annotations

@@ -155,6 +155,20 @@ def test_unseekable_file_object_is_read_bounded(tmp_path, monkeypatch, model_fil
             tj.load(pipe)
 
 
+def test_every_public_loader_of_user_files(tmp_path, model_file):
+    """torch.jit.load's and torch.hub's names and file objects go through the same checks."""
+    path, _ = model_file
+    with pytest.raises(tj.GraphFileError, match="is a character device"):
+        within(30, tj.jit.load, "/dev/zero")
+    with pytest.raises(tj.GraphFileError, match="not a graph file, or truncated"):
+        tj.load(io.BytesIO(b"PK\x03\x04" + bytes(100)))
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    (folder / "w.pth").write_bytes(path.read_bytes()[:300])
+    with pytest.raises(RuntimeError, match="is not a checkpoint tracejit can read"):
+        tj.hub.load_state_dict_from_url("https://example.org/w.pth", model_dir=folder)
+
+
 # --- declared sizes: nothing is allocated on a header's or manifest's word --------------------
 def _patch_declared_size(path, name: str, size: int) -> None:
     """Make the zip's central directory declare `size` uncompressed bytes for member `name`
@@ -302,6 +316,10 @@ def test_every_manifest_field_of_every_wrong_type(tmp_path, fn_file, field):
     (lambda m: m["specializations"][0].update(attributes=["w"]), "does not match graphs/0.ir"),
     (lambda m: m.update(parameters=[["x", "NOT_A_KIND", False]]), "has bad parameters"),
     (lambda m: m.update(parameters=[["x y", "POSITIONAL_ONLY", False]]), "has bad parameters"),
+    (lambda m: m.update(parameters=[["", "POSITIONAL_ONLY", False]]), "has bad parameters"),
+    (lambda m: m.update(parameters=[["y", "POSITIONAL_ONLY", True], ["x", "POSITIONAL_ONLY",
+                                                                    False]]),
+     "has bad parameters (non-default argument follows default argument)"),
 ])
 def test_manifest_values_of_the_right_type_but_wrong(tmp_path, fn_file, edit, problem):
     write(fn_file, members_of(fn_file), manifest_edit=edit)

@@ -63,7 +63,8 @@ def test_graph_file_mutants_raise_graph_file_error_or_run_as_the_interpreter(tmp
 
 # --- the child ----------------------------------------------------------------------------------
 def seeds(folder: Path) -> list[bytes]:
-    """Valid files to mutate (made here, so they follow the current format)."""
+    """Valid files to mutate (made here, so they follow the current format); the checkpoint
+    last."""
     import tracejit as tj
 
     rng = np.random.default_rng(0)
@@ -82,7 +83,12 @@ def seeds(folder: Path) -> list[bytes]:
         x.add_(y.sum())
         return x, y * 2
 
+    def views(x, i):
+        return (x[1:3, ::2].t().reshape(-1) + tj.cat([x, x], 0)[::3].sum(),
+                x.expand(2, 4, 5)[:, i].amax(0), x.sum(-1, keepdim=True) + x[:1])
+
     made = [(tj.trace(affine, tensor(2, 4), tensor(2, 3)), "affine"),
+            (tj.trace(views, tensor(4, 5), tj.tensor([0, 3, 1])), "views"),
             (tj.trace(model, tensor(5, 4)), "module"),
             (tj.trace(in_place, tensor(3, 4), tensor(2)), "in_place"),
             ({"w": tensor(3, 2), "n": 3, "l": [1.5, "s", None],
