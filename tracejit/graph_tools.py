@@ -24,8 +24,8 @@ def inspect_command(argv: list[str]) -> int:
         return 1
     manifest = loaded.manifest
     print(f"{args.file}: {manifest.get('kind', '?')} {loaded.name}, format version "
-          f"{manifest['version']}, written by tracejit {manifest.get('tracejit', '?')}")
-    print(f"pipeline: {manifest['pipeline'] or '(none)'}")
+          f"{manifest.get('version')}, written by tracejit {manifest.get('tracejit', '?')}")
+    print(f"pipeline: {manifest.get('pipeline') or '(none)'}")
     if loaded.state:
         size = sum(t._data.nbytes for t in loaded.state)
         print(f"state: {len(loaded.state)} arrays, {size} bytes")

@@ -547,3 +547,21 @@ def test_internal_errors_keep_their_traceback_and_ask_for_a_report(capsys, monke
     assert "Traceback" in err and "KeyError: 'a bug'" in err
     assert err.endswith("tracejit run: internal error: this is a bug in tracejit; please report "
                         "it with the command line and the files it read\n")
+
+
+@pytest.mark.parametrize("field", TOP_FIELDS)
+def test_inspect_and_run_of_every_manifest_field_wrong(tmp_path, capsys, fn_file, field):
+    members = members_of(fn_file)
+    for k, value in enumerate([None, 10**30, [[["deep"]]], "delete"]):
+        path = tmp_path / f"{k}.tjg"
+
+        def edit(m, value=value):
+            if value == "delete":
+                m.pop(field)
+            else:
+                m[field] = value
+
+        write(path, members, manifest_edit=edit)
+        for command in ("inspect", "run"):
+            status, err = _cli(capsys, [command, str(path)])
+            assert status in (0, 1), err
