@@ -284,6 +284,8 @@ def runtime_error(error: AssertionError) -> Exception:
     if RUNTIME_CHECK not in text:
         return error
     where, _, said = text.partition(RUNTIME_CHECK)
+    if said.startswith("IndexError: "):
+        return IndexError(f"{where}{said.removeprefix('IndexError: ')}")
     return RuntimeError(f"{where}{said}")
 
 
@@ -760,13 +762,20 @@ class TraceMode(EagerMode):
         shape = self.value_of(tensor).type.shape
         for d, (start, stop) in enumerate(zip(attrs["starts"], attrs["stops"])):
             if shape[d] is None and not isinstance(stop, OpenDim):
-                ok = self.value_of(_length(tensor, d).ge(int(stop)))
-                loc = user_location()
-                message = (f"{loc}: " if loc is not None else "") + (
-                    f"{RUNTIME_CHECK}start ({start}) + length ({stop - start}) exceeds the "
-                    "dimension size (narrow or topk of a data-dependent dim)")
-                self.body.append(Operation.create(Op.ASSERT, [ok], {"message": message}, [],
-                                                  loc=loc))
+                length = _length(tensor, d)
+                if start:  # torch checks the start first, with an IndexError
+                    self.require(length.ge(int(start)), f"IndexError: start out of range (got "
+                                 f"{start}, past the end of a data-dependent dim)")
+                self.require(length.ge(int(stop)), f"start ({start}) + length ({stop - start}) "
+                             "exceeds the dimension size (narrow or topk of a data-dependent dim)")
+
+    def require(self, ok: Tensor, message: str) -> None:
+        """An assert op that each call raises as torch's RuntimeError (or the IndexError that
+        `message` starts with) where `ok` is false."""
+        loc = user_location()
+        text = (f"{loc}: " if loc is not None else "") + f"{RUNTIME_CHECK}{message}"
+        self.body.append(Operation.create(Op.ASSERT, [self.value_of(ok)], {"message": text}, [],
+                                          loc=loc))
 
     def location(self) -> Loc | None:
         """Where the op being recorded comes from in the user's code."""
