@@ -6,7 +6,9 @@ name and features, llvmlite's and tracejit's versions. A disk entry is one file 
 header (magic, format version, payload length, key, SHA-256 of the payload) and the payload.
 Writes go to a temp file in the same directory and are `os.replace`d into place, so readers
 and concurrent writers only ever see whole files; an entry whose header or checksum does not
-match is counted, deleted and treated as a miss. Writes are not fsynced (that costs 3-7 ms per
+match is counted, deleted and treated as a miss, and so is an entry that is not a regular file
+(a FIFO, a device, a link to one, a directory: opened without blocking, logged) or is larger than
+the cache writes. Writes are not fsynced (that costs 3-7 ms per
 entry, a tenth of a cold compile): after a system crash a renamed entry may hold fewer or other
 bytes than written, and the checksum turns it into a miss like any corrupt entry. No pickle:
 payloads are opaque bytes.
