@@ -18,6 +18,7 @@ from .graph import Block, Graph, Loc, Operation, Value
 from .ops import Op
 from .types import ConstRef, DType, Literal, ScalarType, TensorType
 
+MAX_INT_DIGITS = 40  # an int64/uint64 literal has at most 20 digits
 MAX_LITERAL = 1 << 16  # elements a dense literal may have (large constants go by name)
 MAX_DEPTH = 64  # nesting of lists and blocks
 
@@ -309,9 +310,13 @@ class _Parser:
                             "[...], dense<...> or @name)")
 
     def number(self) -> int | float:
-        text = self.expect_kind("number", "a number").text
+        tok = self.expect_kind("number", "a number")
+        text = tok.text
         if any(c in text for c in ".eEn"):  # '.', exponent, inf, nan
             return float(text)
+        if len(text.lstrip("+-")) > MAX_INT_DIGITS:
+            raise self.error(f"integer literal of {len(text)} digits is too long (at most "
+                             f"{MAX_INT_DIGITS}: int64 and uint64 need no more)", tok)
         return int(text)
 
     def string(self) -> str:
