@@ -105,6 +105,6 @@ def _load(payload: bytes, graph: Graph) -> Graph | None:
                 optimized.output_types != graph.output_types:
             return None
         verify(optimized)  # a cache entry is input like any file: checked, then stamped
-    except ValueError:  # ParseError, VerifyError, UnicodeDecodeError
+    except (ValueError, RecursionError):  # Parse/VerifyError, UnicodeDecodeError, deep nesting
         return None
     return optimized
