@@ -253,6 +253,12 @@ def unfold(input, dimension: int, size: int, step: int) -> Tensor:
     index = tensor(np.arange(n)[:, None] * step + np.arange(size)[None, :])
     if input.ndim == 0:
         return reshape(input, 1)
+    if size == 1:  # every step-th element: a view, as torch's
+        return input[(slice(None),) * dim + (slice(0, None, step),)].unsqueeze(-1)
+    if step >= size and n * step <= length:  # windows that do not overlap: a view, as torch's
+        head = input[(slice(None),) * dim + (slice(0, n * step),)]
+        split = reshape(head, (*input.shape[:dim], n, step, *input.shape[dim + 1:]))
+        return movedim(split[(slice(None),) * (dim + 1) + (slice(0, size),)], dim + 1, -1)
     windows = input[(slice(None),) * dim + (index,)]
     return movedim(windows, dim + 1, -1)
 

@@ -468,3 +468,14 @@ def fmin_fmax_promoted(T, i, f):
 def test_fmin_fmax_ignore_nan_after_promotion(mode):
     compare(mode, fmin_fmax_promoted, np.array([5, -1, 0], np.int8),
             np.array([np.nan, 0.5, np.nan], np.float32))
+
+
+def unfold_windows_write_through(T, x):
+    x.unfold(1, 2, 2).mul_(-1)
+    x.t().unfold(1, 1, 2).add_(10)
+    return x.unfold(0, 1, 1) * 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_unfold_without_overlap_is_a_view(mode):
+    compare(mode, unfold_windows_write_through, _data((3, 4)))
