@@ -448,8 +448,10 @@ def _minimum(b, args, types, out, attrs):  # np.minimum
 
 
 @converter(Op.RELU, dtypes=FLOATS | INTS)
-def _relu(b, args, types, out, attrs):  # np.maximum(x, 0)
-    return _select_max(b, args[0], constant(out, 0), out, True)
+def _relu(b, args, types, out, attrs):  # where(x < 0, 0, x): -0.0 and NaN stay, as torch
+    x, zero = args[0], constant(out, 0)
+    below = b.fcmp_ordered("<", x, zero) if out.is_floating_point else icmp(b, out)("<", x, zero)
+    return b.select(below, zero, x)
 
 
 @converter(Op.ABS, dtypes=FLOATS | INTS)

@@ -5,8 +5,9 @@ divisor of 1, and the result is picked as numpy picks it (x // 0 == 0, x % 0 == 
 MIN // -1 == MIN). The reference raises on an integer zero divisor instead (torch's
 ZeroDivisionError); `guard_divisors` makes the executor's step check the divisors (block
 arguments and literals) first, and `lowerable` refuses a group that computes a divisor itself
-(passes/fusion_policy.py keeps divisors outside groups). Float floor division and
-remainder follow numpy's npy_divmod (fmod, then the sign fix-up) in the operands' type; float
+(passes/fusion_policy.py keeps divisors outside groups). Float floor division
+follows numpy's npy_divmod (fmod, then the sign fix-up) in the operands' type, float remainder
+the reference's torch rule (the same fix-up, but a zero keeps the dividend's sign); float
 powers call the C library's pow/powf like numpy, marked nobuiltin so that LLVM keeps the call.
 """
 
@@ -110,8 +111,12 @@ def _float_floor_div(b, x, y, dtype: DType):
 
 
 def _float_remainder(b, x, y, dtype: DType):
-    _, mod = _float_divmod(b, x, y, dtype)
-    return b.select(b.fcmp_ordered("==", y, constant(dtype, 0)), b.frem(x, y), mod)
+    """The reference's (torch's) rule: fmod, moved into y's sign; a zero keeps x's sign."""
+    c0 = constant(dtype, 0)
+    mod = b.frem(x, y)  # fmod, exact
+    fix = b.and_(b.fcmp_unordered("!=", mod, c0),  # mod nonzero (nan counts)
+                 b.xor(b.fcmp_ordered("<", y, c0), b.fcmp_ordered("<", mod, c0)))
+    return b.select(fix, b.fadd(mod, y), mod)
 
 
 # --- converters ---------------------------------------------------------------------------------
