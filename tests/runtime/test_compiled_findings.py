@@ -289,3 +289,35 @@ def test_float32_var_mean_std_mean_of_huge_values_match_torch(name) -> None:
     expected = [t.numpy() for t in getattr(torch, name)(torch.from_numpy(x), 0)]
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-6)
+
+
+# --- 5. elementwise rules that follow the reference's torch semantics ----------------------------
+
+FLOATS_SPECIAL = [0.0, -0.0, 1.0, -1.0, 2.5, -2.5, np.inf, -np.inf, np.nan, 1e-40, -1e-40]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32, np.int8])
+def test_relu_keeps_negative_zero_and_nan(dtype) -> None:
+    with np.errstate(all="ignore"):
+        x = np.array(FLOATS_SPECIAL if np.dtype(dtype).kind == "f" else [0, -1, 5, -128 % 100],
+                     np.float64).astype(dtype)
+    assert_compiled_is_reference(lambda x: x.relu(), x)
+    assert_compiled_is_reference(lambda x: (x + x).relu() * 1, x)
+    assert _same_bits(_run(lambda x: x.relu(), x), torch.from_numpy(x).relu().numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_float_remainder_zero_keeps_dividend_sign(dtype) -> None:
+    """torch.remainder(0.0, -2.5) is 0.0 (numpy's is -0.0): the reference's rule, compiled."""
+    with np.errstate(all="ignore"):
+        values = np.array(FLOATS_SPECIAL, np.float64).astype(dtype)
+    x, y = np.meshgrid(values, values)
+    x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
+    assert_compiled_is_reference(lambda x, y: x % y, x, y)
+    assert_compiled_is_reference(lambda x, y: tracejit.remainder(x * 1.0, y) + 0.0, x, y)
+    if dtype is not np.float16:
+        got = _run(lambda x, y: x % y, x, y)
+        expected = torch.remainder(torch.from_numpy(x), torch.from_numpy(y)).numpy()
+        # torch computes x - y * floor(x / y), so x / y must not overflow
+        finite = np.isfinite(x) & np.isfinite(y) & (np.abs(y) >= 1)
+        assert _same_bits(got[finite], expected[finite])
