@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from tracejit.dispatch import EagerMode, current_mode
-from tracejit.ir import OPS, Op, infer_types
+from tracejit.ir import OPS, Kind, Op, TensorType, infer_types
 from tracejit.ir.graph import Block, ConstRef, Graph, Loc, Operation, Value, literal_or_ref
 from tracejit.ir.types import Size
 from tracejit.ir.verifier import verify
@@ -584,6 +584,8 @@ class TraceMode(EagerMode):
         if _unknown_dims(values) and (not _rule_takes_open(op, values, attrs) or (
                 op in _SIZED and self.guarded(values[0]))):  # sizes read: attributes hold them
             values = self.pin(operands, values)
+        if OPS[op].kind is Kind.REDUCTION and _unknown_dims(values[:1]):
+            self.require_nonempty(op, operands, values[0], attrs)
         dynamic = OPS[op].random or any(id(v) in self.dynamic for v in values)
         if dynamic and self.abstract and op not in _VIEWS:
             if any(d is None for t in types for d in t.shape):
@@ -769,10 +771,26 @@ class TraceMode(EagerMode):
                 self.require(length.ge(int(stop)), f"start ({start}) + length ({stop - start}) "
                              "exceeds the dimension size (narrow or topk of a data-dependent dim)")
 
+    def require_nonempty(self, op, operands, value, attrs) -> None:
+        """A reduction whose rule refuses an empty reduced dim (max, argmax, ...), of a `?`
+        dim: each call checks it, with the rule's IndexError."""
+        shape, example = value.type.shape, operands[0]._data.shape
+        rest = [t._type for t in operands[1:]]
+        for d, n in enumerate(shape):
+            if n is not None:
+                continue
+            empty = tuple(0 if k == d else example[k] for k in range(len(shape)))
+            try:
+                infer_types(op, [TensorType(value.type.dtype, empty), *rest], attrs)
+            except IndexError as e:
+                self.require(_length(operands[0], d).ge(1), f"IndexError: {e}")
+            except (TypeError, ValueError, RuntimeError, ArithmeticError):
+                pass
+
     def require(self, ok: Tensor, message: str) -> None:
         """An assert op that each call raises as torch's RuntimeError (or the IndexError that
         `message` starts with) where `ok` is false."""
-        loc = user_location()
+        loc = self.location()
         text = (f"{loc}: " if loc is not None else "") + f"{RUNTIME_CHECK}{message}"
         self.body.append(Operation.create(Op.ASSERT, [self.value_of(ok)], {"message": text}, [],
                                           loc=loc))

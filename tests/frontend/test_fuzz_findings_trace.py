@@ -267,3 +267,18 @@ def test_errors_while_tracing_have_torchs_type_and_the_users_line(fn):
     line = fn.__code__.co_firstlineno + 1
     assert str(mine.value).startswith(f"{__file__}:{line}:"), str(mine.value)
     assert ": error: " in str(mine.value)
+
+
+@pytest.mark.parametrize("name", ["max", "argmax", "amin", "median"])
+def test_reductions_refusing_an_empty_data_dependent_dim_raise_torchs_index_error(name):
+    """max(0) of `x[x > 0]` with nothing positive: torch's IndexError on that call (the
+    reference code's raw numpy ValueError before)."""
+    def fn(x, L):
+        kept = x[x > 0]
+        out = getattr(kept, name)(0)
+        return out[0] if isinstance(out, tuple) else out
+
+    assert_follows_torch(fn, DATA[0], DATA)
+    traced = tj.trace(lambda x: fn(x, tj), tj.tensor(DATA[0]))
+    with pytest.raises(IndexError):  # median (a composite) retraces, and raises its own
+        traced(tj.tensor(DATA[2]))
