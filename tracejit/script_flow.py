@@ -26,11 +26,14 @@ from tracejit.script_source import (
     Undefined,
     _Break,
     _Continue,
+    _Escape,
     _Return,
     describe,
     show,
+    trace_message,
 )
 from tracejit.tensor import Tensor
+from tracejit.tracer import TraceError
 
 if TYPE_CHECKING:
     from tracejit.scripting import Frame
@@ -82,6 +85,15 @@ class Flow:
             block = Block()
             self.run_block(block, fn, f)
             ends.append((block, f.env, self.snapshot()))
+        try:
+            self.merge(cond_value, ends, env0, live0, f, node)
+        except _Escape:
+            raise
+        except TraceError as e:  # a merged value refused (ScriptMode.value_of)
+            raise f.source.error(node, trace_message(e)) from None
+
+    def merge(self, cond_value, ends, env0, live0, f: Frame, node) -> None:
+        """The if op of `branch`, from what each side ended with."""
         (tb, tenv, tlive), (eb, eenv, elive) = ends
         pairs: list[tuple] = []
         merged: dict[str, Any] = {}
@@ -113,6 +125,11 @@ class Flow:
         self.mode.body.append(op)
         results = iter(self.mode.dynamic_tensor(v, p[3]) for v, p in zip(op.results, pairs))
         f.env = {name: _build(value, results) for name, value in merged.items()}
+        line = f.source.loc(node).line
+        for name, value in merged.items():
+            if isinstance(value, _Slot) and name != RETVAL:
+                for side in (tenv.get(name), eenv.get(name)):
+                    self.mode.maybe_view(side, f.env[name], name, f"the if at line {line}")
         for t in written:
             self.mode.bind(t, next(results)._value)
 
@@ -229,8 +246,13 @@ class Flow:
         for _ in range(8):
             env0, live0 = dict(f.env), self.snapshot()
             body0 = len(self.mode.body.ops)
-            new_names, new_written = self.build_loop(node, f, bounds, exits, list(carried),
-                                                     list(written.values()))
+            try:
+                new_names, new_written = self.build_loop(node, f, bounds, exits,
+                                                         list(carried), list(written.values()))
+            except _Escape:
+                raise
+            except TraceError as e:  # a carried value refused (ScriptMode.value_of)
+                raise f.source.error(node, trace_message(e)) from None
             if not new_names and not new_written:
                 return
             f.env = env0
@@ -247,6 +269,9 @@ class Flow:
         mode = self.mode
         env0 = dict(f.env)
         live0 = {key: value for key, (_, value) in self.snapshot().items()}
+        # whether the body may not reach its end: a carried name may keep its first value
+        may_skip = exits or bounds is None or any(isinstance(b, Tensor) for b in bounds) or \
+            not len(range(*bounds))
         outer_flags = {n: env0.get(n) for n in (BRK, CONT)}
         inits: list[Tensor] = []
         templates = []
@@ -288,6 +313,9 @@ class Flow:
             starts = iter(bound)
             for name, template in zip(names, templates):
                 f.env[name] = _build(template, starts)
+                # on the first iteration the name still holds its first tensor, written through
+                mode.maybe_view(env0.get(name), f.env[name], name, f"the loop at line "
+                                f"{f.source.loc(node).line}")
             for t, v in zip(written, args[n_named:]):
                 mode.bind(t, v)
             after = dict(f.env)
@@ -372,6 +400,9 @@ class Flow:
         ends = iter(results)
         for name, template in zip(names, templates):
             f.env[name] = _build(template, ends)
+            if may_skip:
+                mode.maybe_view(env0.get(name), f.env[name], name, f"the loop at line "
+                                f"{loc.line}")
         for t, r in zip(written, results[n_named:]):
             mode.bind(t, r._value)
         for name, value in outer_flags.items():

@@ -45,6 +45,7 @@ import inspect
 import logging
 import operator
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -108,6 +109,9 @@ class ScriptMode(TraceMode):
         super().__init__(name, abstract=abstract)
         self.top = self.body
         self.loc: Loc | None = None
+        # id(tensor) -> (merged, its earlier value, name, where): see maybe_view
+        self.merged_views: dict[int, list[tuple]] = {}
+        self.stale: dict[int, tuple] = {}  # id(tensor) -> (it, why reading it is refused)
 
     def apply(self, op, operands, attrs, types) -> Tensor:
         literals = [getattr(t, "_value", None) is None for t in operands]  # before binding
@@ -135,10 +139,51 @@ class ScriptMode(TraceMode):
             raise _Escape(use)
         return tensor._data
 
+    def maybe_view(self, before, after, name: str, where: str) -> None:
+        """Variable `name` held tensor `before` on some path through `where` and holds the
+        merged `after` now: if `before` (or what it views) is written in place while `after`
+        lives, or `after` while it lives, the write would reach `name` on only some paths."""
+        if not isinstance(before, Tensor) or not isinstance(after, Tensor) or before is after:
+            return
+        root = self.root(before)
+        entry = (weakref.ref(after), weakref.ref(root), name, where)
+        self.merged_views.setdefault(id(root), []).append(entry)
+        self.merged_views.setdefault(id(after), []).append(entry)
+
+    def check_merged_view(self, dst) -> None:
+        """A write to a tensor a merged variable may or may not view (see maybe_view): the
+        other side holds a value the write reaches on only some paths; reading it later (or
+        the caller's tensor it is) is refused."""
+        root = self.root(dst)
+        for after_ref, before_ref, name, where in self.merged_views.get(id(root), ()):
+            after, before = after_ref(), before_ref()
+            if after is None or before is None or (root is not after and root is not before):
+                continue
+            other = before if root is after else after
+            message = (f"variable '{name}' shares memory with another tensor on some paths "
+                       f"through {where} and not on others, and one of the two was written in "
+                       f"place since: in eager code the write reaches the other only on those "
+                       f"paths, which script cannot make one graph of. Give '{name}' its own "
+                       f"memory before {where.split(' at ')[0]} ('{name} = {name}.clone()')")
+            if any(other is t for t in self.inputs):  # the caller's tensor: written back
+                raise TraceError(message)
+            other = self.root(other)  # and every view of it
+            self.stale[id(other)] = (weakref.ref(other), message)
+
+    def value_of(self, tensor) -> Value:
+        if self.stale:
+            root = self.root(tensor)
+            entry = self.stale.get(id(root))
+            if entry is not None and entry[0]() is root:
+                raise TraceError(entry[1])
+        return super().value_of(tensor)
+
     def assign(self, dst, src) -> None:
         """An in-place write, recorded; the memory of the caller's tensors (arguments, module
         state) keeps its values: the graph runs on them after scripting, so a value read
         before the write must see them unwritten. What the write made is a dynamic value."""
+        if self.merged_views:
+            self.check_merged_view(dst)
         held = [t for t in self.inputs if np.may_share_memory(t._data, dst._data)]
         saved = dst._data.copy() if held and dst._data.flags.writeable else None
         super().assign(dst, src)
@@ -621,7 +666,11 @@ class _Scripted:
                 if writes:  # extra outputs, written back to the attributes after each call
                     result = (result, [getattr(obj, name) for obj, name in writes])
                 outs, out_structure, _ = pytree.flatten(result)
-                graph, mutated, sources = mode.finish(outs)
+                try:
+                    graph, mutated, sources = mode.finish(outs)
+                except TraceError as e:  # a result refused (see ScriptMode.value_of)
+                    where = f"{mode.loc}: error: " if mode.loc is not None else ""
+                    raise ScriptError(trace_message(e), where) from None
         except NeedsValues as e:
             if not abstract:  # pragma: no cover - a mode computing values never asks for them
                 raise ScriptError(f"{e} gives a result whose shape depends on the values") \

@@ -477,3 +477,60 @@ def number_builtins(T, x, s, n):
 @pytest.mark.parametrize("s", [2.5, -1.25, 0.4])
 def test_python_builtins_on_number_arguments(s):
     compare(number_builtins, _data(), extra=(s, 3))
+
+
+# a variable that views a tensor on some paths through an if or loop and not on others: a later
+# in-place write would reach it on only some paths (eager); script refuses to read it after
+def view_on_one_branch(T, x):
+    v = x.T
+    if x.sum() > 0:
+        v = v + 1
+    x.mul_(2)
+    return v * 1
+
+
+def loop_may_keep_view(T, x, n):
+    a = x * 1
+    v = a.T
+    for _ in range(n):
+        a.mul_(2)
+        a = a + 1
+    return v * 1, a
+
+
+def write_through_merged(T, x):
+    b = x * 1
+    v = b[0]
+    if x.sum() > 0:
+        v = v * 3
+    v.add_(1)
+    return b * 1
+
+
+@pytest.mark.parametrize("fn, extra", [(view_on_one_branch, ()), (loop_may_keep_view, (2,)),
+                                       (write_through_merged, ())])
+def test_path_dependent_view_is_refused_not_wrong(fn, extra):
+    with pytest.raises(tj.ScriptError, match="shares memory with another tensor on some paths"):
+        tj.script(fn, backend="eager")(tj, tj.tensor(_data()), *extra)
+
+
+def view_on_one_branch_cloned(T, x):
+    v = x.T.clone()
+    if x.sum() > 0:
+        v = v + 1
+    x.mul_(2)
+    return v * 1
+
+
+def view_on_one_branch_unused(T, x):
+    v = x.T
+    if x.sum() > 0:
+        v = v + 1
+    x.mul_(2)
+    return x * 1
+
+
+@pytest.mark.parametrize("fn", [view_on_one_branch_cloned, view_on_one_branch_unused])
+def test_path_dependent_view_not_read_after_the_write_is_captured(fn):
+    compare(fn, _data())
+    compare(fn, -np.abs(_data()))
