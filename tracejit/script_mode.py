@@ -1,0 +1,163 @@
+"""Script mode's tracer: the ScriptMode writing ops into the block the scripter builds, and
+the Python numbers (`int`/`float` arguments) held as weakly typed 0-d tensors."""
+
+from __future__ import annotations
+
+import weakref
+from typing import NoReturn
+
+import numpy as np
+
+from tracejit.ir.graph import Loc, Operation, Value
+from tracejit.ir.ops import infer_types
+from tracejit.script_source import _Escape
+from tracejit.tensor import Tensor
+from tracejit.tracer import TraceError, TraceMode
+
+
+# --- the mode -----------------------------------------------------------------------------------
+class ScriptMode(TraceMode):
+    """The tracer, writing into the block the scripter is building, with the AST's locations;
+    constants go to the top of the graph so every block can see them."""
+
+    def __init__(self, name: str, abstract: bool = True):
+        super().__init__(name, abstract=abstract)
+        self.top = self.body
+        self.loc: Loc | None = None
+        # id(tensor) -> (merged, its earlier value, name, where): see maybe_view
+        self.merged_views: dict[int, list[tuple]] = {}
+        self.stale: dict[int, tuple] = {}  # id(tensor) -> (it, why reading it is refused)
+
+    def apply(self, op, operands, attrs, types) -> Tensor:
+        literals = [getattr(t, "_value", None) is None for t in operands]  # before binding
+        out = super().apply(op, operands, attrs, types)
+        _weak_result(operands, literals, out)
+        return out
+
+    def record(self, op, values, attrs, types=None) -> Value:
+        if types is None:
+            types = infer_types(op, [v.type for v in values], attrs)
+        operation = Operation.create(op, values, attrs, types, loc=self.loc)
+        self.body.append(operation)
+        return operation.result
+
+    def constant(self, tensor) -> Value:
+        body, self.body = self.body, self.top
+        try:
+            return super().constant(tensor)
+        finally:
+            self.body = body
+
+    def concrete(self, tensor, use) -> np.ndarray:
+        value = getattr(tensor, "_value", None)
+        if value is not None and id(value) in self.dynamic:
+            raise _Escape(use)
+        return tensor._data
+
+    def maybe_view(self, before, after, name: str, where: str) -> None:
+        """Variable `name` held tensor `before` on some path through `where` and holds the
+        merged `after` now: if `before` (or what it views) is written in place while `after`
+        lives, or `after` while it lives, the write would reach `name` on only some paths."""
+        if not isinstance(before, Tensor) or not isinstance(after, Tensor) or before is after:
+            return
+        root = self.root(before)
+        entry = (weakref.ref(after), weakref.ref(root), name, where)
+        self.merged_views.setdefault(id(root), []).append(entry)
+        self.merged_views.setdefault(id(after), []).append(entry)
+
+    def check_merged_view(self, dst) -> None:
+        """A write to a tensor a merged variable may or may not view (see maybe_view): the
+        other side holds a value the write reaches on only some paths; reading it later (or
+        the caller's tensor it is) is refused."""
+        root = self.root(dst)
+        for after_ref, before_ref, name, where in self.merged_views.get(id(root), ()):
+            after, before = after_ref(), before_ref()
+            if after is None or before is None or (root is not after and root is not before):
+                continue
+            other = before if root is after else after
+            message = (f"variable '{name}' shares memory with another tensor on some paths "
+                       f"through {where} and not on others, and one of the two was written in "
+                       f"place since: in eager code the write reaches the other only on those "
+                       f"paths, which script cannot make one graph of. Give '{name}' its own "
+                       f"memory before {where.split(' at ')[0]} ('{name} = {name}.clone()')")
+            if any(other is t for t in self.inputs):  # the caller's tensor: written back
+                raise TraceError(message)
+            other = self.root(other)  # and every view of it
+            self.stale[id(other)] = (weakref.ref(other), message)
+
+    def value_of(self, tensor) -> Value:
+        if self.stale:
+            root = self.root(tensor)
+            entry = self.stale.get(id(root))
+            if entry is not None and entry[0]() is root:
+                raise TraceError(entry[1])
+        return super().value_of(tensor)
+
+    def assign(self, dst, src) -> None:
+        """An in-place write, recorded; the memory of the caller's tensors (arguments, module
+        state) keeps its values: the graph runs on them after scripting, so a value read
+        before the write must see them unwritten. What the write made is a dynamic value."""
+        if self.merged_views:
+            self.check_merged_view(dst)
+        held = [t for t in self.inputs if np.may_share_memory(t._data, dst._data)]
+        saved = dst._data.copy() if held and dst._data.flags.writeable else None
+        super().assign(dst, src)
+        if saved is not None:
+            np.copyto(dst._data, saved)
+            for t in held:  # reading them as Python values now would read the old values
+                self.dynamic.add(id(t._value))
+
+    def unsupported(self, what) -> NoReturn:
+        raise TraceError(f"{what} cannot be scripted")
+
+    def location(self) -> Loc | None:
+        return self.loc
+
+    def dynamic_tensor(self, value, like: Tensor | None = None) -> Tensor:
+        """A Tensor standing for the dynamic IR `value` (its data is never read); a `?` dim
+        gets the size it has in `like`, the tensor the value starts as or comes from."""
+        shape = value.type.shape
+        if None in shape:
+            sizes = like._data.shape if like is not None and like._data.ndim == len(shape) \
+                else (1,) * len(shape)
+            shape = tuple(sizes[d] if n is None else n for d, n in enumerate(shape))
+        t = Tensor._wrap(np.empty(shape, value.type.dtype.np))
+        self.dynamic.add(id(value))
+        self.bind(t, value)
+        return t
+
+
+class _Scalar(Tensor):
+    """A Python int or float argument as a 0-d tensor input; isinstance() sees the number.
+    Promotion treats it as the Python number it stands for (weakly typed: a float32 tensor
+    times a float argument stays float32), and so is arithmetic on such numbers alone."""
+
+    __slots__ = ()  # py_type lives in the instance dict: a 0-d result can become one
+
+    def __round__(self, ndigits=None):  # a Python number's round(): its value is needed
+        raise _Escape("round()")
+
+
+def _dynamic_scalar(value):
+    if type(value) in (int, float):
+        t = _Scalar._wrap(np.array(value, np.int64 if type(value) is int else np.float64))
+        t.py_type = type(value)
+        return t
+    return value
+
+
+def _weak_result(operands, literals: list[bool], out: Tensor) -> None:
+    """`out` of an op on Python numbers alone (script's number arguments, and literals: 0-d
+    tensors no op made) is a Python number too: a _Scalar, weakly typed in later promotion."""
+    if out._data.ndim or type(out) is not Tensor:
+        return
+    weak = False
+    for t, literal in zip(operands, literals):
+        if isinstance(t, _Scalar):
+            weak = True
+        elif type(t) is not Tensor or t._data.ndim or not literal:
+            return  # a tensor of the code's own
+    if weak:
+        out.__class__ = _Scalar
+        kind = out._data.dtype.kind
+        out.py_type = float if kind in "fc" else bool if kind == "b" else int
