@@ -543,9 +543,16 @@ def evaluate(op: Op, arrays: Sequence[np.ndarray], attrs: Mapping[str, Any],
         widened = arrays if op in _VIEW_OPS else _widen_half(arrays)  # views stay views
         out = np.asarray(opdef.impl(*widened, **kwargs))
         out = out if out.dtype == result.dtype.np else out.astype(result.dtype.np)
-    if op in C_ORDER_RESULTS and not out.flags.c_contiguous:
+    if not out.flags.c_contiguous and (op in C_ORDER_RESULTS or _fresh_index(op, arrays, out)):
         out = np.asarray(out, order="C")  # (np.ascontiguousarray makes a 0-d array 1-d)
     return out
+
+
+def _fresh_index(op: Op, arrays: Sequence[np.ndarray], out: np.ndarray) -> bool:
+    """An advanced index of a contiguous tensor: torch lays its (fresh) result out contiguous,
+    numpy puts the indexed dims first in memory."""
+    return (op is Op.INDEX and arrays[0].flags.c_contiguous
+            and not np.may_share_memory(out, arrays[0]))
 
 
 # Ops whose numpy reference may return a view of operand 0 (no arithmetic: exact in float16)

@@ -479,3 +479,15 @@ def unfold_windows_write_through(T, x):
 @pytest.mark.parametrize("mode", MODES)
 def test_unfold_without_overlap_is_a_view(mode):
     compare(mode, unfold_windows_write_through, _data((3, 4)))
+
+
+@pytest.mark.parametrize("key", [
+    lambda T: (slice(None, 3, 2), T.tensor([True, False, True])),
+    lambda T: (slice(None), T.tensor([0, 1])),
+    lambda T: (slice(-4, None), T.tensor([-2, -1]), T.tensor([1])),
+])
+def test_advanced_index_of_a_contiguous_tensor_is_contiguous(key):
+    expected = torch.arange(18.0).reshape(3, 3, 2)[key(torch)]
+    got = tj.arange(18.0).reshape(3, 3, 2)[key(tj)]
+    assert expected.is_contiguous() and got.is_contiguous()
+    _same(got.view(-1), expected.view(-1))
