@@ -111,13 +111,17 @@ class Flow:
                                                    f"at {where}")
             else:
                 merged[name] = self.unify(name, a, b, tb, eb, pairs, f, node)
-        written = []
-        for key, (t, _) in live0.items():
+        written, same = [], []
+        for key, (t, before) in live0.items():
             va, vb = tlive.get(key, (t, None))[1], elive.get(key, (t, None))[1]
             if va is not vb and va is not None and vb is not None:
                 written.append(t)
                 pairs.append((va, vb, va.type, t))
+            elif va is vb and va is not None and va is not before:
+                same.append((t, va))  # both branches wrote one outer value (y.copy_(x))
         self.restore(live0)
+        for t, value in same:
+            self.mode.bind(t, value)
         tb.append(Operation.create(Op.YIELD, [p[0] for p in pairs], {}, []))
         eb.append(Operation.create(Op.YIELD, [p[1] for p in pairs], {}, []))
         op = Operation.create(Op.IF, [cond_value], {}, [p[2] for p in pairs], [tb, eb],

@@ -534,3 +534,15 @@ def view_on_one_branch_unused(T, x):
 def test_path_dependent_view_not_read_after_the_write_is_captured(fn):
     compare(fn, _data())
     compare(fn, -np.abs(_data()))
+
+
+def same_write_on_both_branches(T, x, y):
+    if x[0, 0] > y[0, 0]:
+        y.copy_(x)
+    else:
+        y.copy_(x)
+    return y * 1
+
+
+def test_both_branches_writing_the_same_value_write_it():
+    compare(same_write_on_both_branches, _data(seed=1), _data(seed=2))
