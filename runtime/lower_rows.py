@@ -23,8 +23,8 @@ Numerics: float sums round differently from numpy's pairwise sums (tests documen
 float products multiply in element order, as numpy's on contiguous operands (0 * inf is NaN
 exactly where the reference's is); mean divides the sum by the count like the reference;
 integer and bool sums widen to int64 and are exact; amax/amin/argmax/argmin propagate NaN
-like numpy (argmax: the first NaN, else the first maximum); cumsum adds in element order and
-matches numpy exactly.
+like numpy (argmax: the first NaN, else the first maximum); cumsum adds in element order from
++0.0 (torch's start: never -0.0) and matches the reference exactly.
 """
 
 from __future__ import annotations
@@ -519,8 +519,8 @@ def _sum_like(op: Op):
         product = op is Op.PROD
         # -0.0 is the identity of +: a row of -0.0s sums to -0.0 (an empty row to 0.0), as numpy
         start = 1 if product else (-0.0 if count and dtype.is_floating_point else 0)
-        if op is Op.CUMSUM:
-            start = -0.0 if dtype.is_floating_point else 0
+        if op is Op.CUMSUM:  # torch's running sum starts at +0.0: it never gives -0.0
+            start = 0
 
         # float16 accumulates in float32 and rounds the result once, as torch and the reference
         acc = DType.float32 if dtype is DType.float16 else dtype

@@ -321,3 +321,12 @@ def test_float_remainder_zero_keeps_dividend_sign(dtype) -> None:
         # torch computes x - y * floor(x / y), so x / y must not overflow
         finite = np.isfinite(x) & np.isfinite(y) & (np.abs(y) >= 1)
         assert _same_bits(got[finite], expected[finite])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cumsum_never_gives_negative_zero(dtype, dim) -> None:
+    """torch's running sum starts at +0.0: cumsum of -0.0s is +0.0, as the reference."""
+    x = np.array([[-0.0, -0.0, 1.0], [-0.0, 2.0, -2.0], [np.nan, -0.0, np.inf]], dtype)
+    assert_compiled_is_reference(lambda x: x.cumsum(dim), x)
+    assert _same_bits(_run(lambda x: x.cumsum(dim), x), torch.from_numpy(x).cumsum(dim).numpy())
