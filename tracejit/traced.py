@@ -146,6 +146,12 @@ class Specialization:
                     )
 
 
+def _kernel_error(error: Exception) -> RuntimeError:
+    """A graph's op failing on this call's data (shapes a `?` dim did not fit, numpy's
+    ValueError): torch's RuntimeError, as eager mode raises for the same op."""
+    return RuntimeError(f"{error} (an op of the traced graph, on this call's data)")
+
+
 BACKENDS = ("llvm", "eager")
 ABSTRACT = object()  # what an abstract trace "returns": nothing was computed
 _SIGNATURE = operator.attrgetter("_data.dtype", "_data.shape")  # a Tensor's fast-path key
@@ -207,6 +213,8 @@ class _Traced:
                 self._last = spec
                 try:
                     return spec.call(args)
+                except (ValueError, ArithmeticError) as e:
+                    raise _kernel_error(e) from None
                 except AssertionError as e:
                     if SIZE_GUARD not in str(e):
                         raise runtime_error(e) from None
@@ -231,6 +239,8 @@ class _Traced:
             self._fast[tuple(map(_SIGNATURE, args))] = spec
         try:
             return self._run_spec(spec, leaves, state)
+        except (ValueError, ArithmeticError) as e:
+            raise _kernel_error(e) from None
         except AssertionError as e:
             if SIZE_GUARD not in str(e):
                 raise runtime_error(e) from None
@@ -251,6 +261,8 @@ class _Traced:
         for other in spec.resized:
             try:
                 result = self._run_spec(other, leaves, state)
+            except (ValueError, ArithmeticError) as e:
+                raise _kernel_error(e) from None
             except AssertionError as e:
                 if SIZE_GUARD not in str(e):
                     raise runtime_error(e) from None

@@ -282,3 +282,14 @@ def test_reductions_refusing_an_empty_data_dependent_dim_raise_torchs_index_erro
     traced = tj.trace(lambda x: fn(x, tj), tj.tensor(DATA[0]))
     with pytest.raises(IndexError):  # median (a composite) retraces, and raises its own
         traced(tj.tensor(DATA[2]))
+
+
+@pytest.mark.parametrize("backend", ["eager", "llvm"])
+def test_data_dependent_sizes_that_stop_fitting_raise_runtime_error(backend):
+    """stack of two masks of equal length in the example, unequal on a later call: torch's
+    RuntimeError, not numpy's ValueError from inside the graph."""
+    def fn(x, L):
+        return L.stack([x[x > 0], x[x < 0]])
+
+    example = [1.0, 2.0, -1.0, -2.0]
+    assert_follows_torch(fn, example, [example, [1.0, 2.0, 3.0, -2.0]], backend)
