@@ -546,3 +546,29 @@ def same_write_on_both_branches(T, x, y):
 
 def test_both_branches_writing_the_same_value_write_it():
     compare(same_write_on_both_branches, _data(seed=1), _data(seed=2))
+
+
+def _counter(lib):
+    class Counter(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", lib.zeros(3))
+            self.k = 2
+
+        def forward(self, x):
+            y = self.count * 2 + x  # read before the write below
+            self.count.add_(1)
+            self.count[0] = self.k
+            return y
+    return Counter()
+
+
+def test_module_buffer_read_before_a_later_inplace_write():
+    ours, theirs = _counter(tj), _counter(torch)
+    scripted = tj.script(ours, backend="eager")
+    for k in range(4):
+        if k == 2:
+            ours.k = theirs.k = 7  # a guarded attribute: scripted again
+        x = np.full(3, k, np.float32)
+        _same(scripted(tj.tensor(x)), theirs(torch.tensor(x)))
+        _same(ours.count, theirs.count)
