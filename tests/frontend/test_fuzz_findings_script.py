@@ -240,7 +240,7 @@ NUMBER_DTYPES = [np.float32, np.float64, np.int32, np.uint8, np.bool_]
 
 @pytest.mark.parametrize("shape", [(3,), ()])
 @pytest.mark.parametrize("dtype", NUMBER_DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("number", [2.5, 3, 0.1])
+@pytest.mark.parametrize("number", [2.5, 3, 0.1, True])
 def test_number_argument_is_weakly_typed(number, dtype, shape):
     x = (np.arange(int(np.prod(shape))).reshape(shape) % 2).astype(dtype)
     compare(times, x, extra=(number,))
