@@ -10,6 +10,7 @@ implementation. Passes and backends ask this table; they never special-case op c
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -543,9 +544,22 @@ def evaluate(op: Op, arrays: Sequence[np.ndarray], attrs: Mapping[str, Any],
         widened = arrays if op in _VIEW_OPS else _widen_half(arrays)  # views stay views
         out = np.asarray(opdef.impl(*widened, **kwargs))
         out = out if out.dtype == result.dtype.np else out.astype(result.dtype.np)
-    if not out.flags.c_contiguous and (op in C_ORDER_RESULTS or _fresh_index(op, arrays, out)):
+    if not out.flags.c_contiguous and (op in C_ORDER_RESULTS or _fresh_index(op, arrays, out)
+                                       or _broadcast_elementwise(opdef, arrays)):
         out = np.asarray(out, order="C")  # (np.ascontiguousarray makes a 0-d array 1-d)
     return out
+
+
+def _broadcast_elementwise(opdef: OpDef, arrays: Sequence[np.ndarray]) -> bool:
+    """An elementwise op whose operands are all in C order but for broadcast (stride-0) dims:
+    torch's result is contiguous, numpy's K order may lay it out otherwise."""
+    return opdef.kind is Kind.ELEMENTWISE and all(map(_c_ordered, arrays))
+
+
+def _c_ordered(a) -> bool:
+    shape, strides = getattr(a, "shape", ()), getattr(a, "strides", ())
+    strides = [s for s, n in zip(strides, shape) if n > 1 and s != 0]
+    return all(s > 0 for s in strides) and all(x > y for x, y in itertools.pairwise(strides))
 
 
 def _fresh_index(op: Op, arrays: Sequence[np.ndarray], out: np.ndarray) -> bool:

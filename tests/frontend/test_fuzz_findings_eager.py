@@ -491,3 +491,21 @@ def test_advanced_index_of_a_contiguous_tensor_is_contiguous(key):
     got = tj.arange(18.0).reshape(3, 3, 2)[key(tj)]
     assert expected.is_contiguous() and got.is_contiguous()
     _same(got.view(-1), expected.view(-1))
+
+
+@pytest.mark.parametrize("op", [
+    lambda T, e, x: T.logical_xor(e, x),
+    lambda T, e, x: e + x,
+    lambda T, e, x: (e * 2).exp(),
+    lambda T, e, x: e.clone(),
+])
+def test_elementwise_over_broadcast_operands_is_contiguous(op):
+    results = []
+    for lib in (torch, tj):
+        x = lib.tensor(_data((1, 2, 1)))
+        results.append(op(lib, x.expand(2, 1, 2, 1), x))
+    expected, got = results
+    assert got.is_contiguous() == expected.is_contiguous()
+    _same(got.reshape(-1), expected.reshape(-1))
+    if expected.is_contiguous():
+        _same(got.view(-1), expected.view(-1))
