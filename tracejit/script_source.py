@@ -286,6 +286,8 @@ def describe(v) -> str:
         return "None"
     if isinstance(v, Undefined) or v is MISSING:
         return "undefined"
+    if isinstance(v, (tuple, list, dict)):
+        return f"a {type(v).__name__} of {len(v)}"
     return f"a {type(v).__name__} ({v!r})" if isinstance(v, (bool, int, float, str)) else \
         f"a {type(v).__name__}"
 

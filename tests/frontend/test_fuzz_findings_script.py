@@ -572,3 +572,15 @@ def test_module_buffer_read_before_a_later_inplace_write():
         x = np.full(3, k, np.float32)
         _same(scripted(tj.tensor(x)), theirs(torch.tensor(x)))
         _same(ours.count, theirs.count)
+
+
+def returns_tuples_of_two_lengths(T, x):
+    if x.sum() > 0:
+        return x, x
+    return x, x, x
+
+
+def test_branches_returning_tuples_of_different_lengths_name_the_lengths():
+    with pytest.raises(tj.ScriptError, match="is a tuple of 2 after one branch and a tuple "
+                                             "of 3 after the other"):
+        tj.script(returns_tuples_of_two_lengths, backend="eager")(tj, tj.ones(2))
