@@ -581,6 +581,6 @@ def returns_tuples_of_two_lengths(T, x):
 
 
 def test_branches_returning_tuples_of_different_lengths_name_the_lengths():
-    with pytest.raises(tj.ScriptError, match="is a tuple of 2 after one branch and a tuple "
-                                             "of 3 after the other"):
+    with pytest.raises(tj.ScriptError, match="is a tuple of 3 after one branch and a tuple "
+                                             "of 2 after the other"):
         tj.script(returns_tuples_of_two_lengths, backend="eager")(tj, tj.ones(2))
