@@ -108,9 +108,13 @@ def hypot(input, other) -> Tensor:
     """sqrt(input^2 + other^2) (floating-point inputs), scaled so that it overflows only where
     the result does; an infinite operand gives inf even with a NaN (C's hypot)."""
     input, other = _float_pair(input, other)
-    big, small = input.abs().maximum(other.abs()), input.abs().minimum(other.abs())
-    ratio = small / where(big == 0, _scalar_like(big, 1), big)
-    out = big * (ratio * ratio + 1).sqrt()
+    if input.dtype is DType.float64:
+        big, small = input.abs().maximum(other.abs()), input.abs().minimum(other.abs())
+        ratio = small / where(big == 0, _scalar_like(big, 1), big)
+        out = big * (ratio * ratio + 1).sqrt()
+    else:  # squares of float32 fit float64: one rounding, as C's hypotf
+        x, y = to_dtype(input, DType.float64), to_dtype(other, DType.float64)
+        out = to_dtype((x * x + y * y).sqrt(), input.dtype)
     return where(input.isinf() | other.isinf(), _scalar_like(out, math.inf), out)
 
 

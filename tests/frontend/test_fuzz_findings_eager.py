@@ -509,3 +509,12 @@ def test_elementwise_over_broadcast_operands_is_contiguous(op):
     _same(got.reshape(-1), expected.reshape(-1))
     if expected.is_contiguous():
         _same(got.view(-1), expected.view(-1))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_hypot_rounds_once_as_torch(dtype):
+    a, b = _data((500,), seed=3) * 50, _data((500,), seed=4) * 50
+    expected = torch.hypot(torch.tensor(a).to(getattr(torch, dtype)),
+                           torch.tensor(b).to(getattr(torch, dtype)))
+    got = tj.hypot(tj.tensor(a).to(getattr(tj, dtype)), tj.tensor(b).to(getattr(tj, dtype)))
+    assert np.array_equal(got.float().numpy(), expected.float().numpy())
