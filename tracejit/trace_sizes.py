@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tracejit.ir import Op, infer_types
+from tracejit.ir import Op, TensorType, infer_types
 from tracejit.ir.types import Size
 from tracejit.locations import TraceError, _is_internal, user_location
 from tracejit.tensor import SIZE_READS, Tensor
@@ -122,6 +122,14 @@ def _rule_takes_open(op, values, attrs) -> bool:
     except (ValueError, RuntimeError, IndexError, ArithmeticError) as e:
         return "None" not in str(e)
     return True
+
+
+def plain_types(types: tuple[TensorType, ...]) -> tuple[TensorType, ...]:
+    """`types` with every OpenDim in a shape made a plain int."""
+    if not any(isinstance(n, OpenDim) for t in types for n in t.shape):
+        return types
+    return tuple(TensorType(t.dtype, tuple(n if n is None else int(n) for n in t.shape))
+                 for t in types)
 
 
 class SizeOne(Exception):  # a signal for TraceMode.apply, not an error

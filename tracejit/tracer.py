@@ -39,6 +39,7 @@ from tracejit.trace_sizes import (  # noqa: F401 (SIZE_GUARD, SizeReads, ...: im
     baked,
     keep_open,
     plain,
+    plain_types,
     runtime_error,
     size_guard_error,
 )
@@ -219,7 +220,7 @@ class TraceMode(EagerMode):
                 operands = [operands[0], Tensor._wrap(picks)]
                 operands[1]._basic_index = True  # a view in torch (see _is_view)
                 values = [values[0], self.constant(operands[1])]
-        attrs = plain(attrs)
+        attrs, types = plain(attrs), plain_types(types)
         if _unknown_dims(values) and (not _rule_takes_open(op, values, attrs) or (
                 op in _SIZED and self.guarded(values[0]))):  # sizes read: attributes hold them
             values = self.pin(operands, values)

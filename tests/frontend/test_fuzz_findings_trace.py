@@ -293,3 +293,21 @@ def test_data_dependent_sizes_that_stop_fitting_raise_runtime_error(backend):
 
     example = [1.0, 2.0, -1.0, -2.0]
     assert_follows_torch(fn, example, [example, [1.0, 2.0, 3.0, -2.0]], backend)
+
+
+def test_graphs_hold_plain_ints_after_data_dependent_sizes():
+    """Sizes tracejit reads from a `?` dim for itself are marked while tracing; the graph's
+    attributes and types hold plain ints (they print, save and compare as data)."""
+    def fn(x):
+        m = x[x > 0]
+        n = m.shape[0]
+        return m.unsqueeze(0).expand(2, -1).reshape(2, n).narrow(1, 0, 1).squeeze(1)
+
+    traced = tj.trace(fn, tj.tensor([1.0, 2.0, -1.0]))
+    for op in traced.graph.body.ops:
+        for value in op.results:
+            assert all(type(d) is int for d in value.type.shape if d is not None), op
+        for value in op.attrs.values():
+            for item in value if isinstance(value, tuple) else (value,):
+                assert not isinstance(item, int) or type(item) in (int, bool), op
+    np.testing.assert_array_equal(traced(tj.tensor([3.0, 4.0, -1.0])).numpy(), [3.0, 3.0])
