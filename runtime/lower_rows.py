@@ -237,12 +237,13 @@ class _Nest:
     tile_strides: list[int]
 
     @staticmethod
-    def plan(full, dims, strides: Sequence[Sequence[int]]) -> _Nest:
+    def plan(full, dims, strides: Sequence[Sequence[int]], order=None) -> _Nest:
+        """`order`: the reduced dims in the order their loops nest (default: as in S)."""
         last = max(dims, default=-1)
         kept_before = [d for d in range(len(full)) if d not in dims and d < last]
         after = list(range(last + 1, len(full)))
         outer, outer_strides = _collapse(full, kept_before, strides)
-        reduced, reduced_strides = _collapse(full, list(dims), strides)
+        reduced, reduced_strides = _collapse(full, list(order or dims), strides)
         inner, inner_strides = _collapse(full, after, strides)
         if inner == (1,):  # the last dim is reduced (or kept dims after it are all 1s)
             return _Nest(outer, outer_strides, reduced, reduced_strides, None, 1,
@@ -281,13 +282,30 @@ def build_row_kernel(name: str, block: Block, outputs: Sequence[Value],
     pointers = [*fn.args[2:2 + n], *(p for _, _, p in literals), *fn.args[2 + n:]]
     strides = [broadcast_strides(x, full) for x in layouts]
     reads = _row_reads(block, sources, layouts, pointers, strides, full, dims)
-    nest = _Nest.plan(full, dims, strides)
+    nest = _Nest.plan(full, dims, strides, _visit_order(block, sources, strides, full, dims))
     program = _Program(block, sources, outputs, layouts, nest, fn, pointers, full)
     program.row_reads = reads
     _loops(entry, fn.args[0], fn.args[1], nest.outer, program.run, scalar=True)
     entry.ret_void()
     object_entry(module, fn)
     return str(module), nest.outer[0]
+
+
+def _visit_order(block: Block, sources, strides, full, dims) -> tuple[int, ...]:
+    """The reduced dims in the order numpy's reduction visits them when every reduction reads
+    the same group input: by its strides, largest first (ties as in S), so products multiply in
+    the reference's order on transposed inputs too. As in S otherwise, and for arg reductions
+    and scans, whose answers are positions in S's order."""
+    reductions = [o for o in block.ops if o.op in REDUCTIONS]
+    read = {id(o.operands[0]) for o in reductions}
+    index = {id(v): k for k, v in enumerate(sources)}
+    if any(o.op in ALONE for o in reductions) or len(read) != 1 or next(iter(read)) not in index:
+        return tuple(dims)
+    own = strides[index[next(iter(read))]]
+    walked = [d for d in dims if full[d] > 1]
+    if any(own[d] <= 0 for d in walked):  # broadcast or reversed: numpy's order differs again
+        return tuple(dims)
+    return tuple(sorted(dims, key=lambda d: -own[d] if full[d] > 1 else 0))
 
 
 def _as_keep(shape, full, dims) -> tuple[int, ...]:

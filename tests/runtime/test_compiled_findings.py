@@ -330,3 +330,19 @@ def test_cumsum_never_gives_negative_zero(dtype, dim) -> None:
     x = np.array([[-0.0, -0.0, 1.0], [-0.0, 2.0, -2.0], [np.nan, -0.0, np.inf]], dtype)
     assert_compiled_is_reference(lambda x: x.cumsum(dim), x)
     assert _same_bits(_run(lambda x: x.cumsum(dim), x), torch.from_numpy(x).cumsum(dim).numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,perm", [((6, 10), (1, 0)), ((3, 4, 6), (2, 0, 1)),
+                                        ((2, 3, 4, 5), (3, 2, 1, 0)), ((40, 300), (1, 0))])
+def test_prod_of_permuted_input_multiplies_in_memory_order(dtype, shape, perm) -> None:
+    """numpy's reduction visits a transposed input in memory order; the kernel does too."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0.5, 2.0, shape).astype(dtype)
+
+    def f(x):
+        return x.permute(*perm).prod()
+    assert_compiled_is_reference(f, x)
+    assert_compiled_is_reference(lambda x: x.permute(*perm).prod(-1), x)
+    zero_then_overflow = np.array([[1e30, 0.0], [1e30, 1e30]], np.float32)
+    assert_compiled_is_reference(lambda x: x.T.prod(), zero_then_overflow)
