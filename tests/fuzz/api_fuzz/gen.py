@@ -1,0 +1,113 @@
+"""The program generator. Each candidate statement is run with torch on both input sets while
+generating, so programs stay well-typed for torch (a rejected candidate is just redrawn), and
+shapes, dtypes and values are known exactly when choosing the next statement."""
+
+from __future__ import annotations
+
+import random
+import warnings
+
+import torch
+
+from . import ops
+from .program import Program, Stmt, make_inputs
+from .values import DTYPES, broadcast_partner, random_shape, random_values
+
+
+class Gen:
+    """Generation state: the program so far and torch's values of its variables."""
+
+    def __init__(self, rng: random.Random, special: bool):
+        self.rng, self.special = rng, special
+        self.prog = Program([], [])
+        self.exact: dict[str, bool] = {}
+        self.env_a: dict = {}
+        self.env_b: dict = {}
+        self.nvars = 0
+
+    # -- variables -------------------------------------------------------------------------
+    def new_input(self, shape, dtype: str) -> str:
+        name = f"x{len(self.prog.inputs)}"
+        for arrays in (self.prog.inputs, self.prog.inputs_b):
+            arrays.append(random_values(self.rng, tuple(shape), dtype, self.special))
+        self.exact[name] = True
+        self._replay()
+        return name
+
+    def vars(self, pred=lambda t: True) -> list[str]:
+        return [n for n, t in self.env_a.items() if pred(t) and pred(self.env_b[n])]
+
+    def pick(self, pred=lambda t: True, exact: bool = False) -> str | None:
+        names = [n for n in self.vars(pred) if not exact or self.is_exact(n)]
+        if not names:
+            return None
+        return names[-1] if self.rng.random() < 0.4 else self.rng.choice(names)
+
+    def is_exact(self, name: str) -> bool:
+        return self.exact.get(name, True) or not self.env_a[name].is_floating_point()
+
+    def fresh(self) -> str:
+        self.nvars += 1
+        return f"v{self.nvars}"
+
+    # -- candidates ------------------------------------------------------------------------
+    def _replay(self, stmts=None) -> None:
+        self.env_a = _run(self.prog, stmts, self.prog.inputs)
+        self.env_b = _run(self.prog, stmts, self.prog.inputs_b)
+
+    def add(self, stmt: Stmt, cls: str) -> bool:
+        """Try `stmt` (class exact, inexact or disc); keep it if torch runs it on both sets."""
+        ins = [o for o in stmt.operands if o in self.env_a]
+        if cls == "disc" and not all(self.is_exact(o) for o in ins):
+            return False
+        try:
+            self._replay([*self.prog.stmts, stmt])
+        except Exception:
+            self._replay()
+            return False
+        exact = cls != "inexact" and all(self.is_exact(o) for o in ins)
+        if stmt.out:
+            self.exact[stmt.out] = exact
+        elif not exact and ins:
+            target = self.env_a[ins[0]]
+            ptr = target.untyped_storage().data_ptr()
+            for n, t in self.env_a.items():
+                if t.untyped_storage().data_ptr() == ptr:
+                    self.exact[n] = False
+        stmt.exact = exact
+        self.prog.stmts.append(stmt)
+        return True
+
+
+def _run(prog: Program, stmts, arrays) -> dict:
+    env = dict(zip(prog.names(), make_inputs(arrays, torch)))
+    glb = {"T": torch, "F": torch.nn.functional}
+    for s in prog.stmts if stmts is None else stmts:
+        exec(s.text(), glb, env)
+    return {n: t for n, t in env.items() if isinstance(t, torch.Tensor)}
+
+
+def generate(seed: int, index: int, max_stmts: int = 6) -> tuple[Program, int]:
+    """Program number `index` of run `seed` (deterministic), and how many candidates torch
+    rejected while generating it."""
+    rng = random.Random(seed * 1_000_003 + index)
+    g = Gen(rng, special=rng.random() < 0.4)
+    base = random_shape(rng)
+    g.new_input(base, rng.choice(DTYPES))
+    for _ in range(rng.randint(0, 2)):
+        shape = base if rng.random() < 0.5 else broadcast_partner(rng, base)
+        g.new_input(shape, rng.choice(DTYPES))
+    rejected, target = 0, rng.randint(1, max_stmts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        while len(g.prog.stmts) < target and rejected < 200:
+            maker = rng.choices(ops.MAKERS, weights=ops.WEIGHTS)[0]
+            if not maker(g):
+                rejected += 1
+    outs = [s.out for s in g.prog.stmts if s.out]
+    rets = outs[-rng.randint(1, 2):] if outs else []
+    if not rets or rng.random() < 0.2:
+        rets.append(rng.choice(g.prog.names()))
+    g.prog.returns = list(dict.fromkeys(rets))
+    g.prog.inexact = {n for n in g.env_a if not g.is_exact(n)}
+    return g.prog, rejected

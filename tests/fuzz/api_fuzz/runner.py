@@ -1,0 +1,147 @@
+"""Running one program in one mode against torch and classifying the outcome: ok, mismatch,
+raised (tracejit raised where torch did not), torch-raised (skipped), hang (timeout); a crash
+is seen by the parent process (runs happen in worker subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import tempfile
+import time
+import warnings
+
+from . import differences
+from .compare import diff
+from .program import Program, build, make_inputs
+
+MODES = ("eager", "trace", "script", "saveload")
+
+
+class Hang(BaseException):
+    """Raised by the alarm when one mode of one program runs past its time limit."""
+
+
+def _alarm(signum, frame):
+    raise Hang()
+
+
+def run_torch(prog: Program, arrays):
+    """Torch's outputs and inputs-after for one input set, or the exception it raised."""
+    import torch
+    f = build(prog, torch)
+    xs = make_inputs(arrays, torch)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = f(*xs)
+    except Exception as e:
+        return e
+    return out, xs
+
+
+def _capture(prog: Program, mode: str, backend: str):
+    import tracejit
+    f = build(prog, tracejit)
+    if mode == "eager":
+        return f
+    if mode == "script":
+        return tracejit.script(f, backend=backend)
+    traced = tracejit.trace(f, *make_inputs(prog.inputs, tracejit), backend=backend)
+    if mode == "trace":
+        return traced
+    fd, path = tempfile.mkstemp(suffix=".pt", prefix="fuzz-")
+    os.close(fd)
+    try:
+        tracejit.save(traced, path)
+        return tracejit.load(path, backend=backend)
+    finally:
+        os.unlink(path)
+
+
+def _check(prog: Program, ref, got_out, got_inputs) -> str | None:
+    out, xs = ref
+    if not isinstance(got_out, tuple) or len(got_out) != len(out):
+        return f"structure: torch returned {len(out)} values, tracejit {type(got_out).__name__}"
+    for name, r, g in zip(prog.returns, out, got_out):
+        d = diff(r, g, name not in prog.inexact)
+        if d:
+            return f"output {name}: {d}"
+    for name, r, g in zip(prog.names(), xs, got_inputs):
+        d = diff(r, g, name not in prog.inexact)
+        if d:
+            return f"input {name} after the call: {d}"
+    return None
+
+
+def normalize(msg: str) -> str:
+    """An exception message with numbers, shapes and names blurred, for signatures."""
+    msg = msg.split("\n")[0]
+    msg = re.sub(r"\[[-\d, ?]*\]|\([-\d, ?]*\)", "[..]", msg)
+    msg = re.sub(r"\b[vx]\d+\b", "v", msg)
+    msg = re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "N", msg)
+    return msg[:120]
+
+
+def run_mode(prog: Program, mode: str, refs: dict, backend: str, timeout: float) -> dict:
+    """The outcome of `prog` in `mode`: {"outcome", "detail", "sig", "which"}."""
+    import tracejit
+    if isinstance(refs["a"], Exception):
+        return {"outcome": "torch-raised", "detail": type(refs["a"]).__name__, "sig": ""}
+    sets = [("a", prog.inputs)] + ([] if mode == "eager" else [("b", prog.inputs_b)])
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    which = "a"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn = _capture(prog, mode, backend)
+            for which, arrays in sets:
+                ref = refs[which]
+                if isinstance(ref, Exception):
+                    continue
+                xs = make_inputs(arrays, tracejit)
+                out = fn(*xs)
+                d = _check(prog, ref, out, xs)
+                if d:
+                    return _outcome(prog, mode, "mismatch", d, _mismatch_sig(prog, d), which)
+    except Hang:
+        return _outcome(prog, mode, "hang", f"over {timeout}s", "hang", which)
+    except Exception as e:
+        detail = f"{type(e).__name__}: {e}"
+        return _outcome(prog, mode, "raised", detail,
+                        f"{type(e).__name__}: {normalize(str(e))}", which)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    return {"outcome": "ok", "detail": "", "sig": ""}
+
+
+def _mismatch_sig(prog: Program, d: str) -> str:
+    """`values sum`: what differs, and the op that made the differing value."""
+    where, what = d.split(": ", 2)[:2]
+    name = where.split(" ")[1]
+    ops = [st.op for st in prog.stmts if st.out == name] or ["input"]
+    return f"{what.split(' ')[0]} {ops[-1]}"
+
+
+def _outcome(prog, mode, outcome, detail, sig, which) -> dict:
+    res = {"outcome": outcome, "detail": detail[:400], "sig": sig, "which": which}
+    known = differences.match(prog, mode, res)
+    if known:
+        res.update(outcome="known-diff", sig=known)
+    return res
+
+
+def run_program(prog: Program, modes, backend: str = "llvm", timeout: float = 20.0,
+                on_start=None) -> dict:
+    """Every mode's outcome for one program (torch runs once per input set)."""
+    refs = {"a": run_torch(prog, prog.inputs), "b": run_torch(prog, prog.inputs_b)}
+    results = {}
+    for mode in modes:
+        if on_start:
+            on_start(mode)
+        t0 = time.perf_counter()
+        results[mode] = run_mode(prog, mode, refs, backend, timeout)
+        results[mode]["seconds"] = time.perf_counter() - t0
+    return results

@@ -1,0 +1,36 @@
+"""The worker process: reads JSON requests on stdin, answers on stdout, one line each.
+{"op": "run", "seed", "index", "modes", ...} generates and runs a program; {"op": "check",
+"program", "mode", ...} runs a given one (the shrinker's question). Before each mode it writes
+{"start": mode}, so the parent knows which mode a crash belongs to."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main() -> None:
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything else printed goes to stderr, never into the protocol
+    from .gen import generate
+    from .program import Program
+    from .runner import run_program
+
+    def send(obj):
+        out.write(json.dumps(obj) + "\n")
+        out.flush()
+
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req["op"] == "run":
+            prog, rejected = generate(req["seed"], req["index"])
+        else:
+            prog, rejected = Program.from_json(req["program"]), 0
+        res = run_program(prog, req["modes"], req["backend"], req["timeout"],
+                          on_start=lambda mode: send({"start": mode}))
+        send({"done": res, "rejected": rejected})
+
+
+if __name__ == "__main__":
+    main()
