@@ -13,12 +13,23 @@ def _graph_file_size_guard(prog, mode: str, res: dict) -> bool:
             and "baked that size in and cannot trace again" in res["detail"])
 
 
+def _expanded_index_write(prog, mode: str, res: dict) -> bool:
+    return (res["outcome"] == "raised" and "RuntimeError" in res["detail"]
+            and "the written-to tensor is read-only (an expanded view" in res["detail"]
+            and any("> 0] = " in s.code for s in prog.stmts))  # a mask write
+
+
 DIFFERENCES: dict[str, tuple[str, callable]] = {
     # A graph file cannot trace again: reading a data-dependent size (squeeze, a dim of
     # x[mask]) is a guard that raises, naming the line, when a call's size differs.
     "graph-file-size-guard": (
         "Tracing is abstract ... with `strict=True` or from a graph file it raises an error "
         "naming the line", _graph_file_size_guard),
+    # torch deprecates index_put_/masked_fill_ on an expanded tensor but still writes.
+    "expanded-index-write": (
+        "An advanced-index write into an expanded tensor (`x.expand(4)[mask] = v`), which torch "
+        "still performs with a deprecation warning, raises RuntimeError (clone() first).",
+        _expanded_index_write),
 }
 
 
