@@ -201,9 +201,10 @@ def permute(x, *, dims):
 
 
 def expand(x, *, shape):
-    """A view; writable (as torch's) unless two of its elements share one memory location."""
+    """A view, writable when `x` is (as torch's): a write into it is refused only where two of
+    the written elements share one memory location (`has_internal_overlap`, checked on write)."""
     out = np.broadcast_to(x, shape)
-    if x.flags.writeable and not has_internal_overlap(out):
+    if x.flags.writeable:
         out = np.lib.stride_tricks.as_strided(x, out.shape, out.strides, writeable=True)
     return out
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from tracejit import random
 from tracejit.ir import OPS, DType, Op, Promotion, TensorType, complete_attrs, infer_types
+from tracejit.ir.numpy_impl import has_internal_overlap
 from tracejit.ir.ops import check_dtypes, evaluate
 from tracejit.ir.types import Category, promote_types
 
@@ -76,13 +77,42 @@ class EagerMode(Mode):
         return tensor_module.Tensor._wrap(out)
 
     def assign(self, dst, src) -> None:
-        if not dst._data.flags.writeable:
-            raise RuntimeError(
-                "unsupported operation: the written-to tensor is read-only (an expanded view "
-                "shares one memory location between elements, or it wraps a read-only numpy "
-                "array). Please clone() the tensor before performing the operation."
-            )
-        np.copyto(dst._data, src._data)
+        check_writable(dst._data, overlap=False)
+        if has_internal_overlap(dst._data):  # a write of some elements (x[0, 0] = v, masked)
+            np.copyto(dst._data, src._data, where=_changed(dst._data, src._data))
+        else:
+            np.copyto(dst._data, src._data)
+
+
+def _changed(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Where `new` differs from `old` bit for bit: only those elements are written into an
+    expanded tensor, so an unwritten element sharing memory with a written one keeps it."""
+    unsigned = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(old.dtype.itemsize)
+    if unsigned is None:
+        return old != new
+    return old.view(unsigned) != np.ascontiguousarray(new).view(unsigned)
+
+
+# Writes torch lets into an expanded tensor: they change chosen elements, not all of them
+# (a plain x[key] = v checks the elements its key selects, in indexing.setitem).
+_PARTIAL_WRITES = frozenset({"index_put_", "index_fill_", "masked_fill_", "fill_diagonal_",
+                             "fill_"})
+
+
+def check_writable(data: np.ndarray, overlap: bool = True) -> None:
+    """torch's refusal of an in-place write into `data`: one where two written elements share
+    a memory location (an expanded dim of size > 1); also one into a read-only numpy array."""
+    if overlap and has_internal_overlap(data):
+        raise RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation."
+        )
+    if not data.flags.writeable:
+        raise RuntimeError(
+            "unsupported operation: the written-to tensor wraps a read-only numpy array "
+            "(np.broadcast_to, a file mapped read-only, ...). Please clone() the tensor before "
+            "performing the operation."
+        )
 
 
 def _shape_matches(want, got) -> bool:
@@ -312,11 +342,13 @@ HALF_BY_SCALAR = {Op.MUL: (0, 1), Op.DIV: (1,)}
 def _half_by_scalar(op: Op, a, b) -> Tensor | None:
     """`op(a, b)` computed as torch does when it is a float16 tensor and a scalar; else None."""
     Tensor = tensor_module.Tensor
-    for k in HALF_BY_SCALAR[op]:
+    zero_dim = all(not isinstance(v, Tensor) or v._data.ndim == 0 for v in (a, b))
+    for k in (0, 1) if zero_dim else HALF_BY_SCALAR[op]:  # 0-d: both scalars, either side
         x, s = (b, a) if k == 0 else (a, b)
         scalar = (is_number(s) and not isinstance(s, bool)) or (
-            isinstance(s, Tensor) and s._data.ndim == 0 and s.dtype.category > Category.BOOL)
-        if (scalar and isinstance(x, Tensor) and x.dtype is DType.float16 and x._data.ndim
+            isinstance(s, Tensor) and s._data.ndim == 0 and s.dtype.category > Category.BOOL
+            and (k == 1 or zero_dim))  # torch.mul(0-d tensor, x) rounds it to half first
+        if (scalar and isinstance(x, Tensor) and x.dtype is DType.float16
                 and result_type(x, s) is DType.float16):
             wide = dispatch(Op.CAST, x, dtype=DType.float32)
             s = to_dtype(s, DType.float32)
@@ -342,6 +374,8 @@ def assign(target: Tensor, result: Tensor, what: str = "copy_") -> Tensor:
             f"{what}: result type {result.dtype.value} can't be cast to the desired output "
             f"type {target.dtype.value}"
         )
+    if what not in _PARTIAL_WRITES:
+        check_writable(target._data)
     _state.mode.assign(target, to_dtype(result, target.dtype))
     return target
 

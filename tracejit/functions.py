@@ -259,7 +259,7 @@ def fill_(input, value):
     check_fits(value, input.dtype)
     check_float_fits(value, input.dtype)
     filled = dispatch(Op.FULL, shape=tuple(input.shape), value=value, dtype=input.dtype)
-    return _assign_any(input, filled)
+    return assign(input, filled, "fill_")  # one value: allowed into an expanded tensor
 
 
 def copy_(input, src):
@@ -724,8 +724,8 @@ def _slice_dim(input, d, start, stop):
 def split(input, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
     d = normalize_dim(dim, input.ndim)
     size = input.shape[d]
-    if getattr(input, "_value", None) is not None:  # under trace: a `?` dim cannot be split
-        _refuse_open_split(input, d, size)
+    if getattr(input, "_value", None) is not None:  # under capture: a `?` dim's size guarded
+        _guard_open_split(input, d)
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
         if step <= 0 and size:
@@ -745,13 +745,14 @@ def split(input, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
     return tuple(out)
 
 
-def _refuse_open_split(input, d: int, size: int) -> None:
-    """How many pieces a split of a data-dependent (`?`) dim gives depends on the data."""
+def _guard_open_split(input, d: int) -> None:
+    """How many pieces a split of a data-dependent (`?`) dim gives depends on its size: the
+    capture keeps this call's size, and a call with another size captures again."""
+    from tracejit.dispatch import current_mode
     from tracejit.indexing import open_dims
-    from tracejit.tracer import baked
 
     if d in open_dims(input):
-        raise baked("split (or chunk)", d, size)
+        current_mode().guard_size(input, d)
 
 
 def chunk(input, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:

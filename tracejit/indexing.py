@@ -188,7 +188,8 @@ def _checked_ints(spec) -> tuple[tuple, list]:
 
 
 def setitem(x, key, value) -> None:
-    from tracejit.dispatch import assign
+    from tracejit.dispatch import assign, check_writable
+    from tracejit.ir.numpy_impl import has_internal_overlap
 
     _refuse_uint8_mask(key)
     spec, tensors = parse_key(x, key)
@@ -207,6 +208,8 @@ def setitem(x, key, value) -> None:
 
         check_float_fits(_py_number(value), x.dtype)  # x[i] = nan on int64: torch's error
         value = to_dtype(value, x.dtype, checked=True)  # x[i] = 300 on uint8: the same
+    if not tensors and has_internal_overlap(x._data):  # torch checks the elements written
+        check_writable(getitem(x, key)._data)
     assign(x, dispatch(Op.INDEX_PUT, x, value, *tensors, spec=spec), "index_put_")
 
 

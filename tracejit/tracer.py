@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 import weakref
 from typing import NoReturn
 
 import numpy as np
 
 from tracejit.dispatch import EagerMode, current_mode
-from tracejit.ir import OPS, Kind, Op, TensorType, infer_types
+from tracejit.ir import OPS, DType, Kind, Op, TensorType, infer_types
 from tracejit.ir.graph import Block, ConstRef, Graph, Loc, Operation, Value, literal_or_ref
 from tracejit.ir.verifier import verify
 from tracejit.locations import (  # noqa: F401 (TraceError, with_location: imported from here)
@@ -101,6 +102,17 @@ def _shape_attr(tensor) -> tuple:
     if sum(d is None for d in shape) != 1:
         return tuple(tensor.shape)
     return tuple(-1 if d is None else d for d in shape)
+
+
+# per thread, the graph a capture finished last and its outputs' aliases (see aliases_of)
+_finished = threading.local()
+
+
+def aliases_of(graph: Graph) -> list | None:
+    """The aliases (TraceMode.view_path) of `graph`'s outputs, if it is the graph this thread's
+    capture finished last: for the driver that specializes it."""
+    last = getattr(_finished, "last", None)
+    return last[1] if last is not None and last[0] is graph else None
 
 
 class NeedsValues(Exception):  # a signal for the caller, not an error
@@ -302,6 +314,11 @@ class TraceMode(EagerMode):
                     "Use out-of-place ops, or clone() before writing",
                     user_location(),
                 )
+        # an abstract trace runs the graph on the caller's tensors afterwards: their memory
+        # keeps the values a read before this write sees (the graph replays the write)
+        held = [t for t in self.inputs if np.may_share_memory(t._data, dst._data)] \
+            if self.abstract else []
+        saved = dst._data.copy() if held and dst._data.flags.writeable else None
         if self.abstract and id(self.value_of(src)) in self.dynamic:
             if not dst._data.flags.writeable:  # the same refusal eager mode gives
                 super().assign(dst, src)
@@ -309,10 +326,17 @@ class TraceMode(EagerMode):
             super().assign(dst, src)
         self.bind(dst, self.value_of(src))
         self.write_back(dst)
-        derived = {id(t) for t in self.chain(dst)}
+        chain = self.chain(dst)
+        expanded = [k for k, t in enumerate(chain[:-1]) if self.views[id(t)][1] is Op.EXPAND]
+        # below an expand, a write changed elements that share memory with the written ones
+        derived = {id(t) for t in chain[expanded[-1] + 1 if expanded else 0:]}
         for view in family:  # every other view of the same memory reads it again
             if id(view) not in derived:
                 self.rederive(view, derived)
+        if saved is not None:
+            np.copyto(dst._data, saved)
+            for t in (*held, dst):  # their example values are stale: the graph computes them
+                self.dynamic.add(id(t._value))
 
     # --- views: functionalizing writes through them ------------------------------------------
     def root(self, tensor: Tensor) -> Tensor:
@@ -344,11 +368,32 @@ class TraceMode(EagerMode):
                 _write_rows(base, child, attrs["spec"], extra)
             elif op is Op.RESHAPE:
                 new = self.record(Op.RESHAPE, [value], {"shape": _shape_attr(base)})
-            else:  # PERMUTE (a write to an expanded view fails in eager mode first)
+            elif op is Op.EXPAND:
+                new = self.unexpand(value, base._value)
+            else:  # PERMUTE
                 inverse = tuple(sorted(range(len(attrs["dims"])), key=attrs["dims"].__getitem__))
                 new = self.record(Op.PERMUTE, [value], {"dims": inverse})
             self.dynamic.add(id(new))
             self.bind(base, new)
+
+    def unexpand(self, value: Value, old: Value) -> Value:
+        """The base of an expanded view after a write to some of its elements (torch refuses
+        the others): along each expanded dim, the first element that changed, else the old."""
+        lead = len(value.type.shape) - len(old.type.shape)
+        base_shape = (1,) * lead + tuple(old.type.shape)
+        if lead:
+            old = self.record(Op.RESHAPE, [old], {"shape": base_shape})
+        for dim, size in enumerate(base_shape):
+            if size != 1 or value.type.shape[dim] == 1:
+                continue
+            wide = self.record(Op.EXPAND, [old], {"shape": tuple(value.type.shape)})
+            changed = self.record(Op.NE, [value, wide], {})
+            changed = self.record(Op.CAST, [changed], {"dtype": DType.uint8})
+            first = self.record(Op.ARGMAX, [changed], {"dim": dim, "keepdim": True})
+            value = self.record(Op.GATHER, [value, first], {"dim": dim})
+        if lead:
+            value = self.record(Op.RESHAPE, [value], {"shape": base_shape[lead:]})
+        return value
 
     def rederive(self, view: Tensor, done: set[int]) -> None:
         """Record `view` again from its base's current value (its base first, if needed)."""
@@ -472,7 +517,30 @@ class TraceMode(EagerMode):
         values += [self.inputs[k]._value for k in mutated]
         self.body.append(Operation.create(Op.RETURN, values, {}, []))
         graph = Graph(self.name, self.body, self.constants)
+        self.aliases = [None if k is not None else self.view_path(t, outputs)
+                        for t, k in zip(outputs, sources)]
+        _finished.last = (graph, self.aliases)
         return verify(graph), mutated, sources
+
+    def view_path(self, tensor: Tensor, outputs: list[Tensor]) -> tuple | None:
+        """How `tensor`, returned, is a view in the user's program: ("input", k, ops) of the
+        k-th input, or ("output", i, ops) of the i-th output (itself no view), through `ops`,
+        (op, attrs) pairs of view ops of fixed shapes; None where it is not one."""
+        chain = self.chain(tensor)
+        root = chain[-1]
+        if len(chain) == 1 or None in root._value.type.shape:
+            return None
+        ops = []
+        for child in reversed(chain[:-1]):
+            _, op, attrs, extra = self.views[id(child)]
+            if extra or None in child._value.type.shape:  # sizes known only at run time
+                return None
+            ops.append((op, attrs))
+        k = next((k for k, t in enumerate(self.inputs) if t is root), None)
+        if k is not None:
+            return ("input", k, tuple(ops))
+        i = next((i for i, t in enumerate(outputs) if t is root), None)
+        return None if i is None else ("output", i, tuple(ops))
 
     def release(self) -> None:
         """Forget the values bound to tensors that outlive the trace."""
