@@ -33,7 +33,7 @@ from tracejit.ir.printer import print_graph
 from tracejit.ir.types import DType, TensorType
 from tracejit.ir.verifier import VerifyError, verify
 from tracejit.tensor import Tensor
-from tracejit.tracer import SIZE_GUARD, size_guard_error
+from tracejit.tracer import SIZE_GUARD, runtime_error, size_guard_error
 from tracejit.untrusted import (
     UntrustedFileError,
     limit_hint,
@@ -125,6 +125,7 @@ def _save_graphs(compiled, path) -> None:
             "sources": list(spec.sources),
             # module attributes the scripted code assigns: their values follow the result
             "attributes": [name for _, name in getattr(spec, "writes", None) or ()],
+            **({"aliases": _aliases_to_json(spec.aliases)} if any(spec.aliases) else {}),
         })
     signature = compiled._signature
     manifest = {
@@ -446,6 +447,7 @@ class _Reader:
         mutated = _field(self, entry, "mutated", list)
         sources = _field(self, entry, "sources", list)
         attributes = _strings(self, entry, "attributes") if "attributes" in entry else []
+        aliases = self.aliases(entry, k) if "aliases" in entry else None
         signature = entry.get("signature", "")
         if not isinstance(signature, str):
             raise self.fail(MANIFEST, f"specialization {k}: field 'signature' is not a string")
@@ -458,9 +460,24 @@ class _Reader:
             raise self.fail(MANIFEST, f"specialization {k} does not match {member}")
         self.check_write_backs(member, graph, n_out, mutated, sources)
         spec = self.guarded(member, specialize, graph, inputs, outputs, n_user, state_names,
-                            mutated, sources, signature, pipeline, backend)
+                            mutated, sources, signature, pipeline, backend, aliases)
         spec.writes = attributes
         return spec
+
+    def aliases(self, entry: dict, k: int) -> list:
+        """The entry's "aliases": per output, null or [kind, index, [[op, attrs], ...]] (the
+        view ops it is of an input or output; specialize checks them against the graph)."""
+        from tracejit.ir.ops import Op
+
+        aliases = _field(self, entry, "aliases", list)
+        try:
+            return [None if a is None else (a[0], a[1], tuple(
+                (Op(op), {str(name): _plain_attr(v) for name, v in attrs.items()})
+                for op, attrs in a[2])) for a in aliases]
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError,
+                RecursionError) as e:
+            raise self.fail(MANIFEST, f"specialization {k} has bad aliases ({e})"[:400]) \
+                from None
 
     def check_sizes(self, member: str, graph: Graph) -> None:
         """No value of the graph may be larger than a load may produce (constant folding at
@@ -524,6 +541,23 @@ class _Reader:
             if not isinstance(want, TensorType) or want != got:
                 raise self.fail(member, f"input %{value.name} is {want}; the array "
                                         f"state/{name} is {got}")
+
+
+def _aliases_to_json(aliases) -> list:
+    """Specialization.aliases as plain data: [kind, index, [[op, attrs], ...]] or null."""
+    return [None if a is None else [a[0], a[1], [[op.value, attrs] for op, attrs, _ in a[2]]]
+            for a in aliases]
+
+
+def _plain_attr(value, depth: int = 0):
+    """An attribute value of a view op read from JSON: lists become tuples; ints, strings and
+    nulls stay; anything else is refused (ValueError)."""
+    if isinstance(value, list) and depth < 8:
+        return tuple(_plain_attr(v, depth + 1) for v in value)
+    if value is None or isinstance(value, str) or (
+            isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise ValueError(f"attribute value {str(value)[:40]!r}")
 
 
 def _field(reader: _Reader, obj: dict, name: str, kind):
@@ -647,9 +681,13 @@ class LoadedGraph:
                             f"{got}; it holds:\n  {held}")
         try:
             result = spec.run(leaves, self.state)
-        except AssertionError as e:  # the size of a `?` dim the traced code read has changed
-            if SIZE_GUARD not in str(e):
-                raise
+        except (ValueError, ArithmeticError) as e:  # an op failing on this call's data
+            from tracejit.traced import _kernel_error
+
+            raise _kernel_error(e) from None
+        except AssertionError as e:  # a run-time check, as the traced callable raises it
+            if SIZE_GUARD not in str(e):  # (the size of a `?` dim its code read has changed)
+                raise runtime_error(e) from None
             raise size_guard_error(str(e), f"{self.name}() loaded from {self.path}") from None
         # attribute writes of scripted code: there is no module to write back to
         return result[0] if spec.writes else result

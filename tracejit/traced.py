@@ -26,8 +26,8 @@ import numpy as np
 from tracejit import pytree, random
 from tracejit.dispatch import current_mode, using_mode
 from tracejit.ir.graph import Graph, Operation
-from tracejit.ir.ops import MOVEMENT, Op
-from tracejit.ir.verifier import ensure_verified, verify_write_back
+from tracejit.ir.ops import MOVEMENT, Op, evaluate, infer_types
+from tracejit.ir.verifier import VerifyError, ensure_verified, verify_write_back
 from tracejit.nn.module import Module
 from tracejit.passes import DEFAULT_PIPELINE, parse_pipeline
 from tracejit.runtime.eager import interpret
@@ -40,6 +40,7 @@ from tracejit.tracer import (
     SizeReads,
     TraceError,
     TraceMode,
+    aliases_of,
     runtime_error,
     size_guard_error,
     user_location,
@@ -63,7 +64,10 @@ class Specialization:
     sources: list[int | None]  # per output: the graph input it is, handed back as that tensor
     signature: str
     optimized: Graph  # what runs: `graph` after the pipeline
-    views: list[bool]  # per output: captured as a view op, so it may share an input's memory
+    # per output: None, or how it is a view in the user's program: ("input", k, steps) of
+    # input k, ("output", i, steps) of output i, steps being (op, attrs, result type) each;
+    # a call hands back that view of the caller's tensor (or of output i) after the write-back
+    aliases: list
     runner: Callable  # (arrays, rng) -> arrays: the compiled plan, or the interpreter
     # (object, attribute) the captured code assigned a tensor: their values follow the result
     writes: list = field(default_factory=list)
@@ -79,9 +83,11 @@ class Specialization:
         self.borrowed = [not isinstance(v.owner, Operation) or v.owner.op in MOVEMENT
                          or v.owner.op in (Op.CONSTANT, Op.INDEX) for v in outputs]
         self.outputs = outputs
+        self.captured = self.graph.outputs  # one value returned twice is one tensor
         # the common case: fresh arrays, each returned once, nothing written back
         self.simple = (not self.mutated and not any(self.borrowed)
                        and all(k is None for k in self.sources)
+                       and not any(self.aliases)
                        and len({id(v) for v in outputs}) == len(outputs))
         self.single = self.out_structure == pytree.TENSOR
         self.call = self._direct() if self.simple and self.single else self._call
@@ -108,27 +114,45 @@ class Specialization:
         self._check_overlap(inputs)
         arrays = self.runner([t._data for t in inputs], random.default_generator())
         n_out = len(arrays) - len(self.mutated)
+        outs = self._new_tensors(inputs, arrays)  # before the write-back can reach them
         if self.mutated:
             # a new value may be another input's memory (x.copy_(y)): read all, then write
             news = [a.copy() if any(np.may_share_memory(a, t._data) for t in inputs) else a
                     for a in arrays[n_out:]]
             for k, array in zip(self.mutated, news):
                 np.copyto(inputs[k]._data, array)
-        made: dict[int, Tensor] = {}  # an output returned twice is one tensor, as in eager code
-        outs = []
-        for value, array, k, view in zip(self.outputs, arrays, self.sources,
-                                         self.views):
-            if k is not None:
-                outs.append(inputs[k])
-                continue
-            if id(value) not in made:
-                # a fresh tensor, unless it was a view in the user's code (an optimization may
-                # have turned x*1 into x: eager code would not hand back x's memory there)
-                fresh = array.flags.writeable and (view or not self.borrowed[len(outs)] or not any(
-                    np.may_share_memory(array, t._data) for t in inputs))
-                made[id(value)] = Tensor._wrap(array if fresh else array.copy())
-            outs.append(made[id(value)])
+        for j, (k, alias) in enumerate(zip(self.sources, self.aliases)):
+            if k is not None:  # an input itself: the caller's tensor
+                outs[j] = inputs[k]
+            elif alias is not None:  # a view: of the caller's tensor, as it is now
+                kind, i, steps = alias
+                data = (inputs[i] if kind == "input" else outs[i])._data
+                for op, attrs, result in steps:
+                    data = evaluate(op, [data], attrs, result)
+                outs[j] = Tensor._wrap(data)
         return pytree.unflatten(self.out_structure, outs)
+
+    def _new_tensors(self, inputs: list[Tensor], arrays: list) -> list[Tensor | None]:
+        """The outputs that are new tensors in the user's program (None for the others): each
+        in memory of its own, not an input's (an optimization may have turned x[0] * 1 into a
+        view of x, which the write-back would change) nor another output's (one value the
+        optimizer merged two into), but one value returned twice is one tensor, as in eager."""
+        made: dict[int, Tensor] = {}
+        outs: list[Tensor | None] = []
+        for j, (value, k, alias) in enumerate(zip(self.captured, self.sources, self.aliases)):
+            if k is not None or alias is not None:
+                outs.append(None)
+                continue
+            tensor = made.get(id(value))
+            if tensor is None:
+                array = arrays[j]
+                shared = not array.flags.writeable or any(
+                    np.may_share_memory(array, t._data) for t in made.values()) or (
+                    self.borrowed[j] and any(np.may_share_memory(array, t._data)
+                                             for t in inputs))
+                tensor = made[id(value)] = Tensor._wrap(array.copy() if shared else array)
+            outs.append(tensor)
+        return outs
 
     def _check_overlap(self, inputs: list[Tensor]) -> None:
         """The graph writes inputs in place as if no other input saw the write: refuse inputs
@@ -165,16 +189,55 @@ def _runner(graph: Graph, backend: str) -> Callable:
 
 
 def specialize(graph: Graph, in_structure, out_structure, n_user: int, state_names, mutated,
-               sources, signature: str, pipeline: str, backend: str) -> Specialization:
+               sources, signature: str, pipeline: str, backend: str,
+               aliases=None) -> Specialization:
     """A captured graph optimized by `pipeline` and made runnable on `backend`. The graph and
-    its write-back declarations are verified first, whoever captured or loaded them."""
+    its write-back and alias declarations are verified first, whoever captured or loaded them.
+    `aliases`: per output, None or how it views an input or output (TraceMode.view_path)."""
     ensure_verified(graph)
     verify_write_back(graph, mutated, sources)
+    steps = _alias_steps(graph, len(graph.outputs) - len(mutated), sources, aliases)
     optimized = optimize(graph, pipeline)  # a copy: `graph` stays as captured
-    views = [isinstance(v.owner, Operation) and v.owner.op in MOVEMENT for v in graph.outputs]
     return Specialization(graph, in_structure, out_structure, n_user, tuple(state_names),
-                          list(mutated), list(sources), signature, optimized, views,
+                          list(mutated), list(sources), signature, optimized, steps,
                           _runner(optimized, backend))
+
+
+_VIEW_OPS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.SLICE, Op.INDEX})
+
+
+def _alias_steps(graph: Graph, n_out: int, sources, aliases) -> list:
+    """`aliases` with each view op's result type (from its root's, by the op's rule), checked:
+    the ops are view ops, the root an input or an output that is no alias, the types fixed and
+    the last one the output's. VerifyError otherwise."""
+    aliases = [None] * n_out if aliases is None else list(aliases)
+    where = f"graph @{graph.name}"
+    if len(aliases) != n_out:
+        raise VerifyError(f"{where}: {len(aliases)} aliases declared for {n_out} outputs")
+    out = []
+    for j, alias in enumerate(aliases):
+        if alias is None:
+            out.append(None)
+            continue
+        try:
+            kind, i, ops = alias
+            roots = {"input": graph.inputs, "output": graph.outputs[:n_out]}[kind]
+            if isinstance(i, bool) or not 0 <= i < len(roots) or sources[j] is not None or (
+                    kind == "output" and (aliases[i] is not None or sources[i] is not None)):
+                raise ValueError(f"{kind} {i} cannot be its root")
+            typed, steps = roots[i].type, []
+            for op, attrs in ops:
+                if op not in _VIEW_OPS:
+                    raise ValueError(f"{op} is not a view op")
+                typed = infer_types(op, [typed], attrs)[0]
+                steps.append((op, attrs, typed))
+            if typed != graph.outputs[j].type or None in typed.shape:
+                raise ValueError(f"the views give {typed}, the output is "
+                                 f"{graph.outputs[j].type}")
+        except Exception as e:  # a damaged declaration, whatever it breaks
+            raise VerifyError(f"{where}: output {j} is declared a view ({e})"[:400]) from None
+        out.append((kind, i, tuple(steps)))
+    return out
 
 
 class _Traced:
@@ -368,19 +431,24 @@ class _Traced:
         finally:
             tracer.release()
         spec = self._specialize(graph, structure, out_structure, leaves,
-                                () if self._freeze else state_names, mutated, sources, "traced")
+                                () if self._freeze else state_names, mutated, sources, "traced",
+                                tracer.aliases)
         spec.writes = writes
         spec.sized = list(tracer.sized.values())
         return spec, ABSTRACT if abstract else result
 
     def _specialize(self, graph: Graph, structure, out_structure, leaves: list[Tensor],
-                    state_names, mutated, sources, verb: str) -> Specialization:
-        """The Specialization running a captured `graph` (logged on `graph` as `verb`)."""
+                    state_names, mutated, sources, verb: str,
+                    aliases: list | None = None) -> Specialization:
+        """The Specialization running a captured `graph` (logged on `graph` as `verb`);
+        `aliases` default to those the capture that finished `graph` found."""
+        if aliases is None:
+            aliases = aliases_of(graph)
         signature = (pytree.render_arguments(structure, [t._type for t in leaves])
                      + self._mode() + " -> " + pytree.render(out_structure, graph.output_types))
         graph_log.info("%s %s %s:\n%s", verb, self._name, signature, graph)
         return specialize(graph, structure, out_structure, len(leaves), state_names, mutated,
-                          sources, signature, self._pipeline, self._backend)
+                          sources, signature, self._pipeline, self._backend, aliases)
 
     def _state(self) -> tuple[tuple[str, ...], list[Tensor]]:
         return (), []
