@@ -564,6 +564,23 @@ def _returning_wrapper(wrapper: TracedModule, method: Callable) -> Callable:
     return call
 
 
+def _unpacked(signature: inspect.Signature | None, examples: tuple, kwargs: dict) -> tuple:
+    """torch.jit.trace's tuple of example inputs, `trace(f, (x, y))`, as the arguments
+    (x, y), where binding the tuple as the one argument fails and binding its items works."""
+    if len(examples) != 1 or type(examples[0]) is not tuple or signature is None:
+        return examples
+    try:
+        signature.bind(*examples, **kwargs)
+        return examples
+    except TypeError:
+        pass
+    try:
+        signature.bind(*examples[0], **kwargs)
+    except TypeError:
+        return examples
+    return examples[0]
+
+
 def _signature_of(fn) -> inspect.Signature | None:
     try:
         return inspect.signature(fn)
@@ -581,7 +598,9 @@ def trace(fn_or_module, *example_inputs, example_kwarg_inputs: dict | None = Non
     the original. Inputs and outputs are Tensors or nested tuples, lists and dicts of them.
     Calls run the graph after the pass `pipeline` (see tracejit.passes; "" runs it as captured)
     on `backend`: "llvm" compiles kernels for this CPU, "eager" runs the reference interpreter
-    (default: $TRACEJIT_BACKEND, else "llvm").
+    (default: $TRACEJIT_BACKEND, else "llvm"). The examples are passed as the call's positional
+    arguments, `trace(f, x, y)`; torch.jit.trace's form, one tuple `trace(f, (x, y))`, is
+    unpacked where `f` cannot take the tuple as its only argument.
     """
     backend = backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"
     options = {"freeze": freeze, "strict": strict, "cache_size": cache_size,
@@ -595,6 +614,7 @@ def trace(fn_or_module, *example_inputs, example_kwarg_inputs: dict | None = Non
         raise TypeError(f"trace() takes a function or an nn.Module, got "
                         f"{type(fn_or_module).__name__}")
     kwargs = example_kwarg_inputs or {}
+    example_inputs = _unpacked(traced._signature, example_inputs, kwargs)
     key, _, _ = traced._key(example_inputs, kwargs)
     traced._retrace(key, example_inputs, kwargs)
     return traced
