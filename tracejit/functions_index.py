@@ -343,7 +343,18 @@ def index_select(input, dim, index) -> Tensor:
     shape = list(input.shape)
     if shape:
         shape[d] = index.shape[0]
-    return gather(input, d, _along(index, d, shape))
+    try:
+        return gather(input, d, _along(index, d, shape))
+    except RuntimeError as e:  # an index out of range: torch's error for index_select
+        if "out of bounds" not in str(e):
+            raise
+        n = input.shape[d] if input.ndim else 1
+        bad = next(int(i) for i in index._data.reshape(-1) if not 0 <= i < n)
+        if d == 1 and input.ndim >= 2:  # torch's own kernel for dim 1
+            raise RuntimeError(f"INDICES element is out of DATA bounds, id={bad} "
+                               f"axis_dim={n}") from None
+        raise IndexError(f"index out of range in self: index_select() index {bad} for "
+                         f"dimension {d} with size {n}") from None
 
 
 def _index_source(name: str, input, dim, index, source):

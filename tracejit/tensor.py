@@ -77,6 +77,14 @@ def _unary(op: Op, doc: str) -> tuple[Callable[[Tensor], Tensor], Callable[[Tens
     return method, method_
 
 
+def _no_bool_abs(tensor: Tensor) -> Tensor:
+    """torch has no abs kernel for bool (its error type, NotImplementedError)."""
+    if tensor.dtype is DType.bool:
+        raise NotImplementedError("\"abs_cpu\" not implemented for 'Bool': abs of a bool tensor "
+                                  "is itself; convert with .int() for an integer abs")
+    return tensor
+
+
 def _binary(op: Op, doc: str) -> tuple[Callable[[Tensor, Any], Tensor], ...]:
     def method(self, other) -> Tensor:
         return dispatch(op, self, other)
@@ -480,7 +488,14 @@ class Tensor(TorchMethods, SpecialMethods):
     def neg_(self) -> Tensor:
         return assign(self, -self, "neg_")
 
-    abs, abs_ = _unary(Op.ABS, "Absolute value.")
+    def abs(self) -> Tensor:
+        """Absolute value."""
+        return dispatch(Op.ABS, _no_bool_abs(self))
+
+    def abs_(self) -> Tensor:
+        """In-place abs."""
+        return dispatch_inplace(Op.ABS, _no_bool_abs(self))
+
     __abs__ = absolute = abs
     exp, exp_ = _unary(Op.EXP, "e ** x.")
     log, log_ = _unary(Op.LOG, "Natural logarithm.")

@@ -141,7 +141,17 @@ def ldexp(input, other) -> Tensor:
     """input * 2 ** other."""
     from tracejit.functions_math import _float_input
 
-    return _float_input(input) * (2.0 ** _float_input(other))
+    if input.dtype.is_floating_point:  # torch: 2 as a 0-d tensor of input's dtype
+        from tracejit.creation import full
+        from tracejit.ir import DType
+
+        if getattr(other, "dtype", None) is DType.bool:
+            raise NotImplementedError("\"ldexp_cpu_exp\" not implemented for 'Bool': a "
+                                      "float input needs a numeric exponent (other.int())")
+
+        two = full((), 2.0, dtype=input.dtype)
+        return input * (two ** other)
+    return input * (2.0 ** _float_input(other))
 
 
 def renorm(input, p, dim: int, maxnorm) -> Tensor:

@@ -220,3 +220,59 @@ def test_small_int_with_out_of_range_python_int_wraps_as_torch(dtype, scalar):
         got = op(tj.tensor(data))
         _same(got, expected)
         np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+# --- 4. ldexp: 2 as a 0-d tensor of a float input's dtype, as torch ---------------------------
+LDEXP_DTYPES = ["bool", "uint8", "int32", "int64", "float16", "float32", "float64"]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch: its out= resize warning
+@pytest.mark.parametrize("input_dtype", LDEXP_DTYPES)
+@pytest.mark.parametrize("other_dtype", LDEXP_DTYPES)
+@pytest.mark.parametrize("shapes", [((), ()), ((3,), ()), ((), (3,)), ((3,), (3,))])
+def test_ldexp_dtype_and_values_match_torch(input_dtype, other_dtype, shapes):
+    x = np.resize(np.array([1.5, 0, -3]), shapes[0]).astype(input_dtype)
+    y = np.resize(np.array([1, 2, 3]), shapes[1]).astype(other_dtype)
+    try:
+        expected = torch.ldexp(torch.tensor(x), torch.tensor(y))
+    except NotImplementedError as e:
+        with pytest.raises(NotImplementedError, match=str(e)):
+            tj.ldexp(tj.tensor(x), tj.tensor(y))
+        return
+    _same(tj.ldexp(tj.tensor(x), tj.tensor(y)), expected)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ldexp_of_bool_by_float16_is_float16(mode):
+    def fn(T, x, e):
+        return T.ldexp(x > 0, e)
+    compare(mode, fn, _data((3,)), np.array(1.5, np.float16))
+
+
+# --- 5. error types: abs of bool, index_select out of range ------------------------------------
+@pytest.mark.parametrize("call", [
+    lambda T: T.tensor([True]).abs(),
+    lambda T: T.abs(T.tensor(True)),
+    lambda T: T.tensor([True, False]).abs_(),
+    lambda T: abs(T.tensor([True])),
+])
+def test_abs_of_bool_raises_not_implemented_as_torch(call):
+    with pytest.raises(NotImplementedError) as want:
+        call(torch)
+    with pytest.raises(NotImplementedError) as got:
+        call(tj)
+    assert str(got.value).startswith(str(want.value))
+
+
+@pytest.mark.parametrize("shape,dim,index", [
+    ((3,), 0, [3]), ((3,), 0, [-1]), ((3, 2), 0, [0, 7]), ((2, 3), 1, [5]), ((2, 3), 1, [-1]),
+    ((2, 2, 3), 2, [3]), ((2, 3, 2), 1, [3]), ((), 0, [1]),
+])
+def test_index_select_out_of_range_raises_as_torch(shape, dim, index):
+    with pytest.raises((IndexError, RuntimeError)) as want:
+        torch.ones(shape).index_select(dim, torch.tensor(index))
+    with pytest.raises(type(want.value)) as got:
+        tj.ones(shape).index_select(dim, tj.tensor(index))
+    assert type(got.value) is type(want.value)
+    assert str(got.value).startswith(str(want.value))
+
