@@ -255,6 +255,10 @@ def masked_fill(input, mask, value) -> Tensor:
 
 
 def fill_(input, value):
+    if isinstance(value, _T()) and value.ndim == 0:
+        # a graph operand, so a value the captured code computed is not baked in by item()
+        filled = expand(to_dtype(value, input.dtype), *input.shape)
+        return assign(input, filled, "fill_")
     value = _scalar(value)
     check_fits(value, input.dtype)
     check_float_fits(value, input.dtype)
