@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tracejit import random
-from tracejit.ir import OPS, DType, Op, Promotion, TensorType, complete_attrs, infer_types
+from tracejit.ir import OPS, DType, Kind, Op, Promotion, TensorType, complete_attrs, infer_types
 from tracejit.ir.numpy_impl import has_internal_overlap
 from tracejit.ir.ops import check_dtypes, evaluate
 from tracejit.ir.types import Category, promote_types
@@ -57,6 +57,11 @@ class Mode:
         return tensor
 
 
+# Ops whose result torch allocates contiguous whatever the layout of their operands (numpy's
+# would follow a permuted operand's); reductions too.
+C_ORDER_OPS = frozenset({Op.CAT, Op.PAD})
+
+
 class EagerMode(Mode):
     """Runs each op now with the op table's numpy implementation."""
 
@@ -69,6 +74,8 @@ class EagerMode(Mode):
         except (ValueError, TypeError, ArithmeticError) as e:
             shown = ", ".join(str(t) for t in _types(operands))
             raise RuntimeError(f"{op.value}: {e} (operands: {shown})") from None
+        if (op in C_ORDER_OPS or OPS[op].kind is Kind.REDUCTION) and not out.flags.c_contiguous:
+            out = np.asarray(out, order="C")  # torch allocates these contiguous (.view works)
         if CHECKS and not _shape_matches(types[0].shape, out.shape):
             raise AssertionError(
                 f"op table bug: {op.value} produced shape {out.shape}, its rule says "

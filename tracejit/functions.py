@@ -240,6 +240,7 @@ def where(condition, input=None, other=None) -> Tensor | tuple[Tensor, ...]:
     return dispatch(Op.WHERE, condition, input, other)
 
 
+@contiguous_result
 def masked_fill(input, mask, value) -> Tensor:
     mask = as_tensor_arg(mask, "mask")
     if mask.dtype is not DType.bool:

@@ -39,6 +39,7 @@ _py_sum = builtins.sum
 
 # --- einsum -------------------------------------------------------------------------------------
 
+@contiguous_result
 def einsum(equation: str, *operands) -> Tensor:
     """torch.einsum: any valid equation, with `...` and implicit output; contractions are
     matmuls, repeated indices within an operand take its diagonal."""

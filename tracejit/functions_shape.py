@@ -14,6 +14,7 @@ from tracejit.dispatch import dispatch, result_type, to_dtype
 from tracejit.functions import (
     _slice_dim,
     as_tensor_arg,
+    c_order,
     cat,
     expand,
     normalize_dim,
@@ -303,7 +304,7 @@ def fill_diagonal_(input, fill_value, wrap: bool = False) -> Tensor:
 
 
 def narrow_copy(input, dim, start, length) -> Tensor:
-    return as_tensor_arg(input).narrow(dim, start, length).clone()
+    return c_order(as_tensor_arg(input).narrow(dim, start, length).clone())
 
 
 def split_with_sizes(input, split_sizes, dim: int = 0) -> tuple[Tensor, ...]:

@@ -114,7 +114,8 @@ def nanmedian(input, dim=None, keepdim: bool = False) -> Tensor | median_result:
     vals, idx = np.moveaxis(vals, -1, d), np.moveaxis(idx, -1, d)
     if not keepdim:
         vals, idx = vals.squeeze(d), idx.squeeze(d)
-    return median_result(_tensor(vals), _tensor(idx.astype(np.int64)))
+    return median_result(_tensor(np.ascontiguousarray(vals)),  # contiguous, as torch
+                         _tensor(np.ascontiguousarray(idx, dtype=np.int64)))
 
 
 def _tensor(array):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tracejit.functions import _method_function
+from tracejit.functions import _method_function, c_order
 from tracejit.nn import functional as _F
 
 if TYPE_CHECKING:
@@ -53,8 +53,8 @@ def _copy_function(name: str) -> Callable[..., Tensor | tuple[Tensor, ...] | lis
     def function(input, *args, **kwargs) -> Tensor | tuple[Tensor, ...] | list[Tensor]:
         out = getattr(input, name)(*args, **kwargs)
         if isinstance(out, (tuple, list)):
-            return type(out)(t.clone() for t in out)
-        return out.clone()
+            return type(out)(c_order(t.clone()) for t in out)
+        return c_order(out.clone())  # torch's copy is contiguous (clone keeps the layout)
 
     function.__name__ = function.__qualname__ = f"{name}_copy"
     function.__doc__ = f"input.{name}(...) as a new tensor (not a view)."
@@ -67,11 +67,11 @@ globals().update({f"{name}_copy": _copy_function(name) for name in _COPIES})
 
 
 def alias_copy(input) -> Tensor:
-    return input.clone()
+    return c_order(input.clone())
 
 
 def slice_copy(input, dim: int = 0, start=None, end=None, step: int = 1) -> Tensor:
-    return input[(slice(None),) * (dim % input.ndim) + (slice(start, end, step),)].clone()
+    return c_order(input[(slice(None),) * (dim % input.ndim) + (slice(start, end, step),)].clone())
 
 
 # torch's older linear-algebra spellings (see tracejit.linalg)
@@ -162,7 +162,7 @@ def renorm(input, p, dim: int, maxnorm) -> Tensor:
 
     norms = linalg.vector_norm(input, p, others, True)
     scale = (maxnorm / (norms + 1e-7)).clamp_max(1.0)
-    return input * scale
+    return c_order(input * scale)
 
 
 def select_scatter(input, src, dim: int, index: int) -> Tensor:

@@ -125,9 +125,15 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return fn.where(scaled > threshold, input, scaled.exp().log1p() / beta)
 
 
+@fn.contiguous_result
 def logsigmoid(input) -> Tensor:
     """log(sigmoid(x)) computed stably as min(x, 0) - log1p(exp(-|x|))."""
     _check_float("logsigmoid", input)
+    return _log_sigmoid(input)
+
+
+def _log_sigmoid(input) -> Tensor:
+    """logsigmoid in the layout elementwise ops give (torch's own logsigmoid is contiguous)."""
     return fn.clamp(input, None, 0) - (-input.abs()).exp().log1p()
 
 
@@ -306,6 +312,7 @@ def _normalized_shape(input, normalized_shape) -> tuple[int, ...]:
     return shape
 
 
+@fn.contiguous_result
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5) -> Tensor:
     """Normalize over every dim but dim 1. Training uses the biased batch variance and updates
@@ -438,6 +445,7 @@ def _check_nonconstant_pad(input, pads, mode: str, value) -> None:
                 raise RuntimeError("Padding value causes wrapping around more than once.")
 
 
+@fn.contiguous_result
 def one_hot(tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot vectors along a new last dim (tensor.unsqueeze(-1) == arange(classes))."""
     if tensor.dtype is not DType.int64:
@@ -667,7 +675,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
             f"Target size ({target.shape}) must be the same as input size ({input.shape})"
         )
     _check_float("binary_cross_entropy_with_logits", input, target)
-    log_sig = logsigmoid(input)
+    log_sig = _log_sigmoid(input)
     if pos_weight is not None:
         log_sig = log_sig * ((pos_weight - 1) * target + 1)
     loss = (1 - target) * input - log_sig

@@ -142,6 +142,7 @@ def prelu(input, weight) -> Tensor:
     return fn.where(input > 0, input, input * weight)
 
 
+@fn.contiguous_result
 def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
           inplace: bool = False) -> Tensor:
     """leaky_relu with slope (lower + upper) / 2 in eval; a random slope per element in
@@ -212,6 +213,7 @@ def threshold_(input, threshold_value: float, value: float) -> Tensor:
     return threshold(input, threshold_value, value, inplace=True)
 
 
+@fn.contiguous_result
 def channel_shuffle(input, groups: int) -> Tensor:
     """(N, g * k, *) -> (N, k * g, *): the channels of each group interleaved (ShuffleNet)."""
     if input.ndim < 3:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tracejit.functions import contiguous_result
 from tracejit.ir import DType
 from tracejit.nn.functional import _check_same_dtype, _normalized_shape, pad
 from tracejit.nn.functional_act import _require_float
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from tracejit.tensor import Tensor
 
 
+@contiguous_result
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
                   use_input_stats: bool = True, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Normalize each (sample, channel) over its spatial dims; with use_input_stats the running
