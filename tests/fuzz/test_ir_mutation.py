@@ -33,7 +33,7 @@ from tracejit.ir.graph import Graph
 from tracejit.ir.parser import ParseError, parse
 from tracejit.ir.printer import print_graph
 from tracejit.ir.verifier import VerifyError, verify, verify_write_back
-from tracejit.runtime.eager import interpret
+from tracejit.runtime.eager import Interpreter
 from tracejit.runtime.executor import Plan
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "ir"))
@@ -191,6 +191,21 @@ def largest(graph: Graph) -> int:
     return max(sizes, default=0)
 
 
+def check_declared(graph: Graph, env: dict, text: str) -> None:
+    """Every value the reference computed has the type the verifier derived (a kernel reading it
+    is compiled for that type): the rules and the numpy references agree."""
+    for operation in graph.walk():
+        for value in operation.results:
+            array = env.get(id(value))
+            if array is None or not isinstance(value.type, TensorType):
+                continue
+            t = value.type
+            assert array.dtype == t.dtype.np and array.ndim == len(t.shape) and all(
+                d is None or d == n for d, n in zip(t.shape, array.shape)), (
+                f"{operation.op.value} computed {array.dtype}{list(array.shape)}, declared {t}, "
+                f"in\n{text}")
+
+
 def check_mutant(text: str, constants: dict, stats: Counter, mutated=(), sources=()) -> None:
     """Refused by the parser or the verifier (and then by the plan entry), or run alike."""
     try:
@@ -211,7 +226,9 @@ def check_mutant(text: str, constants: dict, stats: Counter, mutated=(), sources
         return
     stats["verified and run"] += 1
     inputs = example_inputs(graph, seed=7)
-    want, want_error = outcome(lambda: interpret(graph, inputs, np.random.default_rng(3)))
+    interpreter = Interpreter(graph, np.random.default_rng(3))
+    want, want_error = outcome(lambda: interpreter.run(inputs))
+    check_declared(graph, interpreter.env, text)
     got, got_error = outcome(lambda: Plan(graph)(inputs, np.random.default_rng(3)))
     if want_error or got_error:
         assert type(got_error) is type(want_error), (
