@@ -55,17 +55,24 @@ class Gen:
         self.env_a = _run(self.prog, stmts, self.prog.inputs)
         self.env_b = _run(self.prog, stmts, self.prog.inputs_b)
 
-    def add(self, stmt: Stmt, cls: str) -> bool:
-        """Try `stmt` (class exact, inexact or disc); keep it if torch runs it on both sets."""
+    def add(self, stmt: Stmt, cls: str, tame: bool = False) -> bool:
+        """Try `stmt` (class exact, inexact, disc or sensitive); keep it if torch runs it on
+        both sets. `tame`: its float operands must be finite and of moderate magnitude (where
+        torch's own vectorized and scalar kernels disagree on special values)."""
         ins = [o for o in stmt.operands if o in self.env_a]
-        if cls == "disc" and not all(self.is_exact(o) for o in ins):
+        if cls in ("disc", "sensitive") and not all(self.is_exact(o) for o in ins):
+            return False
+        if stmt.op.split("_")[0] in ZERO_TIES and ("-0.0" in stmt.code or any(
+                _neg_zero(env[o]) for o in ins for env in (self.env_a, self.env_b))):
+            return False
+        if tame and not all(_tame(env[o]) for o in ins for env in (self.env_a, self.env_b)):
             return False
         try:
             self._replay([*self.prog.stmts, stmt])
         except Exception:
             self._replay()
             return False
-        exact = cls != "inexact" and all(self.is_exact(o) for o in ins)
+        exact = cls not in ("inexact", "sensitive") and all(self.is_exact(o) for o in ins)
         if stmt.out:
             self.exact[stmt.out] = exact
         elif not exact and ins:
@@ -77,6 +84,23 @@ class Gen:
         stmt.exact = exact
         self.prog.stmts.append(stmt)
         return True
+
+
+# torch orders a tie of -0.0 and +0.0 differently in its scalar and vectorized max/min
+# kernels (minimum(-0.0, 0.0) is -0.0 for one element, clamp gives +0.0 for 36), so
+# these ops never see a negative zero
+ZERO_TIES = {"maximum", "minimum", "clamp", "hardtanh", "amax", "amin", "cummax", "inplaceclamp"}
+
+
+def _neg_zero(t) -> bool:
+    return t.is_floating_point() and bool(((t == 0) & t.signbit()).any())
+
+
+def _tame(t) -> bool:
+    if not t.is_floating_point():
+        return True
+    a = t.abs()
+    return bool((a.isfinite() & (a < 1e15) & ((a > 1e-15) | (a == 0))).all())
 
 
 def _run(prog: Program, stmts, arrays) -> dict:

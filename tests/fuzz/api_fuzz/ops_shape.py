@@ -12,7 +12,7 @@ REDUCE = [  # (name, class when float, accepts a dim tuple, needs float)
     ("amin", "exact", True, False), ("var", "inexact", True, True),
     ("std", "inexact", True, True), ("argmax", "disc", False, False),
     ("argmin", "disc", False, False), ("logsumexp", "inexact", True, True),
-    ("all", "exact", False, False), ("any", "exact", False, False),
+    ("all", "disc", False, False), ("any", "disc", False, False),
 ]
 
 
@@ -200,11 +200,12 @@ def matmul(g) -> bool:
     kind = r.choice(["matmul", "linear", "mm_vec"])
     if kind == "matmul":
         w = g.new_input((k, n), dtype)
-        return g.add(Stmt("{0} @ {1}", [a, w], g.fresh(), "matmul"), "inexact")
+        return g.add(Stmt("{0} @ {1}", [a, w], g.fresh(), "matmul"), "inexact", tame=True)
     if kind == "mm_vec":
         w = g.new_input((k,), dtype)
-        return g.add(Stmt("T.matmul({0}, {1})", [a, w], g.fresh(), "matvec"), "inexact")
+        return g.add(Stmt("T.matmul({0}, {1})", [a, w], g.fresh(), "matvec"), "inexact", tame=True)
     w, b = g.new_input((n, k), dtype), g.new_input((n,), dtype)
-    return g.add(Stmt("F.linear({0}, {1}, {2})", [a, w, b], g.fresh(), "linear"), "inexact")
+    return g.add(Stmt("F.linear({0}, {1}, {2})", [a, w, b], g.fresh(), "linear"), "inexact",
+                 tame=True)
 
 
