@@ -388,6 +388,10 @@ class TraceMode(EagerMode):
                 continue
             wide = self.record(Op.EXPAND, [old], {"shape": tuple(value.type.shape)})
             changed = self.record(Op.NE, [value, wide], {})
+            if value.type.dtype.is_floating_point:  # NaN kept is not a change
+                kept = self.record(Op.BITWISE_OR, [self.record(Op.EQ, [value, value], {}),
+                                                   self.record(Op.EQ, [wide, wide], {})], {})
+                changed = self.record(Op.BITWISE_AND, [changed, kept], {})
             changed = self.record(Op.CAST, [changed], {"dtype": DType.uint8})
             first = self.record(Op.ARGMAX, [changed], {"dim": dim, "keepdim": True})
             value = self.record(Op.GATHER, [value, first], {"dim": dim})

@@ -551,3 +551,18 @@ def sum_and_copies_then_view(T, x):
                                 sum_and_copies_then_view])
 def test_view_after_contiguous_result_under_capture(fn, mode):
     compare(mode, fn, _data((4, 2, 3)))
+
+
+def write_beside_nan_of_expanded(T, x):
+    b = x.clone()
+    b[1, 0] = float("nan")
+    e = b.expand(3, 4)
+    e[1, 2] = 5.0
+    e[0, 3] = float("nan")
+    return b * 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_partial_write_into_expanded_tensor_holding_nan(mode):
+    got, expected = compare(mode, write_beside_nan_of_expanded, _data((3, 1)))
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
