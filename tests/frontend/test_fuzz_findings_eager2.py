@@ -566,3 +566,24 @@ def write_beside_nan_of_expanded(T, x):
 def test_partial_write_into_expanded_tensor_holding_nan(mode):
     got, expected = compare(mode, write_beside_nan_of_expanded, _data((3, 1)))
     np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+def write_element_and_column_of_expanded(T, x):
+    e = x.expand(3, 4)
+    e[1, 2] = 7.0
+    e[:, 0].mul_(2)
+    return x * 1
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("backend", ["eager", "llvm"])
+def test_partial_write_into_expanded_tensor_saved_and_compiled(backend, tmp_path):
+    a = _data((3, 1))
+    expected = write_element_and_column_of_expanded(torch, torch.tensor(a))
+    traced = tj.trace(lambda x: write_element_and_column_of_expanded(tj, x), tj.tensor(a),
+                      backend=backend)
+    tj.save(traced, tmp_path / "g.tj")
+    for fn in (traced, tj.load(tmp_path / "g.tj")):
+        x = tj.tensor(a)
+        _same(fn(x), expected)
+        _same(x, expected)  # the write reached the input, as torch's
