@@ -15,7 +15,7 @@ pytest.importorskip("torch")
 
 from api_fuzz import differences
 from api_fuzz.compare import diff
-from api_fuzz.driver import format_failures, format_table, run
+from api_fuzz.driver import Worker, _env, check, format_failures, format_table, run
 from api_fuzz.gen import generate
 from api_fuzz.program import Program, Stmt, build
 from api_fuzz.runner import run_program
@@ -99,3 +99,26 @@ def test_seeded_sample_matches_torch():
     still = sorted({KNOWN_OPEN[_known(e)] for e in report["failures"]})
     if still:
         pytest.xfail("known open: " + "; ".join(still))
+
+
+def _only_tracejit(code: str) -> Program:
+    prog = Program([np.array([1.0], np.float32)], [np.array([2.0], np.float32)])
+    prog.stmts = [Stmt(f"({code}) if T.__name__ == 'tracejit' else None", [], "v1", "probe"),
+                  Stmt("{0} + 1", ["x0"], "v2", "add")]
+    prog.returns = ["v2"]
+    return prog
+
+
+def test_a_crash_and_a_hang_are_counted_not_fatal():
+    """A worker that dies is a crash of the mode it was in; one stuck past the limit a hang;
+    the same worker object goes on with a fresh process."""
+    w = Worker(_env("eager"))
+    try:
+        crash = check(w, _only_tracejit("__import__('os').abort()"), "trace", "eager", 5.0)
+        hang = check(w, _only_tracejit("__import__('time').sleep(60)"), "eager", "eager", 1.0)
+        ok = check(w, _only_tracejit("None"), "script", "eager", 5.0)
+    finally:
+        w.close()
+    assert crash["outcome"] == "crash" and crash["mode"] == "trace"
+    assert hang["outcome"] == "hang"
+    assert ok["outcome"] == "ok"
