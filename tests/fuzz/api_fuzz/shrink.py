@@ -1,6 +1,7 @@
 """Shrinking a failing program: drop statements (with everything that uses their results),
-returned values and unused inputs, then simplify input values, keeping each step only when
-the program still fails the same way (same mode, outcome and signature)."""
+returned values and unused inputs, cut input dims to 1 or 2, then simplify input values,
+keeping each step only when the program still fails the same way (same mode, outcome and
+signature)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,16 @@ def shrink(prog: Program, fails, budget: int = 250) -> Program:
     cand = drop_unused_inputs(prog)
     if cand is not prog and ok(cand):
         prog = cand
+    for j in range(len(prog.inputs)):
+        for d in range(prog.inputs[j].ndim):
+            for size in (1, 2):
+                if prog.inputs[j].shape[d] > size:
+                    cand = copy.deepcopy(prog)
+                    cand.inputs[j] = prog.inputs[j].take(range(size), axis=d)
+                    cand.inputs_b[j] = prog.inputs_b[j].take(range(size), axis=d)
+                    if ok(cand):
+                        prog = cand
+                        break
     for which in ("inputs", "inputs_b"):
         for j in range(len(getattr(prog, which))):
             progress = True
