@@ -115,6 +115,21 @@ def aliases_of(graph: Graph) -> list | None:
     return last[1] if last is not None and last[0] is graph else None
 
 
+def _inverse(ops, root: TensorType) -> tuple:
+    """The reshape and permute ops that undo `ops` (reshapes and permutes of a `root`)."""
+    types = [root]
+    for op, attrs in ops:
+        types.append(infer_types(op, [types[-1]], attrs)[0])
+    undo = []
+    for (op, attrs), before in zip(reversed(ops), reversed(types[:-1])):
+        if op is Op.RESHAPE:
+            undo.append((Op.RESHAPE, {"shape": tuple(before.shape)}))
+        else:
+            order = sorted(range(len(attrs["dims"])), key=attrs["dims"].__getitem__)
+            undo.append((Op.PERMUTE, {"dims": tuple(order)}))
+    return tuple(undo)
+
+
 class NeedsValues(Exception):  # a signal for the caller, not an error
     """Abstract tracing met an op whose result shape depends on values (`x[mask]`)."""
 
@@ -529,7 +544,31 @@ class TraceMode(EagerMode):
     def view_path(self, tensor: Tensor, outputs: list[Tensor]) -> tuple | None:
         """How `tensor`, returned, is a view in the user's program: ("input", k, ops) of the
         k-th input, or ("output", i, ops) of the i-th output (itself no view), through `ops`,
-        (op, attrs) pairs of view ops of fixed shapes; None where it is not one."""
+        (op, attrs) pairs of view ops of fixed shapes; None where it is not one. Outputs that
+        view one tensor the code does not return view the first of them that views all of
+        it (reshaped or permuted), through the inverse of that one's ops."""
+        path = self.path_to_root(tensor)
+        if path is None:
+            return None
+        root, ops = path
+        k = next((k for k, t in enumerate(self.inputs) if t is root), None)
+        if k is not None:
+            return ("input", k, ops)
+        i = next((i for i, t in enumerate(outputs) if t is root), None)
+        if i is not None:
+            return ("output", i, ops)
+        for i, other in enumerate(outputs):
+            way = self.path_to_root(other)
+            if way is not None and way[0] is root and all(
+                    op in (Op.RESHAPE, Op.PERMUTE) for op, _ in way[1]):
+                if other is tensor:
+                    return None  # the first such: it stands for the root
+                return ("output", i, (*_inverse(way[1], root._value.type), *ops))
+        return None
+
+    def path_to_root(self, tensor: Tensor) -> tuple[Tensor, tuple] | None:
+        """(root, ops): `tensor` is the root's view through the (op, attrs) pairs `ops`, all
+        of fixed shapes; None if it is no view, or sizes are known only at run time."""
         chain = self.chain(tensor)
         root = chain[-1]
         if len(chain) == 1 or None in root._value.type.shape:
@@ -537,14 +576,10 @@ class TraceMode(EagerMode):
         ops = []
         for child in reversed(chain[:-1]):
             _, op, attrs, extra = self.views[id(child)]
-            if extra or None in child._value.type.shape:  # sizes known only at run time
+            if extra or None in child._value.type.shape:
                 return None
             ops.append((op, attrs))
-        k = next((k for k, t in enumerate(self.inputs) if t is root), None)
-        if k is not None:
-            return ("input", k, tuple(ops))
-        i = next((i for i, t in enumerate(outputs) if t is root), None)
-        return None if i is None else ("output", i, tuple(ops))
+        return root, tuple(ops)
 
     def release(self) -> None:
         """Forget the values bound to tensors that outlive the trace."""
