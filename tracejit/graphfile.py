@@ -455,7 +455,7 @@ class _Reader:
         if counts != (n_user, n_out) or len(sources) != n_out \
                 or len(set(map(repr, mutated))) != len(mutated) \
                 or not all(_is_size(m) and m < len(graph.inputs) for m in mutated) \
-                or not all(s is None or (_is_size(s) and s < n_user) for s in sources) \
+                or not all(s is None or (_is_size(s) and s < len(graph.inputs)) for s in sources) \
                 or (attributes and not _holds_attributes(outputs, len(attributes))):
             raise self.fail(MANIFEST, f"specialization {k} does not match {member}")
         self.check_write_backs(member, graph, n_out, mutated, sources)
