@@ -5,7 +5,9 @@ or script, on both backends, with and without the pass pipeline), on calls with 
 than the example and on a call of another shape (which captures again). After each call the
 outputs and the caller's tensors must hold torch's values; then every input is written once
 more (`add_(100)`) and the outputs must change exactly where torch's do: an output that is a
-view of an input in torch is a view of the caller's tensor, a new tensor in torch is one here.
+view of an input in torch is a view of the caller's tensor, a new tensor in torch is one here;
+last the first output is written (`mul_(3)`), which must reach exactly the tensors it reaches
+in torch (outputs that view one tensor view each other).
 """
 
 from __future__ import annotations
@@ -100,6 +102,16 @@ def same_input_twice(a, b):
     return r, a[0]
 
 
+def views_of_an_unreturned_tensor(x):
+    t = x * 2.0
+    return t[0], t.T, t.reshape(-1)[2:]  # three views of t, which is not returned
+
+
+def one_view_returned_twice(x):
+    v = x.exp().squeeze()
+    return v, x[1:], v
+
+
 PROGRAMS = {
     "x[0] * 1 then fill_": (folded_view_then_fill, [(2, 3)], [(4, 3)], [0]),
     "x * 1 then zero_": (whole_times_one_then_zero, [(2, 3)], [(3, 2)], [0]),
@@ -114,6 +126,8 @@ PROGRAMS = {
     "reshape chain then sub_": (reshape_chain, [(2, 3)], [(3, 3)], [0]),
     "expand then neg_": (expand_of_input, [(2, 3)], [(2, 5)], [0]),
     "same tensor twice": (same_input_twice, [(2, 3), (2, 3)], [(3, 2), (3, 2)], [0, 0]),
+    "views of an unreturned tensor": (views_of_an_unreturned_tensor, [(2, 3)], [(3, 3)], [0]),
+    "a view returned twice": (one_view_returned_twice, [(2, 3)], [(4, 3)], [0]),
 }
 
 
@@ -136,13 +150,20 @@ def flat(out):
 
 
 def observe(call, lib, arrays, which):
-    """Outputs and inputs right after the call, then the outputs after each input was written."""
+    """Outputs and inputs right after the call, the outputs after each input was written, and
+    everything after a write into the first output (or that torch refused it)."""
     args, distinct = args_of(lib, arrays, which)
     outs = flat(call(*args))
     first = [np.array(t.numpy()) for t in outs + distinct]
     for t in distinct:
         t.add_(100.0)
-    return first, [np.array(t.numpy()) for t in outs]
+    second = [np.array(t.numpy()) for t in outs]
+    try:
+        outs[0].mul_(3.0)
+        written = np.array(True)
+    except RuntimeError:  # an expanded tensor: two elements share memory
+        written = np.array(False)
+    return first, second, [written] + [np.array(t.numpy()) for t in outs + distinct]
 
 
 def assert_like_torch(fn, call, calls, which):
@@ -327,3 +348,35 @@ def test_tuple_example_stays_one_argument_where_the_function_takes_one():
     np.testing.assert_allclose(traced(pair).numpy(), [3.0, 8.0])
     with pytest.raises(TypeError, match="missing a required argument"):
         tj.trace(add_scaled, (pair[0],))  # neither binds: the error names what is missing
+
+
+# --- a module returning its own buffer saves and loads -----------------------------------------
+
+def make_counter(lib):
+    class Counter(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", lib.zeros(2, 2))
+
+        def forward(self, x):
+            self.count.add_(x)
+            return self.count, self.count.T
+
+    return Counter()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_module_returning_its_buffer_loads(backend, tmp_path):
+    """An output that is a module buffer (handed back as that state tensor) or its view."""
+    traced = tj.trace(make_counter(tj), tj.zeros(2, 2), backend=backend)
+    tj.save(traced, tmp_path / "m.tj")
+    loaded = tj.load(tmp_path / "m.tj", backend=backend)
+    reference = make_counter(torch)
+    for data in (np.ones((2, 2), np.float32), np.arange(4, dtype=np.float32).reshape(2, 2)):
+        want = reference(torch.tensor(data))
+        got = loaded(tj.tensor(data))
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g.numpy(), w.numpy())
+        got[0].add_(1.0)  # the state itself: the view follows, as in torch
+        want[0].add_(1.0)
+        np.testing.assert_allclose(got[1].numpy(), want[1].numpy())
