@@ -243,6 +243,7 @@ def _bind_annotation_names() -> None:
         "compat": ("device",), "dispatch": ("Tensor",), "functions": ("Tensor",),
         "functions_extra": ("Tensor",), "functions_index": ("Tensor",),
         "functions_shape": ("Tensor",), "functions_stats": ("Tensor",),
+        "functions_reduce": ("Tensor",),
         "generator": ("Tensor",), "autograd": ("Tensor",),
         "tensor_methods": ("Tensor", "Layout", "qr_result", "slogdet_result", "svd_result"),
         "torch_aliases": ("Tensor", "qr_result", "slogdet_result", "svd_result"),
