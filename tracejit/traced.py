@@ -84,6 +84,9 @@ class Specialization:
                          or v.owner.op in (Op.CONSTANT, Op.INDEX) for v in outputs]
         self.outputs = outputs
         self.captured = self.graph.outputs  # one value returned twice is one tensor
+        # outputs other outputs view: laid out as torch lays out a new tensor, so a reshape
+        # of them is a view too
+        self.roots = {a[1] for a in self.aliases if a is not None and a[0] == "output"}
         # the common case: fresh arrays, each returned once, nothing written back
         self.simple = (not self.mutated and not any(self.borrowed)
                        and all(k is None for k in self.sources)
@@ -146,7 +149,8 @@ class Specialization:
             tensor = made.get(id(value))
             if tensor is None:
                 array = arrays[j]
-                shared = not array.flags.writeable or any(
+                shared = not array.flags.writeable or (
+                    j in self.roots and not array.flags.c_contiguous) or any(
                     np.may_share_memory(array, t._data) for t in made.values()) or (
                     self.borrowed[j] and any(np.may_share_memory(array, t._data)
                                              for t in inputs))

@@ -107,6 +107,11 @@ def views_of_an_unreturned_tensor(x):
     return t[0], t.T, t.reshape(-1)[2:]  # three views of t, which is not returned
 
 
+def flat_view_of_a_returned_copy(x):
+    c = x.T.contiguous()
+    return c.reshape(-1), c
+
+
 def one_view_returned_twice(x):
     v = x.exp().squeeze()
     return v, x[1:], v
@@ -128,6 +133,8 @@ PROGRAMS = {
     "same tensor twice": (same_input_twice, [(2, 3), (2, 3)], [(3, 2), (3, 2)], [0, 0]),
     "views of an unreturned tensor": (views_of_an_unreturned_tensor, [(2, 3)], [(3, 3)], [0]),
     "a view returned twice": (one_view_returned_twice, [(2, 3)], [(4, 3)], [0]),
+    "reshape of a returned contiguous()": (flat_view_of_a_returned_copy, [(2, 3)], [(3, 3)],
+                                           [0]),
 }
 
 
