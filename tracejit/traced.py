@@ -65,8 +65,10 @@ class Specialization:
     signature: str
     optimized: Graph  # what runs: `graph` after the pipeline
     # per output: None, or how it is a view in the user's program: ("input", k, steps) of
-    # input k, ("output", i, steps) of output i, steps being (op, attrs, result type) each;
-    # a call hands back that view of the caller's tensor (or of output i) after the write-back
+    # input k, ("output", i, steps) of output i, ("sibling", i, steps) of output i where both
+    # view a tensor not returned (TraceMode.view_path), steps being (op, attrs, result type)
+    # each; a call hands back that view of the caller's tensor (or of output i) after the
+    # write-back
     aliases: list
     runner: Callable  # (arrays, rng) -> arrays: the compiled plan, or the interpreter
     # (object, attribute) the captured code assigned a tensor: their values follow the result
@@ -225,9 +227,10 @@ def _alias_steps(graph: Graph, n_out: int, sources, aliases) -> list:
             continue
         try:
             kind, i, ops = alias
-            roots = {"input": graph.inputs, "output": graph.outputs[:n_out]}[kind]
+            outputs = graph.outputs[:n_out]
+            roots = {"input": graph.inputs, "output": outputs, "sibling": outputs}[kind]
             if isinstance(i, bool) or not 0 <= i < len(roots) or sources[j] is not None or (
-                    kind == "output" and (aliases[i] is not None or sources[i] is not None)):
+                    kind != "input" and (aliases[i] is not None or sources[i] is not None)):
                 raise ValueError(f"{kind} {i} cannot be its root")
             typed, steps = roots[i].type, []
             for op, attrs in ops:

@@ -545,8 +545,8 @@ class TraceMode(EagerMode):
         """How `tensor`, returned, is a view in the user's program: ("input", k, ops) of the
         k-th input, or ("output", i, ops) of the i-th output (itself no view), through `ops`,
         (op, attrs) pairs of view ops of fixed shapes; None where it is not one. Outputs that
-        view one tensor the code does not return view the first of them that views all of
-        it (reshaped or permuted), through the inverse of that one's ops."""
+        view one tensor the code does not return are ("sibling", i, ops) of the first of them
+        that views all of it (reshaped or permuted), `ops` starting with the inverse of its."""
         path = self.path_to_root(tensor)
         if path is None:
             return None
@@ -563,7 +563,7 @@ class TraceMode(EagerMode):
                     op in (Op.RESHAPE, Op.PERMUTE) for op, _ in way[1]):
                 if other is tensor:
                     return None  # the first such: it stands for the root
-                return ("output", i, (*_inverse(way[1], root._value.type), *ops))
+                return ("sibling", i, (*_inverse(way[1], root._value.type), *ops))
         return None
 
     def path_to_root(self, tensor: Tensor) -> tuple[Tensor, tuple] | None:
