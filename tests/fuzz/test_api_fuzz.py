@@ -26,12 +26,6 @@ SEED, PROGRAMS = 13, 600
 # Open bugs the sample may still find (FINDINGS.md), as a regex over "mode/outcome: signature"
 # with the finding and the area that owns it. Delete an entry when its fix lands.
 KNOWN_OPEN: dict[str, str] = {
-    r"(trace|saveload)/raised: TraceError: .*item\[\.\.\] on a traced Tensor":
-        "F1 fill_ of a computed 0-d tensor (tracejit/tensor.py fill_)",
-    r"script/raised: ScriptError: .*needed as a Python value here \(item":
-        "F1 fill_ of a computed 0-d tensor (tracejit/tensor.py fill_)",
-    r"/raised: (TraceError|ScriptError): .*split \(or chunk\) of a tensor whose size":
-        "F2 chunk of a data-dependent dim (functions_shape.py, trace_sizes.py)",
     r"/raised: .*pow: bool tensors are not supported": "F5 pow of bool (ir/ops.py pow rule)",
     r"script/raised: AssertionError: tracejit size guard":
         "F6 size-guard assert escapes script (trace_sizes.py)",
