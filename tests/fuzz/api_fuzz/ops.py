@@ -29,8 +29,8 @@ def _bool():
     return torch.bool
 
 
-def _no_pos_inf(t):
-    return t.is_floating_point() and not bool((t == float("inf")).any())
+def _no_huge(t):
+    return t.is_floating_point() and not bool((t > 1e18).any())
 
 
 def any_t(t):
@@ -58,7 +58,7 @@ UNARY = [  # (name, code, class, operand predicate)
     ("sigmoid", "{0}.sigmoid()", "inexact", any_t), ("erf", "{0}.erf()", "inexact", is_float),
     ("rsqrt", "{0}.rsqrt()", "inexact", is_float),
     ("reciprocal", "{0}.reciprocal()", "inexact", any_t),
-    ("gelu", "F.gelu({0})", "inexact", _no_pos_inf),  # torch's vector kernel: gelu(inf) nan
+    ("gelu", "F.gelu({0})", "inexact", _no_huge),  # torch's vector kernel: gelu(inf) is nan
     ("silu", "F.silu({0})", "inexact", is_float),
     ("softplus", "F.softplus({0})", "inexact", is_float),
     ("elu", "F.elu({0})", "inexact", is_float),

@@ -33,7 +33,7 @@ def reduce(g) -> bool:
         args += (", " if args else "") + "correction=0"
     form = "{0}." + name + f"({args})" if g.rng.random() < 0.7 else f"T.{name}({{0}}" + (
         f", {args})" if args else ")")
-    return g.add(Stmt(form, [a], g.fresh(), name), cls)
+    return g.add(Stmt(form, [a], g.fresh(), name), cls, moderate=cls == "inexact")
 
 
 def scan(g) -> bool:
@@ -45,7 +45,7 @@ def scan(g) -> bool:
     code = {"F.softmax": "F.softmax({0}, dim=%d)", "cummax": "{0}.cummax(%d)[0]"}.get(
         name, "{0}.%s(%%d)" % name) % d
     return g.add(Stmt(code, [a], g.fresh(), name.replace("F.", "")),
-                 "exact" if name == "cummax" else "inexact")
+                 "exact" if name == "cummax" else "inexact", moderate=True)
 
 
 def _factor(g, n: int) -> tuple[int, ...]:
