@@ -21,7 +21,7 @@ from api_fuzz.program import Program, Stmt, build
 from api_fuzz.runner import run_program
 from api_fuzz.shrink import shrink
 
-SEED, PROGRAMS = 13, 600
+SEED, PROGRAMS = 13, 2000
 
 # Open bugs the sample may still find (FINDINGS.md), as a regex over "mode/outcome: signature"
 # with the finding and the area that owns it. Delete an entry when its fix lands.
