@@ -36,6 +36,12 @@ KNOWN_OPEN: dict[str, str] = {
         "F13 script mask reads a tensor before an earlier in-place write (scripting.py)",
     r"(trace|script|saveload)/mismatch: shape expand$":
         "F14 expand of a data-dependent dim keeps the example's size (trace_sizes.py)",
+    r"/raised: .*must match the existing size \(None\)":
+        "F15 expand_as of a data-dependent dim in-place (trace_sizes.py)",
+    r"/raised: .*The shape of the mask \[\.\.\] at index N does not match":
+        "F16 mask broadcast against a data-dependent dim (trace_sizes.py)",
+    r"script/raised: .*add_: output with shape":
+        "F13 script mask reads a tensor before an earlier in-place write (scripting.py)",
 }
 
 

@@ -2,8 +2,8 @@
 and proposes one statement with its numeric class: "exact" (correctly rounded, so bit-equal to
 torch on exact operands), "inexact" (transcendental or reordered: compared with a tolerance) or
 "disc" (discontinuous: comparisons, rounding, casts, argmax; only given exact operands) or
-"sensitive" (inexact, but only given exact operands: sin of a large argument amplifies any
-last-bit difference of its operand)."""
+"sensitive" (inexact, but only given exact operands: sin of a large argument, log1p near -1
+amplify any last-bit difference of their operand)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ UNARY = [  # (name, code, class, operand predicate)
     ("square", "{0}.square()", "exact", any_t), ("relu", "F.relu({0})", "exact", any_t),
     ("sqrt", "{0}.sqrt()", "inexact", is_float), ("clone", "{0}.clone()", "exact", any_t),
     ("exp", "{0}.exp()", "inexact", any_t), ("log", "T.log({0})", "inexact", any_t),
-    ("log1p", "{0}.log1p()", "inexact", is_float), ("expm1", "{0}.expm1()", "inexact", is_float),
+    ("log1p", "{0}.log1p()", "sensitive", is_float), ("expm1", "{0}.expm1()", "inexact", is_float),
     ("sin", "{0}.sin()", "sensitive", any_t), ("tanh", "T.tanh({0})", "inexact", any_t),
     ("sigmoid", "{0}.sigmoid()", "inexact", any_t), ("erf", "{0}.erf()", "inexact", is_float),
     ("rsqrt", "{0}.rsqrt()", "inexact", is_float),
