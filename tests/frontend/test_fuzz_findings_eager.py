@@ -8,47 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from mode_compare import MODES, compare, same
+from mode_compare import data as _data
 
 import tracejit as tj
 
-MODES = ["eager", "trace", "script"]
-
-
-def _data(shape=(3, 4), seed=0, dtype=np.float32) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-2, 2, shape).astype(dtype)
-
-
-def _run(mode, fn, tensors):
-    if mode == "eager":
-        return fn(tj, *tensors)
-    if mode == "trace":
-        example = [t.clone() for t in tensors]
-        return tj.trace(lambda *xs: fn(tj, *xs), *example, backend="eager")(*tensors)
-    return tj.script(fn, backend="eager")(tj, *tensors)
-
-
-def compare(mode, fn, *arrays):
-    """`fn(T, *tensors)` under torch and under tracejit in `mode`: outputs and every input's
-    values after the call (in-place writes through views) must match torch's."""
-    expected_in = [torch.tensor(a.copy()) for a in arrays]
-    expected = fn(torch, *expected_in)
-    ours_in = [tj.tensor(a.copy()) for a in arrays]
-    got = _run(mode, fn, ours_in)
-    _same(got, expected)
-    for o, t in zip(ours_in, expected_in):
-        _same(o, t)
-    return got, expected
-
-
-def _same(got, expected) -> None:
-    if isinstance(expected, (tuple, list)):
-        assert isinstance(got, (tuple, list)) and len(got) == len(expected)
-        for g, e in zip(got, expected):
-            _same(g, e)
-        return
-    assert str(got.dtype).split(".")[-1] == str(expected.dtype).split(".")[-1]
-    assert tuple(got.shape) == tuple(expected.shape)
-    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+_same = same
 
 
 # --- 1. expand() that broadcasts nothing is writable, as torch's ------------------------------

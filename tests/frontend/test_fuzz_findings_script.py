@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from mode_compare import same
 
 import tracejit as tj
 
@@ -32,14 +33,7 @@ def compare(fn, *arrays, backend="eager", extra=()):
     return scripted
 
 
-def _same(got, expected) -> None:
-    if isinstance(expected, (tuple, list)):
-        assert isinstance(got, (tuple, list)) and len(got) == len(expected)
-        for g, e in zip(got, expected):
-            _same(g, e)
-        return
-    assert str(got.dtype).split(".")[-1] == str(expected.dtype).split(".")[-1]
-    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+_same = same
 
 
 # --- 1. a read before an in-place write that comes later in the source ----------------------
