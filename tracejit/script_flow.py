@@ -56,6 +56,15 @@ class Flow:
         for t, value in snap.values():
             t._value = value
 
+    def abandon(self, snap: dict) -> None:
+        """Undo an attempt whose ops are dropped: tensors keep their values from before it,
+        and the ones it made (views of live tensors, still held by its traceback) are forgotten,
+        so a later write does not derive them again from values no longer in the graph."""
+        self.restore(snap)
+        for t in self.mode.live():
+            if id(t) not in snap:
+                self.mode.forget(id(t))
+
     def run_block(self, block: Block, fn: Callable, f: Frame) -> None:
         """Run `fn` recording into `block`; a static break/continue/return there sets its flag."""
         body, self.mode.body = self.mode.body, block
@@ -225,7 +234,7 @@ class Flow:
                 if not e.escape or len(range(*bounds)) > MAX_UNROLL:
                     raise
                 f.env = state[0]
-                self.restore(state[1])
+                self.abandon(state[1])
                 self.truncate(state[2])
                 return self.unrolled(node, list(range(*bounds)), f)
         for b in bounds:
@@ -260,7 +269,7 @@ class Flow:
             if not new_names and not new_written:
                 return
             f.env = env0
-            self.restore(live0)
+            self.abandon(live0)
             self.truncate(body0)
             carried.update(dict.fromkeys(new_names))
             written.update(new_written)
@@ -328,7 +337,10 @@ class Flow:
             if BRK not in names:
                 f.env[BRK] = False
             if index_kind:
-                self.assign(node.target, mode.dynamic_tensor(block.args[0]), f, node)
+                counter_tensor = mode.dynamic_tensor(block.args[0])
+                # an int, as torch reads a 0-d int index: x[i] views x (tracer._is_view)
+                counter_tensor._basic_index = True
+                self.assign(node.target, counter_tensor, f, node)
                 self.iteration(node.body, f, exits)
                 again = None
             else:

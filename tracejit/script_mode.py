@@ -27,6 +27,8 @@ class ScriptMode(TraceMode):
         # id(tensor) -> (merged, its earlier value, name, where): see maybe_view
         self.merged_views: dict[int, list[tuple]] = {}
         self.stale: dict[int, tuple] = {}  # id(tensor) -> (it, why reading it is refused)
+        # id(input) -> (it, its values before the first write): restored by release()
+        self.originals: dict[int, tuple] = {}
 
     def apply(self, op, operands, attrs, types) -> Tensor:
         literals = [getattr(t, "_value", None) is None for t in operands]  # before binding
@@ -99,13 +101,29 @@ class ScriptMode(TraceMode):
         before the write must see them unwritten. What the write made is a dynamic value."""
         if self.merged_views:
             self.check_merged_view(dst)
-        held = [t for t in self.inputs if np.may_share_memory(t._data, dst._data)]
-        saved = dst._data.copy() if held and dst._data.flags.writeable else None
+        root = self.root(dst)  # a write to a copied view (x[i], i a tensor) writes x's rows
+        held = [t for t in self.inputs if np.may_share_memory(t._data, dst._data)
+                or np.may_share_memory(t._data, root._data)]
+        if not self.abstract:  # computing values: later ops (a mask) must see the write
+            for t in held:
+                self.originals.setdefault(id(t), (t, t._data.copy()))
+            held = []
+        saved = [(t, t._data.copy()) for t in held if t._data.flags.writeable]
         super().assign(dst, src)
-        if saved is not None:
-            np.copyto(dst._data, saved)
+        for t, values in saved:
+            np.copyto(t._data, values)
+        if saved:
             for t in held:  # reading them as Python values now would read the old values
                 self.dynamic.add(id(t._value))
+
+    def release(self) -> None:
+        """Give the caller's tensors written while computing values their values back: the
+        graph runs on them after scripting and replays the writes."""
+        for t, values in self.originals.values():
+            if t._data.flags.writeable:
+                np.copyto(t._data, values)
+        self.originals.clear()
+        super().release()
 
     def unsupported(self, what) -> NoReturn:
         raise TraceError(f"{what} cannot be scripted")

@@ -1,0 +1,187 @@
+"""@tracejit.script findings of the differential fuzzer (issue 13), part 2, against PyTorch 2.13
+running the same source (`T` is the module `torch` or `tracejit`): F13 (a mask computed
+after an in-place write sees the written values) and `with torch.no_grad():` blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import tracejit as tj
+
+
+def _inputs(seed: int, shape=(3, 4)) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(-2, 2, shape).astype(np.float32), rng.uniform(-2, 2, shape[-1:])
+            .astype(np.float32)]
+
+
+def _same(got, expected) -> None:
+    if isinstance(expected, (tuple, list)):
+        assert isinstance(got, (tuple, list)) and len(got) == len(expected)
+        for g, e in zip(got, expected):
+            _same(g, e)
+        return
+    assert str(got.dtype).split(".")[-1] == str(expected.dtype).split(".")[-1]
+    assert tuple(got.shape) == tuple(expected.shape)
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+def compare(fn, calls=4) -> None:
+    """Script `fn(T, x, y)` once and call it on several value sets of one shape (so masks
+    select other counts); outputs and the inputs after each call must match torch's."""
+    scripted = tj.script(fn)
+    for seed in range(calls):
+        arrays = _inputs(seed)
+        theirs = [torch.tensor(a.copy()) for a in arrays]
+        ours = [tj.tensor(a.copy()) for a in arrays]
+        _same(scripted(tj, *ours), fn(torch, *theirs))
+        for o, t in zip(ours, theirs):
+            _same(o, t)
+
+
+# --- F13: a mask after an in-place write -------------------------------------------------------
+def zero_input_then_mask(T, x, y):
+    x.zero_()
+    return x[x > 0]
+
+
+def write_input_then_mask(T, x, y):
+    x.mul_(-1.0)
+    return x[x > 0], y
+
+
+def transposed_write_then_mask(T, x, y):
+    x.t().mul_(-1.0)
+    return x[x > 0]
+
+
+def detached_write_then_mask(T, x, y):
+    x.detach().mul_(-0.0)
+    return T.clamp(x[x > 0], min=0.5)
+
+
+def row_write_then_nonzero(T, x, y):
+    x[0] = y
+    return x.nonzero()
+
+
+def slice_add_then_masked_select(T, x, y):
+    x[:, 1:].add_(1.0)
+    return T.masked_select(x, x > 0.5)
+
+
+def local_write_then_mask(T, x, y):
+    z = x * 2
+    z.abs_()
+    z[1].neg_()
+    return z[z > 1], x
+
+
+def view_of_local_then_nonzero(T, x, y):
+    z = x.clone()
+    z.view(-1)[::2].fill_(0.0)
+    return T.nonzero(z), z.nonzero(as_tuple=True)
+
+
+def write_in_if_then_mask(T, x, y):
+    if y.sum() > 0:
+        x.add_(y)
+    else:
+        x.sub_(1.0)
+    return x[x > 0]
+
+
+def write_in_for_then_mask(T, x, y):
+    for i in range(3):
+        x[i].mul_(y)
+    return x[x < 0], x
+
+
+def write_through_loop_index(T, x, y):
+    for i in range(3):
+        x[i].mul_(y)
+    return x, y
+
+
+def write_through_loop_index_carried(T, x, y):
+    s = y * 0
+    for i in range(3):
+        x[i].add_(s)
+        s = s + y
+    return x, s
+
+
+def write_through_loop_index_unrolled(T, x, y):
+    for i in range(3):
+        x[i].fill_(float(i))
+    return x[x > 0.5], x
+
+
+def mask_write_then_mask(T, x, y):
+    x[x < 0] = 5.0
+    v = x[x > 1]
+    return v, x.nonzero()
+
+
+def mask_then_write_then_mask(T, x, y):
+    a = x[x > 0]
+    x.neg_()
+    return a, x[x > 0]
+
+
+@pytest.mark.parametrize("fn", [
+    zero_input_then_mask, write_input_then_mask, transposed_write_then_mask,
+    detached_write_then_mask, row_write_then_nonzero, slice_add_then_masked_select,
+    local_write_then_mask, view_of_local_then_nonzero, write_in_if_then_mask,
+    write_in_for_then_mask, write_through_loop_index, write_through_loop_index_carried,
+    write_through_loop_index_unrolled, mask_write_then_mask, mask_then_write_then_mask,
+], ids=lambda f: f.__name__)
+def test_mask_after_in_place_write_sees_it(fn):
+    compare(fn)
+
+
+def test_mask_after_write_the_fuzzer_found():
+    def f(T, x0, x1):
+        x0.zero_()
+        v4 = x0[x0 > 0]
+        v4[1:] = x1
+        return v4, x0
+
+    scripted = tj.script(f)
+    for _ in range(2):
+        empty = torch.tensor([], dtype=torch.int32)
+        expected = f(torch, torch.ones(2, 2, dtype=torch.int32), empty)
+        ours = scripted(tj, tj.ones(2, 2, dtype=tj.int32), tj.tensor([], dtype=tj.int32))
+        _same(ours, expected)
+
+
+def _module_pair():
+    class Ours(tj.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("seen", tj.zeros(4))
+
+        def forward(self, x):
+            self.seen.add_(x[0])
+            return self.seen[self.seen > 0]
+
+    class Theirs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("seen", torch.zeros(4))
+
+        def forward(self, x):
+            self.seen.add_(x[0])
+            return self.seen[self.seen > 0]
+
+    return tj.script(Ours()), Theirs()
+
+
+def test_mask_after_buffer_write_sees_it():
+    ours, theirs = _module_pair()
+    for seed in range(4):
+        x = _inputs(seed)[0]
+        _same(ours(tj.tensor(x)), theirs(torch.tensor(x)))
+        _same(ours.seen if hasattr(ours, "seen") else ours._module.seen, theirs.seen)
