@@ -302,7 +302,8 @@ def expand(types: Types, attrs: Attrs, op: str = "expand"):
         if have != want and have != 1:
             raise RuntimeError(
                 f"The expanded size of the tensor ({want}) must match the existing size "
-                f"({have}) at non-singleton dimension {i + lead}.  Target sizes: "
+                f"({'?' if have is None else have}) at non-singleton dimension {i + lead}.  "
+                "Target sizes: "
                 f"{fmt_shape(shape)}.  Tensor sizes: {fmt_shape(x.shape)}"
             )
     return (TensorType(x.dtype, shape),)
@@ -479,7 +480,8 @@ def _after_int_selects(x: TensorType, idx: Types, spec) -> TensorType:
 
 def _check_mask(x: TensorType, mask: TensorType, dim: int) -> None:
     for j, d in enumerate(mask.shape):
-        if dim + j >= x.ndim or x.shape[dim + j] != d:
+        if dim + j >= x.ndim or (x.shape[dim + j] != d and None not in (x.shape[dim + j], d)):
+            # a `?` size on either side is checked by the index op on each call
             raise IndexError(
                 f"The shape of the mask {fmt_shape(mask.shape)} at index {j} does not match "
                 f"the shape of the indexed tensor {fmt_shape(x.shape)} at index {dim + j}"

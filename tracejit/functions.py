@@ -360,7 +360,11 @@ def _resolve_shape(shape: Sequence[int], input_shape, what: str = "shape") -> tu
                 f"{what} '{list(shape)}' is invalid for input of size {numel} (input shape "
                 f"{list(input_shape)})"
             )
-        shape = tuple(numel // known if d == -1 else d for d in shape)
+        size = numel // known
+        opened = [n for n in input_shape if type(n) is not int and isinstance(n, int)]
+        if opened:  # a data-dependent dim under capture (trace_sizes.OpenDim): -1 stays open
+            size = type(opened[0])(size)
+        shape = tuple(size if d == -1 else d for d in shape)
     return shape
 
 

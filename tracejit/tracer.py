@@ -285,20 +285,42 @@ class TraceMode(EagerMode):
 
     def open_expand(self, tensor, value, attrs, types) -> Tensor:
         """expand of a tensor with `?` dims, recorded as where(True, x, x) broadcasting x
-        against a constant that is 1 at those dims (np.broadcast_to needs every size)."""
+        against a constant (np.broadcast_to needs every size): 1 at a `?` dim the target keeps
+        open (-1, or its own size read back), the target's size n at one it fixes, where each
+        call checks that the dim is 1 or n (torch's RuntimeError otherwise), as torch does."""
         shape, target = value.type.shape, tuple(attrs["shape"])
         lead = len(target) - len(shape)
-        for d, n in enumerate(shape):
-            if n is None and target[lead + d] != tensor.shape[d]:
-                raise baked("expand", d, tensor.shape[d])
-        ones = tuple(1 if d >= lead and shape[d - lead] is None else n
-                     for d, n in enumerate(target))
+        ones, final = [], []
+        for d, n in enumerate(target):
+            open_ = d >= lead and shape[d - lead] is None
+            keep = open_ and (isinstance(n, OpenDim) or n == -1)
+            ones.append(1 if keep or (open_ and n == 1) else n)
+            final.append(None if keep else n)
+            if open_ and not keep:
+                self.require_expandable(tensor, d - lead, int(n), target)
         out = super().apply(Op.EXPAND, [tensor], attrs, types)
-        cond = self.constant(Tensor._wrap(np.ones(ones, np.bool_)))
+        cond = self.constant(Tensor._wrap(np.ones(tuple(map(int, ones)), np.bool_)))
         result = self.record(Op.WHERE, [cond, value, value], {})
+        if tuple(result.type.shape) != tuple(final) and final.count(None) <= 1:
+            shape_attr = tuple(-1 if n is None else int(n) for n in final)
+            result = self.record(Op.RESHAPE, [result], {"shape": shape_attr})
         self.dynamic.add(id(result))
         self.bind(out, result)
+        if not lead and all(n is None for n, s in zip(final, shape) if s is None) and all(
+                int(n) == s for n, s in zip(target, shape) if s is not None):
+            # expands nothing: a view that in-place writes reach its base through, as torch's
+            self.views[id(out)] = (tensor, Op.RESHAPE, {"shape": _shape_attr(tensor)}, [])
         return out
+
+    def require_expandable(self, tensor, dim: int, n: int, target) -> None:
+        """Each call checks that `?` dim `dim` of `tensor`, expanded to size n, is 1 or n."""
+        length = _length(tensor, dim)
+        ok = length.eq(1) if n == 1 else length.eq(1).logical_or(length.eq(n))
+        shown = "[" + ", ".join(str(int(k)) for k in target) + "]"
+        self.require(ok, f"The expanded size of the tensor ({n}) must match the existing size "
+                     f"(a data-dependent size other than {'1' if n == 1 else f'1 or {n}'}) at "
+                     f"non-singleton dimension {dim + len(target) - tensor.ndim}.  Target "
+                     f"sizes: {shown}")
 
     def record(self, op, values, attrs, types=None) -> Value:
         if types is None:
@@ -384,7 +406,10 @@ class TraceMode(EagerMode):
             elif op is Op.RESHAPE:
                 new = self.record(Op.RESHAPE, [value], {"shape": _shape_attr(base)})
             elif op is Op.EXPAND:
-                new = self.unexpand(value, base._value)
+                old = base._value
+                if _unknown_dims([old]) and not _unknown_dims([value]):
+                    old = self.pin([base], [old])[0]  # its sizes were guarded when expanded
+                new = self.unexpand(value, old)
             else:  # PERMUTE
                 inverse = tuple(sorted(range(len(attrs["dims"])), key=attrs["dims"].__getitem__))
                 new = self.record(Op.PERMUTE, [value], {"dims": inverse})
@@ -419,7 +444,10 @@ class TraceMode(EagerMode):
         base, op, attrs, extra = self.views[id(view)]
         if id(base) not in done and id(base) in self.views:
             self.rederive(base, done)
-        value = self.record(op, [base._value, *map(self.value_of, extra)], attrs)
+        values = [base._value, *map(self.value_of, extra)]
+        if _unknown_dims(values[:1]) and not _rule_takes_open(op, values, attrs):
+            values = self.pin([base, *extra], values)  # its sizes were guarded when made
+        value = self.record(op, values, attrs)
         self.dynamic.add(id(value))
         self.bind(view, value)
         done.add(id(view))

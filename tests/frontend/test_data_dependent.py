@@ -103,9 +103,18 @@ def test_what_would_bake_the_example_size_is_refused(fn):
         tj.trace(fn, tj.tensor(EXAMPLE))
 
 
-def test_expanding_a_data_dependent_dim_of_size_1_is_refused():
-    with pytest.raises(TraceError, match="depends on the data"):
-        tj.trace(lambda x: x[x > 0].expand(4), tj.tensor(OTHERS[2]))
+def test_expanding_a_data_dependent_dim_of_size_1_follows_the_data():
+    """A `?` dim expanded to 4 is 4 on every call where it is 1 or 4; torch raises otherwise
+    (FINDINGS.md F14: the example's size is never kept)."""
+    traced = tj.trace(lambda x: x[x > 0].expand(4), tj.tensor(OTHERS[2]))
+    for data in (OTHERS[2], EXAMPLE, np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)):
+        try:
+            want = torch.tensor(data)[torch.tensor(data) > 0].expand(4)
+        except RuntimeError:
+            with pytest.raises(RuntimeError, match="expanded size"):
+                traced(tj.tensor(data))
+            continue
+        np.testing.assert_array_equal(traced(tj.tensor(data)).numpy(), want.numpy())
 
 
 @pytest.mark.parametrize("backend", ["llvm", "eager"])
