@@ -89,6 +89,8 @@ class Specialization:
         # outputs other outputs view: laid out as torch lays out a new tensor, so a reshape
         # of them is a view too
         self.roots = {a[1] for a in self.aliases if a is not None and a[0] == "output"}
+        # outputs standing for a tensor not returned that others view: they keep its layout
+        self.siblings = {a[1] for a in self.aliases if a is not None and a[0] == "sibling"}
         # the common case: fresh arrays, each returned once, nothing written back
         self.simple = (not self.mutated and not any(self.borrowed)
                        and all(k is None for k in self.sources)
@@ -103,7 +105,7 @@ class Specialization:
         run, wrap, generator = self.runner, Tensor._wrap, random.default_generator
 
         def call(args):
-            return wrap(run([t._data for t in args], generator())[0])
+            return wrap(_c_order(run([t._data for t in args], generator())[0]))
         return call
 
     def _call(self, args):
@@ -114,8 +116,9 @@ class Specialization:
         if self.simple:
             arrays = self.runner([t._data for t in inputs], random.default_generator())
             if self.single:
-                return Tensor._wrap(arrays[0])
-            return pytree.unflatten(self.out_structure, [Tensor._wrap(a) for a in arrays])
+                return Tensor._wrap(_c_order(arrays[0]))
+            return pytree.unflatten(self.out_structure,
+                                    [Tensor._wrap(_c_order(a)) for a in arrays])
         self._check_overlap(inputs)
         arrays = self.runner([t._data for t in inputs], random.default_generator())
         n_out = len(arrays) - len(self.mutated)
@@ -151,8 +154,9 @@ class Specialization:
             tensor = made.get(id(value))
             if tensor is None:
                 array = arrays[j]
+                # laid out as torch lays out a new tensor (C order), so .view() works on it
                 shared = not array.flags.writeable or (
-                    j in self.roots and not array.flags.c_contiguous) or any(
+                    j not in self.siblings and not array.flags.c_contiguous) or any(
                     np.may_share_memory(array, t._data) for t in made.values()) or (
                     self.borrowed[j] and any(np.may_share_memory(array, t._data)
                                              for t in inputs))
@@ -174,6 +178,12 @@ class Specialization:
                         "input would not see it. Pass separate tensors (clone() one)",
                         user_location(),
                     )
+
+
+def _c_order(array: np.ndarray) -> np.ndarray:
+    """`array` in C order, as torch lays out a new tensor (kernels and numpy may give any
+    layout: a permuted sum, a cat): copied only when it is not already."""
+    return array if array.flags.c_contiguous else array.copy(order="C")
 
 
 def _kernel_error(error: Exception) -> RuntimeError:
