@@ -257,7 +257,6 @@ _MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "
 UNSUPPORTED = {
     ast.Try: ("try/except", "the graph has no exceptions; check inputs before calling, or "
                             "use assert for a runtime check"),
-    ast.With: ("a with statement", "move it outside the scripted function"),
     ast.AsyncWith: ("async with", "move it outside the scripted function"),
     ast.AsyncFor: ("async for", "use a for loop over range() or a list"),
     ast.AsyncFunctionDef: ("an async function", "define a plain function at module level"),

@@ -268,6 +268,33 @@ class Scripter(Flow, Expressions, PythonState):
     def s_Pass(self, node, f) -> None:
         pass
 
+    def s_With(self, node, f) -> None:
+        """`with no_grad():` (enable_grad, inference_mode; torch's or tracejit's): the body
+        is captured as ordinary code, under tracejit's grad mode (no effect until autograd)."""
+        with contextlib.ExitStack() as stack:
+            for item in node.items:
+                stack.enter_context(self.grad_mode(item, f))
+            self.body(node.body, f)
+
+    def grad_mode(self, item: ast.withitem, f: Frame) -> contextlib.AbstractContextManager:
+        """tracejit's grad-mode context manager for a `with` item naming one."""
+        from tracejit import autograd
+
+        expr = item.context_expr
+        func = self.expr(expr.func, f) if isinstance(expr, ast.Call) else None
+        name = getattr(func, "__name__", None)
+        library = str(getattr(func, "__module__", "")).split(".")[0]
+        if item.optional_vars is not None or name not in _GRAD_MODES or \
+                library not in ("torch", "tracejit"):
+            raise f.source.error(
+                expr, f"'with {ast.unparse(item)}' cannot be scripted: only grad-mode blocks "
+                      f"are ('with torch.no_grad():', 'with torch.enable_grad():', "
+                      f"'with torch.inference_mode():', or tracejit's)",
+                "move the with statement outside the scripted function")
+        args = [self.expr(a, f) for a in expr.args]
+        kwargs = {k.arg: self.expr(k.value, f) for k in expr.keywords if k.arg is not None}
+        return getattr(autograd, name)(*args, **kwargs)
+
     def s_Assign(self, node, f) -> None:
         value = self.expr(node.value, f)
         for target in node.targets:
@@ -574,7 +601,7 @@ class _Scripted:
             return self._script(args, kwargs, abstract=False)
         self._keep_guards(scripter)
         spec = self._specialize(graph, structure, out_structure, leaves, state_names, mutated,
-                                sources, "scripted")
+                                sources, "scripted", mode.aliases)
         spec.writes = writes
         return spec, ABSTRACT
 
@@ -634,6 +661,9 @@ def script(fn_or_module=None, *, strict: bool = False, cache_size: int = 8,
         return ScriptedFunction(fn_or_module, fn_or_module.__name__, None, **options)
     raise TypeError(f"script() takes a function or an nn.Module, got "
                     f"{type(fn_or_module).__name__}")
+
+
+_GRAD_MODES = ("no_grad", "enable_grad", "inference_mode")
 
 
 def _show(value) -> str:

@@ -185,3 +185,41 @@ def test_mask_after_buffer_write_sees_it():
         x = _inputs(seed)[0]
         _same(ours(tj.tensor(x)), theirs(torch.tensor(x)))
         _same(ours.seen if hasattr(ours, "seen") else ours._module.seen, theirs.seen)
+
+
+# --- with blocks: grad-mode blocks are captured, other context managers refused --------------
+def grad_mode_blocks(T, x, y):
+    with T.no_grad():
+        z = x * 2
+    with T.inference_mode(), T.enable_grad():
+        z = z + y
+    if y.sum() > 0:
+        with T.inference_mode(mode=True):
+            x.add_(1.0)
+            return z * 2, x
+    return z, x * 1
+
+
+def test_grad_mode_with_blocks_are_captured():
+    compare(grad_mode_blocks)
+
+
+def test_torch_no_grad_block_in_tracejit_code():
+    def f(x):
+        with torch.no_grad():
+            return x.exp() + 1
+
+    got = tj.script(f)(tj.tensor([0.0, 1.0]))
+    np.testing.assert_array_equal(got.numpy(), torch.tensor([0.0, 1.0]).exp().numpy() + 1)
+
+
+def test_other_with_statement_names_what_is_accepted():
+    import contextlib
+
+    def f(x):
+        with contextlib.suppress(ValueError):
+            x = x * 2
+        return x
+
+    with pytest.raises(tj.ScriptError, match=r"only grad-mode blocks.*torch\.no_grad\(\)"):
+        tj.script(f)(tj.ones(2))

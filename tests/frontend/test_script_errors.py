@@ -35,11 +35,13 @@ CASES = {
             "        ^^^^\n"
             "  hint: the graph has no exceptions; check inputs before calling, or use assert "
             "for a runtime check"),
-    "with": (E.uses_with, (X,), 1, 5,
-             "a with statement cannot be scripted\n"
+    "with": (E.uses_with, (X,), 1, 10,
+             "'with open('f') as fh' cannot be scripted: only grad-mode blocks are "
+             "('with torch.no_grad():', 'with torch.enable_grad():', "
+             "'with torch.inference_mode():', or tracejit's)\n"
              '        with open("f") as fh:\n'
-             "        ^^^^^^^^^^^^^^^^^^^^^\n"
-             "  hint: move it outside the scripted function"),
+             "             ^^^^^^^^^\n"
+             "  hint: move the with statement outside the scripted function"),
     "comprehension over a tensor": (
         E.comprehension_over_tensor, (X,), 1, 32,
         "a comprehension over a tensor cannot be scripted\n"
