@@ -53,7 +53,21 @@ def test_generation_is_deterministic_and_valid_for_torch():
     import torch
     for i in range(30):
         prog = generate(5, i)[0]
-        build(prog, torch)(*[torch.from_numpy(x.copy()) for x in prog.inputs])
+        build(prog, torch)(*prog.args(prog.inputs, torch, "a"))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_programs_have_python_values_modules_and_control_flow():
+    """Number arguments, module attributes with a buffer, globals and control flow all occur,
+    and each such program runs with torch on the second set's values too."""
+    import torch
+    progs = [generate(5, i)[0] for i in range(60)]
+    kinds = {"scalars": [p for p in progs if p.scalars], "module": [p for p in progs
+             if p.is_module()], "globals": [p for p in progs if p.globals_],
+             "control": [p for p in progs if p.control]}
+    assert all(kinds.values()), {k: len(v) for k, v in kinds.items()}
+    for prog in sum(kinds.values(), []):
+        build(prog, torch, "b")(*prog.args(prog.inputs_b, torch, "b"))
 
 
 def test_compare_is_exact_on_signed_zero_and_nan_positions():

@@ -19,7 +19,7 @@ from .gen import generate
 from .program import Program, repro
 from .shrink import shrink
 
-OUTCOMES = ("ok", "mismatch", "raised", "crash", "hang", "known-diff", "torch-raised")
+OUTCOMES = ("ok", "mismatch", "raised", "crash", "hang", "known-diff", "torch-raised", "n/a")
 FAILURES = ("mismatch", "raised", "crash", "hang")
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

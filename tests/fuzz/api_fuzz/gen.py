@@ -5,11 +5,12 @@ shapes, dtypes and values are known exactly when choosing the next statement."""
 from __future__ import annotations
 
 import random
+import types
 import warnings
 
 import torch
 
-from . import ops
+from . import ops, pyvals
 from .program import Program, Stmt, make_inputs
 from .values import DTYPES, broadcast_partner, random_shape, random_values
 
@@ -52,8 +53,8 @@ class Gen:
 
     # -- candidates ------------------------------------------------------------------------
     def _replay(self, stmts=None) -> None:
-        self.env_a = _run(self.prog, stmts, self.prog.inputs)
-        self.env_b = _run(self.prog, stmts, self.prog.inputs_b)
+        self.env_a = _run(self.prog, stmts, "a")
+        self.env_b = _run(self.prog, stmts, "b")
 
     def add(self, stmt: Stmt, cls: str, tame: bool = False, moderate: bool = False) -> bool:
         """Try `stmt` (class exact, inexact, disc or sensitive); keep it if torch runs it on
@@ -93,7 +94,8 @@ class Gen:
 # torch orders a tie of -0.0 and +0.0 differently in its scalar and vectorized max/min
 # kernels (minimum(-0.0, 0.0) is -0.0 for one element, clamp gives +0.0 for 36), so
 # these ops never see a negative zero
-ZERO_TIES = {"maximum", "minimum", "clamp", "hardtanh", "amax", "amin", "cummax", "inplaceclamp"}
+ZERO_TIES = {"maximum", "minimum", "clamp", "hardtanh", "amax", "amin", "cummax", "inplaceclamp",
+              "topk", "sort"}
 
 
 def _neg_zero(t) -> bool:
@@ -111,9 +113,16 @@ def _tame(t) -> bool:
     return bool((a.isfinite() & (a < 1e15) & ((a > 1e-15) | (a == 0))).all())
 
 
-def _run(prog: Program, stmts, arrays) -> dict:
-    env = dict(zip(prog.names(), make_inputs(arrays, torch)))
-    glb = {"T": torch, "F": torch.nn.functional}
+def _run(prog: Program, stmts, which: str) -> dict:
+    arrays = prog.inputs if which == "a" else prog.inputs_b
+    names = prog.names() + [s[0] for s in prog.scalars]
+    env = dict(zip(names, prog.args(arrays, torch, which)))
+    k = 1 if which == "a" else 2
+    glb = {"T": torch, "F": torch.nn.functional, **{v[0]: v[k] for v in prog.globals_}}
+    if prog.is_module():
+        env["self"] = types.SimpleNamespace(**{a[0]: a[k] for a in prog.attrs}, **{
+            n: t for (n, _), t in zip(prog.buffers, make_inputs(
+                [b[1] for b in prog.buffers], torch))})
     for s in prog.stmts if stmts is None else stmts:
         exec(s.text(), glb, env)
     return {n: t for n, t in env.items() if isinstance(t, torch.Tensor)}
@@ -125,6 +134,7 @@ def generate(seed: int, index: int, max_stmts: int = 6) -> tuple[Program, int]:
     rng = random.Random(seed * 1_000_003 + index)
     g = Gen(rng, special=rng.random() < 0.4)
     base = random_shape(rng)
+    pyvals.setup(g, base)
     g.new_input(base, rng.choice(DTYPES))
     for _ in range(rng.randint(0, 2)):
         shape = base if rng.random() < 0.5 else broadcast_partner(rng, base)

@@ -147,8 +147,12 @@ def clamp_tensor(g) -> bool:
 
 
 def _makers():
+    from . import ops_more as m
     from . import ops_shape as s
-    table = [(unary, 6), (binary, 7), (where, 1), (clamp_tensor, 1), (s.reduce, 4),
+    from . import pyvals as p
+    table = [(p.py_arith, 4), (p.control, 2), (m.indexing, 1), (m.ternary, 1), (m.normal, 1),
+             (m.ordering, 1), (m.layout, 1), (unary, 6), (binary, 7), (where, 1),
+             (clamp_tensor, 1), (s.reduce, 4),
              (s.scan, 1), (s.movement, 5), (s.join, 1), (s.index, 3), (s.inplace, 4),
              (s.matmul, 1)]
     return [m for m, _ in table], [w for _, w in table]

@@ -27,6 +27,9 @@ class Stmt:
     exact: bool = True
 
     def text(self) -> str:
+        """The statement's source; a block (control flow) names its result `{out}`."""
+        if "{out}" in self.code:
+            return self.code.format(*self.operands, out=self.out)
         expr = self.code.format(*self.operands)
         return f"{self.out} = {expr}" if self.out else expr
 
@@ -35,22 +38,51 @@ class Stmt:
 class Program:
     """Inputs `x0..xn` (two value sets of the same shapes: `inputs` is the example, `inputs_b`
     the second call), statements, returned variables, and the variables (inputs included)
-    whose final float values are inexact (compared with a tolerance)."""
+    whose final float values are inexact (compared with a tolerance). Python values:
+    `scalars` are number arguments after the tensors ([name, type, value a, value b]);
+    `attrs` module attributes and `globals_` module-level globals ([name, value a, value b]),
+    which the harness changes between the calls; `buffers` ([name, array]) are registered
+    on the module. With `attrs` or `buffers` the program is an `nn.Module` (`forward`);
+    `control`: it branches on a tensor value (trace raises there: script mode only)."""
 
     inputs: list[np.ndarray]
     inputs_b: list[np.ndarray]
     stmts: list[Stmt] = field(default_factory=list)
     returns: list[str] = field(default_factory=list)
     inexact: set[str] = field(default_factory=set)
+    scalars: list = field(default_factory=list)
+    attrs: list = field(default_factory=list)
+    globals_: list = field(default_factory=list)
+    buffers: list = field(default_factory=list)
+    control: bool = False
 
     def names(self) -> list[str]:
         return [f"x{i}" for i in range(len(self.inputs))]
 
+    def is_module(self) -> bool:
+        return bool(self.attrs or self.buffers)
+
+    def changes(self) -> bool:
+        """Whether an attribute or global holds another value at the second call."""
+        return any(_differ(a, b) for _, a, b in self.attrs + self.globals_)
+
     def source(self, name: str = "f") -> str:
-        lines = [f"def {name}({', '.join(self.names())}):"]
-        lines += [f"    {s.text()}" for s in self.stmts]
-        lines.append(f"    return ({''.join(r + ', ' for r in self.returns)})")
-        return "\n".join(lines) + "\n"
+        params = self.names() + [f"{n}: {t}" for n, t, _, _ in self.scalars]
+        body = [f"    {ln}" for s in self.stmts for ln in s.text().splitlines()]
+        body.append(f"    return ({''.join(r + ', ' for r in self.returns)})")
+        if not self.is_module():
+            return "\n".join([f"def {name}({', '.join(params)}):", *body]) + "\n"
+        names = [a[0] for a in self.attrs] + [b[0] for b in self.buffers]
+        lines = ["class M(T.nn.Module):", f"    def __init__(self, {', '.join(names)}):",
+                 "        super().__init__()"]
+        lines += [f"        self.{a[0]} = {a[0]}" for a in self.attrs]
+        lines += [f"        self.register_buffer('{b[0]}', {b[0]})" for b in self.buffers]
+        lines.append(f"    def forward(self, {', '.join(params)}):")
+        return "\n".join(lines + ["    " + ln for ln in body]) + "\n"
+
+    def args(self, arrays, module, which: str) -> list:
+        """Fresh input tensors of `module` followed by the scalar arguments of set `which`."""
+        return make_inputs(arrays, module) + [s[2 if which == "a" else 3] for s in self.scalars]
 
     def ops(self) -> list[str]:
         return [s.op for s in self.stmts]
@@ -59,12 +91,21 @@ class Program:
         return {"inputs": [_arr_json(a) for a in self.inputs],
                 "inputs_b": [_arr_json(a) for a in self.inputs_b],
                 "stmts": [[s.code, s.operands, s.out, s.op, s.exact] for s in self.stmts],
-                "returns": self.returns, "inexact": sorted(self.inexact)}
+                "returns": self.returns, "inexact": sorted(self.inexact),
+                "scalars": self.scalars, "attrs": self.attrs, "globals": self.globals_,
+                "buffers": [[n, _arr_json(a)] for n, a in self.buffers], "control": self.control}
 
     @staticmethod
     def from_json(d: dict) -> Program:
         return Program([_arr_from(a) for a in d["inputs"]], [_arr_from(a) for a in d["inputs_b"]],
-                       [Stmt(*s) for s in d["stmts"]], list(d["returns"]), set(d["inexact"]))
+                       [Stmt(*s) for s in d["stmts"]], list(d["returns"]), set(d["inexact"]),
+                       d.get("scalars", []), d.get("attrs", []), d.get("globals", []),
+                       [[n, _arr_from(a)] for n, a in d.get("buffers", [])],
+                       d.get("control", False))
+
+
+def _differ(a, b) -> bool:
+    return type(a) is not type(b) or repr(a) != repr(b)
 
 
 def _arr_json(a: np.ndarray) -> dict:
@@ -75,15 +116,35 @@ def _arr_from(d: dict) -> np.ndarray:
     return np.array(d["data"], dtype=d["dtype"]).reshape(d["shape"])
 
 
-def build(prog: Program, module) -> callable:
-    """Compile the program's source into a function whose `T`/`F` are `module`'s. The source
-    is registered in linecache under a unique file name so `tracejit.script` can read it."""
+def build(prog: Program, module, which: str = "a") -> callable:
+    """Compile the program's source into a function (or a model object) whose `T`/`F` are
+    `module`'s, with the globals and attributes of set `which`. The source is registered in
+    linecache under a unique file name so `tracejit.script` can read it."""
+    return instantiate(prog, module, which)[0]
+
+
+def instantiate(prog: Program, module, which: str = "a"):
+    """`(fn, rebind)`: the callable of `build`, and `rebind(which)`, which sets the globals
+    and the model's attributes to set `which`'s values in place."""
     src = prog.source()
     fname = f"<fuzz-program-{next(_counter)}>.py"
     linecache.cache[fname] = (len(src), None, src.splitlines(True), fname)
     glb = {"T": module, "F": module.nn.functional, "__name__": "fuzz_program"}
+    k = 1 if which == "a" else 2
+    glb.update({n: v[k - 1] for n, *v in prog.globals_})
     exec(compile(src, fname, "exec"), glb)
-    return glb["f"]
+    if not prog.is_module():
+        fn = glb["f"]
+    else:
+        fn = glb["M"](*[a[k] for a in prog.attrs],
+                      *make_inputs([b[1] for b in prog.buffers], module))
+
+    def rebind(w: str) -> None:
+        j = 1 if w == "a" else 2
+        glb.update({g[0]: g[j] for g in prog.globals_})
+        for a in prog.attrs:
+            setattr(fn, a[0], a[j])
+    return fn, rebind
 
 
 def make_inputs(arrays: list[np.ndarray], module) -> list:
@@ -113,21 +174,38 @@ _CAPTURE = {
 
 def repro(prog: Program, mode: str, which: str = "a", note: str = "") -> str:
     """A standalone snippet: run it with `T = tracejit` and with `T = torch` to compare. A
-    failure on the second input set (`which="b"`) captures on the first, then calls on it."""
-    args = ", ".join(prog.names())
+    failure on the second input set (`which="b"`) captures on the first, then calls on it
+    (after setting the second set's globals and attributes)."""
+    names = prog.names() + [s[0] for s in prog.scalars]
+    args = ", ".join(names)
     lines = ["import torch, tracejit", "T = tracejit  # T = torch gives the reference",
-             "F = T.nn.functional", "", prog.source().rstrip(), ""]
+             "F = T.nn.functional", ""]
+    lines += [f"{n} = {_num(a)}" for n, a, _ in prog.globals_]
+    lines += [prog.source().rstrip(), ""]
     lines += [f"x{i} = {literal(a)}" for i, a in enumerate(prog.inputs)]
+    lines += [f"{n} = {_num(a)}" for n, _, a, _ in prog.scalars]
+    if prog.is_module():
+        ctor = [_num(a[1]) for a in prog.attrs] + [literal(b[1]) for b in prog.buffers]
+        lines.append(f"f = M({', '.join(ctor)})")
     capture = _CAPTURE[mode]
     lines.append("g = f")
     if capture is not None:
         lines += ["if T is tracejit:", "    " + capture.format(args=args)]
-        if which == "b":
-            if mode == "script":
-                lines.append(f"g({args})")
-            lines += [f"x{i} = {literal(a)}" for i, a in enumerate(prog.inputs_b)]
+    if which == "b":
+        if mode != "eager":
+            lines.append(f"g({args})")
+        lines += [f"x{i} = {literal(a)}" for i, a in enumerate(prog.inputs_b)]
+        if mode != "saveload":  # a graph file holds the example's argument values
+            lines += [f"{n} = {_num(b)}" for n, _, _, b in prog.scalars]
+        if mode in ("eager", "script"):
+            lines += [f"{n} = {_num(b)}" for n, _, b in prog.globals_]
+            lines += [f"f.{n} = {_num(b)}" for n, _, b in prog.attrs]
     lines.append(f"out = g({args})")
-    lines.append(f"print(out, {args})")
+    lines.append(f"print(out, {', '.join(prog.names())})")
     if note:
         lines += ["# " + ln for ln in note.splitlines()]
     return "\n".join(lines)
+
+
+def _num(v) -> str:
+    return f"float('{v}')" if isinstance(v, float) and not math.isfinite(v) else repr(v)

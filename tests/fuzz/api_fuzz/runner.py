@@ -13,7 +13,7 @@ import warnings
 
 from . import differences
 from .compare import diff
-from .program import Program, build, make_inputs
+from .program import Program, _differ, instantiate
 
 MODES = ("eager", "trace", "script", "saveload")
 
@@ -26,11 +26,13 @@ def _alarm(signum, frame):
     raise Hang()
 
 
-def run_torch(prog: Program, arrays):
-    """Torch's outputs and inputs-after for one input set, or the exception it raised."""
+def run_torch(prog: Program, which: str, scalars: str | None = None, python: str | None = None):
+    """Torch's outputs and inputs-after for tensor set `which`, with the scalar arguments of
+    set `scalars` and the globals and attributes of set `python` (default: `which`; a new
+    model object), or the exception it raised."""
     import torch
-    f = build(prog, torch)
-    xs = make_inputs(arrays, torch)
+    f = instantiate(prog, torch, python or which)[0]
+    xs = prog.args(prog.inputs if which == "a" else prog.inputs_b, torch, scalars or which)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -41,20 +43,21 @@ def run_torch(prog: Program, arrays):
 
 
 def _capture(prog: Program, mode: str, backend: str):
+    """The callable of `mode` and the rebinding of the program's globals and attributes."""
     import tracejit
-    f = build(prog, tracejit)
+    f, rebind = instantiate(prog, tracejit)
     if mode == "eager":
-        return f
+        return f, rebind
     if mode == "script":
-        return tracejit.script(f, backend=backend)
-    traced = tracejit.trace(f, *make_inputs(prog.inputs, tracejit), backend=backend)
+        return tracejit.script(f, backend=backend), rebind
+    traced = tracejit.trace(f, *prog.args(prog.inputs, tracejit, "a"), backend=backend)
     if mode == "trace":
-        return traced
+        return traced, rebind
     fd, path = tempfile.mkstemp(suffix=".pt", prefix="fuzz-")
     os.close(fd)
     try:
         tracejit.save(traced, path)
-        return tracejit.load(path, backend=backend)
+        return tracejit.load(path, backend=backend), rebind
     finally:
         os.unlink(path)
 
@@ -89,18 +92,26 @@ def run_mode(prog: Program, mode: str, refs: dict, backend: str, timeout: float)
     if isinstance(refs["a"], Exception):
         return {"outcome": "torch-raised", "detail": type(refs["a"]).__name__, "sig": ""}
     sets = [("a", prog.inputs)] + ([] if mode == "eager" else [("b", prog.inputs_b)])
+    if mode in ("trace", "saveload") and prog.control:
+        # reading a traced value into Python raises TraceError (documented): script only
+        return {"outcome": "n/a", "detail": "", "sig": ""}
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     which = "a"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fn = _capture(prog, mode, backend)
+            fn, rebind = _capture(prog, mode, backend)
             for which, arrays in sets:
-                ref = refs[which]
+                # trace keeps the attributes and globals it read, and a graph file holds the
+                # example's argument values (its signature): script follows every change
+                key = {"trace": "bt", "saveload": "bs"}.get(mode, "b") if which == "b" else "a"
+                ref = refs[key]
                 if isinstance(ref, Exception):
                     continue
-                xs = make_inputs(arrays, tracejit)
+                if mode == "script":
+                    rebind(which)
+                xs = prog.args(arrays, tracejit, "a" if key == "bs" else which)
                 out = fn(*xs)
                 d = _check(prog, ref, out, xs)
                 if d:
@@ -136,7 +147,10 @@ def _outcome(prog, mode, outcome, detail, sig, which) -> dict:
 def run_program(prog: Program, modes, backend: str = "llvm", timeout: float = 20.0,
                 on_start=None) -> dict:
     """Every mode's outcome for one program (torch runs once per input set)."""
-    refs = {"a": run_torch(prog, prog.inputs), "b": run_torch(prog, prog.inputs_b)}
+    refs = {"a": run_torch(prog, "a"), "b": run_torch(prog, "b")}
+    refs["bt"] = run_torch(prog, "b", "b", "a") if prog.changes() else refs["b"]
+    same = all(not _differ(s[2], s[3]) for s in prog.scalars)
+    refs["bs"] = refs["bt"] if same else run_torch(prog, "b", "a", "a")
     results = {}
     for mode in modes:
         if on_start:
