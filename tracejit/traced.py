@@ -360,7 +360,20 @@ class _Traced:
         if len(spec.resized) >= self._cache_size:
             spec.resized.pop(0)
         self._last = new
-        return self._run_spec(new, leaves, state) if result is ABSTRACT else result
+        if result is not ABSTRACT:
+            return result
+        try:  # a capture that ran abstractly (script): its graph runs on this call's tensors
+            return self._run_spec(new, leaves, state)
+        except (ValueError, ArithmeticError) as e:
+            raise _kernel_error(e) from None
+        except AssertionError as e:
+            if SIZE_GUARD not in str(e):
+                raise runtime_error(e) from None
+            said = str(e).split(SIZE_GUARD, 1)[-1]
+            raise RuntimeError(
+                f"{said} when {self._name} was captured again for this call, and differs when "
+                "its graph runs: the capture computed that size from other values than the "
+                "graph does (a tracejit bug; please report it with this code)") from None
 
     def _key(self, args, kwargs) -> tuple[Any, list[Tensor], list[Tensor]]:
         """The cache key of a call (see the module docstring), its Tensors and module state."""

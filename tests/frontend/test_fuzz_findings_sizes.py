@@ -209,3 +209,26 @@ def test_traced_new_outputs_are_c_contiguous(k, backend):
             flat = g.view(-1)  # torch's new tensor is contiguous: a view of it works
             np.testing.assert_allclose(flat.numpy(), w.reshape(-1).numpy(), rtol=1e-5,
                                        atol=1e-6)
+
+
+def test_f6_a_size_guard_failing_after_capturing_again_is_a_runtime_error(monkeypatch):
+    """If a graph captured again for a call still fails a size guard, the call raises a
+    RuntimeError naming the line that read the size, never tracejit's internal assert."""
+    from tracejit.trace_sizes import SIZE_GUARD
+    from tracejit.traced import TracedFunction
+
+    def f(x):
+        return x[x > 0].sum()
+
+    scripted = tracejit.script(f, backend="eager")
+    x = tracejit.tensor([1.0, -1.0, 2.0])
+    np.testing.assert_allclose(scripted(x).numpy(), f(torch.tensor([1.0, -1.0, 2.0])).numpy())
+
+    def failing(self, spec, leaves, state):
+        raise AssertionError(f"{SIZE_GUARD}the size of a data-dependent dim read at f.py:3 was 2")
+
+    monkeypatch.setattr(TracedFunction, "_run_spec", failing)
+    with pytest.raises(RuntimeError, match=r"f\.py:3") as info:
+        scripted(x=x)  # a keyword: the slow path, which runs _run_spec
+    assert not isinstance(info.value, AssertionError) and SIZE_GUARD not in str(info.value)
+    assert "captured again" in str(info.value)
