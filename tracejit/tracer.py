@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import sys
 import threading
 import weakref
 from typing import NoReturn
@@ -84,6 +85,20 @@ def _is_view(op, operands, out) -> bool:
     if viewing and (out._data.size == 0 or operands[0]._data.size == 0):
         return op is not Op.RESHAPE or operands[0]._data.flags.c_contiguous
     return viewing and np.may_share_memory(out._data, operands[0]._data)
+
+
+def _in_index_select() -> bool:
+    """Whether the gather being recorded is index_select's (which raises torch's IndexError
+    for an index out of range, where gather raises RuntimeError)."""
+    frame = sys._getframe(2)
+    for _ in range(8):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "index_select" and frame.f_globals.get("__name__") == (
+                "tracejit.functions_index"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _write_rows(base, child, spec, extra) -> None:
@@ -247,6 +262,8 @@ class TraceMode(EagerMode):
                 operands = [operands[0], Tensor._wrap(picks)]
                 operands[1]._basic_index = True  # a view in torch (see _is_view)
                 values = [values[0], self.constant(operands[1])]
+        if op is Op.GATHER and id(values[1]) in self.dynamic and _in_index_select():
+            self.require_index_select(operands, attrs)
         attrs, types = plain(attrs), plain_types(types)
         if _unknown_dims(values) and (not _rule_takes_open(op, values, attrs) or (
                 op in _SIZED and self.guarded(values[0]))):  # sizes read: attributes hold them
@@ -502,6 +519,21 @@ class TraceMode(EagerMode):
                                  f"{start}, past the end of a data-dependent dim)")
                 self.require(length.ge(int(stop)), f"start ({start}) + length ({stop - start}) "
                              "exceeds the dimension size (narrow or topk of a data-dependent dim)")
+
+    def require_index_select(self, operands, attrs) -> None:
+        """index_select (recorded as gather) with indices from the data: each call checks
+        them, with torch's IndexError (its RuntimeError for dim 1), not gather's error."""
+        x, index = operands
+        d = attrs["dim"]
+        n = x.shape[d] if x.ndim else 1
+        if self.value_of(x).type.shape[d:d + 1] == (None,):
+            return  # a `?` dim: gather's own check, on each call's size
+        ok = index.ge(0).logical_and(index.lt(n)).all()
+        if d == 1 and x.ndim >= 2:  # torch's own kernel for dim 1
+            self.require(ok, f"INDICES element is out of DATA bounds (axis_dim={n})")
+        else:
+            self.require(ok, f"IndexError: index out of range in self: index_select() index "
+                             f"out of range for dimension {d} with size {n}")
 
     def require_nonempty(self, op, operands, value, attrs) -> None:
         """A reduction whose rule refuses an empty reduced dim (max, argmax, ...), of a `?`

@@ -232,3 +232,16 @@ def test_f6_a_size_guard_failing_after_capturing_again_is_a_runtime_error(monkey
         scripted(x=x)  # a keyword: the slow path, which runs _run_spec
     assert not isinstance(info.value, AssertionError) and SIZE_GUARD not in str(info.value)
     assert "captured again" in str(info.value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dim", [0, 1])
+def test_index_select_out_of_range_raises_torchs_error_when_captured(mode, backend, dim):
+    def f(T, x, i):
+        return (T.index_select(x, dim, i) * 2,)
+
+    x = np.arange(9.0, dtype=np.float32).reshape(3, 3)
+    calls = [[x, [0, 2]], [x, [1, 1]], [x, [5, 0]], [x, [-1, 0]], [x, [2, 3]]]
+    seen = _agree(f, calls, mode, backend)
+    assert seen[:2] == ["ok", "ok"] and "ok" not in seen[2:]
