@@ -248,7 +248,7 @@ def _alias_steps(graph: Graph, n_out: int, sources, aliases) -> list:
                     raise ValueError(f"{op} is not a view op")
                 typed = infer_types(op, [typed], attrs)[0]
                 steps.append((op, attrs, typed))
-            if typed != graph.outputs[j].type or None in typed.shape:
+            if typed != graph.outputs[j].type or (None in typed.shape and kind != "output"):
                 raise ValueError(f"the views give {typed}, the output is "
                                  f"{graph.outputs[j].type}")
         except Exception as e:  # a damaged declaration, whatever it breaks

@@ -607,14 +607,20 @@ class TraceMode(EagerMode):
         (op, attrs) pairs of view ops of fixed shapes; None where it is not one. Outputs that
         view one tensor the code does not return are ("sibling", i, ops) of the first of them
         that views all of it (reshaped or permuted), `ops` starting with the inverse of its."""
-        path = self.path_to_root(tensor)
+        path = self.path_to_root(tensor, open_ok=True)
         if path is None:
             return None
         root, ops = path
         k = next((k for k, t in enumerate(self.inputs) if t is root), None)
+        i = next((i for i, t in enumerate(outputs) if t is root), None)
+        if k is None and i is not None:  # of a returned tensor, `?` dims too (each call's)
+            return ("output", i, ops)
+        path = self.path_to_root(tensor)
+        if path is None:
+            return None
+        root, ops = path
         if k is not None:
             return ("input", k, ops)
-        i = next((i for i, t in enumerate(outputs) if t is root), None)
         if i is not None:
             return ("output", i, ops)
         for i, other in enumerate(outputs):
@@ -626,17 +632,18 @@ class TraceMode(EagerMode):
                 return ("sibling", i, (*_inverse(way[1], root._value.type), *ops))
         return None
 
-    def path_to_root(self, tensor: Tensor) -> tuple[Tensor, tuple] | None:
+    def path_to_root(self, tensor: Tensor, open_ok: bool = False) -> tuple[Tensor, tuple] | None:
         """(root, ops): `tensor` is the root's view through the (op, attrs) pairs `ops`, all
-        of fixed shapes; None if it is no view, or sizes are known only at run time."""
+        of fixed shapes (or, `open_ok`, sized on each call: `?` dims, no index operands);
+        None if it is no view, or sizes are known only at run time."""
         chain = self.chain(tensor)
         root = chain[-1]
-        if len(chain) == 1 or None in root._value.type.shape:
+        if len(chain) == 1 or (None in root._value.type.shape and not open_ok):
             return None
         ops = []
         for child in reversed(chain[:-1]):
             _, op, attrs, extra = self.views[id(child)]
-            if extra or None in child._value.type.shape:
+            if extra or (None in child._value.type.shape and not open_ok):
                 return None
             ops.append((op, attrs))
         return root, tuple(ops)

@@ -245,3 +245,27 @@ def test_index_select_out_of_range_raises_torchs_error_when_captured(mode, backe
     calls = [[x, [0, 2]], [x, [1, 1]], [x, [5, 0]], [x, [-1, 0]], [x, [2, 3]]]
     seen = _agree(f, calls, mode, backend)
     assert seen[:2] == ["ok", "ok"] and "ok" not in seen[2:]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", MODES)
+def test_outputs_viewing_an_output_with_a_masked_dim_alias_it(mode, backend):
+    """A view of a returned masked tensor is its view after the call, as in torch: a write
+    into either shows in the other."""
+    def f(T, x):
+        v = x[x > 0]
+        return v, v.unsqueeze(0), v[::2]
+
+    example = [tracejit.tensor([1.0, -1.0, 2.0, 3.0])]
+    captured = _capture(_bound(f, 1), example, mode, backend)
+    for data in ([1.0, -1.0, 2.0, 3.0], [5.0, 6.0, -1.0, 7.0], [0.0, 0.0, 0.0, 0.0]):
+        got, want = captured(tracejit.tensor(data)), f(torch, torch.tensor(data))
+        for g, w in ((got, want),):
+            g[0].mul_(10)
+            w[0].mul_(10)
+            g[1].add_(1)
+            w[1].add_(1)
+            g[2].neg_()
+            w[2].neg_()
+        for g, w in zip(got, want):
+            assert g.tolist() == w.tolist()
