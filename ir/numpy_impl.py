@@ -94,7 +94,37 @@ def power(x, y):
         odd = np.remainder(y, 2) == 1
         negative = np.where(x == 1, 1, np.where(x == -1, np.where(odd, -1, 1), 0))
         return np.where(y < 0, negative, np.power(x, np.maximum(y, 0))).astype(x.dtype)
-    return np.power(x, y)
+    if x.dtype == np.bool_:  # bool ** True is x, bool ** False all True (0 ** 0 == 1)
+        return np.logical_or(x, np.logical_not(y))
+    torch_path = _torch_scalar_power(x, y)
+    return np.power(x, y) if torch_path is None else torch_path
+
+
+# torch's CPU pow by a scalar exponent beyond numpy's own fast paths (-1, 0, 0.5, 1, 2):
+# x ** 3 is x*x*x, x ** -2 is 1/(x*x), x ** -0.5 is 1/sqrt(x) (-inf for -0.0, nan for -inf).
+# runtime/lower_division.py's _scalar_powers mirrors this. float16 is computed in float32 here
+# (ops.evaluate widens it), so it takes these paths too, where torch's half kernel calls powf:
+# (-0.0) ** -0.5 is -inf and (-inf) ** -0.5 nan in float16 (torch: +inf and 0).
+TORCH_SCALAR_POWERS = {
+    3.0: lambda x: x * x * x,
+    -2.0: lambda x: x.dtype.type(1) / (x * x),
+    -0.5: lambda x: x.dtype.type(1) / np.sqrt(x),
+}
+
+
+def _torch_scalar_power(x, y):
+    """x ** y by torch's formula when numpy reads `y` as a scalar (one element, 0-d or of
+    another shape than the result: runtime/lower_division.scalar_exponent), else None."""
+    if x.dtype not in (np.float32, np.float64) or y.dtype != x.dtype or y.size != 1:
+        return None
+    shape = np.broadcast_shapes(x.shape, y.shape)
+    if y.ndim and y.shape == shape:
+        return None
+    rule = TORCH_SCALAR_POWERS.get(float(y.reshape(())))
+    if rule is None:
+        return None
+    with np.errstate(all="ignore"):
+        return np.array(np.broadcast_to(rule(x), shape))
 
 
 # --- reductions ---------------------------------------------------------------------------------

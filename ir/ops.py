@@ -332,7 +332,8 @@ _BINARY = {
     Op.ADD: (np.add, ALL_DTYPES), Op.SUB: (np.subtract, NUMERIC_DTYPES),
     Op.MUL: (np.multiply, ALL_DTYPES), Op.FLOOR_DIV: (ref.floor_divide, NUMERIC_DTYPES),
     Op.TRUNC_DIV: (ref.trunc_divide, NUMERIC_DTYPES),
-    Op.REMAINDER: (ref.remainder, NUMERIC_DTYPES), Op.POW: (ref.power, NUMERIC_DTYPES),
+    Op.REMAINDER: (ref.remainder, NUMERIC_DTYPES),
+    Op.POW: (ref.power, ALL_DTYPES),  # bool ** True / False: torch's exponent-1/0 shortcuts
     Op.MAXIMUM: (np.maximum, ALL_DTYPES), Op.MINIMUM: (np.minimum, ALL_DTYPES),
     Op.BITWISE_AND: (np.bitwise_and, INTEGRAL_DTYPES),
     Op.BITWISE_OR: (np.bitwise_or, INTEGRAL_DTYPES),

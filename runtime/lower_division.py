@@ -160,17 +160,25 @@ SCALAR_POWERS = _numpy_scalar_powers()
 
 def scalar_exponent(operation: Operation) -> bool:
     """Whether numpy sees `operation`'s exponent as a scalar, reading it with stride 0 (then its
-    fast paths apply): one element, and 0-d or of another shape than the result."""
+    fast paths, and the reference's torch paths, apply): one element, and 0-d or of another
+    shape than the result."""
     shape, result = operation.operands[1].type.shape, operation.results[0].type.shape
-    return SCALAR_POWERS and math.prod(shape) == 1 and (not shape or shape != result)
+    return math.prod(shape) == 1 and (not shape or shape != result)
 
 
 def _scalar_powers(b, x, y, out: DType, general):
-    """numpy's power by a scalar exponent: its fast paths for -1, 0, 0.5, 1 and 2, else
-    general(); decided in Python for a literal exponent."""
-    paths = ((-1.0, lambda: b.fdiv(constant(out, 1.0), x)), (0.0, lambda: constant(out, 1.0)),
-             (0.5, lambda: b.call(_intrinsic(b, "llvm.sqrt", REGISTER[out]), [x])),
-             (1.0, lambda: x), (2.0, lambda: b.fmul(x, x)))
+    """numpy's power by a scalar exponent: its fast paths for -1, 0, 0.5, 1 and 2 (this numpy
+    version's), and torch's for 3, -2 and -0.5 (ir/numpy_impl.TORCH_SCALAR_POWERS; float32
+    and float16 in float32 registers, as the reference computes half), else general();
+    decided in Python for a literal exponent."""
+    one = lambda: constant(out, 1.0)  # noqa: E731
+    sqrt = lambda: b.call(_intrinsic(b, "llvm.sqrt", REGISTER[out]), [x])  # noqa: E731
+    paths = ((-1.0, lambda: b.fdiv(one(), x)), (0.0, one), (0.5, sqrt),
+             (1.0, lambda: x), (2.0, lambda: b.fmul(x, x))) if SCALAR_POWERS else ()
+    if out.is_floating_point:
+        paths += ((3.0, lambda: b.fmul(b.fmul(x, x), x)),
+                  (-2.0, lambda: b.fdiv(one(), b.fmul(x, x))),
+                  (-0.5, lambda: b.fdiv(one(), sqrt())))
     if isinstance(y, ir.Constant):
         for e, emit in paths:
             if float(y.constant) == e:
@@ -182,9 +190,11 @@ def _scalar_powers(b, x, y, out: DType, general):
     return result
 
 
-@converter(Op.POW, dtypes=FLOATS | INTS)
+@converter(Op.POW, dtypes=FLOATS | INTS | {DType.bool})
 def _pow(b, args, types, out, attrs):  # np.power; ints to negative powers as torch
     x, y = args
+    if out is DType.bool:  # bool ** True is x, bool ** False all True (ir/numpy_impl.power)
+        return b.or_(x, b.not_(y))
     if out.is_floating_point:
         fn = _libm(b, "pow" if out is DType.float64 else "powf", REGISTER[out])
         if attrs.get(SCALAR_EXPONENT):

@@ -711,6 +711,9 @@ def _checked_exponent(base, exponent):
     is_int = isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool)
     if is_int and exponent < 0 and isinstance(base, Tensor) and not base.is_floating_point():
         raise RuntimeError("Integers to negative integer powers are not allowed.")
+    if isinstance(exponent, Tensor) and exponent.dtype is DType.bool and \
+            isinstance(base, Tensor) and base.dtype is DType.bool:  # only a Python bool works
+        raise NotImplementedError("\"pow\" not implemented for 'Bool'")
     return exponent
 
 

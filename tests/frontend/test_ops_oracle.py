@@ -293,10 +293,8 @@ TABLE: dict[Op, list] = {
              Binary(lambda L, a, b: L.pow(a, b), ("positive", "any"), scalars=(3, -1.5)),
              Case("pow-int-negative-tensor-exponent", lambda L, a, b: a**b,
                   (np.array([0, 1, -1, 2, -2, 3]), np.array([-1, -2, -3, -1, -3, 0]))),
-             Case("pow-bool-True", lambda L, x: x**True, (MASK23,),
-                  skip="torch returns bool ** True unchanged (exponent 1 short-cuts its bool "
-                       "check); tracejit rejects pow on bool like torch does for every other "
-                       "exponent")],
+             Case("pow-bool-True", lambda L, x: x**True, (MASK23,)),
+             Case("pow-bool-False", lambda L, x: x**False, (MASK23,))],
     Op.MAXIMUM: [Binary(lambda L, a, b: L.maximum(a, b), numpy=np.maximum),
                  Binary(lambda L, a, b: a.max(b)),
                  Binary(lambda L, a, b: a.clamp(min=b))],

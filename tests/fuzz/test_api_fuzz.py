@@ -26,7 +26,6 @@ SEED, PROGRAMS = 13, 2000
 # Open bugs the sample may still find (FINDINGS.md), as a regex over "mode/outcome: signature"
 # with the finding and the area that owns it. Delete an entry when its fix lands.
 KNOWN_OPEN: dict[str, str] = {
-    r"/raised: .*pow: bool tensors are not supported": "F5 pow of bool (ir/ops.py pow rule)",
     r"script/raised: AssertionError: tracejit size guard":
         "F6 size-guard assert escapes script (trace_sizes.py)",
     r"/mismatch: values (var|std)$": "F7 float32 var of huge values (functions_stats.py)",

@@ -220,9 +220,6 @@ def test_special_powers_match_torch_on_special_values(dtype, exponent) -> None:
     assert _same_bits(got, (torch.from_numpy(x) ** exponent).numpy())
 
 
-@pytest.mark.xfail(strict=False, reason="the reference computes x ** -0.5 with C pow "
-                   "(+inf for -0.0, 0.0 for -inf); torch takes rsqrt (-inf, nan): "
-                   "ir/numpy_impl.py's power")
 def test_power_minus_half_matches_torch() -> None:
     x = np.array([-0.0, -np.inf], np.float32)
     assert _same_bits(_run(lambda x: x ** -0.5, x), (torch.from_numpy(x) ** -0.5).numpy())
