@@ -41,6 +41,7 @@ from tracejit.tracer import (
     TraceError,
     TraceMode,
     aliases_of,
+    fits_open,
     runtime_error,
     size_guard_error,
     user_location,
@@ -248,7 +249,8 @@ def _alias_steps(graph: Graph, n_out: int, sources, aliases) -> list:
                     raise ValueError(f"{op} is not a view op")
                 typed = infer_types(op, [typed], attrs)[0]
                 steps.append((op, attrs, typed))
-            if typed != graph.outputs[j].type or (None in typed.shape and kind != "output"):
+            if not (typed == graph.outputs[j].type or (kind == "output" and fits_open(
+                    typed, graph.outputs[j].type))) or (None in typed.shape and kind != "output"):
                 raise ValueError(f"the views give {typed}, the output is "
                                  f"{graph.outputs[j].type}")
         except Exception as e:  # a damaged declaration, whatever it breaks

@@ -101,6 +101,13 @@ def _in_index_select() -> bool:
     return False
 
 
+def fits_open(typed: TensorType, actual: TensorType) -> bool:
+    """Whether a view's type derived from a root with `?` dims, `typed`, is `actual`'s, a
+    `?` standing for a size the capture fixed (a size read, guarded on each call)."""
+    return typed.dtype == actual.dtype and len(typed.shape) == len(actual.shape) and all(
+        t is None or t == a for t, a in zip(typed.shape, actual.shape))
+
+
 def _write_rows(base, child, spec, extra) -> None:
     """Give the example values of `base` the rows a write to its copied view `child` changed,
     so later ops traced on `base` see them, as torch's view would."""
@@ -640,12 +647,18 @@ class TraceMode(EagerMode):
         root = chain[-1]
         if len(chain) == 1 or (None in root._value.type.shape and not open_ok):
             return None
-        ops = []
+        ops, typed = [], root._value.type
         for child in reversed(chain[:-1]):
             _, op, attrs, extra = self.views[id(child)]
             if extra or (None in child._value.type.shape and not open_ok):
                 return None
             ops.append((op, attrs))
+            try:  # each step's type from the root's by the op's rule, as a call derives it
+                typed = infer_types(op, [typed], attrs)[0]
+            except (TypeError, ValueError, RuntimeError, IndexError, ArithmeticError):
+                return None
+            if not fits_open(typed, child._value.type):
+                return None
         return root, tuple(ops)
 
     def release(self) -> None:

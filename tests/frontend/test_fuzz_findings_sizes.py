@@ -254,7 +254,7 @@ def test_outputs_viewing_an_output_with_a_masked_dim_alias_it(mode, backend):
     into either shows in the other."""
     def f(T, x):
         v = x[x > 0]
-        return v, v.unsqueeze(0), v[::2]
+        return v, v.unsqueeze(0), v[::2], T.chunk(v, 1, 0)[-1]
 
     example = [tracejit.tensor([1.0, -1.0, 2.0, 3.0])]
     captured = _capture(_bound(f, 1), example, mode, backend)
@@ -269,3 +269,5 @@ def test_outputs_viewing_an_output_with_a_masked_dim_alias_it(mode, backend):
             w[2].neg_()
         for g, w in zip(got, want):
             assert g.tolist() == w.tolist()
+        if mode == "saveload":
+            break  # chunk read the size: a loaded file cannot trace again for others
