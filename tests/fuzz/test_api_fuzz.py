@@ -21,7 +21,7 @@ from api_fuzz.program import Program, Stmt, build
 from api_fuzz.runner import run_program
 from api_fuzz.shrink import shrink
 
-SEED, PROGRAMS = 13, 2000
+SEED, PROGRAMS = 13, 1600
 
 # Open bugs the sample may still find (FINDINGS.md), as a regex over "mode/outcome: signature"
 # with the finding and the area that owns it. Delete an entry when its fix lands.
@@ -41,6 +41,11 @@ KNOWN_OPEN: dict[str, str] = {
         "F16 mask broadcast against a data-dependent dim (trace_sizes.py)",
     r"script/raised: .*add_: output with shape":
         "F13 script mask reads a tensor before an earlier in-place write (scripting.py)",
+    r"script/mismatch: .* after an attribute or global changed$":
+        "F17 script keeps a module attribute's old value (script_state.py guards)",
+    r"script/raised: _Escape: ": "F18 script of an nn.Module leaks _Escape (script_source.py)",
+    r"/mismatch: dtype (addcmul|sum)$":
+        "F19 addcmul of integer tensors with a float value (functions_math.py)",
 }
 
 
@@ -65,7 +70,7 @@ def test_programs_have_python_values_modules_and_control_flow():
              if p.is_module()], "globals": [p for p in progs if p.globals_],
              "control": [p for p in progs if p.control]}
     assert all(kinds.values()), {k: len(v) for k, v in kinds.items()}
-    for prog in sum(kinds.values(), []):
+    for prog in {id(p): p for v in kinds.values() for p in v}.values():
         build(prog, torch, "b")(*prog.args(prog.inputs_b, torch, "b"))
 
 

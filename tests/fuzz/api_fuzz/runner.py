@@ -115,7 +115,10 @@ def run_mode(prog: Program, mode: str, refs: dict, backend: str, timeout: float)
                 out = fn(*xs)
                 d = _check(prog, ref, out, xs)
                 if d:
-                    return _outcome(prog, mode, "mismatch", d, _mismatch_sig(prog, d), which)
+                    sig = _mismatch_sig(prog, d)
+                    if mode == "script" and which == "b" and prog.changes():
+                        sig += " after an attribute or global changed"
+                    return _outcome(prog, mode, "mismatch", d, sig, which)
     except Hang:
         return _outcome(prog, mode, "hang", f"over {timeout}s", "hang", which)
     except Exception as e:

@@ -1,5 +1,6 @@
 """Shrinking a failing program: drop statements (with everything that uses their results),
-returned values and unused inputs, cut input dims to 1 or 2, then simplify input values,
+returned values and unused inputs, set statement arguments (dims, sizes, numbers) and
+Python values to 0, -1, 1 or 2, cut input dims to 1 or 2, then simplify input values,
 keeping each step only when the program still fails the same way (same mode, outcome and
 signature)."""
 
@@ -56,6 +57,28 @@ def drop_unused_inputs(prog: Program) -> Program:
     return p
 
 
+_NUMBER = re.compile(r"(?<![\w.{'])-?\d+(\.\d+)?(e[-+]?\d+)?(?![\w}])")
+
+
+def _simpler_args(prog: Program):
+    """Candidates with one statement argument (a dim, a size, a number) or one Python value
+    (an argument, attribute or global) set to 0, -1, 1 or 2."""
+    for i, st in enumerate(prog.stmts):
+        for m in list(_NUMBER.finditer(st.code))[:6]:
+            for new in ("0", "-1", "1", "2"):
+                if m.group() != new:
+                    p = copy.deepcopy(prog)
+                    p.stmts[i].code = st.code[:m.start()] + new + st.code[m.end():]
+                    yield p
+    for field in ("scalars", "attrs", "globals_"):
+        for j, entry in enumerate(getattr(prog, field)):
+            for new in (0, 1, 2):
+                if entry[-2:] != [new, new] and not isinstance(entry[-1], bool):
+                    p = copy.deepcopy(prog)
+                    getattr(p, field)[j][-2:] = [new, new]
+                    yield p
+
+
 def _simpler_values(a: np.ndarray):
     """Candidate replacements for one array: all zeros/ones, then one element at a time."""
     simple = [np.zeros_like(a), np.ones_like(a)]
@@ -93,6 +116,13 @@ def shrink(prog: Program, fails, budget: int = 250) -> Program:
     cand = drop_unused_inputs(prog)
     if cand is not prog and ok(cand):
         prog = cand
+    progress = True
+    while progress and tries[0] < budget:
+        progress = False
+        for cand in _simpler_args(prog):
+            if ok(cand):
+                prog, progress = cand, True
+                break
     for j in range(len(prog.inputs)):
         for d in range(prog.inputs[j].ndim):
             for size in (1, 2):
