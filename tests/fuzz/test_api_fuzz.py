@@ -26,19 +26,9 @@ SEED, PROGRAMS = 13, 1600
 # Open bugs the sample may still find (FINDINGS.md), as a regex over "mode/outcome: signature"
 # with the finding and the area that owns it. Delete an entry when its fix lands.
 KNOWN_OPEN: dict[str, str] = {
-    r"script/raised: AssertionError: tracejit size guard":
-        "F6 size-guard assert escapes script (trace_sizes.py)",
     r"/mismatch: values (var|std)$": "F7 float32 var of huge values (functions_stats.py)",
-    r"/raised: (TraceError|ScriptError): .*reshape to \[\.\.\] of a tensor whose size":
-        "F12 reshape(-1, n) of a data-dependent dim (trace_sizes.py)",
     r"script/raised: .*(cannot be broadcast to indexing result|must match the size of tensor)":
         "F13 script mask reads a tensor before an earlier in-place write (scripting.py)",
-    r"(trace|script|saveload)/mismatch: shape expand$":
-        "F14 expand of a data-dependent dim keeps the example's size (trace_sizes.py)",
-    r"/raised: .*must match the existing size \(None\)":
-        "F15 expand_as of a data-dependent dim in-place (trace_sizes.py)",
-    r"/raised: .*The shape of the mask \[\.\.\] at index N does not match":
-        "F16 mask broadcast against a data-dependent dim (trace_sizes.py)",
     r"script/raised: .*add_: output with shape":
         "F13 script mask reads a tensor before an earlier in-place write (scripting.py)",
     r"script/mismatch: .* after an attribute or global changed$":
