@@ -24,6 +24,7 @@ from tracejit.ir.graph import Block, ConstRef, Graph, Loc, Operation, Value, lit
 from tracejit.ir.verifier import verify
 from tracejit.locations import (  # noqa: F401 (TraceError, with_location: imported from here)
     TraceError,
+    _is_internal,
     user_location,
     with_location,
 )
@@ -106,6 +107,35 @@ def fits_open(typed: TensorType, actual: TensorType) -> bool:
     `?` standing for a size the capture fixed (a size read, guarded on each call)."""
     return typed.dtype == actual.dtype and len(typed.shape) == len(actual.shape) and all(
         t is None or t == a for t, a in zip(typed.shape, actual.shape))
+
+
+def _fixed_takers(op, given, attrs) -> tuple:
+    """(dim, size) for each dim of a reshape that keep_open made -1 to take the `?` dims
+    where the user's code gave a fixed size (not -1, nor a size read back): checked per call."""
+    if op is not Op.RESHAPE or "shape" not in given or not _users_reshape():
+        return ()
+    return tuple((k, int(n)) for k, (n, m) in enumerate(zip(given["shape"], attrs["shape"]))
+                 if m == -1 and n != -1 and not isinstance(n, OpenDim))
+
+
+_RESHAPES = frozenset({"reshape", "view", "reshape_as", "view_as"})
+
+
+def _users_reshape() -> bool:
+    """Whether the reshape being recorded is the user's reshape/view (sizes the user wrote),
+    not one inside tracejit's composites (flatten, repeat: sizes that follow the data)."""
+    frame, seen = sys._getframe(2), False
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if frame.f_code.co_name in _RESHAPES and name in ("tracejit.functions",
+                                                            "tracejit.tensor"):
+            seen = True
+        elif seen:  # the caller of reshape/view: the user's code, or script running it
+            return not _is_internal(frame) or name.startswith("tracejit.script")
+        elif name not in ("tracejit.tracer", "tracejit.script_mode", "tracejit.dispatch"):
+            return False
+        frame = frame.f_back
+    return False
 
 
 def _write_rows(base, child, spec, extra) -> None:
@@ -252,6 +282,7 @@ class TraceMode(EagerMode):
     # --- the Mode interface ---------------------------------------------------------------------
     def apply(self, op, operands, attrs, types) -> Tensor:
         values = [self.value_of(t) for t in operands]
+        fixed = ()
         if op in _SIZED and _unknown_dims(values[:1]) and not self.guarded(values[0]):
             if op is Op.EXPAND:
                 return self.open_expand(operands[0], values[0], attrs, types)
@@ -259,11 +290,12 @@ class TraceMode(EagerMode):
             try:
                 op, attrs, picks = keep_open(op, values[0].type.shape,
                                              tuple(operands[0].shape), attrs)
+                fixed = _fixed_takers(op, given, attrs)
             except SizeOne:  # reshape(-1) of one row: kept for that size, other sizes retrace
                 for d, n in enumerate(values[0].type.shape):
                     if n is None:
                         self.guard_size(operands[0], d)
-                picks = None
+                picks, fixed = None, ()
             if picks is not None:  # fixed bounds on a `?` dim: take those rows, bounds-checked
                 self.require_rows(operands[0], given)
                 operands = [operands[0], Tensor._wrap(picks)]
@@ -291,6 +323,9 @@ class TraceMode(EagerMode):
         self.bind(out, result)
         if _is_view(op, operands, out):
             self.views[id(out)] = (operands[0], op, attrs, operands[1:])
+        for k, n in fixed:  # a size the user fixed takes the `?` dims: each call checks it
+            self.require(_length(out, k).eq(n), f"shape '{list(map(int, given['shape']))}' "
+                         f"is invalid for input of a data-dependent size (dim {k} must be {n})")
         return out
 
     def pin(self, operands, values) -> list[Value]:

@@ -271,3 +271,60 @@ def test_outputs_viewing_an_output_with_a_masked_dim_alias_it(mode, backend):
             assert g.tolist() == w.tolist()
         if mode == "saveload":
             break  # chunk read the size: a loaded file cannot trace again for others
+
+
+def _view_fixed(T, x, y):
+    return (x[x > 0].view(2) + 1,)
+
+
+def _reshape_fixed(T, x, y):
+    return (x[x > 0].reshape(1, 2),)
+
+
+def _repeat(T, x, y):
+    return (x[x > 0].unsqueeze(0).repeat(2, 1),)
+
+
+def _expand_new_dim(T, x, y):
+    return (x[x > 0].expand(3, 2),)
+
+
+def _expand_as_fixed(T, x, y):
+    return (x[x > 0].expand_as(y),)
+
+
+def _broadcast_to(T, x, y):
+    return (T.broadcast_to(x[x > 0], (3, 2)),)
+
+
+def _where_fixed(T, x, y):
+    return (T.where(y > 0, x[x > 0], y),)
+
+
+def _add_fixed(T, x, y):
+    return (x[x > 0] + y,)
+
+
+AUDIT = {  # ops taking a `?` dim and a fixed size: each follows the data or raises torch's error
+    "view to a fixed size": _view_fixed,
+    "reshape to a fixed size": _reshape_fixed,
+    "repeat": _repeat,
+    "expand with a new dim": _expand_new_dim,
+    "expand_as a fixed tensor": _expand_as_fixed,
+    "broadcast_to": _broadcast_to,
+    "where against a fixed tensor": _where_fixed,
+    "add to a fixed tensor": _add_fixed,
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", ["trace", "script"])
+@pytest.mark.parametrize("name", list(AUDIT))
+def test_a_masked_dim_against_a_fixed_size_follows_the_data(name, mode, backend):
+    fn = AUDIT[name]
+    y = [1.0, -1.0]
+    calls = [[x, y] for x in ([1.0, 2.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0],
+                              [1.0, 2.0, 3.0, 0.0], [5.0, 0.0, 6.0, 0.0])]
+    seen = _agree(fn, calls, mode, backend)
+    assert seen[0] == "ok" and seen[4] == "ok" and seen[3] is (
+        "ok" if name == "repeat" else RuntimeError)
