@@ -225,7 +225,9 @@ def _is_user_function(fn) -> bool:
     if module == "tracejit" or module.startswith("tracejit."):
         return False
     file = fn.__code__.co_filename
-    return not file.startswith(_LIBRARY) and not file.startswith("<")
+    if file.startswith("<"):  # exec'd code: user code when its source was registered
+        return bool(linecache.getlines(file))
+    return not file.startswith(_LIBRARY)
 
 
 def _is_user_module(module: Module) -> bool:

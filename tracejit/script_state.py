@@ -16,6 +16,7 @@ reads in the same call see it) and gets its old value back when scripting ends.
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Callable
 from enum import Enum
@@ -155,7 +156,18 @@ class Guard:
         now = self.read()
         if now is self.value:
             return False
-        return self.identity or type(now) is not type(self.value) or now != self.value
+        return self.identity or not _same_value(now, self.value)
+
+
+def _same_value(a, b) -> bool:
+    """Equal as the graph baked them: -0.0 differs from 0.0 (it divides to -inf), NaN is NaN."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (a == b and math.copysign(1.0, a) == math.copysign(1.0, b)) or (a != a and b != b)
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(map(_same_value, a, b))
+    return a == b
 
 
 def _guardable(value) -> bool:

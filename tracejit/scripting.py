@@ -627,7 +627,12 @@ class ScriptedModule(_Scripted, TracedModule):
     def _run(self, scripter: Scripter, arguments: dict):
         forward = unwrap_library(type(self._module).forward)
         if not _is_user_function(forward):
-            return scripter.call(self._module, list(arguments.values()), {}, None, None)
+            try:
+                return scripter.call(self._module, list(arguments.values()), {}, None, None)
+            except _Escape as e:  # library code reading a value (no source to point at)
+                raise ScriptError(f"{type(self._module).__name__}.forward needs a tensor "
+                                  f"computed by the module as a Python value ({e})",
+                                  hint=_ESCAPE_HINT, escape=True) from None
         return scripter.call_function(forward, (self._module,), arguments)
 
     def _tree(self):

@@ -26,6 +26,8 @@ def _same(got, expected) -> None:
     assert str(got.dtype).split(".")[-1] == str(expected.dtype).split(".")[-1]
     assert tuple(got.shape) == tuple(expected.shape)
     np.testing.assert_array_equal(got.numpy(), expected.numpy())
+    if expected.dtype.is_floating_point:  # signed zeros too
+        np.testing.assert_array_equal(np.signbit(got.numpy()), np.signbit(expected.numpy()))
 
 
 def compare(fn, calls=4) -> None:
@@ -223,3 +225,65 @@ def test_other_with_statement_names_what_is_accepted():
 
     with pytest.raises(tj.ScriptError, match=r"only grad-mode blocks.*torch\.no_grad\(\)"):
         tj.script(f)(tj.ones(2))
+
+
+# --- modules defined in exec'd code, and guards on signed zeros --------------------------------
+MODULE_SOURCE = """
+class M(T.nn.Module):
+    def __init__(self, a0):
+        super().__init__()
+        self.a0 = a0
+
+    def forward(self, x0):
+        if x0.amax() > 0:
+            v = -x0 * self.a0
+        else:
+            v = x0 + self.a0
+        return v
+"""
+
+
+def _exec_module(T, filename: str, register: bool):
+    import linecache
+
+    if register:
+        lines = MODULE_SOURCE.splitlines(keepends=True)
+        linecache.cache[filename] = (len(MODULE_SOURCE), None, lines, filename)
+    scope = {"T": T}
+    exec(compile(MODULE_SOURCE, filename, "exec"), scope)
+    return scope["M"]
+
+
+def test_module_from_registered_exec_source_is_scripted_from_source():
+    ours = tj.script(_exec_module(tj, "<findings-module>.py", True)(2.0))
+    theirs = _exec_module(torch, "<findings-module-torch>.py", False)(2.0)
+    for values in ([1.0, -3.0], [-1.0, -3.0], [float("nan"), 1.0]):
+        _same(ours(tj.tensor(values)), theirs(torch.tensor(values)))
+    ours._module.a0 = 5.0  # an attribute the graph read: a change scripts again
+    theirs.a0 = 5.0
+    _same(ours(tj.tensor([1.0, 2.0])), theirs(torch.tensor([1.0, 2.0])))
+
+
+def test_module_without_source_needing_a_value_raises_script_error():
+    scripted = tj.script(_exec_module(tj, "<unregistered>", False)(2.0))
+    with pytest.raises(tj.ScriptError, match=r"M\.forward needs a tensor .* Python value"):
+        scripted(tj.tensor([1.0, 2.0]))
+
+
+SCALE = 0.0
+
+
+def _times_global(T, x):
+    return (SCALE + x) * SCALE
+
+
+def test_global_changed_to_negative_zero_scripts_again():
+    global SCALE
+    scripted = tj.script(_times_global)
+    try:
+        for value in (0.0, -0.0, float("nan"), float("nan"), 0.0):
+            SCALE = value
+            expected = _times_global(torch, torch.tensor([0.0, 1.0]))
+            _same(scripted(tj, tj.tensor([0.0, 1.0])), expected)
+    finally:
+        SCALE = 0.0
