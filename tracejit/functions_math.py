@@ -12,7 +12,7 @@ import math
 from collections import namedtuple
 from typing import TYPE_CHECKING
 
-from tracejit.dispatch import dispatch, to_dtype
+from tracejit.dispatch import dispatch, result_type, to_dtype
 from tracejit.functions import (
     amax,
     amin,
@@ -46,9 +46,16 @@ def _scalar_like(t, value):
 # --- elementwise --------------------------------------------------------------------------------
 
 def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
-    """input + value * tensor1 * tensor2."""
-    product = tensor1 * tensor2
-    return input + (product if value == 1 else product * value)
+    """input + value * tensor1 * tensor2, multiplied left to right in the dtype the three
+    tensors promote to, as torch's kernel (value does not promote: for an integer result it
+    is truncated to an int, as torch casts it)."""
+    dtype = result_type(input, tensor1, tensor2)
+    if dtype is DType.bool:
+        raise NotImplementedError("\"addcmul_cpu_out\" not implemented for 'Bool'")
+    if not dtype.is_floating_point:
+        value = int(value)
+    tensor1, tensor2 = to_dtype(tensor1, dtype), to_dtype(tensor2, dtype)
+    return input + (tensor1 * tensor2 if value == 1 else value * tensor1 * tensor2)
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:

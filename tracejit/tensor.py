@@ -100,6 +100,15 @@ def _binary(op: Op, doc: str) -> tuple[Callable[[Tensor, Any], Tensor], ...]:
     return method, method_, reflected
 
 
+
+# torch's names for dtypes in kernel errors: ScalarType names and C++ type names
+_SCALAR_NAMES = {DType.bool: "Bool", DType.uint8: "Byte", DType.int8: "Char",
+                 DType.int16: "Short", DType.int32: "Int", DType.int64: "Long",
+                 DType.float16: "Half", DType.float32: "Float", DType.float64: "Double"}
+_C_NAMES = {DType.bool: "bool", DType.uint8: "unsigned char", DType.int8: "signed char",
+            DType.int16: "short int", DType.int32: "int", DType.int64: "long int",
+            DType.float16: "c10::Half", DType.float32: "float", DType.float64: "double"}
+
 class Tensor(TorchMethods, SpecialMethods):
     """A strided n-dimensional array of float16/32/64, uint8, int8/16/32/64 or bool, on the CPU."""
 
@@ -566,7 +575,19 @@ class Tensor(TorchMethods, SpecialMethods):
         return self != self
 
     def lerp(self, end, weight) -> Tensor:
-        """torch's two-sided formula: exact at both ends (weight 0 gives self, 1 gives end)."""
+        """torch's two-sided formula: exact at both ends (weight 0 gives self, 1 gives end).
+        Floating self only; a tensor end or dimensioned weight must have self's dtype, a 0-d
+        weight counts as a number of self's dtype (torch's rules)."""
+        if not self.is_floating_point():
+            raise NotImplementedError(f"\"lerp_kernel_scalar\" not implemented for "
+                                      f"'{_SCALAR_NAMES[self.dtype]}'")
+        for name, arg in (("end", end), ("weight", weight)):
+            if isinstance(arg, Tensor) and arg.dtype != self.dtype and (
+                    name == "end" or arg.ndim):
+                raise RuntimeError(f"expected dtype {_C_NAMES[self.dtype]} for `{name}` but got "
+                                   f"dtype {_C_NAMES[arg.dtype]}")
+        if isinstance(weight, Tensor) and weight.dtype != self.dtype:
+            weight = weight.to(self.dtype)  # a 0-d weight of another dtype: a number
         diff = end - self
         if isinstance(weight, Tensor):
             return F.where(weight.abs() < 0.5, self + weight * diff, end - diff * (1 - weight))
