@@ -27,8 +27,6 @@ SEED, PROGRAMS = 13, 1600
 # with the finding and the area that owns it. Delete an entry when its fix lands.
 KNOWN_OPEN: dict[str, str] = {
     r"/mismatch: values (var|std)$": "F7 float32 var of huge values (functions_stats.py)",
-    r"/mismatch: dtype (addcmul|sum)$":
-        "F19 addcmul of integer tensors with a float value (functions_math.py)",
 }
 
 
