@@ -17,7 +17,7 @@ from tracejit.ir.types import Literal
 
 from .fusion_policy import can_fuse, domain, fusible, merge_domains
 from .pipeline import register
-from .rewrite import Options, replace_uses, users
+from .rewrite import Options, replace_uses
 
 
 class _Group:
@@ -40,7 +40,7 @@ def fuse(graph: Graph, options: Options) -> bool:
 
 
 def _fuse_block(graph: Graph, block: Block) -> bool:
-    uses = users(graph)
+    uses = _block_users(block)
     group_of: dict[int, _Group] = {}
     for operation in block.ops:
         if not fusible(operation):
@@ -66,6 +66,17 @@ def _fuse_block(graph: Graph, block: Block) -> bool:
     if groups:
         _sort(block)
     return bool(groups)
+
+
+def _block_users(block: Block) -> dict[int, list[Operation]]:
+    """id(value) -> the ops of `block` using it, a use inside an op's nested blocks (an `if`
+    branch, a loop body) counted as a use by that op: a group must not be fused around it."""
+    uses: dict[int, list[Operation]] = {}
+    for operation in block.ops:
+        for nested in operation.walk():
+            for value in nested.operands:
+                uses.setdefault(id(value), []).append(operation)
+    return uses
 
 
 def _edges_fuse(a: _Group, b: _Group) -> bool:
@@ -164,4 +175,6 @@ def _sort(block: Block) -> None:
             waiting[id(reader)] -= 1
             if not waiting[id(reader)]:
                 heapq.heappush(ready, (position[id(reader)], reader))
+    if len(ordered) != len(block.ops):  # a cycle: never drop ops (or the terminator) silently
+        raise RuntimeError("fuse: ops of a block read each other in a cycle (a tracejit bug)")
     block.ops[:] = ordered
