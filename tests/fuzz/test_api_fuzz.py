@@ -26,7 +26,6 @@ SEED, PROGRAMS = 13, 1600
 # Open bugs the sample may still find (FINDINGS.md), as a regex over "mode/outcome: signature"
 # with the finding and the area that owns it. Delete an entry when its fix lands.
 KNOWN_OPEN: dict[str, str] = {
-    r"/mismatch: values (var|std)$": "F7 float32 var of huge values (functions_stats.py)",
 }
 
 
