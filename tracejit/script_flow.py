@@ -136,7 +136,9 @@ class Flow:
         op = Operation.create(Op.IF, [cond_value], {}, [p[2] for p in pairs], [tb, eb],
                               loc=f.source.loc(node))
         self.mode.body.append(op)
-        results = iter(self.mode.dynamic_tensor(v, p[3]) for v, p in zip(op.results, pairs))
+        arrays = self.mode.computed(op) or [None] * len(pairs)
+        results = iter(self.mode.dynamic_tensor(v, p[3], a)
+                       for v, p, a in zip(op.results, pairs, arrays))
         f.env = {name: _build(value, results) for name, value in merged.items()}
         line = f.source.loc(node).line
         for name, value in merged.items():
@@ -144,7 +146,15 @@ class Flow:
                 for side in (tenv.get(name), eenv.get(name)):
                     self.mode.maybe_view(side, f.env[name], name, f"the if at line {line}")
         for t in written:
-            self.mode.bind(t, next(results)._value)
+            self.take(t, next(results))
+
+    def take(self, t: Tensor, result: Tensor) -> None:
+        """Tensor `t`, written in place inside an if or loop, holds the op's `result` after
+        it: its value, and (capturing with values) its data."""
+        if not self.mode.abstract and result._data.shape == t._data.shape and \
+                t._data.flags.writeable:
+            np.copyto(t._data, result._data)
+        self.mode.bind(t, result._value)
 
     def fill(self, a, b, tb: Block, eb: Block) -> tuple[Any, Any]:
         """A placeholder (zeros of the same types) for the side of `return` that has none."""
@@ -405,7 +415,8 @@ class Flow:
             op = Operation.create(Op.WHILE, init_values, {}, arg_types, [block], loc=loc)
         mode.body.append(op)
         likes = [counter, *inits] if counter is not None else inits
-        results = [mode.dynamic_tensor(v, t) for v, t in zip(op.results, likes)]
+        arrays = mode.computed(op) or [None] * len(likes)
+        results = [mode.dynamic_tensor(v, t, a) for v, t, a in zip(op.results, likes, arrays)]
         if counter is not None:
             results = results[1:]
         f.env = {k: v for k, v in env0.items()}
@@ -420,7 +431,7 @@ class Flow:
                 mode.maybe_view(env0.get(name), f.env[name], name, f"the loop at line "
                                 f"{loc.line}")
         for t, r in zip(written, results[n_named:]):
-            mode.bind(t, r._value)
+            self.take(t, r)
         for name, value in outer_flags.items():
             f.env[name] = value
         target = node_target(node)

@@ -9,7 +9,7 @@ from typing import NoReturn
 import numpy as np
 
 from tracejit.ir.graph import Loc, Operation, Value
-from tracejit.ir.ops import infer_types
+from tracejit.ir.ops import Op, infer_types
 from tracejit.script_source import _Escape
 from tracejit.tensor import Tensor
 from tracejit.tracer import TraceError, TraceMode
@@ -29,6 +29,7 @@ class ScriptMode(TraceMode):
         self.stale: dict[int, tuple] = {}  # id(tensor) -> (it, why reading it is refused)
         # id(input) -> (it, its values before the first write): restored by release()
         self.originals: dict[int, tuple] = {}
+        self.held_values: dict[int, tuple] = {}  # id(value) -> (it, its data when bound)
 
     def apply(self, op, operands, attrs, types) -> Tensor:
         literals = [getattr(t, "_value", None) is None for t in operands]  # before binding
@@ -123,6 +124,7 @@ class ScriptMode(TraceMode):
             if t._data.flags.writeable:
                 np.copyto(t._data, values)
         self.originals.clear()
+        self.held_values.clear()
         super().release()
 
     def unsupported(self, what) -> NoReturn:
@@ -131,18 +133,47 @@ class ScriptMode(TraceMode):
     def location(self) -> Loc | None:
         return self.loc
 
-    def dynamic_tensor(self, value, like: Tensor | None = None) -> Tensor:
-        """A Tensor standing for the dynamic IR `value` (its data is never read); a `?` dim
-        gets the size it has in `like`, the tensor the value starts as or comes from."""
+    def dynamic_tensor(self, value, like: Tensor | None = None, data=None) -> Tensor:
+        """A Tensor standing for the dynamic IR `value` (its data is never read, unless `data`
+        gives its values: see computed); a `?` dim gets the size it has in `like`, the tensor
+        the value starts as or comes from."""
         shape = value.type.shape
-        if None in shape:
-            sizes = like._data.shape if like is not None and like._data.ndim == len(shape) \
-                else (1,) * len(shape)
-            shape = tuple(sizes[d] if n is None else n for d, n in enumerate(shape))
-        t = Tensor._wrap(np.empty(shape, value.type.dtype.np))
+        if data is not None and data.dtype == value.type.dtype.np and data.ndim == len(shape):
+            t = Tensor._wrap(np.array(data, order="C"))
+        else:
+            if None in shape:
+                sizes = like._data.shape if like is not None and like._data.ndim == len(shape) \
+                    else (1,) * len(shape)
+                shape = tuple(sizes[d] if n is None else n for d, n in enumerate(shape))
+            t = Tensor._wrap(np.empty(shape, value.type.dtype.np))
         self.dynamic.add(id(value))
         self.bind(t, value)
         return t
+
+    def bind(self, tensor, value) -> None:
+        super().bind(tensor, value)
+        if not self.abstract:  # the values it had when bound, for computed()
+            self.held_values[id(value)] = (value, tensor._data.copy())
+
+    def computed(self, op: Operation) -> list | None:
+        """Capturing with values: the results of the structured `op` (if, for, while) run by
+        the reference interpreter on the values its operands had, so that what follows (a
+        mask's size) computes with them; None when abstract or a value was not held."""
+        if self.abstract:
+            return None
+        from tracejit.runtime.eager import RULES, Interpreter
+
+        interp = Interpreter(None)
+        interp.env.update((key, data) for key, (_, data) in self.held_values.items())
+        for o in self.top.ops:
+            value = o.attrs.get("value") if o.op is Op.CONSTANT else None
+            if getattr(value, "array", None) is not None:
+                interp.env.setdefault(id(o.result), value.array)
+        try:
+            with np.errstate(all="ignore"):
+                return RULES[op.op](interp, op, [interp.env[id(v)] for v in op.operands])
+        except Exception:  # a value not held: the example's, checked on each call
+            return None
 
 
 class _Scalar(Tensor):

@@ -287,3 +287,53 @@ def test_global_changed_to_negative_zero_scripts_again():
             _same(scripted(tj, tj.tensor([0.0, 1.0])), expected)
     finally:
         SCALE = 0.0
+
+
+# --- F21: a mask after an if or a loop on values, while capturing again with values ------------
+def mask_after_int_loop(T, x, n: int):
+    v = x.clone()
+    for i in range(n):
+        v = v + i
+    w = v[v > -1]
+    return T.chunk(w, 3, -1)[0], w.shape[0]
+
+
+def mask_after_tensor_if(T, x, n: int):
+    if x.sum() > 0:
+        v = x * 0 + 5
+    else:
+        v = x * 0 - 5
+    w = v[v > 0]
+    return T.chunk(w, 2)[0]
+
+
+def mask_after_write_in_loop(T, x, n: int):
+    for _i in range(n):
+        x.add_(1.0)
+    return T.chunk(x[x > 0], 2)[0], x
+
+
+def mask_after_while(T, x, n: int):
+    k = 0
+    while x.sum() < 10 and k < 5:
+        x = x * 2 + 1
+        k += 1
+    w = x[x > 2]
+    return T.chunk(w, 2)[0]
+
+
+@pytest.mark.parametrize("fn", [mask_after_int_loop, mask_after_tensor_if,
+                                mask_after_write_in_loop, mask_after_while],
+                         ids=lambda f: f.__name__)
+def test_mask_after_control_flow_sees_its_values(fn):
+    scripted = tj.script(fn)
+    for values, n in (([-2.0, 0.5, 1.0, -0.5], 2), ([-2.0, -3.0, 1.0, -0.5], 1),
+                      ([1.0, 0.5, 2.0, 3.0], 3), ([-1.0, -0.5, 2.0, -3.0], 0)):
+        ours, theirs = tj.tensor(values), torch.tensor(values)
+        expected = fn(torch, theirs, n)
+        got = scripted(tj, ours, n)
+        if isinstance(expected, tuple):
+            expected = tuple(e for e in expected if isinstance(e, torch.Tensor))
+            got = tuple(g for g in got if isinstance(g, tj.Tensor))
+        _same(got, expected)
+        _same(ours, theirs)
