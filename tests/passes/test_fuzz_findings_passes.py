@@ -49,6 +49,7 @@ def test_f20_fuse_across_an_if_whose_branch_reads_the_group(x0, pipeline):
 
 UNARY = ["neg", "abs", "tanh", "sin", "copy"]
 BINARY = ["add", "sub", "mul", "maximum"]
+REDUCTIONS = ["sum", "amax", "mean"]
 F = "float32[3]"
 HEAD = (f"graph @g(%x: {F}, %y: {F}, %c: bool[], %n: int64[]) -> ({F}, {F}) {{\n"
         "  %zero = constant() {value = dense<int64[]: 0>} : int64[]\n"
@@ -68,7 +69,14 @@ class _Text:
     def op(self, indent: str, readable: list[str]) -> str:
         """One elementwise op over `readable`; its result is appended to `readable`."""
         result = self.name()
-        if self.draw(st.booleans()):
+        kind = self.draw(st.integers(0, 5))
+        if kind == 0:  # a reduction to float32[], broadcast back by an add: a fused reduction
+            total, a = self.name(), self.draw(st.sampled_from(readable))
+            reduce = self.draw(st.sampled_from(REDUCTIONS))
+            self.lines.append(f"{indent}{total} = {reduce}({a}) {{dims = [0], keepdim = false}}"
+                              " : float32[]")
+            unary, operands = "add", f"{self.draw(st.sampled_from(readable))}, {total}"
+        elif kind < 3:
             unary = self.draw(st.sampled_from(UNARY))
             operands = self.draw(st.sampled_from(readable))
         else:
