@@ -162,7 +162,7 @@ class Flow:
         leaves, structure, _ = pytree.flatten(present)
         body, self.mode.body = self.mode.body, block
         try:
-            zeros = [fn_ops_zeros(t) for t in leaves]
+            zeros = [fn_ops_zeros(t, self.ir_type(t)) for t in leaves]
         finally:
             self.mode.body = body
         filler = pytree.unflatten(structure, zeros)
@@ -181,14 +181,33 @@ class Flow:
             raise f.source.error(node, f"variable '{show(name)}' is {describe(a)} after one "
                                        f"branch and {describe(b)} after the other",
                                  "give it the same kind of value on both branches")
-        if self.ir_type(ta) != self.ir_type(tb_):
+        want = merged_type(self.ir_type(ta), self.ir_type(tb_))
+        if want is None:
             raise f.source.error(node, f"variable '{show(name)}' is {self.ir_type(ta)} after "
                                        f"the then branch and {self.ir_type(tb_)} after the "
                                        "else branch",
-                                 "both branches must give it the same dtype and shape")
+                                 "both branches must give it the same dtype and number of dims "
+                                 "(sizes may differ)")
+        ta, tb_ = self.widen(ta, want, tb), self.widen(tb_, want, eb)
         va = self.mode.value_of(ta)
         pairs.append((va, self.mode.value_of(tb_), va.type, ta))
         return _Slot()
+
+    def widen(self, t: Tensor, want: TensorType, block: Block) -> Tensor:
+        """`t` typed `want`: each dim `want` leaves open (`?`) and `t` has static is selected
+        with an all-true mask, recorded at the end of `block` (a branch or loop body)."""
+        have = self.ir_type(t)
+        if have == want:
+            return t
+        from tracejit import creation
+        body, self.mode.body = self.mode.body, block
+        try:
+            for d, (h, w) in enumerate(zip(have.shape, want.shape)):
+                if w is None and h is not None:
+                    t = t[(slice(None),) * d + (creation.ones(h, dtype=DType.bool),)]
+        finally:
+            self.mode.body = body
+        return t
 
     def as_tensor(self, v, other) -> Tensor | None:
         """`v` as a tensor, where it is one or a Python number (typed like `other`)."""
@@ -239,7 +258,8 @@ class Flow:
                 raise f.source.error(node.iter, "range() arg 3 must not be zero")
             state = (dict(f.env), self.snapshot(), len(self.mode.body.ops))
             try:
-                return self.structured_loop(node, f, bounds)
+                return self.structured_loop(node, f, bounds,
+                                            unroll=len(range(*bounds)) <= MAX_UNROLL)
             except ScriptError as e:  # the body needs the index as a Python number: unroll
                 if not e.escape or len(range(*bounds)) > MAX_UNROLL:
                     raise
@@ -260,18 +280,30 @@ class Flow:
         ops[start:] = [op for op in ops[start:]
                        if op.op is Op.CONSTANT and self.mode.body is self.mode.top]
 
-    def structured_loop(self, node, f: Frame, bounds: list | None) -> None:
+    def structured_loop(self, node, f: Frame, bounds: list | None, unroll=False) -> None:
         """A `for` (bounds given) or `while` op. The carried values are what the body changes:
-        build it, and again with more carried values until nothing new changes."""
+        build it, and again with more carried values until nothing new changes; a carried
+        size that changes makes that dim `?` (unless `unroll`: a small static range, unrolled
+        instead, keeps its sizes)."""
         exits = _has_exit(node.body)
         carried: dict[str, None] = {}
         written: dict[int, Tensor] = {}
+        widened: dict[tuple, TensorType] = {}
         for _ in range(8):
             env0, live0 = dict(f.env), self.snapshot()
             body0 = len(self.mode.body.ops)
             try:
                 new_names, new_written = self.build_loop(node, f, bounds, exits,
-                                                         list(carried), list(written.values()))
+                                                         list(carried), list(written.values()),
+                                                         widened)
+            except _Widen as w:  # a carried size changes in the body: it is `?` in the loop
+                if unroll or not self.widen_loops:
+                    raise w.error from None
+                f.env = env0
+                self.abandon(live0)
+                self.truncate(body0)
+                widened[w.key] = w.type
+                continue
             except _Escape:
                 raise
             except TraceError as e:  # a carried value refused (ScriptMode.value_of)
@@ -286,9 +318,11 @@ class Flow:
         raise f.source.error(node, "the values this loop changes did not settle")
 
     def build_loop(self, node, f: Frame, bounds, exits: bool, names: list[str],
-                   written: list[Tensor]) -> tuple[list[str], dict]:
-        """Build the loop op carrying `names` and `written`; returns what else the body
-        changed (names, tensors) — empty when the op is complete."""
+                   written: list[Tensor], widened: dict | None = None) -> tuple[list[str], dict]:
+        """Build the loop op carrying `names` and `written` (a carried leaf in `widened` typed
+        as given there); returns what else the body changed (names, tensors) — empty when the
+        op is complete."""
+        widened = widened or {}
         mode = self.mode
         env0 = dict(f.env)
         live0 = {key: value for key, (_, value) in self.snapshot().items()}
@@ -297,12 +331,18 @@ class Flow:
             not len(range(*bounds))
         outer_flags = {n: env0.get(n) for n in (BRK, CONT)}
         inits: list[Tensor] = []
+        keys: list[tuple] = []
         templates = []
         for name in names:
             value = env0.get(name, MISSING)
             if name == RETVAL and value is MISSING:
                 value = self.loop_retval
+            first = len(inits)
             template = self.split(value, inits)
+            for j in range(first, len(inits)):
+                keys.append((name, j - first))
+                if keys[-1] in widened:
+                    inits[j] = self.widen(inits[j], widened[keys[-1]], mode.body)
             if template is None:
                 raise f.source.error(node, f"variable '{show(name)}' changes in this loop, so "
                                            f"it must be a tensor, a number or a tuple of them; "
@@ -332,7 +372,8 @@ class Flow:
         body, mode.body = mode.body, block
         self.dynamic_depth += 1
         try:
-            bound = [mode.dynamic_tensor(v, t) for v, t in zip(args, inits)]
+            # capturing with values, the body computes its first iteration's (a mask's size)
+            bound = [mode.dynamic_tensor(v, t, _first(mode, t)) for v, t in zip(args, inits)]
             starts = iter(bound)
             for name, template in zip(names, templates):
                 f.env[name] = _build(template, starts)
@@ -347,14 +388,16 @@ class Flow:
             if BRK not in names:
                 f.env[BRK] = False
             if index_kind:
-                counter_tensor = mode.dynamic_tensor(block.args[0])
+                counter_tensor = mode.dynamic_tensor(block.args[0], None,
+                                                     _first(mode, bounds[0]))
                 # an int, as torch reads a 0-d int index: x[i] views x (tracer._is_view)
                 counter_tensor._basic_index = True
                 self.assign(node.target, counter_tensor, f, node)
                 self.iteration(node.body, f, exits)
                 again = None
             else:
-                i = mode.dynamic_tensor(block.args[0]) if counter is not None else None
+                i = mode.dynamic_tensor(block.args[0], None, _first(mode, counter)) \
+                    if counter is not None else None
                 cond = self.loop_condition(node, f, bounds, i)
 
                 def step():  # the condition held: no break or return yet
@@ -375,7 +418,7 @@ class Flow:
             # what changed: carried names must keep their types; new changes are reported
             changed, new_written = [], {}
             yields = []
-            starts = iter(bound)
+            starts = iter(zip(keys, bound))
             for name, template in zip(names, templates):
                 self.join(name, f.env.get(name, MISSING), template, starts, yields, f, node)
             for t in written:
@@ -492,9 +535,10 @@ class Flow:
             for v, child in zip(value, template.children):
                 self.join(name, v, child, starts, yields, f, node)
             return
-        yields.append(self.carried_value(name, value, next(starts), f, node))
+        key, start = next(starts)
+        yields.append(self.carried_value(name, value, start, f, node, key))
 
-    def carried_value(self, name, value, start: Tensor, f, node) -> Any:
+    def carried_value(self, name, value, start: Tensor, f, node, key=None) -> Any:
         want = self.ir_type(start)
         if isinstance(value, Undefined) or value is MISSING:
             raise f.source.error(node, f"variable '{show(name)}' is carried by this loop but "
@@ -504,17 +548,28 @@ class Flow:
             got = self.ir_type(t) if t is not None else describe(value)
             line = f.source.loc(node).line
             at = f.assigned.get(name, node)
-            raise f.source.error(at, f"variable '{show(name)}' is {want} when the loop at "
-                                     f"line {line} starts and {got} after this assignment",
-                                 "a loop must keep each variable's dtype and shape; loop over "
-                                 "range() with a bound known when scripting (a Python int or a "
-                                 "shape: the loop is unrolled), or build the value in a "
-                                 "preallocated tensor",
-                                 escape=True)  # a static range unrolls instead
+            error = f.source.error(at, f"variable '{show(name)}' is {want} when the loop at "
+                                       f"line {line} starts and {got} after this assignment",
+                                   "a loop may change a variable's sizes but must keep its "
+                                   "dtype and number of dims; loop over range() with a bound "
+                                   "known when scripting (a Python int or a shape: the loop is "
+                                   "unrolled), or build the value in a preallocated tensor",
+                                   escape=True)  # a static range unrolls instead
+            wider = merged_type(want, got) if t is not None else None
+            if wider is not None and key is not None:
+                raise _Widen(key, wider, error)
+            raise error
         return self.mode.value_of(t)
 
     loop_retval: Any = None
+    widen_loops: bool = True  # a carried size that changes becomes `?` (see scripting._script)
 
+
+
+def _first(mode, t: Tensor):
+    """The data a loop block argument starting as `t` has in the first iteration (capturing
+    with values); None when capturing abstractly."""
+    return None if mode.abstract else t._data
 
 
 def _zeros_like(value):
@@ -523,9 +578,19 @@ def _zeros_like(value):
                                         for t in leaves])
 
 
-def fn_ops_zeros(t: Tensor) -> Tensor:
+def fn_ops_zeros(t: Tensor, type_: TensorType | None = None) -> Tensor:
+    """Zeros like `t`; a `?` dim of its graph type `type_` is 0 (the merge makes it `?`)."""
     from tracejit import creation
-    return creation.zeros(*t.shape, dtype=t.dtype)
+    shape = t.shape if type_ is None else [0 if d is None else d for d in type_.shape]
+    return creation.zeros(*shape, dtype=t.dtype)
+
+
+def merged_type(a: TensorType, b: TensorType) -> TensorType | None:
+    """The type of a value that is `a` on one path and `b` on another: sizes that differ (or
+    are `?` on either) become `?`; None where the dtype or rank differs."""
+    if a.dtype != b.dtype or a.ndim != b.ndim:
+        return None
+    return TensorType(a.dtype, tuple(x if x == y else None for x, y in zip(a.shape, b.shape)))
 
 
 def node_target(node) -> str | None:
@@ -553,6 +618,15 @@ def _walk_loop(node):
         if isinstance(child, (ast.FunctionDef, ast.Lambda, ast.ClassDef)):
             continue
         yield from _walk_loop(child)
+
+
+class _Widen(Exception):
+    """A carried leaf (`key`: name and position) needs the wider `type` (`?` sizes); `error`
+    is what to raise where the loop unrolls instead."""
+
+    def __init__(self, key, type_, error):
+        super().__init__(key)
+        self.key, self.type, self.error = key, type_, error
 
 
 class _Node:

@@ -569,6 +569,9 @@ class _Scripted:
         state_names, state = self._state()
         mode = ScriptMode(self._name, abstract)
         scripter = Scripter(mode)
+        # a loop whose carried sizes change: with Python numbers dynamic, script again with them
+        # static first (a range over one unrolls, keeping static sizes); else the sizes are `?`
+        scripter.widen_loops = not self._dynamic_numbers
         try:
             for tensor, name in zip(leaves, names):
                 mode.add_input(tensor, name)

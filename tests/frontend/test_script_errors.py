@@ -72,19 +72,20 @@ CASES = {
                "  hint: return the value instead"),
     "shape change in a loop": (
         E.grows, (X, tj.tensor(3)), 2, 9,
-        "variable 'x' is float32[3] when the loop at line {loop} starts and float32[6] after "
+        "variable 'x' is float32[3] when the loop at line {loop} starts and float32[2,3] after "
         "this assignment\n"
-        "            x = tj.cat([x, x])\n"
-        "            ^^^^^^^^^^^^^^^^^^\n"
-        "  hint: a loop must keep each variable's dtype and shape; loop over range() with a "
-        "bound known when scripting (a Python int or a shape: the loop is unrolled), or build "
-        "the value in a preallocated tensor"),
+        "            x = tj.stack([x, x])\n"
+        "            ^^^^^^^^^^^^^^^^^^^^\n"
+        "  hint: a loop may change a variable's sizes but must keep its dtype and number of "
+        "dims; loop over range() with a bound known when scripting (a Python int or a shape: "
+        "the loop is unrolled), or build the value in a preallocated tensor"),
     "branches disagree": (
         E.branch_types, (X,), 1, 5,
         "variable 'y' is float32[3] after the then branch and float32[] after the else branch\n"
         "        if x.sum() > 0:\n"
         "        ^^^^^^^^^^^^^^^\n"
-        "  hint: both branches must give it the same dtype and shape"),
+        "  hint: both branches must give it the same dtype and number of dims (sizes may "
+        "differ)"),
     "assigned in one branch": (
         E.one_branch, (X,), 3, 12,
         "variable 'y' is assigned in only one branch of the if at line {if}\n"
