@@ -88,7 +88,9 @@ def remainder(x, y):
     return np.where((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod)
 
 
-def power(x, y):
+def power(x, y, *, scalar_exponent=True):
+    """torch's pow. `scalar_exponent`: the exponent was a Python number (torch's pow(Tensor,
+    Scalar)), so torch's shortcuts apply; else C pow of each element, as pow(Tensor, Tensor)."""
     if x.dtype.kind in "iu" and np.any(y < 0):
         # torch: an integer to a negative power is 1 for 1, +-1 for -1 and 0 otherwise
         odd = np.remainder(y, 2) == 1
@@ -96,15 +98,25 @@ def power(x, y):
         return np.where(y < 0, negative, np.power(x, np.maximum(y, 0))).astype(x.dtype)
     if x.dtype == np.bool_:  # bool ** True is x, bool ** False all True (0 ** 0 == 1)
         return np.logical_or(x, np.logical_not(y))
-    torch_path = _torch_scalar_power(x, y)
-    return np.power(x, y) if torch_path is None else torch_path
+    exponent = _read_as_scalar(x, y)
+    if exponent is None:
+        return np.power(x, y)
+    rule = TORCH_SCALAR_POWERS.get(exponent) if scalar_exponent else None
+    with np.errstate(all="ignore"):
+        if rule is None:
+            found = np.power(x, y)
+            if exponent == 0.5 and not scalar_exponent:  # numpy's sqrt -> C pow's specials
+                found = np.where(x == -np.inf, x.dtype.type(np.inf), found + x.dtype.type(0))
+            return found
+        return np.array(np.broadcast_to(rule(x), np.broadcast_shapes(x.shape, y.shape)))
 
 
-# torch's CPU pow by a scalar exponent beyond numpy's own fast paths (-1, 0, 0.5, 1, 2):
-# x ** 3 is x*x*x, x ** -2 is 1/(x*x), x ** -0.5 is 1/sqrt(x) (-inf for -0.0, nan for -inf).
-# runtime/lower_division.py's _scalar_powers mirrors this. float16 is computed in float32 here
-# (ops.evaluate widens it), so it takes these paths too, where torch's half kernel calls powf:
-# (-0.0) ** -0.5 is -inf and (-inf) ** -0.5 nan in float16 (torch: +inf and 0).
+# torch's CPU pow by a Python-number exponent (pow(Tensor, Scalar), not float16, whose kernel
+# calls powf for every exponent) beyond numpy's own fast paths for a scalar exponent (-1, 0,
+# 0.5, 1, 2, which torch shares): x ** 3 is x*x*x, x ** -2 is 1/(x*x), x ** -0.5 is
+# 1/sqrt(x) (-inf for -0.0, nan for -inf). With a tensor exponent torch calls C pow, which
+# differs from numpy's sqrt only for 0.5 at -0.0 (+0.0) and -inf (+inf): power fixes those up.
+# runtime/lower_division.py's _scalar_powers mirrors all this.
 TORCH_SCALAR_POWERS = {
     3.0: lambda x: x * x * x,
     -2.0: lambda x: x.dtype.type(1) / (x * x),
@@ -112,19 +124,15 @@ TORCH_SCALAR_POWERS = {
 }
 
 
-def _torch_scalar_power(x, y):
-    """x ** y by torch's formula when numpy reads `y` as a scalar (one element, 0-d or of
-    another shape than the result: runtime/lower_division.scalar_exponent), else None."""
+def _read_as_scalar(x, y) -> float | None:
+    """y's value when numpy reads it as a scalar in x ** y (float operands of one dtype, y of
+    one element, 0-d or of another shape than the result: runtime/lower_division
+    .scalar_exponent), else None."""
     if x.dtype not in (np.float32, np.float64) or y.dtype != x.dtype or y.size != 1:
         return None
-    shape = np.broadcast_shapes(x.shape, y.shape)
-    if y.ndim and y.shape == shape:
+    if y.ndim and y.shape == np.broadcast_shapes(x.shape, y.shape):
         return None
-    rule = TORCH_SCALAR_POWERS.get(float(y.reshape(())))
-    if rule is None:
-        return None
-    with np.errstate(all="ignore"):
-        return np.array(np.broadcast_to(rule(x), shape))
+    return float(y.reshape(()))
 
 
 # --- reductions ---------------------------------------------------------------------------------

@@ -333,7 +333,6 @@ _BINARY = {
     Op.MUL: (np.multiply, ALL_DTYPES), Op.FLOOR_DIV: (ref.floor_divide, NUMERIC_DTYPES),
     Op.TRUNC_DIV: (ref.trunc_divide, NUMERIC_DTYPES),
     Op.REMAINDER: (ref.remainder, NUMERIC_DTYPES),
-    Op.POW: (ref.power, ALL_DTYPES),  # bool ** True / False: torch's exponent-1/0 shortcuts
     Op.MAXIMUM: (np.maximum, ALL_DTYPES), Op.MINIMUM: (np.minimum, ALL_DTYPES),
     Op.BITWISE_AND: (np.bitwise_and, INTEGRAL_DTYPES),
     Op.BITWISE_OR: (np.bitwise_or, INTEGRAL_DTYPES),
@@ -344,6 +343,11 @@ for _op, (_fn, _dtypes) in _BINARY.items():
          operand_dtypes=NUMERIC_DTYPES if _op is Op.SUB else None)
 _def(Op.DIV, _EW, 2, rules.elementwise(), _np(np.true_divide), dtypes=FLOAT_DTYPES,
      promotion=Promotion.INT_TO_FLOAT)
+# pow: bool ** True / False take torch's exponent-1/0 shortcuts; scalar_exponent (the front
+# end's: the exponent was a Python number and the result is not float16) adds torch's scalar
+# shortcuts (ir/numpy_impl.power); true by default, as before the attribute existed
+_def(Op.POW, _EW, 2, rules.elementwise(), ref.power, Attr("scalar_exponent", "bool", True),
+     dtypes=ALL_DTYPES, promotion=Promotion.DEFAULT)
 _COMPARE = {Op.EQ: np.equal, Op.NE: np.not_equal, Op.LT: np.less, Op.LE: np.less_equal,
             Op.GT: np.greater, Op.GE: np.greater_equal}
 for _op, _fn in _COMPARE.items():

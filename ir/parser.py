@@ -257,6 +257,8 @@ class _Parser:
             self.next()
             blocks.append(self.nested_block())
         loc = self.loc() if self.at("loc") else None
+        if _OPS[op_tok.text] is Op.POW:  # written before pow had it: the old shortcuts (true)
+            attrs.setdefault("scalar_exponent", True)
         operation = Operation.create(_OPS[op_tok.text], operands, attrs, types, blocks, loc)
         for tok, value in zip(result_toks, operation.results):
             name = tok.text[1:]

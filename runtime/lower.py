@@ -369,7 +369,7 @@ def lower_op(b: ir.IRBuilder, operation: Operation, env: dict,
         attrs = {**attrs, SHORT: True}
     out = operation.results[0].type.dtype
     if operation.op is Op.POW and lower_division.scalar_exponent(operation):
-        attrs = {**attrs, lower_division.SCALAR_EXPONENT: True}  # numpy's fast paths
+        attrs = {**attrs, lower_division.NUMPY_SCALAR: True}  # numpy's fast paths
     value = CONVERTERS[operation.op](b, args, types, out, attrs)
     return round_half(b, value) if out is DType.float16 else value
 

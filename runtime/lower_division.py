@@ -144,7 +144,8 @@ def _trunc_div(b, args, types, out, attrs):  # trunc(x / y); ints: the reference
     return b.select(negative, b.neg(q), q)
 
 
-SCALAR_EXPONENT = "scalar_exponent"  # a converter attribute lower_op adds (see _scalar_powers)
+NUMPY_SCALAR = "numpy_scalar"  # a converter attribute lower_op adds (see _scalar_powers)
+TORCH_SHORTCUTS = "scalar_exponent"  # pow's own attribute: the exponent was a Python number
 
 
 def _numpy_scalar_powers() -> bool:
@@ -166,16 +167,18 @@ def scalar_exponent(operation: Operation) -> bool:
     return math.prod(shape) == 1 and (not shape or shape != result)
 
 
-def _scalar_powers(b, x, y, out: DType, general):
+def _scalar_powers(b, x, y, out: DType, general, torch: bool):
     """numpy's power by a scalar exponent: its fast paths for -1, 0, 0.5, 1 and 2 (this numpy
-    version's), and torch's for 3, -2 and -0.5 (ir/numpy_impl.TORCH_SCALAR_POWERS; float32
-    and float16 in float32 registers, as the reference computes half), else general();
-    decided in Python for a literal exponent."""
+    version's; 0.5 with C pow's +0.0 and +inf for -0.0 and -inf unless `torch`), and, when
+    `torch` (pow's scalar_exponent), torch's for 3, -2 and -0.5 (ir/numpy_impl.power; float16
+    in float32 registers, as the reference computes half), else general(); decided in Python
+    for a literal exponent."""
     one = lambda: constant(out, 1.0)  # noqa: E731
     sqrt = lambda: b.call(_intrinsic(b, "llvm.sqrt", REGISTER[out]), [x])  # noqa: E731
-    paths = ((-1.0, lambda: b.fdiv(one(), x)), (0.0, one), (0.5, sqrt),
+    paths = ((-1.0, lambda: b.fdiv(one(), x)), (0.0, one),
+             (0.5, sqrt if torch else lambda: _c_pow_sqrt(b, x, out, sqrt)),
              (1.0, lambda: x), (2.0, lambda: b.fmul(x, x))) if SCALAR_POWERS else ()
-    if out.is_floating_point:
+    if out.is_floating_point and torch:
         paths += ((3.0, lambda: b.fmul(b.fmul(x, x), x)),
                   (-2.0, lambda: b.fdiv(one(), b.fmul(x, x))),
                   (-0.5, lambda: b.fdiv(one(), sqrt())))
@@ -190,6 +193,14 @@ def _scalar_powers(b, x, y, out: DType, general):
     return result
 
 
+def _c_pow_sqrt(b, x, out: DType, sqrt):
+    """pow(x, 0.5) as C pow: sqrt(x), but +0.0 for -0.0 and +inf for -inf (ir/numpy_impl.power
+    adds 0.0 and selects the same way)."""
+    plain = b.fadd(sqrt(), constant(out, 0.0))
+    minus_inf = b.fcmp_ordered("==", x, constant(out, -math.inf))
+    return b.select(minus_inf, constant(out, math.inf), plain)
+
+
 @converter(Op.POW, dtypes=FLOATS | INTS | {DType.bool})
 def _pow(b, args, types, out, attrs):  # np.power; ints to negative powers as torch
     x, y = args
@@ -197,8 +208,9 @@ def _pow(b, args, types, out, attrs):  # np.power; ints to negative powers as to
         return b.or_(x, b.not_(y))
     if out.is_floating_point:
         fn = _libm(b, "pow" if out is DType.float64 else "powf", REGISTER[out])
-        if attrs.get(SCALAR_EXPONENT):
-            return _scalar_powers(b, x, y, out, lambda: b.call(fn, args))
+        if attrs.get(NUMPY_SCALAR):
+            return _scalar_powers(b, x, y, out, lambda: b.call(fn, args),
+                                  bool(attrs.get(TORCH_SHORTCUTS)))
         return b.call(fn, args)
     c = lambda v: constant(out, v)  # noqa: E731
     if out in UNSIGNED:

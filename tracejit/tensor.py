@@ -386,7 +386,10 @@ class Tensor(TorchMethods, SpecialMethods):
         return self.reciprocal() * other
     __floordiv__, floor_divide_, __rfloordiv__ = _binary(Op.FLOOR_DIV, "self // other")
     __mod__, remainder_, __rmod__ = _binary(Op.REMAINDER, "self % other (Python's sign rule)")
-    __rpow__ = _binary(Op.POW, "other ** self")[2]
+
+    def __rpow__(self, other) -> Tensor:
+        """other ** self: a tensor exponent, so C pow of each element (no scalar shortcuts)."""
+        return dispatch(Op.POW, other, self, scalar_exponent=False)
     __and__, bitwise_and_, __rand__ = _binary(Op.BITWISE_AND, "self & other")
     __or__, bitwise_or_, __ror__ = _binary(Op.BITWISE_OR, "self | other")
     __xor__, bitwise_xor_, __rxor__ = _binary(Op.BITWISE_XOR, "self ^ other")
@@ -402,10 +405,13 @@ class Tensor(TorchMethods, SpecialMethods):
     bitwise_and, bitwise_or, bitwise_xor = __and__, __or__, __xor__
 
     def __pow__(self, exponent) -> Tensor:
-        return dispatch(Op.POW, self, _checked_exponent(self, exponent))
+        exponent = _checked_exponent(self, exponent)
+        return dispatch(Op.POW, self, exponent, scalar_exponent=_torch_shortcuts(self, exponent))
 
     def pow_(self, exponent) -> Tensor:
-        return dispatch_inplace(Op.POW, self, _checked_exponent(self, exponent))
+        exponent = _checked_exponent(self, exponent)
+        return dispatch_inplace(Op.POW, self, exponent,
+                                scalar_exponent=_torch_shortcuts(self, exponent))
 
     pow = __pow__
 
@@ -736,6 +742,14 @@ def _checked_exponent(base, exponent):
             isinstance(base, Tensor) and base.dtype is DType.bool:  # only a Python bool works
         raise NotImplementedError("\"pow\" not implemented for 'Bool'")
     return exponent
+
+
+def _torch_shortcuts(base, exponent) -> bool:
+    """pow's scalar_exponent: torch's pow(Tensor, Scalar) shortcuts (sqrt for 0.5, x*x*x for 3,
+    ...) apply to a Python-number exponent; a tensor exponent, 0-d included, and a float16
+    base (torch's half kernel) get C pow of each element."""
+    is_number = isinstance(exponent, (int, float, np.number)) and not isinstance(exponent, complex)
+    return bool(is_number and not (isinstance(base, Tensor) and base.dtype is DType.float16))
 
 
 __all__ = ["CPU", "Tensor", "check_device", "device"]
