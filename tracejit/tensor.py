@@ -749,6 +749,7 @@ def _torch_shortcuts(base, exponent) -> bool:
     ...) apply to a Python-number exponent; a tensor exponent, 0-d included, and a float16
     base (torch's half kernel) get C pow of each element."""
     is_number = isinstance(exponent, (int, float, np.number)) and not isinstance(exponent, complex)
+    is_number = is_number or getattr(exponent, "py_type", None) in (int, float)  # script's
     return bool(is_number and not (isinstance(base, Tensor) and base.dtype is DType.float16))
 
 

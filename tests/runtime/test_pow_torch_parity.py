@@ -307,3 +307,19 @@ def test_graph_file_pow_attribute_must_be_a_bool():
 
     with pytest.raises(Exception, match="scalar_exponent"):
         verify(parse(_POW_GRAPH.format(e="0.5", attrs=" {scalar_exponent = 1}")))
+
+
+def _power_by_argument(x, e):
+    return x ** e
+
+
+@pytest.mark.parametrize("backend", ["llvm", "eager"])
+@pytest.mark.parametrize("exponent", [0.5, -0.5, 3, -2, 2, -1])
+def test_scripted_number_argument_exponent_takes_torchs_shortcuts(backend, exponent):
+    """A scripted function's float/int argument is a Python number to torch: x ** e takes the
+    pow(Tensor, Scalar) shortcuts there too (it is a 0-d input in the graph)."""
+    x = np.array([-0.0, -np.inf, np.inf, 0.0, 4.0, 0.5], np.float32)
+    scripted = tracejit.script(_power_by_argument, backend=backend)
+    got = scripted(tracejit.tensor(x), exponent).numpy()
+    with np.errstate(all="ignore"):
+        assert _same_bits(got, _power_by_argument(torch.from_numpy(x), exponent).numpy())
