@@ -371,7 +371,19 @@ def lower_op(b: ir.IRBuilder, operation: Operation, env: dict,
     if operation.op is Op.POW and lower_division.scalar_exponent(operation):
         attrs = {**attrs, lower_division.NUMPY_SCALAR: True}  # numpy's fast paths
     value = CONVERTERS[operation.op](b, args, types, out, attrs)
+    if out.is_floating_point and isinstance(value, ir.SelectInstr):
+        value = freeze(b, value)
     return round_half(b, value) if out is DType.float16 else value
+
+
+def freeze(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    """`freeze value`: a float select as an opaque value. LLVM 22's InstCombine folds nested
+    select-based max patterns as if -0.0 and NaN did not exist (`r = x < 0 ? 0 : x` then
+    `r > 0 ? r : 0` became r: relu then where(r > 0, r, 0) gave -0.0 and NaN); freezing each
+    op's select stops that fold and costs no instruction."""
+    frozen = ir.instructions.Instruction(b.block, value.type, "freeze", [value])
+    b._insert(frozen)  # llvmlite's IRBuilder has no freeze()
+    return frozen
 
 
 def constant(dtype: DType, value) -> ir.Constant:

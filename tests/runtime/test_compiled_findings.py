@@ -344,3 +344,29 @@ def test_prod_of_permuted_input_multiplies_in_memory_order(dtype, shape, perm) -
     assert_compiled_is_reference(lambda x: x.permute(*perm).prod(-1), x)
     zero_then_overflow = np.array([[1e30, 0.0], [1e30, 1e30]], np.float32)
     assert_compiled_is_reference(lambda x: x.T.prod(), zero_then_overflow)
+
+
+# --- nested select patterns: LLVM 22 folded max(max(x, 0), 0)-shaped selects as if -0.0 and
+# NaN did not exist (relu then where(r > 0, r, 0) gave -0.0 and NaN); each select is frozen
+NESTED_SELECTS = {
+    "relu-then-where": lambda T, x: T.where(x.relu() > 0, x.relu(), 0.0),
+    "where-then-where": lambda T, x: T.where(
+        T.where(x < 0, 0.0, x) > 0, T.where(x < 0, 0.0, x), 0.0),
+    "relu-then-maximum": lambda T, x: T.maximum(x.relu(), T.zeros_like(x)),
+    "relu-then-clamp": lambda T, x: x.relu().clamp(min=0.0),
+    "clamp-then-clamp": lambda T, x: x.clamp(min=0.0).clamp(min=0.0, max=2.0),
+    "minimum-then-where": lambda T, x: T.where(
+        T.minimum(x, T.zeros_like(x)) < 0, T.minimum(x, T.zeros_like(x)), 0.0),
+    "relu-relu-where": lambda T, x: T.where(x.relu().relu() >= 0, x.relu(), 1.0),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("name", sorted(NESTED_SELECTS))
+def test_nested_selects_keep_signed_zeros_and_nans(name, dtype) -> None:
+    x = np.array([-0.0, 0.0, np.nan, -1.5, 2.5, np.inf, -np.inf, 1e-3] * 9, dtype)
+    fn = NESTED_SELECTS[name]
+    assert_compiled_is_reference(lambda t: fn(tracejit, t), x)
+    if name in ("relu-then-where", "where-then-where"):  # no -0.0/+0.0 tie: torch agrees
+        want = fn(torch, torch.from_numpy(x)).numpy()
+        assert _same_bits(_run(lambda t: fn(tracejit, t), x), want)
