@@ -250,7 +250,9 @@ def size_guard_error(message: str, where: str) -> RuntimeError:
     said = message.split(SIZE_GUARD, 1)[-1]
     return RuntimeError(
         f"{said} when traced, and differs on this call: {where} baked that size in and "
-        "cannot trace again. Use @tracejit.script, or code that does not read the size "
+        "cannot trace again. Capture the source again for this size (tracejit.trace or "
+        "tracejit.script capture each new size; strict=False), or use code that does not "
+        "read the size "
         "(reshape(-1, ...), view(-1, ...), x.new_zeros(...)/zeros_like of the tensor itself, "
         "slices instead of a loop over range(len(x)))")
 

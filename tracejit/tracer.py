@@ -541,7 +541,7 @@ class TraceMode(EagerMode):
         value = getattr(tensor, "_value", None)
         if value is None or current_mode() is not self or (id(value), dim) in self.sized:
             return  # a shape kept past its trace (the trace has ended), or already guarded
-        loc = user_location()
+        loc = self.location()  # script: the scripted line, not the caller's
         where = f"{loc.file}:{loc.line}" if loc is not None else "an unknown line"
         size = tensor._data.shape[dim]
         self.sized[id(value), dim] = (where, size)
