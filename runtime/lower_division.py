@@ -282,8 +282,11 @@ def check_divisors(block: Block) -> list:
     return [*sorted(positions), *literals]
 
 
-def raise_on_zero(*divisors: np.ndarray) -> None:
-    """The reference's error for an integer division by zero."""
+def raise_on_zero(inputs: tuple, *divisors: np.ndarray) -> None:
+    """The reference's error for an integer division by zero, when the block's domain is not
+    empty (an empty input makes it empty: no division runs, as in torch)."""
+    if any(np.size(a) == 0 for a in inputs):
+        return
     for divisor in divisors:
         if not np.all(divisor):
             raise RuntimeError("ZeroDivisionError")
@@ -301,7 +304,8 @@ def guard_divisors(step, block: Block):
         check = code.bind(raise_on_zero, "check")
         names = [code.name(step.ins[d]) if isinstance(d, int) else code.bind(d, "zero")
                  for d in divisors]
-        code.line(f"{check}({', '.join(names)})")
+        ins = "".join(f"{code.name(k)}, " for k in step.ins)
+        code.line(f"{check}(({ins}), {', '.join(names)})")
         emit(code)
 
     step.emit = guarded

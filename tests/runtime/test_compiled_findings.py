@@ -370,3 +370,26 @@ def test_nested_selects_keep_signed_zeros_and_nans(name, dtype) -> None:
     if name in ("relu-then-where", "where-then-where"):  # no -0.0/+0.0 tie: torch agrees
         want = fn(torch, torch.from_numpy(x)).numpy()
         assert _same_bits(_run(lambda t: fn(tracejit, t), x), want)
+
+
+# --- integer division by zero raises only when a division runs (torch: an empty result is fine)
+def _masked_remainder(x, mask, y):
+    return x[mask] % y, x[mask] // y
+
+
+@pytest.mark.parametrize("backend", ["llvm", "eager"])
+def test_zero_divisor_of_an_empty_dividend_gives_empty_results_as_torch(backend) -> None:
+    x, y = np.array([7, -9]), np.array([0])
+    example = [tracejit.tensor(x), tracejit.tensor(np.array([True, False])), tracejit.tensor(y + 2)]
+    traced = tracejit.trace(_masked_remainder, *example, backend=backend)
+    none = np.array([False, False])
+    want = _masked_remainder(torch.tensor(x), torch.tensor(none), torch.tensor(y))
+    for got in (traced(tracejit.tensor(x), tracejit.tensor(none), tracejit.tensor(y)),
+                _masked_remainder(tracejit.tensor(x), tracejit.tensor(none), tracejit.tensor(y))):
+        for g, w in zip(got, want):
+            assert g.shape == tuple(w.shape) and g.dtype == tracejit.int64
+    some = np.array([True, False])
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        _masked_remainder(torch.tensor(x), torch.tensor(some), torch.tensor(y))
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        traced(tracejit.tensor(x), tracejit.tensor(some), tracejit.tensor(y))
