@@ -168,8 +168,10 @@ PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth":
 def tensor_repr(t) -> str:
     """torch's layout: 4 decimals (none when every value is integral), dtype when not default."""
     data = t._data
-    if data.size == 0:
-        body = f"tensor([], size={tuple(data.shape)}"
+    if data.size == 0:  # torch: the size unless 1-D, the dtype unless the default float
+        body = "tensor([]" + (f", size={tuple(data.shape)}" if data.ndim != 1 else "")
+        if t.dtype is not get_default_dtype():
+            return body + f", dtype={t.dtype!r})"
     else:
         opts = PRINT_OPTIONS
         formatter = {"bool": lambda b: "True" if b else "False"}
@@ -268,8 +270,19 @@ def fill_(input, value):
 
 def copy_(input, src):
     src = src if isinstance(src, _T()) else as_tensor_arg(np.asarray(src), "src")
-    src = expand(src, *input.shape) if tuple(src.shape) != tuple(input.shape) else src
+    if _open_into_fixed(src, input) or tuple(src.shape) != tuple(input.shape):
+        src = expand(src, *input.shape)  # a `?` dim: each call checks it fits (1 or the size)
     return _assign_any(input, to_dtype(src, input.dtype))
+
+
+def _open_into_fixed(src, input) -> bool:
+    """Whether capture holds a dim of `src` as data-dependent (`?`) where `input`'s is fixed:
+    the written value must take `input`'s exact type."""
+    from tracejit.indexing import open_dims
+
+    fixed = set(range(input.ndim)) - open_dims(input)
+    lead = input.ndim - src.ndim
+    return builtins.any(d + lead in fixed for d in open_dims(src))
 
 
 def check_float_fits(value, dtype: DType) -> None:

@@ -210,7 +210,61 @@ def setitem(x, key, value) -> None:
         value = to_dtype(value, x.dtype, checked=True)  # x[i] = 300 on uint8: the same
     if not tensors and has_internal_overlap(x._data):  # torch checks the elements written
         check_writable(getitem(x, key)._data)
+    if isinstance(value, _tensor_module.Tensor) and open_dims(value):
+        value = _fit_open_value(x, value, spec, tensors)
     assign(x, dispatch(Op.INDEX_PUT, x, value, *tensors, spec=spec), "index_put_")
+
+
+def _ir_type(t):
+    value = getattr(t, "_value", None)
+    return value.type if value is not None else t._type
+
+
+def _require_int_bounds(x, spec, tensors) -> None:
+    """Each call checks the integer indices (made 0-d tensors) of x's `?` dims are in bounds,
+    with torch's IndexError, before the value's shape is checked (torch's order)."""
+    from tracejit.dispatch import current_mode
+    from tracejit.trace_sizes import _length
+
+    require = getattr(current_mode(), "require", None)
+    dims, dim, k = open_dims(x), 0, 0
+    for entry in spec:
+        if entry[0] == "none":
+            continue
+        t = tensors[k] if entry[0] == "tensor" else None
+        k += t is not None
+        if t is not None and getattr(t, "_basic_index", False) and not t.ndim and (
+                dim in dims) and require is not None:
+            n = _length(x, dim)
+            require(t.lt(n).logical_and(t.ge(n.neg())), f"IndexError: index {int(t._data)} is "
+                    f"out of bounds for dimension {dim} (of a data-dependent size)")
+        dim += t.ndim if t is not None and t.dtype is DType.bool else 1
+
+
+def _fit_open_value(x, value, spec, tensors):
+    """A value with data-dependent (`?`) dims shaped to the indexing result as torch
+    broadcasts it: its extra leading `?` dims must be 1 and a `?` dim under a fixed one 1 or
+    that size, both checked on each call (torch's RuntimeError), so the write keeps the
+    target's exact type instead of this example's sizes."""
+    from tracejit.ir import infer_types
+    from tracejit.trace_sizes import OpenDim
+
+    _require_int_bounds(x, spec, tensors)  # torch's IndexError comes before a shape mismatch
+    (ir,) = infer_types(Op.INDEX, [_ir_type(t) for t in (x, *tensors)], {"spec": spec})
+    (ex,) = infer_types(Op.INDEX, [t._type for t in (x, *tensors)], {"spec": spec})
+    target = tuple(OpenDim(e) if n is None else n for n, e in zip(ir.shape, ex.shape))
+    vtype, shape = _ir_type(value).shape, value.shape
+    lead = value.ndim - len(target)
+    if lead > 0 and all(n is None or n == 1 for n in vtype[:lead]):
+        value = value.expand(*(1,) * lead, *shape[lead:]).reshape(*shape[lead:])
+        vtype, shape = vtype[lead:], shape[lead:]
+    if value.ndim and value.ndim <= len(target) and open_dims(value):
+        tail = target[len(target) - value.ndim:]
+        if any(t is None for t, n in zip(ir.shape[-value.ndim:], vtype)
+               if n is not None):
+            return value.clone()  # a fixed dim under a `?` one: index_put broadcasts it
+        value = value.expand(*(-1 if isinstance(t, OpenDim) else t for t in tail))
+    return value.clone()  # not a view of the written tensor (the trace records values)
 
 
 def _check_index_put_dtype(x, key, value) -> None:
