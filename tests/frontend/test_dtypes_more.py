@@ -203,6 +203,14 @@ def test_repr_matches_torch():
         assert repr(tj.tensor(array)) == repr(torch.tensor(array)).replace("torch.", "tracejit.")
 
 
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0, 1)])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "bool", "uint8"])
+def test_repr_of_empty_tensors_matches_torch(shape, dtype):
+    ours = tj.zeros(shape, dtype=getattr(tj, dtype))
+    assert repr(ours) == repr(torch.zeros(shape, dtype=getattr(torch, dtype))).replace(
+        "torch.", "tracejit.")
+
+
 # --- uint8 masks ---------------------------------------------------------------------------------
 
 def test_uint8_index_is_a_mask_with_torch_warning():
