@@ -252,6 +252,8 @@ def _fit_open_value(x, value, spec, tensors):
     _require_int_bounds(x, spec, tensors)  # torch's IndexError comes before a shape mismatch
     (ir,) = infer_types(Op.INDEX, [_ir_type(t) for t in (x, *tensors)], {"spec": spec})
     (ex,) = infer_types(Op.INDEX, [t._type for t in (x, *tensors)], {"spec": spec})
+    if None in ex.shape:  # a mask key: the example's own count is data too, index_put checks
+        return value.clone()
     target = tuple(OpenDim(e) if n is None else n for n, e in zip(ir.shape, ex.shape))
     vtype, shape = _ir_type(value).shape, value.shape
     lead = value.ndim - len(target)

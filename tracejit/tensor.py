@@ -16,7 +16,15 @@ import numpy as np
 
 from tracejit import functions as F
 from tracejit import functions_index as FI
-from tracejit.dispatch import alias, assign, concrete, dispatch, dispatch_inplace, to_dtype
+from tracejit.dispatch import (
+    alias,
+    assign,
+    concrete,
+    dispatch,
+    dispatch_inplace,
+    result_type,
+    to_dtype,
+)
 from tracejit.functions_special import SpecialMethods
 from tracejit.indexing import getitem, setitem
 from tracejit.ir import DType, Op, Size, TensorType
@@ -593,7 +601,9 @@ class Tensor(TorchMethods, SpecialMethods):
                 raise RuntimeError(f"expected dtype {_C_NAMES[self.dtype]} for `{name}` but got "
                                    f"dtype {_C_NAMES[arg.dtype]}")
         if isinstance(weight, Tensor) and weight.dtype != self.dtype:
-            weight = weight.to(self.dtype)  # a 0-d weight of another dtype: a number
+            # a 0-d weight of another dtype promotes as a 0-d tensor: float64 beside 0-d
+            # float32 operands wins, beside dimensioned ones it is a number of their dtype
+            weight = weight.to(result_type(self, end, weight))
         diff = end - self
         if isinstance(weight, Tensor):
             return F.where(weight.abs() < 0.5, self + weight * diff, end - diff * (1 - weight))

@@ -96,3 +96,20 @@ def test_copy_of_a_masked_source_as_the_fuzzer_found_it(mode, backend):
     calls = _copy_calls([-0.5843368768692017], [-1.0], [2.5])
     seen = _agree(_copy_masked_into_fixed, calls, mode, backend)
     assert seen[:2] == ["ok", RuntimeError]
+
+
+def _mask_write_of_an_empty_topk(T, x0):
+    v1 = x0.topk(0, dim=0)[0]
+    v2 = v1[v1 != 0][::2]
+    v1[v1 > 0] = v2
+    return v2, v1
+
+
+def test_mask_write_with_a_mask_key_and_open_value_runs_as_torch():
+    x = np.array([[[-2.73, 1e30]]], np.float32)
+    want = _mask_write_of_an_empty_topk(torch, torch.tensor(x))
+    run = lambda t: _mask_write_of_an_empty_topk(tracejit, t)  # noqa: E731
+    traced = tracejit.trace(run, tracejit.tensor(x))
+    for got in (traced(tracejit.tensor(x)), run(tracejit.tensor(x))):
+        for g, w in zip(got, want):
+            assert tuple(g.shape) == tuple(w.shape)

@@ -79,3 +79,20 @@ def addcmul_half(T, x, y):
 @pytest.mark.parametrize("mode", MODES)
 def test_addcmul_of_integers_in_every_mode(mode):
     compare(mode, addcmul_half, np.array([3, -4, 7]), np.array([2, 5, -1]))
+
+
+LERP_GRID = [((), "float32", (), "float32", (), "float64"),
+             ((2,), "float32", (2,), "float32", (), "float64"),
+             ((), "float32", (), "float64", (), "float32"),
+             ((), "float32", (), "float32", (2,), "float64"),
+             ((), "float32", (), "float32", (), "int64"),
+             ((), "float32", (2,), "float32", (), "float64"),
+             ((), "float64", (), "float64", (), "float32")]
+
+
+@pytest.mark.parametrize("case", LERP_GRID)
+def test_lerp_promotes_0d_operands_as_torch(case):
+    def run(T):
+        a, b, w = (T.full(case[k], 0.3, dtype=getattr(T, case[k + 1])) for k in (0, 2, 4))
+        return a.lerp(b, w)
+    assert _outcome(lambda: run(tj)) == _outcome(lambda: run(torch))
