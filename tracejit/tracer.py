@@ -291,7 +291,10 @@ class TraceMode(EagerMode):
                 op, attrs, picks = keep_open(op, values[0].type.shape,
                                              tuple(operands[0].shape), attrs)
                 fixed = _fixed_takers(op, given, attrs)
-            except SizeOne:  # reshape(-1) of one row: kept for that size, other sizes retrace
+            except (SizeOne, TraceError):
+                # reshape(-1) of one row, or sizes no single dim can take (reshape(4, 2, 1) of
+                # a `?` dim): kept for this size, guarded, so another size captures again
+                # (and raises torch's error there if the reshape does not fit it)
                 for d, n in enumerate(values[0].type.shape):
                     if n is None:
                         self.guard_size(operands[0], d)

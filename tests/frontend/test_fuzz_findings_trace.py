@@ -190,12 +190,19 @@ def test_matmul_of_a_mask_result_whose_size_fits_only_some_calls():
     assert "None" not in str(info.value)
 
 
-def test_a_reshape_no_rule_can_size_is_refused_without_none():
+def test_a_reshape_no_dim_can_take_is_guarded_and_errs_as_torch_without_none():
     def fn(x):
         return x[x > 0].reshape(2, 2)
 
-    with pytest.raises(tj.TraceError, match="depends on the data") as info:
-        tj.trace(fn, tj.tensor(DATA[0]))
+    example = np.array([1.0, 2.0, -1.0, 3.0, 4.0], np.float32)  # 4 positives: it fits
+    traced = tj.trace(fn, tj.tensor(example))
+    np.testing.assert_array_equal(traced(tj.tensor(example)).numpy(),
+                                  fn(torch.tensor(example)).numpy())
+    other = np.array([1.0, -2.0, 3.0], np.float32)
+    with pytest.raises(RuntimeError, match="invalid for input of size"):
+        fn(torch.tensor(other))
+    with pytest.raises(RuntimeError, match="invalid for input of size") as info:
+        traced(tj.tensor(other))
     assert "None" not in str(info.value)
 
 
