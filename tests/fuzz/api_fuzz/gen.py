@@ -4,6 +4,7 @@ shapes, dtypes and values are known exactly when choosing the next statement."""
 
 from __future__ import annotations
 
+import math
 import random
 import types
 import warnings
@@ -70,6 +71,8 @@ class Gen:
             return False
         if moderate and not all(_moderate(env[o]) for o in ins for env in (self.env_a, self.env_b)):
             return False
+        if (tame or moderate) and not self._python_values_moderate():
+            return False  # saveload mixes one set's tensors with the other's Python values
         if tame and not all(_tame(env[o]) for o in ins for env in (self.env_a, self.env_b)):
             return False
         try:
@@ -89,6 +92,15 @@ class Gen:
         stmt.exact = exact
         self.prog.stmts.append(stmt)
         return True
+
+
+    def _python_values_moderate(self) -> bool:
+        """Every Python number of the program (arguments, attributes, globals) in both sets
+        is finite and below 1e15: a value checked only in its own set can otherwise meet the
+        other set's tensors (saveload keeps the example's numbers) unchecked."""
+        entries = self.prog.scalars + self.prog.attrs + self.prog.globals_
+        return all(not isinstance(v, float) or (math.isfinite(v) and abs(v) < 1e15)
+                   for e in entries for v in e[-2:])
 
 
 # torch orders a tie of -0.0 and +0.0 differently in its scalar and vectorized max/min
