@@ -37,13 +37,19 @@ def compare(mode, fn, *arrays, rtol=1e-5, atol=1e-6):
     return got, expected
 
 
-def same(got, expected, rtol=1e-5, atol=1e-6) -> None:
-    """Equal dtype, shape and values (within rtol/atol), recursively through tuples/lists."""
+def same(got, expected, rtol=1e-5, atol=1e-6, exact=False) -> None:
+    """Equal dtype, shape and values (within rtol/atol; `exact`: bit for bit, signed zeros
+    included), recursively through tuples/lists."""
     if isinstance(expected, (tuple, list)):
         assert isinstance(got, (tuple, list)) and len(got) == len(expected)
         for g, e in zip(got, expected):
-            same(g, e, rtol, atol)
+            same(g, e, rtol, atol, exact)
         return
     assert str(got.dtype).split(".")[-1] == str(expected.dtype).split(".")[-1]
     assert tuple(got.shape) == tuple(expected.shape)
-    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=rtol, atol=atol)
+    if not exact:
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=rtol, atol=atol)
+        return
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+    if expected.dtype.is_floating_point:  # signed zeros too
+        np.testing.assert_array_equal(np.signbit(got.numpy()), np.signbit(expected.numpy()))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from mode_compare import same
 
 import tracejit as tj
 
@@ -18,16 +19,7 @@ def _inputs(seed: int, shape=(3, 4)) -> list[np.ndarray]:
 
 
 def _same(got, expected) -> None:
-    if isinstance(expected, (tuple, list)):
-        assert isinstance(got, (tuple, list)) and len(got) == len(expected)
-        for g, e in zip(got, expected):
-            _same(g, e)
-        return
-    assert str(got.dtype).split(".")[-1] == str(expected.dtype).split(".")[-1]
-    assert tuple(got.shape) == tuple(expected.shape)
-    np.testing.assert_array_equal(got.numpy(), expected.numpy())
-    if expected.dtype.is_floating_point:  # signed zeros too
-        np.testing.assert_array_equal(np.signbit(got.numpy()), np.signbit(expected.numpy()))
+    same(got, expected, exact=True)
 
 
 def compare(fn, calls=4) -> None:
