@@ -49,6 +49,10 @@ class Mode:
     def alias(self, dst: Tensor, src: Tensor) -> None:
         """`dst` now shares `src`'s memory (`.data`, `.detach()`, `Parameter(t)`)."""
 
+    def check_index_select(self, input: Tensor, index: Tensor, dim: int) -> None:
+        """index_select's bounds, torch's IndexError: eager gather finds a bad index itself
+        (index_select rewords its error); a capture mode records a check for each call."""
+
     def unsupported(self, what: str) -> None:
         """`what` is about to run outside the op table (a capture mode refuses it here)."""
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from tracejit.dispatch import (
     assign,
+    current_mode,
     dispatch,
     get_default_dtype,
     is_number,
@@ -343,6 +344,7 @@ def index_select(input, dim, index) -> Tensor:
     shape = list(input.shape)
     if shape:
         shape[d] = index.shape[0]
+    current_mode().check_index_select(input, index, d)
     try:
         return gather(input, d, _along(index, d, shape))
     except RuntimeError as e:  # an index out of range: torch's error for index_select

@@ -88,20 +88,6 @@ def _is_view(op, operands, out) -> bool:
     return viewing and np.may_share_memory(out._data, operands[0]._data)
 
 
-def _in_index_select() -> bool:
-    """Whether the gather being recorded is index_select's (which raises torch's IndexError
-    for an index out of range, where gather raises RuntimeError)."""
-    frame = sys._getframe(2)
-    for _ in range(8):
-        if frame is None:
-            return False
-        if frame.f_code.co_name == "index_select" and frame.f_globals.get("__name__") == (
-                "tracejit.functions_index"):
-            return True
-        frame = frame.f_back
-    return False
-
-
 def fits_open(typed: TensorType, actual: TensorType) -> bool:
     """Whether a view's type derived from a root with `?` dims, `typed`, is `actual`'s, a
     `?` standing for a size the capture fixed (a size read, guarded on each call)."""
@@ -304,8 +290,6 @@ class TraceMode(EagerMode):
                 operands = [operands[0], Tensor._wrap(picks)]
                 operands[1]._basic_index = True  # a view in torch (see _is_view)
                 values = [values[0], self.constant(operands[1])]
-        if op is Op.GATHER and id(values[1]) in self.dynamic and _in_index_select():
-            self.require_index_select(operands, attrs)
         attrs, types = plain(attrs), plain_types(types)
         if _unknown_dims(values) and (not _rule_takes_open(op, values, attrs) or (
                 op in _SIZED and self.guarded(values[0]))):  # sizes read: attributes hold them
@@ -565,11 +549,11 @@ class TraceMode(EagerMode):
                 self.require(length.ge(int(stop)), f"start ({start}) + length ({stop - start}) "
                              "exceeds the dimension size (narrow or topk of a data-dependent dim)")
 
-    def require_index_select(self, operands, attrs) -> None:
+    def check_index_select(self, x, index, d) -> None:
         """index_select (recorded as gather) with indices from the data: each call checks
         them, with torch's IndexError (its RuntimeError for dim 1), not gather's error."""
-        x, index = operands
-        d = attrs["dim"]
+        if id(self.value_of(index)) not in self.dynamic:
+            return  # a constant index: gather checks it now, while capturing
         n = x.shape[d] if x.ndim else 1
         if self.value_of(x).type.shape[d:d + 1] == (None,):
             return  # a `?` dim: gather's own check, on each call's size
