@@ -1,0 +1,216 @@
+"""tracejit.compile on the graph-break corpus (compile_programs.py): every program gives the
+same outputs and side effects (stdout, warnings, log records, mutated arguments and state,
+raised exception type, message and user line) as the same program run as plain Python, on
+three calls (the second one cached, the third with other values); explain reports the
+expected graphs and breaks; fullgraph=True raises what script raises."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import linecache
+import logging
+import math
+import os
+import random
+import traceback
+import types
+import warnings
+
+import compile_programs as P
+import numpy as np
+import pytest
+
+import tracejit as tj
+
+FILE = P.__file__
+needs_compile = pytest.mark.skipif(not hasattr(tj, "compile"), reason="no tracejit.compile yet")
+
+
+def seed(n: int) -> None:
+    tj.manual_seed(n)
+    random.seed(n)
+    np.random.seed(n)
+
+
+def snapshot(obj):
+    """Plain data for `obj`: tensors and arrays as numpy copies, generators consumed."""
+    if isinstance(obj, tj.Tensor):
+        return ("tensor", str(obj.dtype), tuple(obj.shape), np.array(obj.numpy(), copy=True))
+    if isinstance(obj, np.ndarray):
+        return ("ndarray", obj.dtype.str, obj.shape, obj.copy())
+    if isinstance(obj, types.GeneratorType):
+        return ("generator", [snapshot(v) for v in obj])
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__, [snapshot(v) for v in obj])
+    if isinstance(obj, dict):
+        return ("dict", {k: snapshot(v) for k, v in obj.items()})
+    if isinstance(obj, tj.nn.Module):
+        return ("module", type(obj).__name__)
+    return obj
+
+
+def same(got, want, where: str = "result") -> None:
+    """Equal plain data; floats and float arrays to rtol 1e-5 / atol 1e-6."""
+    if isinstance(want, np.ndarray):
+        assert isinstance(got, np.ndarray), f"{where}: {type(got).__name__}, want an array"
+        assert got.dtype == want.dtype and got.shape == want.shape, \
+            f"{where}: {got.dtype}{got.shape}, want {want.dtype}{want.shape}"
+        if want.dtype.kind == "f":
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=where)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=where)
+    elif isinstance(want, float) and not isinstance(want, bool):
+        assert isinstance(got, float), f"{where}: {got!r}, want {want!r}"
+        assert math.isclose(got, want, rel_tol=1e-5, abs_tol=1e-6) or got == want, \
+            f"{where}: {got!r}, want {want!r}"
+    elif isinstance(want, (list, tuple)):
+        assert type(got) is type(want) and len(got) == len(want), f"{where}: {got!r} != {want!r}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            same(g, w, f"{where}[{i}]")
+    elif isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), f"{where}: keys differ"
+        for k in want:
+            same(got[k], want[k], f"{where}[{k!r}]")
+    else:
+        assert got == want, f"{where}: {got!r}, want {want!r}"
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[tuple] = []
+
+    def emit(self, record):
+        self.records.append((record.levelname, record.getMessage(), record.lineno))
+
+
+def raised(e: BaseException) -> tuple:
+    """Type, message, and the line of the last frame in the programs' file."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == FILE]
+    return type(e).__name__, str(e), frames[-1].lineno if frames else None
+
+
+def call(fn, args) -> dict:
+    """One call with everything it shows the outside world recorded."""
+    out, handler, err, result = io.StringIO(), Records(), None, None
+    P.LOG.addHandler(handler)
+    P.LOG.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(out), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = snapshot(fn(*args))
+            except Exception as e:  # compared with plain Python's
+                err = raised(e)
+    finally:
+        P.LOG.removeHandler(handler)
+    shown = [(w.category.__name__, str(w.message), os.path.basename(w.filename), w.lineno)
+             for w in caught]
+    return {"result": result, "raised": err, "stdout": out.getvalue(), "warnings": shown,
+            "logs": handler.records, "args after": snapshot(args)}
+
+
+def run(prog: P.Program, wrap=lambda target: target) -> list[dict]:
+    """All calls of `prog` on fresh state, each followed by the program's state."""
+    seed(0)
+    case = prog.setup()
+    fn = wrap(case.target)
+    log = []
+    for k in range(prog.calls):
+        seed(100 + k)
+        entry = call(fn, case.args(k))
+        entry["state"] = snapshot(case.state())
+        log.append(entry)
+    return log
+
+
+def compare(got: list[dict], want: list[dict]) -> None:
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        for key in w:
+            same(g[key], w[key], f"call {k}: {key}")
+
+
+PROGRAMS = {p.name: p for p in P.PROGRAMS}
+NAMES = list(PROGRAMS)
+WITH_BACKEND = [(p.name, b) for p in P.PROGRAMS for b in p.backends]
+EXPLAINED = [p.name for p in P.PROGRAMS if p.graphs is not None]
+FULLGRAPH = [p.name for p in P.PROGRAMS if p.fullgraph]
+
+
+def test_the_corpus_covers_enough_programs():
+    assert len(PROGRAMS) == len(P.PROGRAMS) >= 36
+    assert sum(p.breaks == 0 for p in P.PROGRAMS) <= 10
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plain_python_is_deterministic(name):
+    """The oracle itself: two plain runs agree, and raise on exactly the calls expected."""
+    prog = PROGRAMS[name]
+    first = run(prog)
+    compare(run(prog), first)
+    assert tuple(k for k, e in enumerate(first) if e["raised"]) == prog.raises
+
+
+@pytest.mark.parametrize("name", FULLGRAPH)
+def test_script_refuses_the_break(name):
+    """Every program marked as breaking is one that script (full graph) refuses today."""
+    prog = PROGRAMS[name]
+    seed(0)
+    case = prog.setup()
+    with pytest.raises(tj.ScriptError):
+        tj.script(case.target)(*case.args(prog.explain_call))
+
+
+@needs_compile
+@pytest.mark.parametrize(("name", "backend"), WITH_BACKEND)
+def test_compiled_matches_plain_python(name, backend):
+    prog = PROGRAMS[name]
+    want = run(prog)
+    got = run(prog, lambda target: tj.compile(target, backend=backend))
+    compare(got, want)
+
+
+@needs_compile
+@pytest.mark.parametrize("name", EXPLAINED)
+def test_explain_counts_graphs_and_breaks(name):
+    prog = PROGRAMS[name]
+    seed(0)
+    case = prog.setup()
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = tj.explain(case.target, *case.args(prog.explain_call))
+    assert (report.graph_count, report.graph_break_count) == (prog.graphs, prog.breaks), \
+        f"{name}: {report}"
+    for b in report.breaks:
+        assert b.reason and b.file == FILE, b
+        assert b.source_line.strip() == linecache.getline(FILE, b.line).strip(), b
+    json.dumps(report.to_dict())
+    for b in report.breaks:
+        assert f"{os.path.basename(FILE)}:{b.line}" in str(report)
+
+
+@needs_compile
+@pytest.mark.parametrize("name", FULLGRAPH)
+def test_fullgraph_raises_as_script(name):
+    prog = PROGRAMS[name]
+    seed(0)
+    case = prog.setup()
+    args = case.args(prog.explain_call)
+    with pytest.raises(tj.ScriptError) as want:
+        tj.script(case.target)(*args)
+    seed(0)
+    case = prog.setup()
+    with pytest.raises(tj.ScriptError) as got:
+        tj.compile(case.target, fullgraph=True)(*case.args(prog.explain_call))
+    assert str(got.value) == str(want.value)
+
+
+@needs_compile
+def test_decorator_forms():
+    """@tracejit.compile and @tracejit.compile(...) both wrap; the program still prints."""
+    plain = run(PROGRAMS["print_tensor"])
+    assert run(PROGRAMS["print_tensor"], tj.compile)[0]["stdout"] == plain[0]["stdout"]
+    assert run(PROGRAMS["print_tensor"], tj.compile(backend="eager"))[1]["stdout"] \
+        == plain[1]["stdout"]
