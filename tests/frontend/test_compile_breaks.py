@@ -214,3 +214,13 @@ def test_decorator_forms():
     assert run(PROGRAMS["print_tensor"], tj.compile)[0]["stdout"] == plain[0]["stdout"]
     assert run(PROGRAMS["print_tensor"], tj.compile(backend="eager"))[1]["stdout"] \
         == plain[1]["stdout"]
+
+
+CAPTURED = [p.name for p in P.PROGRAMS if p.breaks == 0 and not p.raises]
+
+
+@pytest.mark.parametrize("name", CAPTURED)
+def test_script_matches_plain_python_where_nothing_breaks(name):
+    """The harness on a capture path that exists today: script takes the break-free programs."""
+    prog = PROGRAMS[name]
+    compare(run(prog, lambda target: tj.script(target, backend="eager")), run(prog))
