@@ -306,9 +306,11 @@ def item_return(x):
 
 program(".item() in a Python if", 2, 1)(
     simple(item_branch, lambda k: (data(k, 3, 4) + (1.0 if k < 2 else -1.0),)))
-program("bool(tensor) in an if with a print", 3, 1)(
+program("bool(tensor) in an if with a print", 3, 1,
+        note="the condition runs in Python; 4 graphs if it is compiled as a region of its own")(
     simple(if_tensor_print, lambda k: (grid(k, 4) + (1.0 if k < 2 else -2.0),)))
-program("bool(tensor) in a while with a print", 2, 1)(
+program("bool(tensor) in a while with a print", 2, 1,
+        note="the condition runs in Python; 3 graphs if it is compiled as a region of its own")(
     simple(while_halve, lambda k: (grid(k, 4),)))
 program(".item() returned", 1, 1)(simple(item_return, lambda k: (data(k, 5),)))
 
