@@ -27,6 +27,7 @@ from tracejit._version import __version__ as __version__  # the one version sour
 from tracejit.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
 from tracejit.compat import *  # noqa: F403  (FloatTensor, finfo, _assert, set_grad_enabled, ...)
 from tracejit.compat import __all__ as _compat_names
+from tracejit.compiler import CompiledFunction, CompiledModule, compile
 from tracejit.creation import (
     arange,
     as_tensor,
@@ -55,6 +56,7 @@ from tracejit.creation import (
 )
 from tracejit.dispatch import get_default_dtype, result_type, set_default_dtype
 from tracejit.dtypes import bfloat16  # a named refusal: numpy has no bfloat16
+from tracejit.explain import ExplainReport, explain
 from tracejit.functions import *  # noqa: F403  (torch's functions: sum, cat, reshape, ...)
 from tracejit.functions import __all__ as _function_names
 from tracejit.functions_extra import *  # noqa: F403  (einsum, outer, meshgrid, isclose, ...)
@@ -124,6 +126,11 @@ def can_cast(from_: dtype, to: dtype) -> _builtins.bool:
 
 
 __all__ = [
+    "CompiledFunction",
+    "CompiledModule",
+    "ExplainReport",
+    "compile",
+    "explain",
     "channels_last",  # memory formats (issue 12, porting bugs)
     "contiguous_format",
     "memory_format",

@@ -16,6 +16,8 @@ CHANNELS = {
     "graph": "the graph each trace captures",
     "passes": "each pass run: its time and op counts before and after",
     "ir": "the IR after each pass",
+    "graph_breaks": "each graph break tracejit.compile finds: where, why, the source line",
+    "guards": "the guards each capture installs: input types and the Python values it baked",
 }
 
 

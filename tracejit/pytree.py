@@ -15,8 +15,29 @@ from tracejit.ir import DType
 from tracejit.tensor import Tensor
 
 TENSOR = ("tensor",)
+
+
+class Static:
+    """Any Python object passed through a graph's structure by identity (a module, a function,
+    a config object handed between compiled regions): equal only to a Static of that object."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other) -> bool:
+        return type(other) is Static and other.value is self.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __repr__(self) -> str:
+        return f"<{type(self.value).__name__} object>"
+
+
 # a Python module passed in (`f(F, x)` with F = nn.functional) is static by identity
-STATIC_TYPES = (int, float, bool, str, bytes, type(None), complex, types.ModuleType)
+STATIC_TYPES = (int, float, bool, str, bytes, type(None), complex, types.ModuleType, Static)
 
 
 def flatten(tree, path: str = "") -> tuple[list[Tensor], Any, list[str]]:

@@ -126,7 +126,7 @@ class Expressions:
             value = getattr(obj, node.attr)
         except AttributeError as e:
             raise f.source.error(node, str(e)) from None
-        self.guard_attribute(obj, node.attr, value)
+        self.guard_attribute(obj, node.attr, value, node)
         return self.read_attribute(obj, node.attr, value)
 
     def e_Subscript(self, node, f) -> Any:

@@ -81,20 +81,22 @@ class PythonState:
         constant, a list) by identity: rebinding the name is seen, mutating it in place not."""
         if cell is not None:
             self.guards.setdefault(("cell", id(cell), name), Guard(
-                _cell_reader(cell), value, f"the closure variable {name}"))
+                _cell_reader(cell), value, f"`{name}` (a closure variable)"))
         elif isinstance(scope, dict):
             self.guards.setdefault(("global", id(scope), name), Guard(
-                _dict_reader(scope, name), value, f"the global {name}"))
+                _dict_reader(scope, name), value, f"`{name}` (a global)"))
 
-    def guard_attribute(self, obj, name: str, value) -> None:
-        """An attribute read (`self.scale`, `config.eps`, `self.training`)."""
+    def guard_attribute(self, obj, name: str, value, node=None) -> None:
+        """An attribute read (`self.scale`, `config.eps`, `self.training`); `node` is the
+        expression that read it (named in recompile messages)."""
         if isinstance(obj, Tensor) or isinstance(value, Tensor) or not _guardable(value) or \
                 any(o is obj and n == name for o, n, _ in self.attr_writes):
             return  # tensors are inputs or constants; an attribute the code wrote is its own
         if not _immutable(value) and not isinstance(obj, (Module, types.ModuleType)):
             return  # only numbers and such are baked from arbitrary objects
+        text = _text(node) or f"{type(obj).__name__}.{name}"
         self.guards.setdefault(("attr", id(obj), name), Guard(
-            _attr_reader(obj, name), value, f"{type(obj).__name__}.{name}"))
+            _attr_reader(obj, name), value, f"`{text}`"))
 
     def write_attribute(self, obj, name: str, value, f: Frame, node) -> None:
         """`obj.name = value` in scripted code: a tensor on a module becomes a graph output
@@ -103,6 +105,9 @@ class PythonState:
         if _holds_number_argument(value):  # an int/float argument: script again, static
             raise f.source.error(node, f"a Python number assigned to the attribute .{name}",
                                  escape=True)
+        if getattr(self, "python_writes_break", False) and not isinstance(value, Tensor):
+            raise f.source.error(node, f"assigning the Python value {_brief(value)} to the "
+                                       f"attribute .{name}: Python state changes every call")
         if not isinstance(obj, Module) or not (isinstance(value, Tensor) or _immutable(value)):
             what = "a tensor" if isinstance(value, Tensor) else type(value).__name__
             raise f.source.error(node, f"assigning {what} to the attribute .{name} of a "
@@ -157,6 +162,20 @@ class Guard:
         if now is self.value:
             return False
         return self.identity or not _same_value(now, self.value)
+
+
+def _text(node) -> str:
+    """The source text of a short expression (`self.scale`), or ""."""
+    if node is None:
+        return ""
+    import ast
+    text = ast.unparse(node)
+    return text if len(text) <= 60 else ""
+
+
+def _brief(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else type(value).__name__
 
 
 def _same_value(a, b) -> bool:

@@ -157,7 +157,12 @@ class Scripter(Flow, Expressions, PythonState):
             if p.kind is p.VAR_KEYWORD:  # **kwargs is a new dict on every call: the code's own
                 self.made(bound.arguments[p.name])
         f = Frame(fn, source, dict(bound.arguments))
-        return self.run_frame(f, source.tree, fn.__qualname__)
+        try:
+            return self.run_frame(f, source.tree, fn.__qualname__)
+        except ScriptError as e:
+            if frame is not None and node is not None:  # the user call stack, innermost first
+                e.calls = [*getattr(e, "calls", ()), (frame.source, node)]
+            raise
 
     def run_frame(self, f: Frame, tree: ast.FunctionDef, name: str) -> Any:
         """Script the body of `tree` in the frame `f`; the value it returns."""
@@ -543,7 +548,7 @@ class _Scripted:
     def _stale(self, guard) -> None:
         """A value the graphs baked in changed since scripting: drop them all, script again."""
         now = guard.read()
-        log.info("rescripting %s: %s changed (was %s, is %s)", self._name, guard.what,
+        log.info("rescripting %s: %s was %s, is %s", self._name, guard.what,
                  _show(guard.value), "deleted" if now is MISSING else _show(now))
         self._cache.clear()
         self._fast.clear()

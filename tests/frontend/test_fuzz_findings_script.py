@@ -296,7 +296,7 @@ def test_changed_module_attributes_rescript(caplog):
             _same(scripted(tj.tensor(x)), expected)
     rescripts = [r.getMessage() for r in caplog.records if "rescripting" in r.getMessage()]
     assert len(rescripts) == 4, rescripts  # setting scale to 1.5 again changes nothing
-    assert "_Scaled.scale changed (was 0.5, is 1.5)" in rescripts[0]
+    assert "`self.scale` was 0.5, is 1.5" in rescripts[0]
 
 
 def test_changed_global_rescripts():

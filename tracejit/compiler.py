@@ -1,0 +1,344 @@
+"""`tracejit.compile`: capture what can be captured, run the rest as Python.
+
+The front door shaped like `torch.compile`. At the first call a compiled function is scripted
+whole (tracejit/scripting.py); when that meets a construct no graph can hold (a `print`, a
+`try`, a tensor read into Python with `.item()`, a call into numpy, a container or attribute
+mutation...), the function is split at the statement holding it (tracejit/breaks.py): the runs
+of capturable statements become regions, each compiled and guarded on its own
+(tracejit/regions.py), and the statement runs as ordinary Python between them. A function with
+no source to read (one made by `exec`) is traced instead. Every Python value a graph assumed is
+guarded; a call whose guards fail recompiles (`TRACEJIT_LOG=recompiles` says why), up to a
+recompile limit after which the piece runs as Python with one warning.
+
+One driver decides how each call runs: `CompiledFunction.__call__` (whole graph, split, traced
+or Python); the capture -> optimize -> plan -> backend steps of each graph are those of
+`tracejit.trace`'s Specialization (tracejit/traced.py), with the backend chosen once, by
+`default_backend`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import types
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from tracejit.breaks import Break, Plan
+from tracejit.nn.module import Module
+from tracejit.passes import DEFAULT_PIPELINE, parse_pipeline
+from tracejit.regions import (
+    RecompileLimit,
+    Region,
+    WholeFunction,
+    WholeModule,
+    make_break,
+    site_of,
+)
+from tracejit.script_source import (
+    ScriptError,
+    _is_user_function,
+    _is_user_module,
+    source_of,
+    unwrap_library,
+)
+from tracejit.traced import BACKENDS, TracedFunction, _returning_wrapper
+from tracejit.tracer import TraceError
+
+break_log = logging.getLogger("tracejit.graph_breaks")
+log = logging.getLogger("tracejit.recompiles")
+
+RECOMPILE_LIMIT = 8
+_OPTIONS = {"recompile_limit": "captures after the first, per compiled piece, before it runs "
+                               "as Python (default 8)",
+            "pipeline": "the pass pipeline (default: tracejit.passes.DEFAULT_PIPELINE)"}
+
+
+def default_backend(backend: str | None = None) -> str:
+    """The backend a capture runs on: `backend`, else $TRACEJIT_BACKEND, else "llvm"."""
+    backend = backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    return backend
+
+
+class CompiledFunction:
+    """A function (or a module's forward) compiled with graph breaks: call it like the
+    original. `.breaks` lists the statements that run as Python and why."""
+
+    def __init__(self, fn: Callable, module: Module | None = None, *, fullgraph: bool = False,
+                 backend: str | None = None, options: dict | None = None):
+        options = dict(options or {})
+        unknown = set(options) - set(_OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown compile option(s) {', '.join(sorted(unknown))}; known: "
+                             + "; ".join(f"{k}: {v}" for k, v in _OPTIONS.items()))
+        limit = options.get("recompile_limit", RECOMPILE_LIMIT)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"recompile_limit must be an int >= 0, got {limit!r}")
+        pipeline = options.get("pipeline", DEFAULT_PIPELINE)
+        parse_pipeline(pipeline)
+        self.options = {"limit": limit, "pipeline": pipeline,
+                        "backend": default_backend(backend), "fullgraph": fullgraph}
+        self._fn, self._module, self._fullgraph = fn, module, fullgraph
+        self._name = getattr(fn, "__qualname__", None) or type(fn).__name__
+        self.breaks: list[Break] = []
+        self._subs: dict[int, tuple[Any, Callable]] = {}  # callees compiled on their own
+        self._whole = self._plan = self._split = self._traced = None
+        self._version = -1
+        self._warned = False
+        self._how = "whole"
+        if inspect.isgeneratorfunction(fn) or inspect.iscoroutinefunction(fn) or \
+                inspect.isasyncgenfunction(fn):
+            self._python_only("a generator or async function runs as Python (its frames "
+                              "suspend, which no graph can)")
+            return
+        try:
+            if not isinstance(fn, types.FunctionType):
+                raise ScriptError(f"{type(fn).__name__} objects have no Python source")
+            source_of(fn)
+        except ScriptError as e:  # no source to read: trace it instead
+            if fullgraph:
+                raise
+            self._how = "trace"
+            self._traced = TracedFunction(fn, self._name, None, freeze=False, strict=False,
+                                          cache_size=limit + 1, pipeline=pipeline,
+                                          backend=self.options["backend"])
+            break_log.info("%s: %s; tracing it instead", self._name, e.reason)
+            return
+        common = {"freeze": False, "strict": False, "cache_size": limit + 1,
+                  "pipeline": pipeline, "backend": self.options["backend"]}
+        if module is not None:
+            self._whole = WholeModule(module, **common)
+        else:
+            self._whole = WholeFunction(fn, fn.__name__, None, **common)
+        self._whole._limit = limit
+
+    # --- calling --------------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        whole = self._whole
+        if whole is not None:
+            try:
+                return whole(*args, **kwargs)
+            except ScriptError as e:
+                return self._whole_failed(e, args, kwargs)
+            except RecompileLimit as e:
+                self.limit_reached(str(e))
+                self._whole, self._how = None, "python"
+                return self._python(*args, **kwargs)
+        how = self._how
+        if how == "split":
+            if self._plan.version != self._version:
+                self._regenerate()
+            if self._module is not None:
+                return self._split(self._module, *args, **kwargs)
+            return self._split(*args, **kwargs)
+        if how == "trace":
+            try:
+                return self._traced(*args, **kwargs)
+            except TraceError as e:
+                self._python_only(f"tracing failed: {str(e).splitlines()[0]}")
+                return self._python(*args, **kwargs)
+        return self._python(*args, **kwargs)
+
+    def _python(self, *args, **kwargs):
+        if self._module is not None:
+            return self._fn(self._module, *args, **kwargs)
+        return self._fn(*args, **kwargs)
+
+    def _python_only(self, reason: str) -> None:
+        self._how, self._whole = "python", None
+        code = getattr(self._fn, "__code__", None)
+        where = (code.co_filename, code.co_firstlineno) if code else ("<unknown>", 0)
+        self.record_break(Break(reason, where[0], where[1], 1, ""))
+
+    def _whole_failed(self, error: ScriptError, args, kwargs):
+        """The whole function cannot be one graph: split it at the construct (or, with
+        fullgraph=True, raise the error as tracejit.script does)."""
+        if self._fullgraph:
+            raise error
+        result, ran = None, False
+        if type(error) is not ScriptError:  # a user error scripting met: Python raises it
+            result, ran = self._python(*args, **kwargs), True
+        fn = self._fn
+        plan = self._plan = Plan(fn, self._make_region)
+        where = site_of(error, source_of(fn))
+        stmt = plan.statement_of(where[0]) if where else None
+        why = make_break(error, where, plan)
+        if stmt is not None:
+            plan.mark(stmt, why)
+            call = plan.call_at.get(where[1]) if where[1] is not None else None
+            if call is not None:
+                plan.calls.add(call)
+        else:  # nothing to blame in this function: each top-level statement on its own
+            for s in plan.tree.body:
+                plan.mark(s._tj_id, why)
+        self.record_break(why)
+        self._whole, self._how = None, "split"
+        if ran:
+            return result
+        return self(*args, **kwargs)
+
+    def _make_region(self, plan, run, tail, inputs, outputs, uid) -> Region:
+        return Region(self, plan, run, tail, inputs, outputs, uid)
+
+    def _regenerate(self) -> None:
+        self._split = self._plan.whole({"__tj_sub_impl": self.sub})
+        self._version = self._plan.version
+
+    # --- what regions report --------------------------------------------------------------------
+    def record_break(self, why: Break) -> None:
+        self.breaks.append(why)
+        break_log.info("graph break in %s at %s:%s:%s: %s%s", self._name, why.file, why.line,
+                       why.col, why.reason,
+                       f"\n    {why.source_line.strip()}" if why.source_line else "")
+
+    def limit_reached(self, message: str) -> None:
+        log.info("%s", message)
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"tracejit.compile: {message}; that part runs as Python from now on "
+                          "(raise the limit with options={'recompile_limit': N})",
+                          RuntimeWarning, stacklevel=4)
+
+    def sub(self, callee) -> Callable:
+        """The compiled form of a user function or module a Python statement calls, where
+        the break is inside it: it breaks there on its own and compiles the rest."""
+        key = id(getattr(callee, "__func__", callee))
+        entry = self._subs.get(key)
+        if entry is None:
+            compiled = None
+            if isinstance(callee, Module) and _is_user_module(callee):
+                compiled = CompiledFunction(unwrap_library(type(callee).forward), callee,
+                                            backend=self.options["backend"],
+                                            options=self._child_options())
+                key = id(callee)
+            elif inspect.ismethod(callee) and _is_user_function(callee.__func__):
+                compiled = CompiledFunction(callee.__func__, backend=self.options["backend"],
+                                            options=self._child_options())
+            elif isinstance(callee, types.FunctionType) and _is_user_function(callee):
+                compiled = CompiledFunction(callee, backend=self.options["backend"],
+                                            options=self._child_options())
+            if compiled is None:
+                return callee
+            entry = self._subs[key] = (callee, compiled)
+        compiled = entry[1]
+        if inspect.ismethod(callee):
+            owner = callee.__self__
+            return lambda *a, **k: compiled(owner, *a, **k)
+        return compiled
+
+    def _child_options(self) -> dict:
+        return {"recompile_limit": self.options["limit"], "pipeline": self.options["pipeline"]}
+
+    # --- inspection -----------------------------------------------------------------------------
+    def pieces(self) -> list:
+        """The compiled pieces: the whole-function capture, or each region's (run order)."""
+        if self._whole is not None:
+            return [self._whole]
+        if self._plan is not None:
+            return [r for r in self._plan.regions.values()]
+        return [self._traced] if self._traced is not None else []
+
+    def _savable(self):
+        if self._whole is not None and self._whole._cache:
+            return self._whole
+        if self.breaks:
+            listed = "\n".join(f"  {b}" for b in self.breaks)
+            raise TypeError(f"cannot save compiled {self._name}: its capture has graph "
+                            f"breaks, and a graph file holds one graph:\n{listed}\nsave "
+                            "tracejit.script(...) of code without them, or fix the breaks")
+        raise TypeError(f"cannot save compiled {self._name} before its first call (it "
+                        "captures lazily): call it once first")
+
+    def __repr__(self) -> str:
+        return f"CompiledFunction({self._name}: {self._how}, {len(self.breaks)} break(s))"
+
+
+class CompiledModule:
+    """An nn.Module compiled: calls run its forward compiled with graph breaks; everything else
+    (parameters, state_dict, train/eval, attributes, `.to(...)`) reaches the module, and a
+    method returning the module returns this wrapper."""
+
+    def __init__(self, module: Module, **kwargs):
+        object.__setattr__(self, "_module", module)
+        forward = unwrap_library(type(module).forward)
+        object.__setattr__(self, "_compiled", CompiledFunction(forward, module, **kwargs))
+
+    def __call__(self, *args, **kwargs):
+        return self._compiled(*args, **kwargs)
+
+    @property
+    def module(self) -> Module:
+        return self._module
+
+    @property
+    def breaks(self) -> list[Break]:
+        return self._compiled.breaks
+
+    def train(self, mode: bool = True) -> CompiledModule:
+        self._module.train(mode)
+        return self
+
+    def eval(self) -> CompiledModule:
+        return self.train(False)
+
+    def forward(self, *args, **kwargs) -> Any:
+        return self._compiled(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        attr = getattr(self._module, name)
+        if inspect.ismethod(attr) and attr.__self__ is self._module:
+            return _returning_wrapper(self, attr)
+        return attr
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._module, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._module, name)
+
+    def _savable(self):
+        return self._compiled._savable()
+
+    def __repr__(self) -> str:
+        return f"CompiledModule({self._module!r})"
+
+
+def compile(fn_or_module=None, *, fullgraph: bool = False, dynamic: bool | None = None,
+            backend: str | None = None, mode: str | None = None,
+            options: dict | None = None) -> Any:
+    """Compile a function or nn.Module, as torch.compile: `tracejit.compile(model)`,
+    `@tracejit.compile`, `@tracejit.compile(fullgraph=True)`.
+
+    Lazy: each signature is captured at its first call, from the source (with control flow),
+    or by tracing where no source exists. What cannot be captured runs as Python between
+    compiled regions (a graph break: see `tracejit.explain`); `fullgraph=True` raises the
+    ScriptError instead. `backend`: "llvm" (default, or $TRACEJIT_BACKEND) or "eager" (the
+    reference interpreter). `options`: {"recompile_limit": 8, "pipeline": "..."}. `dynamic`
+    and `mode` are accepted for torch.compile's signature: shapes are specialized (a new
+    shape recompiles, logged) and `mode` has no effect.
+    """
+    if dynamic:
+        raise NotImplementedError("tracejit.compile(dynamic=True): dynamic shapes are not "
+                                  "supported yet; each new shape compiles again (logged on "
+                                  "TRACEJIT_LOG=recompiles). Leave dynamic unset")
+    if fn_or_module is None:
+        return lambda f: compile(f, fullgraph=fullgraph, dynamic=dynamic, backend=backend,
+                                 mode=mode, options=options)
+    kwargs = {"fullgraph": fullgraph, "backend": backend, "options": options}
+    if isinstance(fn_or_module, (CompiledModule, CompiledFunction)):
+        return fn_or_module
+    if isinstance(fn_or_module, Module):
+        return CompiledModule(fn_or_module, **kwargs)
+    if callable(fn_or_module):
+        fn = unwrap_library(fn_or_module)
+        if inspect.ismethod(fn) and isinstance(fn.__self__, Module):
+            return CompiledModule(fn.__self__, **kwargs)
+        return CompiledFunction(fn, **kwargs)
+    raise TypeError(f"compile() takes a function or an nn.Module, got "
+                    f"{type(fn_or_module).__name__}")

@@ -1,0 +1,425 @@
+"""Regions: the compiled pieces of a function split by graph breaks (tracejit/breaks.py).
+
+A `Region` stands for a run of statements of one block. Called with the live values of the
+variables the run reads, it returns the variables it binds that later code reads (or, for the
+final run of the function body, what the function returns). The first call of each signature
+scripts the run (`RegionScript`, a ScriptedFunction over the run's statements: the same capture,
+guards and cache as `tracejit.script`). When scripting meets something it cannot capture, the
+statement holding it is marked to run as Python, the run is split again around it, and this
+call goes on through the new split: side effects happen once, in order, as in Python.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from tracejit import pytree
+from tracejit.breaks import UNBOUND, Break, Plan, position
+from tracejit.nn.module import Module
+from tracejit.script_mode import _dynamic_scalar, _Scalar
+from tracejit.script_source import _SOURCES, ScriptError, Source, Undefined, _Rescript
+from tracejit.scripting import Frame, ScriptedFunction, ScriptedModule
+from tracejit.tensor import Tensor
+
+log = logging.getLogger("tracejit.recompiles")
+break_log = logging.getLogger("tracejit.graph_breaks")
+guard_log = logging.getLogger("tracejit.guards")
+
+_NUMBER = "__tj_number"  # an output that is a Python number: (_NUMBER, type name, 0-d tensor)
+_INPUT = "__tj_input"  # an output that is the object passed as input k: (_INPUT, k)
+_PY_TYPES = {"int": int, "float": float, "bool": bool}
+
+
+class RecompileLimit(Exception):
+    """A compiled piece captured more often than its recompile limit allows."""
+
+
+class Counted:
+    """Recompile bookkeeping shared by regions and whole-function captures: each capture after
+    the first is a recompile, logged with the guard that failed; past the limit, RecompileLimit
+    (the owner runs the code as Python from then on)."""
+
+    _limit: int = 8
+    _recompiles: int = 0
+    _why: str = ""
+
+    def _stale(self, guard) -> None:
+        from tracejit.script_source import MISSING
+        from tracejit.scripting import _show
+        now = guard.read()
+        self._why = f"{guard.what} was {_show(guard.value)}, is " + (
+            "deleted" if now is MISSING else _show(now))
+        super()._stale(guard)
+
+    def _retrace(self, key, args, kwargs):
+        if self._cache or self._why:
+            self._recompiles += 1
+            why = self._why or self._changed(args, kwargs)
+            self._why = ""
+            if self._recompiles > self._limit:
+                raise RecompileLimit(f"{self._name} was recompiled {self._limit} times (the "
+                                     f"recompile limit; last: {why})")
+            log.info("recompiling %s: %s", self._name, why)
+        spec, result = super()._retrace(key, args, kwargs)
+        if guard_log.isEnabledFor(logging.INFO):
+            guard_log.info("%s: %s", self._name, "; ".join(describe_guards(self, spec)))
+        return spec, result
+
+    def _changed(self, args, kwargs) -> str:
+        """What differs between this call and the last capture: "`x.shape[0]` was 8, is 16"."""
+        last = self._last
+        try:
+            leaves, _, names = pytree.flatten(self._bind(args, kwargs))
+        except TypeError:
+            return "a new input signature"
+        if last is not None:
+            old = {v.name: v.type for v in last.graph.inputs}
+            for name, t in zip(names, leaves):
+                was = old.get(name)
+                if was is None:
+                    continue
+                now = t._type
+                if was.dtype != now.dtype:
+                    return f"`{name}.dtype` was {was.dtype}, is {now.dtype}"
+                if len(was.shape) != len(now.shape):
+                    return f"`{name}.dim()` was {len(was.shape)}, is {len(now.shape)}"
+                for k, (a, b) in enumerate(zip(was.shape, now.shape)):
+                    if a != b and a is not None:
+                        return f"`{name}.shape[{k}]` was {a}, is {b}"
+        flags = self._flags()
+        if flags and last is not None and self._mode() not in last.signature:
+            return f"the training flags changed ({self._mode().strip()})"
+        return f"a new input signature {self._describe(args, kwargs)}"
+
+    def _describe(self, args, kwargs) -> str:
+        try:
+            return super()._describe(args, kwargs)
+        except TypeError:
+            return "(new arguments)"
+
+
+def describe_guards(compiled, spec) -> list[str]:
+    """The guards of one capture as text: its input types, then the Python values it baked."""
+    out = [f"{v.name}: {v.type}" for v in spec.graph.inputs[:spec.n_user]]
+    if compiled._flags():
+        out.append(f"training flags {compiled._mode().strip()}")
+    from tracejit.scripting import _show
+    out += [f"{g.what} == {_show(g.value)}" if not g.identity else f"{g.what} is the same object"
+            for g in compiled._guards]
+    return out
+
+
+class WholeFunction(Counted, ScriptedFunction):
+    """A function captured whole (no break), with the recompile limit."""
+
+
+class WholeModule(Counted, ScriptedModule):
+    """A module's forward captured whole (no break), with the recompile limit."""
+
+
+def _static(value):
+    """An input as the graph's structure takes it: tensors, numbers, strings and containers of
+    them as they are; any other object (a module, a function, a config) by identity."""
+    if isinstance(value, Tensor) or value is None or type(value) in (int, float, bool, str):
+        return value
+    if type(value) in (tuple, list):
+        items = [_static(v) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return type(value)(items)
+    if type(value) is dict:
+        items = {k: _static(v) for k, v in value.items()}
+        if all(items[k] is value[k] for k in value):
+            return value
+        return items
+    if isinstance(value, (*pytree.STATIC_TYPES,)) or type(value).__name__ == "DType":
+        return value
+    return pytree.Static(value)
+
+
+def _dynamic(value):
+    """Python int and float inputs, also inside lists, tuples and dicts, as dynamic 0-d
+    tensor inputs (a new value does not recompile)."""
+    kind = type(value)
+    if kind in (int, float):
+        return _dynamic_scalar(value)
+    if kind in (tuple, list) and value and any(type(v) in (int, float, list, tuple, dict)
+                                               for v in value):
+        return kind(_dynamic(v) for v in value)
+    if kind is dict and any(type(v) in (int, float, list, tuple, dict) for v in value.values()):
+        return {k: _dynamic(v) for k, v in value.items()}
+    return value
+
+
+def _has_numbers(value) -> bool:
+    kind = type(value)
+    if kind in (int, float):
+        return True
+    if kind in (tuple, list):
+        return any(map(_has_numbers, value))
+    if kind is dict:
+        return any(map(_has_numbers, value.values()))
+    return False
+
+
+def _unstatic(value):
+    if type(value) is pytree.Static:
+        return value.value
+    if type(value) in (tuple, list) and any(type(v) in (pytree.Static, tuple, list, dict)
+                                            for v in value):
+        return type(value)(_unstatic(v) for v in value)
+    if type(value) is dict and any(type(v) in (pytree.Static, tuple, list, dict)
+                                   for v in value.values()):
+        return {k: _unstatic(v) for k, v in value.items()}
+    return value
+
+
+def _tag(value, given: dict, order: list):
+    """A value the run leaves for later code, as a graph can return it: a Python number the
+    code computed from number inputs (a 0-d tensor in the graph) is tagged to become a number
+    again; a list, dict or object the run was given is handed back as the caller's own (its
+    input position); another object no graph holds passes by identity; a variable not bound
+    is UNBOUND."""
+    if isinstance(value, _Scalar):
+        return (_NUMBER, getattr(value, "py_type", float).__name__, value)
+    if isinstance(value, Tensor):
+        return value
+    k = given.get(id(value))
+    if k is not None:
+        return (_INPUT, k)
+    if isinstance(value, Undefined):
+        return pytree.Static(UNBOUND)
+    if type(value) in (tuple, list):
+        return type(value)(_tag(v, given, order) for v in value)
+    if type(value) is dict:
+        return {k: _tag(v, given, order) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_tag(v, given, order) for v in value))
+    return _static(value)
+
+
+def _untag(value, args):
+    kind = type(value)
+    if kind is tuple:
+        head = value[0] if value and type(value[0]) is str else None
+        if head == _NUMBER and len(value) == 3:
+            return _PY_TYPES[value[1]](value[2].item())
+        if head == _INPUT and len(value) == 2:
+            return args[value[1]]
+        return tuple(_untag(v, args) for v in value)
+    if kind is pytree.Static:
+        return value.value
+    if kind is list:
+        return [_untag(v, args) for v in value]
+    if kind is dict:
+        return {k: _untag(v, args) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return kind(*(_untag(v, args) for v in value))
+    return value
+
+
+class RegionScript(Counted, ScriptedFunction):
+    """The run of a Region as a scripted function of its inputs. Modules among the inputs
+    (`self`) give their parameters and buffers as graph inputs and their training flags to
+    the key, as a scripted module's do."""
+
+    def __init__(self, region: Region, fn, **options):
+        super().__init__(fn, region.name, None, **options)
+        self._region = region
+        self._modules: list[tuple[str, Module]] = []
+
+    def _bind(self, args, kwargs) -> dict:
+        bound = {n: _static(v) for n, v in zip(self._region.inputs, args) if v is not UNBOUND}
+        if self._static_scalars:
+            return bound
+        return {k: _dynamic(v) for k, v in bound.items()}
+
+    def _trace_with(self, args, kwargs, abstract: bool):
+        """As a scripted function's, with Python numbers inside lists and dicts dynamic too:
+        where one is needed as a Python value, script again with every number static."""
+        try:
+            return self._script(args, kwargs, abstract)
+        except ScriptError as e:
+            if not e.escape or self._static_scalars or not _has_numbers(args):
+                raise
+        log.info("%s: a Python number input is needed as a Python value; scripting again "
+                 "with numbers static (part of the cache key)", self._name)
+        self._static_scalars = True
+        self._cache.clear()
+        self._fast.clear()
+        raise _Rescript()
+
+    def _key(self, args, kwargs):
+        self._modules = [(n, v) for n, v in zip(self._region.inputs, args)
+                         if isinstance(v, Module)]
+        return super()._key(args, kwargs)
+
+    def _state(self):
+        names, tensors, seen = [], [], set()
+        for prefix, module in self._modules:
+            for name, t in [*module.named_parameters(), *module.named_buffers()]:
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    names.append(f"{prefix}.{name}")
+                    tensors.append(t)
+        return tuple(names), tensors
+
+    def _flags(self) -> tuple:
+        return tuple(m.training for _, module in self._modules for m in module.modules())
+
+    def _mode(self) -> str:
+        flags = self._flags()
+        if not flags:
+            return ""
+        return " [train]" if all(flags) else " [eval]" if not any(flags) else " [mixed]"
+
+    def _run(self, scripter, arguments: dict):
+        region = self._region
+        scripter.python_writes_break = True
+        env = {k: _unstatic(v) for k, v in arguments.items()}
+        # containers and objects the run hands back unchanged are the caller's own
+        given = {id(v): k for k, v in enumerate(env.values())
+                 if v is not None and not isinstance(v, Tensor)
+                 and type(v) not in (int, float, bool, str)}
+        order = list(env)
+        frame = Frame(self._fn, region.source, env)
+        value = scripter.run_frame(frame, region.source.tree, self._name)
+        if region.tail:
+            return _tag(value, given, order)
+        return tuple(_tag(frame.env.get(n, UNBOUND), given, order) for n in region.outputs)
+
+
+class Region:
+    """A run of statements compiled as one graph per signature (see the module docstring)."""
+
+    def __init__(self, owner, plan: Plan, run: list[ast.stmt], tail: bool, inputs: list[str],
+                 outputs: list[str], uid: int):
+        self.owner, self.plan, self.run, self.tail = owner, plan, run, tail
+        self.inputs, self.outputs, self.uid = inputs, outputs, uid
+        first, last = run[0], run[-1]
+        self.lines = (first.lineno, last.end_lineno or last.lineno)
+        self.name = f"{plan.fn.__qualname__}[{self.lines[0]}-{self.lines[1]}]" \
+            if self.lines[0] != self.lines[1] else f"{plan.fn.__qualname__}[{self.lines[0]}]"
+        self.replacement: Callable | None = None  # the run split again, or as Python
+        self.script = self._make_script()
+
+    def _make_script(self) -> RegionScript:
+        import copy
+        plan = self.plan
+        body = copy.deepcopy(self.run)
+        params = ast.arguments(posonlyargs=[], args=[ast.arg(n) for n in self.inputs],
+                               vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                               defaults=[])
+        env = {"__tj_sub_impl": self.owner.sub}
+        fn = plan.function(plan.fn.__name__, params, body, env)
+        tree = ast.FunctionDef(name=self.name, args=params, body=body, decorator_list=[],
+                               returns=None, **({"type_params": []} if "type_params" in
+                                                ast.FunctionDef._fields else {}))
+        ast.copy_location(tree, self.run[0])
+        self.source = Source(plan.file, tree, 0, 0)
+        _SOURCES[fn.__code__] = self.source
+        options = self.owner.options
+        script = RegionScript(self, fn, freeze=False, strict=False,
+                              cache_size=options["limit"] + 1, pipeline=options["pipeline"],
+                              backend=options["backend"])
+        script._limit = options["limit"]
+        return script
+
+    def __call__(self, *args):
+        replacement = self.replacement
+        if replacement is not None:
+            return replacement(*args)
+        try:
+            out = self.script(*args)
+        except ScriptError as e:
+            return self._broke(e, args)
+        except RecompileLimit as e:
+            self.owner.limit_reached(str(e))
+            self.replacement = self._python()
+            return self.replacement(*args)
+        return _untag(out, [a for a in args if a is not UNBOUND])
+
+    # --- breaks ---------------------------------------------------------------------------------
+    def _python(self) -> Callable:
+        env = {"__tj_sub_impl": self.owner.sub}
+        return self.plan.run_function(self.run, self.tail, self.inputs, self.outputs, env,
+                                      python=True)
+
+    def _broke(self, error: ScriptError, args):
+        """Scripting met what it cannot capture: mark the statement holding it as Python,
+        split the run around it, and run this call through the split."""
+        plan = self.plan
+        result, ran = None, False
+        if type(error) is not ScriptError:  # a user error scripting met: Python raises it
+            result, ran = self._python()(*args), True
+        where = site_of(error, self.source)
+        stmt = plan.statement_of(where[0]) if where else None
+        ids = {s._tj_id for s in _walk_stmts(self.run)}
+        why = make_break(error, where, plan)
+        if stmt is not None and stmt in ids and plan.mark(stmt, why):
+            call = plan.call_at.get(where[1]) if where[1] is not None else None
+            if call is not None:
+                plan.calls.add(call)
+            self.owner.record_break(why)
+        else:  # no statement to blame: every statement of the run as Python
+            for s in self.run:
+                plan.mark(s._tj_id, why)
+            self.owner.record_break(why)
+        env = {"__tj_sub_impl": self.owner.sub}
+        self.replacement = plan.run_function(self.run, self.tail, self.inputs, self.outputs,
+                                             env, python=False)
+        return result if ran else self.replacement(*args)
+
+
+def _walk_stmts(stmts):
+    for s in stmts:
+        yield s
+        for node in ast.walk(s):
+            if isinstance(node, ast.stmt) and node is not s:
+                yield node
+
+
+def site_of(error: ScriptError, source: Source) -> tuple | None:
+    """(position key of the node to blame in the function's own code, id of the call node
+    there when the break is inside a callee, or None)."""
+    calls = getattr(error, "calls", None)
+    if calls:
+        where, node = calls[-1]
+        key = position(node, where.line0, where.col0)
+        return key, key
+    node = error.node
+    if node is None or not hasattr(node, "lineno"):
+        return None
+    return position(node, source.line0, source.col0), None
+
+
+def make_break(error: ScriptError, where: tuple | None, plan: Plan) -> Break:
+    """The Break record of a script error: its reason, place and user call stack."""
+    import linecache
+    reason = error.reason.split("\n")[0]
+    stack = []
+    for source, node in reversed(getattr(error, "calls", ()) or ()):
+        loc = source.loc(node)
+        stack.append(f"{loc.file}:{loc.line}:{loc.col}")
+    if where is not None:
+        _, line, col0, _, _ = where[0]
+        col = col0 + 1
+    else:
+        line, col = plan.tree.lineno, plan.tree.col_offset + 1
+    text = linecache.getline(plan.file, line).rstrip("\n")
+    if error.where:  # the innermost place (inside a callee when the break is there)
+        stack.append(error.where.rstrip(": ").removesuffix(": error"))
+    return Break(reason, plan.file, line, col, text, stack, error.hint)
+
+
+def warn_limit(message: str) -> None:
+    warnings.warn(f"tracejit.compile: {message}; running it as Python from now on (raise the "
+                  "limit with options={'recompile_limit': N})", RuntimeWarning, stacklevel=4)
+
+
+def module_inputs(values: Any) -> bool:
+    return any(isinstance(v, Module) for v in values)
