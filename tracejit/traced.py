@@ -34,6 +34,7 @@ from tracejit.runtime.eager import interpret
 from tracejit.runtime.executor import Plan
 from tracejit.runtime.graph_cache import optimize
 from tracejit.tensor import Tensor
+from tracejit.trace_guards import Guards, ModuleLayout, collect, show
 from tracejit.tracer import (
     SIZE_GUARD,
     NeedsValues,
@@ -115,11 +116,7 @@ class Specialization:
     def run(self, leaves: Sequence[Tensor], state: list[Tensor]) -> Any:
         inputs = [*leaves, *state] if state else leaves
         if self.simple:
-            arrays = self.runner([t._data for t in inputs], random.default_generator())
-            if self.single:
-                return Tensor._wrap(_c_order(arrays[0]))
-            return pytree.unflatten(self.out_structure,
-                                    [Tensor._wrap(_c_order(a)) for a in arrays])
+            return self.run_simple([t._data for t in inputs])
         self._check_overlap(inputs)
         arrays = self.runner([t._data for t in inputs], random.default_generator())
         n_out = len(arrays) - len(self.mutated)
@@ -140,6 +137,13 @@ class Specialization:
                     data = evaluate(op, [data], attrs, result)
                 outs[j] = Tensor._wrap(data)
         return pytree.unflatten(self.out_structure, outs)
+
+    def run_simple(self, arrays: list[np.ndarray]) -> Any:
+        """The result of a `simple` specialization on its inputs' arrays."""
+        arrays = self.runner(arrays, random.default_generator())
+        if self.single:
+            return Tensor._wrap(_c_order(arrays[0]))
+        return pytree.unflatten(self.out_structure, [Tensor._wrap(_c_order(a)) for a in arrays])
 
     def _new_tensors(self, inputs: list[Tensor], arrays: list) -> list[Tensor | None]:
         """The outputs that are new tensors in the user's program (None for the others): each
@@ -196,6 +200,7 @@ def _kernel_error(error: Exception) -> RuntimeError:
 BACKENDS = ("llvm", "eager")
 ABSTRACT = object()  # what an abstract trace "returns": nothing was computed
 _SIGNATURE = operator.attrgetter("_data.dtype", "_data.shape")  # a Tensor's fast-path key
+_ARRAY_SIGNATURE = operator.attrgetter("dtype", "shape")
 
 
 def _runner(graph: Graph, backend: str) -> Callable:
@@ -277,6 +282,12 @@ class _Traced:
         # arguments are exactly their Tensors (checked on the slow path before an entry is made)
         self._fast: dict[tuple, Specialization] = {}
         self._last: Specialization | None = None
+        # the Python values the cached traces baked in (trace_guards.py); None: none
+        self._baked: Guards | None = None
+        # modules: the state layout the calls read, and (dtype, shape) of each state tensor
+        # that the `_fast` entries were made for
+        self._layout: ModuleLayout | None = None
+        self._fast_state: list | None = None
         try:
             self._signature = inspect.signature(fn)
         except (TypeError, ValueError):  # builtins without a signature
@@ -284,7 +295,11 @@ class _Traced:
 
     # --- calling --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not kwargs and self._fast:  # the fast path: Tensors only, by position (no modules)
+        if self._baked is not None:
+            changed = self._baked.changed()
+            if changed is not None:
+                self._forget(*changed)
+        if not kwargs and self._fast:  # the fast path: Tensors only, by position
             try:
                 spec = self._fast.get((_SIGNATURE(args[0]),) if len(args) == 1 else
                                       tuple(map(_SIGNATURE, args)))
@@ -292,6 +307,8 @@ class _Traced:
                 spec = None
             if spec is not None and (len(args) == 1 or len(set(map(id, args))) == len(args)) \
                     and not isinstance(current_mode(), TraceMode):
+                if self._module is not None:
+                    return self._call_module(spec, args, kwargs)
                 self._last = spec
                 try:
                     return spec.call(args)
@@ -302,6 +319,10 @@ class _Traced:
                         raise runtime_error(e) from None
                     _, leaves, state = self._key(args, kwargs)  # a size guard failed
                     return self._resize(spec, args, kwargs, leaves, state, str(e))
+        return self._full_call(args, kwargs)
+
+    def _full_call(self, args: tuple, kwargs: dict):
+        """A call that took no fast path: the cache key, a trace where it is new."""
         if isinstance(current_mode(), TraceMode):  # called from code being traced: inline it
             return self._fn(*args, **kwargs)
         key, leaves, state = self._key(args, kwargs)
@@ -315,9 +336,9 @@ class _Traced:
             spec = self._last
         self._cache.move_to_end(key)
         self._last = spec
-        if not kwargs and self._module is None and len(leaves) == len(args) and all(
+        if not kwargs and len(leaves) == len(args) and all(
                 a is t for a, t in zip(args, leaves)) and len(set(map(id, args))) == len(args) \
-                and not spec.writes:
+                and not spec.writes and self._fast_state_for(key, state):
             self._fast[tuple(map(_SIGNATURE, args))] = spec
         try:
             return self._run_spec(spec, leaves, state)
@@ -327,6 +348,50 @@ class _Traced:
             if SIZE_GUARD not in str(e):
                 raise runtime_error(e) from None
             return self._resize(spec, args, kwargs, leaves, state, str(e))
+
+    def _call_module(self, spec: Specialization, args: tuple, kwargs: dict):
+        """The fast path of a module: `spec` runs on the state of the cached layout while
+        that layout is current, no argument is a state tensor and each state tensor has the
+        dtype and shape the fast entries were made for; else the full call."""
+        layout = self._layout
+        if layout is None or not layout.current() or not layout.ids.isdisjoint(map(id, args)):
+            return self._full_call(args, kwargs)
+        arrays = [t._data for t in layout.state]
+        if list(map(_ARRAY_SIGNATURE, arrays)) != self._fast_state:
+            return self._full_call(args, kwargs)
+        self._last = spec
+        try:
+            if spec.simple and not self._freeze:
+                return spec.run_simple([*[a._data for a in args], *arrays])
+            return self._run_spec(spec, args, layout.state)
+        except (ValueError, ArithmeticError) as e:
+            raise _kernel_error(e) from None
+        except AssertionError as e:
+            if SIZE_GUARD not in str(e):
+                raise runtime_error(e) from None
+            return self._resize(spec, args, kwargs, list(args), layout.state, str(e))
+
+    def _fast_state_for(self, key, state: list[Tensor]) -> bool:
+        """Whether a fast entry may be made for this call's `key` (functions: always). A
+        module's entries hold for one dtype and shape per state tensor, no argument being
+        one: the first entry for other state types drops the others."""
+        if self._module is None:
+            return True
+        if key[-1] != tuple(range(len(key[-1]))):  # an argument is a state tensor
+            return False
+        types = list(map(_SIGNATURE, state))
+        if types != self._fast_state:
+            self._fast.clear()
+            self._fast_state = types
+        return True
+
+    def _forget(self, what: str, was, now) -> None:
+        """A Python value the cached traces baked in changed: drop them all, so this call
+        traces again."""
+        log.info("retracing %s: `%s` was %s, is %s", self._name, what, show(was), show(now))
+        self._cache.clear()
+        self._fast.clear()
+        self._baked = None
 
     def _run_spec(self, spec: Specialization, leaves: list[Tensor], state: list[Tensor]):
         result = spec.run(leaves, [] if self._freeze else state)
@@ -467,6 +532,8 @@ class _Traced:
                                 tracer.aliases)
         spec.writes = writes
         spec.sized = list(tracer.sized.values())
+        # the Python values this run read, as they are now that it ran (checked per call)
+        self._baked = collect(self._fn, self._module)
         return spec, ABSTRACT if abstract else result
 
     def _specialize(self, graph: Graph, structure, out_structure, leaves: list[Tensor],
@@ -540,11 +607,27 @@ class TracedModule(_Traced):
         self._signature = _signature_of(module.forward)
 
     def _state(self):
-        named = [*self._module.named_parameters(), *self._module.named_buffers()]
-        return tuple(n for n, _ in named), [t for _, t in named]
+        layout = self._layout_now()
+        return layout.names, layout.state
 
     def _flags(self) -> tuple:
-        return tuple(m.training for m in self._module.modules())
+        return self._layout_now().flags
+
+    def _layout_now(self) -> ModuleLayout:
+        """The module's parameters, buffers and training flags, walked again only when a
+        parameter, buffer or submodule was added, removed or replaced or a flag changed (the
+        fast entries are dropped when the names or flags differ)."""
+        layout = self._layout
+        if layout is None or not layout.current():
+            new = ModuleLayout(self._module)
+            if layout is None or (layout.names, layout.flags) != (new.names, new.flags):
+                self._fast.clear()
+            self._layout = layout = new
+            baked = self._baked
+            changed = baked.submodules_changed(self._module) if baked is not None else None
+            if changed is not None:  # a submodule replaced: the traced code may differ
+                self._forget(*changed)
+        return layout
 
     def _assigned(self, tracer, state):
         """Attributes (`self.last_loss = loss`) and replaced buffers (`self.buf = new`) that
