@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 
 from tracejit.script_source import Source, source_of
 
+# per function code object: the statements found to break, by position, and the calls whose
+# callee compiles on its own (shared by every Plan of that code)
+KNOWN: dict[types.CodeType, dict] = {}
 UNBOUND = type("Unbound", (), {"__repr__": lambda self: "<unbound>", "__slots__": ()})()
 RETURN_VALUE = "__tj_rv"  # a non-trivial `return e` inside a block is `__tj_rv = e; return __tj_rv`
 
@@ -42,7 +45,7 @@ _TRY_STAR = (ast.TryStar,) if hasattr(ast, "TryStar") else ()
 _SPLIT = (ast.If, ast.For, ast.While, ast.With, ast.Try, *_TRY_STAR)  # bodies split when Python
 
 
-@dataclass
+@dataclass(eq=False)
 class Break:
     """One statement that runs as Python because it could not be captured."""
 
@@ -217,6 +220,14 @@ class Plan:
         self.regions: dict[tuple, object] = {}  # (statement ids, tail) -> Region
         self._make_region = make_region
         self._uids = itertools.count()
+        # breaks found before in this code (another instance of the module, an earlier
+        # compile): marked from the start, so each is found once per process
+        self.known = KNOWN.setdefault(fn.__code__, {"marks": {}, "calls": set()})
+        positions = {position(self.nodes[s]): s for s in self.parent}
+        for key, why in self.known["marks"].items():
+            if key in positions:
+                self.marks[positions[key]] = why
+        self.calls.update(self.call_at[k] for k in self.known["calls"] if k in self.call_at)
 
     def _index(self, stmts: list[ast.stmt], parent: int | None) -> None:
         for stmt in stmts:
@@ -234,11 +245,26 @@ class Plan:
     def statement_of(self, key: tuple) -> int | None:
         return self.stmt_at.get(key)
 
+    def blame(self, where: tuple | None, why: Break, run: list[ast.stmt]) -> bool:
+        """Mark the statement of `run` (or nested in it) at `where` (site_of's pair) as
+        Python, and the call there as compiled on its own; with no such statement, every
+        statement of `run`. False if nothing new was marked (the break was known)."""
+        stmt = self.statement_of(where[0]) if where else None
+        inside = {s._tj_id for top in run for s in ast.walk(top) if isinstance(s, ast.stmt)}
+        if stmt is not None and stmt in inside:
+            call = self.call_at.get(where[1]) if where[1] is not None else None
+            if call is not None:
+                self.calls.add(call)
+                self.known["calls"].add(where[1])
+            return self.mark(stmt, why)
+        return any([self.mark(s._tj_id, why) for s in run])
+
     def mark(self, stmt_id: int, why: Break | None) -> bool:
         """Run statement `stmt_id` as Python from now on; False if it already was."""
         if stmt_id in self.marks:
             return False
         self.marks[stmt_id] = why
+        self.known["marks"][position(self.nodes[stmt_id])] = why
         self.version += 1
         return True
 

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from tracejit.breaks import Break, Plan
+from tracejit.breaks import KNOWN, Break, Plan
 from tracejit.nn.module import Module
 from tracejit.passes import DEFAULT_PIPELINE, parse_pipeline
 from tracejit.regions import (
@@ -110,6 +110,11 @@ class CompiledFunction:
             return
         common = {"freeze": False, "strict": False, "cache_size": limit + 1,
                   "pipeline": pipeline, "backend": self.options["backend"]}
+        known = KNOWN.get(getattr(fn, "__code__", None))
+        if known and known["marks"] and not fullgraph:  # it breaks: split from the start
+            self._how = "split"
+            self._new_plan()
+            return
         if module is not None:
             self._whole = WholeModule(module, **common)
         else:
@@ -127,6 +132,9 @@ class CompiledFunction:
             except RecompileLimit as e:
                 self.limit_reached(str(e))
                 self._whole, self._how = None, "python"
+                return self._python(*args, **kwargs)
+            except Exception:
+                # the user's own exception (nothing was written back), or gives the result
                 return self._python(*args, **kwargs)
         how = self._how
         if how == "split":
@@ -163,23 +171,23 @@ class CompiledFunction:
         if type(error) is not ScriptError:  # a user error scripting met: Python raises it
             result, ran = self._python(*args, **kwargs), True
         fn = self._fn
-        plan = self._plan = Plan(fn, self._make_region)
+        plan = self._new_plan()
         where = site_of(error, source_of(fn))
-        stmt = plan.statement_of(where[0]) if where else None
         why = make_break(error, where, plan)
-        if stmt is not None:
-            plan.mark(stmt, why)
-            call = plan.call_at.get(where[1]) if where[1] is not None else None
-            if call is not None:
-                plan.calls.add(call)
-        else:  # nothing to blame in this function: each top-level statement on its own
-            for s in plan.tree.body:
-                plan.mark(s._tj_id, why)
-        self.record_break(why)
+        if not plan.blame(where, why, plan.tree.body):
+            why = None
+        if why is not None:
+            self.record_break(why)
         self._whole, self._how = None, "split"
         if ran:
             return result
         return self(*args, **kwargs)
+
+    def _new_plan(self) -> Plan:
+        plan = self._plan = Plan(self._fn, self._make_region)
+        for why in dict.fromkeys(w for w in plan.marks.values() if w is not None):
+            self.record_break(why)  # known from an earlier compile of this code
+        return plan
 
     def _make_region(self, plan, run, tail, inputs, outputs, uid) -> Region:
         return Region(self, plan, run, tail, inputs, outputs, uid)

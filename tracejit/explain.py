@@ -103,7 +103,10 @@ def explain(fn, *args, **kwargs) -> ExplainReport:
     graphs: list[GraphReport] = []
     breaks: list[Break] = []
     _collect(inner, graphs, breaks)
-    return ExplainReport(graphs, breaks, result)
+    seen: dict[tuple, Break] = {}  # one statement breaking in two instances is one break
+    for b in breaks:
+        seen.setdefault((b.file, b.line, b.col, b.reason), b)
+    return ExplainReport(graphs, list(seen.values()), result)
 
 
 def _collect(compiled, graphs: list, breaks: list) -> None:

@@ -69,6 +69,8 @@ def save(obj, f, pickle_module=None, pickle_protocol=None,
     from tracejit.nn.module import Module
     from tracejit.traced import _Traced
 
+    if hasattr(obj, "_savable"):  # tracejit.compile's: its one graph, or why it has none
+        obj = obj._savable()
     if isinstance(obj, _Traced):
         return _save_graphs(obj, f)
     if isinstance(obj, Module):

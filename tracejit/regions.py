@@ -113,12 +113,118 @@ def describe_guards(compiled, spec) -> list[str]:
     return out
 
 
-class WholeFunction(Counted, ScriptedFunction):
+class ObjectArgs:
+    """Arguments of any Python type, as tracejit.compile takes them: tensors and numbers (also
+    inside lists and dicts) are graph inputs; modules among them give their parameters and
+    buffers as graph inputs and their training flags to the key; other objects are part of
+    the key by identity. Results are untagged (see `_tag`)."""
+
+    _modules: list = []
+    _tagged = False  # whether a capture's results carry tags to undo on each call
+
+    def _arguments(self, args, kwargs) -> dict:
+        return super()._bind(args, kwargs)
+
+    def _bind(self, args, kwargs) -> dict:
+        bound = {n: _static(v) for n, v in self._arguments(args, kwargs).items()
+                 if v is not UNBOUND}
+        if self._static_scalars:
+            return bound
+        return {k: _dynamic(v) for k, v in bound.items()}
+
+    def _trace_with(self, args, kwargs, abstract: bool):
+        """As a scripted function's, with Python numbers inside lists and dicts dynamic too:
+        where one is needed as a Python value, script again with every number static."""
+        try:
+            return self._script(args, kwargs, abstract)
+        except ScriptError as e:
+            if not e.escape or self._static_scalars or not _has_numbers(args):
+                raise
+        log.info("%s: a Python number input is needed as a Python value; scripting again "
+                 "with numbers static (part of the cache key)", self._name)
+        self._static_scalars = True
+        self._cache.clear()
+        self._fast.clear()
+        raise _Rescript()
+
+    def _key(self, args, kwargs):
+        self._modules = [(n, v) for n, v in self._arguments(args, kwargs).items()
+                         if isinstance(v, Module) and v is not self._module]
+        return super()._key(args, kwargs)
+
+    def _state(self):
+        names, tensors = super()._state()
+        if not self._modules:
+            return names, tensors
+        names, seen = list(names), set(map(id, tensors))
+        tensors = list(tensors)
+        for prefix, module in self._modules:
+            for name, t in [*module.named_parameters(), *module.named_buffers()]:
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    names.append(f"{prefix}.{name}")
+                    tensors.append(t)
+        return tuple(names), tensors
+
+    def _flags(self) -> tuple:
+        own = super()._flags()
+        return own + tuple(m.training for _, module in self._modules for m in module.modules())
+
+    def _mode(self) -> str:
+        if self._module is not None and not self._modules:
+            return super()._mode()
+        flags = self._flags()
+        if not flags:
+            return ""
+        return " [train]" if all(flags) else " [eval]" if not any(flags) else " [mixed]"
+
+    def _results(self, value, arguments: dict):
+        """The captured code's result, tagged for the graph (see `_tag`)."""
+        given = {id(v): k for k, v in enumerate(arguments.values())
+                 if v is not None and not isinstance(v, Tensor)
+                 and type(v) not in (int, float, bool, str)}
+        tagged = _tag(value, given, list(arguments))
+        if not _plain(tagged):
+            self._tagged = True
+        return tagged
+
+
+def _plain(value) -> bool:
+    """Whether a tagged result is what it was (nothing for `_untag` to do)."""
+    kind = type(value)
+    if kind in (tuple, list):
+        return all(map(_plain, value)) and not (value and type(value[0]) is str
+                                                 and value[0] in (_NUMBER, _INPUT))
+    if kind is dict:
+        return all(map(_plain, value.values()))
+    return kind is not pytree.Static
+
+
+class _Whole(ObjectArgs):
+    def __call__(self, *args, **kwargs):
+        out = super().__call__(*args, **kwargs)
+        if self._tagged:
+            given = [v for v in self._arguments(args, kwargs).values() if v is not UNBOUND]
+            return _untag(out, given)
+        return out
+
+
+class WholeFunction(_Whole, Counted, ScriptedFunction):
     """A function captured whole (no break), with the recompile limit."""
 
+    def _run(self, scripter, arguments: dict):
+        scripter.compile_mode = True  # Python side effects are breaks, not baked in once
+        env = {k: _unstatic(v) for k, v in arguments.items()}
+        return self._results(scripter.call_function(self._fn, (), env), env)
 
-class WholeModule(Counted, ScriptedModule):
+
+class WholeModule(_Whole, Counted, ScriptedModule):
     """A module's forward captured whole (no break), with the recompile limit."""
+
+    def _run(self, scripter, arguments: dict):
+        scripter.compile_mode = True
+        env = {k: _unstatic(v) for k, v in arguments.items()}
+        return self._results(super()._run(scripter, env), env)
 
 
 def _static(value):
@@ -222,75 +328,25 @@ def _untag(value, args):
     return value
 
 
-class RegionScript(Counted, ScriptedFunction):
-    """The run of a Region as a scripted function of its inputs. Modules among the inputs
-    (`self`) give their parameters and buffers as graph inputs and their training flags to
-    the key, as a scripted module's do."""
+class RegionScript(ObjectArgs, Counted, ScriptedFunction):
+    """The run of a Region as a scripted function of its inputs."""
 
     def __init__(self, region: Region, fn, **options):
         super().__init__(fn, region.name, None, **options)
         self._region = region
-        self._modules: list[tuple[str, Module]] = []
 
-    def _bind(self, args, kwargs) -> dict:
-        bound = {n: _static(v) for n, v in zip(self._region.inputs, args) if v is not UNBOUND}
-        if self._static_scalars:
-            return bound
-        return {k: _dynamic(v) for k, v in bound.items()}
-
-    def _trace_with(self, args, kwargs, abstract: bool):
-        """As a scripted function's, with Python numbers inside lists and dicts dynamic too:
-        where one is needed as a Python value, script again with every number static."""
-        try:
-            return self._script(args, kwargs, abstract)
-        except ScriptError as e:
-            if not e.escape or self._static_scalars or not _has_numbers(args):
-                raise
-        log.info("%s: a Python number input is needed as a Python value; scripting again "
-                 "with numbers static (part of the cache key)", self._name)
-        self._static_scalars = True
-        self._cache.clear()
-        self._fast.clear()
-        raise _Rescript()
-
-    def _key(self, args, kwargs):
-        self._modules = [(n, v) for n, v in zip(self._region.inputs, args)
-                         if isinstance(v, Module)]
-        return super()._key(args, kwargs)
-
-    def _state(self):
-        names, tensors, seen = [], [], set()
-        for prefix, module in self._modules:
-            for name, t in [*module.named_parameters(), *module.named_buffers()]:
-                if id(t) not in seen:
-                    seen.add(id(t))
-                    names.append(f"{prefix}.{name}")
-                    tensors.append(t)
-        return tuple(names), tensors
-
-    def _flags(self) -> tuple:
-        return tuple(m.training for _, module in self._modules for m in module.modules())
-
-    def _mode(self) -> str:
-        flags = self._flags()
-        if not flags:
-            return ""
-        return " [train]" if all(flags) else " [eval]" if not any(flags) else " [mixed]"
+    def _arguments(self, args, kwargs) -> dict:
+        return dict(zip(self._region.inputs, args))
 
     def _run(self, scripter, arguments: dict):
         region = self._region
-        scripter.python_writes_break = True
+        scripter.compile_mode = True
         env = {k: _unstatic(v) for k, v in arguments.items()}
-        # containers and objects the run hands back unchanged are the caller's own
-        given = {id(v): k for k, v in enumerate(env.values())
-                 if v is not None and not isinstance(v, Tensor)
-                 and type(v) not in (int, float, bool, str)}
-        order = list(env)
-        frame = Frame(self._fn, region.source, env)
+        frame = Frame(self._fn, region.source, dict(env))
         value = scripter.run_frame(frame, region.source.tree, self._name)
-        if region.tail:
-            return _tag(value, given, order)
-        return tuple(_tag(frame.env.get(n, UNBOUND), given, order) for n in region.outputs)
+        if not region.tail:
+            value = tuple(frame.env.get(n, UNBOUND) for n in region.outputs)
+        return self._results(value, env)
 
 
 class Region:
@@ -341,13 +397,22 @@ class Region:
             self.owner.limit_reached(str(e))
             self.replacement = self._python()
             return self.replacement(*args)
+        except Exception:
+            # Python raises the user's own exception from the user's line (the graph wrote
+            # nothing back), or, where it does not fail, its result is this call's
+            return self._python()(*args)
         return _untag(out, [a for a in args if a is not UNBOUND])
 
     # --- breaks ---------------------------------------------------------------------------------
+    _twin: Callable | None = None
+
     def _python(self) -> Callable:
-        env = {"__tj_sub_impl": self.owner.sub}
-        return self.plan.run_function(self.run, self.tail, self.inputs, self.outputs, env,
-                                      python=True)
+        """The run as plain Python (its statements as the user wrote them)."""
+        if self._twin is None:
+            env = {"__tj_sub_impl": self.owner.sub}
+            self._twin = self.plan.run_function(self.run, self.tail, self.inputs,
+                                                self.outputs, env, python=True)
+        return self._twin
 
     def _broke(self, error: ScriptError, args):
         """Scripting met what it cannot capture: mark the statement holding it as Python,
@@ -357,30 +422,15 @@ class Region:
         if type(error) is not ScriptError:  # a user error scripting met: Python raises it
             result, ran = self._python()(*args), True
         where = site_of(error, self.source)
-        stmt = plan.statement_of(where[0]) if where else None
-        ids = {s._tj_id for s in _walk_stmts(self.run)}
         why = make_break(error, where, plan)
-        if stmt is not None and stmt in ids and plan.mark(stmt, why):
-            call = plan.call_at.get(where[1]) if where[1] is not None else None
-            if call is not None:
-                plan.calls.add(call)
+        if plan.blame(where, why, self.run):
             self.owner.record_break(why)
-        else:  # no statement to blame: every statement of the run as Python
-            for s in self.run:
-                plan.mark(s._tj_id, why)
-            self.owner.record_break(why)
-        env = {"__tj_sub_impl": self.owner.sub}
-        self.replacement = plan.run_function(self.run, self.tail, self.inputs, self.outputs,
-                                             env, python=False)
+            env = {"__tj_sub_impl": self.owner.sub}
+            self.replacement = plan.run_function(self.run, self.tail, self.inputs,
+                                                 self.outputs, env, python=False)
+        else:  # nothing new to split at (a known break met again): the run as Python
+            self.replacement = self._python()
         return result if ran else self.replacement(*args)
-
-
-def _walk_stmts(stmts):
-    for s in stmts:
-        yield s
-        for node in ast.walk(s):
-            if isinstance(node, ast.stmt) and node is not s:
-                yield node
 
 
 def site_of(error: ScriptError, source: Source) -> tuple | None:

@@ -170,6 +170,8 @@ class Expressions:
 
     def e_FormattedValue(self, node, f) -> Any:
         value = self.expr(node.value, f)
+        if isinstance(value, Tensor):  # its text needs its values
+            raise self.escape(f, node, "a tensor formatted into a string")
         spec = self.expr(node.format_spec, f) if node.format_spec is not None else ""
         conversion = {115: str, 114: repr, 97: ascii}.get(node.conversion)
         if conversion is not None:

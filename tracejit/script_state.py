@@ -105,7 +105,7 @@ class PythonState:
         if _holds_number_argument(value):  # an int/float argument: script again, static
             raise f.source.error(node, f"a Python number assigned to the attribute .{name}",
                                  escape=True)
-        if getattr(self, "python_writes_break", False) and not isinstance(value, Tensor):
+        if getattr(self, "compile_mode", False) and not isinstance(value, Tensor):
             raise f.source.error(node, f"assigning the Python value {_brief(value)} to the "
                                        f"attribute .{name}: Python state changes every call")
         if not isinstance(obj, Module) or not (isinstance(value, Tensor) or _immutable(value)):

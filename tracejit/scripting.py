@@ -58,6 +58,7 @@ from tracejit.ir.ops import Op
 from tracejit.ir.types import DType
 from tracejit.nn.module import Module, Sequential
 from tracejit.numpy_ufuncs import captured_ufunc
+from tracejit.script_calls import python_only_call
 from tracejit.script_exprs import Expressions
 from tracejit.script_flow import Flow
 from tracejit.script_mode import ScriptMode, _dynamic_scalar, _Scalar
@@ -132,6 +133,8 @@ class Frame:
 
 class Scripter(Flow, Expressions, PythonState):
     """Interprets a function's AST symbolically under a ScriptMode."""
+
+    compile_mode = False  # tracejit.compile's capture: Python side effects are graph breaks
 
     def __init__(self, mode: ScriptMode):
         self.mode = mode
@@ -222,6 +225,10 @@ class Scripter(Flow, Expressions, PythonState):
             raise self.error(f, node, f"a call into numpy ({getattr(func, '__name__', func)}) "
                                       "with a tensor: numpy code is not captured",
                              "use the tracejit function of the same name")
+        if self.compile_mode:
+            refused = python_only_call(func, args, kwargs)
+            if refused:
+                raise self.error(f, node, refused)
         if f is not None:
             self.mode.loc = f.source.loc(node)
         if func in (list, dict, set):  # a new container the code may grow
