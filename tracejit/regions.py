@@ -12,6 +12,7 @@ call goes on through the new split: side effects happen once, in order, as in Py
 from __future__ import annotations
 
 import ast
+import contextlib
 import logging
 import warnings
 from collections.abc import Callable
@@ -53,7 +54,9 @@ class Counted:
         now = guard.read()
         self._why = f"{guard.what} was {_show(guard.value)}, is " + (
             "deleted" if now is MISSING else _show(now))
-        super()._stale(guard)
+        self._cache.clear()  # as a scripted function's _stale, logged by _retrace below
+        self._fast.clear()
+        self._guards, self._guard_keys = (), None
 
     def _retrace(self, key, args, kwargs):
         if self._cache or self._why:
@@ -455,15 +458,21 @@ def make_break(error: ScriptError, where: tuple | None, plan: Plan) -> Break:
     for source, node in reversed(getattr(error, "calls", ()) or ()):
         loc = source.loc(node)
         stack.append(f"{loc.file}:{loc.line}:{loc.col}")
+    file = plan.file
     if where is not None:
         _, line, col0, _, _ = where[0]
         col = col0 + 1
     else:
         line, col = plan.tree.lineno, plan.tree.col_offset + 1
-    text = linecache.getline(plan.file, line).rstrip("\n")
-    if error.where:  # the innermost place (inside a callee when the break is there)
-        stack.append(error.where.rstrip(": ").removesuffix(": error"))
-    return Break(reason, plan.file, line, col, text, stack, error.hint)
+    inner = error.where.removesuffix(": error: ") if error.where else ""
+    if inner:  # the innermost place (inside a callee when the break is there)
+        stack.append(inner)
+        if stack[:-1]:  # reported where it is, the calls leading there in `stack`
+            path, _, rest = inner.rpartition(":")[0].rpartition(":")
+            with contextlib.suppress(ValueError):
+                file, line, col = path, int(rest), int(inner.rpartition(":")[2])
+    text = linecache.getline(file, line).rstrip("\n")
+    return Break(reason, file, line, col, text, stack, error.hint)
 
 
 def warn_limit(message: str) -> None:
