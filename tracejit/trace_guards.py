@@ -21,6 +21,7 @@ import dis
 import functools
 import itertools
 import operator
+import os
 import sysconfig
 import types
 from collections.abc import Callable
@@ -35,6 +36,7 @@ ABSENT = object()  # a submodule that was not there
 _PLAIN = (bool, int, float, complex, str, bytes)
 _LIBRARY = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib",
                                                      "platlib")})
+_TRACEJIT = os.path.dirname(os.path.abspath(__file__)) + os.sep  # tracejit/ itself
 _MAX_FUNCTIONS = 256  # user functions scanned per collection, at most
 _TRAINING = operator.attrgetter("training")
 _chain = itertools.chain.from_iterable
@@ -116,8 +118,8 @@ class Guards:
         return None
 
 
-def _tree(root: Module) -> list[tuple[str, Any]]:
-    return [(f"self.{name}" if name else "self", module)
+def _tree(root: Module, prefix: str = "self") -> list[tuple[str, Any]]:
+    return [(f"{prefix}.{name}" if name else prefix, module)
             for name, module in root.named_modules()]
 
 
@@ -159,6 +161,10 @@ class _Collector:
         self.functions = 0
         self.tree: list[tuple[str, Any]] | None = None
         self.methods: dict[str, list[types.FunctionType]] = {}  # user module classes'
+        self.classes: list[type] = []  # the user classes of the modules met
+        self.seen_classes: set[int] = set()
+        self.seen_modules: set[int] = set()
+        self.seen_keys: set[tuple[int, str]] = set()  # (id(dict), name) already guarded
 
     def guards(self) -> Guards | None:
         if not self.entries and self.tree is None:
@@ -166,32 +172,43 @@ class _Collector:
         return Guards(self.entries, self.reads, self.tree)
 
     # module attributes
-    def module_tree(self, root: Module) -> None:
-        tree = _tree(root)
-        if self.tree is None:
-            self.tree = tree
-        ours = [(where, m) for where, m in tree if isinstance(m, Module)]  # not torch's
+    def module_tree(self, root: Module, prefix: str = "self") -> None:
+        """The plain attributes of `root` and its submodules (named `prefix.sub.attr`), and
+        the code a call of each runs."""
+        if id(root) in self.seen_modules:
+            return
+        tree = _tree(root, prefix)
+        ours = [(where, m) for where, m in tree if isinstance(m, Module)  # not torch's
+                and id(m) not in self.seen_modules]
+        self.seen_modules.update(id(m) for _, m in ours)
         for _, module in ours:
-            self.class_methods(type(module))
+            self.class_members(type(module))
         for where, module in ours:
-            self.attributes(module, where)
+            self.attributes(module.__dict__, where, exclude="training")
             self.module_code(module)
 
-    def attributes(self, module: Module, where: str) -> None:
-        scope = module.__dict__
-        keys = tuple(k for k, v in scope.items() if k != "training" and is_plain(v))
+    def attributes(self, scope, where: str, exclude: str = "", only=None) -> None:
+        """Guard the plain values of the mapping `scope` (an object's or class's `__dict__`,
+        a module's globals), `only` those names if given, each named `where.name`."""
+        keys = tuple(k for k, v in scope.items() if k != exclude and is_plain(v)
+                     and (only is None or k in only) and (id(scope), k) not in self.seen_keys)
         if not keys:
             return
         for key in keys:
+            self.seen_keys.add((id(scope), key))
             self.entries.append((f"{where}.{key}", _dict_reader(scope, key), True))
         self.reads.append((_key_getter(keys), scope))
 
-    def class_methods(self, cls: type) -> None:
-        """Note the user functions of `cls` by name: those the scanned code names as an
-        attribute (`self.helper(x)`, a property) are scanned too."""
+    def class_members(self, cls: type) -> None:
+        """Note the user functions (by name: those the scanned code names as an attribute,
+        `self.helper(x)` or a property, are scanned too) and the user classes' dicts (their
+        plain attributes the code names are guarded: `Scaled.scale`)."""
         for base in cls.__mro__:
-            if base is object or base.__module__.split(".")[0] == "tracejit":
+            if base is object or base.__module__.split(".")[0] == "tracejit" or \
+                    id(base) in self.seen_classes:
                 continue
+            self.seen_classes.add(id(base))
+            self.classes.append(base)
             for name, value in vars(base).items():
                 if isinstance(value, (staticmethod, classmethod)):
                     value = value.__func__
@@ -208,6 +225,15 @@ class _Collector:
                    *(h for k in hooks for h in getattr(module, k, {}).values())]:
             self.function(fn)
 
+    def held(self, value, name: str, depth: int) -> None:
+        """What a global or closure variable holds that the code may run: a user function
+        (scanned), a module (as a traced module's submodules are: `name.attr`)."""
+        if isinstance(value, Module):
+            if depth <= 4:
+                self.module_tree(value, name)
+        else:
+            self.function(value, depth + 1)
+
     # code
     def function(self, fn, depth: int = 0) -> None:
         """The globals and closure cells `fn`'s code reads (a user function's), and those of
@@ -220,15 +246,20 @@ class _Collector:
         self.seen_code.add(id(fn.__code__))
         scope = fn.__globals__
         loads = [load for code in _codes(fn.__code__) for load in _loads(code)]
-        names = tuple(dict.fromkeys(n for op, n in loads if op != "LOAD_ATTR" and n in scope))
+        names = tuple(dict.fromkeys(n for kind, n, _ in loads if kind == "global" and n in scope))
         names = tuple(n for n in names if (id(scope), n) not in self.seen_globals)
+        prefix = "" if scope is self.root_globals else f"{scope.get('__name__', '?')}."
+        for name in names:
+            self.seen_globals.add((id(scope), name))
+            self.entries.append((f"{prefix}{name}", _dict_reader(scope, name),
+                                 is_plain(scope[name])))
         if names:
-            module = "" if scope is self.root_globals else f"{scope.get('__name__', '?')}."
-            for name in names:
-                self.seen_globals.add((id(scope), name))
-                self.entries.append((f"{module}{name}", _dict_reader(scope, name),
-                                     is_plain(scope[name])))
             self.reads.append((_key_getter(names), scope))
+        for _, name, owner in loads:  # config.SCALE, config a user module: its value
+            held = scope.get(owner, None) if owner else None
+            if isinstance(held, types.ModuleType) and _is_user_file(getattr(held, "__file__",
+                                                                              None)):
+                self.attributes(vars(held), f"{prefix}{owner}", only=(name,))
         cells = [(n, c) for n, c in zip(fn.__code__.co_freevars, fn.__closure__ or ())
                  if id(c) not in self.seen_cells and n != "__class__"]  # super()'s cell
         live = []
@@ -237,15 +268,18 @@ class _Collector:
             value = _cell_reader(cell)()
             if value is MISSING:
                 continue  # not yet assigned: nothing the trace can have read
-            live.append(cell)
+            live.append((name, cell))
             self.entries.append((name, _cell_reader(cell), is_plain(value)))
         if live:
-            self.reads.append((_cells_getter, tuple(live)))
+            self.reads.append((_cells_getter, tuple(cell for _, cell in live)))
         for name in names:
-            self.function(scope[name], depth + 1)
-        for cell in live:
-            self.function(cell.cell_contents, depth + 1)
-        for name in dict.fromkeys(n for op, n in loads if op == "LOAD_ATTR"):
+            self.held(scope[name], f"{prefix}{name}", depth)
+        for name, cell in live:
+            self.held(cell.cell_contents, name, depth)
+        attributes = set(n for kind, n, _ in loads if kind == "attr")
+        for cls in self.classes:  # class attributes the code names (`self.scale` on the class)
+            self.attributes(cls.__dict__, cls.__name__, only=attributes)
+        for name in attributes:
             for method in self.methods.get(name, ()):
                 self.function(method, depth + 1)
 
@@ -269,7 +303,11 @@ def _is_user_code(fn) -> bool:
     module = fn.__module__ or ""
     if module == "tracejit" or module.startswith("tracejit."):
         return False
-    return not fn.__code__.co_filename.startswith(_LIBRARY)
+    return _is_user_file(fn.__code__.co_filename)
+
+
+def _is_user_file(file: str | None) -> bool:
+    return bool(file) and not file.startswith(_LIBRARY) and not file.startswith(_TRACEJIT)
 
 
 def _codes(code: types.CodeType):
@@ -280,19 +318,23 @@ def _codes(code: types.CodeType):
             yield from _codes(const)
 
 
-def _loads(code: types.CodeType) -> list[tuple[str, str]]:
-    """(kind, name) of each global and attribute name `code` loads (LOAD_METHOD as
-    LOAD_ATTR)."""
-    out = []
+def _loads(code: types.CodeType) -> list[tuple[str, str, str | None]]:
+    """("global", name, None) for each global name `code` loads, ("attr", name, owner) for
+    each attribute name (owner: the global loaded just before, `config` of `config.SCALE`)."""
+    out, previous = [], None
     for instruction in dis.get_instructions(code):
         op, name = instruction.opname, instruction.argval
-        if op in _LOADS and isinstance(name, str):
-            out.append((_LOADS[op], name))
+        if not isinstance(name, str):
+            previous = None
+            continue
+        if op in ("LOAD_GLOBAL", "LOAD_NAME"):
+            out.append(("global", name, None))
+            previous = name
+            continue
+        if op in ("LOAD_ATTR", "LOAD_METHOD"):
+            out.append(("attr", name, previous))
+        previous = None
     return out
-
-
-_LOADS = {"LOAD_GLOBAL": "LOAD_GLOBAL", "LOAD_NAME": "LOAD_GLOBAL", "LOAD_ATTR": "LOAD_ATTR",
-          "LOAD_METHOD": "LOAD_ATTR"}
 
 
 def collect(fn, module: Module | None) -> Guards | None:
@@ -303,13 +345,20 @@ def collect(fn, module: Module | None) -> Guards | None:
     if module is not None:
         forward = _unwrap(type(module).forward)
         collector.root_globals = getattr(forward, "__globals__", None)
+        collector.tree = _tree(module)
         collector.module_tree(module)
-    else:
-        owner = getattr(fn, "__self__", None)
-        if isinstance(owner, Module):  # a module's bound method: its attributes too
-            collector.module_tree(owner)
-            collector.tree = None  # its submodules are baked in, not checked by a layout
-        collector.function(fn)
+        return collector.guards()
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, Module):  # a module's bound method: its attributes too
+        collector.module_tree(owner)
+    elif not isinstance(target, types.FunctionType) and hasattr(target, "__dict__") and \
+            _is_user_code(vars(type(target)).get("__call__")):  # a callable object
+        call = vars(type(target))["__call__"]
+        collector.root_globals = call.__globals__
+        collector.class_members(type(target))
+        collector.attributes(vars(target), "self")
+        target = call
+    collector.function(target)
     return collector.guards()
 
 

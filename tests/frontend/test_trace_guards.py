@@ -6,6 +6,7 @@ ran is counted by a side effect of the traced code itself (a trace runs the Pyth
 
 import copy
 import logging
+import types
 
 import numpy as np
 import pytest
@@ -184,6 +185,58 @@ def test_methods_forward_calls_are_guarded_others_not(recompiles, x, monkeypatch
     assert logged[0] == "retracing WithHelpers: `G` was 5.0, is 3.0"
     assert logged[1].startswith("retracing WithHelpers: `ACT` was <function relu")
     assert len(logged) == 2
+
+
+class ClassScaled(nn.Module):
+    scale = 2.0  # a class attribute: forward reads it through self
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def test_class_attribute_change_retraces(recompiles, x, monkeypatch):
+    model = ClassScaled()
+    traced = tj.trace(model, x)
+    monkeypatch.setattr(ClassScaled, "scale", 4.0)
+    close(traced(x), model(x))
+    assert recompiles() == ["retracing ClassScaled: `ClassScaled.scale` was 2.0, is 4.0"]
+
+
+def uses_config(x):
+    return x * cfg.SCALE  # noqa: F821 (the fake config module below, set per test)
+
+
+def test_attribute_of_a_config_module_is_guarded(recompiles, x, monkeypatch):
+    config = types.ModuleType("config")
+    config.__file__, config.SCALE = __file__, 2.0
+    monkeypatch.setitem(globals(), "cfg", config)
+    traced = tj.trace(uses_config, x)
+    config.SCALE = 3.0
+    close(traced(x), uses_config(x))
+    assert recompiles() == ["retracing uses_config: `cfg.SCALE` was 2.0, is 3.0"]
+
+
+def test_module_held_by_a_closure_and_a_callable_object(recompiles, x):
+    inner = Scaled()
+
+    def fn(t):
+        return inner(t) + 1
+
+    class Shift:
+        def __init__(self):
+            self.by = 1.0
+
+        def __call__(self, t):
+            return t - self.by
+
+    shift = Shift()
+    traced, traced_shift = tj.trace(fn, x), tj.trace(shift, x)
+    inner.scale = 0.5
+    shift.by = -2.0
+    close(traced(x), fn(x))
+    close(traced_shift(x), shift(x))
+    assert recompiles() == ["retracing fn: `inner.scale` was 2.0, is 0.5",
+                            "retracing Shift: `self.by` was 1.0, is -2.0"]
 
 
 def test_closure_variable_change_retraces(recompiles, x):
