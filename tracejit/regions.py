@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import logging
+import operator
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from tracejit.script_mode import _dynamic_scalar, _Scalar
 from tracejit.script_source import _SOURCES, ScriptError, Source, Undefined, _Rescript
 from tracejit.scripting import Frame, ScriptedFunction, ScriptedModule
 from tracejit.tensor import Tensor
+from tracejit.trace_guards import ModuleLayout
 
 log = logging.getLogger("tracejit.recompiles")
 break_log = logging.getLogger("tracejit.graph_breaks")
@@ -33,6 +35,10 @@ guard_log = logging.getLogger("tracejit.guards")
 _NUMBER = "__tj_number"  # an output that is a Python number: (_NUMBER, type name, 0-d tensor)
 _INPUT = "__tj_input"  # an output that is the object passed as input k: (_INPUT, k)
 _PY_TYPES = {"int": int, "float": float, "bool": bool}
+
+
+_MISS = object()
+_SIGNATURE = operator.attrgetter("_data.dtype", "_data.shape")
 
 
 class RecompileLimit(Exception):
@@ -388,10 +394,72 @@ class Region:
         script._limit = options["limit"]
         return script
 
+    # the fast path: a call whose inputs are tensors and at most one module, with the same
+    # signature as a capture made before, its guards and the module's layout unchanged
+    _fast: dict | None = None
+
+    def _fast_key(self, args) -> tuple | None:
+        key = []
+        modules = 0
+        for a in args:
+            if isinstance(a, Tensor):
+                key.append(_SIGNATURE(a))
+            elif isinstance(a, Module):
+                modules += 1
+                key.append(id(a))
+            else:
+                return None
+        return tuple(key) if modules <= 1 else None
+
+    def _fast_call(self, args):
+        entry = self._fast.get(self._fast_key(args))
+        if entry is None:
+            return _MISS
+        spec, module, layout, state_sig = entry
+        script = self.script
+        for guard in script._guards:
+            if guard.read() is not guard.value and guard.changed():
+                return _MISS
+        if module is not None and (not layout.current() or state_sig != tuple(
+                map(_SIGNATURE, layout.state))):
+            return _MISS
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        if len(set(map(id, tensors))) != len(tensors):
+            return _MISS
+        out = spec.run(tensors, layout.state if module is not None else [])
+        return _untag(out, args) if script._tagged else out
+
+    def _remember(self, args) -> None:
+        """After a slow call: let calls like it take the fast path."""
+        script = self.script
+        spec = script._last
+        key = self._fast_key(args)
+        if key is None or spec is None or spec.writes or spec.resized or spec.sized or \
+                script._static_scalars or any(a is UNBOUND for a in args):
+            return
+        module = next((a for a in args if isinstance(a, Module)), None)
+        layout = ModuleLayout(module) if module is not None else None
+        if layout is not None:
+            names, _ = script._state()
+            if tuple(spec.state_names) != tuple(f"{n}" for n in names) or \
+                    len(layout.state) != len(names):
+                return
+        if self._fast is None:
+            self._fast = {}
+        self._fast[key] = (spec, module, layout,
+                           tuple(map(_SIGNATURE, layout.state)) if layout else ())
+
     def __call__(self, *args):
         replacement = self.replacement
         if replacement is not None:
             return replacement(*args)
+        if self._fast:
+            try:
+                out = self._fast_call(args)
+            except Exception:
+                return self._python()(*args)
+            if out is not _MISS:
+                return out
         try:
             out = self.script(*args)
         except ScriptError as e:
@@ -404,6 +472,7 @@ class Region:
             # Python raises the user's own exception from the user's line (the graph wrote
             # nothing back), or, where it does not fail, its result is this call's
             return self._python()(*args)
+        self._remember(args)
         return _untag(out, [a for a in args if a is not UNBOUND])
 
     # --- breaks ---------------------------------------------------------------------------------
