@@ -2,8 +2,9 @@
 traced `x + 1`, and the MLP run eagerly.
 
 `python -m bench.call_overhead [--repeat N] [--number N]`: each line is the median over
-`repeat` timeit runs of `number` calls each, in microseconds per call. Small sizes, so what
-is measured is the Python work around the kernels (binding, cache key, module state).
+`repeat` timeit runs of `number` calls each, in microseconds per call (and the fastest run,
+steadier on a busy machine). Small sizes, so what is measured is the Python work around the
+kernels (binding, cache key, module state).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         runs = timeit.repeat(call, repeat=options.repeat, number=options.number)
         medians[name] = statistics.median(runs) / options.number * 1e6
         print(f"{name:14s} {medians[name]:8.2f} us/call (median of {options.repeat} x "
-              f"{options.number})")
+              f"{options.number}; fastest run {min(runs) / options.number * 1e6:.2f})")
     return medians
 
 

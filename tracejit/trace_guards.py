@@ -1,13 +1,21 @@
 """What a traced callable depends on besides its arguments, checked cheaply on each call.
 
 `tracejit.trace` runs the Python code once, so every Python value that code read is baked into
-the graph. `collect` finds the values a trace may have read: the plain attributes (numbers,
-strings, None, tuples of them) of every submodule of a traced module, `training` aside (it is
-part of the cache key), and the globals and closure variables named by the traced code and by
-the user functions it names (found from the bytecode: each `LOAD_GLOBAL`, each closure cell).
-`Guards.changed()` reads them all again at each call and compares by identity first (one list
-and one C-level comparison); only where an object differs does it compare values, so a number
-rebound to an equal number is no change, and -0.0 differs from 0.0. A change retraces.
+the graph. `collect` finds the values a trace may have read:
+
+- the plain attributes (numbers, strings, None, tuples of them) of every submodule of a traced
+  module, `training` aside (it is part of the cache key), and which submodules it has;
+- the globals and closure variables named by the traced code (its forward, for a module) and
+  by the user code that names, found from the bytecode: functions it loads from globals or
+  closures, methods it names on `self` (`self.helper(x)`, properties), plain class attributes
+  it names (`self.scale` held by the class), attributes of user modules it loads
+  (`config.SCALE`), and the attributes and code of modules held by globals or closures.
+
+Plain values are compared by value, anything else by identity (rebinding a name is seen,
+mutating a list or a tensor in place is not). `Guards.changed()` reads them all again at each
+call and compares by identity first (one list and one C-level comparison); only where an
+object differs does it compare values, so a number rebound to an equal number is no change,
+and -0.0 differs from 0.0. A change retraces.
 
 `ModuleLayout` is a module's parameters and buffers in graph-input order and its training
 flags, walked once and kept while a snapshot of every submodule's parameter, buffer and child
@@ -104,7 +112,6 @@ class Guards:
                 return what, was, value
         self.values = now  # equal values in new objects: compare those by identity from now
         return None
-
 
     def submodules_changed(self, root: Module) -> tuple[str, Any, Any] | None:
         """(what, was, is) of the first submodule of `root` added, removed or replaced since
