@@ -45,6 +45,10 @@ def run_workload(w: workloads.Workload, names: list[str], repeat: int, report: d
     """Build, check and time the peers of one workload; record the checks in `report`."""
     built = {}
     for name in names:
+        if name in w.not_run:  # Python control flow on tensor values, say (W7)
+            progress.step(f"{w.name}: {name} (not run)")
+            report["not_run"][f"{w.name} / {name}"] = w.not_run[name]
+            continue
         progress.step(f"{w.name}: {name} (build{', compile' if name in peers.COMPILED else ''}"
                       f", check)")
         done, _, failed = peers.build_peers(w, [name])
@@ -130,7 +134,7 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The harness's options (shared with `tracejit bench`)."""
-    parser.add_argument("--workloads", help="comma list of W1..W5 (default: all)")
+    parser.add_argument("--workloads", help="comma list of W1..W7 (default: all)")
     parser.add_argument("--peers", help=f"comma list of peers (default: all of "
                                         f"{', '.join(peers.PEERS)})")
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per peer (median)")
@@ -157,7 +161,7 @@ def execute(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     compiled = [n for n in found if n in peers.COMPILED] if probing else []
     progress.total = len(builders) * (len(found) + 1) + 2 * args.repeat * len(compiled)
     report = {"argv": argv, "scale": args.scale, "repeat": args.repeat, "peers": names,
-              "skipped": skipped, "failed": {}, "workloads": []}
+              "skipped": skipped, "failed": {}, "not_run": {}, "workloads": []}
     results: list[Result] = []
     for build in builders:
         results += run_workload(build(args.scale), found, args.repeat, report, progress)
@@ -184,6 +188,8 @@ def _output(results: list[Result], report: dict, path: str | None) -> None:
         print("\n".join(_describe(summary)))
     for name, why in report["skipped"].items():
         print(f"skipped {name}: {why}")
+    for name, why in report["not_run"].items():
+        print(f"not run: {name}: {why}")
     report["machine"] = _machine()
     report["yardstick"] = summary
     report["results"] = [r.to_json() for r in results]

@@ -18,9 +18,9 @@ import numpy as np
 
 from bench.harness import time_once
 
-COMPILED = ("tracejit traced", "tracejit script", "torch.compile", "jax.jit")
+COMPILED = ("tracejit traced", "tracejit script", "tracejit compile", "torch.compile", "jax.jit")
 _FRAMEWORK = {"numpy": "numpy", "tracejit eager": "tracejit", "tracejit traced": "tracejit",
-              "tracejit script": "tracejit",
+              "tracejit script": "tracejit", "tracejit compile": "tracejit",
               "torch eager": "torch", "torch.compile": "torch", "jax.jit": "jax"}
 _INSTALL = {"torch": "torch==2.13.0", "jax": "jax[cpu]"}
 
@@ -103,6 +103,17 @@ def _tracejit_script(w) -> Peer:
     return Peer(lambda: scripted(F, *tensors), lambda t: t.numpy(), first_s)
 
 
+def _tracejit_compile(w) -> Peer:
+    """`tracejit.compile` of the workload's source: one graph where script captures it whole,
+    graphs split by Python statements where it breaks (W7's `.item()` and logging)."""
+    tracejit = import_framework("tracejit compile")
+    import tracejit.nn.functional as F
+
+    tensors = [tracejit.from_numpy(a) for a in w.inputs]
+    compiled, first_s = _compiled(lambda: tracejit.compile(w.tensor_fn), [F, *tensors])
+    return Peer(lambda: compiled(F, *tensors), lambda t: t.numpy(), first_s)
+
+
 def _torch_eager(w) -> Peer:
     torch = import_framework("torch eager")
     tensors = [torch.from_numpy(a) for a in w.inputs]
@@ -134,6 +145,7 @@ PEERS: dict[str, Callable] = {
     "tracejit eager": _tracejit_eager,
     "tracejit traced": _tracejit_traced,
     "tracejit script": _tracejit_script,
+    "tracejit compile": _tracejit_compile,
     "torch eager": _torch_eager,
     "torch.compile": _torch_compile,
     "jax.jit": _jax_jit,

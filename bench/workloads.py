@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,7 @@ class Workload:
     tensor_fn: Callable  # (F, *tensors)
     tol: float  # rtol and atol against the numpy peer's result
     bytes: int = 0  # memory one run must move at least (inputs read, output written)
+    not_run: dict[str, str] = field(default_factory=dict)  # {peer: why it cannot run this}
 
     def reference(self) -> np.ndarray:
         return self.array_fn(np, *self.inputs)
@@ -191,6 +192,14 @@ def gru(scale: float = 1.0) -> Workload:
                     tensor_fn, 1e-4)
 
 
+def block_with_breaks(scale: float = 1.0) -> Workload:
+    """W7: a transformer block that logs `.item()` statistics and exits early on one (graph
+    breaks: bench/breaks.py, which also measures per-call overhead with 0, 1 and 3 breaks)."""
+    from bench.breaks import block
+
+    return block(scale)
+
+
 # id -> builders of its workloads (W4 is two: batch 1 and batch 64)
 WORKLOADS: dict[str, list[Callable[[float], Workload]]] = {
     "W1": [gelu_bias],
@@ -199,6 +208,7 @@ WORKLOADS: dict[str, list[Callable[[float], Workload]]] = {
     "W4": [lambda s: mlp(1, s), lambda s: mlp(64, s)],
     "W5": [add_one],
     "W6": [gru],
+    "W7": [block_with_breaks],
 }
 
 

@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 IDS = ["W1", "W2", "W3", "W4", "W5", "yardstick"]  # W6 (100 steps) has its own test below
 TINY = ["--scale", "1e-4", "--repeat", "1"]
-COMPILED = ["tracejit traced", "tracejit script", "torch.compile", "jax.jit"]
+COMPILED = ["tracejit traced", "tracejit script", "tracejit compile", "torch.compile", "jax.jit"]
 
 
 def _bench(directory: Path, *args: str) -> dict:
