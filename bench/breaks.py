@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 
 import numpy as np
 
@@ -170,7 +171,7 @@ def overhead_table(results: list[Result], peers: tuple[str, ...]) -> str:
     ref = medians.get(("x + 1 (0 breaks)", "tracejit traced"))
     budget = budgets(medians)
     header = f"{'us per call (x trace of x + 1)':<30}" + "".join(f"{p:>19}" for p in peers)
-    header += f"{'compile budget':>19}"
+    header += f"{'budget (compile/it)':>21}"
     lines = [header, "-" * len(header)]
     names = list(dict.fromkeys(r.workload for r in results))
     for name in names:
@@ -179,10 +180,31 @@ def overhead_table(results: list[Result], peers: tuple[str, ...]) -> str:
             s = medians.get((name, peer))
             ratio = f" ({s / ref:.1f}x)" if s is not None and ref else ""
             cells += f"{'-' if s is None else f'{s * 1e6:.2f}{ratio}':>19}"
-        b = budget.get(name)
-        cells += f"{'-' if b is None else f'{b * 1e6:.2f}':>19}"
+        b, s = budget.get(name), medians.get((name, "tracejit compile"))
+        over = f" ({s / b:.1f}x)" if b and s is not None else ""
+        cells += f"{'-' if b is None else f'{b * 1e6:.2f}{over}':>21}"
         lines.append(f"{name:<30}{cells}")
     return "\n".join(lines)
+
+
+def capture_counts(fn, tracejit_args: tuple, torch_args: tuple | None) -> dict:
+    """{"tracejit.compile": [graphs, breaks], "torch.compile": [graphs, breaks]} of one call
+    (torch's from torch._dynamo.explain, when torch is given)."""
+    import tracejit
+
+    report = tracejit.explain(fn, *tracejit_args)
+    counts = {"tracejit.compile": [report.graph_count, report.graph_break_count]}
+    if torch_args is not None:
+        import torch
+
+        torch._dynamo.reset()
+        theirs = torch._dynamo.explain(fn)(*torch_args)
+        counts["torch.compile"] = [theirs.graph_count, theirs.graph_break_count]
+    return counts
+
+
+def _describe_counts(what: str, counts: dict) -> str:
+    return f"{what}: " + ", ".join(f"{k} {g} graphs / {b} breaks" for k, (g, b) in counts.items())
 
 
 def measure_overhead(peers: tuple[str, ...], repeat: int) -> tuple[list[Result], dict]:
@@ -211,21 +233,24 @@ def block(scale: float = 1.0, limit: float = 1e3, heads: int = 4) -> Workload:
             var = (centred * centred).mean(axis=-1, keepdims=True)
             return centred / xp.sqrt(var + 1e-5) * w + b
 
+        def linear(v, w, b):  # on rows: numpy's stacked matmul with a transposed w is slow
+            return (v.reshape(-1, v.shape[-1]) @ w.T + b).reshape(batch, seq, -1)
+
         def heads_of(v):
             return v.reshape(batch, seq, heads, dh).transpose(0, 2, 1, 3)
 
-        qkv = norm(x, ln1_w, ln1_b) @ w_qkv.T + b_qkv
+        qkv = linear(norm(x, ln1_w, ln1_b), w_qkv, b_qkv)
         q, k, v = (heads_of(qkv[..., i * d:(i + 1) * d]) for i in range(3))
         s = q @ k.transpose(0, 1, 3, 2) * (dh ** -0.5)
         e = xp.exp(s - s.max(axis=-1, keepdims=True))
         y = (e / e.sum(axis=-1, keepdims=True)) @ v
-        x = x + y.transpose(0, 2, 1, 3).reshape(batch, seq, d) @ w_o.T + b_o
+        x = x + linear(y.transpose(0, 2, 1, 3).reshape(batch, seq, d), w_o, b_o)
         peak = float(xp.abs(x).max())
         LOGGER.info("attention out: max |x| %.4f", peak)
         if peak > limit:
             return x
-        h = _gelu_tanh(xp, norm(x, ln2_w, ln2_b) @ w_1.T + b_1)
-        x = x + h @ w_2.T + b_2
+        h = _gelu_tanh(xp, linear(norm(x, ln2_w, ln2_b), w_1, b_1))
+        x = x + linear(h, w_2, b_2)
         LOGGER.info("block out: mean square %.4f", float((x * x).mean()))
         return x
 
@@ -262,9 +287,28 @@ def block(scale: float = 1.0, limit: float = 1e3, heads: int = 4) -> Workload:
 
 # -- the command ------------------------------------------------------------------------------
 
+def _captures(w: Workload, with_torch: bool) -> dict:
+    """{what: graph and break counts} for part 1's functions and W7."""
+    import tracejit
+    import tracejit.nn.functional as F
+
+    x = tracejit.from_numpy(_randn(16))
+    torch = None
+    if with_torch:
+        import torch
+    out = {}
+    for name, (fn, _, _) in FUNCTIONS.items():
+        t = (torch.from_numpy(_randn(16)),) if torch else None
+        out[name] = capture_counts(fn, (x,), t)
+    tensors = tuple(tracejit.from_numpy(a) for a in w.inputs)
+    t = (torch.nn.functional, *(torch.from_numpy(a) for a in w.inputs)) if torch else None
+    out[w.name] = capture_counts(w.tensor_fn, (F, *tensors), t)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from bench import peers as bench_peers
-    from bench.__main__ import BASELINES, available_peers, run_workload
+    from bench.__main__ import BASELINES, _machine, available_peers, run_workload
     from bench.harness import table
     from bench.progress import Progress
 
@@ -284,12 +328,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key}: {value}")
     report = {"argv": argv, "scale": args.scale, "repeat": args.repeat, "peers": names,
               "skipped": skipped, "failed": {}, "not_run": {}, "workloads": [], **notes}
-    w7 = run_workload(block(args.scale), names, args.repeat, report, progress)
+    load = [os.getloadavg()[0]]
+    w = block(args.scale)
+    w7 = run_workload(w, names, args.repeat, report, progress)
+    load.append(os.getloadavg()[0])
     print()
     print(table(w7, baselines=BASELINES))
+    report["captures"] = _captures(w, "torch eager" in names)
+    for what, counts in report["captures"].items():
+        print(_describe_counts(what, counts))
+    print(f"load average (1 min) before and after: {load[0]:.2f}, {load[1]:.2f}")
     for what, why in {**report["not_run"], **report["failed"], **skipped}.items():
         print(f"not run: {what}: {why}")
     if args.json:
+        report["machine"], report["load_average_1min"] = _machine(), load
         report["overhead"] = [r.to_json() for r in overhead]
         report["budgets_s"] = budgets({(r.workload, r.peer): r.median_s for r in overhead})
         report["results"] = [r.to_json() for r in w7]

@@ -130,5 +130,7 @@ def test_bench_breaks_reports_overhead_with_0_1_and_3_breaks(breaks, tmp_path):
         assert {(name, "tracejit eager"), (name, "tracejit compile")} <= rows
         assert name in report["budgets_s"] and name in out
     assert ("x + 1 (0 breaks)", "tracejit traced") in rows
+    for name, (_, k, _) in breaks.FUNCTIONS.items():
+        assert report["captures"][name]["tracejit.compile"] == [k + 1, k]
     assert report["failed"] == {} and report["results"]
     assert out.splitlines()[0].startswith("us per call")
