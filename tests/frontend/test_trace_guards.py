@@ -120,6 +120,20 @@ def test_negative_zero_is_a_change(recompiles, x):
     assert len(recompiles()) == 1
 
 
+def test_nan_stays_nan_and_a_new_type_is_a_change(recompiles, x):
+    model = Scaled()
+    model.scale = float("nan")
+    traced = tj.trace(model, x)
+    model.scale = float("nan")  # another NaN object: the same value as the graph baked
+    close(traced(x), model(x))
+    assert recompiles() == []
+    model.scale = 2
+    traced(x)
+    model.scale = 2.0  # int to float: a trace may bake them differently
+    close(traced(x), model(x))
+    assert recompiles()[1] == "retracing Scaled: `self.scale` was 2, is 2.0"
+
+
 def test_global_change_retraces(recompiles, x, monkeypatch):
     fn = tj.trace(uses_global, x)
     close(fn(x), uses_global(x))
