@@ -221,7 +221,7 @@ def test_tracejit_log_with_an_unknown_channel_warns():
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert lines[0] == ("tracejit: TRACEJIT_LOG names unknown channel(s) bogus; known: "
-                        "recompiles, graph, passes, ir, all")
+                        "recompiles, graph, passes, ir, graph_breaks, guards, all")
     assert lines[1].startswith("[tracejit.passes] dce: ")  # the known channel still works
     assert len(lines) == 2
 
@@ -230,4 +230,4 @@ def test_configure_warns_about_unknown_channels(capsys):
     assert configure("nope, other") == []
     assert capsys.readouterr().err == (
         "tracejit: TRACEJIT_LOG names unknown channel(s) nope, other; known: recompiles, graph, "
-        "passes, ir, all\n")
+        "passes, ir, graph_breaks, guards, all\n")
