@@ -50,6 +50,9 @@ class Program:
     fullgraph: bool = True  # script raises a ScriptError for it (fullgraph=True compares)
     note: str = ""
     raises: tuple[int, ...] = field(default=())  # calls expected to raise (checked in plain)
+    # (graphs, breaks) tracejit.explain reports today where it counts otherwise; `note` says why
+    today: tuple[int, int] | None = None
+    state_changes_guard: bool = False  # each call changes a value a graph reads: recompiles
 
 
 PROGRAMS: list[Program] = []
@@ -208,12 +211,14 @@ def case_with_counting():
     return Case(with_counting, PROGRAMS_ARGS_1D, lambda: (COUNTER.entered, COUNTER.exited))
 
 
-program("try/except, raise caught", 4, 1, backends=("llvm", "eager"))(
+program("try/except, raise caught", 4, 1, backends=("llvm", "eager"), today=(3, 1),
+        note="today `z = y * 2` runs eagerly with the raise after it: no graph, no break")(
     simple(try_caught, PROGRAMS_ARGS_1D))
 program("try/except, tensor error caught", 2, 2,
         note="the region `z = x + y` raises; it is not counted as a graph that ran")(
     simple(try_tensor_error, lambda k: (grid(k, 3), grid(k + 5, 4 if k < 2 else 1))))
-program("with (user context manager)", 3, 1, backends=("llvm", "eager"))(case_with_counting)
+program("with (user context manager)", 3, 1, backends=("llvm", "eager"),
+        state_changes_guard=True)(case_with_counting)
 program("with no_grad (captured)", 1, 0, fullgraph=False)(simple(with_no_grad, PROGRAMS_ARGS_1D))
 program("generator function", None, None, fullgraph=False)(
     simple(powers, lambda k: (grid(k, 4), 3)))
@@ -424,8 +429,10 @@ program("list.append on an argument", 2, 1)(case_append_arg)
 program("list made inside (captured)", 1, 0, fullgraph=False)(
     simple(list_inside, lambda k: (data(k, 4),)))
 program("dict write on an argument", 2, 1)(case_dict_write)
-program("global counter", 2, 1)(case_global_counter)
-program("nonlocal counter", 2, 1)(case_closure_counter)
+program("global counter", 2, 1, today=(1, 1), state_changes_guard=True,
+        note="today the break is the `global` line and `return y * CALLS` runs eagerly")(
+    case_global_counter)
+program("nonlocal counter", 2, 1, state_changes_guard=True)(case_closure_counter)
 program("attribute counter (self.calls += 1)", 2, 1, fullgraph=False,
         note="script captures the attribute write (and leaves calls None)")(case_attribute_counter)
 
@@ -495,10 +502,11 @@ class WithNoisy(nn.Module):
         return self.fc2(h)
 
 
-program("break inside a called function", 2, 1,
-        note="inlined: 4 graphs if the callee's regions stay apart from the caller's")(
+program("break inside a called function", 2, 1, today=(4, 1),
+        note="today the callee's regions stay apart from the caller's (not inlined)")(
     simple(nested_call, PROGRAMS_ARGS_1D))
-program("break inside a submodule's forward", 2, 1, name="submodule_break")(
+program("break inside a submodule's forward", 2, 1, name="submodule_break", today=(3, 1),
+        note="today the statement calling the submodule runs as Python: fc1 runs eagerly")(
     lambda: Case(WithNoisy(), lambda k: (data(k, 3, 4),)))
 
 
@@ -539,7 +547,8 @@ program("shape assert and warnings.warn", 2, 1, fullgraph=False, name="checked_n
     lambda: Case(CheckedNet(), lambda k: (data(k, 6 if k < 2 else 3, 4),)))
 program("shape assert failing", 1, 0, fullgraph=False, raises=(2,))(
     simple(assert_features, lambda k: (data(k, 3, 4 if k < 2 else 5),)))
-program("raise on .item()", 2, 1, explain_call=2, raises=(0, 1))(
+program("raise on .item()", 2, 1, explain_call=2, raises=(0, 1), today=(2, 2),
+        note="today explain also counts the raise line (not run) after a compiled call raised")(
     simple(raise_on_negative, lambda k: (grid(k, 4) if k < 2 else grid(k, 4).abs() + 1,)))
 program("tensor error propagates", 1, 0, fullgraph=False, raises=(2,))(
     simple(matmul_mismatch, lambda k: (data(k, 3, 4), data(k, 4 if k < 2 else 5, 2))))
@@ -670,10 +679,12 @@ def classify(model, x):
     return np.argmax(arr, axis=-1), arr.max(axis=-1)
 
 
-program("GPT-style generate()", 1, 1, backends=("eager",),
-        note="the loop body is one region whose input grows a token per step; counted once")(
+program("GPT-style generate()", 1, 1, backends=("eager",), today=(3, 1),
+        note="the loop body is one region whose input grows a token per step; today each "
+        "length is a graph of its own (3 steps ran)")(
     case_generate)
-program("training loop logging loss.item()", 2, 1, backends=("llvm", "eager"))(
+program("training loop logging loss.item()", 2, 1, backends=("llvm", "eager"), today=(3, 1),
+        note="today the body region compiles again on step 2, with `err` (dead) as an input")(
     case_train_linear)
 def case_classify():
     model = Classifier()
