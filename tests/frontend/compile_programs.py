@@ -35,6 +35,7 @@ class Case:
     target: Callable
     args: Callable[[int], tuple]
     state: Callable[[], Any] = lambda: None
+    kwargs: Callable[[int], dict] = lambda k: {}
 
 
 @dataclass(frozen=True)

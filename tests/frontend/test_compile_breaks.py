@@ -19,12 +19,13 @@ import types
 import warnings
 
 import compile_programs as P
+import compile_programs_edge as E
 import numpy as np
 import pytest
 
 import tracejit as tj
 
-FILE = P.__file__
+FILES = {P.__file__, E.__file__}
 needs_compile = pytest.mark.skipif(not hasattr(tj, "compile"), reason="no tracejit.compile yet")
 
 
@@ -88,11 +89,11 @@ class Records(logging.Handler):
 
 def raised(e: BaseException) -> tuple:
     """Type, message, and the line of the last frame in the programs' file."""
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == FILE]
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename in FILES]
     return type(e).__name__, str(e), frames[-1].lineno if frames else None
 
 
-def call(fn, args) -> dict:
+def call(fn, args, kwargs=None) -> dict:
     """One call with everything it shows the outside world recorded."""
     out, handler, err, result = io.StringIO(), Records(), None, None
     P.LOG.addHandler(handler)
@@ -101,7 +102,7 @@ def call(fn, args) -> dict:
         with contextlib.redirect_stdout(out), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                result = snapshot(fn(*args))
+                result = snapshot(fn(*args, **(kwargs or {})))
             except Exception as e:  # compared with plain Python's
                 err = raised(e)
     finally:
@@ -120,7 +121,7 @@ def run(prog: P.Program, wrap=lambda target: target) -> list[dict]:
     log = []
     for k in range(prog.calls):
         seed(100 + k)
-        entry = call(fn, case.args(k))
+        entry = call(fn, case.args(k), case.kwargs(k))
         entry["state"] = snapshot(case.state())
         log.append(entry)
     return log
@@ -160,7 +161,7 @@ def test_script_refuses_the_break(name):
     seed(0)
     case = prog.setup()
     with pytest.raises(tj.ScriptError):
-        tj.script(case.target)(*case.args(prog.explain_call))
+        tj.script(case.target)(*case.args(prog.explain_call), **case.kwargs(prog.explain_call))
 
 
 @needs_compile
@@ -180,15 +181,16 @@ def test_explain_counts_graphs_and_breaks(name):
     case = prog.setup()
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report = tj.explain(case.target, *case.args(prog.explain_call))
+        report = tj.explain(case.target, *case.args(prog.explain_call),
+                            **case.kwargs(prog.explain_call))
     counts = (report.graph_count, report.graph_break_count)
     assert counts in {(prog.graphs, prog.breaks), prog.today}, f"{name}: {report}"
     for b in report.breaks:
-        assert b.reason and b.file == FILE, b
-        assert b.source_line.strip() == linecache.getline(FILE, b.line).strip(), b
+        assert b.reason and b.file in FILES, b
+        assert b.source_line.strip() == linecache.getline(b.file, b.line).strip(), b
     json.dumps(report.to_dict())
     for b in report.breaks:
-        assert f"{os.path.basename(FILE)}:{b.line}" in str(report)
+        assert f"{os.path.basename(b.file)}:{b.line}" in str(report)
 
 
 @needs_compile
@@ -197,13 +199,13 @@ def test_fullgraph_raises_as_script(name):
     prog = PROGRAMS[name]
     seed(0)
     case = prog.setup()
-    args = case.args(prog.explain_call)
+    args, kwargs = case.args(prog.explain_call), case.kwargs(prog.explain_call)
     with pytest.raises(tj.ScriptError) as want:
-        tj.script(case.target)(*args)
+        tj.script(case.target)(*args, **kwargs)
     seed(0)
     case = prog.setup()
     with pytest.raises(tj.ScriptError) as got:
-        tj.compile(case.target, fullgraph=True)(*case.args(prog.explain_call))
+        tj.compile(case.target, fullgraph=True)(*case.args(prog.explain_call), **kwargs)
     assert str(got.value) == str(want.value)
 
 
@@ -244,10 +246,10 @@ def test_a_second_identical_call_does_not_recompile(name, caplog, request):
     case = prog.setup()
     fn = tj.compile(case.target, backend="eager")
     seed(100)
-    call(fn, case.args(0))
+    call(fn, case.args(0), case.kwargs(0))
     caplog.set_level(logging.INFO, logger="tracejit.recompiles")
     seed(100)
-    call(fn, case.args(1))
+    call(fn, case.args(1), case.kwargs(1))
     assert not [r.getMessage() for r in caplog.records if r.name == "tracejit.recompiles"]
 
 
