@@ -443,6 +443,8 @@ def test_lazy_module_materializes_under_trace():
     x = tj.tensor(sample(2, 3, 5, 5))
     traced = tj.trace(model, x)
     assert isinstance(model[0], nn.Conv2d) and model[3].in_features == 36
+    # built from real initial values, not the trace's placeholders (which read as zeros)
+    assert np.abs(model[3].weight.detach().numpy()).max() > 0
     np.testing.assert_allclose(traced(x).numpy(), model(x).numpy(), rtol=1e-6)
 
 

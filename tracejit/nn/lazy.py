@@ -67,9 +67,12 @@ class _LazyMixin:
     def _become(self, size: int) -> None:
         """Build the real layer of input size `size` and take over its state and class (in
         the dtype this module was converted to meanwhile, if any)."""
+        from tracejit.dispatch import EagerMode, using_mode
+
         args, kwargs = self.__dict__.pop("_lazy_args")
         before = _float_dtype(self)
-        real = self.cls_to_become(*self._sized_args(size, args), **kwargs)
+        with using_mode(EagerMode()):  # real initial values, also when a capture built it
+            real = self.cls_to_become(*self._sized_args(size, args), **kwargs)
         for key, value in real.__dict__.items():
             if key not in _OWN_STATE:
                 self.__dict__[key] = value
