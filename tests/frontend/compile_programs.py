@@ -54,6 +54,7 @@ class Program:
     # (graphs, breaks) tracejit.explain reports today where it counts otherwise; `note` says why
     today: tuple[int, int] | None = None
     state_changes_guard: bool = False  # each call changes a value a graph reads: recompiles
+    known_bug: str = ""  # compiled today differs from plain Python: what happens (xfail)
 
 
 PROGRAMS: list[Program] = []

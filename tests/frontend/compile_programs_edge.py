@@ -5,6 +5,8 @@ Registered in compile_programs.PROGRAMS (importing this module adds them)."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from compile_programs import COUNTER, Case, data, grid, program, simple
 
@@ -126,3 +128,189 @@ program("index error from data after a break", 2, 1, raises=(2,))(
 program("shape unpacked after a break", 2, 1)(simple(shape_unpacked, lambda k: (grid(k, 2, 3),)))
 program("a tuple with a Python number returned", 1, 1)(
     simple(tuple_with_number, lambda k: (data(k, 4),)))
+
+
+# ------------------------------------------------------------------ more control flow and calls
+
+
+def for_else(x):
+    y = x
+    for _ in range(3):
+        y = y * 2
+        if y.max().item() > 5:
+            break
+    else:
+        print("no break")
+        y = y - 1
+    return y
+
+
+def until_converged(x):
+    y = x
+    steps = 0
+    while True:
+        y = y * 0.5
+        steps += 1
+        if y.abs().max().item() < 0.1:
+            break
+    return y, steps
+
+
+def countdown(x, n: int):
+    if n == 0:
+        return x
+    print("level", n)
+    return countdown(x * 2, n - 1) + 1
+
+
+class WithHelper(tj.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = tj.nn.Linear(4, 4)
+
+    def check(self, h):
+        if h.abs().max().item() > 100:
+            print("large activations")
+        return h.clamp(-100, 100)
+
+    def forward(self, x):
+        h = self.fc(x)
+        h = self.check(h)
+        return h.sigmoid()
+
+
+def logged(fn):
+    """A decorator that counts calls (functools.wraps keeps the source reachable)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        logged.calls += 1
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+logged.calls = 0
+
+
+@logged
+def decorated(x):
+    y = x * 2
+    print("decorated")
+    return y + 1
+
+
+def varargs(*xs):
+    total = xs[0] * 0
+    for t in xs:
+        total = total + t
+    print("summed", len(xs))
+    return total
+
+
+def mutable_default(x, acc=[]):  # noqa: B006 - the classic pitfall, kept on purpose
+    acc.append(x.sum().item())
+    return x * len(acc)
+
+
+def walrus(x):
+    y = x * 3
+    if (s := y.sum().item()) > 0:
+        y = y / s
+    return y
+
+
+def match_statement(x, mode: str):
+    match mode:
+        case "double":
+            y = x * 2
+        case "negate":
+            y = -x
+        case _:
+            y = x
+    print("mode", mode)
+    return y
+
+
+def assert_tensor_value(x):
+    assert (x > -3).all(), "values below -3"
+    return x.log1p().abs()
+
+
+HISTORY: list = []
+
+
+def global_list_append(x):
+    y = x.exp()
+    HISTORY.append(y.mean().item())
+    return y - 1
+
+
+def defines_inner(x):
+    def inner(t):
+        print("inner")
+        return t * 2
+
+    return inner(x) + 1
+
+
+def numpy_argument(a):
+    x = tj.from_numpy(a)
+    print("shape", tuple(x.shape))
+    return x * 2
+
+
+def case_decorated():
+    logged.calls = 0
+    return Case(decorated, lambda k: (grid(k, 4),), lambda: logged.calls)
+
+
+def case_mutable_default():
+    mutable_default.__defaults__[0].clear()
+    return Case(mutable_default, lambda k: (grid(k, 4),),
+                lambda: list(mutable_default.__defaults__[0]))
+
+
+def case_global_list_append():
+    HISTORY.clear()
+    return Case(global_list_append, lambda k: (data(k, 4),), lambda: list(HISTORY))
+
+
+program("for/else with a break on .item()", 1, 1, today=(1, 2),
+        note="calls 0 and 1 break on the second step; call 2 runs the else (y - 1); today "
+        "explain also counts the else's print that only an earlier compiled call ran")(
+    simple(for_else, lambda k: (grid(k, 4).abs() + 0.25 if k < 2 else grid(k, 4).abs() * 0.1,)))
+program("while True until converged", 1, 1, today=(1, 2),
+        known_bug="UnboundLocalError: the body region `y = y * 0.5; steps += 1` is not given "
+        "`steps`, a Python int bound before the loop")(
+    simple(until_converged, lambda k: (data(k, 4),)))
+program("recursion with a print", None, None, fullgraph=False,
+        known_bug="KeyError: 'countdown' in breaks.py (the region calling the function itself)")(
+    simple(countdown, lambda k: (grid(k, 4), 2)))
+program("a method of the module breaks", 3, 1, name="module_helper", today=(3, 2),
+        note="fc, the clamp, the sigmoid; today explain also counts the print that only an "
+        "earlier compiled call (call 2) ran")(
+    lambda: Case(WithHelper(), lambda k: (data(k, 2, 4, scale=100.0 if k == 2 else 1.0),)))
+program("a decorated function", 2, 1, fullgraph=False,
+        known_bug="the decorator's wrapper never runs: compile follows __wrapped__ to the "
+        "inner function's source, so logged.calls stays 0")(case_decorated)
+program("*args", 1, 1, note="the for loop over the tuple is captured with the line above")(
+    simple(varargs, lambda k: (grid(k, 4), grid(k + 3, 4), grid(k + 4, 4))))
+program("a mutable default argument", 0, 1, state_changes_guard=True,
+        note="x * len(acc) is x * 1 on the first call: folded away, no op left")(
+    case_mutable_default)
+program("walrus on .item()", 2, 1)(simple(walrus, lambda k: (data(k, 4) + 2.0,)))
+program("match statement", 1, 2, fullgraph=False, today=(0, 2),
+        note="script refuses match: it runs as Python, its case body `y = x * 2` should be a "
+        "region; today that runs eagerly")(
+    simple(match_statement, lambda k: (grid(k, 4), "double" if k < 2 else "negate")))
+program("assert on a tensor value", 1, 0, fullgraph=False, raises=(2,))(
+    simple(assert_tensor_value, lambda k: (grid(k, 4) if k < 2 else grid(k, 4) * 4 - 20,)))
+program("append to a global list", 2, 1)(case_global_list_append)
+program("a nested def that breaks", 2, 1, fullgraph=False, today=(0, 1),
+        note="today a function defined inside the compiled one runs eagerly (t * 2 and the "
+        "+ 1 after the call too)")(
+    simple(defines_inner, lambda k: (grid(k, 4),)))
+program("a numpy array argument", 1, 1, fullgraph=False, today=(2, 1),
+        note="today from_numpy(a) is a graph of its own")(
+    simple(numpy_argument, lambda k: (np.arange(4, dtype=np.float32) + k,)))
