@@ -112,9 +112,7 @@ program("exception raised inside a with, caught outside", 2, 4, state_changes_gu
     case_with_raises_inside)
 program("return inside try/finally", 1, 2, note="breaks: try, the print")(
     simple(finally_runs, lambda k: (grid(k, 4),)))
-program("a name bound in one branch only", 2, 1, raises=(2,), today=(1, 2),
-        note="today, once a compiled call raised UnboundLocalError, explain counts "
-        "`return out + 1` as a break")(
+program("a name bound in one branch only", 2, 1, raises=(2,))(
     simple(maybe_unbound, lambda k: (grid(k, 4) + (1.0 if k < 2 else -2.0),)))
 program("keyword arguments with defaults", 1, 1)(
     lambda: Case(keyword_args, lambda k: (grid(k, 4),),
@@ -276,9 +274,8 @@ def case_global_list_append():
     return Case(global_list_append, lambda k: (data(k, 4),), lambda: list(HISTORY))
 
 
-program("for/else with a break on .item()", 1, 1, today=(1, 2),
-        note="calls 0 and 1 break on the second step; call 2 runs the else (y - 1); today "
-        "explain also counts the else's print that only an earlier compiled call ran")(
+program("for/else with a break on .item()", 1, 1,
+        note="calls 0 and 1 break on the second step; call 2 runs the else (y - 1)")(
     simple(for_else, lambda k: (grid(k, 4).abs() + 0.25 if k < 2 else grid(k, 4).abs() * 0.1,)))
 program("while True until converged", 1, 1, today=(1, 2),
         known_bug="UnboundLocalError: the body region `y = y * 0.5; steps += 1` is not given "
@@ -287,14 +284,15 @@ program("while True until converged", 1, 1, today=(1, 2),
 program("recursion with a print", None, None, fullgraph=False,
         known_bug="KeyError: 'countdown' in breaks.py (the region calling the function itself)")(
     simple(countdown, lambda k: (grid(k, 4), 2)))
-program("a method of the module breaks", 3, 1, name="module_helper", today=(3, 2),
-        note="fc, the clamp, the sigmoid; today explain also counts the print that only an "
-        "earlier compiled call (call 2) ran")(
+program("a method of the module breaks", 3, 1, name="module_helper",
+        note="graphs: fc, the clamp, the sigmoid; the print runs on call 2 only")(
     lambda: Case(WithHelper(), lambda k: (data(k, 2, 4, scale=100.0 if k == 2 else 1.0),)))
 program("a decorated function", 2, 1, fullgraph=False,
         known_bug="the decorator's wrapper never runs: compile follows __wrapped__ to the "
         "inner function's source, so logged.calls stays 0")(case_decorated)
-program("*args", 1, 1, note="the for loop over the tuple is captured with the line above")(
+program("*args", 1, 1, today=(0, 1),
+        note="the for loop over the tuple is captured with the line above; today the whole "
+        "function runs eagerly: \"varargs(): got an unexpected keyword argument 'xs'\"")(
     simple(varargs, lambda k: (grid(k, 4), grid(k + 3, 4), grid(k + 4, 4))))
 program("a mutable default argument", 0, 1, state_changes_guard=True,
         note="x * len(acc) is x * 1 on the first call: folded away, no op left")(
@@ -314,3 +312,21 @@ program("a nested def that breaks", 2, 1, fullgraph=False, today=(0, 1),
 program("a numpy array argument", 1, 1, fullgraph=False, today=(2, 1),
         note="today from_numpy(a) is a graph of its own")(
     simple(numpy_argument, lambda k: (np.arange(4, dtype=np.float32) + k,)))
+
+
+def check_positive(t):
+    print("checking")
+    if t.sum().item() > 0:
+        raise ValueError("positive sum")
+    return t
+
+
+def raise_in_callee(x):
+    y = x * 2
+    z = check_positive(y)
+    return z + 1
+
+
+program("an exception raised in a callee", 2, 2, raises=(0, 1), explain_call=2,
+        note="breaks: the print and the .item() if in the callee")(
+    simple(raise_in_callee, lambda k: (grid(k, 4) + (2.0 if k < 2 else -3.0),)))
