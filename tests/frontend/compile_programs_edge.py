@@ -330,3 +330,49 @@ def raise_in_callee(x):
 program("an exception raised in a callee", 2, 2, raises=(0, 1), explain_call=2,
         note="breaks: the print and the .item() if in the callee")(
     simple(raise_in_callee, lambda k: (grid(k, 4) + (2.0 if k < 2 else -3.0),)))
+
+
+# ------------------------------------------------------------------ random numbers around a break
+
+
+class NoisyTrainer(tj.nn.Module):
+    """Dropout in training mode, then a logged statistic: the random stream must match."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = tj.nn.Linear(4, 4)
+        self.drop = tj.nn.Dropout(0.5)
+        self.seen: list[float] = []
+
+    def forward(self, x):
+        h = self.drop(self.fc(x))
+        self.seen.append(h.abs().mean().item())
+        return self.drop(h).sum(dim=-1)
+
+
+def noise_between(x):
+    a = x + tj.randn_like(x)
+    print("drawn")
+    b = a * tj.rand(4)
+    return b
+
+
+def dtype_branch(x):
+    if x.dtype == tj.float32 and isinstance(x, tj.Tensor):
+        y = x * 2
+    else:
+        y = x
+    print("dtype", y.dtype)
+    return y.to(tj.float64) + 1
+
+
+def case_noisy_trainer():
+    model = NoisyTrainer().train()
+    return Case(model, lambda k: (data(k, 3, 4),), lambda: list(model.seen))
+
+
+program("dropout in training mode around a break", 2, 1)(case_noisy_trainer)
+program("random draws on both sides of a break", 2, 1)(
+    simple(noise_between, lambda k: (data(k, 4),)))
+program("dtype and isinstance checks before a break", 2, 1)(
+    simple(dtype_branch, lambda k: (grid(k, 4),)))
