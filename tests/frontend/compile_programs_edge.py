@@ -114,7 +114,7 @@ program("return inside try/finally", 1, 2, note="breaks: try, the print")(
     simple(finally_runs, lambda k: (grid(k, 4),)))
 program("a name bound in one branch only", 2, 1, raises=(2,))(
     simple(maybe_unbound, lambda k: (grid(k, 4) + (1.0 if k < 2 else -2.0),)))
-program("keyword arguments with defaults", 1, 1)(
+program("keyword arguments with defaults", 1, 1, name="keyword_args")(
     lambda: Case(keyword_args, lambda k: (grid(k, 4),),
                  kwargs=lambda k: {"scale": 0.5, "verbose": k < 2}))
 program("a generator over tensors consumed in a loop", 2, 1,
@@ -277,7 +277,7 @@ def case_global_list_append():
 program("for/else with a break on .item()", 1, 1,
         note="calls 0 and 1 break on the second step; call 2 runs the else (y - 1)")(
     simple(for_else, lambda k: (grid(k, 4).abs() + 0.25 if k < 2 else grid(k, 4).abs() * 0.1,)))
-program("while True until converged", 1, 1, today=(1, 2),
+program("while True until converged", 1, 1,
         known_bug="UnboundLocalError: the body region `y = y * 0.5; steps += 1` is not given "
         "`steps`, a Python int bound before the loop")(
     simple(until_converged, lambda k: (data(k, 4),)))
