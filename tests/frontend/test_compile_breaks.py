@@ -210,6 +210,9 @@ def test_explain_counts_graphs_and_breaks(name, request):
     for b in report.breaks:
         assert b.reason and b.file in FILES, b
         assert b.source_line.strip() == linecache.getline(b.file, b.line).strip(), b
+        assert 0 <= b.col < len(linecache.getline(b.file, b.line)), b
+        assert isinstance(b.stack, (list, tuple)), b
+    assert isinstance(report.guards, (list, tuple, dict))
     json.dumps(report.to_dict())
     for b in report.breaks:
         assert f"{os.path.basename(b.file)}:{b.line}" in str(report)
