@@ -153,6 +153,9 @@ def loaded(stmts: Iterable[ast.stmt]) -> Counter:
     order of the first read in the source."""
     found = [node for stmt in stmts for node in ast.walk(stmt)
              if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Load, ast.Del))]
+    # `n += 1` reads n too
+    found += [node.target for stmt in stmts for node in ast.walk(stmt)
+              if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name)]
     found.sort(key=lambda n: (n.lineno, n.col_offset))
     return Counter(n.id for n in found)
 
@@ -416,6 +419,7 @@ class Plan:
         user function's globals and closure cells (and the regions in cells of their own)."""
         fn = self.fn
         freevars = list(fn.__code__.co_freevars)
+        own_name, name = name, "__tj_fn"  # not the user's name: a recursive call is global
         inner = ast.FunctionDef(name=name, args=params, body=body, decorator_list=[],
                                 returns=None, type_params=[]) \
             if "type_params" in ast.FunctionDef._fields else \
@@ -437,10 +441,11 @@ class Plan:
         factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
         inner_code = next(c for c in factory_code.co_consts
                           if isinstance(c, types.CodeType) and c.co_name == name)
+        inner_code = inner_code.replace(co_name=own_name, co_qualname=fn.__qualname__)
         own = dict(zip(freevars, fn.__closure__ or ()))
         closure = tuple(own[n] if n in own else types.CellType(env[n])
                         for n in inner_code.co_freevars)
-        made = types.FunctionType(inner_code, fn.__globals__, name, None, closure)
+        made = types.FunctionType(inner_code, fn.__globals__, own_name, None, closure)
         made.__qualname__ = fn.__qualname__
         return made
 

@@ -278,11 +278,9 @@ program("for/else with a break on .item()", 1, 1,
         note="calls 0 and 1 break on the second step; call 2 runs the else (y - 1)")(
     simple(for_else, lambda k: (grid(k, 4).abs() + 0.25 if k < 2 else grid(k, 4).abs() * 0.1,)))
 program("while True until converged", 1, 1,
-        known_bug="UnboundLocalError: the body region `y = y * 0.5; steps += 1` is not given "
-        "`steps`, a Python int bound before the loop")(
+        note="`steps += 1` reads steps: it is an input of the loop body's region")(
     simple(until_converged, lambda k: (data(k, 4),)))
-program("recursion with a print", None, None, fullgraph=False,
-        known_bug="KeyError: 'countdown' in breaks.py (the region calling the function itself)")(
+program("recursion with a print", None, None, fullgraph=False)(
     simple(countdown, lambda k: (grid(k, 4), 2)))
 program("a method of the module breaks", 3, 1, name="module_helper",
         note="graphs: fc, the clamp, the sigmoid; the print runs on call 2 only")(
