@@ -40,7 +40,13 @@ _LOOPS = (ast.For, ast.While, ast.AsyncFor)
 # statements no graph holds: Python runs them, their bodies (if any) split into regions
 _ALWAYS_PYTHON = (ast.Global, ast.Nonlocal, ast.Import, ast.ImportFrom, ast.FunctionDef,
                   ast.AsyncFunctionDef, ast.ClassDef, ast.Try, ast.Break, ast.Continue,
-                  ast.AsyncFor, ast.AsyncWith, ast.Match)
+                  ast.AsyncFor, ast.AsyncWith, ast.Match, ast.Raise)
+# of those, the ones explain reports as breaks (the rest are control flow or declarations)
+_REPORTED = {ast.Import: "an import statement", ast.ImportFrom: "an import statement",
+             ast.FunctionDef: "a nested def", ast.AsyncFunctionDef: "a nested def",
+             ast.ClassDef: "a class statement", ast.Try: "a try statement (its body is "
+             "compiled)", ast.Match: "a match statement", ast.AsyncFor: "an async for",
+             ast.AsyncWith: "an async with", ast.Raise: "a raise statement"}
 _TRY_STAR = (ast.TryStar,) if hasattr(ast, "TryStar") else ()
 _SPLIT = (ast.If, ast.For, ast.While, ast.With, ast.Try, *_TRY_STAR)  # bodies split when Python
 
@@ -160,6 +166,23 @@ def loaded(stmts: Iterable[ast.stmt]) -> Counter:
     return Counter(n.id for n in found)
 
 
+def _exposed(run: list[ast.stmt]) -> set[str]:
+    """Names the run may read before it binds them (its inputs): a name every earlier
+    top-level statement of the run left unbound, where one binds it unconditionally
+    (`x = ...`, `x += ...`), is read from the run's own value after that."""
+    bound: set[str] = set()
+    exposed: set[str] = set()
+    for stmt in run:
+        exposed |= set(loaded([stmt])) - bound
+        if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                for node in ast.walk(target):
+                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                        bound.add(node.id)
+    return exposed
+
+
 def _contains(stmt: ast.stmt, kinds: tuple, loops_stop: bool) -> bool:
     """Whether `stmt` holds a node of `kinds` (not in a nested scope; with `loops_stop`, not
     inside a loop nested in `stmt`: a break that leaves it)."""
@@ -194,7 +217,8 @@ def _split_returns(body: list[ast.stmt], top: bool) -> None:
 class Plan:
     """A function's statements, which of them run as Python, and the regions between."""
 
-    def __init__(self, fn: types.FunctionType, make_region: Callable, source: Source | None = None):
+    def __init__(self, fn: types.FunctionType, make_region: Callable, source: Source | None = None,
+                 fresh: bool = False):
         source = source or source_of(fn)
         self.fn, self.source, self.file = fn, source, source.file
         self.tree: ast.FunctionDef = _absolute(source.tree, source.line0, source.col0)
@@ -216,8 +240,12 @@ class Plan:
         self.declared = {n for node in ast.walk(self.tree)
                          if isinstance(node, (ast.Global, ast.Nonlocal)) for n in node.names}
         self.locals = (set(self.params) | set(stored(self.tree.body))) - self.declared
+        # globals this function assigns: Python state a graph reads as an input each call
+        self.assigned_globals = self.declared & set(stored(self.tree.body))
         self.loads = loaded(self.tree.body)
         self.marks: dict[int, Break | None] = {}  # statement id -> why it runs as Python
+        self.reported: dict[int, Break] = {}  # statements Python by their kind (report())
+        self.new_reports: list[Break] = []
         self.calls: set[int] = set()  # call nodes whose callee compiles on its own
         self.version = 0
         self.regions: dict[tuple, object] = {}  # (statement ids, tail) -> Region
@@ -226,11 +254,38 @@ class Plan:
         # breaks found before in this code (another instance of the module, an earlier
         # compile): marked from the start, so each is found once per process
         self.known = KNOWN.setdefault(fn.__code__, {"marks": {}, "calls": set()})
+        if fresh:  # explain: find every break again (and record it again)
+            self.known = {"marks": {}, "calls": set()}
         positions = {position(self.nodes[s]): s for s in self.parent}
         for key, why in self.known["marks"].items():
             if key in positions:
                 self.marks[positions[key]] = why
         self.calls.update(self.call_at[k] for k in self.known["calls"] if k in self.call_at)
+
+    def report(self, stmt: ast.stmt) -> None:
+        """Note a statement that runs as Python whatever it holds (an import, a nested def, a
+        try, match or raise statement, an assignment to a global) as a break explain reports
+        (`drain` hands each to the compiled function once)."""
+        uid = stmt._tj_id
+        if uid in self.reported:
+            return
+        what = _REPORTED.get(type(stmt))
+        names = self.declared.intersection(stored([stmt])) if self.declared and not \
+            isinstance(stmt, (*_SPLIT, ast.Global, ast.Nonlocal)) else ()
+        if what is None and names:
+            what = f"an assignment to the global or nonlocal {', '.join(sorted(names))}"
+        if what is None:
+            return
+        import linecache
+        line = linecache.getline(self.file, stmt.lineno).rstrip("\n")
+        where = f"{self.file}:{stmt.lineno}:{stmt.col_offset + 1}"
+        self.reported[uid] = why = Break(f"{what} runs as Python", self.file, stmt.lineno,
+                                         stmt.col_offset + 1, line, [where])
+        self.new_reports.append(why)
+
+    def drain(self) -> list[Break]:
+        out, self.new_reports = self.new_reports, []
+        return out
 
     def _index(self, stmts: list[ast.stmt], parent: int | None) -> None:
         for stmt in stmts:
@@ -261,6 +316,12 @@ class Plan:
                 self.known["calls"].add(where[1])
             return self.mark(stmt, why)
         return any([self.mark(s._tj_id, why) for s in run])
+
+    def always_python(self, where: tuple | None) -> bool:
+        """Whether the statement at `where` runs as Python by its kind (a `try`, a `global`
+        declaration...): its break is reported by `report`, in its own words, or not at all."""
+        stmt = self.statement_of(where[0]) if where else None
+        return stmt is not None and isinstance(self.nodes[stmt], (*_ALWAYS_PYTHON, *_TRY_STAR))
 
     def mark(self, stmt_id: int, why: Break | None) -> bool:
         """Run statement `stmt_id` as Python from now on; False if it already was."""
@@ -316,6 +377,8 @@ class Plan:
             if run:
                 out.extend(self.region_call(run, False, env))
                 run = []
+            if not python:
+                self.report(stmt)
             out.append(self.python_stmt(stmt, env, python))
         if run:
             out.extend(self.region_call(run, tail, env))
@@ -365,7 +428,9 @@ class Plan:
         """(inputs, outputs) of a run: the locals it reads, the locals it binds that code
         outside it reads (none for the final run: the function returns from it)."""
         reads = loaded(run)
-        inputs = [n for n in reads if n in self.locals]
+        exposed = _exposed(run)
+        state = self.locals | self.assigned_globals
+        inputs = [n for n in reads if n in state and n in exposed]
         if tail:
             return inputs, []
         outputs = [n for n in stored(run) if n in self.locals and self.loads[n] > reads[n]]

@@ -69,7 +69,8 @@ class CompiledFunction:
     original. `.breaks` lists the statements that run as Python and why."""
 
     def __init__(self, fn: Callable, module: Module | None = None, *, fullgraph: bool = False,
-                 backend: str | None = None, options: dict | None = None):
+                 backend: str | None = None, options: dict | None = None,
+                 fresh: bool = False):
         options = dict(options or {})
         unknown = set(options) - set(_OPTIONS)
         if unknown:
@@ -83,6 +84,7 @@ class CompiledFunction:
         self.options = {"limit": limit, "pipeline": pipeline,
                         "backend": default_backend(backend), "fullgraph": fullgraph}
         self._fn, self._module, self._fullgraph = fn, module, fullgraph
+        self._fresh = fresh  # explain's: breaks known from earlier compiles are found again
         self._name = getattr(fn, "__qualname__", None) or type(fn).__name__
         self.breaks: list[Break] = []
         self._subs: dict[int, tuple[Any, Callable]] = {}  # callees compiled on their own
@@ -111,7 +113,7 @@ class CompiledFunction:
         common = {"freeze": False, "strict": False, "cache_size": limit + 1,
                   "pipeline": pipeline, "backend": self.options["backend"]}
         known = KNOWN.get(getattr(fn, "__code__", None))
-        if known and known["marks"] and not fullgraph:  # it breaks: split from the start
+        if known and known["marks"] and not fullgraph and not fresh:  # it breaks: split now
             self._how = "split"
             self._new_plan()
             return
@@ -174,9 +176,7 @@ class CompiledFunction:
         plan = self._new_plan()
         where = site_of(error, source_of(fn))
         why = make_break(error, where, plan)
-        if not plan.blame(where, why, plan.tree.body):
-            why = None
-        if why is not None:
+        if plan.blame(where, why, plan.tree.body) and not plan.always_python(where):
             self.record_break(why)
         self._whole, self._how = None, "split"
         if ran:
@@ -184,7 +184,7 @@ class CompiledFunction:
         return self(*args, **kwargs)
 
     def _new_plan(self) -> Plan:
-        plan = self._plan = Plan(self._fn, self._make_region)
+        plan = self._plan = Plan(self._fn, self._make_region, fresh=self._fresh)
         for why in dict.fromkeys(w for w in plan.marks.values() if w is not None):
             self.record_break(why)  # known from an earlier compile of this code
         return plan
@@ -195,6 +195,12 @@ class CompiledFunction:
     def _regenerate(self) -> None:
         self._split = self._plan.whole({"__tj_sub_impl": self.sub})
         self._version = self._plan.version
+        self.drain_reports()
+
+    def drain_reports(self) -> None:
+        """Record the statements a new split runs as Python by their kind (plan.report)."""
+        for why in self._plan.drain():
+            self.record_break(why)
 
     # --- what regions report --------------------------------------------------------------------
     def record_break(self, why: Break) -> None:
@@ -221,14 +227,14 @@ class CompiledFunction:
             if isinstance(callee, Module) and _is_user_module(callee):
                 compiled = CompiledFunction(unwrap_library(type(callee).forward), callee,
                                             backend=self.options["backend"],
-                                            options=self._child_options())
+                                            options=self._child_options(), fresh=self._fresh)
                 key = id(callee)
             elif inspect.ismethod(callee) and _is_user_function(callee.__func__):
                 compiled = CompiledFunction(callee.__func__, backend=self.options["backend"],
-                                            options=self._child_options())
+                                            options=self._child_options(), fresh=self._fresh)
             elif isinstance(callee, types.FunctionType) and _is_user_function(callee):
                 compiled = CompiledFunction(callee, backend=self.options["backend"],
-                                            options=self._child_options())
+                                            options=self._child_options(), fresh=self._fresh)
             if compiled is None:
                 return callee
             entry = self._subs[key] = (callee, compiled)

@@ -91,13 +91,19 @@ def explain(fn, *args, **kwargs) -> ExplainReport:
     """Compile `fn` afresh, call it once with these arguments, and report what was captured
     (graphs, ops, fused groups, guards) and where and why the function broke. Its result is
     `report.result`. A compiled function or module may be passed: its original is used."""
-    from tracejit.compiler import CompiledFunction, CompiledModule, compile
+    from tracejit.compiler import CompiledFunction, CompiledModule
 
     if isinstance(fn, CompiledModule):
         fn = fn.module
     elif isinstance(fn, CompiledFunction):
         fn = fn._module if fn._module is not None else fn._fn
-    compiled = compile(fn)
+    from tracejit.nn.module import Module
+    from tracejit.script_source import unwrap_library
+
+    if isinstance(fn, Module):
+        compiled = CompiledModule(fn, fresh=True)
+    else:
+        compiled = CompiledFunction(unwrap_library(fn), fresh=True)
     result = compiled(*args, **kwargs)
     inner = compiled._compiled if isinstance(compiled, CompiledModule) else compiled
     graphs: list[GraphReport] = []

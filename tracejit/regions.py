@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import linecache
 import logging
 import operator
 import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from tracejit import pytree
-from tracejit.breaks import UNBOUND, Break, Plan, position
+from tracejit.breaks import UNBOUND, Break, Plan, loaded, position
 from tracejit.nn.module import Module
 from tracejit.script_mode import _dynamic_scalar, _Scalar
 from tracejit.script_source import _SOURCES, ScriptError, Source, Undefined, _Rescript
-from tracejit.scripting import Frame, ScriptedFunction, ScriptedModule
+from tracejit.scripting import Frame, ScriptedFunction, ScriptedModule, call_bound
 from tracejit.tensor import Tensor
 from tracejit.trace_guards import ModuleLayout
 
@@ -224,7 +227,7 @@ class WholeFunction(_Whole, Counted, ScriptedFunction):
     def _run(self, scripter, arguments: dict):
         scripter.compile_mode = True  # Python side effects are breaks, not baked in once
         env = {k: _unstatic(v) for k, v in arguments.items()}
-        return self._results(scripter.call_function(self._fn, (), env), env)
+        return self._results(call_bound(scripter, self._fn, self._signature, env), env)
 
 
 class WholeModule(_Whole, Counted, ScriptedModule):
@@ -460,6 +463,9 @@ class Region:
                 return self._python()(*args)
             if out is not _MISS:
                 return out
+        arrays = [n for n, a in zip(self.inputs, args) if isinstance(a, np.ndarray)]
+        if arrays:
+            return self._numpy(arrays, args)
         try:
             out = self.script(*args)
         except ScriptError as e:
@@ -468,10 +474,14 @@ class Region:
             self.owner.limit_reached(str(e))
             self.replacement = self._python()
             return self.replacement(*args)
-        except Exception:
-            # Python raises the user's own exception from the user's line (the graph wrote
-            # nothing back), or, where it does not fail, its result is this call's
-            return self._python()(*args)
+        except Exception as e:
+            # the graph (or its capture) failed on this call: Python raises the user's own
+            # exception from the user's line (the graph wrote nothing back); where Python
+            # does not fail, the capture cannot do this run
+            result = self._python()(*args)
+            self._give_up(f"capturing it failed where Python did not ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:200] if str(e) else ''})")
+            return result
         self._remember(args)
         return _untag(out, [a for a in args if a is not UNBOUND])
 
@@ -486,6 +496,38 @@ class Region:
                                                 self.outputs, env, python=True)
         return self._twin
 
+    def _give_up(self, reason: str) -> None:
+        """Run this run's statements as Python from now on (split again around them)."""
+        plan = self.plan
+        why = make_break(ScriptError(reason), None, plan)
+        why.line, why.col = self.run[0].lineno, self.run[0].col_offset + 1
+        why.source_line = linecache.getline(plan.file, why.line).rstrip("\n")
+        if plan.blame(None, why, self.run):
+            self.owner.record_break(why)
+        self.replacement = plan.run_function(self.run, self.tail, self.inputs, self.outputs,
+                                             {"__tj_sub_impl": self.owner.sub}, python=False)
+        self.owner.drain_reports()
+
+    def _numpy(self, names: list[str], args):
+        """Statements reading a numpy array run as Python (numpy code is not captured): mark
+        each statement of the run that reads one, split again, run this call that way."""
+        plan = self.plan
+        marked = False
+        for stmt in self.run:
+            read = set(loaded([stmt])).intersection(names)
+            if read:
+                why = Break(f"reads the numpy array {', '.join(sorted(read))}: numpy code runs "
+                            "as Python", plan.file, stmt.lineno, stmt.col_offset + 1,
+                            linecache.getline(plan.file, stmt.lineno).rstrip("\n"))
+                if plan.mark(stmt._tj_id, why):
+                    marked = True
+                    self.owner.record_break(why)
+        self.replacement = plan.run_function(
+            self.run, self.tail, self.inputs, self.outputs, {"__tj_sub_impl": self.owner.sub},
+            python=not marked)
+        self.owner.drain_reports()
+        return self.replacement(*args)
+
     def _broke(self, error: ScriptError, args):
         """Scripting met what it cannot capture: mark the statement holding it as Python,
         split the run around it, and run this call through the split."""
@@ -496,10 +538,12 @@ class Region:
         where = site_of(error, self.source)
         why = make_break(error, where, plan)
         if plan.blame(where, why, self.run):
-            self.owner.record_break(why)
+            if not plan.always_python(where):  # else plan.report words it, if it counts
+                self.owner.record_break(why)
             env = {"__tj_sub_impl": self.owner.sub}
             self.replacement = plan.run_function(self.run, self.tail, self.inputs,
                                                  self.outputs, env, python=False)
+            self.owner.drain_reports()
         else:  # nothing new to split at (a known break met again): the run as Python
             self.replacement = self._python()
         return result if ran else self.replacement(*args)
@@ -519,10 +563,15 @@ def site_of(error: ScriptError, source: Source) -> tuple | None:
     return position(node, source.line0, source.col0), None
 
 
+_COMPILE_WORDING = {  # script's reasons, as they read for a break that runs as Python
+    "print() in scripted code would run once, when the function is scripted, not on every "
+    "call": "print() writes output: it runs as Python on every call"}
+
+
 def make_break(error: ScriptError, where: tuple | None, plan: Plan) -> Break:
     """The Break record of a script error: its reason, place and user call stack."""
-    import linecache
-    reason = error.reason.split("\n")[0]
+    first = error.reason.split("\n")[0]
+    reason = _COMPILE_WORDING.get(first, first)
     stack = []
     for source, node in reversed(getattr(error, "calls", ()) or ()):
         loc = source.loc(node)

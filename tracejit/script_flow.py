@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,10 @@ class Flow:
         self.restore(snap)
         for t in self.mode.live():
             if id(t) not in snap:
+                # a tensor bound in the attempt (a module's weight met first there, as a
+                # constant of the dropped ops) is unbound: a later use makes it again
+                with contextlib.suppress(AttributeError):
+                    del t._value
                 self.mode.forget(id(t))
 
     def run_block(self, block: Block, fn: Callable, f: Frame) -> None:

@@ -141,7 +141,9 @@ def source_of(fn: types.FunctionType) -> Source:
         found = _SOURCES[code] = _lambda_source(fn, name)
         return found
     try:
-        lines, start = inspect.getsourcelines(fn)
+        # the code's own lines: inspect would follow functools.wraps' __wrapped__ to the
+        # decorated function, and script the wrapper as if it were that function
+        lines, start = inspect.getsourcelines(code)
     except (OSError, TypeError) as e:
         raise ScriptError(f"cannot read the source of {name} ({e}): script reads a function's "
                           "source file", hint="define the function in a .py file") from None

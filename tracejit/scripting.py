@@ -333,8 +333,24 @@ class Scripter(Flow, Expressions, PythonState):
             new = self.apply(op, self.apply(operator.getitem, obj, index, f, target), value, f,
                              node)
             self.set_item(obj, index, new, f, target)
+        elif isinstance(target, ast.Attribute):  # self.count += 1: read, apply, write back
+            obj = self.expr(target.value, f)
+            current = self._read_attr(obj, target, f)
+            value = self.expr(node.value, f)
+            self.mode.loc = f.source.loc(node)
+            self.write_attribute(obj, target.attr, self.apply(op, current, value, f, node), f,
+                                 target)
         else:
-            self.assign(target, None, f, node)  # the attribute error
+            self.assign(target, None, f, node)  # the error for what cannot be assigned
+
+    def _read_attr(self, obj, target: ast.Attribute, f):
+        """`obj.attr` read as an expression of the code reads it (guarded the same way)."""
+        try:
+            value = getattr(obj, target.attr)
+        except AttributeError as e:
+            raise f.source.error(target, str(e)) from None
+        self.guard_attribute(obj, target.attr, value, target)
+        return self.read_attribute(obj, target.attr, value)
 
     def s_Delete(self, node, f) -> None:
         for target in node.targets:
@@ -630,7 +646,7 @@ class ScriptedFunction(_Scripted, TracedFunction):
     """A scripted Python function: call it like the original."""
 
     def _run(self, scripter: Scripter, arguments: dict):
-        return scripter.call_function(self._fn, (), arguments)
+        return call_bound(scripter, self._fn, self._signature, arguments)
 
     def _tree(self):
         return source_of(self._fn).tree
@@ -652,6 +668,16 @@ class ScriptedModule(_Scripted, TracedModule):
 
     def _tree(self):
         return source_of(unwrap_library(type(self._module).forward)).tree
+
+
+def call_bound(scripter: Scripter, fn, signature, arguments: dict) -> Any:
+    """Script `fn` called with `arguments` (bound by `signature`: *args and **kwargs
+    parameters hold their tuple and dict)."""
+    if signature is None or not any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                                    for p in signature.parameters.values()):
+        return scripter.call_function(fn, (), arguments)
+    bound = inspect.BoundArguments(signature, dict(arguments))
+    return scripter.call_function(fn, bound.args, bound.kwargs)
 
 
 def script(fn_or_module=None, *, strict: bool = False, cache_size: int = 8,

@@ -150,9 +150,7 @@ def compare(got: list[dict], want: list[dict]) -> None:
 
 
 RECOMPILE_EACH_CALL = {
-    "numpy_clip": "a numpy array made by a break is a region input guarded by identity",
     "counter_tolist": "a Counter made by a break is a region input guarded by identity",
-    "numpy_argument": "a numpy array argument is guarded by identity",
 }
 
 
