@@ -166,6 +166,68 @@ def loaded(stmts: Iterable[ast.stmt]) -> Counter:
     return Counter(n.id for n in found)
 
 
+# expression nodes whose children Python evaluates in field order, all of them
+_IN_ORDER = (ast.Call, ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Attribute, ast.Tuple,
+             ast.List, ast.keyword, ast.Starred, ast.JoinedStr, ast.FormattedValue, ast.Slice)
+
+
+def _before(node: ast.AST, target: ast.AST, found: list) -> bool:
+    """Walk `node` in Python's evaluation order to `target`: the maximal subexpressions
+    fully evaluated before it go to `found`; True if `target` is inside `node`."""
+    if node is target:
+        if isinstance(target, ast.Call):  # the receiver and arguments of the breaking call
+            func = target.func
+            if isinstance(func, ast.Attribute):
+                found.append(func.value)
+            found.extend(a.value if isinstance(a, ast.Starred) else a for a in target.args)
+            found.extend(k.value for k in target.keywords)
+        return True
+    if not any(n is target for n in ast.walk(node)):
+        return False
+    if isinstance(node, ast.Compare):  # only the left operand is always evaluated first
+        return _before(node.left, target, found) or _holds(node, target)
+    if not isinstance(node, _IN_ORDER):
+        return True  # inside a conditional evaluation (and/or, if-else, lambda): stop here
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.expr, ast.keyword)):
+            continue
+        if any(n is target for n in ast.walk(child)):
+            return _before(child, target, found)
+        found.append(child.value if isinstance(child, ast.keyword) else child)
+    return True
+
+
+def _holds(node: ast.AST, target: ast.AST) -> bool:
+    return any(n is target for n in ast.walk(node))
+
+
+def _worth(expr: ast.AST) -> bool:
+    """A subexpression worth computing in a region: one that computes (a call, arithmetic,
+    indexing), not a name, constant or attribute read; nothing that binds or suspends."""
+    if not isinstance(expr, (ast.Call, ast.BinOp, ast.UnaryOp, ast.Subscript)):
+        return False
+    return not any(isinstance(n, (ast.NamedExpr, ast.Lambda, ast.Yield, ast.YieldFrom,
+                                  ast.Await, *_COMPREHENSIONS)) for n in ast.walk(expr))
+
+
+class _Temporaries(ast.NodeTransformer):
+    """Replace hoisted subexpressions (by id) with the names of their temporaries."""
+
+    def __init__(self, ids: set[int]):
+        self.ids = ids
+
+    def visit_field(self, value):
+        if isinstance(value, list):
+            return [self.visit(v) if isinstance(v, ast.AST) else v for v in value]
+        return self.visit(value) if isinstance(value, ast.AST) else value
+
+    def visit(self, node):
+        uid = getattr(node, "_tj_id", None)
+        if uid in self.ids:
+            return ast.copy_location(ast.Name(f"__tj_h{uid}", ast.Load()), node)
+        return self.generic_visit(node)
+
+
 def _exposed(run: list[ast.stmt]) -> set[str]:
     """Names the run may read before it binds them (its inputs): a name every earlier
     top-level statement of the run left unbound, where one binds it unconditionally
@@ -232,6 +294,8 @@ class Plan:
         self.stmt_at: dict[tuple, int] = {}
         self.call_at = {position(n): n._tj_id for n in self.nodes.values()
                         if isinstance(n, ast.Call)}
+        self.node_at = {position(n): n for n in self.nodes.values()
+                        if isinstance(n, ast.expr)}
         self.parent: dict[int, int | None] = {}  # statement -> the statement holding it
         self._index(self.tree.body, None)
         args = self.tree.args
@@ -245,6 +309,10 @@ class Plan:
         self.loads = loaded(self.tree.body)
         self.marks: dict[int, Break | None] = {}  # statement id -> why it runs as Python
         self.reported: dict[int, Break] = {}  # statements Python by their kind (report())
+        # expression-level breaks: a marked statement -> the ids of its subexpressions that
+        # Python evaluates before the construct that broke, computed first in a region
+        self.hoists: dict[int, list[int]] = {}
+        self.synthetic: dict[int, ast.stmt] = {}  # hoisted `__tj_hN = expr`, by its id
         self.new_reports: list[Break] = []
         self.calls: set[int] = set()  # call nodes whose callee compiles on its own
         self.version = 0
@@ -314,8 +382,62 @@ class Plan:
             if call is not None:
                 self.calls.add(call)
                 self.known["calls"].add(where[1])
-            return self.mark(stmt, why)
+            if not self.mark(stmt, why):
+                return False
+            self.hoist(stmt, where[1] if call is not None else where[0])
+            return True
+        if where is not None and any(s._tj_id < 0 for s in run) and self.unhoist(where[0]):
+            return True
         return any([self.mark(s._tj_id, why) for s in run])
+
+    def hoist(self, stmt_id: int, key: tuple) -> None:
+        """An expression-level break: in the marked statement, the subexpressions Python
+        evaluates before the node at `key` (and that do not hold it) are computed first, as
+        statements of their own that join the region before (`f(x) + t.item()`: `f(x)`)."""
+        stmt = self.nodes[stmt_id]
+        if not isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr,
+                                 ast.Return)) or stmt.value is None:
+            return
+        target = self.node_at.get(key)
+        if target is None:
+            return
+        found: list[ast.expr] = []
+        if _before(stmt.value, target, found):
+            ids = [e._tj_id for e in found if _worth(e)]
+            if ids:
+                self.hoists[stmt_id] = ids
+
+    def hoisted(self, stmt: ast.stmt) -> list[ast.stmt]:
+        """The `__tj_hN = expr` statements of a marked statement's hoists (see `hoist`)."""
+        out = []
+        for uid in self.hoists.get(stmt._tj_id, ()):
+            made = self.synthetic.get(uid)
+            if made is None:
+                expr = self.nodes[uid]
+                made = ast.copy_location(ast.Assign(
+                    [ast.copy_location(ast.Name(f"__tj_h{uid}", ast.Store()), expr)],
+                    copy.deepcopy(expr)), expr)
+                made.end_lineno, made.end_col_offset = expr.end_lineno, expr.end_col_offset
+                made._tj_id = -uid - 1
+                self.synthetic[uid] = self.nodes[made._tj_id] = made
+                self.parent[made._tj_id] = self.parent.get(stmt._tj_id)
+                self.locals.add(f"__tj_h{uid}")
+            out.append(made)
+        return out
+
+    def unhoist(self, key: tuple) -> bool:
+        """A hoisted subexpression that broke itself: the statement keeps it (and those after
+        it) inline. False when `key` is in no hoist."""
+        node = self.node_at.get(key)
+        if node is None:
+            return False
+        for stmt_id, ids in self.hoists.items():
+            for k, uid in enumerate(ids):
+                if any(n is node for n in ast.walk(self.nodes[uid])):
+                    self.hoists[stmt_id] = ids[:k]
+                    self.version += 1
+                    return True
+        return False
 
     def always_python(self, where: tuple | None) -> bool:
         """Whether the statement at `where` runs as Python by its kind (a `try`, a `global`
@@ -328,7 +450,8 @@ class Plan:
         if stmt_id in self.marks:
             return False
         self.marks[stmt_id] = why
-        self.known["marks"][position(self.nodes[stmt_id])] = why
+        if stmt_id >= 0:
+            self.known["marks"][position(self.nodes[stmt_id])] = why
         self.version += 1
         return True
 
@@ -374,6 +497,8 @@ class Plan:
             if not is_python:
                 run.append(stmt)
                 continue
+            if not python:
+                run.extend(self.hoisted(stmt))
             if run:
                 out.extend(self.region_call(run, False, env))
                 run = []
@@ -390,10 +515,14 @@ class Plan:
         if isinstance(stmt, _SCOPES):
             return copy.deepcopy(stmt)
         new = copy.copy(stmt)
+        hoisted = set(self.hoists.get(stmt._tj_id, ())) if not python else set()
         for name, value in ast.iter_fields(stmt):
             if name in _BLOCKS or name == "cases":
                 continue
-            setattr(new, name, self._rewrite_calls(copy.deepcopy(value), env))
+            value = self._rewrite_calls(copy.deepcopy(value), env)
+            if hoisted:
+                value = _Temporaries(hoisted).visit_field(value)
+            setattr(new, name, value)
         if isinstance(stmt, (*_SPLIT, ast.AsyncFor, ast.AsyncWith)):
             for name in ("body", "orelse", "finalbody"):
                 block = getattr(stmt, name, None)
@@ -433,7 +562,8 @@ class Plan:
         inputs = [n for n in reads if n in state and n in exposed]
         if tail:
             return inputs, []
-        outputs = [n for n in stored(run) if n in self.locals and self.loads[n] > reads[n]]
+        outputs = [n for n in stored(run) if n in self.locals and (
+            self.loads[n] > reads[n] or n.startswith("__tj_h"))]
         return inputs, outputs
 
     def region_call(self, run: list[ast.stmt], tail: bool, env: dict) -> list[ast.stmt]:

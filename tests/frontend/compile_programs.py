@@ -509,8 +509,9 @@ class WithNoisy(nn.Module):
 program("break inside a called function", 2, 1, today=(4, 1),
         note="today the callee's regions stay apart from the caller's (not inlined)")(
     simple(nested_call, PROGRAMS_ARGS_1D))
-program("break inside a submodule's forward", 2, 1, name="submodule_break", today=(3, 1),
-        note="today the statement calling the submodule runs as Python: fc1 runs eagerly")(
+program("break inside a submodule's forward", 4, 1, name="submodule_break",
+        note="graphs: fc1 (an argument computed before the call, in a region of its own), "
+        "the callee's two regions, the caller's last line")(
     lambda: Case(WithNoisy(), lambda k: (data(k, 3, 4),)))
 
 

@@ -292,8 +292,8 @@ program("*args", 1, 1, today=(0, 1),
         note="the for loop over the tuple is captured with the line above; today the whole "
         "function runs eagerly: \"varargs(): got an unexpected keyword argument 'xs'\"")(
     simple(varargs, lambda k: (grid(k, 4), grid(k + 3, 4), grid(k + 4, 4))))
-program("a mutable default argument", 0, 1, state_changes_guard=True,
-        note="x * len(acc) is x * 1 on the first call: folded away, no op left")(
+program("a mutable default argument", 1, 1, state_changes_guard=True,
+        note="graph: x.sum(), computed before the .item() that breaks")(
     case_mutable_default)
 program("walrus on .item()", 2, 1)(simple(walrus, lambda k: (data(k, 4) + 2.0,)))
 program("match statement", 1, 2, fullgraph=False, today=(0, 2),
