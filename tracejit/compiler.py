@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import types
 import warnings
 from collections.abc import Callable
@@ -44,7 +43,7 @@ from tracejit.script_source import (
     source_of,
     unwrap_library,
 )
-from tracejit.traced import BACKENDS, TracedFunction, _returning_wrapper
+from tracejit.traced import TracedFunction, _returning_wrapper, default_backend
 from tracejit.tracer import TraceError
 
 break_log = logging.getLogger("tracejit.graph_breaks")
@@ -54,14 +53,6 @@ RECOMPILE_LIMIT = 8
 _OPTIONS = {"recompile_limit": "captures after the first, per compiled piece, before it runs "
                                "as Python (default 8)",
             "pipeline": "the pass pipeline (default: tracejit.passes.DEFAULT_PIPELINE)"}
-
-
-def default_backend(backend: str | None = None) -> str:
-    """The backend a capture runs on: `backend`, else $TRACEJIT_BACKEND, else "llvm"."""
-    backend = backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    return backend
 
 
 class CompiledFunction:

@@ -212,12 +212,10 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
     tensors as Tensors. torch's `map_location`, `weights_only` and `mmap` are accepted and
     unused: every tensor is on the CPU and nothing a tracejit file holds can run code."""
     from tracejit.passes import parse_pipeline
-    from tracejit.traced import BACKENDS
+    from tracejit.traced import default_backend
 
     graphs_only = backend is not None or pipeline is not None
-    backend = backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"
-    if backend not in BACKENDS:  # the caller's arguments: their errors are the caller's
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    backend = default_backend(backend)  # the caller's arguments: their errors are the caller's
     if pipeline is not None:
         parse_pipeline(pipeline)
     return _Reader(f).read(backend, pipeline, graphs_only)

@@ -95,6 +95,7 @@ from tracejit.traced import (
     ABSTRACT,
     TracedFunction,
     TracedModule,
+    default_backend,
 )
 from tracejit.tracer import NeedsValues, SizeReads, TraceError, TraceMode
 
@@ -690,15 +691,13 @@ def script(fn_or_module=None, *, strict: bool = False, cache_size: int = 8,
     tensors, types of int/float arguments, values of other Python arguments); `.graph` and
     `.code` show what was captured. Options as in `tracejit.trace`.
     """
-    import os
-
     from tracejit.passes import DEFAULT_PIPELINE
     if fn_or_module is None:
         return lambda f: script(f, strict=strict, cache_size=cache_size, pipeline=pipeline,
                                 backend=backend)
     options = {"freeze": False, "strict": strict, "cache_size": cache_size,
                "pipeline": DEFAULT_PIPELINE if pipeline is None else pipeline,
-               "backend": backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"}
+               "backend": default_backend(backend)}
     if isinstance(fn_or_module, Module):
         return ScriptedModule(fn_or_module, **options)
     fn_or_module = unwrap_library(fn_or_module)

@@ -206,6 +206,15 @@ def _kernel_error(error: Exception) -> RuntimeError:
 
 
 BACKENDS = ("llvm", "eager")
+
+
+def default_backend(backend: str | None = None) -> str:
+    """The backend a capture runs on, decided here for trace, script, compile and load:
+    `backend`, else $TRACEJIT_BACKEND, else "llvm"; ValueError for an unknown one."""
+    backend = backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    return backend
 ABSTRACT = object()  # what an abstract trace "returns": nothing was computed
 _SIGNATURE = operator.attrgetter("_data.dtype", "_data.shape")  # a Tensor's fast-path key
 _ARRAY_SIGNATURE = operator.attrgetter("dtype", "shape")
@@ -725,7 +734,7 @@ def trace(fn_or_module, *example_inputs, example_kwarg_inputs: dict | None = Non
     arguments, `trace(f, x, y)`; torch.jit.trace's form, one tuple `trace(f, (x, y))`, is
     unpacked where `f` cannot take the tuple as its only argument.
     """
-    backend = backend or os.environ.get("TRACEJIT_BACKEND") or "llvm"
+    backend = default_backend(backend)
     options = {"freeze": freeze, "strict": strict, "cache_size": cache_size,
                "pipeline": pipeline, "backend": backend}
     if isinstance(fn_or_module, Module):
