@@ -1,0 +1,241 @@
+"""tracejit.compile's front door: its forms and options, the compiled module's API, save and
+load, the trace and Python fallbacks, the recompile limit, explain's data and the log channels.
+Oracle: the same code run uncompiled (plain Python), and torch for the module numerics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import tracejit as tj
+from tracejit import nn
+from tracejit.breaks import KNOWN
+
+
+@pytest.fixture(autouse=True)
+def _fresh_breaks():
+    KNOWN.clear()  # breaks found by other tests' compiles of shared helpers
+    yield
+
+
+def _x(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def scaled(x):
+    return (x * 3 + 1).relu()
+
+
+def logs_mean(x, out: list):
+    y = x * 2
+    out.append(round(y.mean().item(), 4))
+    return y - 1
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.scale = 2.0
+
+    def forward(self, x):
+        h = self.fc(x) * self.scale
+        if h.abs().max().item() > 1e6:  # never taken: a break all the same
+            print("huge")
+        return h.tanh()
+
+
+def test_the_three_forms_compute_what_python_does():
+    x = tj.tensor(_x(5))
+    want = scaled(x).numpy()
+
+    @tj.compile
+    def deco(x):
+        return (x * 3 + 1).relu()
+
+    @tj.compile(fullgraph=True)
+    def full(x):
+        return (x * 3 + 1).relu()
+
+    for f in (tj.compile(scaled), deco, full):
+        for _ in range(2):
+            np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-6)
+
+
+def test_a_break_keeps_side_effects_in_order():
+    out_plain, out_compiled = [], []
+    x = tj.tensor(_x(6))
+    want = logs_mean(x, out_plain)
+    f = tj.compile(logs_mean)
+    for _ in range(3):
+        got = f(x, out_compiled)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    assert out_compiled == out_plain * 3
+    assert len(f.breaks) == 1 and "item()" in f.breaks[0].reason
+
+
+def test_compiled_module_keeps_the_module_api_and_matches_torch():
+    ours, linear = Net(), torch.nn.Linear(4, 3)
+    ours.fc.load_state_dict({k: tj.tensor(v.detach().numpy())
+                             for k, v in linear.state_dict().items()})
+
+    def theirs(x, scale):
+        return torch.tanh(linear(x) * scale)
+
+    compiled = tj.compile(ours)
+    assert isinstance(compiled, tj.CompiledModule)
+    assert [n for n, _ in compiled.named_parameters()] == ["fc.weight", "fc.bias"]
+    assert set(compiled.state_dict()) == {"fc.weight", "fc.bias"}
+    assert compiled.eval() is compiled and not ours.training
+    assert compiled.train() is compiled and ours.training
+    assert compiled.to(tj.float32) is compiled
+    x = _x(2, 4)
+    np.testing.assert_allclose(compiled(tj.tensor(x)).detach().numpy(),
+                               theirs(torch.tensor(x), 2.0).detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+    compiled.scale = 3.0  # reaches the module; the graph that baked 2.0 recompiles
+    assert ours.scale == 3.0
+    np.testing.assert_allclose(compiled(tj.tensor(x)).detach().numpy(),
+                               theirs(torch.tensor(x), 3.0).detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_in_place_weight_updates_are_seen_through_a_break():
+    net = Net()
+    compiled = tj.compile(net)
+    x = tj.tensor(_x(3, 4))
+    compiled(x)
+    with tj.no_grad():
+        net.fc.weight.mul_(0.5)
+    np.testing.assert_allclose(compiled(x).detach().numpy(), net(x).detach().numpy(),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"recompile_limits": 3}, "unknown compile option"),
+    ({"recompile_limit": -1}, "recompile_limit must be an int"),
+    ({"pipeline": "no-such-pass"}, "no-such-pass"),
+])
+def test_bad_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        tj.compile(scaled, options=options)
+
+
+def test_bad_backend_and_dynamic_are_refused_clearly():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        tj.compile(scaled, backend="tpu")
+    with pytest.raises(NotImplementedError, match="dynamic shapes"):
+        tj.compile(scaled, dynamic=True)
+    with pytest.raises(TypeError, match=r"takes a function or an nn\.Module"):
+        tj.compile(3)
+
+
+def test_save_of_a_break_free_compile_loads_and_runs(tmp_path):
+    x = tj.tensor(_x(5))
+    f = tj.compile(scaled)
+    f(x)
+    tj.save(f, tmp_path / "scaled.tj")
+    loaded = tj.load(tmp_path / "scaled.tj")
+    np.testing.assert_allclose(loaded(x).numpy(), scaled(x).numpy(), rtol=1e-6)
+
+
+def test_save_of_a_compile_with_breaks_lists_them(tmp_path):
+    f = tj.compile(logs_mean)
+    with pytest.raises(TypeError, match="before its first call"):
+        tj.save(f, tmp_path / "early.tj")
+    f(tj.tensor(_x(4)), [])
+    with pytest.raises(TypeError, match=r"graph breaks(.|\n)*item\(\)") as info:
+        tj.save(f, tmp_path / "broken.tj")
+    assert "test_compile.py:" in str(info.value)
+
+
+def test_functions_without_source_are_traced_and_generators_run_as_python():
+    namespace: dict = {}
+    exec("def made(x):\n    return x.relu() * 2\n", {}, namespace)  # no file to read
+    made = tj.compile(namespace["made"])
+    x = tj.tensor(_x(4))
+    np.testing.assert_allclose(made(x).numpy(), namespace["made"](x).numpy())
+    assert "trace" in repr(made)
+
+    def pairs(x):
+        for k in range(2):
+            yield x * k
+
+    got = list(tj.compile(pairs)(x))
+    want = list(pairs(x))
+    assert len(got) == 2
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a.numpy(), b.numpy())
+
+
+def test_the_recompile_limit_warns_once_then_runs_as_python(caplog):
+    f = tj.compile(scaled, options={"recompile_limit": 2})
+    with warnings.catch_warnings(record=True) as caught, \
+            caplog.at_level(logging.INFO, logger="tracejit.recompiles"):
+        warnings.simplefilter("always")
+        for n in range(1, 7):
+            x = tj.tensor(_x(n))
+            np.testing.assert_allclose(f(x).numpy(), scaled(x).numpy(), rtol=1e-6)
+    limit = [w for w in caught if "recompile limit" in str(w.message)]
+    assert len(limit) == 1
+    said = [r.getMessage() for r in caplog.records]
+    assert any("`x.shape[0]` was 1, is 2" in m for m in said), said
+
+
+def test_explain_reports_graphs_breaks_and_guards_as_json_ready_data():
+    report = tj.explain(Net(), tj.tensor(_x(2, 4)))
+    assert report.graph_count == 2 and report.graph_break_count == 1
+    (brk,) = report.breaks
+    assert brk.line == Net.forward.__code__.co_firstlineno + 2
+    assert "item()" in brk.reason and "h.abs().max().item()" in brk.source_line
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["graph_count"] == 2 and data["breaks"][0]["line"] == brk.line
+    assert any("`self.scale` == 2.0" in g for g in report.guards)
+    text = str(report)
+    assert "Graph count: 2" in text and "Graph break count: 1" in text
+    assert report.result.shape == (2, 3)
+
+
+def test_explain_of_a_compiled_callable_explains_its_original():
+    x = tj.tensor(_x(4))
+    report = tj.explain(tj.compile(logs_mean), x, [])
+    assert report.graph_break_count == 1 and report.graph_count == 2
+
+
+def test_log_channels_name_breaks_and_guards(caplog):
+    with caplog.at_level(logging.INFO, logger="tracejit"):
+        tj.compile(logs_mean)(tj.tensor(_x(4)), [])
+    breaks = [r.getMessage() for r in caplog.records if r.name == "tracejit.graph_breaks"]
+    guards = [r.getMessage() for r in caplog.records if r.name == "tracejit.guards"]
+    assert breaks and "logs_mean" in breaks[0] and "item()" in breaks[0]
+    assert guards and any("x: float32[4]" in g for g in guards)
+
+
+def test_a_break_inside_a_loop_of_a_module_matches_python():
+    class Stack(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+            self.norms: list = []
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer(x).relu()
+                self.norms.append(float(x.norm()))
+            return x
+
+    model = Stack()
+    x = tj.tensor(_x(2, 4))
+    want = model(x).detach().numpy()
+    want_norms = list(model.norms)
+    model.norms.clear()
+    compiled = tj.compile(model)
+    for _ in range(2):
+        model.norms.clear()
+        np.testing.assert_allclose(compiled(x).detach().numpy(), want, rtol=1e-5)
+        np.testing.assert_allclose(model.norms, want_norms, rtol=1e-5)
