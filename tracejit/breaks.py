@@ -313,7 +313,6 @@ class Plan:
         # Python evaluates before the construct that broke, computed first in a region
         self.hoists: dict[int, list[int]] = {}
         self.synthetic: dict[int, ast.stmt] = {}  # hoisted `__tj_hN = expr`, by its id
-        self.new_reports: list[Break] = []
         self.calls: set[int] = set()  # call nodes whose callee compiles on its own
         self.version = 0
         self.regions: dict[tuple, object] = {}  # (statement ids, tail) -> Region
@@ -330,30 +329,27 @@ class Plan:
                 self.marks[positions[key]] = why
         self.calls.update(self.call_at[k] for k in self.known["calls"] if k in self.call_at)
 
-    def report(self, stmt: ast.stmt) -> None:
-        """Note a statement that runs as Python whatever it holds (an import, a nested def, a
-        try, match or raise statement, an assignment to a global) as a break explain reports
-        (`drain` hands each to the compiled function once)."""
+    def report(self, stmt: ast.stmt) -> Break | None:
+        """The break explain reports for a statement that runs as Python whatever it holds (an
+        import, a nested def, a try, match or raise statement, an assignment to a global), or
+        None for one it does not (control flow, declarations). The generated code reports it
+        when it first runs (`__tj_report`)."""
         uid = stmt._tj_id
         if uid in self.reported:
-            return
+            return self.reported[uid]
         what = _REPORTED.get(type(stmt))
         names = self.declared.intersection(stored([stmt])) if self.declared and not \
             isinstance(stmt, (*_SPLIT, ast.Global, ast.Nonlocal)) else ()
         if what is None and names:
             what = f"an assignment to the global or nonlocal {', '.join(sorted(names))}"
         if what is None:
-            return
+            return None
         import linecache
         line = linecache.getline(self.file, stmt.lineno).rstrip("\n")
         where = f"{self.file}:{stmt.lineno}:{stmt.col_offset + 1}"
         self.reported[uid] = why = Break(f"{what} runs as Python", self.file, stmt.lineno,
                                          stmt.col_offset + 1, line, [where])
-        self.new_reports.append(why)
-
-    def drain(self) -> list[Break]:
-        out, self.new_reports = self.new_reports, []
-        return out
+        return why
 
     def _index(self, stmts: list[ast.stmt], parent: int | None) -> None:
         for stmt in stmts:
@@ -502,8 +498,13 @@ class Plan:
             if run:
                 out.extend(self.region_call(run, False, env))
                 run = []
-            if not python:
-                self.report(stmt)
+            why = self.report(stmt) if not python else None
+            if why is not None and "__tj_report_impl" in env:  # counted when it first runs
+                env["__tj_report"] = env["__tj_report_impl"]
+                call = ast.parse(f"__tj_report({stmt._tj_id})").body[0]
+                for node in ast.walk(call):
+                    ast.copy_location(node, stmt)
+                out.append(call)
             out.append(self.python_stmt(stmt, env, python))
         if run:
             out.extend(self.region_call(run, tail, env))

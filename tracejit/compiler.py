@@ -78,6 +78,7 @@ class CompiledFunction:
         self._fresh = fresh  # explain's: breaks known from earlier compiles are found again
         self._name = getattr(fn, "__qualname__", None) or type(fn).__name__
         self.breaks: list[Break] = []
+        self._reported: set[int] = set()  # statements whose report_statement ran
         self._subs: dict[int, tuple[Any, Callable]] = {}  # callees compiled on their own
         self._whole = self._plan = self._split = self._traced = None
         self._version = -1
@@ -184,13 +185,20 @@ class CompiledFunction:
         return Region(self, plan, run, tail, inputs, outputs, uid)
 
     def _regenerate(self) -> None:
-        self._split = self._plan.whole({"__tj_sub_impl": self.sub})
+        self._split = self._plan.whole(self.env())
         self._version = self._plan.version
-        self.drain_reports()
 
-    def drain_reports(self) -> None:
-        """Record the statements a new split runs as Python by their kind (plan.report)."""
-        for why in self._plan.drain():
+    def env(self) -> dict:
+        """What generated code calls: the compiled form of a callee, the break report."""
+        return {"__tj_sub_impl": self.sub, "__tj_report_impl": self.report_statement}
+
+    def report_statement(self, uid: int) -> None:
+        """A statement that runs as Python by its kind ran: record its break, once."""
+        if uid in self._reported:
+            return
+        self._reported.add(uid)
+        why = self._plan.reported.get(uid)
+        if why is not None:
             self.record_break(why)
 
     # --- what regions report --------------------------------------------------------------------

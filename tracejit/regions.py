@@ -382,7 +382,7 @@ class Region:
         params = ast.arguments(posonlyargs=[], args=[ast.arg(n) for n in self.inputs],
                                vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
                                defaults=[])
-        env = {"__tj_sub_impl": self.owner.sub}
+        env = self.owner.env()
         fn = plan.function(plan.fn.__name__, params, body, env)
         tree = ast.FunctionDef(name=self.name, args=params, body=body, decorator_list=[],
                                returns=None, **({"type_params": []} if "type_params" in
@@ -491,7 +491,7 @@ class Region:
     def _python(self) -> Callable:
         """The run as plain Python (its statements as the user wrote them)."""
         if self._twin is None:
-            env = {"__tj_sub_impl": self.owner.sub}
+            env = self.owner.env()
             self._twin = self.plan.run_function(self.run, self.tail, self.inputs,
                                                 self.outputs, env, python=True)
         return self._twin
@@ -505,8 +505,7 @@ class Region:
         if plan.blame(None, why, self.run):
             self.owner.record_break(why)
         self.replacement = plan.run_function(self.run, self.tail, self.inputs, self.outputs,
-                                             {"__tj_sub_impl": self.owner.sub}, python=False)
-        self.owner.drain_reports()
+                                             self.owner.env(), python=False)
 
     def _numpy(self, names: list[str], args):
         """Statements reading a numpy array run as Python (numpy code is not captured): mark
@@ -523,9 +522,8 @@ class Region:
                     marked = True
                     self.owner.record_break(why)
         self.replacement = plan.run_function(
-            self.run, self.tail, self.inputs, self.outputs, {"__tj_sub_impl": self.owner.sub},
+            self.run, self.tail, self.inputs, self.outputs, self.owner.env(),
             python=not marked)
-        self.owner.drain_reports()
         return self.replacement(*args)
 
     def _broke(self, error: ScriptError, args):
@@ -540,10 +538,9 @@ class Region:
         if plan.blame(where, why, self.run):
             if not plan.always_python(where):  # else plan.report words it, if it counts
                 self.owner.record_break(why)
-            env = {"__tj_sub_impl": self.owner.sub}
+            env = self.owner.env()
             self.replacement = plan.run_function(self.run, self.tail, self.inputs,
                                                  self.outputs, env, python=False)
-            self.owner.drain_reports()
         else:  # nothing new to split at (a known break met again): the run as Python
             self.replacement = self._python()
         return result if ran else self.replacement(*args)

@@ -552,7 +552,7 @@ program("shape assert and warnings.warn", 2, 1, fullgraph=False, name="checked_n
     lambda: Case(CheckedNet(), lambda k: (data(k, 6 if k < 2 else 3, 4),)))
 program("shape assert failing", 1, 0, fullgraph=False, raises=(2,))(
     simple(assert_features, lambda k: (data(k, 3, 4 if k < 2 else 5),)))
-program("raise on .item()", 2, 2, explain_call=2, raises=(0, 1))(
+program("raise on .item()", 2, 1, explain_call=2, raises=(0, 1))(
     simple(raise_on_negative, lambda k: (grid(k, 4) if k < 2 else grid(k, 4).abs() + 1,)))
 program("tensor error propagates", 1, 0, fullgraph=False, raises=(2,))(
     simple(matmul_mismatch, lambda k: (data(k, 3, 4), data(k, 4 if k < 2 else 5, 2))))

@@ -325,7 +325,7 @@ def raise_in_callee(x):
     return z + 1
 
 
-program("an exception raised in a callee", 2, 3, raises=(0, 1), explain_call=2,
+program("an exception raised in a callee", 2, 2, raises=(0, 1), explain_call=2,
         note="breaks: the print and the .item() if in the callee")(
     simple(raise_in_callee, lambda k: (grid(k, 4) + (2.0 if k < 2 else -3.0),)))
 

@@ -282,7 +282,6 @@ def test_a_second_identical_call_does_not_recompile(name, caplog, request):
 
 
 @needs_compile
-@pytest.mark.xfail(strict=True, reason="explain counts breaks an earlier compiled call found")
 def test_explain_counts_only_the_breaks_its_call_ran():
     with contextlib.suppress(ValueError):
         tj.compile(P.raise_on_negative)(P.grid(0, 4))  # breaks at the raise line too
