@@ -465,7 +465,12 @@ class Region:
                 return out
         arrays = [n for n, a in zip(self.inputs, args) if isinstance(a, np.ndarray)]
         if arrays:
-            return self._numpy(arrays, args)
+            return self._python_reads(arrays, args, "the numpy array", "numpy code runs as "
+                                      "Python")
+        volatile = self._volatile(args)
+        if volatile:
+            return self._python_reads(volatile, args, "the object", "a new object each call "
+                                      "would compile a graph per call")
         try:
             out = self.script(*args)
         except ScriptError as e:
@@ -507,16 +512,34 @@ class Region:
         self.replacement = plan.run_function(self.run, self.tail, self.inputs, self.outputs,
                                              self.owner.env(), python=False)
 
-    def _numpy(self, names: list[str], args):
-        """Statements reading a numpy array run as Python (numpy code is not captured): mark
-        each statement of the run that reads one, split again, run this call that way."""
+    _identities: dict | None = None  # input name -> id of the object it held last call
+
+    def _volatile(self, args) -> list[str]:
+        """Inputs holding an object passed by identity (not a module, function or class)
+        that is another object than on the last call: a graph keyed on it would compile
+        again on every call (a Counter or a config made afresh each call)."""
+        seen = self._identities
+        if seen is None:
+            seen = self._identities = {}
+        out = []
+        for name, value in zip(self.inputs, args):
+            if value is UNBOUND or not _by_identity(value):
+                continue
+            if seen.get(name, id(value)) != id(value):
+                out.append(name)
+            seen[name] = id(value)
+        return out
+
+    def _python_reads(self, names: list[str], args, what: str, why_text: str):
+        """Statements reading one of `names` run as Python: mark each statement of the run
+        that reads one, split again, run this call that way."""
         plan = self.plan
         marked = False
         for stmt in self.run:
             read = set(loaded([stmt])).intersection(names)
             if read:
-                why = Break(f"reads the numpy array {', '.join(sorted(read))}: numpy code runs "
-                            "as Python", plan.file, stmt.lineno, stmt.col_offset + 1,
+                why = Break(f"reads {what} {', '.join(sorted(read))}: {why_text}", plan.file,
+                            stmt.lineno, stmt.col_offset + 1,
                             linecache.getline(plan.file, stmt.lineno).rstrip("\n"))
                 if plan.mark(stmt._tj_id, why):
                     marked = True
@@ -544,6 +567,22 @@ class Region:
         else:  # nothing new to split at (a known break met again): the run as Python
             self.replacement = self._python()
         return result if ran else self.replacement(*args)
+
+
+def _by_identity(value) -> bool:
+    """Whether a graph's key holds `value` by identity and nothing more stable: an object
+    that is no tensor, number, string, container of those, module, function or class."""
+    import types as _types
+    if isinstance(value, (Tensor, Module, type, _types.FunctionType, _types.MethodType,
+                          _types.BuiltinFunctionType, _types.ModuleType)):
+        return False
+    if value is None or type(value) in (int, float, bool, str, bytes, complex):
+        return False
+    if type(value) in (tuple, list):
+        return any(map(_by_identity, value))
+    if type(value) is dict:
+        return any(map(_by_identity, value.values()))
+    return type(_static(value)) is pytree.Static
 
 
 def site_of(error: ScriptError, source: Source) -> tuple | None:

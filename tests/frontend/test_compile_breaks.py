@@ -150,7 +150,6 @@ def compare(got: list[dict], want: list[dict]) -> None:
 
 
 RECOMPILE_EACH_CALL = {
-    "counter_tolist": "a Counter made by a break is a region input guarded by identity",
 }
 
 
