@@ -6,10 +6,12 @@ change a user makes when porting). Both models are built with the same seed from
 small configuration (tests/models/specs_*.py), the torch weights are copied into the tracejit
 model, both get equal inputs, and each mode's result is compared with torch eager:
 
-    torch_eager   torch_trace   torch_script  (torch.jit: measurement only)
-    eager         trace         script        saveload      (tracejit)
+    torch_eager   torch_trace   torch_script  torch_compile   (torch: measurement only)
+    eager         trace         script        saveload        compile   (tracejit)
 
-A cell is "pass" or the first line of what went wrong (the exception, or the mismatch).
+A cell is "pass" or the first line of what went wrong (the exception, or the mismatch). The
+measurement also counts each program's graphs and graph breaks under `tracejit.compile`
+(`tracejit.explain`) and under torch.compile (`torch._dynamo.explain`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import io
 import json
 import random
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -46,17 +49,21 @@ from corpus_spec import Spec  # noqa: E402  (tests/models is not a package)
 
 PASS = "pass"
 MISSING_DEPENDENCY = "missing dependency: "  # a cell failing on a third-party import
-TORCH_MODES = ("torch_eager", "torch_trace", "torch_script")
-TRACEJIT_MODES = ("eager", "trace", "script", "saveload")
+TORCH_MODES = ("torch_eager", "torch_trace", "torch_script", "torch_compile")
+TRACEJIT_MODES = ("eager", "trace", "script", "saveload", "compile")
 MODES = TORCH_MODES + TRACEJIT_MODES
 CHECKED_MODES = ("torch_eager", *TRACEJIT_MODES)  # what corpus_status.json records
 HEADERS = {"torch_eager": "torch eager", "torch_trace": "torch.jit.trace",
            "torch_script": "torch.jit.script", "eager": "eager", "trace": "trace",
-           "script": "script", "saveload": "save/load"}
+           "script": "script", "saveload": "save/load", "torch_compile": "torch.compile",
+           "compile": "compile"}
 PREFIX = "_corpus_"  # module names of loaded corpus programs: _corpus_<flavour>_<program>
 SEED = 0
 CELL_SECONDS = 120.0  # a cell running longer fails with TimeoutError (a hang must not stall CI)
 SHOW_TRACEBACKS = False  # --traceback: print each failing cell's traceback to stderr
+TORCH_COMPILE_BACKEND = "inductor"  # torch.compile's default; needs a C compiler (gcc here)
+COMPILE_CALLS = 2  # calls of a compiled program per input set: the second takes the cached path
+COUNTS = "counts"  # the cells' entry of graph and break counts: {"compile": [graphs, breaks]}
 
 
 # --- loading a corpus program with its torch imports mapped ----------------------------------
@@ -219,7 +226,9 @@ def _program_of(spec: Spec) -> tuple[str, str]:
 # --- running one spec ---------------------------------------------------------------------
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
+    text = [line for line in str(e).strip().splitlines() if line.strip()]
+    if len(text) > 1 and text[0].endswith("raised:"):  # torch.compile: "backend=... raised:"
+        text = [f"{text[0]} {text[1]}"]
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
@@ -370,26 +379,35 @@ def _input_sets(spec: Spec, lib) -> list[tuple]:
     return [spec.inputs(lib, np.random.default_rng(seed)) for seed in (SEED, SEED + 1)]
 
 
-def _verdict(run, input_sets, wants, spec: Spec) -> str:
+def _verdict(run, input_sets, wants, spec: Spec, calls: int = 1) -> str:
     """Compare run(inputs) with torch's output for each input set; PASS or the first
-    difference."""
+    difference. With `calls` > 1 each set runs that many times in a row and every result,
+    the earlier ones kept alive, must match (a cached call may not clobber an earlier output)."""
     for k, (inputs, want) in enumerate(zip(input_sets, wants)):
-        verdict = compare(run(inputs), want, spec.rtol, spec.atol)
-        if verdict != PASS:
-            return verdict if k == 0 else f"on the second inputs: {verdict}"
+        outputs = [run(inputs) for _ in range(calls)]
+        for c, got in enumerate(outputs):
+            verdict = compare(got, want, spec.rtol, spec.atol)
+            if verdict != PASS:
+                where = [w for w in ("on the second inputs" if k else "",
+                                     f"call {c + 1} of {calls}" if c else "") if w]
+                return f"{', '.join(where)}: {verdict}" if where else verdict
     return PASS
 
 
-def _run_torch(spec: Spec, torch_jit: bool, cells: dict):
+def _run_torch_eager(spec: Spec) -> tuple:
+    """The torch model, its two input sets and its eager outputs (the oracle)."""
     import torch
 
-    def build_and_run():
-        model = _build(spec, torch, "torch")
-        input_sets = _input_sets(spec, torch)
-        with torch.no_grad():
-            return model, input_sets, [_run(spec, model, x) for x in input_sets]
+    model = _build(spec, torch, "torch")
+    input_sets = _input_sets(spec, torch)
+    with torch.no_grad():
+        return model, input_sets, [_run(spec, model, x) for x in input_sets]
 
-    cells["torch_eager"], got = _cell(build_and_run)
+
+def _run_torch(spec: Spec, torch_jit: bool, torch_compile: bool, cells: dict):
+    import torch
+
+    cells["torch_eager"], got = _cell(lambda: _run_torch_eager(spec))
     if got is None:
         return None
     model, input_sets, wants = got
@@ -407,10 +425,64 @@ def _run_torch(spec: Spec, torch_jit: bool, cells: dict):
         cells[mode], verdict = _cell(run_compiled)
         if verdict is not None:
             cells[mode] = verdict
+    if torch_compile:
+        _run_torch_compile(spec, cells)
     return model, wants
 
 
-def _run_tracejit(spec: Spec, torch_model, wants, cells: dict) -> None:
+def _run_torch_compile(spec: Spec, cells: dict) -> None:
+    """The torch.compile cell and its counts, measured in a child process: a backend failure
+    can leave torch's dispatcher state broken for every later program (llama2c_generate's
+    does), and the child gives each program a torch that compiled nothing yet."""
+    limit = 3 * CELL_SECONDS
+    try:
+        child = subprocess.run([sys.executable, str(Path(__file__).resolve()),
+                                "--torch-compile-cell", spec.name], capture_output=True,
+                               text=True, timeout=limit)
+        got = json.loads(child.stdout.strip().splitlines()[-1])
+    except subprocess.TimeoutExpired:
+        got = {"cell": f"TimeoutError: the torch.compile child ran over {limit:g} s"}
+    except (json.JSONDecodeError, IndexError):
+        tail = (child.stderr.strip().splitlines() or ["no output"])[-1]
+        got = {"cell": f"the torch.compile child failed (rc {child.returncode}): {tail}"}
+    cells["torch_compile"] = got["cell"]
+    cells.setdefault(COUNTS, {})["torch_compile"] = got.get("counts", got["cell"])
+
+
+def torch_compile_cell(spec: Spec) -> dict:
+    """In the child: torch._dynamo.explain's graph and break counts on the first input set,
+    and torch.compile (TORCH_COMPILE_BACKEND) against torch eager, COMPILE_CALLS calls per
+    input set, each on a fresh torch model."""
+    import torch
+    import torch._dynamo
+
+    def entry():
+        model = _build(spec, torch, "torch")
+        return _entry(spec, model, len(input_sets[0]))
+
+    def run_compiled():
+        with torch.no_grad():
+            compiled = torch.compile(entry(), backend=TORCH_COMPILE_BACKEND)
+            return _verdict(lambda x: compiled(*x), input_sets, wants, spec, COMPILE_CALLS)
+
+    def explain():
+        torch._dynamo.reset()
+        with torch.no_grad():
+            report = torch._dynamo.explain(entry())(*input_sets[0])
+        return [report.graph_count, report.graph_break_count]
+
+    status, got = _cell(lambda: _run_torch_eager(spec))
+    if got is None:
+        return {"cell": f"skipped: torch eager failed ({status})"}
+    input_sets, wants = got[1:]
+    counted, counts = _cell(explain)  # first: a backend failure may break torch's state
+    torch._dynamo.reset()
+    status, verdict = _cell(run_compiled)
+    return {"cell": verdict if verdict is not None else status,
+            "counts": counts if counts is not None else counted}
+
+
+def _run_tracejit(spec: Spec, torch_model, wants, cells: dict, explain: bool) -> None:
     import tracejit
 
     def build():
@@ -443,6 +515,7 @@ def _run_tracejit(spec: Spec, torch_model, wants, cells: dict) -> None:
     cells["trace"] = checked(lambda x: compile_once(
         "trace", lambda f: tracejit.trace(f, *first))(*x))
     cells["script"] = checked(lambda x: compile_once("script", tracejit.script)(*x))
+    _run_compile(spec, lambda: build()[0], input_sets, wants, cells, explain)
     source = next((m for m in ("trace", "script") if cells[m] == PASS), None)
     if source is None:
         cells["saveload"] = "no compiled module to save (trace and script failed)"
@@ -460,15 +533,47 @@ def _run_tracejit(spec: Spec, torch_model, wants, cells: dict) -> None:
         cells["saveload"] = checked(lambda x: load_once()(*x))
 
 
-def run_spec(spec: Spec, torch_jit: bool = True) -> dict[str, str]:
-    """The cells of one corpus program: mode -> PASS or what went wrong."""
+def _run_compile(spec: Spec, build, input_sets, wants, cells: dict, explain: bool) -> None:
+    """The compile cell: `tracejit.compile` of what trace and script capture (the model, or
+    the function running `spec.call` on it), called COMPILE_CALLS times on each input set;
+    with `explain`, tracejit.explain's graph and break counts on the first input set. Each
+    gets a model of its own from `build()`, as a user compiles a model nothing captured yet."""
+    import tracejit
+
+    first = input_sets[0]
+
+    def check():
+        compiled = tracejit.compile(_entry(spec, build(), len(first)))
+        with tracejit.no_grad():
+            return _verdict(lambda x: compiled(*x), input_sets, wants, spec, COMPILE_CALLS)
+    status, verdict = _cell(check)
+    cells["compile"] = verdict if verdict is not None else status
+    if not explain:
+        return
+
+    def count():
+        entry = _entry(spec, build(), len(first))
+        with tracejit.no_grad():
+            report = tracejit.explain(entry, *first)
+        return [report.graph_count, report.graph_break_count,
+                [f"{Path(b.file).name}:{b.line}: {b.reason}" for b in report.breaks]]
+    status, counts = _cell(count)
+    cells.setdefault(COUNTS, {})["compile"] = counts if counts is not None else status
+
+
+def run_spec(spec: Spec, torch_jit: bool = True,
+             torch_compile: bool | None = None) -> dict[str, str]:
+    """The cells of one corpus program: mode -> PASS or what went wrong. `torch_jit` runs the
+    measurement columns (torch.jit, and torch.compile unless `torch_compile` is False) and
+    the graph and break counts (cells[COUNTS])."""
     cells: dict[str, str] = {}
-    torch_side = _run_torch(spec, torch_jit, cells)
+    torch_compile = torch_jit if torch_compile is None else torch_compile
+    torch_side = _run_torch(spec, torch_jit, torch_compile, cells)
     if torch_side is None:
         for mode in TRACEJIT_MODES:
             cells[mode] = "skipped: torch eager failed"
         return cells
-    _run_tracejit(spec, *torch_side, cells)
+    _run_tracejit(spec, *torch_side, cells, explain=torch_jit)
     return cells
 
 
@@ -507,6 +612,76 @@ def table(results: dict[str, dict[str, str]], width: int = 70) -> str:
     return "\n".join(lines)
 
 
+def _counts_cell(cell, k: int) -> str:
+    """Entry k (0: graphs, 1: breaks) of a counts cell, or its error shortened."""
+    if isinstance(cell, list):
+        return str(cell[k])
+    if cell is None:
+        return ""
+    return "error" if k else str(cell).replace("|", "\\|")[:60]
+
+
+def _breaks(measured: list) -> int:
+    """Total breaks; torch reports -1 (graphs - 1) where it captured no graph: counted 0."""
+    return sum(max(m[1], 0) for m in measured)
+
+
+def counts_table(results: dict[str, dict[str, str]]) -> str:
+    """A markdown table of graphs and graph breaks per program under tracejit.compile
+    (tracejit.explain) and torch.compile (torch._dynamo.explain), with totals."""
+    rows = {n: c[COUNTS] for n, c in results.items() if COUNTS in c}
+    if not rows:
+        return ""
+    sides = ("compile", "torch_compile")
+    lines = ["| program | compile | tracejit graphs | tracejit breaks | torch.compile | "
+             "torch.compile graphs | torch.compile breaks |", "|---" * 7 + "|"]
+    for name, counts in rows.items():
+        shown = []
+        for side in sides:
+            shown.append("✓" if results[name].get(side) == PASS else "✗")
+            shown += [_counts_cell(counts.get(side), 0), _counts_cell(counts.get(side), 1)]
+        lines.append(f"| {name} | " + " | ".join(shown) + " |")
+    total = []
+    for side in sides:
+        total.append(f"**{sum(results[n].get(side) == PASS for n in rows)}/{len(rows)}**")
+        measured = [c[side] for c in rows.values() if isinstance(c.get(side), list)]
+        total += [f"**{sum(m[0] for m in measured)}**", f"**{_breaks(measured)}**"]
+    lines.append("| **total** | " + " | ".join(total) + " |")
+    return "\n".join(lines)
+
+
+def counts_summary(results: dict[str, dict[str, str]]) -> str:
+    """One line per side: programs matching eager under compile, graphs and breaks."""
+    lines = []
+    for side, label in (("compile", "tracejit.compile"),
+                        ("torch_compile", f"torch.compile ({TORCH_COMPILE_BACKEND})")):
+        names = [n for n, c in results.items() if side in c]
+        if not names:
+            continue
+        passed = sum(results[n][side] == PASS for n in names)
+        measured = [results[n].get(COUNTS, {}).get(side) for n in names]
+        measured = [m for m in measured if isinstance(m, list)]
+        lines.append(f"- {label}: {passed}/{len(names)} programs give eager's results; "
+                     f"{sum(m[0] for m in measured)} graphs, {_breaks(measured)} "
+                     f"graph breaks (explain on the first inputs, {len(measured)} programs "
+                     f"counted); {sum(m[0] > 0 for m in measured)} programs captured at least "
+                     f"one graph, {sum(m[0] > 0 and m[1] <= 0 for m in measured)} of them "
+                     "whole (one graph, no break)"
+                     + ("; torch reports -1 breaks where it captured no graph, counted as 0"
+                        if any(m[1] < 0 for m in measured) else ""))
+    return "\n".join(lines)
+
+
+def break_list(results: dict[str, dict[str, str]]) -> str:
+    """Each program's tracejit.compile graph breaks: file:line and reason."""
+    lines = []
+    for name, cells in results.items():
+        counts = cells.get(COUNTS, {}).get("compile")
+        if isinstance(counts, list):
+            lines += [f"- {name}: {b}" for b in counts[2]]
+    return "\n".join(lines)
+
+
 # issue 12's targets: each tracejit mode against the torch mode it must at least match
 TARGETS = (("eager", "torch_eager"), ("trace", "torch_trace"), ("saveload", "torch_trace"),
            ("script", "torch_script"))
@@ -531,14 +706,22 @@ def main(argv=None) -> int:
     parser.add_argument("--table", action="store_true", help="print the markdown table")
     parser.add_argument("--json", metavar="FILE", help="write the cells as JSON to FILE")
     parser.add_argument("--no-torch-jit", action="store_true",
-                        help="skip the torch.jit.trace/script columns (measurement only)")
+                        help="skip the measurement: the torch.jit.trace/script and "
+                             "torch.compile columns and the graph and break counts")
+    parser.add_argument("--no-torch-compile", action="store_true",
+                        help="skip only the torch.compile column and its counts (slow)")
     parser.add_argument("--update-status", action="store_true",
                         help=f"rewrite {STATUS_FILE.name}, the ratchet the tests check")
     parser.add_argument("--traceback", action="store_true",
                         help="print the traceback of every failing cell to stderr")
     parser.add_argument("--group", action="append", metavar="GROUP",
                         help="run only the specs of tests/models/specs_GROUP.py (repeatable)")
+    parser.add_argument("--torch-compile-cell", metavar="NAME", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.torch_compile_cell:  # the child process of one torch.compile cell
+        spec = next(s for s in collect_specs() if s.name == args.torch_compile_cell)
+        print(json.dumps(torch_compile_cell(spec)))
+        return 0
     global SHOW_TRACEBACKS
     SHOW_TRACEBACKS = args.traceback
     specs = collect_specs(args.group)
@@ -552,7 +735,9 @@ def main(argv=None) -> int:
     for spec in specs:
         start = time.perf_counter()
         try:
-            results[spec.name] = run_spec(spec, torch_jit=not args.no_torch_jit)
+            results[spec.name] = run_spec(spec, torch_jit=not args.no_torch_jit,
+                                          torch_compile=not (args.no_torch_jit
+                                                             or args.no_torch_compile))
         except Exception:  # a bug of the runner itself: show it whole
             traceback.print_exc()
             return 2
@@ -563,6 +748,12 @@ def main(argv=None) -> int:
     if args.table:
         print(table(results))
         print(f"\nTargets (of {len(results)} programs):\n{targets(results)}")
+        counted = counts_table(results)
+        if counted:
+            print(f"\nGraphs and graph breaks:\n\n{counted}\n\n{counts_summary(results)}")
+            breaks = break_list(results)
+            if breaks:
+                print(f"\ntracejit.compile graph breaks:\n{breaks}")
         failures = [(n, m, c[m]) for n, c in results.items() for m in MODES
                     if m in c and c[m] != PASS]
         if failures:

@@ -1,11 +1,13 @@
 """The real-model corpus against its ratchet, tests/models/corpus_status.json.
 
-Each program and tracejit mode (eager, trace, script, save/load; plus torch eager, the oracle)
-is one test. A mode recorded as passing must still pass: a regression fails. A mode that now
-passes but is recorded as failing fails too, asking to record the progress with
-`python tests/models/runner.py --update-status`; a mode still failing as recorded is an xfail
-showing what is missing. The torch.jit columns are measurement only and do not run here. A
-program whose torch side cannot import a third-party dependency (einops, ...) is skipped.
+Each program and tracejit mode (eager, trace, script, save/load, compile; plus torch eager, the
+oracle) is one test; compile is `tracejit.compile` of the model (or of the spec's `generate()`
+call), called twice on each input set. A mode recorded as passing must still pass: a
+regression fails. A mode that now passes but is recorded as failing fails too, asking to record
+the progress with `python tests/models/runner.py --update-status`; a mode still failing as
+recorded is an xfail showing what is missing. The torch.jit and torch.compile columns and the
+graph and break counts are measurement only and do not run here. A program whose torch side
+cannot import a third-party dependency (einops, ...) is skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -112,3 +115,51 @@ def test_a_missing_third_party_module_is_a_missing_dependency():
         "missing dependency: ModuleNotFoundError: No module named 'einops'"
     assert runner._cell(needs, "tracejit.nn.modules")[0] == \
         "ModuleNotFoundError: No module named 'tracejit.nn.modules'"
+
+
+def test_every_call_of_a_compiled_program_is_compared():
+    import torch
+
+    import tracejit
+
+    want = torch.tensor([1.0, 2.0])
+    spec = SPECS["nanogpt"]
+    held = []
+
+    def clobbering(inputs):  # a cached call writing into the buffer it returned before
+        if held:
+            held[0]._data[...] = 0.0
+            return tracejit.tensor(np.array([1.0, 2.0], np.float32))
+        held.append(tracejit.tensor(np.array([1.0, 2.0], np.float32)))
+        return held[0]
+
+    assert runner._verdict(clobbering, [()], [want], spec) == runner.PASS
+    held.clear()
+    assert runner._verdict(clobbering, [()], [want], spec, calls=2) == \
+        "mismatch: output 0 max abs error 2 (rtol=0.0001, atol=1e-05)"
+    calls = []
+
+    def second_call_wrong(inputs):
+        calls.append(1)
+        return tracejit.tensor(np.array([1.0, 2.0 + (len(calls) == 4)], np.float32))
+
+    assert runner._verdict(second_call_wrong, [(), ()], [want, want], spec, calls=2) == \
+        "on the second inputs, call 2 of 2: mismatch: output 0 max abs error 1 (rtol=0.0001, " \
+        "atol=1e-05)"
+
+
+def test_the_counts_table_totals_graphs_and_breaks():
+    results = {
+        "a": {"compile": runner.PASS, "torch_compile": runner.PASS,
+              runner.COUNTS: {"compile": [2, 1, ["a.py:3: print"]], "torch_compile": [3, 2]}},
+        "b": {"compile": "mismatch: output 0", "torch_compile": runner.PASS,
+              runner.COUNTS: {"compile": [1, 0, []], "torch_compile": "RuntimeError: x"}},
+    }
+    table = runner.counts_table(results).splitlines()
+    assert table[2] == "| a | ✓ | 2 | 1 | ✓ | 3 | 2 |"
+    assert table[3] == "| b | ✗ | 1 | 0 | ✓ | RuntimeError: x | error |"
+    assert table[-1] == "| **total** | **1/2** | **3** | **1** | **2/2** | **3** | **2** |"
+    summary = runner.counts_summary(results)
+    assert "tracejit.compile: 1/2 programs give eager's results; 3 graphs, 1 graph breaks" \
+        in summary
+    assert runner.break_list(results) == "- a: a.py:3: print"
