@@ -238,6 +238,9 @@ class CompiledFunction:
                 return callee
             entry = self._subs[key] = (callee, compiled)
         compiled = entry[1]
+        if compiled._how == "python" or (compiled._how == "split" and compiled._plan is not
+                                         None and not compiled._plan.regions):
+            return callee  # nothing of it compiles (every statement breaks): call it as is
         if inspect.ismethod(callee):
             owner = callee.__self__
             return lambda *a, **k: compiled(owner, *a, **k)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from tracejit import pytree
+from tracejit import pytree, random
 from tracejit.breaks import UNBOUND, Break, Plan, loaded, position
 from tracejit.nn.module import Module
 from tracejit.script_mode import _dynamic_scalar, _Scalar
@@ -30,6 +30,7 @@ from tracejit.script_source import _SOURCES, ScriptError, Source, Undefined, _Re
 from tracejit.scripting import Frame, ScriptedFunction, ScriptedModule, call_bound
 from tracejit.tensor import Tensor
 from tracejit.trace_guards import ModuleLayout
+from tracejit.traced import _c_order
 
 log = logging.getLogger("tracejit.recompiles")
 break_log = logging.getLogger("tracejit.graph_breaks")
@@ -415,21 +416,32 @@ class Region:
         return tuple(key) if modules <= 1 else None
 
     def _fast_call(self, args):
-        entry = self._fast.get(self._fast_key(args))
+        try:  # tensors only: the key is their types
+            key = tuple(map(_SIGNATURE, args))
+        except AttributeError:  # a module (or another object) among them
+            key = self._fast_key(args)
+        entry = self._fast.get(key)
         if entry is None:
             return _MISS
-        spec, module, layout, state_sig = entry
+        spec, module, layout, state_sig, runner = entry
         script = self.script
         for guard in script._guards:
             if guard.read() is not guard.value and guard.changed():
                 return _MISS
-        if module is not None and (not layout.current() or state_sig != tuple(
-                map(_SIGNATURE, layout.state))):
-            return _MISS
-        tensors = [a for a in args if isinstance(a, Tensor)]
-        if len(set(map(id, tensors))) != len(tensors):
-            return _MISS
-        out = spec.run(tensors, layout.state if module is not None else [])
+        if module is None:
+            if len(args) > 1 and len(set(map(id, args))) != len(args):
+                return _MISS
+            if runner is not None:
+                out = runner([a._data for a in args])
+            else:
+                out = spec.run(list(args), [])
+        else:
+            if not layout.current() or state_sig != tuple(map(_SIGNATURE, layout.state)):
+                return _MISS
+            tensors = [a for a in args if isinstance(a, Tensor)]
+            if len(set(map(id, tensors))) != len(tensors):
+                return _MISS
+            out = spec.run(tensors, layout.state)
         return _untag(out, args) if script._tagged else out
 
     def _remember(self, args) -> None:
@@ -450,7 +462,8 @@ class Region:
         if self._fast is None:
             self._fast = {}
         self._fast[key] = (spec, module, layout,
-                           tuple(map(_SIGNATURE, layout.state)) if layout else ())
+                           tuple(map(_SIGNATURE, layout.state)) if layout else (),
+                           _direct_runner(spec) if module is None else None)
 
     def __call__(self, *args):
         replacement = self.replacement
@@ -567,6 +580,20 @@ class Region:
         else:  # nothing new to split at (a known break met again): the run as Python
             self.replacement = self._python()
         return result if ran else self.replacement(*args)
+
+
+def _direct_runner(spec) -> Callable | None:
+    """For a specialization of fresh outputs (`simple`): arrays in, the result out, with the
+    fewest Python steps (one tensor, or a flat tuple of tensors); None otherwise."""
+    if not spec.simple:
+        return None
+    run, wrap, generator = spec.runner, Tensor._wrap, random.default_generator
+    structure = spec.out_structure
+    if structure == pytree.TENSOR:
+        return lambda arrays: wrap(_c_order(run(arrays, generator())[0]))
+    if structure[0] == "tuple" and all(c == pytree.TENSOR for c in structure[1]):
+        return lambda arrays: tuple([wrap(_c_order(a)) for a in run(arrays, generator())])
+    return spec.run_simple
 
 
 def _by_identity(value) -> bool:
