@@ -1,8 +1,10 @@
 """A seeded sample of the API differential fuzzer (tests/fuzz/README.md): random programs over
 the public Tensor/functional API, run with torch and with tracejit in eager, trace, script and
-save/load modes. Any mismatch, crash, hang or raise torch does not make fails, with the
-shrunk repros in the message; the deliberate differences (api_fuzz/differences.py) are
-skipped by name. Unit checks of the fuzzer's own parts come first."""
+save/load modes, and a smaller sample through `tracejit.compile` (30% of its programs with
+graph breaks injected, their side effects compared with plain Python). Any mismatch, crash,
+hang or raise torch does not make fails, with the shrunk repros in the message; the
+deliberate differences (api_fuzz/differences.py) are skipped by name. Unit checks of the
+fuzzer's own parts come first."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from api_fuzz import differences
+from api_fuzz import breaks, differences
 from api_fuzz.compare import diff
 from api_fuzz.driver import Worker, _env, check, format_failures, format_table, run
 from api_fuzz.gen import generate
@@ -22,6 +24,7 @@ from api_fuzz.runner import run_program
 from api_fuzz.shrink import shrink
 
 SEED, PROGRAMS = 13, 1600
+COMPILE_SEED, COMPILE_PROGRAMS = 17, 300
 
 # Open bugs the sample may still find (FINDINGS.md), as a regex over "mode/outcome: signature"
 # with the finding and the area that owns it. Delete an entry when its fix lands.
@@ -103,6 +106,80 @@ def test_seeded_sample_matches_torch():
     still = sorted({KNOWN_OPEN[_known(e)] for e in report["failures"]})
     if still:
         pytest.xfail("known open: " + "; ".join(still))
+
+
+def test_compile_sample_matches_torch_and_plain_python():
+    report = run(COMPILE_PROGRAMS, ["compile"], jobs=2, seed=COMPILE_SEED, shrink_budget=120,
+                 log=lambda s: None)
+    new = [e for e in report["failures"] if not _known(e)]
+    assert not new, (f"{format_table(report)}\n\n"
+                     f"{format_failures({'failures': new})}")
+    still = sorted({KNOWN_OPEN[_known(e)] for e in report["failures"]})
+    if still:
+        pytest.xfail("known open: " + "; ".join(still))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_compile_programs_get_every_kind_of_break():
+    """Injected breaks of each kind (and inside loop and if bodies) occur in about 30% of the
+    programs, and torch runs every such program on both input sets."""
+    import torch
+    progs = [breaks.with_breaks(generate(5, i)[0], 5, i) for i in range(120)]
+    broken = [p for p in progs if breaks.has_breaks(p)]
+    assert 15 <= len(broken) <= 60, len(broken)
+    ops = {s.op for p in broken for s in p.stmts if "brk" in s.op}
+    assert {f"brk_{k}" for k in breaks.KINDS} <= ops, ops
+    assert any(op.startswith("control") for op in ops), ops
+    for prog in broken:
+        for which, arrays in (("a", prog.inputs), ("b", prog.inputs_b)):
+            build(prog, torch, which)(*prog.args(arrays, torch, which))
+
+
+def _break_program() -> Program:
+    prog = Program([np.array([1.0, -2.0], np.float32)], [np.array([3.0, 4.0], np.float32)])
+    prog.stmts = [Stmt("{0} * 2", ["x0"], "v1", "mul"),
+                  Stmt("print('fuzz', {0}.abs().sum().item())", ["v1"], None, "brk_print"),
+                  Stmt("LOG.append({0}.tolist())", ["v1"], None, "brk_tolist"),
+                  Stmt("{0} + 1", ["v1"], "v2", "add")]
+    prog.returns = ["v2"]
+    return prog
+
+
+def test_compile_side_effects_are_compared_with_plain_python(monkeypatch):
+    """A compiled call whose prints vanish, or whose list gets one more item, is a mismatch
+    of its side effects, though its values match torch's."""
+    import contextlib
+    import io
+
+    import tracejit
+    prog = _break_program()
+    assert run_program(prog, ["compile"], backend="eager")["compile"]["outcome"] == "ok"
+    real = tracejit.compile
+
+    def silent(f, **kw):
+        g = real(f, **kw)
+
+        def call(*args):
+            with contextlib.redirect_stdout(io.StringIO()):
+                return g(*args)
+        return call
+    monkeypatch.setattr(tracejit, "compile", silent)
+    res = run_program(prog, ["compile"], backend="eager")["compile"]
+    assert (res["outcome"], res["sig"]) == ("mismatch", "effects stdout"), res
+
+    def twice(f, **kw):
+        g = real(f, **kw)
+        return lambda *args: (f.__globals__["LOG"].append(0), g(*args))[1]
+    monkeypatch.setattr(tracejit, "compile", twice)
+    res = run_program(prog, ["compile"], backend="eager")["compile"]
+    assert (res["outcome"], res["sig"]) == ("mismatch", "effects log"), res
+
+
+def test_side_effect_text_allows_float_tolerance_only():
+    assert breaks._close("fuzz 1.0000001\n", "fuzz 1.0\n")
+    assert not breaks._close("fuzz 1.01\n", "fuzz 1.0\n")
+    assert not breaks._close("fuzz 3\n", "fuzz 4\n")  # integers exactly
+    assert not breaks._close("fuzz nan\n", "fuzz 1.0\n")
 
 
 def _only_tracejit(code: str) -> Program:

@@ -1,5 +1,6 @@
 """Command line: python -m tests.fuzz.api_fuzz --programs 10000 --modes eager,trace,script,saveload
---jobs 2 --seed 0 [--out results.json] [--backend llvm|eager]."""
+--jobs 2 --seed 0 [--out results.json] [--backend llvm|eager]; `--modes compile` runs
+tracejit.compile (30% of its programs with graph breaks injected)."""
 
 from __future__ import annotations
 

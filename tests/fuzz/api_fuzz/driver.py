@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 
+from .breaks import with_breaks
 from .gen import generate
 from .program import Program, repro
 from .shrink import shrink
@@ -29,12 +30,23 @@ class Worker:
 
     def __init__(self, env: dict):
         self.env, self.proc, self.buf = env, None, b""
+        # the worker's stderr: a crash reports its end
+        self.err = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
 
     def _spawn(self):
         self.buf = b""
+        self.err.seek(0)
+        self.err.truncate()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "api_fuzz.worker"], cwd=HERE, env=self.env, bufsize=0,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
+
+    def stderr_tail(self) -> str:
+        """The last line the worker wrote to stderr (an LLVM or Python fatal error)."""
+        self.err.seek(0, os.SEEK_END)
+        self.err.seek(max(0, self.err.tell() - 2000))
+        lines = self.err.read().decode(errors="replace").strip().splitlines()
+        return lines[-1][:300] if lines else ""
 
     def _readline(self, deadline: float) -> bytes | None:
         """One line of the worker's answer; b"" when it died, None at the deadline."""
@@ -49,11 +61,13 @@ class Worker:
         line, _, self.buf = self.buf.partition(b"\n")
         return line
 
-    def close(self):
+    def close(self, keep_log: bool = False):
         if self.proc:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
+        if not keep_log:
+            self.err.close()
 
     def request(self, req: dict, timeout: float):
         if self.proc is None or self.proc.poll() is not None:
@@ -63,13 +77,14 @@ class Worker:
         while True:
             line = self._readline(deadline)
             if line is None:
-                self.close()
+                self.close(keep_log=True)
                 return None, {"outcome": "hang", "mode": mode, "detail": f"over {timeout}s",
                               "sig": "hang (worker killed)"}
             if not line:
                 rc = self.proc.wait()
                 self.proc = None
-                return None, {"outcome": "crash", "mode": mode, "detail": f"exit status {rc}",
+                return None, {"outcome": "crash", "mode": mode,
+                              "detail": f"exit status {rc}: {self.stderr_tail()}",
                               "sig": f"crash (exit status {rc})"}
             msg = json.loads(line)
             if "start" in msg:
@@ -161,6 +176,8 @@ def shrink_all(groups, seed, backend, timeout, jobs, budget, env) -> list[dict]:
                 except queue.Empty:
                     return
                 prog, _ = generate(seed, idx[0])
+                if mode == "compile":
+                    prog = with_breaks(prog, seed, idx[0])
                 small, res = shrink_one(w, prog, mode, outcome, sig, backend, timeout, budget)
                 entry = {"mode": mode, "outcome": outcome, "signature": sig, "count": len(idx),
                          "first": [seed, idx[0]], "detail": res.get("detail", ""),

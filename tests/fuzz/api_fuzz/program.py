@@ -126,12 +126,21 @@ def build(prog: Program, module, which: str = "a") -> callable:
 def instantiate(prog: Program, module, which: str = "a"):
     """`(fn, rebind)`: the callable of `build`, and `rebind(which)`, which sets the globals
     and the model's attributes to set `which`'s values in place."""
+    return instantiate_env(prog, module, which)[:2]
+
+
+def instantiate_env(prog: Program, module, which: str = "a"):
+    """`(fn, rebind, globals)`: `instantiate`'s, and the program's module globals (where a
+    program with graph breaks finds `LOG`)."""
+    from .breaks import has_breaks, sink_globals
     src = prog.source()
     fname = f"<fuzz-program-{next(_counter)}>.py"
     linecache.cache[fname] = (len(src), None, src.splitlines(True), fname)
     glb = {"T": module, "F": module.nn.functional, "__name__": "fuzz_program"}
     k = 1 if which == "a" else 2
     glb.update({n: v[k - 1] for n, *v in prog.globals_})
+    if has_breaks(prog):
+        glb.update(sink_globals())
     exec(compile(src, fname, "exec"), glb)
     if not prog.is_module():
         fn = glb["f"]
@@ -144,7 +153,7 @@ def instantiate(prog: Program, module, which: str = "a"):
         glb.update({g[0]: g[j] for g in prog.globals_})
         for a in prog.attrs:
             setattr(fn, a[0], a[j])
-    return fn, rebind
+    return fn, rebind, glb
 
 
 def make_inputs(arrays: list[np.ndarray], module) -> list:
@@ -167,6 +176,7 @@ _CAPTURE = {
     "eager": None,
     "trace": "g = tracejit.trace(f, {args})",
     "script": "g = tracejit.script(f)",
+    "compile": "g = tracejit.compile(f)",
     "saveload": ("tracejit.save(tracejit.trace(f, {args}), '/tmp/repro.pt'); "
                  "g = tracejit.load('/tmp/repro.pt')"),
 }
@@ -175,15 +185,20 @@ _CAPTURE = {
 def repro(prog: Program, mode: str, which: str = "a", note: str = "") -> str:
     """A standalone snippet: run it with `T = tracejit` and with `T = torch` to compare. A
     failure on the second input set (`which="b"`) captures on the first, then calls on it
-    (after setting the second set's globals and attributes)."""
+    (after setting the second set's globals and attributes); `"a2"` (compile) calls on the
+    first set, the second, then the first again; `"known"` then compiles again and calls. A
+    program with graph breaks prints `LOG`."""
+    from .breaks import has_breaks
     names = prog.names() + [s[0] for s in prog.scalars]
     args = ", ".join(names)
     lines = ["import torch, tracejit", "T = tracejit  # T = torch gives the reference",
              "F = T.nn.functional", ""]
+    if has_breaks(prog):
+        lines[0] += ", warnings, numpy as np"
+        lines.append("LOG = []")
     lines += [f"{n} = {_num(a)}" for n, a, _ in prog.globals_]
     lines += [prog.source().rstrip(), ""]
-    lines += [f"x{i} = {literal(a)}" for i, a in enumerate(prog.inputs)]
-    lines += [f"{n} = {_num(a)}" for n, _, a, _ in prog.scalars]
+    lines += _set_lines(prog, mode, "a", first=True)
     if prog.is_module():
         ctor = [_num(a[1]) for a in prog.attrs] + [literal(b[1]) for b in prog.buffers]
         lines.append(f"f = M({', '.join(ctor)})")
@@ -191,20 +206,32 @@ def repro(prog: Program, mode: str, which: str = "a", note: str = "") -> str:
     lines.append("g = f")
     if capture is not None:
         lines += ["if T is tracejit:", "    " + capture.format(args=args)]
-    if which == "b":
-        if mode != "eager":
+    sets = {"a": [], "b": ["b"], "a2": ["b", "a"], "known": ["b", "a"]}[which]
+    for w in sets:
+        if mode != "eager" or w == "a":
             lines.append(f"g({args})")
-        lines += [f"x{i} = {literal(a)}" for i, a in enumerate(prog.inputs_b)]
-        if mode != "saveload":  # a graph file holds the example's argument values
-            lines += [f"{n} = {_num(b)}" for n, _, _, b in prog.scalars]
-        if mode in ("eager", "script"):
-            lines += [f"{n} = {_num(b)}" for n, _, b in prog.globals_]
-            lines += [f"f.{n} = {_num(b)}" for n, _, b in prog.attrs]
+        lines += _set_lines(prog, mode, w)
+    if which == "known":  # a new compile starts from the breaks the first one found
+        lines += ["if T is tracejit:", "    " + capture.format(args=args)]
     lines.append(f"out = g({args})")
     lines.append(f"print(out, {', '.join(prog.names())})")
+    if has_breaks(prog):
+        lines.append("print(LOG)")
     if note:
         lines += ["# " + ln for ln in note.splitlines()]
     return "\n".join(lines)
+
+
+def _set_lines(prog: Program, mode: str, w: str, first: bool = False) -> list[str]:
+    """Source setting the inputs (and, after the first call, the Python values) of set `w`."""
+    k = 0 if w == "a" else 1
+    lines = [f"x{i} = {literal(a)}" for i, a in enumerate((prog.inputs, prog.inputs_b)[k])]
+    if first or mode != "saveload":  # a graph file holds the example's argument values
+        lines += [f"{n} = {_num(v[k])}" for n, _, *v in prog.scalars]
+    if not first and mode in ("eager", "script", "compile"):
+        lines += [f"{n} = {_num(v[k])}" for n, *v in prog.globals_]
+        lines += [f"f.{n} = {_num(v[k])}" for n, *v in prog.attrs]
+    return lines
 
 
 def _num(v) -> str:

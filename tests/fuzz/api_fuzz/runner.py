@@ -4,6 +4,8 @@ is seen by the parent process (runs happen in worker subprocesses)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import signal
@@ -11,11 +13,11 @@ import tempfile
 import time
 import warnings
 
-from . import differences
+from . import breaks, differences
 from .compare import diff
-from .program import Program, _differ, instantiate
+from .program import Program, _differ, instantiate, instantiate_env
 
-MODES = ("eager", "trace", "script", "saveload")
+MODES = ("eager", "trace", "script", "saveload", "compile")
 
 
 class Hang(BaseException):
@@ -34,7 +36,7 @@ def run_torch(prog: Program, which: str, scalars: str | None = None, python: str
     f = instantiate(prog, torch, python or which)[0]
     xs = prog.args(prog.inputs if which == "a" else prog.inputs_b, torch, scalars or which)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             out = f(*xs)
     except Exception as e:
@@ -50,6 +52,8 @@ def _capture(prog: Program, mode: str, backend: str):
         return f, rebind
     if mode == "script":
         return tracejit.script(f, backend=backend), rebind
+    if mode == "compile":
+        return tracejit.compile(f, backend=backend), rebind
     traced = tracejit.trace(f, *prog.args(prog.inputs, tracejit, "a"), backend=backend)
     if mode == "trace":
         return traced, rebind
@@ -95,6 +99,8 @@ def run_mode(prog: Program, mode: str, refs: dict, backend: str, timeout: float)
     if mode in ("trace", "saveload") and prog.control:
         # reading a traced value into Python raises TraceError (documented): script only
         return {"outcome": "n/a", "detail": "", "sig": ""}
+    if mode == "compile":
+        return run_compile(prog, refs, backend, timeout)
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     which = "a"
@@ -131,6 +137,74 @@ def run_mode(prog: Program, mode: str, refs: dict, backend: str, timeout: float)
     return {"outcome": "ok", "detail": "", "sig": ""}
 
 
+# compile mode's calls: (which, the set of inputs and Python values). The program's breaks are
+# forgotten first (tracejit keeps them per code object, and equal programs have equal code),
+# so the first call finds them; the second takes the cached path (or recompiles where an
+# attribute or global changed), the third goes back; "known" is a new compile of the function,
+# which starts from the breaks the first one found
+COMPILE_CALLS = (("a", "a"), ("b", "b"), ("a2", "a"), ("known", "a"))
+
+
+def run_compile(prog: Program, refs: dict, backend: str, timeout: float) -> dict:
+    """`tracejit.compile` of the program, called three times, each compared with torch; a
+    program with graph breaks (api_fuzz/breaks.py) also with the same program run as plain
+    Python (tracejit eager), side effects included."""
+    import tracejit
+    from tracejit.breaks import KNOWN
+    KNOWN.clear()
+    effects = breaks.has_breaks(prog)
+    tag = " with breaks" if effects else ""
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    which = "a"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f, rebind, glb = instantiate_env(prog, tracejit)
+            fn = tracejit.compile(f, backend=backend)
+            py, py_rebind, py_glb = instantiate_env(prog, tracejit)
+            for which, w in COMPILE_CALLS:
+                ref = refs[w]
+                if isinstance(ref, Exception):
+                    continue
+                arrays = prog.inputs if w == "a" else prog.inputs_b
+                want = None
+                if effects:
+                    py_rebind(w)
+                    try:
+                        with breaks.effects(py_glb) as want:
+                            py(*prog.args(arrays, tracejit, w))
+                    except Exception as e:
+                        return _outcome(prog, "compile", "raised", f"plain Python: {e}",
+                                        f"plain Python {type(e).__name__}: {normalize(str(e))}",
+                                        which)
+                rebind(w)
+                xs = prog.args(arrays, tracejit, w)
+                if which == "known":
+                    fn = tracejit.compile(f, backend=backend)
+                with breaks.effects(glb) as got:
+                    out = fn(*xs)
+                d = want is not None and breaks.differ(want, got)
+                if d:
+                    return _outcome(prog, "compile", "mismatch", d, d.split(":")[0], which)
+                d = _check(prog, ref, out, xs)
+                if d:
+                    sig = _mismatch_sig(prog, d) + tag
+                    if which != "a" and prog.changes():
+                        sig += " after an attribute or global changed"
+                    return _outcome(prog, "compile", "mismatch", d, sig, which)
+    except Hang:
+        return _outcome(prog, "compile", "hang", f"over {timeout}s", "hang", which)
+    except Exception as e:
+        detail = f"{type(e).__name__}: {e}"
+        return _outcome(prog, "compile", "raised", detail,
+                        f"{type(e).__name__}: {normalize(str(e))}{tag}", which)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    return {"outcome": "ok", "detail": "", "sig": ""}
+
+
 def _mismatch_sig(prog: Program, d: str) -> str:
     """`values sum`: what differs, and the op that made the differing value."""
     where, what = d.split(": ", 2)[:2]
@@ -148,17 +222,27 @@ def _outcome(prog, mode, outcome, detail, sig, which) -> dict:
 
 
 def run_program(prog: Program, modes, backend: str = "llvm", timeout: float = 20.0,
-                on_start=None) -> dict:
-    """Every mode's outcome for one program (torch runs once per input set)."""
+                on_start=None, variants: dict | None = None) -> dict:
+    """Every mode's outcome for one program (torch runs once per input set); `variants` maps
+    a mode to the program it runs instead (compile's program with graph breaks)."""
+    refs_of: dict[int, dict] = {}
+    results = {}
+    for mode in modes:
+        p = (variants or {}).get(mode, prog)
+        if id(p) not in refs_of:
+            refs_of[id(p)] = torch_refs(p)
+        if on_start:
+            on_start(mode)
+        t0 = time.perf_counter()
+        results[mode] = run_mode(p, mode, refs_of[id(p)], backend, timeout)
+        results[mode]["seconds"] = time.perf_counter() - t0
+    return results
+
+
+def torch_refs(prog: Program) -> dict:
+    """Torch's results for each input set and Python-value combination the modes compare."""
     refs = {"a": run_torch(prog, "a"), "b": run_torch(prog, "b")}
     refs["bt"] = run_torch(prog, "b", "b", "a") if prog.changes() else refs["b"]
     same = all(not _differ(s[2], s[3]) for s in prog.scalars)
     refs["bs"] = refs["bt"] if same else run_torch(prog, "b", "a", "a")
-    results = {}
-    for mode in modes:
-        if on_start:
-            on_start(mode)
-        t0 = time.perf_counter()
-        results[mode] = run_mode(prog, mode, refs, backend, timeout)
-        results[mode]["seconds"] = time.perf_counter() - t0
-    return results
+    return refs
