@@ -21,7 +21,9 @@ except ModuleNotFoundError as _e:  # pragma: no cover - only in an uninstalled c
 
 import builtins as _builtins
 
+from tracejit import _dynamo as _dynamo  # torch._dynamo's config, explain, disable, ...
 from tracejit import backends, cuda, hub, jit, linalg, nn, utils
+from tracejit import compiler as compiler  # torch.compiler's disable, is_compiling, reset
 from tracejit import logs as _logs
 from tracejit._version import __version__ as __version__  # the one version source
 from tracejit.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad

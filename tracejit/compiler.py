@@ -18,6 +18,7 @@ or Python); the capture -> optimize -> plan -> backend steps of each graph are t
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import types
@@ -67,7 +68,8 @@ class CompiledFunction:
         if unknown:
             raise ValueError(f"unknown compile option(s) {', '.join(sorted(unknown))}; known: "
                              + "; ".join(f"{k}: {v}" for k, v in _OPTIONS.items()))
-        limit = options.get("recompile_limit", RECOMPILE_LIMIT)
+        from tracejit import _dynamo
+        limit = options.get("recompile_limit", _dynamo.config.cache_size_limit)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValueError(f"recompile_limit must be an int >= 0, got {limit!r}")
         pipeline = options.get("pipeline", DEFAULT_PIPELINE)
@@ -84,6 +86,10 @@ class CompiledFunction:
         self._version = -1
         self._warned = False
         self._how = "whole"
+        disabled = getattr(fn, "_tj_compile_disabled", None)
+        if disabled:
+            self._python_only(f"{disabled}: runs as Python")
+            return
         if inspect.isgeneratorfunction(fn) or inspect.iscoroutinefunction(fn) or \
                 inspect.isasyncgenfunction(fn):
             self._python_only("a generator or async function runs as Python (its frames "
@@ -323,6 +329,38 @@ class CompiledModule:
 
     def __repr__(self) -> str:
         return f"CompiledModule({self._module!r})"
+
+
+# --- torch.compiler's helpers (`torch.compiler.disable` ports as `tracejit.compiler.disable`) --
+def disable(fn=None, recursive: bool = True, *, reason: str | None = None) -> Any:
+    """torch.compiler.disable: `fn` runs as Python wherever compiled code calls it (a graph
+    break), and `tracejit.compile(fn)` runs it as Python. Usable as a decorator."""
+    if fn is None:
+        return lambda f: disable(f, recursive, reason=reason)
+    target = fn
+    if not isinstance(fn, types.FunctionType):
+        @functools.wraps(fn)
+        def target(*args, **kwargs):
+            return fn(*args, **kwargs)
+    target._tj_compile_disabled = reason or "tracejit.compiler.disable"
+    return target
+
+
+def is_compiling() -> bool:
+    """torch.compiler.is_compiling: True while tracejit captures the calling code (trace,
+    script or compile), False when it runs eagerly."""
+    from tracejit import jit
+    return jit.is_scripting() or jit.is_tracing()
+
+
+def is_dynamo_compiling() -> bool:
+    return is_compiling()
+
+
+def reset() -> None:
+    """torch.compiler.reset: forget the breaks found so far (each compile finds them again);
+    compiled callables made before keep their caches."""
+    KNOWN.clear()
 
 
 def compile(fn_or_module=None, *, fullgraph: bool = False, dynamic: bool | None = None,

@@ -193,6 +193,9 @@ class Scripter(Flow, Expressions, PythonState):
             self.depth -= 1
 
     def call(self, func, args, kwargs, node, f: Frame) -> Any:
+        if self.compile_mode and getattr(func, "_tj_compile_disabled", None):
+            raise self.error(f, node, f"{func._tj_compile_disabled}: "
+                                      f"{getattr(func, '__qualname__', func)} runs as Python")
         func = unwrap_library(func)
         if inspect.ismethod(func):  # a library-decorated method (`@no_grad()` on a helper)
             func = types.MethodType(unwrap_library(func.__func__), func.__self__)

@@ -239,3 +239,43 @@ def test_a_break_inside_a_loop_of_a_module_matches_python():
         model.norms.clear()
         np.testing.assert_allclose(compiled(x).detach().numpy(), want, rtol=1e-5)
         np.testing.assert_allclose(model.norms, want_norms, rtol=1e-5)
+
+
+CALLED_WHILE_COMPILING: list = []
+
+
+@tj.compiler.disable
+def _kept_in_python(x):
+    CALLED_WHILE_COMPILING.append(tj.compiler.is_compiling())
+    return x * 2
+
+
+def _calls_disabled(x):
+    y = x + 1
+    return _kept_in_python(y) + 1, tj.compiler.is_compiling()
+
+
+def test_torch_compiler_and_dynamo_helpers_port():
+    CALLED_WHILE_COMPILING.clear()
+    x = tj.tensor(_x(3))
+    want, flag = _calls_disabled(x)
+    assert flag is False and CALLED_WHILE_COMPILING == [False]
+    compiled = tj.compile(_calls_disabled)
+    for _ in range(2):
+        got, flag = compiled(x)
+        np.testing.assert_allclose(got.numpy(), want.numpy())
+        assert flag is True  # captured code sees it compiling, as under torch.compile
+    assert CALLED_WHILE_COMPILING == [False] * 3  # the disabled function ran as Python
+    assert [b.reason for b in compiled.breaks] == [
+        "tracejit.compiler.disable: _kept_in_python runs as Python"]
+    report = tj._dynamo.explain(_calls_disabled)(x)  # torch's form
+    assert report.graph_break_count == 1
+    saved = tj._dynamo.config.cache_size_limit
+    try:
+        tj._dynamo.config.cache_size_limit = 3
+        assert tj.compile(scaled).options["limit"] == 3
+    finally:
+        tj._dynamo.config.cache_size_limit = saved
+    tj._dynamo.mark_dynamic(x, 0)  # accepted: shapes are specialized
+    tj.compiler.reset()
+    assert not KNOWN
