@@ -252,7 +252,8 @@ def _kept_in_python(x):
 
 def _calls_disabled(x):
     y = x + 1
-    return _kept_in_python(y) + 1, tj.compiler.is_compiling()
+    flag = tj.compiler.is_compiling()
+    return _kept_in_python(y) + 1, flag
 
 
 def test_torch_compiler_and_dynamo_helpers_port():
