@@ -1,13 +1,15 @@
 """Graph breaks: what `tracejit.compile` costs per call where a function breaks, and W7, a
 transformer block that logs statistics read with `.item()` and exits early on one of them.
 
-`python -m bench.breaks [--repeat N] [--scale S] [--peers P,Q] [--json PATH]`:
+`python -m bench.breaks [--repeat N] [--scale S] [--peers P,Q] [--part all|overhead|W7]
+[--json PATH]`:
 
 1. Per-call overhead on float32[16]: `x + 1` (no break), then one-op steps split by 1 or 3
    breaks, each a cheap statement no graph can hold: a `logging` call (`LOGGER.debug(...)`, its
    level off, as in production code) or `n = y.sum().item()`. A function with k breaks runs
    k + 1 one-op graphs, so the issue's goal ("each break adds at most one more compiled call plus
-   the statement") is a budget: (k + 1) x traced `x + 1` + k x the statement run alone, eagerly.
+   the statement") is a budget: (k + 1) x traced `x + 1` + k x the statement run alone, eagerly
+   (compile can beat it: only the `.item()` call runs as Python, `y.sum()` joins the graph).
    Every callable is timed in the same run (bench/harness.py: warm, calibrated runs,
    interleaved, medians); ratios are to `tracejit.trace` of `x + 1` from that run.
 2. W7 through the harness's peers (as `python -m bench --workloads W7` runs it), ratios to
@@ -21,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 
 import numpy as np
 
@@ -308,7 +311,7 @@ def _captures(w: Workload, with_torch: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from bench import peers as bench_peers
-    from bench.__main__ import BASELINES, _machine, available_peers, run_workload
+    from bench.__main__ import BASELINES, available_peers, run_workload
     from bench.harness import table
     from bench.progress import Progress
 
@@ -318,36 +321,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="W7's batch multiplier")
     parser.add_argument("--peers", help="comma list (default: all that run here)")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--part", choices=("all", "overhead", "W7"), default="all",
+                        help="run only the overhead table or only W7")
     args = parser.parse_args(argv)
     progress = Progress(3, quiet=True)
     names, skipped = available_peers(bench_peers.select(args.peers), progress)
-    chosen = tuple(p for p in OVERHEAD_PEERS if p in names)
-    overhead, notes = measure_overhead(chosen, args.repeat)
-    print(overhead_table(overhead, chosen))
-    for key, value in notes.items():
-        print(f"{key}: {value}")
-    report = {"argv": argv, "scale": args.scale, "repeat": args.repeat, "peers": names,
-              "skipped": skipped, "failed": {}, "not_run": {}, "workloads": [], **notes}
-    load = [os.getloadavg()[0]]
+    report = {"argv": sys.argv[1:] if argv is None else list(argv), "scale": args.scale,
+              "repeat": args.repeat, "peers": names, "skipped": skipped, "failed": {},
+              "not_run": {}, "workloads": [], "load_average_1min": [os.getloadavg()[0]]}
     w = block(args.scale)
-    w7 = run_workload(w, names, args.repeat, report, progress)
-    load.append(os.getloadavg()[0])
-    print()
-    print(table(w7, baselines=BASELINES))
+    if args.part in ("all", "overhead"):
+        chosen = tuple(p for p in OVERHEAD_PEERS if p in names)
+        overhead, notes = measure_overhead(chosen, args.repeat)
+        print(overhead_table(overhead, chosen))
+        for key, value in notes.items():
+            print(f"{key}: {value}")
+        report.update(notes, overhead=[r.to_json() for r in overhead],
+                      budgets_s=budgets({(r.workload, r.peer): r.median_s for r in overhead}))
+        report["load_average_1min"].append(os.getloadavg()[0])
+    if args.part in ("all", "W7"):
+        w7 = run_workload(w, names, args.repeat, report, progress)
+        report["results"] = [r.to_json() for r in w7]
+        report["load_average_1min"].append(os.getloadavg()[0])
+        print()
+        print(table(w7, baselines=BASELINES))
+    _footer(report, w, names, skipped, args.json)
+    return 1 if report["failed"] else 0
+
+
+def _footer(report: dict, w: Workload, names: list[str], skipped: dict, path: str | None):
+    """Graph and break counts, the load average, the peers not run; the JSON file."""
+    from bench.__main__ import _machine
+
     report["captures"] = _captures(w, "torch eager" in names)
     for what, counts in report["captures"].items():
         print(_describe_counts(what, counts))
-    print(f"load average (1 min) before and after: {load[0]:.2f}, {load[1]:.2f}")
+    loads = ", ".join(f"{v:.2f}" for v in report["load_average_1min"])
+    print(f"load average (1 min) at the start and after each part: {loads}")
     for what, why in {**report["not_run"], **report["failed"], **skipped}.items():
         print(f"not run: {what}: {why}")
-    if args.json:
-        report["machine"], report["load_average_1min"] = _machine(), load
-        report["overhead"] = [r.to_json() for r in overhead]
-        report["budgets_s"] = budgets({(r.workload, r.peer): r.median_s for r in overhead})
-        report["results"] = [r.to_json() for r in w7]
-        with open(args.json, "w") as f:
+    if path:
+        report["machine"] = _machine()
+        with open(path, "w") as f:
             json.dump(report, f, indent=1)
-    return 1 if report["failed"] else 0
 
 
 if __name__ == "__main__":
