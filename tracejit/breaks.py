@@ -421,6 +421,11 @@ class Plan:
             out.append(made)
         return out
 
+    def hoisted_now(self, stmt: ast.stmt) -> bool:
+        """Whether a hoisted statement (see `hoisted`) is still one of its statement's."""
+        uid = -stmt._tj_id - 1
+        return any(uid in ids for ids in self.hoists.values())
+
     def unhoist(self, key: tuple) -> bool:
         """A hoisted subexpression that broke itself: the statement keeps it (and those after
         it) inline. False when `key` is in no hoist."""

@@ -234,8 +234,10 @@ class CompiledFunction:
                                             backend=self.options["backend"],
                                             options=self._child_options(), fresh=self._fresh)
                 key = id(callee)
-            elif inspect.ismethod(callee) and _is_user_function(callee.__func__):
-                compiled = CompiledFunction(callee.__func__, backend=self.options["backend"],
+            elif inspect.ismethod(callee) and _is_user_function(unwrap_library(
+                    callee.__func__)):
+                compiled = CompiledFunction(unwrap_library(callee.__func__),
+                                            backend=self.options["backend"],
                                             options=self._child_options(), fresh=self._fresh)
             elif isinstance(callee, types.FunctionType) and _is_user_function(callee):
                 compiled = CompiledFunction(callee, backend=self.options["backend"],
@@ -363,6 +365,27 @@ def reset() -> None:
     KNOWN.clear()
 
 
+class CompiledMethod:
+    """A method compiled (`tracejit.compile(model.generate)`): its function compiled with graph
+    breaks, called with the object it was bound to."""
+
+    def __init__(self, owner, compiled: CompiledFunction):
+        self.__self__, self._compiled = owner, compiled
+
+    def __call__(self, *args, **kwargs):
+        return self._compiled(self.__self__, *args, **kwargs)
+
+    @property
+    def breaks(self) -> list[Break]:
+        return self._compiled.breaks
+
+    def _savable(self):
+        return self._compiled._savable()
+
+    def __repr__(self) -> str:
+        return f"CompiledMethod({self._compiled!r})"
+
+
 def compile(fn_or_module=None, *, fullgraph: bool = False, dynamic: bool | None = None,
             backend: str | None = None, mode: str | None = None,
             options: dict | None = None) -> Any:
@@ -385,14 +408,17 @@ def compile(fn_or_module=None, *, fullgraph: bool = False, dynamic: bool | None 
         return lambda f: compile(f, fullgraph=fullgraph, dynamic=dynamic, backend=backend,
                                  mode=mode, options=options)
     kwargs = {"fullgraph": fullgraph, "backend": backend, "options": options}
-    if isinstance(fn_or_module, (CompiledModule, CompiledFunction)):
+    if isinstance(fn_or_module, (CompiledModule, CompiledFunction, CompiledMethod)):
         return fn_or_module
     if isinstance(fn_or_module, Module):
         return CompiledModule(fn_or_module, **kwargs)
     if callable(fn_or_module):
         fn = unwrap_library(fn_or_module)
-        if inspect.ismethod(fn) and isinstance(fn.__self__, Module):
-            return CompiledModule(fn.__self__, **kwargs)
+        if inspect.ismethod(fn):
+            if isinstance(fn.__self__, Module) and fn.__func__ is type(fn.__self__).forward:
+                return CompiledModule(fn.__self__, **kwargs)  # model.forward
+            return CompiledMethod(fn.__self__, CompiledFunction(unwrap_library(fn.__func__),
+                                                                **kwargs))
         return CompiledFunction(fn, **kwargs)
     raise TypeError(f"compile() takes a function or an nn.Module, got "
                     f"{type(fn_or_module).__name__}")

@@ -91,21 +91,32 @@ def explain(fn, *args, **kwargs) -> ExplainReport:
     """Compile `fn` afresh, call it once with these arguments, and report what was captured
     (graphs, ops, fused groups, guards) and where and why the function broke. Its result is
     `report.result`. A compiled function or module may be passed: its original is used."""
-    from tracejit.compiler import CompiledFunction, CompiledModule
+    import inspect
+
+    from tracejit.compiler import CompiledFunction, CompiledMethod, CompiledModule
 
     if isinstance(fn, CompiledModule):
         fn = fn.module
+    elif isinstance(fn, CompiledMethod):
+        fn = getattr(fn.__self__, fn._compiled._fn.__name__)
     elif isinstance(fn, CompiledFunction):
         fn = fn._module if fn._module is not None else fn._fn
     from tracejit.nn.module import Module
     from tracejit.script_source import unwrap_library
 
+    fn = unwrap_library(fn)
     if isinstance(fn, Module):
         compiled = CompiledModule(fn, fresh=True)
+    elif inspect.ismethod(fn) and not (isinstance(fn.__self__, Module) and
+                                       fn.__func__ is type(fn.__self__).forward):
+        compiled = CompiledMethod(fn.__self__, CompiledFunction(unwrap_library(fn.__func__),
+                                                                fresh=True))
+    elif inspect.ismethod(fn):
+        compiled = CompiledModule(fn.__self__, fresh=True)
     else:
-        compiled = CompiledFunction(unwrap_library(fn), fresh=True)
+        compiled = CompiledFunction(fn, fresh=True)
     result = compiled(*args, **kwargs)
-    inner = compiled._compiled if isinstance(compiled, CompiledModule) else compiled
+    inner = compiled if isinstance(compiled, CompiledFunction) else compiled._compiled
     graphs: list[GraphReport] = []
     breaks: list[Break] = []
     _collect(inner, graphs, breaks)

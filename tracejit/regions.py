@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from tracejit import pytree, random
-from tracejit.breaks import UNBOUND, Break, Plan, loaded, position
+from tracejit.breaks import UNBOUND, Break, Plan, loaded, position, stored
 from tracejit.nn.module import Module
 from tracejit.script_mode import _dynamic_scalar, _Scalar
 from tracejit.script_source import _SOURCES, ScriptError, Source, Undefined, _Rescript
@@ -191,12 +191,20 @@ class ObjectArgs:
             return ""
         return " [train]" if all(flags) else " [eval]" if not any(flags) else " [mixed]"
 
-    def _results(self, value, arguments: dict):
-        """The captured code's result, tagged for the graph (see `_tag`)."""
+    def _results(self, value, arguments: dict, scripter, node=None):
+        """The captured code's result, tagged for the graph (see `_tag`); a ScriptError at
+        `node` (or unlocated) where a container the code did not make is among them."""
         given = {id(v): k for k, v in enumerate(arguments.values())
                  if v is not None and not isinstance(v, Tensor)
                  and type(v) not in (int, float, bool, str)}
-        tagged = _tag(value, given, list(arguments))
+        try:
+            tagged = _tag(value, given, list(arguments), scripter.owned)
+        except _Foreign as e:
+            reason = _FOREIGN.format(type(e.value).__name__)
+            source = getattr(getattr(self, "_region", None), "source", None)
+            if node is not None and source is not None:
+                raise source.error(node, reason) from None
+            raise ScriptError(reason) from None
         if not _plain(tagged):
             self._tagged = True
         return tagged
@@ -226,18 +234,19 @@ class WholeFunction(_Whole, Counted, ScriptedFunction):
     """A function captured whole (no break), with the recompile limit."""
 
     def _run(self, scripter, arguments: dict):
-        scripter.compile_mode = True  # Python side effects are breaks, not baked in once
+        scripter.compile_mode = scripter.mode.compile_mode = True  # side effects break
         env = {k: _unstatic(v) for k, v in arguments.items()}
-        return self._results(call_bound(scripter, self._fn, self._signature, env), env)
+        return self._results(call_bound(scripter, self._fn, self._signature, env), env,
+                             scripter)
 
 
 class WholeModule(_Whole, Counted, ScriptedModule):
     """A module's forward captured whole (no break), with the recompile limit."""
 
     def _run(self, scripter, arguments: dict):
-        scripter.compile_mode = True
+        scripter.compile_mode = scripter.mode.compile_mode = True
         env = {k: _unstatic(v) for k, v in arguments.items()}
-        return self._results(super()._run(scripter, env), env)
+        return self._results(super()._run(scripter, env), env, scripter)
 
 
 def _static(value):
@@ -297,7 +306,7 @@ def _unstatic(value):
     return value
 
 
-def _tag(value, given: dict, order: list):
+def _tag(value, given: dict, order: list, owned: dict | None = None):
     """A value the run leaves for later code, as a graph can return it: a Python number the
     code computed from number inputs (a 0-d tensor in the graph) is tagged to become a number
     again; a list, dict or object the run was given is handed back as the caller's own (its
@@ -312,13 +321,27 @@ def _tag(value, given: dict, order: list):
         return (_INPUT, k)
     if isinstance(value, Undefined):
         return pytree.Static(UNBOUND)
+    if owned is not None and isinstance(value, (list, dict, set)) and id(value) not in owned:
+        raise _Foreign(value)  # a graph cannot hand back that very object on later calls
     if type(value) in (tuple, list):
-        return type(value)(_tag(v, given, order) for v in value)
+        return type(value)(_tag(v, given, order, owned) for v in value)
     if type(value) is dict:
-        return {k: _tag(v, given, order) for k, v in value.items()}
+        return {k: _tag(v, given, order, owned) for k, v in value.items()}
     if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(_tag(v, given, order) for v in value))
+        return type(value)(*(_tag(v, given, order, owned) for v in value))
     return _static(value)
+
+
+class _Foreign(Exception):
+    """A list, dict or set the captured code did not make (nor was given) in its results."""
+
+    def __init__(self, value):
+        super().__init__(type(value).__name__)
+        self.value = value
+
+
+_FOREIGN = ("a {} the captured code did not make (a global's, a closure's, an attribute's) "
+            "is one of its results: a graph cannot hand back that very object on later calls")
 
 
 def _untag(value, args):
@@ -353,13 +376,16 @@ class RegionScript(ObjectArgs, Counted, ScriptedFunction):
 
     def _run(self, scripter, arguments: dict):
         region = self._region
-        scripter.compile_mode = True
+        scripter.compile_mode = scripter.mode.compile_mode = True
         env = {k: _unstatic(v) for k, v in arguments.items()}
         frame = Frame(self._fn, region.source, dict(env))
         value = scripter.run_frame(frame, region.source.tree, self._name)
-        if not region.tail:
-            value = tuple(frame.env.get(n, UNBOUND) for n in region.outputs)
-        return self._results(value, env)
+        if region.tail:
+            return self._results(value, env, scripter, region.run[-1])
+        for name in region.outputs:  # each checked on its own: the error names its statement
+            self._results(frame.env.get(name, UNBOUND), env, scripter, region.producer(name))
+        value = tuple(frame.env.get(n, UNBOUND) for n in region.outputs)
+        return self._results(value, env, scripter)
 
 
 class Region:
@@ -375,6 +401,14 @@ class Region:
             if self.lines[0] != self.lines[1] else f"{plan.fn.__qualname__}[{self.lines[0]}]"
         self.replacement: Callable | None = None  # the run split again, or as Python
         self.script = self._make_script()
+
+    def producer(self, name: str) -> ast.AST:
+        """The node to blame for output `name`: a hoisted expression itself (see
+        Plan.hoist), else the last top-level statement of the run binding it."""
+        for stmt in reversed(self.run):
+            if name in stored([stmt]):
+                return stmt.value if stmt._tj_id < 0 else stmt
+        return self.run[-1]
 
     def _make_script(self) -> RegionScript:
         import copy
@@ -572,11 +606,17 @@ class Region:
         where = site_of(error, self.source)
         why = make_break(error, where, plan)
         if plan.blame(where, why, self.run):
-            if not plan.always_python(where):  # else plan.report words it, if it counts
+            unhoisted = any(s._tj_id < 0 and not plan.hoisted_now(s) for s in self.run)
+            if not plan.always_python(where) and not unhoisted:  # else plan.report words it
                 self.owner.record_break(why)
-            env = self.owner.env()
-            self.replacement = plan.run_function(self.run, self.tail, self.inputs,
-                                                 self.outputs, env, python=False)
+            if unhoisted:
+                # a hoisted expression given back to its statement: this call computes it
+                # as Python; the next regenerates the caller without it
+                self.replacement = self._python()
+            else:
+                self.replacement = plan.run_function(self.run, self.tail, self.inputs,
+                                                     self.outputs, self.owner.env(),
+                                                     python=False)
         else:  # nothing new to split at (a known break met again): the run as Python
             self.replacement = self._python()
         return result if ran else self.replacement(*args)

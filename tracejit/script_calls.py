@@ -17,6 +17,7 @@ import types
 
 import numpy as np
 
+from tracejit.nn.module import Module
 from tracejit.tensor import Tensor
 
 _PURE_BUILTINS = frozenset(getattr(builtins, n) for n in (
@@ -50,6 +51,8 @@ def python_only_call(func, args, kwargs) -> str:
         pass
     if isinstance(func, type):
         return ""  # a constructor: a namedtuple, a dataclass, a config object
+    if isinstance(func, Module):
+        return ""  # a layer from a library: its forward runs under the capture
     owner = getattr(func, "__self__", None)
     if isinstance(owner, Tensor) or (isinstance(func, types.BuiltinMethodType)
                                      and isinstance(owner, _VALUE_TYPES)):

@@ -131,7 +131,20 @@ class Expressions:
 
     def e_Subscript(self, node, f) -> Any:
         obj, index = self.expr(node.value, f), self.expr(node.slice, f)
-        return self.apply(operator.getitem, obj, index, f, node)
+        out = self.apply(operator.getitem, obj, index, f, node)
+        if self.compile_mode:
+            self.check_foreign(obj, out, f, node)
+        return out
+
+    def check_foreign(self, container, item, f, node) -> None:
+        """Under compile: a tensor read out of a list or dict the captured code did not make
+        and was not given as an input would be baked in as a constant, and the container may
+        hold another one next call: the read runs as Python."""
+        if isinstance(item, Tensor) and getattr(item, "_value", None) is None and \
+                isinstance(container, (list, dict)) and id(container) not in self.owned:
+            raise f.source.error(node, f"a tensor read from a {type(container).__name__} "
+                                       "that is no input of the captured code (a global, a "
+                                       "closure variable, an attribute)")
 
     def e_Slice(self, node, f) -> slice:
         parts = [None if p is None else self.expr(p, f)

@@ -230,6 +230,9 @@ class Flow:
     # --- loops --------------------------------------------------------------------------------
     def unrolled(self, node: ast.For, items: list, f: Frame, k: int = 0) -> None:
         """A for over a Python sequence (or a tensor's first dim): one copy per item."""
+        if self.compile_mode and k == 0 and isinstance(self.unrolled_source, (list, dict)):
+            for item in items:
+                self.check_foreign(self.unrolled_source, item, f, node.iter)
         while k < len(items):
             self.assign(node.target, items[k], f, node)
             k += 1
@@ -568,6 +571,7 @@ class Flow:
 
     loop_retval: Any = None
     widen_loops: bool = True  # a carried size that changes becomes `?` (see scripting._script)
+    unrolled_source = None  # the container a for loop over Python values iterates
 
 
 

@@ -88,7 +88,15 @@ class ScriptMode(TraceMode):
             other = self.root(other)  # and every view of it
             self.stale[id(other)] = (weakref.ref(other), message)
 
+    compile_mode = False  # tracejit.compile's capture (see regions.py)
+
     def value_of(self, tensor) -> Value:
+        if self.compile_mode and getattr(tensor, "_value", None) is None and \
+                type(tensor).__name__ == "Parameter":
+            raise TraceError("a parameter of a module that is not an argument of the compiled "
+                             "code (a global or closure variable): its weights would be baked "
+                             "in, and an optimizer step would not be seen; the call runs as "
+                             "Python, the module compiled on its own")
         if self.stale:
             root = self.root(tensor)
             entry = self.stale.get(id(root))

