@@ -280,3 +280,115 @@ def test_torch_compiler_and_dynamo_helpers_port():
     tj._dynamo.mark_dynamic(x, 0)  # accepted: shapes are specialized
     tj.compiler.reset()
     assert not KNOWN
+
+
+# --- values a graph must not bake in (findings of the real-model corpus) ---------------------
+def _appends_through_a_closure(x):
+    ret = {"attn": []}
+    print_count = len(ret)  # noqa: F841 - a statement before the nested def
+
+    def decode(o):
+        ret["attn"].append(o)
+        return o + 1
+
+    decode(x)
+    decode(x)
+    return ret
+
+
+def _reads_back_a_closure_list(x):
+    syms = []
+
+    def decode(o):
+        syms.append(o)
+        return syms[-1].argmax(1)
+
+    return decode(x), decode(x.flip(1))
+
+
+def test_closure_containers_are_python_state_not_constants():
+    x = tj.tensor([[1.0, 0.0]])
+    compiled = tj.compile(_appends_through_a_closure)
+    for _ in range(2):
+        assert len(compiled(x)["attn"]) == len(_appends_through_a_closure(x)["attn"]) == 2
+    compiled = tj.compile(_reads_back_a_closure_list)
+    for _ in range(2):
+        got, want = compiled(x), _reads_back_a_closure_list(x)
+        assert [g.tolist() for g in got] == [w.tolist() for w in want] == [[0], [1]]
+
+
+CLOSURE_MODEL = nn.Linear(2, 1)
+
+
+def _train_step(x):
+    return CLOSURE_MODEL(x).sum()
+
+
+def test_a_global_model_is_compiled_with_its_weights_read_each_call():
+    x = tj.tensor(_x(3, 2))
+    step = tj.compile(_train_step)
+    assert step(x).item() == pytest.approx(_train_step(x).item(), rel=1e-6)
+    with tj.no_grad():
+        CLOSURE_MODEL.weight.mul_(2.0)  # as an optimizer step does
+    assert step(x).item() == pytest.approx(_train_step(x).item(), rel=1e-6)
+    assert "not an argument" in step.breaks[0].reason
+
+
+class _Ramp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("w", tj.ones(2))
+
+    def forward(self, n):
+        return tj.arange(n).float()[:, None] * self.w
+
+
+class _CachesInBuffer(nn.Module):
+    """palm's idiom: a buffer registered None in __init__, filled in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.ramp = _Ramp()
+        self.register_buffer("pos", None)
+
+    def forward(self, x):
+        if self.pos is None:
+            self.register_buffer("pos", self.ramp(x.shape[0]))
+        return x * self.pos
+
+
+@pytest.mark.parametrize("capture", [tj.script, tj.compile])
+def test_a_buffer_filled_in_forward_holds_its_values(capture):
+    want = np.array([[0, 0], [1, 1], [2, 2]], np.float32)
+    model = _CachesInBuffer()
+    compiled = capture(model)
+    for _ in range(2):
+        np.testing.assert_array_equal(compiled(tj.ones(3, 2)).numpy(), want)
+        np.testing.assert_array_equal(model.pos.numpy(), want)
+
+
+class _Generator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        self.last = None
+        return self.fc(x).tanh()
+
+    @tj.inference_mode()
+    def generate(self, x, n: int):
+        for _ in range(n):
+            x = self(x)
+        return x
+
+
+def test_compiling_a_method_compiles_that_method():
+    model = _Generator()
+    x = tj.tensor(_x(1, 2))
+    compiled = tj.compile(model.generate)
+    assert isinstance(compiled, tj.compiler.CompiledMethod)
+    for _ in range(2):
+        np.testing.assert_allclose(compiled(x, 3).numpy(), model.generate(x, 3).numpy(),
+                                   rtol=1e-6)
+    assert tj.explain(model.generate, x, 3).graph_count >= 1
