@@ -29,6 +29,22 @@ COMPILE_SEED, COMPILE_PROGRAMS = 17, 300
 # Open bugs the sample may still find (FINDINGS.md), as a regex over "mode/outcome: signature"
 # with the finding and the area that owns it. Delete an entry when its fix lands.
 KNOWN_OPEN: dict[str, str] = {
+    # def f(x, n: int):
+    #     for i in range(n):
+    #         x = x * 2
+    #         print(x.sum().item())
+    # tracejit.compile(f)(tracejit.tensor(4), 2)  # prints 8, 8; plain Python 8, 16
+    r"^compile/mismatch: effects stdout in a loop body$":
+        "F25: compile drops a loop-carried variable nothing after the loop reads, where the "
+        "loop body's break statement is split (tracejit/breaks.py, tracejit/regions.py)",
+    # def f(x, y):
+    #     print("break")
+    #     return x + 0, y + 0
+    # g = tracejit.compile(f); t = tracejit.tensor([1]); g(t, t)
+    # g(tracejit.tensor([1]), tracejit.tensor([2]))  # (tensor([1]), tensor([1]))
+    r"^compile/mismatch: .* and two names for one tensor":
+        "F27: a compiled region first called with two names for one tensor returns the first "
+        "for both once they are two tensors (tracejit/regions.py)",
 }
 
 
@@ -121,8 +137,9 @@ def test_compile_sample_matches_torch_and_plain_python():
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_compile_programs_get_every_kind_of_break():
-    """Injected breaks of each kind (and inside loop and if bodies) occur in about 30% of the
-    programs, and torch runs every such program on both input sets."""
+    """Injected breaks of each kind (inside loop and if bodies too, statements inside a try or
+    a with, an early return) occur in about 30% of the programs, and torch runs every such
+    program on both input sets."""
     import torch
     progs = [breaks.with_breaks(generate(5, i)[0], 5, i) for i in range(120)]
     broken = [p for p in progs if breaks.has_breaks(p)]
@@ -130,6 +147,8 @@ def test_compile_programs_get_every_kind_of_break():
     ops = {s.op for p in broken for s in p.stmts if "brk" in s.op}
     assert {f"brk_{k}" for k in breaks.KINDS} <= ops, ops
     assert any(op.startswith("control") for op in ops), ops
+    assert any(op.endswith("_trybrk") for op in ops) and any(op.endswith("_withbrk")
+                                                             for op in ops), ops
     for prog in broken:
         for which, arrays in (("a", prog.inputs), ("b", prog.inputs_b)):
             build(prog, torch, which)(*prog.args(arrays, torch, which))

@@ -104,8 +104,10 @@ def _one(worker: Worker, req: dict, modes, timeout: float) -> dict:
     msg, bad = worker.request(req, timeout * (len(modes) + 1) + 30)
     if msg is not None:
         return msg["done"]
-    res = {m: dict(bad) for m in modes[modes.index(bad["mode"]):]} if bad["mode"] else {}
-    return res
+    if not bad["mode"]:  # died before any mode started: generating, or torch's run
+        bad["sig"] += " before any mode started"
+    first = modes.index(bad["mode"]) if bad["mode"] else 0
+    return {m: dict(bad) for m in modes[first:]}
 
 
 def run(programs: int, modes, jobs: int = 2, seed: int = 0, backend: str = "llvm",

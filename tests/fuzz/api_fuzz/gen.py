@@ -125,18 +125,23 @@ def _tame(t) -> bool:
     return bool((a.isfinite() & (a < 1e15) & ((a > 1e-15) | (a == 0))).all())
 
 
-def _run(prog: Program, stmts, which: str) -> dict:
+def _run(prog: Program, stmts, which: str, extra: dict | None = None, each=None) -> dict:
+    """Torch's tensors of the program's names after `stmts` (default: all) on set `which`;
+    `extra` globals, and `each(env)` called after every statement."""
     arrays = prog.inputs if which == "a" else prog.inputs_b
     names = prog.names() + [s[0] for s in prog.scalars]
     env = dict(zip(names, prog.args(arrays, torch, which)))
     k = 1 if which == "a" else 2
-    glb = {"T": torch, "F": torch.nn.functional, **{v[0]: v[k] for v in prog.globals_}}
+    glb = {"T": torch, "F": torch.nn.functional, **{v[0]: v[k] for v in prog.globals_},
+           **(extra or {})}
     if prog.is_module():
         env["self"] = types.SimpleNamespace(**{a[0]: a[k] for a in prog.attrs}, **{
             n: t for (n, _), t in zip(prog.buffers, make_inputs(
                 [b[1] for b in prog.buffers], torch))})
     for s in prog.stmts if stmts is None else stmts:
         exec(s.text(), glb, env)
+        if each:
+            each(env)
     return {n: t for n, t in env.items() if isinstance(t, torch.Tensor)}
 
 

@@ -136,7 +136,8 @@ def index(g) -> bool:
     elif kind == "slice":
         code = "{0}[%d:%d:%d]" % (r.randint(0, 2), r.randint(1, 4), r.choice([1, 1, 2]))
     elif kind == "ellipsis":
-        code = "{0}[..., %d]" % r.randint(-t.shape[-1], t.shape[-1] - 1)
+        m = t.shape[-1]  # a dim of size 0 (after a mask) has no index: torch refuses 0
+        code = "{0}[..., %d]" % r.randint(-m, m - 1) if m else "{0}[..., 0]"
     elif kind == "none":
         code = "{0}[:, None]"
     elif kind == "tensor":

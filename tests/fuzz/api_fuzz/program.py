@@ -212,7 +212,8 @@ def repro(prog: Program, mode: str, which: str = "a", note: str = "") -> str:
             lines.append(f"g({args})")
         lines += _set_lines(prog, mode, w)
     if which == "known":  # a new compile starts from the breaks the first one found
-        lines += ["if T is tracejit:", "    " + capture.format(args=args)]
+        again = capture if has_breaks(prog) else "g = tracejit.compile(f, fullgraph=True)"
+        lines += ["if T is tracejit:", "    " + again]
     lines.append(f"out = g({args})")
     lines.append(f"print(out, {', '.join(prog.names())})")
     if has_breaks(prog):
@@ -230,7 +231,8 @@ def _set_lines(prog: Program, mode: str, w: str, first: bool = False) -> list[st
         lines += [f"{n} = {_num(v[k])}" for n, _, *v in prog.scalars]
     if not first and mode in ("eager", "script", "compile"):
         lines += [f"{n} = {_num(v[k])}" for n, *v in prog.globals_]
-        lines += [f"f.{n} = {_num(v[k])}" for n, *v in prog.attrs]
+        obj = "g" if mode == "compile" else "f"  # compile: through the compiled wrapper
+        lines += [f"{obj}.{n} = {_num(v[k])}" for n, *v in prog.attrs]
     return lines
 
 
