@@ -105,7 +105,11 @@ class PythonState:
         if _holds_number_argument(value):  # an int/float argument: script again, static
             raise f.source.error(node, f"a Python number assigned to the attribute .{name}",
                                  escape=True)
-        if getattr(self, "compile_mode", False) and not isinstance(value, Tensor):
+        if getattr(self, "compile_mode", False) and not isinstance(value, Tensor) and (
+                ("attr", id(obj), name) in self.guards or not _immutable(value)
+                or not isinstance(obj, Module)):
+            # a value computed from what the code read of it (`self.calls += 1`) would
+            # recompile on every call; a constant (`self.last_loss = None`) is written back
             raise f.source.error(node, f"assigning the Python value {_brief(value)} to the "
                                        f"attribute .{name}: Python state changes every call")
         if not isinstance(obj, Module) or not (isinstance(value, Tensor) or _immutable(value)):

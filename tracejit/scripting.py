@@ -240,7 +240,16 @@ class Scripter(Flow, Expressions, PythonState):
             self.mode.loc = f.source.loc(node)
         if func in (list, dict, set):  # a new container the code may grow
             return self.made(func(*args, **kwargs))
-        return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if isinstance(func, type) and issubclass(func, Tensor) and isinstance(out, Tensor) \
+                and getattr(out, "_value", None) is None:  # Parameter(t), a Tensor subclass
+            source = args[0] if args and isinstance(args[0], Tensor) else None
+            value = getattr(source, "_value", None)
+            if value is not None:  # the same value as the tensor it wraps
+                self.mode.bind(out, value)
+            else:
+                self.mode.created(out)
+        return out
 
     def module_change(self, module: Module, name: str, args, kwargs, f: Frame, node) -> None:
         """A call changing a module in the captured code. Registering a tensor again under a
