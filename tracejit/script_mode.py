@@ -194,6 +194,16 @@ class _Scalar(Tensor):
     def __round__(self, ndigits=None):  # a Python number's round(): its value is needed
         raise _Escape("round()")
 
+    def __mul__(self, other):
+        if isinstance(other, (list, tuple, str, bytes)):  # [x] * n: n is needed as an int
+            raise _Escape("a sequence repeated a number of times")
+        return super().__mul__(other)
+
+    def __rmul__(self, other):
+        if isinstance(other, (list, tuple, str, bytes)):
+            raise _Escape("a sequence repeated a number of times")
+        return super().__rmul__(other)
+
 
 def _dynamic_scalar(value):
     if type(value) in (int, float):
