@@ -4,6 +4,7 @@ file, and the errors (`ScriptError`) that point at a construct with a caret."""
 from __future__ import annotations
 
 import ast
+import collections
 import contextlib
 import inspect
 import linecache
@@ -257,7 +258,11 @@ _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
             ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert}
 _MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault",
-             "add", "discard", "popitem", "sort", "reverse"}
+             "add", "discard", "popitem", "sort", "reverse", "appendleft", "extendleft",
+             "popleft", "rotate", "subtract", "move_to_end", "difference_update",
+             "intersection_update", "symmetric_difference_update"}
+# Python containers the code may change in place (collections' dicts are dicts already)
+MUTABLE = (list, dict, set, collections.deque, bytearray)
 UNSUPPORTED = {
     ast.Try: ("try/except", "the graph has no exceptions; check inputs before calling, or "
                             "use assert for a runtime check"),

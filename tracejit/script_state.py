@@ -23,7 +23,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from tracejit.nn.module import Module
-from tracejit.script_source import MISSING
+from tracejit.script_source import MISSING, MUTABLE
 from tracejit.tensor import Tensor
 
 if TYPE_CHECKING:
@@ -79,6 +79,8 @@ class PythonState:
         """A global (`scope` is the function's globals) or closure variable (`cell`) read:
         numbers and strings by value, anything else (a function, a tensor baked in as a
         constant, a list) by identity: rebinding the name is seen, mutating it in place not."""
+        if getattr(self, "compile_mode", False) and isinstance(value, MUTABLE):
+            self.guard_contents(value, f"`{name}`")
         if cell is not None:
             self.guards.setdefault(("cell", id(cell), name), Guard(
                 _cell_reader(cell), value, f"`{name}` (a closure variable)"))
@@ -89,6 +91,9 @@ class PythonState:
     def guard_attribute(self, obj, name: str, value, node=None) -> None:
         """An attribute read (`self.scale`, `config.eps`, `self.training`); `node` is the
         expression that read it (named in recompile messages)."""
+        if getattr(self, "compile_mode", False) and isinstance(value, MUTABLE) and \
+                id(value) not in self.owned:
+            self.guard_contents(value, f"`{_text(node) or name}`")
         if isinstance(obj, Tensor) or isinstance(value, Tensor) or not _guardable(value) or \
                 any(o is obj and n == name for o, n, _ in self.attr_writes):
             return  # tensors are inputs or constants; an attribute the code wrote is its own
@@ -97,6 +102,16 @@ class PythonState:
         text = _text(node) or f"{type(obj).__name__}.{name}"
         self.guards.setdefault(("attr", id(obj), name), Guard(
             _attr_reader(obj, name), value, f"`{text}`"))
+
+    def guard_contents(self, container, what: str) -> None:
+        """Under compile: a list, dict, set or deque the code reads but did not make (a
+        global, a closure's, an attribute) is guarded on its contents too (its length and its
+        items: numbers and strings by value, other objects by identity), so a graph that
+        baked `len(log)` or `cfg["dim"]` compiles again when they change."""
+        key = ("contents", id(container), "")
+        if key not in self.guards and id(container) not in self.owned:
+            self.guards[key] = Guard(lambda: _contents(container), _contents(container),
+                                     f"the contents of {what}")
 
     def write_attribute(self, obj, name: str, value, f: Frame, node) -> None:
         """`obj.name = value` in scripted code: a tensor on a module becomes a graph output
@@ -166,6 +181,22 @@ class Guard:
         if now is self.value:
             return False
         return self.identity or not _same_value(now, self.value)
+
+
+def _contents(container) -> tuple:
+    """A container's contents as a guard compares them: its type, length and items (keys and
+    values of a dict), immutable ones by value, others by identity."""
+    items = container.items() if isinstance(container, dict) else container
+    if isinstance(container, set):
+        items = sorted(items, key=repr)
+    return (type(container).__name__, len(container), tuple(
+        _item(i) for i in items))
+
+
+def _item(item):
+    if isinstance(item, tuple):
+        return tuple(map(_item, item))
+    return item if _immutable(item) else ("id", id(item))
 
 
 def _text(node) -> str:

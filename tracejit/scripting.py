@@ -72,6 +72,7 @@ from tracejit.script_source import (
     MAX_DEPTH,
     MAX_UNROLL,
     MISSING,
+    MUTABLE,
     RET,
     RETVAL,
     ScriptError,
@@ -217,7 +218,7 @@ class Scripter(Flow, Expressions, PythonState):
         if _is_user_function(func):
             return self.call_function(func, args, kwargs, node, f)
         owner = getattr(func, "__self__", None)
-        if isinstance(owner, (list, dict, set)) and getattr(func, "__name__", "") in _MUTATORS:
+        if isinstance(owner, MUTABLE) and getattr(func, "__name__", "") in _MUTATORS:
             self.check_mutation(owner, f, node, f"{type(owner).__name__}.{func.__name__}()")
         if func is isinstance and args and isinstance(args[0], _Scalar):
             return issubclass(args[0].py_type, args[1])

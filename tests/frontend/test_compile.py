@@ -4,6 +4,7 @@ Oracle: the same code run uncompiled (plain Python), and torch for the module nu
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import warnings
@@ -392,3 +393,40 @@ def test_compiling_a_method_compiles_that_method():
         np.testing.assert_allclose(compiled(x, 3).numpy(), model.generate(x, 3).numpy(),
                                    rtol=1e-6)
     assert tj.explain(model.generate, x, 3).graph_count >= 1
+
+
+DEQUE: collections.deque = collections.deque()
+GROWS: list = []
+CONFIG = {"scale": 2.0}
+
+
+def _appends_to_a_global_deque(x):
+    DEQUE.append(1)
+    return x + 1
+
+
+def _reads_a_global_list_it_grows(x):
+    GROWS.append(1)
+    return x + len(GROWS)
+
+
+def _reads_a_global_config(x):
+    return x * CONFIG["scale"]
+
+
+def test_global_containers_are_read_as_they_are_now():
+    DEQUE.clear()
+    GROWS.clear()
+    f = tj.compile(_appends_to_a_global_deque)
+    for _ in range(3):
+        f(tj.zeros(1))
+    assert len(DEQUE) == 3
+    g = tj.compile(_reads_a_global_list_it_grows)
+    assert [g(tj.zeros(1)).item() for _ in range(3)] == [1.0, 2.0, 3.0]
+    h = tj.compile(_reads_a_global_config)
+    assert h(tj.ones(1)).item() == 2.0
+    CONFIG["scale"] = 3.0
+    try:
+        assert h(tj.ones(1)).item() == 3.0
+    finally:
+        CONFIG["scale"] = 2.0
