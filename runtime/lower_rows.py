@@ -535,10 +535,8 @@ class _Rule:
 def _sum_like(op: Op):
     def rule(src: DType, dtype: DType, count: int) -> _Rule:
         product = op is Op.PROD
-        # -0.0 is the identity of +: a row of -0.0s sums to -0.0 (an empty row to 0.0), as numpy
-        start = 1 if product else (-0.0 if count and dtype.is_floating_point else 0)
-        if op is Op.CUMSUM:  # torch's running sum starts at +0.0: it never gives -0.0
-            start = 0
+        # sums start at +0.0, as numpy's and torch's do: a row of -0.0s sums to 0.0
+        start = 1 if product else 0
 
         # float16 accumulates in float32 and rounds the result once, as torch and the reference
         acc = DType.float32 if dtype is DType.float16 else dtype

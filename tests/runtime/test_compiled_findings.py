@@ -393,3 +393,11 @@ def test_zero_divisor_of_an_empty_dividend_gives_empty_results_as_torch(backend)
         _masked_remainder(torch.tensor(x), torch.tensor(some), torch.tensor(y))
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         traced(tracejit.tensor(x), tracejit.tensor(some), tracejit.tensor(y))
+
+
+@pytest.mark.parametrize("shape, dim", [((2,), None), ((3, 5), 1), ((3, 5), 0), ((4, 40), 1)])
+def test_a_sum_of_negative_zeros_is_positive_zero_as_torch(shape, dim) -> None:
+    x = np.full(shape, -0.0, np.float32)
+    want = torch.tensor(x).sum() if dim is None else torch.tensor(x).sum(dim)
+    got = _run((lambda t: t.sum()) if dim is None else (lambda t: t.sum(dim)), x)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want.numpy()))
