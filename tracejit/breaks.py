@@ -568,9 +568,22 @@ class Plan:
         inputs = [n for n in reads if n in state and n in exposed]
         if tail:
             return inputs, []
+        # reads elsewhere: in the function's own statements (a hoisted copy of an expression
+        # is not a read of its own: the statement it came from reads it too)
+        own = loaded([s for s in run if s._tj_id >= 0])
+        looped = self.in_loop(run[0])  # the next iteration reads what this one bound
         outputs = [n for n in stored(run) if n in self.locals and (
-            self.loads[n] > reads[n] or n.startswith("__tj_h"))]
+            self.loads[n] > own[n] or n.startswith("__tj_h") or (looped and self.loads[n]))]
         return inputs, outputs
+
+    def in_loop(self, stmt: ast.stmt) -> bool:
+        """Whether `stmt` is inside a loop of the function."""
+        parent = self.parent.get(stmt._tj_id)
+        while parent is not None:
+            if isinstance(self.nodes[parent], _LOOPS):
+                return True
+            parent = self.parent.get(parent)
+        return False
 
     def region_call(self, run: list[ast.stmt], tail: bool, env: dict) -> list[ast.stmt]:
         """The statements calling the region of `run`: read its inputs (an unbound one is

@@ -430,3 +430,29 @@ def test_global_containers_are_read_as_they_are_now():
         assert h(tj.ones(1)).item() == 3.0
     finally:
         CONFIG["scale"] = 2.0
+
+
+def _doubles_and_prints(x, n: int):
+    for _ in range(n):
+        x = x * 2
+        print(x.sum().item())
+
+
+def _two_names(x, y):
+    print("break")
+    return x + 0, y + 0
+
+
+def test_a_loop_carried_variable_reaches_the_next_iteration(capsys):
+    tj.compile(_doubles_and_prints)(tj.tensor(4.0), 2)
+    compiled_out = capsys.readouterr().out
+    _doubles_and_prints(tj.tensor(4.0), 2)
+    assert compiled_out == capsys.readouterr().out == "8.0\n16.0\n"
+
+
+def test_a_region_first_called_with_one_tensor_twice_tells_two_apart(capsys):
+    f = tj.compile(_two_names)
+    t = tj.tensor([1])
+    f(t, t)
+    got = f(tj.tensor([1]), tj.tensor([2]))
+    assert [g.tolist() for g in got] == [[1], [2]]

@@ -28,24 +28,7 @@ COMPILE_SEED, COMPILE_PROGRAMS = 17, 300
 
 # Open bugs the sample may still find (FINDINGS.md), as a regex over "mode/outcome: signature"
 # with the finding and the area that owns it. Delete an entry when its fix lands.
-KNOWN_OPEN: dict[str, str] = {
-    # def f(x, n: int):
-    #     for i in range(n):
-    #         x = x * 2
-    #         print(x.sum().item())
-    # tracejit.compile(f)(tracejit.tensor(4), 2)  # prints 8, 8; plain Python 8, 16
-    r"^compile/mismatch: effects stdout in a loop body$":
-        "F25: compile drops a loop-carried variable nothing after the loop reads, where the "
-        "loop body's break statement is split (tracejit/breaks.py, tracejit/regions.py)",
-    # def f(x, y):
-    #     print("break")
-    #     return x + 0, y + 0
-    # g = tracejit.compile(f); t = tracejit.tensor([1]); g(t, t)
-    # g(tracejit.tensor([1]), tracejit.tensor([2]))  # (tensor([1]), tensor([1]))
-    r"^compile/mismatch: .* and two names for one tensor":
-        "F27: a compiled region first called with two names for one tensor returns the first "
-        "for both once they are two tensors (tracejit/regions.py)",
-}
+KNOWN_OPEN: dict[str, str] = {}  # signature regex -> the open finding it is (none open)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
