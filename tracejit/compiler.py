@@ -41,16 +41,18 @@ from tracejit.script_source import (
     ScriptError,
     _is_user_function,
     _is_user_module,
+    _Rescript,
     source_of,
     unwrap_library,
 )
-from tracejit.traced import TracedFunction, _returning_wrapper, default_backend
+from tracejit.traced import TracedFunction, _returning_wrapper, _Traced, default_backend
 from tracejit.tracer import TraceError
 
 break_log = logging.getLogger("tracejit.graph_breaks")
 log = logging.getLogger("tracejit.recompiles")
 
 RECOMPILE_LIMIT = 8
+_CACHED_CALL = _Traced.__call__
 _OPTIONS = {"recompile_limit": "captures after the first, per compiled piece, before it runs "
                                "as Python (default 8)",
             "pipeline": "the pass pipeline (default: tracejit.passes.DEFAULT_PIPELINE)"}
@@ -126,7 +128,12 @@ class CompiledFunction:
         whole = self._whole
         if whole is not None:
             try:
-                return whole(*args, **kwargs)
+                if whole._tagged or whole._guards:  # results to untag, values to check
+                    return whole(*args, **kwargs)
+                try:  # neither: straight to the cache (two Python frames fewer)
+                    return _CACHED_CALL(whole, *args, **kwargs)
+                except _Rescript:  # captured again with numbers static: as whole() does
+                    return whole(*args, **kwargs)
             except ScriptError as e:
                 return self._whole_failed(e, args, kwargs)
             except RecompileLimit as e:
