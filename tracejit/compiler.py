@@ -52,6 +52,7 @@ break_log = logging.getLogger("tracejit.graph_breaks")
 log = logging.getLogger("tracejit.recompiles")
 
 RECOMPILE_LIMIT = 8
+_SUBS = 64  # callees compiled on their own, kept per compiled function
 _CACHED_CALL = _Traced.__call__
 _OPTIONS = {"recompile_limit": "captures after the first, per compiled piece, before it runs "
                                "as Python (default 8)",
@@ -252,6 +253,9 @@ class CompiledFunction:
             if compiled is None:
                 return callee
             entry = self._subs[key] = (callee, compiled)
+            if len(self._subs) > _SUBS:  # a function made afresh each call (a nested def)
+                # would add one each call: the oldest goes
+                self._subs.pop(next(iter(self._subs)))
         compiled = entry[1]
         if compiled._how == "python" or (compiled._how == "split" and compiled._plan is not
                                          None and not compiled._plan.regions):
