@@ -114,7 +114,7 @@ def test_in_place_weight_updates_are_seen_through_a_break():
     with tj.no_grad():
         net.fc.weight.mul_(0.5)
     np.testing.assert_allclose(compiled(x).detach().numpy(), net(x).detach().numpy(),
-                               rtol=1e-6)
+                               rtol=1e-5, atol=1e-6)  # tanh: within ulps of numpy's
 
 
 @pytest.mark.parametrize("options, message", [
@@ -391,7 +391,7 @@ def test_compiling_a_method_compiles_that_method():
     assert isinstance(compiled, tj.compiler.CompiledMethod)
     for _ in range(2):
         np.testing.assert_allclose(compiled(x, 3).numpy(), model.generate(x, 3).numpy(),
-                                   rtol=1e-6)
+                                   rtol=1e-5, atol=1e-6)  # tanh: within ulps of numpy's
     assert tj.explain(model.generate, x, 3).graph_count >= 1
 
 
