@@ -122,6 +122,10 @@ class Expressions:
     def e_Attribute(self, node, f) -> Any:
         obj = self.expr(node.value, f)
         self.mode.loc = f.source.loc(node)
+        return self.read_attr(obj, node, f)
+
+    def read_attr(self, obj, node: ast.Attribute, f) -> Any:
+        """`obj.<node.attr>` as the code reads it: guarded, tensor attributes noted."""
         try:
             value = getattr(obj, node.attr)
         except AttributeError as e:

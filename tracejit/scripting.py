@@ -371,22 +371,13 @@ class Scripter(Flow, Expressions, PythonState):
             self.set_item(obj, index, new, f, target)
         elif isinstance(target, ast.Attribute):  # self.count += 1: read, apply, write back
             obj = self.expr(target.value, f)
-            current = self._read_attr(obj, target, f)
+            current = self.read_attr(obj, target, f)
             value = self.expr(node.value, f)
             self.mode.loc = f.source.loc(node)
             self.write_attribute(obj, target.attr, self.apply(op, current, value, f, node), f,
                                  target)
         else:
             self.assign(target, None, f, node)  # the error for what cannot be assigned
-
-    def _read_attr(self, obj, target: ast.Attribute, f):
-        """`obj.attr` read as an expression of the code reads it (guarded the same way)."""
-        try:
-            value = getattr(obj, target.attr)
-        except AttributeError as e:
-            raise f.source.error(target, str(e)) from None
-        self.guard_attribute(obj, target.attr, value, target)
-        return self.read_attribute(obj, target.attr, value)
 
     def s_Delete(self, node, f) -> None:
         for target in node.targets:

@@ -36,9 +36,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tracejit.nn.module import Module
-from tracejit.script_state import _same_value
+from tracejit.script_source import MISSING  # what a deleted global or emptied cell reads as
+from tracejit.script_state import _cell_reader, _dict_reader, _same_value
 
-MISSING = object()  # what a deleted global, attribute or emptied cell reads as
 ABSENT = object()  # a submodule that was not there
 
 _PLAIN = (bool, int, float, complex, str, bytes)
@@ -139,19 +139,6 @@ def _key_getter(keys: tuple[str, ...]) -> Callable:
 
 def _cells_getter(cells: tuple) -> list:
     return [cell.cell_contents for cell in cells]
-
-
-def _dict_reader(scope: dict, name: str) -> Callable[[], Any]:
-    return lambda: scope.get(name, MISSING)
-
-
-def _cell_reader(cell) -> Callable[[], Any]:
-    def read():
-        try:
-            return cell.cell_contents
-        except ValueError:
-            return MISSING
-    return read
 
 
 # --- collecting ---------------------------------------------------------------------------------
