@@ -51,7 +51,6 @@ from tracejit.tracer import TraceError
 break_log = logging.getLogger("tracejit.graph_breaks")
 log = logging.getLogger("tracejit.recompiles")
 
-RECOMPILE_LIMIT = 8
 _SUBS = 64  # callees compiled on their own, kept per compiled function
 _CACHED_CALL = _Traced.__call__
 _OPTIONS = {"recompile_limit": "captures after the first, per compiled piece, before it runs "

@@ -16,9 +16,7 @@ import contextlib
 import linecache
 import logging
 import operator
-import warnings
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -26,8 +24,14 @@ from tracejit import pytree, random
 from tracejit.breaks import UNBOUND, Break, Plan, loaded, position, stored
 from tracejit.nn.module import Module
 from tracejit.script_mode import _dynamic_scalar, _Scalar
-from tracejit.script_source import _SOURCES, ScriptError, Source, Undefined, _Rescript
-from tracejit.scripting import Frame, ScriptedFunction, ScriptedModule, call_bound
+from tracejit.script_source import _SOURCES, ScriptError, Source, Undefined
+from tracejit.scripting import (
+    Frame,
+    ScriptedFunction,
+    ScriptedModule,
+    call_bound,
+    changed_guard,
+)
 from tracejit.tensor import Tensor
 from tracejit.trace_guards import ModuleLayout
 from tracejit.traced import _c_order
@@ -59,14 +63,8 @@ class Counted:
     _why: str = ""
 
     def _stale(self, guard) -> None:
-        from tracejit.script_source import MISSING
-        from tracejit.scripting import _show
-        now = guard.read()
-        self._why = f"{guard.what} was {_show(guard.value)}, is " + (
-            "deleted" if now is MISSING else _show(now))
-        self._cache.clear()  # as a scripted function's _stale, logged by _retrace below
-        self._fast.clear()
-        self._guards, self._guard_keys = (), None
+        self._why = changed_guard(guard)  # logged by _retrace, with the recompile count
+        self._drop()
 
     def _retrace(self, key, args, kwargs):
         if self._cache or self._why:
@@ -145,20 +143,10 @@ class ObjectArgs:
             return bound
         return {k: _dynamic(v) for k, v in bound.items()}
 
-    def _trace_with(self, args, kwargs, abstract: bool):
-        """As a scripted function's, with Python numbers inside lists and dicts dynamic too:
+    def _numbers_given(self, args, kwargs) -> bool:
+        """Python numbers anywhere in the arguments, lists and dicts included (see _dynamic):
         where one is needed as a Python value, script again with every number static."""
-        try:
-            return self._script(args, kwargs, abstract)
-        except ScriptError as e:
-            if not e.escape or self._static_scalars or not _has_numbers(args):
-                raise
-        log.info("%s: a Python number input is needed as a Python value; scripting again "
-                 "with numbers static (part of the cache key)", self._name)
-        self._static_scalars = True
-        self._cache.clear()
-        self._fast.clear()
-        raise _Rescript()
+        return _has_numbers(args)
 
     def _key(self, args, kwargs):
         self._modules = [(n, v) for n, v in self._arguments(args, kwargs).items()
@@ -696,12 +684,3 @@ def make_break(error: ScriptError, where: tuple | None, plan: Plan) -> Break:
                 file, line, col = path, int(rest), int(inner.rpartition(":")[2])
     text = linecache.getline(file, line).rstrip("\n")
     return Break(reason, file, line, col, text, stack, error.hint)
-
-
-def warn_limit(message: str) -> None:
-    warnings.warn(f"tracejit.compile: {message}; running it as Python from now on (raise the "
-                  "limit with options={'recompile_limit': N})", RuntimeWarning, stacklevel=4)
-
-
-def module_inputs(values: Any) -> bool:
-    return any(isinstance(v, Module) for v in values)

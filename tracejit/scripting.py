@@ -573,8 +573,7 @@ class _Scripted:
         try:
             return self._script(args, kwargs, abstract)
         except ScriptError as e:
-            if not e.escape or self._static_scalars or not any(
-                    type(v) in (int, float) for v in super()._bind(args, kwargs).values()):
+            if not e.escape or self._static_scalars or not self._numbers_given(args, kwargs):
                 raise
         log.info("%s: a Python number argument is needed as a Python value; scripting again "
                  "with int and float arguments static (part of the cache key)", self._name)
@@ -582,6 +581,10 @@ class _Scripted:
         self._cache.clear()
         self._fast.clear()
         raise _Rescript()
+
+    def _numbers_given(self, args, kwargs) -> bool:
+        """Whether the call passes int or float arguments (dynamic until one is needed)."""
+        return any(type(v) in (int, float) for v in super()._bind(args, kwargs).values())
 
     _guards: tuple = ()  # the Python values every cached graph baked in (script_state.Guard)
     _guard_keys: dict | None = None
@@ -598,9 +601,11 @@ class _Scripted:
 
     def _stale(self, guard) -> None:
         """A value the graphs baked in changed since scripting: drop them all, script again."""
-        now = guard.read()
-        log.info("rescripting %s: %s was %s, is %s", self._name, guard.what,
-                 _show(guard.value), "deleted" if now is MISSING else _show(now))
+        log.info("rescripting %s: %s", self._name, changed_guard(guard))
+        self._drop()
+
+    def _drop(self) -> None:
+        """Forget every cached graph and its guards: the next call scripts again."""
         self._cache.clear()
         self._fast.clear()
         self._guards, self._guard_keys = (), None
@@ -743,6 +748,13 @@ _MODULE_CHANGES = frozenset({
     "register_backward_hook", "load_state_dict", "apply", "to", "cuda", "cpu", "float",
     "double", "half", "type", "requires_grad_", "zero_grad", "train", "eval",
     "set_submodule", "share_memory"})
+
+
+def changed_guard(guard) -> str:
+    """A guard that failed, as recompile messages say it: "`self.scale` was 2.0, is 3.0"."""
+    now = guard.read()
+    return f"{guard.what} was {_show(guard.value)}, is " + (
+        "deleted" if now is MISSING else _show(now))
 
 
 def _show(value) -> str:
