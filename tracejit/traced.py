@@ -327,7 +327,7 @@ class _Traced:
                 if self._module is not None:
                     return self._call_module(spec, args, kwargs)
                 self._last = spec
-                try:
+                try:  # inline, as in _call_module: a helper call costs 0.2 us on this path
                     return spec.call(args)
                 except (ValueError, ArithmeticError) as e:
                     raise _kernel_error(e) from None
