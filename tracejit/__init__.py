@@ -25,6 +25,7 @@ from tracejit import _dynamo as _dynamo  # torch._dynamo's config, explain, disa
 from tracejit import backends, cuda, hub, jit, linalg, nn, utils
 from tracejit import compiler as compiler  # torch.compiler's disable, is_compiling, reset
 from tracejit import logs as _logs
+from tracejit import optim as optim  # torch.optim: SGD, Adam, AdamW, ..., lr_scheduler
 from tracejit._version import __version__ as __version__  # the one version source
 from tracejit.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad
 from tracejit.compat import *  # noqa: F403  (FloatTensor, finfo, _assert, set_grad_enabled, ...)

@@ -7,6 +7,8 @@ Clipping reads `.grad` where a parameter has one and skips those that do not, as
 from __future__ import annotations
 
 import math
+import types
+import warnings
 
 from tracejit.autograd import no_grad
 from tracejit.creation import tensor as as_tensor
@@ -33,10 +35,11 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     norm_type = float(norm_type)
     if not tensors:
         return as_tensor(0.0)
+    # each norm in its tensor's dtype, then their norm in the dtype they promote to (torch's)
     if norm_type == math.inf:
-        total = stack([t.abs().max().float() for t in tensors]).max()
+        total = stack([t.abs().max() for t in tensors]).max()
     else:
-        total = stack([t.norm(norm_type).float() for t in tensors]).norm(norm_type)
+        total = stack([t.norm(norm_type) for t in tensors]).norm(norm_type)
     if error_if_nonfinite and not math.isfinite(total.item()):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
                            "`parameters` is non-finite, so it cannot be clipped. To disable "
@@ -60,7 +63,11 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """Rescale the gradients in place so their joint norm is at most max_norm; returns the
     norm before clipping."""
+    is_generator = isinstance(parameters, types.GeneratorType)
     parameters = _tensors(parameters)
+    if is_generator and not parameters:
+        warnings.warn("`parameters` is an empty generator, no gradient clipping will occur.",
+                      stacklevel=2)
     total = get_total_norm(_grads(parameters), norm_type, error_if_nonfinite, foreach)
     clip_grads_with_norm_(parameters, max_norm, total, foreach)
     return total

@@ -1,0 +1,148 @@
+"""torch.optim.Adam and AdamW (Adam with decoupled weight decay), with amsgrad and maximize,
+following torch's single-tensor update order so float32 results agree step by step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracejit.creation import tensor as as_tensor
+from tracejit.creation import zeros_like
+from tracejit.ir import DType
+from tracejit.optim.optimizer import (
+    Optimizer,
+    _run_closure,
+    _to_scalar,
+    _use_grad_for_differentiable,
+)
+from tracejit.tensor import Tensor
+
+__all__ = ["Adam", "AdamW"]
+
+
+def _check_adam_args(lr, betas, eps, weight_decay, foreach, capturable) -> None:
+    """torch's argument checks (ValueError naming the bad value)."""
+    if isinstance(lr, Tensor):
+        if foreach and not capturable:
+            raise ValueError("lr as a Tensor is not supported for capturable=False and "
+                             "foreach=True")
+        if lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+    if not lr >= 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if not eps >= 0.0:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if not weight_decay >= 0.0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    both_float = isinstance(betas[0], float) and isinstance(betas[1], float)
+    both_tensor = isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor)
+    if not (both_float or both_tensor):
+        raise ValueError("betas must be either both floats or both Tensors")
+    for i, beta in enumerate(betas):
+        if isinstance(beta, Tensor) and beta.numel() != 1:
+            raise ValueError(f"Tensor betas[{i}] must be 1-element")
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), torch's defaults; `weight_decay` is an L2 term added to the
+    gradient unless `decoupled_weight_decay=True` (then it is AdamW)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False) -> None:
+        _check_adam_args(lr, betas, eps, weight_decay, foreach, capturable)
+        betas = tuple(_to_scalar(b) for b in betas)
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                    "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
+                    "capturable": capturable, "differentiable": differentiable, "fused": fused,
+                    "decoupled_weight_decay": decoupled_weight_decay}
+        super().__init__(params, defaults)
+        if fused:
+            if differentiable:
+                raise RuntimeError("`fused` does not support `differentiable`")
+            if foreach:
+                raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, default in (("amsgrad", False), ("maximize", False), ("foreach", None),
+                                 ("capturable", False), ("differentiable", False),
+                                 ("decoupled_weight_decay", False), ("fused", None)):
+                group.setdefault(key, default)
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                if p_state and not isinstance(p_state["step"], Tensor):
+                    p_state["step"] = as_tensor(float(p_state["step"]), dtype=DType.float32)
+
+    @_use_grad_for_differentiable
+    def step(self, closure=None) -> Any:
+        """One Adam step over every parameter with a `.grad`; returns the closure's loss."""
+        loss = _run_closure(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    if p.grad.is_sparse:
+                        raise RuntimeError("Adam does not support sparse gradients, please "
+                                           "consider SparseAdam instead")
+                    _adam_update(self._state_of(p, group), p, group)
+        return loss
+
+    def _state_of(self, param: Tensor, group: dict) -> dict:
+        """The parameter's state, created on its first step (step 0 as a float32 0-d
+        tensor, zero moments), as torch's _init_group."""
+        state = self.state[param]
+        if len(state) == 0:
+            state["step"] = as_tensor(0.0, dtype=DType.float32)
+            state["exp_avg"] = zeros_like(param)
+            state["exp_avg_sq"] = zeros_like(param)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = zeros_like(param)
+        return state
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter): p *= 1 - lr*wd before the
+    Adam update; torch's defaults (weight_decay=1e-2)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
+
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+
+def _adam_update(state: dict, param: Tensor, group: dict) -> None:
+    """torch's _single_tensor_adam (non-capturable path) for one parameter."""
+    grad = param.grad if not group["maximize"] else -param.grad
+    lr, weight_decay, eps = _to_scalar(group["lr"]), group["weight_decay"], group["eps"]
+    beta1, beta2 = (_to_scalar(b) for b in group["betas"])
+    exp_avg, exp_avg_sq, step_t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+    step_t += 1
+    if weight_decay != 0:
+        if group["decoupled_weight_decay"]:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            grad = grad.add(param, alpha=weight_decay)
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    step = step_t.item()
+    step_size = lr / (1 - beta1 ** step)
+    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+    if group["amsgrad"]:
+        max_exp_avg_sq = state["max_exp_avg_sq"]
+        max_exp_avg_sq.copy_(max_exp_avg_sq.maximum(exp_avg_sq))
+        denom = (max_exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+    else:
+        denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+    param.addcdiv_(exp_avg, denom, value=-step_size)

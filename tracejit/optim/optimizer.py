@@ -1,0 +1,288 @@
+"""torch.optim's Optimizer base: parameter groups, per-parameter state, `zero_grad`, step hooks
+and `state_dict`/`load_state_dict` in torch's layout (a state dict saved by one twin loads into
+the other once its tensors are converted).
+
+Subclasses write `step` with in-place Tensor methods (`p.add_`, `p.addcdiv_`, ...) so every
+write goes through the dispatch point (version counters, tracing); `step` runs under
+`no_grad()` unless the optimizer was made with `differentiable=True`, as in torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable
+from copy import deepcopy
+from itertools import chain
+from typing import Any
+
+from tracejit.autograd import enable_grad, no_grad
+from tracejit.compat import typename
+from tracejit.tensor import Tensor
+
+__all__ = ["Optimizer", "required"]
+
+
+class _RequiredParameter:
+    """The default of a hyperparameter that every parameter group must give."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
+class RemovableHandle:
+    """What `register_*_hook` returns: `handle.remove()` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
+def _to_scalar(value):
+    """A 1-element tensor hyperparameter (lr, beta) as a Python number."""
+    return value.item() if isinstance(value, Tensor) else value
+
+
+def _run_closure(closure):
+    """The loss of `closure()` evaluated with grad enabled (None without a closure)."""
+    if closure is None:
+        return None
+    with enable_grad():
+        return closure()
+
+
+def _use_grad_for_differentiable(step):
+    """Run `step` with grad mode set to the optimizer's `differentiable` flag, as torch does."""
+    @functools.wraps(step)
+    def run(self, *args, **kwargs):
+        with enable_grad() if self.defaults.get("differentiable", False) else no_grad():
+            return step(self, *args, **kwargs)
+    return run
+
+
+def _with_step_hooks(step):
+    """Wrap a class's `step` so the registered pre/post hooks run around it."""
+    @functools.wraps(step)
+    def run(self, *args, **kwargs):
+        self._opt_called = True  # read by lr_scheduler's call-order warning
+        for hook in list(self._optimizer_step_pre_hooks.values()):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"{hook} must return None or a tuple of "
+                                       f"(new_args, new_kwargs), but got {result}.")
+                args, kwargs = result
+        out = step(self, *args, **kwargs)
+        for hook in list(self._optimizer_step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return out
+    run._hooked = True
+    return run
+
+
+class Optimizer:
+    """Base class of all optimizers: holds `param_groups`, `defaults` and per-parameter
+    `state` (a defaultdict keyed by the parameter tensor)."""
+
+    def __init__(self, params, defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self._init_hooks()
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            "Tensors or dicts, but got " + typename(params))
+        self.state: defaultdict[Tensor, Any] = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for param_group in param_groups:
+            self.add_param_group(param_group)
+
+    def _init_hooks(self) -> None:
+        self._optimizer_step_pre_hooks: OrderedDict = OrderedDict()
+        self._optimizer_step_post_hooks: OrderedDict = OrderedDict()
+        cls = type(self)
+        if not getattr(cls.step, "_hooked", False):
+            cls.step = _with_step_hooks(cls.step)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"defaults": self.defaults, "state": self.state,
+                "param_groups": self.param_groups}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "_optimizer_step_pre_hooks" not in self.__dict__:
+            self._init_hooks()
+        self.defaults.setdefault("differentiable", False)
+
+    def __repr__(self) -> str:
+        text = self.__class__.__name__ + " ("
+        for i, group in enumerate(self.param_groups):
+            text += f"\nParameter Group {i}\n"
+            for key in sorted(group.keys()):
+                if key != "params":
+                    text += f"    {key}: {group[key]}\n"
+        return text + ")"
+
+    # --- hooks -----------------------------------------------------------------------------------
+    def register_step_pre_hook(self, hook) -> RemovableHandle:
+        """`hook(optimizer, args, kwargs)` runs before each `step`; it may return new
+        (args, kwargs)."""
+        handle = RemovableHandle(self._optimizer_step_pre_hooks)
+        self._optimizer_step_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_step_post_hook(self, hook) -> RemovableHandle:
+        """`hook(optimizer, args, kwargs)` runs after each `step`."""
+        handle = RemovableHandle(self._optimizer_step_post_hooks)
+        self._optimizer_step_post_hooks[handle.id] = hook
+        return handle
+
+    # --- state dicts -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """{"state": {param_id: {...}}, "param_groups": [{..., "params": [ids]}]}, the ids
+        numbering the parameters in order across groups (torch's layout; tensors not copied)."""
+        mapping: dict[int, int] = {}
+        start = 0
+
+        def pack_group(group: dict[str, Any]) -> dict[str, Any]:
+            nonlocal start
+            packed = {k: v for k, v in group.items() if k != "params"}
+            mapping.update({id(p): i for i, p in enumerate(group["params"], start)
+                            if id(p) not in mapping})
+            packed["params"] = [mapping[id(p)] for p in group["params"]]
+            start += len(packed["params"])
+            return packed
+
+        param_groups = [pack_group(g) for g in self.param_groups]
+        packed_state = {(mapping[id(k)] if isinstance(k, Tensor) else k): v
+                        for k, v in self.state.items()}
+        return {"state": packed_state, "param_groups": param_groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict from `state_dict()` (ours or torch's, tensors converted); tensor
+        state takes each parameter's floating dtype, `step` keeps its own."""
+        groups = self.param_groups
+        saved_groups = deepcopy(state_dict["param_groups"])
+        if len(groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match "
+                             "the size of optimizer's group")
+        id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
+                          chain.from_iterable(g["params"] for g in groups)))
+        state: defaultdict[Tensor, Any] = defaultdict(dict)
+        for key, value in state_dict["state"].items():
+            if key in id_map:
+                param = id_map[key]
+                state[param] = _cast(param, value)
+            else:
+                state[key] = value
+        for group, saved in zip(groups, saved_groups):
+            saved["params"] = group["params"]
+            if "param_names" in group and "param_names" not in saved:
+                saved["param_names"] = group["param_names"]
+        self.__setstate__({"state": state, "param_groups": saved_groups})
+
+    # --- gradients and groups --------------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's `.grad` to None, or (set_to_none=False) zero it in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                    continue
+                if getattr(grad, "grad_fn", None) is not None:
+                    grad.detach_()
+                else:
+                    grad.requires_grad_(False)
+                with no_grad():
+                    grad.zero_()
+
+    def step(self, closure=None) -> Any:
+        """Perform one optimization step (subclasses implement it)."""
+        raise NotImplementedError
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own options; options it omits take the
+        optimizer's defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
+        _extract_params(param_group)
+        for param in param_group["params"]:
+            if not isinstance(param, Tensor):
+                raise TypeError("optimizer can only optimize Tensors, but one of the params is "
+                                + typename(param))
+            if not self.defaults.get("differentiable", None) and not (
+                    param.is_leaf or getattr(param, "retains_grad", False)):
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError("parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            param_group.setdefault(name, default)
+        params = param_group["params"]
+        if len(params) != len({id(p) for p in params}):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; "
+                          "in future, this will cause an error; see "
+                          "github.com/pytorch/pytorch/issues/40967 for more information",
+                          stacklevel=3)
+        seen: set[int] = set()
+        for group in self.param_groups:
+            seen.update(id(p) for p in group["params"])
+            if ("param_names" in param_group) != ("param_names" in group):
+                which = "with names" if "param_names" in param_group else "without names"
+                raise ValueError("all optimizer param groups should be with/without names. "
+                                 f"cannot add param group {which} to the optimizer")
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(param_group)
+
+
+def _extract_params(param_group: dict[str, Any]) -> None:
+    """Normalize group["params"] to a list of tensors (names from (name, tensor) pairs go to
+    group["param_names"])."""
+    params = param_group["params"]
+    if isinstance(params, Tensor):
+        params = [params]
+    elif isinstance(params, set):
+        raise TypeError("optimizer parameters need to be organized in ordered collections, but "
+                        "the ordering of tensors in sets will change between runs. Please use "
+                        "a list instead.")
+    else:
+        params = list(params)
+    names = [p[0] for p in params if isinstance(p, tuple)]
+    param_group["params"] = [p[1] if isinstance(p, tuple) else p for p in params]
+    if names:
+        if len(names) != len(params):
+            raise ValueError("all optimizer params should be with/without names. Some param "
+                             "names are missing")
+        param_group["param_names"] = names
+
+
+def _cast(param: Tensor, value, key=None):
+    """Copy loaded state for `param`: floating tensors take its dtype, except `step`."""
+    if isinstance(value, Tensor):
+        if key == "step" or not param.is_floating_point():
+            return value
+        return value.to(dtype=param.dtype)
+    if isinstance(value, dict):
+        return {k: _cast(param, v, key=k) for k, v in value.items()}
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        return type(value)(_cast(param, v) for v in value)
+    return value
