@@ -245,6 +245,39 @@ def test_step_with_closure_and_hooks():
     assert calls == ["pre", "post", "post"]
 
 
+@pytest.mark.parametrize("name, kwargs, schedule", [
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}, ("StepLR", {"step_size": 5})),
+    ("AdamW", {"lr": 0.01}, ("OneCycleLR", {"max_lr": 0.05, "total_steps": 15})),
+])
+def test_mlp_trains_like_torch_with_backward(name, kwargs, schedule):
+    """Real gradients from backward(), clipping and a scheduler: per-step losses and final
+    weights match torch's."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 4)), rng.standard_normal((8, 2))
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    ours = tj.nn.Sequential(tj.nn.Linear(4, 16), tj.nn.Tanh(), tj.nn.Linear(16, 2))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    runs = []
+    for lib, model in ((torch, theirs), (tj, ours)):
+        opt = getattr(lib.optim, name)(model.parameters(), **kwargs)
+        sched = getattr(lib.optim.lr_scheduler, schedule[0])(opt, **schedule[1])
+        losses = []
+        for _ in range(15):
+            opt.zero_grad()
+            loss = lib.nn.functional.mse_loss(model(lib.tensor(x).float()),
+                                              lib.tensor(y).float())
+            loss.backward()
+            lib.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        runs.append(losses)
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-5)
+    for t, o in zip(theirs.parameters(), ours.parameters()):
+        np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
 # --- state dicts ----------------------------------------------------------------------------------
 
 def test_state_dict_layout_is_torchs():
@@ -449,6 +482,13 @@ SCHEDULES = [
     ("ConstantLR", {"factor": 0.5, "total_iters": 4}),
     ("PolynomialLR", {"total_iters": 25, "power": 2.0}),
     ("CosineAnnealingWarmRestarts", {"T_0": 4, "T_mult": 2, "eta_min": 1e-4}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4}),
+    ("CyclicLR", {"base_lr": [0.01, 0.02], "max_lr": 0.3, "step_size_up": 3,
+                  "step_size_down": 5, "mode": "triangular2"}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 6, "mode": "exp_range",
+                  "gamma": 0.97, "base_momentum": 0.7}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5,
+                  "scale_fn": lambda x: 0.9 ** x, "scale_mode": "iterations"}),
     ("OneCycleLR", {"max_lr": 0.5, "total_steps": 40}),
     ("OneCycleLR", {"max_lr": [0.5, 0.2], "total_steps": 40, "three_phase": True,
                     "anneal_strategy": "linear"}),
@@ -510,6 +550,23 @@ def test_sequential_lr_and_closed_form_epochs():
                 tsched.step(epoch)
                 osched.step(epoch)
                 assert_lrs_equal(tsched, osched, topt, oopt)
+
+
+def test_chained_scheduler_matches_torch():
+    topt, oopt = _scheduled_twins()
+    scheds = []
+    for lib, opt in ((torch, topt), (tj, oopt)):
+        s = lib.optim.lr_scheduler
+        scheds.append(s.ChainedScheduler([s.ConstantLR(opt, factor=0.5, total_iters=4),
+                                          s.ExponentialLR(opt, gamma=0.9)]))
+    assert_lrs_equal(*scheds, topt, oopt)
+    for _ in range(12):
+        topt.step()
+        oopt.step()
+        for s in scheds:
+            s.step()
+        assert_lrs_equal(*scheds, topt, oopt)
+    assert [sd["last_epoch"] for sd in scheds[1].state_dict()["_schedulers"]] == [12, 12]
 
 
 def test_reduce_lr_on_plateau_matches_torch():
