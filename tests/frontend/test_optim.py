@@ -5,8 +5,10 @@ state and the learning rates must agree; state dicts move between the twins mid-
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -338,6 +340,42 @@ def test_load_state_dict_casts_state_to_the_parameter_dtype_except_step():
     target.load_state_dict(oopt.state_dict())
     state = next(iter(target.state.values()))
     assert state["exp_avg"].dtype == tj.float64 and state["step"].dtype == tj.float32
+
+
+@pytest.mark.parametrize("lib", [torch, tj], ids=["torch", "tracejit"])
+def test_state_dict_hooks_like_torch(lib):
+    opt = lib.optim.SGD(make_params()[lib is tj], lr=0.1)
+    calls = []
+    opt.register_state_dict_pre_hook(lambda o: calls.append("pre"))
+    opt.register_state_dict_post_hook(lambda o, sd: {**sd, "extra": 1})
+    handle = opt.register_state_dict_post_hook(lambda o, sd: calls.append("first"),
+                                               prepend=True)
+    sd = opt.state_dict()
+    assert sd["extra"] == 1 and calls == ["pre", "first"]
+    handle.remove()
+
+    def halve_lr(o, sd):
+        sd["param_groups"] = [{**g, "lr": g["lr"] / 2} for g in sd["param_groups"]]
+
+    opt.register_load_state_dict_pre_hook(halve_lr)
+    opt.register_load_state_dict_post_hook(lambda o: calls.append("loaded"))
+    opt.load_state_dict(sd)
+    assert opt.param_groups[0]["lr"] == 0.05 and sd["param_groups"][0]["lr"] == 0.1
+    assert calls == ["pre", "first", "loaded"]
+
+
+def test_deepcopy_and_pickle_keep_training():
+    """The copies keep the optimizer's link to its (copied) parameters and its state."""
+    theirs, ours, topt, oopt = train("Adam", {"lr": 0.01, "amsgrad": True}, steps=3)
+    rng = np.random.default_rng(8)
+    for params, opt in (pickle.loads(pickle.dumps((ours, oopt))), copy.deepcopy((ours, oopt))):
+        assert params[0] is not ours[0] and opt.param_groups[0]["params"][0] is params[0]
+        theirs_now, topt_now = copy.deepcopy((theirs, topt))
+        for _ in range(3):
+            set_grads(theirs_now, params, rng)
+            topt_now.step()
+            opt.step()
+        assert_same(theirs_now, params, topt_now, opt, RTOL["float32"])
 
 
 def test_load_state_dict_errors_match_torch():

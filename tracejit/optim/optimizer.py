@@ -34,6 +34,11 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 
+_HOOK_TABLES = ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks",
+                "_optimizer_state_dict_pre_hooks", "_optimizer_state_dict_post_hooks",
+                "_optimizer_load_state_dict_pre_hooks", "_optimizer_load_state_dict_post_hooks")
+
+
 class RemovableHandle:
     """What `register_*_hook` returns: `handle.remove()` unregisters the hook."""
 
@@ -111,8 +116,10 @@ class Optimizer:
             self.add_param_group(param_group)
 
     def _init_hooks(self) -> None:
-        self._optimizer_step_pre_hooks: OrderedDict = OrderedDict()
-        self._optimizer_step_post_hooks: OrderedDict = OrderedDict()
+        """Empty hook tables, and the class's `step` wrapped once to run them."""
+        for table in _HOOK_TABLES:
+            if table not in self.__dict__:
+                setattr(self, table, OrderedDict())
         cls = type(self)
         if not getattr(cls.step, "_hooked", False):
             cls.step = _with_step_hooks(cls.step)
@@ -123,8 +130,7 @@ class Optimizer:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        if "_optimizer_step_pre_hooks" not in self.__dict__:
-            self._init_hooks()
+        self._init_hooks()
         self.defaults.setdefault("differentiable", False)
 
     def __repr__(self) -> str:
@@ -137,23 +143,46 @@ class Optimizer:
         return text + ")"
 
     # --- hooks -----------------------------------------------------------------------------------
+    def _register(self, table: str, hook, prepend: bool = False) -> RemovableHandle:
+        hooks = getattr(self, table)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
     def register_step_pre_hook(self, hook) -> RemovableHandle:
         """`hook(optimizer, args, kwargs)` runs before each `step`; it may return new
         (args, kwargs)."""
-        handle = RemovableHandle(self._optimizer_step_pre_hooks)
-        self._optimizer_step_pre_hooks[handle.id] = hook
-        return handle
+        return self._register("_optimizer_step_pre_hooks", hook)
 
     def register_step_post_hook(self, hook) -> RemovableHandle:
         """`hook(optimizer, args, kwargs)` runs after each `step`."""
-        handle = RemovableHandle(self._optimizer_step_post_hooks)
-        self._optimizer_step_post_hooks[handle.id] = hook
-        return handle
+        return self._register("_optimizer_step_post_hooks", hook)
+
+    def register_state_dict_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """`hook(optimizer)` runs before `state_dict()` builds its dict."""
+        return self._register("_optimizer_state_dict_pre_hooks", hook, prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """`hook(optimizer, state_dict)` runs on the built dict; it may return a new one."""
+        return self._register("_optimizer_state_dict_post_hooks", hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """`hook(optimizer, state_dict)` runs before loading (on a shallow copy); it may return
+        the dict to load instead."""
+        return self._register("_optimizer_load_state_dict_pre_hooks", hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """`hook(optimizer)` runs after `load_state_dict()`."""
+        return self._register("_optimizer_load_state_dict_post_hooks", hook, prepend)
 
     # --- state dicts -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """{"state": {param_id: {...}}, "param_groups": [{..., "params": [ids]}]}, the ids
         numbering the parameters in order across groups (torch's layout; tensors not copied)."""
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
         mapping: dict[int, int] = {}
         start = 0
 
@@ -169,11 +198,21 @@ class Optimizer:
         param_groups = [pack_group(g) for g in self.param_groups]
         packed_state = {(mapping[id(k)] if isinstance(k, Tensor) else k): v
                         for k, v in self.state.items()}
-        return {"state": packed_state, "param_groups": param_groups}
+        state_dict = {"state": packed_state, "param_groups": param_groups}
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            result = post_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state dict from `state_dict()` (ours or torch's, tensors converted); tensor
         state takes each parameter's floating dtype, `step` keeps its own."""
+        state_dict = state_dict.copy()
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = pre_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
         groups = self.param_groups
         saved_groups = deepcopy(state_dict["param_groups"])
         if len(groups) != len(saved_groups):
@@ -195,6 +234,8 @@ class Optimizer:
             if "param_names" in group and "param_names" not in saved:
                 saved["param_names"] = group["param_names"]
         self.__setstate__({"state": state, "param_groups": saved_groups})
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
 
     # --- gradients and groups --------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
