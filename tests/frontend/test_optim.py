@@ -167,7 +167,26 @@ def test_adagrad_matches_torch(kwargs):
     train("Adagrad", kwargs, "float64")
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name, kwargs", [
+    ("Adadelta", {}), ("Adadelta", {"lr": 0.5, "rho": 0.8, "weight_decay": 0.1,
+                                    "maximize": True}),
+    ("Adamax", {}), ("Adamax", {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1}),
+    ("NAdam", {}), ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "momentum_decay": 0.01}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True,
+               "maximize": True}),
+    ("RAdam", {}), ("RAdam", {"lr": 0.01, "weight_decay": 0.1}),
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+])
+def test_other_adaptive_optimizers_match_torch(name, kwargs):
+    train(name, kwargs, steps=15)
+    train(name, kwargs, "float64", steps=15)
+
+
+OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
+              "RAdam"]
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
 def test_signature_and_defaults_match_torch(name):
     ours, theirs = getattr(tj.optim, name), getattr(torch.optim, name)
     ours_sig, theirs_sig = inspect.signature(ours), inspect.signature(theirs)
@@ -302,6 +321,7 @@ def test_state_dict_layout_is_torchs():
     ("AdamW", {"lr": 0.01}),
     ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True}),
     ("Adagrad", {"lr": 0.1}),
+    ("NAdam", {"lr": 0.01}),
 ])
 @pytest.mark.parametrize("direction", ["torch->tracejit", "tracejit->torch"])
 def test_state_dict_moves_between_twins_mid_training(name, kwargs, direction):
@@ -401,7 +421,9 @@ BAD_ARGUMENTS = [
     ("Adam", {"betas": (0.9, 0)}), ("AdamW", {"lr": -1}), ("AdamW", {"betas": (0.5, 1.5)}),
     ("RMSprop", {"alpha": -1}), ("RMSprop", {"eps": -1}), ("RMSprop", {"momentum": -1}),
     ("Adagrad", {"lr_decay": -1}), ("Adagrad", {"initial_accumulator_value": -1}),
-    ("Adagrad", {"eps": -1}),
+    ("Adagrad", {"eps": -1}), ("Adadelta", {"rho": 1.5}), ("Adadelta", {"eps": -1}),
+    ("Adamax", {"betas": (0.9, 1.0)}), ("NAdam", {"momentum_decay": -1}),
+    ("RAdam", {"weight_decay": -1}),
 ]
 
 

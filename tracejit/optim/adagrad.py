@@ -10,6 +10,7 @@ from tracejit.creation import tensor as as_tensor
 from tracejit.ir import DType
 from tracejit.optim.optimizer import (
     Optimizer,
+    _check_nonnegative,
     _run_closure,
     _to_scalar,
     _use_grad_for_differentiable,
@@ -25,14 +26,9 @@ class Adagrad(Optimizer):
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0,
                  initial_accumulator_value=0, eps=1e-10, foreach=None, *, maximize=False,
                  differentiable=False, fused=None) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        for name, value in (("learning rate", lr), ("lr_decay value", lr_decay),
-                            ("weight_decay value", weight_decay),
-                            ("initial_accumulator_value value", initial_accumulator_value),
-                            ("epsilon value", eps)):
-            if not value >= 0.0:
-                raise ValueError(f"Invalid {name}: {value}")
+        _check_nonnegative(lr, ("lr_decay value", lr_decay), ("weight_decay value", weight_decay),
+                           ("initial_accumulator_value value", initial_accumulator_value),
+                           ("epsilon value", eps))
         defaults = {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
                     "initial_accumulator_value": initial_accumulator_value,
                     "foreach": foreach, "maximize": maximize,

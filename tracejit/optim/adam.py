@@ -3,17 +3,7 @@ following torch's single-tensor update order so float32 results agree step by st
 
 from __future__ import annotations
 
-from typing import Any
-
-from tracejit.creation import tensor as as_tensor
-from tracejit.creation import zeros_like
-from tracejit.ir import DType
-from tracejit.optim.optimizer import (
-    Optimizer,
-    _run_closure,
-    _to_scalar,
-    _use_grad_for_differentiable,
-)
+from tracejit.optim.optimizer import PerParameterOptimizer, _check_betas, _to_scalar
 from tracejit.tensor import Tensor
 
 __all__ = ["Adam", "AdamW"]
@@ -31,10 +21,7 @@ def _check_adam_args(lr, betas, eps, weight_decay, foreach, capturable) -> None:
         raise ValueError(f"Invalid learning rate: {lr}")
     if not eps >= 0.0:
         raise ValueError(f"Invalid epsilon value: {eps}")
-    if not 0.0 <= betas[0] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    _check_betas(betas)
     if not weight_decay >= 0.0:
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
     both_float = isinstance(betas[0], float) and isinstance(betas[1], float)
@@ -46,9 +33,13 @@ def _check_adam_args(lr, betas, eps, weight_decay, foreach, capturable) -> None:
             raise ValueError(f"Tensor betas[{i}] must be 1-element")
 
 
-class Adam(Optimizer):
+class Adam(PerParameterOptimizer):
     """Adam (Kingma and Ba), torch's defaults; `weight_decay` is an L2 term added to the
     gradient unless `decoupled_weight_decay=True` (then it is AdamW)."""
+
+    _GROUP_DEFAULTS = (("amsgrad", False), ("maximize", False), ("foreach", None),
+                       ("capturable", False), ("differentiable", False),
+                       ("decoupled_weight_decay", False), ("fused", None))
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
@@ -66,42 +57,12 @@ class Adam(Optimizer):
             if foreach:
                 raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (("amsgrad", False), ("maximize", False), ("foreach", None),
-                                 ("capturable", False), ("differentiable", False),
-                                 ("decoupled_weight_decay", False), ("fused", None)):
-                group.setdefault(key, default)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                if p_state and not isinstance(p_state["step"], Tensor):
-                    p_state["step"] = as_tensor(float(p_state["step"]), dtype=DType.float32)
+    def _buffers(self, group: dict) -> tuple[str, ...]:
+        amsgrad = ("max_exp_avg_sq",) if group["amsgrad"] else ()
+        return ("exp_avg", "exp_avg_sq", *amsgrad)
 
-    @_use_grad_for_differentiable
-    def step(self, closure=None) -> Any:
-        """One Adam step over every parameter with a `.grad`; returns the closure's loss."""
-        loss = _run_closure(closure)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    if p.grad.is_sparse:
-                        raise RuntimeError("Adam does not support sparse gradients, please "
-                                           "consider SparseAdam instead")
-                    _adam_update(self._state_of(p, group), p, group)
-        return loss
-
-    def _state_of(self, param: Tensor, group: dict) -> dict:
-        """The parameter's state, created on its first step (step 0 as a float32 0-d
-        tensor, zero moments), as torch's _init_group."""
-        state = self.state[param]
-        if len(state) == 0:
-            state["step"] = as_tensor(0.0, dtype=DType.float32)
-            state["exp_avg"] = zeros_like(param)
-            state["exp_avg_sq"] = zeros_like(param)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = zeros_like(param)
-        return state
+    def _update(self, state: dict, param: Tensor, group: dict) -> None:
+        _adam_update(state, param, group)
 
 
 class AdamW(Adam):

@@ -19,6 +19,9 @@ from typing import Any
 
 from tracejit.autograd import enable_grad, no_grad
 from tracejit.compat import typename
+from tracejit.creation import tensor as as_tensor
+from tracejit.creation import zeros_like
+from tracejit.ir import DType
 from tracejit.tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
@@ -327,3 +330,66 @@ def _cast(param: Tensor, value, key=None):
     if isinstance(value, Iterable) and not isinstance(value, str):
         return type(value)(_cast(param, v) for v in value)
     return value
+
+
+# --- shared by the optimizers ---------------------------------------------------------------------
+
+def _step_tensor(value: float) -> Tensor:
+    """A state counter as torch keeps it: a 0-d float32 tensor."""
+    return as_tensor(value, dtype=DType.float32)
+
+
+def _check_nonnegative(lr, *named) -> None:
+    """torch's checks, in its order: a 1-element tensor lr, then each (name, value) >= 0."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    for name, value in (("learning rate", lr), *named):
+        if not value >= 0.0:
+            raise ValueError(f"Invalid {name}: {value}")
+
+
+def _check_betas(betas) -> None:
+    for i, beta in enumerate(betas):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+
+
+class PerParameterOptimizer(Optimizer):
+    """An optimizer whose state, made on a parameter's first step, is a float32 `step` and
+    zero-initialized buffers (`_buffers`); subclasses write `_update(state, param, group)`."""
+
+    _BUFFERS: tuple[str, ...] = ()
+    _GROUP_DEFAULTS: tuple[tuple[str, Any], ...] = ()  # keys older state dicts may lack
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, default in self._GROUP_DEFAULTS:
+                group.setdefault(key, default)
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                if p_state and not isinstance(p_state["step"], Tensor):
+                    p_state["step"] = _step_tensor(float(p_state["step"]))
+
+    @_use_grad_for_differentiable
+    def step(self, closure=None) -> Any:
+        """One step over every parameter with a `.grad`; returns the closure's loss."""
+        loss = _run_closure(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state.update(self._new_state(p, group))
+                    self._update(state, p, group)
+        return loss
+
+    def _buffers(self, group: dict) -> tuple[str, ...]:
+        return self._BUFFERS
+
+    def _new_state(self, param: Tensor, group: dict) -> dict[str, Tensor]:
+        return {"step": _step_tensor(0.0),
+                **{name: zeros_like(param) for name in self._buffers(group)}}
+
+    def _update(self, state: dict, param: Tensor, group: dict) -> None:
+        raise NotImplementedError
