@@ -299,6 +299,27 @@ def test_mlp_trains_like_torch_with_backward(name, kwargs, schedule):
         np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name, kwargs", [("SGD", {"lr": 0.1, "momentum": 0.9}),
+                                          ("Adam", {"lr": 0.05, "amsgrad": True})])
+def test_a_failed_capture_of_step_leaves_the_state_untouched(name, kwargs):
+    """tracejit.compile traces a training step, and the trace stops at the parameter update (an
+    in-place write to a closure tensor); state the attempt made from traced values must not
+    survive into the eager rerun."""
+    theirs, ours = make_params()
+    topt = getattr(torch.optim, name)(theirs, **kwargs)
+    oopt = getattr(tj.optim, name)(ours, **kwargs)
+    rng = np.random.default_rng(9)
+    for attempt in range(3):
+        set_grads(theirs, ours, rng)
+        before = {id(p): dict(s) for p, s in oopt.state.items()}
+        with pytest.raises(tj.TraceError, match="in-place write"):
+            tj.trace(lambda x: oopt.step() or x, (tj.zeros(1),))
+        assert {id(p): dict(s) for p, s in oopt.state.items()} == before, attempt
+        topt.step()
+        oopt.step()
+        assert_same(theirs, ours, topt, oopt, RTOL["float32"])
+
+
 # --- state dicts ----------------------------------------------------------------------------------
 
 def test_state_dict_layout_is_torchs():

@@ -9,6 +9,7 @@ write goes through the dispatch point (version counters, tracing); `step` runs u
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 from collections import OrderedDict, defaultdict
@@ -19,6 +20,7 @@ from typing import Any
 
 from tracejit.autograd import enable_grad, no_grad
 from tracejit.compat import typename
+from tracejit.compiler import is_compiling
 from tracejit.creation import tensor as as_tensor
 from tracejit.creation import zeros_like
 from tracejit.ir import DType
@@ -78,6 +80,25 @@ def _use_grad_for_differentiable(step):
     return run
 
 
+@contextlib.contextmanager
+def _state_restored_on_error(opt: Optimizer):
+    """A step that raises while captured leaves `opt.state` as it found it (entries it added or
+    replaced are undone): tracejit.compile's trace attempt can fail part-way through a step (an
+    in-place write to a parameter), and its eager rerun must not find state made of traced
+    values. Eager steps are not wrapped (an error there leaves what torch's would)."""
+    saved = {param: dict(entries) for param, entries in opt.state.items()}
+    try:
+        yield
+    except BaseException:
+        for param in list(opt.state):
+            if param not in saved:
+                del opt.state[param]
+        for param, entries in saved.items():
+            opt.state[param].clear()
+            opt.state[param].update(entries)
+        raise
+
+
 def _with_step_hooks(step):
     """Wrap a class's `step` so the registered pre/post hooks run around it."""
     @functools.wraps(step)
@@ -90,7 +111,11 @@ def _with_step_hooks(step):
                     raise RuntimeError(f"{hook} must return None or a tuple of "
                                        f"(new_args, new_kwargs), but got {result}.")
                 args, kwargs = result
-        out = step(self, *args, **kwargs)
+        if is_compiling():
+            with _state_restored_on_error(self):
+                out = step(self, *args, **kwargs)
+        else:
+            out = step(self, *args, **kwargs)
         for hook in list(self._optimizer_step_post_hooks.values()):
             hook(self, args, kwargs)
         return out
