@@ -176,6 +176,10 @@ def test_adagrad_matches_torch(kwargs):
                "maximize": True}),
     ("RAdam", {}), ("RAdam", {"lr": 0.01, "weight_decay": 0.1}),
     ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("Rprop", {}), ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.1),
+                              "maximize": True}),
+    ("ASGD", {}), ("ASGD", {"lr": 0.05, "lambd": 0.01, "alpha": 0.5, "t0": 4,
+                            "weight_decay": 0.1}),
 ])
 def test_other_adaptive_optimizers_match_torch(name, kwargs):
     train(name, kwargs, steps=15)
@@ -183,7 +187,7 @@ def test_other_adaptive_optimizers_match_torch(name, kwargs):
 
 
 OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
-              "RAdam"]
+              "RAdam", "Rprop", "ASGD"]
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -336,6 +340,22 @@ def test_state_dict_layout_is_torchs():
     assert list(osd["state"][0]) == list(tsd["state"][0])
 
 
+@pytest.mark.parametrize("name", ["Adam", "NAdam", "ASGD", "Adagrad"])
+def test_state_scalars_follow_a_float64_default_dtype(name):
+    """torch keeps `step` (and NAdam's mu_product, ASGD's eta and mu) in float64 while that is
+    the default dtype, float32 otherwise."""
+    try:
+        torch.set_default_dtype(torch.float64)
+        tj.set_default_dtype(tj.float64)
+        _, _, topt, oopt = train(name, {}, "float64", steps=2)
+    finally:
+        torch.set_default_dtype(torch.float32)
+        tj.set_default_dtype(tj.float32)
+    for tstate, ostate in zip(topt.state.values(), oopt.state.values()):
+        assert {k: str(v.dtype)[9:] for k, v in ostate.items() if v.ndim == 0} == {
+            k: str(v.dtype)[6:] for k, v in tstate.items() if v.ndim == 0}
+
+
 @pytest.mark.parametrize("name, kwargs", [
     ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
     ("Adam", {"lr": 0.01, "amsgrad": True}),
@@ -343,6 +363,7 @@ def test_state_dict_layout_is_torchs():
     ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True}),
     ("Adagrad", {"lr": 0.1}),
     ("NAdam", {"lr": 0.01}),
+    ("ASGD", {"t0": 2}),
 ])
 @pytest.mark.parametrize("direction", ["torch->tracejit", "tracejit->torch"])
 def test_state_dict_moves_between_twins_mid_training(name, kwargs, direction):
@@ -444,7 +465,7 @@ BAD_ARGUMENTS = [
     ("Adagrad", {"lr_decay": -1}), ("Adagrad", {"initial_accumulator_value": -1}),
     ("Adagrad", {"eps": -1}), ("Adadelta", {"rho": 1.5}), ("Adadelta", {"eps": -1}),
     ("Adamax", {"betas": (0.9, 1.0)}), ("NAdam", {"momentum_decay": -1}),
-    ("RAdam", {"weight_decay": -1}),
+    ("RAdam", {"weight_decay": -1}), ("Rprop", {"etas": (0.5, 1.0)}), ("ASGD", {"lr": -2}),
 ]
 
 

@@ -1,14 +1,15 @@
-"""torch.optim for tracejit: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam
-and the learning-rate schedulers (`tracejit.optim.lr_scheduler`), with torch's defaults, update
-formulas, errors and state-dict layout."""
+"""torch.optim for tracejit: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam,
+Rprop, ASGD and the learning-rate schedulers (`tracejit.optim.lr_scheduler`), with torch's
+defaults, update formulas, errors and state-dict layout."""
 
 from tracejit.optim import lr_scheduler
 from tracejit.optim.adagrad import Adagrad
 from tracejit.optim.adam import Adam, AdamW
 from tracejit.optim.adaptive import Adadelta, Adamax, NAdam, RAdam
+from tracejit.optim.classic import ASGD, Rprop
 from tracejit.optim.optimizer import Optimizer
 from tracejit.optim.rmsprop import RMSprop
 from tracejit.optim.sgd import SGD
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "Optimizer", "RAdam",
-           "RMSprop", "lr_scheduler"]
+__all__ = ["ASGD", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "Optimizer",
+           "RAdam", "RMSprop", "Rprop", "lr_scheduler"]

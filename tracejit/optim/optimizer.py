@@ -23,6 +23,7 @@ from tracejit.compat import typename
 from tracejit.compiler import is_compiling
 from tracejit.creation import tensor as as_tensor
 from tracejit.creation import zeros_like
+from tracejit.dispatch import get_default_dtype
 from tracejit.ir import DType
 from tracejit.tensor import Tensor
 
@@ -360,8 +361,10 @@ def _cast(param: Tensor, value, key=None):
 # --- shared by the optimizers ---------------------------------------------------------------------
 
 def _step_tensor(value: float) -> Tensor:
-    """A state counter as torch keeps it: a 0-d float32 tensor."""
-    return as_tensor(value, dtype=DType.float32)
+    """A state scalar as torch keeps it: a 0-d float32 tensor (float64 while that is the
+    default dtype)."""
+    dtype = DType.float64 if get_default_dtype() == DType.float64 else DType.float32
+    return as_tensor(value, dtype=dtype)
 
 
 def _check_nonnegative(lr, *named) -> None:
