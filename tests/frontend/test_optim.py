@@ -186,8 +186,49 @@ def test_other_adaptive_optimizers_match_torch(name, kwargs):
     train(name, kwargs, "float64", steps=15)
 
 
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_matches_torch(line_search_fn):
+    """Same losses, iterates and evaluation counts as torch's (float64: its tolerance tests
+    decide the same way)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((6, 3)), rng.standard_normal(6)
+    runs = []
+    for lib in (torch, tj):
+        w, c = lib.nn.Parameter(lib.zeros(3).double()), lib.nn.Parameter(lib.ones(2).double())
+        opt = lib.optim.LBFGS([w, c], lr=0.5, max_iter=7, history_size=3,
+                              line_search_fn=line_search_fn)
+        at, bt = lib.tensor(a), lib.tensor(b)
+
+        def closure(lib=lib, opt=opt, w=w, c=c, at=at, bt=bt):
+            opt.zero_grad()
+            loss = ((at @ w - bt) ** 2).sum() + (c ** 4).sum() + (w * c.sum()).pow(2).sum()
+            loss.backward()
+            return loss
+
+        losses = [opt.step(closure).item() for _ in range(4)]
+        state = opt.state[w]
+        runs.append((losses, w.detach().numpy(), c.detach().numpy(), state["func_evals"],
+                     state["n_iter"], len(state["old_dirs"])))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-12)
+    np.testing.assert_allclose(runs[1][1], runs[0][1], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(runs[1][2], runs[0][2], rtol=1e-10, atol=1e-12)
+    assert runs[1][3:] == runs[0][3:]
+
+
+def test_lbfgs_errors_match_torch():
+    theirs, ours = make_params()
+    for lib, params in ((torch, theirs), (tj, ours)):
+        with pytest.raises(ValueError, match="doesn't support per-parameter options"):
+            lib.optim.LBFGS([{"params": params[:1]}, {"params": params[1:]}])
+        opt = lib.optim.LBFGS(params, line_search_fn="backtracking")
+        for p in params:
+            p.grad = lib.ones(p.shape)
+        with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
+            opt.step(lambda: 1.0)
+
+
 OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
-              "RAdam", "Rprop", "ASGD"]
+              "RAdam", "Rprop", "ASGD", "LBFGS"]
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
