@@ -6,6 +6,7 @@ state and the learning rates must agree; state dicts move between the twins mid-
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import math
 import pickle
@@ -266,6 +267,33 @@ def test_add_param_group_mid_training():
         topt.step()
         oopt.step()
         assert_same(theirs, ours, topt, oopt, RTOL["float32"])
+
+
+@pytest.mark.parametrize("lib", [torch, tj], ids=["torch", "tracejit"])
+def test_step_hooks_like_torch(lib):
+    """Global hooks wrap per-optimizer ones; hooks see (optimizer, args with the optimizer
+    first, kwargs) and a pre hook may replace the arguments."""
+    opt = lib.optim.SGD(make_params()[lib is tj], lr=0.1)
+    module = importlib.import_module(f"{lib.__name__}.optim.optimizer")
+    calls = []
+    handles = [
+        module.register_optimizer_step_pre_hook(
+            lambda o, args, kwargs: calls.append(("global pre", args[0] is o, len(args)))),
+        module.register_optimizer_step_post_hook(
+            lambda o, args, kwargs: calls.append(("global post", kwargs))),
+        opt.register_step_pre_hook(lambda o, args, kwargs: (args, {"closure": lambda: 7})),
+        opt.register_step_post_hook(lambda o, args, kwargs: calls.append(("post", kwargs))),
+    ]
+    try:
+        assert opt.step() == 7
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert [c[0] for c in calls] == ["global pre", "post", "global post"]
+    assert calls[0][1:] == (True, 1) and "closure" in calls[1][1]
+    opt.register_step_pre_hook(lambda o, args, kwargs: 3)
+    with pytest.raises(RuntimeError, match=r"must return None or a tuple of \(new_args"):
+        opt.step()
 
 
 def test_zero_grad_both_ways():

@@ -27,7 +27,8 @@ from tracejit.dispatch import get_default_dtype
 from tracejit.ir import DType
 from tracejit.tensor import Tensor
 
-__all__ = ["Optimizer", "required"]
+__all__ = ["Optimizer", "register_optimizer_step_post_hook", "register_optimizer_step_pre_hook",
+           "required"]
 
 
 class _RequiredParameter:
@@ -100,24 +101,46 @@ def _state_restored_on_error(opt: Optimizer):
         raise
 
 
+_global_optimizer_pre_hooks: OrderedDict = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict = OrderedDict()
+
+
+def register_optimizer_step_pre_hook(hook) -> RemovableHandle:
+    """`hook(optimizer, args, kwargs)` runs before every optimizer's `step`."""
+    handle = RemovableHandle(_global_optimizer_pre_hooks)
+    _global_optimizer_pre_hooks[handle.id] = hook
+    return handle
+
+
+def register_optimizer_step_post_hook(hook) -> RemovableHandle:
+    """`hook(optimizer, args, kwargs)` runs after every optimizer's `step`."""
+    handle = RemovableHandle(_global_optimizer_post_hooks)
+    _global_optimizer_post_hooks[handle.id] = hook
+    return handle
+
+
 def _with_step_hooks(step):
-    """Wrap a class's `step` so the registered pre/post hooks run around it."""
+    """Wrap a class's `step` so the global and per-optimizer hooks run around it; as in torch,
+    hooks see `args` with the optimizer first and may return new (args, kwargs)."""
     @functools.wraps(step)
-    def run(self, *args, **kwargs):
+    def run(*args, **kwargs):
+        self = args[0]
         self._opt_called = True  # read by lr_scheduler's call-order warning
-        for hook in list(self._optimizer_step_pre_hooks.values()):
+        for hook in [*_global_optimizer_pre_hooks.values(),
+                     *self._optimizer_step_pre_hooks.values()]:
             result = hook(self, args, kwargs)
             if result is not None:
                 if not (isinstance(result, tuple) and len(result) == 2):
-                    raise RuntimeError(f"{hook} must return None or a tuple of "
+                    raise RuntimeError(f"{step} must return None or a tuple of "
                                        f"(new_args, new_kwargs), but got {result}.")
                 args, kwargs = result
         if is_compiling():
             with _state_restored_on_error(self):
-                out = step(self, *args, **kwargs)
+                out = step(*args, **kwargs)
         else:
-            out = step(self, *args, **kwargs)
-        for hook in list(self._optimizer_step_post_hooks.values()):
+            out = step(*args, **kwargs)
+        for hook in [*self._optimizer_step_post_hooks.values(),
+                     *_global_optimizer_post_hooks.values()]:
             hook(self, args, kwargs)
         return out
     run._hooked = True
