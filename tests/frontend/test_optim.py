@@ -819,3 +819,83 @@ def test_scheduler_warnings_and_errors_match_torch():
         one_cycle.step()
         with pytest.raises(ValueError, match="Tried to step 3 times"):
             one_cycle.step()
+
+
+# --- swa_utils ------------------------------------------------------------------------------------
+
+def _twin_models():
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    ours = tj.nn.Sequential(tj.nn.Linear(3, 4), tj.nn.BatchNorm1d(4))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return theirs, ours
+
+
+def _assert_states_equal(theirs, ours, rtol=1e-6):
+    tstate, ostate = theirs.state_dict(), ours.state_dict()
+    assert list(ostate) == list(tstate)
+    for key, value in tstate.items():
+        np.testing.assert_allclose(ostate[key].detach().numpy(), value.detach().numpy(),
+                                   rtol=rtol, atol=1e-7, err_msg=key)
+
+
+@pytest.mark.parametrize("averaging", ["swa", "ema", "ema_multi_buffers", "swa_multi",
+                                       "swa_buffers"])
+def test_averaged_model_matches_torch(averaging):
+    theirs, ours = _twin_models()
+    averaged = []
+    for lib, model in ((torch, theirs), (tj, ours)):
+        swa = lib.optim.swa_utils
+        kwargs = {"ema": {"avg_fn": swa.get_ema_avg_fn(0.9)},
+                  "ema_multi_buffers": {"multi_avg_fn": swa.get_ema_multi_avg_fn(0.8),
+                                        "use_buffers": True},
+                  "swa_multi": {"multi_avg_fn": swa.get_swa_multi_avg_fn()},
+                  "swa_buffers": {"use_buffers": True}}.get(averaging, {})
+        averaged.append(swa.AveragedModel(model, **kwargs))
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 3)).astype("float32")
+    for _ in range(4):
+        new = {k: rng.standard_normal(tuple(v.shape)).astype("float32")
+               if v.is_floating_point() else np.array(rng.integers(0, 50))
+               for k, v in theirs.state_dict().items()}
+        theirs.load_state_dict({k: torch.tensor(v) for k, v in new.items()})
+        ours.load_state_dict(new)
+        averaged[0].update_parameters(theirs)
+        averaged[1].update_parameters(ours)
+        _assert_states_equal(*averaged)
+    assert averaged[1].n_averaged.item() == 4 and averaged[1].n_averaged.dtype == tj.int64
+    for model in averaged:
+        model.eval()
+    np.testing.assert_allclose(averaged[1](tj.tensor(x)).detach().numpy(),
+                               averaged[0](torch.tensor(x)).detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_update_bn_matches_torch():
+    theirs, ours = _twin_models()
+    rng = np.random.default_rng(4)
+    batches = [rng.standard_normal((6, 3)).astype("float32") * (i + 1) for i in range(3)]
+    theirs.eval()
+    ours.eval()
+    torch.optim.swa_utils.update_bn([(torch.tensor(b), 0) for b in batches], theirs)
+    tj.optim.swa_utils.update_bn([(tj.tensor(b), 0) for b in batches], ours)
+    _assert_states_equal(theirs, ours, rtol=1e-5)
+    assert not ours.training and ours[1].momentum == theirs[1].momentum
+
+
+@pytest.mark.parametrize("kwargs", [{"swa_lr": 0.05, "anneal_epochs": 5},
+                                    {"swa_lr": [0.01, 0.2], "anneal_epochs": 3,
+                                     "anneal_strategy": "linear"},
+                                    {"swa_lr": 0.02, "anneal_epochs": 0}])
+def test_swalr_matches_torch(kwargs):
+    topt, oopt = _scheduled_twins()
+    tsched = torch.optim.swa_utils.SWALR(topt, **kwargs)
+    osched = tj.optim.swa_utils.SWALR(oopt, **kwargs)
+    assert_lrs_equal(tsched, osched, topt, oopt)
+    for _ in range(12):
+        topt.step()
+        oopt.step()
+        tsched.step()
+        osched.step()
+        assert_lrs_equal(tsched, osched, topt, oopt)
+    with pytest.raises(ValueError, match="anneal_epochs must be equal or greater than 0"):
+        tj.optim.swa_utils.SWALR(oopt, 0.1, anneal_epochs=-1)

@@ -2,7 +2,7 @@
 Rprop, ASGD, LBFGS and the learning-rate schedulers (`tracejit.optim.lr_scheduler`), with torch's
 defaults, update formulas, errors and state-dict layout."""
 
-from tracejit.optim import lr_scheduler
+from tracejit.optim import lr_scheduler, swa_utils
 from tracejit.optim.adagrad import Adagrad
 from tracejit.optim.adam import Adam, AdamW
 from tracejit.optim.adaptive import Adadelta, Adamax, NAdam, RAdam
@@ -13,4 +13,4 @@ from tracejit.optim.rmsprop import RMSprop
 from tracejit.optim.sgd import SGD
 
 __all__ = ["ASGD", "LBFGS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam",
-           "Optimizer", "RAdam", "RMSprop", "Rprop", "lr_scheduler"]
+           "Optimizer", "RAdam", "RMSprop", "Rprop", "lr_scheduler", "swa_utils"]
