@@ -263,3 +263,24 @@ def test_swalr_matches_torch(kwargs):
         assert_lrs_equal(tsched, osched, topt, oopt)
     with pytest.raises(ValueError, match="anneal_epochs must be equal or greater than 0"):
         tj.optim.swa_utils.SWALR(oopt, 0.1, anneal_epochs=-1)
+
+
+def test_tensor_learning_rate_is_filled_in_place():
+    """A tensor lr stays the same tensor: the scheduler fills it, as torch's does."""
+    results = []
+    for lib in (torch, tj):
+        params = [lib.nn.Parameter(lib.ones(2))]
+        opt = lib.optim.SGD(params, lr=lib.tensor(0.1), momentum=0.9)
+        lr = opt.param_groups[0]["lr"]
+        sched = lib.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5)
+        lrs = []
+        for _ in range(6):
+            params[0].grad = lib.ones(2)
+            opt.step()
+            sched.step()
+            assert opt.param_groups[0]["lr"] is lr and isinstance(sched.get_last_lr()[0],
+                                                                   lib.Tensor)
+            lrs.append(lr.item())
+        results.append((lrs, params[0].detach().numpy()))
+    assert results[1][0] == results[0][0]
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-6)
