@@ -85,8 +85,10 @@ CASES += [("mlp", "sgd_nesterov"), ("gru", "adamw")]
 # float32 tolerances. Each loss is a reduction over 10^3-10^4 products that torch (oneDNN/BLAS
 # blocking) and numpy (pairwise sums) accumulate in different orders, so every step's loss and
 # gradients differ by a few float32 ulps (~1e-7 relative); over 50 steps the two trajectories
-# drift apart slowly (observed <= 3e-7 relative on the losses, ~1e-6 absolute on the weights;
-# losses that fall to ~1e-3 carry the absolute error). The tolerances leave ~5x margin.
+# drift apart slowly (observed <= 3e-7 relative on the losses, ~6e-7 absolute on the weights).
+# The worst case uses under half of the loss tolerance (LeNet-BN with SGD, whose loss falls to
+# 4e-3 and so shows the absolute error) and an eighth of the weights'; other CPUs' BLAS kernels
+# sum in yet other orders, so that margin is kept.
 LOSS_TOL = {"float32": {"rtol": 2e-6, "atol": 1e-7}, "float64": {"rtol": 1e-9, "atol": 1e-12}}
 WEIGHT_TOL = {"float32": {"rtol": 1e-5, "atol": 5e-6}, "float64": {"rtol": 1e-9, "atol": 1e-12}}
 
