@@ -74,6 +74,22 @@ def test_tensor_learning_rate(name, kwargs):
         getattr(tj.optim, name)(ours, lr=tj.ones(2))
 
 
+def test_tensor_betas_stay_tensors_in_the_groups():
+    theirs, ours = make_params()
+    topt = torch.optim.Adam(theirs, lr=0.1, betas=(torch.tensor([0.8]), torch.tensor(0.99)))
+    oopt = tj.optim.Adam(ours, lr=0.1, betas=(tj.tensor([0.8]), tj.tensor(0.99)))
+    assert [b.shape for b in oopt.param_groups[0]["betas"]] == [(), ()]
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        set_grads(theirs, ours, rng)
+        topt.step()
+        oopt.step()
+    for t, o in zip(theirs, ours):  # torch computes the bias corrections in float32
+        np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="betas must be either both floats or both Tensors"):
+        tj.optim.Adam(ours, betas=(tj.tensor(0.9), 0.99))
+
+
 def test_adam_decoupled_weight_decay_is_adamw():
     train("Adam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True})
 

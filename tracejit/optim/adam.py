@@ -45,7 +45,8 @@ class Adam(PerParameterOptimizer):
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False) -> None:
         _check_adam_args(lr, betas, eps, weight_decay, foreach, capturable)
-        betas = tuple(_to_scalar(b) for b in betas)
+        # torch keeps tensor betas as (0-d) tensors in the groups; the update reads their values
+        betas = tuple(b.reshape(()) if isinstance(b, Tensor) else b for b in betas)
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
                     "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
                     "capturable": capturable, "differentiable": differentiable, "fused": fused,
