@@ -338,12 +338,17 @@ def index(x, *idx, spec):
     return x[_index_key(spec, idx)]
 
 
-def index_put(x, value, *idx, spec):
+def index_put(x, value, *idx, spec, accumulate=False):
     out = x.copy()
     view, spec = _select_ints(out, spec, idx)
     _check_bounds(view, spec, idx)
     lead = next((i for i, n in enumerate(value.shape) if n != 1), value.ndim)
-    view[_index_key(spec, idx)] = value.reshape(value.shape[lead:])  # torch drops leading 1s
+    value = value.reshape(value.shape[lead:])  # torch drops leading 1s
+    if accumulate:  # repeated indices add up (np.add.at), as torch's index_put_(accumulate=True)
+        key = _index_key(spec, idx)
+        np.add.at(view, key, np.broadcast_to(value, view[key].shape))
+    else:
+        view[_index_key(spec, idx)] = value
     return out
 
 

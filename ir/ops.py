@@ -9,6 +9,8 @@ implementation. Passes and backends ask this table; they never special-case op c
 
 from __future__ import annotations
 
+import dataclasses
+
 import enum
 import itertools
 from collections.abc import Callable, Mapping, Sequence
@@ -129,6 +131,8 @@ class Op(enum.Enum):
     LAYER_NORM = "layer_norm"
     MAX_POOL2D = "max_pool2d"
     AVG_POOL2D = "avg_pool2d"
+    MAX_POOL2D_GRAD = "max_pool2d_grad"
+    AVG_POOL2D_GRAD = "avg_pool2d_grad"
     # movement and indexing
     RESHAPE = "reshape"
     PERMUTE = "permute"
@@ -265,6 +269,10 @@ class OpDef:
     blocks: int = 0  # nested blocks the op owns
     isolated: bool = False  # its blocks see only their own arguments, not enclosing values
     terminator: bool = False  # ends a block (return, yield)
+    # the operand positions a gradient flows to (empty: not differentiable); each such op has
+    # its gradient rule in tracejit/autograd/rules.py (written in dispatched ops, so ir/ keeps
+    # no front-end code), and a test fails for a differentiable op without one
+    differentiable: tuple[int, ...] = ()
 
     @property
     def name(self) -> str:
@@ -410,6 +418,12 @@ _def(Op.MAX_POOL2D, Kind.WINDOW, 1, rules.pool2d, window.max_pool2d, *_POOL,
 _def(Op.AVG_POOL2D, Kind.WINDOW, 1, rules.pool2d, window.avg_pool2d, *_POOL,
      Attr("ceil_mode", "bool"), Attr("count_include_pad", "bool"),
      Attr("divisor_override", "int?"), dtypes=FLOAT_DTYPES | {DType.int64})  # as torch's CPU
+# the pools' gradients (autograd's backward): operands (grad of the result, the pool's input)
+_def(Op.MAX_POOL2D_GRAD, Kind.WINDOW, 2, window.pool2d_grad_rule, window.max_pool2d_grad,
+     *_POOL, Attr("dilation", "pair"), Attr("ceil_mode", "bool"), dtypes=FLOAT_DTYPES)
+_def(Op.AVG_POOL2D_GRAD, Kind.WINDOW, 2, window.pool2d_grad_rule, window.avg_pool2d_grad,
+     *_POOL, Attr("ceil_mode", "bool"), Attr("count_include_pad", "bool"),
+     Attr("divisor_override", "int?"), dtypes=FLOAT_DTYPES)
 
 # --- movement and indexing ----------------------------------------------------------------------
 _MV = Kind.MOVEMENT
@@ -426,7 +440,8 @@ for _op, _impl in ((Op.TRIL, ref.tril), (Op.TRIU, ref.triu)):
     _def(_op, _MV, 1, rules.tri, _impl, Attr("diagonal", "int", 0))
 _SPEC = Attr("spec", "spec")
 _def(Op.INDEX, Kind.INDEXING, (1, None), rules.index, ref.index, _SPEC)
-_def(Op.INDEX_PUT, Kind.INDEXING, (2, None), rules.index_put, ref.index_put, _SPEC)
+_def(Op.INDEX_PUT, Kind.INDEXING, (2, None), rules.index_put, ref.index_put, _SPEC,
+     Attr("accumulate", "bool", False))  # accumulate: repeated indices add (index's gradient)
 _def(Op.GATHER, Kind.INDEXING, 2, rules.gather, ref.gather, Attr("dim", "int"))
 
 # --- sorting, scattering, selecting, sampling (rules and references in ir/index_ops.py) --------
@@ -493,6 +508,27 @@ _def(Op.WHILE, Kind.STRUCTURE, (0, None), rules.structured, None, blocks=1)
 _def(Op.ASSERT, Kind.STRUCTURE, 1, rules.structured, None, Attr("message", "str"), pure=False)
 for _op in (Op.YIELD, Op.RETURN):
     _def(_op, Kind.STRUCTURE, (0, None), rules.terminator, None, terminator=True)
+
+# --- differentiability (OpDef.differentiable) ---------------------------------------------------
+# Ops a gradient never flows through: they make values from nothing, or their results are
+# integers, booleans or constants of the inputs (torch gives their results no grad_fn).
+_NOT_DIFFERENTIABLE = frozenset({
+    Op.FULL, Op.ARANGE, Op.LINSPACE, Op.EYE, Op.RAND, Op.RANDN, Op.RANDINT, Op.LOGICAL_NOT,
+    Op.BITWISE_NOT, Op.BITWISE_AND, Op.BITWISE_OR, Op.BITWISE_XOR, Op.SHIFT_LEFT,
+    Op.SHIFT_RIGHT, Op.GCD, Op.LCM, Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE, Op.ALL, Op.ANY,
+    Op.ARGMAX, Op.ARGMIN, Op.ARGSORT, Op.CUMARGMAX, Op.CUMARGMIN, Op.NONZERO, Op.MULTINOMIAL,
+    Op.SEARCHSORTED, Op.CONSTANT, *(op for op, d in OPS.items() if d.kind is Kind.STRUCTURE),
+})
+# Ops with operands no gradient flows to (a condition, indices, a mask); others take all.
+_GRAD_OPERANDS = {
+    Op.WHERE: (1, 2), Op.INDEX: (0,), Op.INDEX_PUT: (0, 1), Op.GATHER: (0,),
+    Op.SCATTER: (0, 2), Op.MASKED_SCATTER: (0, 2), Op.MAX_POOL2D_GRAD: (0,),
+    Op.AVG_POOL2D_GRAD: (0,),
+}
+for _op, _d in list(OPS.items()):
+    if _op not in _NOT_DIFFERENTIABLE:
+        _positions = _GRAD_OPERANDS.get(_op, tuple(range(_d.arity[1] or 64)))
+        OPS[_op] = dataclasses.replace(_d, differentiable=_positions)
 
 ELEMENTWISE = frozenset(op for op, d in OPS.items() if d.kind is Kind.ELEMENTWISE)
 REDUCTIONS = frozenset(op for op, d in OPS.items() if d.kind is Kind.REDUCTION)

@@ -291,3 +291,58 @@ def _divide(acc, divisor) -> np.ndarray:
         return acc / divisor.astype(acc.dtype)
     quotient = np.abs(acc) // np.abs(divisor)
     return np.where((acc < 0) != (divisor < 0), -quotient, quotient)
+
+
+# ---------------------------------------------------------------- pooling: gradients
+
+
+def pool2d_grad_rule(types, attrs, op: str = "pool2d_grad"):
+    """A pool's gradient (grad of the result, the pool's input) has the input's type."""
+    g, x = types
+    want = pool2d_shape(x.shape, **{k: attrs.get(k, (1, 1)) for k in (
+        "kernel_size", "stride", "padding", "dilation", "ceil_mode")})
+    if tuple(g.shape) != tuple(want) or g.dtype != x.dtype:
+        raise RuntimeError(f"{op}: the gradient {_fmt(g.shape)} does not match the pool's "
+                           f"result {_fmt(want)} for input {_fmt(x.shape)}")
+    return (x,)
+
+
+def max_pool2d_grad(g, x, *, kernel_size, stride, padding, dilation, ceil_mode) -> np.ndarray:
+    """max_pool2d's gradient: each window's gradient goes to its max (the first one, or the
+    last NaN, as torch's CPU kernel picks); overlapping windows add up."""
+    out_shape = g.shape
+    xp = _pad_for_pool(x, out_shape, kernel_size, stride, padding, dilation, -np.inf)
+    best = arg = None
+    for k, view in enumerate(_offset_views(xp, out_shape, kernel_size, stride, dilation)):
+        if best is None:
+            best, arg = view.copy(), np.zeros(view.shape, np.int64)
+            continue
+        take = (view > best) | np.isnan(view)
+        best = np.where(take, view, best)
+        arg[take] = k
+    gxp = np.zeros(xp.shape, g.dtype)
+    for k, view in enumerate(_offset_views(gxp, out_shape, kernel_size, stride, dilation)):
+        view += np.where(arg == k, g, 0)  # one offset's windows never overlap
+    return _crop(gxp, x.shape, padding)
+
+
+def avg_pool2d_grad(g, x, *, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                    divisor_override) -> np.ndarray:
+    """avg_pool2d's gradient: each window's gradient, over its divisor, to every element."""
+    out_shape = g.shape
+    if divisor_override is not None:
+        share = g / g.dtype.type(divisor_override)
+    else:
+        share = g / _avg_divisor(x.shape[-2:], out_shape[-2:], kernel_size, stride, padding,
+                                 count_include_pad).astype(g.dtype)
+    xp_shape = _pad_for_pool(np.empty(x.shape[-2:], np.int8), out_shape[-2:], kernel_size,
+                             stride, padding, (1, 1), 0).shape
+    gxp = np.zeros((*x.shape[:-2], *xp_shape), g.dtype)
+    for view in _offset_views(gxp, out_shape, kernel_size, stride, (1, 1)):
+        view += share
+    return _crop(gxp, x.shape, padding)
+
+
+def _crop(xp: np.ndarray, shape, padding) -> np.ndarray:
+    (ph, pw), (h, w) = padding, shape[-2:]
+    return np.ascontiguousarray(xp[..., ph:ph + h, pw:pw + w])

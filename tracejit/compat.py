@@ -323,34 +323,7 @@ def range(start, end, step=1, *, dtype=None, device=None, requires_grad=False) -
     return arange(0, builtins.max(count, 0), dtype=dtype, device=device) * step + start
 
 
-class set_grad_enabled:
-    """Set grad mode now (`set_grad_enabled(False)`), for a block (`with ...:`) or for a
-    decorated function; grad mode has no effect until autograd lands."""
-
-    def __init__(self, mode: builtins.bool):
-        self.prev = _autograd._enabled
-        self.mode = builtins.bool(mode)
-        _autograd._enabled = self.mode
-
-    def __call__(self, fn):
-        import functools
-
-        _autograd._enabled = self.prev
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(self.mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-    def __enter__(self):
-        _autograd._enabled = self.mode
-        return self
-
-    def __exit__(self, *exc) -> builtins.bool:
-        _autograd._enabled = self.prev
-        return False
+set_grad_enabled = _autograd.set_grad_enabled
 
 
 __all__ = [

@@ -307,3 +307,29 @@ def randint_like(input: Tensor, low=0, high=None, *, dtype: DType | None = None,
     return randint(low, high, tuple(input.shape), dtype=_creation_dtype(dtype, input.dtype),
                    device=device)
 
+
+
+def _honour_requires_grad(fn):
+    """`fn(..., requires_grad=True)` makes a leaf that requires grad (torch's factories);
+    the functions above only take the keyword."""
+
+    @functools.wraps(fn)
+    def make(*args, requires_grad: bool = False, **kwargs):
+        out = fn(*args, **kwargs)
+        if requires_grad:
+            out.requires_grad_(True)
+        return out
+
+    return make
+
+
+def _wrap_factories(namespace: dict) -> None:
+    import inspect
+
+    for name, fn in list(namespace.items()):
+        if inspect.isfunction(fn) and not name.startswith("_") and fn.__module__ == \
+                namespace["__name__"] and "requires_grad" in inspect.signature(fn).parameters:
+            namespace[name] = _honour_requires_grad(fn)
+
+
+_wrap_factories(globals())

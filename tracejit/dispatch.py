@@ -2,8 +2,9 @@
 
 Dispatch checks attributes against the op table, applies torch's type promotion (implemented
 once, here), infers the result type with the op's shape rule (which raises torch's exception
-types with clear messages), and hands the op to the active mode. `EagerMode` runs the numpy
-reference implementation; the tracer and, later, autograd push their own modes.
+types with clear messages), and hands the op to the mode stack: autograd's layer on top
+(tracejit/autograd/mode.py) records the tape and delegates to the execution mode below it.
+`EagerMode` runs the numpy reference implementation; the tracer and scripter capture.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ CHECKS = os.environ.get("TRACEJIT_CHECKS", "") not in ("", "0")
 
 
 class Mode:
-    """What a dispatched op does. Subclasses: eager execution, tracing, (later) autograd."""
+    """What a dispatched op does. Subclasses: eager execution, tracing, autograd (which
+    records the tape and delegates to the mode below it)."""
 
     def apply(self, op: Op, operands: list[Tensor], attrs: dict[str, Any],
               types: tuple[TensorType, ...]) -> Tensor:
@@ -131,42 +133,53 @@ def _shape_matches(want, got) -> bool:
 
 
 class _State(threading.local):
+    """Per thread: the execution mode (eager, or a tracer's), the stack of modes on it that
+    dispatch calls (`top`: the autograd mode delegating to it), grad mode, the default dtype."""
+
     def __init__(self):
         self.mode: Mode = EagerMode()
+        self.top: Mode = _autograd_mode.AutogradMode(self.mode)
+        self.grad_enabled: bool = True
         self.default_dtype: DType = DType.float32
 
+
+# autograd's mode subclasses Mode (defined above); the thread state puts it on top
+from tracejit.autograd import mode as _autograd_mode  # noqa: E402
 
 _state = _State()
 
 
 def current_mode() -> Mode:
+    """The execution mode (eager, or the tracer capturing): below autograd's layer."""
     return _state.mode
 
 
 def concrete(tensor: Tensor, use: str) -> np.ndarray:
     """Every place a tensor's values leave for Python goes through here (see Mode.concrete)."""
-    return _state.mode.concrete(tensor, use)
+    return _state.top.concrete(tensor, use)
 
 
 def alias(dst: Tensor, src: Tensor) -> Tensor:
     """Tell the mode that `dst` shares `src`'s memory; returns `dst`."""
-    _state.mode.alias(dst, src)
+    _state.top.alias(dst, src)
     return dst
 
 
 def created(tensor: Tensor) -> Tensor:
     """Tell the mode that `tensor` was just made from Python data; returns it."""
-    return _state.mode.created(tensor)
+    return _state.top.created(tensor)
 
 
 @contextlib.contextmanager
 def using_mode(mode: Mode) -> Iterator[None]:
-    """Run the enclosed code with `mode` handling dispatched ops (the tracer uses this)."""
-    saved, _state.mode = _state.mode, mode
+    """Run the enclosed code with `mode` executing dispatched ops (the tracer uses this);
+    autograd's layer stays on top of it, so a traced function's backward is traced too."""
+    saved = _state.mode, _state.top
+    _state.mode, _state.top = mode, type(saved[1])(mode)
     try:
         yield mode
     finally:
-        _state.mode = saved
+        _state.mode, _state.top = saved
 
 
 def get_default_dtype() -> DType:
@@ -341,7 +354,7 @@ def dispatch(op: Op, *args, **attrs) -> Tensor:
     attrs = complete_attrs(op, attrs)
     operands = _promote(op, args)
     types = infer_types(op, _types(operands), attrs)
-    return _state.mode.apply(op, operands, attrs, types)
+    return _state.top.apply(op, operands, attrs, types)
 
 
 # torch's CPU mul and div of a float16 tensor by a CPU scalar (a Python number or a 0-d tensor)
@@ -387,7 +400,7 @@ def assign(target: Tensor, result: Tensor, what: str = "copy_") -> Tensor:
         )
     if what not in _PARTIAL_WRITES:
         check_writable(target._data)
-    _state.mode.assign(target, to_dtype(result, target.dtype))
+    _state.top.assign(target, to_dtype(result, target.dtype))
     return target
 
 

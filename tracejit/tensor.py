@@ -122,7 +122,8 @@ class Tensor(TorchMethods, SpecialMethods):
 
     # _value: the IR value a tracer bound this tensor to (set only while tracing); __dict__:
     # user attributes (`p._no_weight_decay = True`), per Python object as in torch
-    __slots__ = ("__dict__", "__weakref__", "_data", "_value", "requires_grad")
+    # _rg: requires_grad; _ag: autograd's facts (grad, grad_fn, hooks: autograd/engine.Meta)
+    __slots__ = ("__dict__", "__weakref__", "_data", "_value", "_rg", "_ag")
     __array_priority__ = 1000
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs) -> Any:
@@ -148,7 +149,8 @@ class Tensor(TorchMethods, SpecialMethods):
     def _wrap(cls, array: np.ndarray) -> Tensor:
         t = object.__new__(cls)
         t._data = array
-        t.requires_grad = False
+        t._rg = False
+        t._ag = None
         return t
 
     @staticmethod
@@ -183,13 +185,60 @@ class Tensor(TorchMethods, SpecialMethods):
     def is_cuda(self) -> bool:
         return False
 
+    # --- autograd (tracejit/autograd) -------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        _autograd_api().set_requires_grad(self, value)
+
     @property
     def grad(self) -> Tensor | None:
-        return None
+        return _autograd_api().get_grad(self)
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        _autograd_api().set_grad(self, value)
+
+    @grad.deleter
+    def grad(self) -> None:
+        _autograd_api().set_grad(self, None)
+
+    @property
+    def grad_fn(self):
+        return self._ag.grad_fn if self._ag is not None else None
 
     @property
     def is_leaf(self) -> bool:
-        return True
+        return self._ag is None or self._ag.grad_fn is None
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._ag is not None and self._ag.retains_grad
+
+    @property
+    def output_nr(self) -> int:
+        return self._ag.output_nr if self._ag is not None else 0
+
+    @property
+    def _version(self) -> int:
+        from tracejit.autograd.versions import version
+
+        return version(self._data)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in `.grad` after backward."""
+        _autograd_api().retain_grad(self)
+
+    def register_hook(self, hook):
+        """`hook(grad)` runs when this tensor's gradient is computed; may return a new one."""
+        return _autograd_api().register_hook(self, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """`hook(tensor)` runs after a leaf's `.grad` was accumulated."""
+        return _autograd_api().register_post_accumulate_grad_hook(self, hook)
 
     @property
     def data(self) -> Tensor:
@@ -247,10 +296,10 @@ class Tensor(TorchMethods, SpecialMethods):
         self.requires_grad = requires_grad
         return self
 
-    def backward(self, *args, **kwargs) -> None:
-        raise NotImplementedError(
-            "autograd is not implemented yet: tracejit runs inference only for now"
-        )
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False,
+                 inputs=None) -> None:
+        """Accumulate the gradient of this tensor into the leaves' `.grad` (torch's)."""
+        _autograd_api().backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     # --- conversion -------------------------------------------------------------------------
     def item(self) -> builtins.int | builtins.float | builtins.bool:
@@ -265,6 +314,9 @@ class Tensor(TorchMethods, SpecialMethods):
         return concrete(self, "tolist()").tolist()
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self._rg and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
         return concrete(self, "numpy()")
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
@@ -325,7 +377,12 @@ class Tensor(TorchMethods, SpecialMethods):
         return bool((self == element).any())
 
     def __repr__(self) -> str:
-        return _traced_text(self) or F.tensor_repr(self)
+        text = _traced_text(self) or F.tensor_repr(self)
+        if self._rg:  # torch's suffix: the node that made it, or that a leaf requires grad
+            fn = self.grad_fn
+            text = text[:-1] + (f", grad_fn=<{fn.name()}>)" if fn is not None
+                                else ", requires_grad=True)")
+        return text
 
     def to(self, *args, **kwargs) -> Tensor:
         """to(dtype), to(device), to(device, dtype), to(other); copy=True forces a copy."""
@@ -376,6 +433,10 @@ class Tensor(TorchMethods, SpecialMethods):
         return alias(Tensor._wrap(self._data), self)
 
     def detach_(self) -> Tensor:
+        """Detach in place: this tensor becomes a leaf that does not require grad."""
+        if self._ag is not None:
+            self._ag.grad_fn = None
+        self._rg = False
         return self
 
     def contiguous(self, memory_format=None) -> Tensor:
@@ -807,3 +868,9 @@ def _laid_out(out: Tensor, fmt: memory_format) -> Tensor:
         nhwc = np.ascontiguousarray(out._data.transpose(0, 2, 3, 1))
         out._data = nhwc.transpose(0, 3, 1, 2)
     return out
+
+
+def _autograd_api():
+    from tracejit import autograd
+
+    return autograd

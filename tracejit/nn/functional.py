@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from tracejit import creation
 from tracejit import functions as fn
+from tracejit.autograd import is_grad_enabled as _grad_enabled
 from tracejit.dispatch import assign, current_mode, dispatch, dispatch_inplace, result_type
 from tracejit.ir import DType, Op
 from tracejit.ir.shape_rules import broadcast_shapes
@@ -370,7 +371,8 @@ def _update_running_stats(running_mean, running_var, mean, var, momentum, n: int
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
-    """weight[input]: rows of `weight` looked up by index (padding_idx only matters to grads)."""
+    """weight[input]: rows of `weight` looked up by index; the padding_idx row gets no
+    gradient (torch's), so it reads from a detached weight there."""
     if max_norm is not None:
         raise NotImplementedError(
             "embedding(max_norm=...) renormalizes weight rows in place and is not supported; "
@@ -386,6 +388,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
             f"types: int64, int32; but got {input.dtype.value} instead (while checking "
             "arguments for embedding)"
         )
+    if padding_idx is not None and weight.requires_grad and _grad_enabled():
+        pad = padding_idx % weight.shape[0]
+        return fn.where((input == pad).unsqueeze(-1), weight.detach()[input], weight[input])
     return weight[input]
 
 

@@ -42,10 +42,7 @@ class Parameter(Tensor):
         pass
 
     def __repr__(self) -> str:
-        body = super().__repr__()
-        if self.requires_grad:
-            body = body[:-1] + ", requires_grad=True)"
-        return "Parameter containing:\n" + body
+        return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol):
         # torch pickles a parameter's user attributes (its deepcopy drops them)
