@@ -73,9 +73,10 @@ def assert_same(theirs, ours, topt, oopt, rtol):
             k: v for k, v in tg.items() if k != "params"}
 
 
-def train(name, kwargs, dtype="float32", steps=12, skip=(), groups=None, seed=1):
+def train(name, kwargs, dtype="float32", steps=12, skip=(), groups=None, seed=1,
+          shapes=SHAPES):
     """Run both twins `steps` steps with the same fresh gradients, comparing after each."""
-    theirs, ours = make_params(dtype)
+    theirs, ours = make_params(dtype, shapes)
     tparams, oparams = (theirs, ours) if groups is None else (groups(theirs), groups(ours))
     topt = getattr(torch.optim, name)(tparams, **kwargs)
     oopt = getattr(tj.optim, name)(oparams, **kwargs)

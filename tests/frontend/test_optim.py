@@ -122,6 +122,8 @@ def test_adagrad_matches_torch(kwargs):
                "maximize": True}),
     ("RAdam", {}), ("RAdam", {"lr": 0.01, "weight_decay": 0.1}),
     ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("Adafactor", {}), ("Adafactor", {"lr": 0.05, "beta2_decay": -0.5, "eps": (1e-6, 1e-2),
+                                      "d": 2.0, "weight_decay": 0.1, "maximize": True}),
     ("Rprop", {}), ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.1),
                               "maximize": True}),
     ("ASGD", {}), ("ASGD", {"lr": 0.05, "lambd": 0.01, "alpha": 0.5, "t0": 4,
@@ -173,8 +175,13 @@ def test_lbfgs_errors_match_torch():
             opt.step(lambda: 1.0)
 
 
+def test_adafactor_factors_batched_matrices_like_torch():
+    train("Adafactor", {"lr": 0.02}, shapes=[(2, 3, 4), (4, 1), (3,)], steps=10)
+    train("Adafactor", {"lr": 0.02}, "float64", shapes=[(2, 3, 4), (4, 1), (3,)], steps=10)
+
+
 OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
-              "RAdam", "Rprop", "ASGD", "LBFGS"]
+              "RAdam", "Adafactor", "Rprop", "ASGD", "LBFGS"]
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -480,6 +487,8 @@ BAD_ARGUMENTS = [
     ("Adagrad", {"eps": -1}), ("Adadelta", {"rho": 1.5}), ("Adadelta", {"eps": -1}),
     ("Adamax", {"betas": (0.9, 1.0)}), ("NAdam", {"momentum_decay": -1}),
     ("RAdam", {"weight_decay": -1}), ("Rprop", {"etas": (0.5, 1.0)}), ("ASGD", {"lr": -2}),
+    ("Adafactor", {"beta2_decay": 0.5}), ("Adafactor", {"d": 0.5}),
+    ("Adafactor", {"eps": (-1.0, 1e-3)}),
 ]
 
 

@@ -1,8 +1,9 @@
-"""torch.optim's other adaptive optimizers: Adadelta, Adamax, NAdam and RAdam, each following
-torch's single-tensor update order (its arguments, defaults, checks and state keys)."""
+"""torch.optim's other adaptive optimizers: Adadelta, Adamax, NAdam, RAdam and Adafactor, each
+following torch's single-tensor update order (its arguments, defaults, checks and state keys)."""
 
 from __future__ import annotations
 
+from tracejit.compat import finfo
 from tracejit.creation import zeros_like
 from tracejit.optim.optimizer import (
     PerParameterOptimizer,
@@ -13,7 +14,7 @@ from tracejit.optim.optimizer import (
 )
 from tracejit.tensor import Tensor
 
-__all__ = ["Adadelta", "Adamax", "NAdam", "RAdam"]
+__all__ = ["Adadelta", "Adafactor", "Adamax", "NAdam", "RAdam"]
 
 
 def _gradient(param: Tensor, group: dict) -> Tensor:
@@ -178,3 +179,75 @@ class RAdam(PerParameterOptimizer):
             param.add_(bias_corrected_exp_avg * lr * adaptive_lr * rect, alpha=-1.0)
         else:
             param.add_(bias_corrected_exp_avg * lr, alpha=-1.0)
+
+
+class Adafactor(PerParameterOptimizer):
+    """Adafactor (Shazeer and Stern) as torch's: factored second moments (row and column
+    variances) for matrices, a relative step size min(lr, 1/sqrt(step)), update clipping d."""
+
+    _GROUP_DEFAULTS = (("foreach", None),)
+
+    def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
+                 weight_decay=0.0, *, foreach=None, maximize=False) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        for ok, message in ((lr >= 0.0, f"Learning rate should be >= 0 but is: {lr}"),
+                            (beta2_decay <= 0.0, f"beta2_decay should be <= 0 but is: "
+                                                 f"{beta2_decay}"),
+                            (eps[0] is None or eps[0] >= 0.0,
+                             f"epsilon1 should be >= 0 but is: {eps[0]}"),
+                            (eps[1] >= 0.0, f"epsilon2 should be >= 0 but is: {eps[1]}"),
+                            (d >= 1.0, f"Clipping threshold d should be >= 1 but is: {d}"),
+                            (weight_decay >= 0.0,
+                             f"weight_decay should be >= 0 but is: {weight_decay}")):
+            if not ok:
+                raise ValueError(message)
+        defaults = {"lr": lr, "beta2_decay": beta2_decay, "eps": eps, "d": d,
+                    "weight_decay": weight_decay, "foreach": foreach, "maximize": maximize}
+        super().__init__(params, defaults)
+
+    def _new_state(self, param: Tensor, group: dict) -> dict[str, Tensor]:
+        grad = param.grad
+        if grad.dim() <= 1:
+            return {"step": _step_tensor(0.0), "variance": zeros_like(grad)}
+        row_shape, col_shape = list(grad.shape), list(grad.shape)
+        row_shape[-1], col_shape[-2] = 1, 1
+        return {"step": _step_tensor(0.0), "row_var": grad.new_zeros(row_shape),
+                "col_var": grad.new_zeros(col_shape)}
+
+    def _update(self, state: dict, param: Tensor, group: dict) -> None:
+        # torch resolves eps1=None once per group, from the first parameter with a gradient
+        eps1 = group["eps"][0]
+        if eps1 is None:
+            first = next(p for p in group["params"] if p.grad is not None)
+            eps1 = finfo(first.dtype).eps
+        _adafactor_update(state, param, group, eps1)
+
+
+def _adafactor_update(state: dict, param: Tensor, group: dict, eps1: float) -> None:
+    """torch's _single_tensor_adafactor for one parameter."""
+    lr, eps2 = _to_scalar(group["lr"]), group["eps"][1]
+    grad = _gradient(param, group)
+    step_t = state["step"]
+    step_t += 1
+    step_float = step_t.item()
+    one_minus_beta2_t = step_float ** group["beta2_decay"]
+    rho_t = min(lr, 1 / step_float ** 0.5)
+    alpha = max(eps2, param.norm(2).item() / param.numel() ** 0.5) * rho_t
+    if group["weight_decay"] != 0:
+        param.mul_(1 - lr * group["weight_decay"])
+    if grad.dim() > 1:
+        row_var, col_var = state["row_var"], state["col_var"]
+        row_mean = grad.norm(dim=-1, keepdim=True).square_().div_(grad.size(-1))
+        row_var.lerp_(row_mean, one_minus_beta2_t)
+        col_mean = grad.norm(dim=-2, keepdim=True).square_().div_(grad.size(-2))
+        col_var.lerp_(col_mean, one_minus_beta2_t)
+        var_estimate = row_var @ col_var
+        var_estimate.div_(row_var.mean(dim=-2, keepdim=True).clamp_(min=eps1))
+    else:
+        state["variance"].lerp_(grad * grad, one_minus_beta2_t)
+        var_estimate = state["variance"].clone()
+    update = var_estimate.clamp_(min=eps1 * eps1).rsqrt_()
+    update.mul_(grad)
+    denom = max(1.0, update.norm(2).item() / (update.numel() ** 0.5 * group["d"]))
+    param.add_(update, alpha=-alpha / denom)
