@@ -284,3 +284,16 @@ def test_tensor_learning_rate_is_filled_in_place():
         results.append((lrs, params[0].detach().numpy()))
     assert results[1][0] == results[0][0]
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-6)
+
+
+def test_a_group_added_after_the_scheduler_is_an_error_as_in_torch():
+    errors = []
+    for lib, params in zip((torch, tj), make_params()):
+        opt = lib.optim.SGD(params[:1], lr=0.1)
+        sched = lib.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5)
+        opt.add_param_group({"params": params[1:]})
+        opt.step()
+        with pytest.raises(ValueError) as error:
+            sched.step()
+        errors.append(str(error.value))
+    assert errors[1] == errors[0]

@@ -16,7 +16,7 @@ __all__ = ["CyclicLR", "OneCycleLR"]
 
 def _set_momentums(optimizer, use_beta1: bool, momentums) -> None:
     """Write each group's momentum (or beta1 of Adam-style optimizers)."""
-    for group, momentum in zip(optimizer.param_groups, momentums):
+    for group, momentum in zip(optimizer.param_groups, momentums, strict=True):
         if use_beta1:
             group["betas"] = (momentum, *group["betas"][1:])
         else:
@@ -34,7 +34,7 @@ def _init_momentum(sched, optimizer, base_momentum, max_momentum, last_epoch) ->
     if last_epoch == -1:
         _set_momentums(optimizer, sched.use_beta1, max_momentums)
         for m_momentum, b_momentum, group in zip(max_momentums, base_momentums,
-                                                 optimizer.param_groups):
+                                                 optimizer.param_groups, strict=True):
             group["max_momentum"] = m_momentum
             group["base_momentum"] = b_momentum
     return base_momentums, max_momentums
@@ -54,7 +54,7 @@ class CyclicLR(_sched.LRScheduler):
         self.optimizer = optimizer
         base_lrs = _sched._format_param("base_lr", optimizer, base_lr)
         if last_epoch == -1:
-            for lr, group in zip(base_lrs, optimizer.param_groups):
+            for lr, group in zip(base_lrs, optimizer.param_groups, strict=True):
                 _sched._set_group_value(group, "lr", lr)
         self.max_lrs = _sched._format_param("max_lr", optimizer, max_lr)
         step_size_up = float(step_size_up)
@@ -102,11 +102,11 @@ class CyclicLR(_sched.LRScheduler):
             scale_factor = (x - 1) / (self.step_ratio - 1)
         at = cycle if self.scale_mode == "cycle" else self.last_epoch
         lrs = [base_lr + (max_lr - base_lr) * scale_factor * self.scale_fn(at)
-               for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)]
+               for base_lr, max_lr in zip(self.base_lrs, self.max_lrs, strict=True)]
         if self.cycle_momentum:
             _set_momentums(self.optimizer, self.use_beta1, [
                 max_m - (max_m - base_m) * scale_factor * self.scale_fn(at)
-                for base_m, max_m in zip(self.base_momentums, self.max_momentums)])
+                for base_m, max_m in zip(self.base_momentums, self.max_momentums, strict=True)])
         return lrs
 
     def state_dict(self) -> dict[str, Any]:

@@ -105,7 +105,7 @@ class AveragedModel(Module):
             if self.n_averaged > 0:
                 self._average(averaged, current)
             if not self.use_buffers:
-                for b_swa, b_model in zip(self.module.buffers(), model.buffers()):
+                for b_swa, b_model in zip(self.module.buffers(), model.buffers(), strict=True):
                     b_swa.detach().copy_(b_model.detach())
             self.n_averaged += 1
 
@@ -151,7 +151,7 @@ class SWALR(LRScheduler):
     def __init__(self, optimizer, swa_lr, anneal_epochs=10, anneal_strategy="cos",
                  last_epoch=-1) -> None:
         swa_lrs = _format_param("swa_lr", optimizer, swa_lr)
-        for lr, group in zip(swa_lrs, optimizer.param_groups):
+        for lr, group in zip(swa_lrs, optimizer.param_groups, strict=True):
             group["swa_lr"] = lr
         if anneal_strategy not in ["cos", "linear"]:
             raise ValueError("anneal_strategy must be one of 'cos' or 'linear', instead got "
@@ -187,7 +187,8 @@ class SWALR(LRScheduler):
         prev_alpha = self.anneal_func(max(0, min(1, (step - 1) / max(1, self.anneal_epochs))))
         prev_lrs = [self._get_initial_lr(g["lr"], g["swa_lr"], prev_alpha) for g in groups]
         alpha = self.anneal_func(max(0, min(1, step / max(1, self.anneal_epochs))))
-        return [g["swa_lr"] * alpha + lr * (1 - alpha) for g, lr in zip(groups, prev_lrs)]
+        return [g["swa_lr"] * alpha + lr * (1 - alpha)
+                for g, lr in zip(groups, prev_lrs, strict=True)]
 
     def _set_anneal_func(self, anneal_strategy: str) -> None:
         self._anneal_strategy = anneal_strategy
