@@ -90,6 +90,47 @@ def test_tensor_betas_stay_tensors_in_the_groups():
         tj.optim.Adam(ours, betas=(tj.tensor(0.9), 0.99))
 
 
+@pytest.mark.parametrize("name, kwargs", [("Adam", {"lr": 0.01}),
+                                          ("AdamW", {"lr": 0.01, "amsgrad": True}),
+                                          ("Adam", {"lr": 0.01, "weight_decay": 0.1})])
+def test_adam_capturable_path(name, kwargs):
+    """capturable=True (torch's path without .item(): bias corrections as tensors) agrees with
+    torch's default path to float32 rounding, and the update traces into a graph that replays
+    like eager when the parameter and its state are inputs."""
+    theirs, ours = make_params()
+    topt = getattr(torch.optim, name)(theirs, **kwargs)
+    oopt = getattr(tj.optim, name)(ours, capturable=True, **kwargs)
+    rng = np.random.default_rng(4)
+    for _ in range(8):
+        set_grads(theirs, ours, rng)
+        topt.step()
+        oopt.step()
+    for t, o in zip(theirs, ours):
+        np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
+    from tracejit.optim.adam import _adam_update
+
+    group = oopt.param_groups[0]
+
+    def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step):
+        param.grad = grad
+        _adam_update({"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+                      "max_exp_avg_sq": max_exp_avg_sq, "step": step}, param, group)
+        return param
+
+    def fresh():
+        return (tj.ones(3), tj.tensor([0.5, -1.0, 2.0]), tj.zeros(3), tj.zeros(3), tj.zeros(3),
+                tj.tensor(0.0))
+
+    traced, eager = fresh(), fresh()
+    graph = tj.trace(update, fresh())
+    for _ in range(3):
+        graph(*traced)
+        update(*eager)
+    for a, b in zip(traced, eager):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
 def test_adam_decoupled_weight_decay_is_adamw():
     train("Adam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True})
 

@@ -3,6 +3,7 @@ following torch's single-tensor update order so float32 results agree step by st
 
 from __future__ import annotations
 
+from tracejit.compiler import is_compiling
 from tracejit.optim.optimizer import PerParameterOptimizer, _check_betas, _to_scalar
 from tracejit.tensor import Tensor
 
@@ -85,9 +86,12 @@ class AdamW(Adam):
 
 
 def _adam_update(state: dict, param: Tensor, group: dict) -> None:
-    """torch's _single_tensor_adam (non-capturable path) for one parameter."""
+    """torch's _single_tensor_adam for one parameter; its capturable path (bias corrections as
+    tensors, no .item()) with capturable=True or while tracejit captures the step."""
+    capturable = group["capturable"] or is_compiling()
     grad = param.grad if not group["maximize"] else -param.grad
-    lr, weight_decay, eps = _to_scalar(group["lr"]), group["weight_decay"], group["eps"]
+    lr = group["lr"] if capturable else _to_scalar(group["lr"])
+    weight_decay, eps = group["weight_decay"], group["eps"]
     beta1, beta2 = (_to_scalar(b) for b in group["betas"])
     exp_avg, exp_avg_sq, step_t = state["exp_avg"], state["exp_avg_sq"], state["step"]
     step_t += 1
@@ -98,13 +102,19 @@ def _adam_update(state: dict, param: Tensor, group: dict) -> None:
             grad = grad.add(param, alpha=weight_decay)
     exp_avg.lerp_(grad, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    second_moment = exp_avg_sq
+    if group["amsgrad"]:
+        second_moment = state["max_exp_avg_sq"]
+        second_moment.copy_(second_moment.maximum(exp_avg_sq))
+    if capturable:
+        step_size_neg = (lr / (1 - beta1 ** step_t)).neg()
+        bias_correction2_sqrt = (1 - beta2 ** step_t).sqrt()
+        denom = (second_moment.sqrt() / (bias_correction2_sqrt * step_size_neg)).add_(
+            eps / step_size_neg)
+        param.addcdiv_(exp_avg, denom)
+        return
     step = step_t.item()
     step_size = lr / (1 - beta1 ** step)
     bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-    if group["amsgrad"]:
-        max_exp_avg_sq = state["max_exp_avg_sq"]
-        max_exp_avg_sq.copy_(max_exp_avg_sq.maximum(exp_avg_sq))
-        denom = (max_exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-    else:
-        denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+    denom = (second_moment.sqrt() / bias_correction2_sqrt).add_(eps)
     param.addcdiv_(exp_avg, denom, value=-step_size)
