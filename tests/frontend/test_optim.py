@@ -502,6 +502,37 @@ def test_deepcopy_and_pickle_keep_training():
         assert_same(theirs_now, params, topt_now, opt, RTOL["float32"])
 
 
+def _to_numpy(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().numpy()
+    if isinstance(obj, dict):
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_numpy(v) for v in obj)
+    return obj
+
+
+def test_torch_checkpoint_through_tracejit_save_and_load(tmp_path):
+    """docs/training.md's recipe: a torch state dict as numpy, tracejit.save, tracejit.load
+    (numpy arrays back), load_state_dict, and training goes on as torch's."""
+    theirs, ours = make_params()
+    topt = torch.optim.AdamW(theirs, lr=0.05, amsgrad=True)
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        set_grads(theirs, ours, rng)
+        topt.step()
+    tj.save({"optimizer": _to_numpy(topt.state_dict())}, tmp_path / "ckpt.tj")
+    for t, o in zip(theirs, ours):
+        o.data = tj.tensor(t.detach().numpy().copy())
+    oopt = tj.optim.AdamW(ours)
+    oopt.load_state_dict(tj.load(tmp_path / "ckpt.tj")["optimizer"])
+    for _ in range(3):
+        set_grads(theirs, ours, rng)
+        topt.step()
+        oopt.step()
+        assert_same(theirs, ours, topt, oopt, RTOL["float32"])
+
+
 def test_load_state_dict_errors_match_torch():
     for lib in (torch, tj):
         params = make_params()[0 if lib is torch else 1]

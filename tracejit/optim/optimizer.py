@@ -18,6 +18,8 @@ from copy import deepcopy
 from itertools import chain
 from typing import Any
 
+import numpy as np
+
 from tracejit.autograd import enable_grad, no_grad
 from tracejit.compat import typename
 from tracejit.compiler import is_compiling
@@ -369,7 +371,10 @@ def _extract_params(param_group: dict[str, Any]) -> None:
 
 
 def _cast(param: Tensor, value, key=None):
-    """Copy loaded state for `param`: floating tensors take its dtype, except `step`."""
+    """Copy loaded state for `param`: floating tensors take its dtype, except `step`. numpy
+    arrays (what tracejit.load gives for a saved state dict) become tensors."""
+    if isinstance(value, np.ndarray):
+        value = as_tensor(value)
     if isinstance(value, Tensor):
         if key == "step" or not param.is_floating_point():
             return value
