@@ -131,6 +131,26 @@ def test_adam_capturable_path(name, kwargs):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
+@pytest.mark.parametrize("name, kwargs", [
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.1, "amsgrad": True, "weight_decay": 0.1}), ("AdamW", {"lr": 0.1}),
+])
+def test_differentiable_step_gives_torchs_meta_gradient(name, kwargs):
+    """differentiable=True: the step runs with grad enabled on a non-leaf copy of w, and the
+    gradient flows back through the update to w (torch's tensor path, clones included)."""
+    out = []
+    for lib in (torch, tj):
+        w = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        p = w.clone()
+        opt = getattr(lib.optim, name)([p], differentiable=True, **kwargs)
+        p.grad = (p * p).detach()
+        opt.step()
+        (p ** 2).sum().backward()
+        out.append((p.detach().numpy(), w.grad.numpy()))
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-6)
+    np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-6)
+
+
 def test_adam_decoupled_weight_decay_is_adamw():
     train("Adam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True})
 

@@ -87,8 +87,10 @@ class AdamW(Adam):
 
 def _adam_update(state: dict, param: Tensor, group: dict) -> None:
     """torch's _single_tensor_adam for one parameter; its capturable path (bias corrections as
-    tensors, no .item()) with capturable=True or while tracejit captures the step."""
-    capturable = group["capturable"] or is_compiling()
+    tensors, no .item()) with capturable=True, differentiable=True or while tracejit captures
+    the step."""
+    differentiable = group["differentiable"]
+    capturable = group["capturable"] or differentiable or is_compiling()
     grad = param.grad if not group["maximize"] else -param.grad
     lr = group["lr"] if capturable else _to_scalar(group["lr"])
     weight_decay, eps = group["weight_decay"], group["eps"]
@@ -105,13 +107,14 @@ def _adam_update(state: dict, param: Tensor, group: dict) -> None:
     second_moment = exp_avg_sq
     if group["amsgrad"]:
         second_moment = state["max_exp_avg_sq"]
-        second_moment.copy_(second_moment.maximum(exp_avg_sq))
+        previous = second_moment.clone() if differentiable else second_moment
+        second_moment.copy_(previous.maximum(exp_avg_sq))
     if capturable:
         step_size_neg = (lr / (1 - beta1 ** step_t)).neg()
         bias_correction2_sqrt = (1 - beta2 ** step_t).sqrt()
         denom = (second_moment.sqrt() / (bias_correction2_sqrt * step_size_neg)).add_(
             eps / step_size_neg)
-        param.addcdiv_(exp_avg, denom)
+        param.addcdiv_(exp_avg.clone() if differentiable else exp_avg, denom)
         return
     step = step_t.item()
     step_size = lr / (1 - beta1 ** step)
