@@ -55,5 +55,6 @@ class Adagrad(PerParameterOptimizer):
             grad = grad.add(param, alpha=group["weight_decay"])
         clr = _to_scalar(group["lr"]) / (1 + (step - 1) * group["lr_decay"])
         state_sum.addcmul_(grad, grad, value=1)
-        std = state_sum.sqrt().add_(group["eps"])
+        std = (state_sum.sqrt() + group["eps"] if group["differentiable"]
+               else state_sum.sqrt().add_(group["eps"]))
         param.addcdiv_(grad, std, value=-clr)

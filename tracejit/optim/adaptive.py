@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tracejit.compat import finfo
 from tracejit.creation import zeros_like
+from tracejit.functions import cat
 from tracejit.optim.optimizer import (
     PerParameterOptimizer,
     _check_betas,
@@ -59,6 +60,8 @@ class Adadelta(PerParameterOptimizer):
         square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
         std = square_avg.add(eps).sqrt_()
         delta = acc_delta.add(eps).sqrt_()
+        if group["differentiable"]:
+            delta = delta.clone()
         delta.div_(std).mul_(grad)
         acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)
         param.add_(delta, alpha=-_to_scalar(group["lr"]))
@@ -88,8 +91,13 @@ class Adamax(PerParameterOptimizer):
         step_t += 1
         grad = _decay(_gradient(param, group), param, group, 0.0)
         exp_avg.lerp_(grad, 1 - beta1)
-        exp_inf.mul_(beta2)
-        exp_inf.copy_(exp_inf.maximum(grad.abs().add_(group["eps"])))
+        if group["differentiable"]:  # torch's path that autograd can go through
+            norm_buf = cat([exp_inf.mul_(beta2).unsqueeze(0),
+                            grad.abs().add_(group["eps"]).unsqueeze_(0)], 0)
+            exp_inf.copy_(norm_buf.amax(0, keepdim=False))
+        else:
+            exp_inf.mul_(beta2)
+            exp_inf.copy_(exp_inf.maximum(grad.abs().add_(group["eps"])))
         clr = _to_scalar(group["lr"]) / (1 - beta1 ** step_t.item())
         param.addcdiv_(exp_avg, exp_inf, value=-clr)
 
@@ -134,6 +142,13 @@ class NAdam(PerParameterOptimizer):
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         denom = exp_avg_sq.div(bias_correction2).sqrt()
+        if group["differentiable"]:  # torch's tensor path
+            denom = denom.add(group["eps"])
+            grad = grad * (-lr * (1.0 - mu) / (1.0 - mu_product))
+            exp_avg = exp_avg * (-lr * mu_next / (1.0 - mu_product * mu_next))
+            param.addcdiv_(grad, denom)
+            param.addcdiv_(exp_avg, denom)
+            return
         product = mu_product.item()
         denom.add_(group["eps"])
         param.addcdiv_(grad, denom, value=(-lr * (1.0 - mu) / (1.0 - product)))
@@ -173,7 +188,9 @@ class RAdam(PerParameterOptimizer):
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
         if rho_t > 5.0:
-            adaptive_lr = (bias_correction2 ** 0.5) / exp_avg_sq.sqrt().add_(group["eps"])
+            root = exp_avg_sq.sqrt()
+            root = root.add(group["eps"]) if group["differentiable"] else root.add_(group["eps"])
+            adaptive_lr = (bias_correction2 ** 0.5) / root
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
                     / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
             param.add_(bias_corrected_exp_avg * lr * adaptive_lr * rect, alpha=-1.0)

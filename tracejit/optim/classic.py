@@ -42,7 +42,7 @@ class Rprop(PerParameterOptimizer):
         prev, step_size = state["prev"], state["step_size"]
         state["step"] += 1
         grad = param.grad if not group["maximize"] else -param.grad
-        sign = grad.mul(prev).sign()
+        sign = grad.mul(prev.clone() if group["differentiable"] else prev).sign()
         sign = sign.masked_fill(sign.gt(0), etaplus)  # torch's three masked writes, in order
         sign = sign.masked_fill(sign.lt(0), etaminus)
         sign = sign.masked_fill(sign.eq(0), 1)

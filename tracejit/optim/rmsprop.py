@@ -49,7 +49,7 @@ def _rmsprop_update(state: dict, param: Tensor, group: dict) -> None:
         avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
     else:
         avg = square_avg.sqrt()
-    avg = avg.add_(eps)
+    avg = avg.add(eps) if group["differentiable"] else avg.add_(eps)
     lr = _to_scalar(group["lr"])
     if group["momentum"] > 0:
         buf = state["momentum_buffer"]
