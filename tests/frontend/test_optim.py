@@ -315,7 +315,6 @@ def test_step_hooks_like_torch(lib):
 def test_zero_grad_both_ways():
     _, ours = make_params()
     opt = tj.optim.SGD(ours, lr=0.1)
-    set_grads(*make_params(), np.random.default_rng(0))  # torch side unused
     for p in ours:
         p.grad = tj.ones(p.shape)
     grads = [p.grad for p in ours]
@@ -329,6 +328,18 @@ def test_zero_grad_both_ways():
     opt.step()  # no gradients: nothing moves
     for p, b in zip(ours, before):
         np.testing.assert_array_equal(p.detach().numpy(), b)
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")
+def test_zero_grad_in_place_detaches_a_gradient_with_a_graph():
+    for lib in (torch, tj):
+        p = lib.nn.Parameter(lib.tensor([1.0, 2.0]))
+        (p ** 3).sum().backward(create_graph=True)
+        grad = p.grad
+        assert grad.grad_fn is not None
+        lib.optim.SGD([p], lr=0.1).zero_grad(set_to_none=False)
+        assert p.grad is grad and grad.grad_fn is None and not grad.requires_grad
+        assert grad.tolist() == [0.0, 0.0]
 
 
 def test_step_with_closure_and_hooks():
