@@ -567,6 +567,38 @@ def test_torch_checkpoint_through_tracejit_save_and_load(tmp_path):
         assert_same(theirs, ours, topt, oopt, RTOL["float32"])
 
 
+def test_swap_in_optimizer_params_and_state_like_torch():
+    """A step inside the block moves the swapped-in tensors with the swapped-in state; the live
+    parameters, groups and state are back afterwards."""
+    runs = []
+    for lib, (live, other) in ((torch, (make_params()[0], make_params(seed=5)[0])),
+                               (tj, (make_params()[1], make_params(seed=5)[1]))):
+        opt = lib.optim.Adam(live, lr=0.1)
+        donor = lib.optim.Adam(other, lr=0.05)
+        rng = np.random.default_rng(6)
+        for params, optimizer in ((live, opt), (other, donor)):
+            for p in params:
+                p.grad = lib.tensor(rng.standard_normal(tuple(p.shape)).astype("float32"))
+            optimizer.step()
+        live_state = {k: v.clone() for k, v in opt.state[live[0]].items()}
+        with lib.optim.swap_in_optimizer_params_and_state(
+                opt, {str(i): p for i, p in enumerate(other)}, donor.state_dict()):
+            group = opt.param_groups[0]
+            assert group["lr"] == 0.05 and group["params"][0] is other[0]
+            opt.step()
+        assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["params"][0] is live[0]
+        assert set(opt.state) == set(live) and opt.state[live[0]]["step"].item() == 1.0
+        np.testing.assert_array_equal(opt.state[live[0]]["exp_avg"].numpy(),
+                                      live_state["exp_avg"].numpy())
+        runs.append([p.detach().numpy() for p in other])
+        with pytest.raises(RuntimeError, match="requires initialized optimizer state"), \
+                lib.optim.swap_in_optimizer_params_and_state(lib.optim.SGD(live), {},
+                                                             donor.state_dict()):
+            pass
+    for a, b in zip(*runs):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+
+
 def test_load_state_dict_errors_match_torch():
     for lib in (torch, tj):
         params = make_params()[0 if lib is torch else 1]

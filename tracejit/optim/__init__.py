@@ -12,6 +12,8 @@ from tracejit.optim.lbfgs import LBFGS
 from tracejit.optim.optimizer import Optimizer
 from tracejit.optim.rmsprop import RMSprop
 from tracejit.optim.sgd import SGD
+from tracejit.optim.stateless import swap_in_optimizer_params_and_state
 
 __all__ = ["ASGD", "LBFGS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax",
-           "NAdam", "Optimizer", "RAdam", "RMSprop", "Rprop", "lr_scheduler", "swa_utils"]
+           "NAdam", "Optimizer", "RAdam", "RMSprop", "Rprop", "lr_scheduler",
+           "swa_utils", "swap_in_optimizer_params_and_state"]
