@@ -97,6 +97,7 @@ class LRScheduler:
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the attributes `state_dict()` saved (load the optimizer's state too)."""
         self.__dict__.update(state_dict)
 
     def get_last_lr(self) -> list:
@@ -104,6 +105,7 @@ class LRScheduler:
         return self._last_lr
 
     def get_lr(self) -> list:
+        """The next learning rate of each group (subclasses; call `get_last_lr()` to read)."""
         raise NotImplementedError
 
     def step(self, epoch: int | None = None) -> None:
