@@ -586,10 +586,13 @@ def read_status(path: Path = STATUS_FILE) -> dict[str, dict[str, str]]:
 
 
 def write_status(results: dict[str, dict[str, str]], path: Path = STATUS_FILE) -> None:
-    programs = {name: {m: "pass" if cells.get(m) == PASS else "fail" for m in CHECKED_MODES}
+    kept = read_status(path)  # other runners' columns (train_runner.py's "train") stay
+    programs = {name: {**{m: "pass" if cells.get(m) == PASS else "fail" for m in CHECKED_MODES},
+                       **{k: v for k, v in kept.get(name, {}).items() if k not in CHECKED_MODES}}
                 for name, cells in sorted(results.items())}
     text = json.dumps({"about": "modes that passed at the last measurement; regenerate with "
-                                "`python tests/models/runner.py --update-status`",
+                                "`python tests/models/runner.py --update-status` (the train "
+                                "column: tests/models/train_runner.py --update-status)",
                        "programs": programs}, indent=1)
     path.write_text(text + "\n")
 
