@@ -5,14 +5,17 @@ tensors a loss reaches them through) is trained for STEPS steps on both sides, f
 weights on equal inputs: once with SGD(lr=0.01, momentum=0.9), once, from fresh weights, with
 AdamW(lr=1e-3). Each step's loss and, at the end, every parameter and buffer must match torch.
 The models run in training mode (BatchNorm uses and updates batch statistics) with every
-dropout disabled on both sides (`_no_dropout`), so the steps are deterministic.
+dropout disabled on both sides (`_no_dropout`), so the steps are deterministic; a program torch
+cannot train so on the spec's inputs (BatchNorm over one value per channel, sampling beyond
+dropout) trains in eval mode, and its `mode` cell says why.
 
-The loss is fixed and generic: the sum over the output's floating leaves of
-`(leaf * w).sum() / leaf.numel()`, `w` standard-normal weights drawn once from numpy (equal on
-both sides); it gives every output element a gradient of order 1 / numel whatever the output's
-scale. The result per program and optimizer is PASS or the first line of what went wrong;
-`--update-status` records a `train` column in corpus_status.json (tests/models/
-test_corpus_train.py checks it as the runner's ratchet).
+The loss is fixed and generic: the sum over the output's finite floating tensors of
+`(t * w).sum() / t.numel()`, `w` standard-normal weights from numpy seeded by the tensor's place
+and shape (equal on both sides); every output element gets a gradient of order 1 / numel
+whatever the output's scale. Where tracejit is off torch's float32 result, torch's float64
+training arbitrates (`_judge`). The result per program and optimizer is PASS or the first line
+of what went wrong; `--update-status` records a `train` column in corpus_status.json
+(tests/models/test_corpus_train.py checks it as the ratchet).
 """
 
 from __future__ import annotations
