@@ -99,7 +99,7 @@ class _Writer:
     def tensor(self, value: Tensor, where: str) -> dict:
         from tracejit.nn.module import Parameter
 
-        data = self.plain(value.numpy(), where)
+        data = self.plain(value.detach().numpy(), where)
         node = {"tensor": self.array(value, data)}
         if isinstance(value, Parameter):
             node["parameter"] = bool(value.requires_grad)

@@ -29,8 +29,8 @@ def demo(args: argparse.Namespace) -> int:
         eager = model(x)
     compiled = tracejit.trace(model, x)  # records one run into the IR, compiles on first call
     got = compiled(x)
-    diff = float(np.max(np.abs(got.numpy() - eager.numpy())))
-    same = bool(np.allclose(got.numpy(), eager.numpy(), rtol=1e-5, atol=1e-6))
+    diff = float(np.max(np.abs(got.detach().numpy() - eager.detach().numpy())))
+    same = bool(np.allclose(got.detach().numpy(), eager.detach().numpy(), rtol=1e-5, atol=1e-6))
     t_eager = _median_time(lambda: model(x), args.repeat)
     t_compiled = _median_time(lambda: compiled(x), args.repeat)
     print(f"  eager (numpy, op by op)   {t_eager * 1e3:8.2f} ms per call")
@@ -42,7 +42,7 @@ def demo(args: argparse.Namespace) -> int:
     if not same:
         print("error: the compiled model disagrees with eager", file=sys.stderr)
         return 1
-    return _save_and_load(compiled, x, got.numpy())
+    return _save_and_load(compiled, x, got.detach().numpy())
 
 
 def _median_time(fn, repeat: int) -> float:
@@ -105,7 +105,7 @@ def _save_and_load(traced, x, expected) -> int:
         tracejit.save(traced, path)
         size = path.stat().st_size
         loaded = tracejit.load(path)
-        got = loaded(x).numpy()
+        got = loaded(x).detach().numpy()
     same = np.array_equal(got, expected)
     print(f"\nsaved to a graph file ({size} bytes: {len(loaded.specs)} graph(s), the weights and a "
           f"manifest), loaded back: same result as the traced model: {same}")

@@ -74,7 +74,7 @@ def run_command(argv: list[str]) -> int:
     except (TypeError, ValueError, RuntimeError, AssertionError, IndexError) as e:
         return _error(f"{e}", 1)
     leaves, _, names = pytree.flatten(result, "out")
-    arrays = {name: t.numpy() for name, t in zip(names, leaves)}
+    arrays = {name: t.detach().numpy() for name, t in zip(names, leaves)}
     if args.output:
         out = args.output if args.output.endswith(".npz") else args.output + ".npz"
         try:

@@ -207,7 +207,7 @@ class Tensor(TorchMethods, SpecialMethods):
         _autograd_api().set_grad(self, None)
 
     @property
-    def grad_fn(self):
+    def grad_fn(self) -> Any:
         return self._ag.grad_fn if self._ag is not None else None
 
     @property
@@ -232,11 +232,11 @@ class Tensor(TorchMethods, SpecialMethods):
         """Keep this non-leaf tensor's gradient in `.grad` after backward."""
         _autograd_api().retain_grad(self)
 
-    def register_hook(self, hook):
+    def register_hook(self, hook) -> Any:
         """`hook(grad)` runs when this tensor's gradient is computed; may return a new one."""
         return _autograd_api().register_hook(self, hook)
 
-    def register_post_accumulate_grad_hook(self, hook):
+    def register_post_accumulate_grad_hook(self, hook) -> Any:
         """`hook(tensor)` runs after a leaf's `.grad` was accumulated."""
         return _autograd_api().register_post_accumulate_grad_hook(self, hook)
 

@@ -118,7 +118,8 @@ def _users_reshape() -> bool:
             seen = True
         elif seen:  # the caller of reshape/view: the user's code, or script running it
             return not _is_internal(frame) or name.startswith("tracejit.script")
-        elif name not in ("tracejit.tracer", "tracejit.script_mode", "tracejit.dispatch"):
+        elif name not in ("tracejit.tracer", "tracejit.script_mode", "tracejit.dispatch",
+                          "tracejit.autograd.mode"):
             return False
         frame = frame.f_back
     return False
@@ -444,10 +445,12 @@ class TraceMode(EagerMode):
             if op is Op.SLICE:
                 spec = tuple(("slice", *t) for t in zip(attrs["starts"], attrs["stops"],
                                                         attrs["steps"]))
-                new = self.record(Op.INDEX_PUT, [base._value, value], {"spec": spec})
+                new = self.record(Op.INDEX_PUT, [base._value, value],
+                                  {"spec": spec, "accumulate": False})
             elif op is Op.INDEX:  # a basic index of a `?` dim (see keep_open)
                 new = self.record(Op.INDEX_PUT, [base._value, value,
-                                                 *map(self.value_of, extra)], attrs)
+                                                 *map(self.value_of, extra)],
+                                  {"spec": attrs["spec"], "accumulate": False})
                 _write_rows(base, child, attrs["spec"], extra)
             elif op is Op.RESHAPE:
                 new = self.record(Op.RESHAPE, [value], {"shape": _shape_attr(base)})

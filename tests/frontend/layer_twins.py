@@ -44,7 +44,7 @@ def assert_close(ours, theirs, dtype: str) -> None:
     expected = theirs.detach().numpy()
     assert tuple(ours.shape) == tuple(expected.shape)
     assert ours.dtype.value == str(theirs.dtype).removeprefix("torch.")
-    np.testing.assert_allclose(ours.numpy(), expected, **TOL[dtype])
+    np.testing.assert_allclose(ours.detach().numpy(), expected, **TOL[dtype])
 
 
 def run_twins(make, inputs, dtype: str, random_state: bool = False, train: bool = False):

@@ -37,10 +37,10 @@ def round_trip_torch(obj):
 def to_torch(obj):
     """The torch twin of a tracejit object (tensors become torch tensors)."""
     if isinstance(obj, tj.nn.Parameter):
-        return torch.nn.Parameter(torch.from_numpy(obj.numpy().copy()),
+        return torch.nn.Parameter(torch.from_numpy(obj.detach().numpy().copy()),
                                   requires_grad=obj.requires_grad)
     if isinstance(obj, tj.Tensor):
-        return torch.from_numpy(obj.numpy().copy())
+        return torch.from_numpy(obj.detach().numpy().copy())
     if isinstance(obj, dict):
         out = type(obj)((k, to_torch(v)) for k, v in obj.items())
         if hasattr(obj, "_metadata"):
@@ -55,9 +55,9 @@ def canonical(obj):
     """A comparable form: (kind, ...) with each array as its dtype, shape and raw bytes."""
     if isinstance(obj, (torch.nn.Parameter, tj.nn.Parameter)):
         return ("parameter", obj.requires_grad, canonical(obj.detach() if isinstance(
-            obj, torch.Tensor) else tj.Tensor._wrap(obj.numpy())))
+            obj, torch.Tensor) else tj.Tensor._wrap(obj.detach().numpy())))
     if isinstance(obj, (torch.Tensor, tj.Tensor)):
-        a = obj.numpy()
+        a = obj.detach().numpy()
         return ("tensor", str(a.dtype), a.shape, a.tobytes())
     if isinstance(obj, np.ndarray):
         return ("ndarray", str(obj.dtype), obj.shape, obj.tobytes())
@@ -110,12 +110,12 @@ def test_every_dtype_and_shape_round_trips_bit_for_bit(tmp_path, torch_dtype, np
     obj = {"0d": torch.tensor(base[5]), "1d": torch.from_numpy(base),
            "2d_t": torch.from_numpy(base.reshape(3, 4)).t(), "empty": torch.from_numpy(base[:0])}
     want = round_trip_torch(obj)
-    got = round_trip_tj({k: tj.tensor(v.numpy()) if k != "2d_t" else
+    got = round_trip_tj({k: tj.tensor(v.detach().numpy()) if k != "2d_t" else
                          tj.tensor(base.reshape(3, 4)).t() for k, v in obj.items()}, tmp_path)
     for key in obj:
-        assert got[key].numpy().dtype == want[key].numpy().dtype == np.dtype(np_dtype)
+        assert got[key].detach().numpy().dtype == want[key].detach().numpy().dtype == np.dtype(np_dtype)
         assert got[key].shape == tuple(want[key].shape)
-        assert got[key].numpy().tobytes() == want[key].contiguous().numpy().tobytes(), key
+        assert got[key].detach().numpy().tobytes() == want[key].contiguous().detach().numpy().tobytes(), key
 
 
 def test_load_state_dict_of_a_loaded_checkpoint_restores_the_model_bit_for_bit(tmp_path):
@@ -130,17 +130,17 @@ def test_load_state_dict_of_a_loaded_checkpoint_restores_the_model_bit_for_bit(t
                                 tj.nn.Flatten(), tj.nn.Linear(12, 5)).eval()
 
     model = build()
-    model.load_state_dict({k: v.numpy() for k, v in twin.state_dict().items()})
+    model.load_state_dict({k: v.detach().numpy() for k, v in twin.state_dict().items()})
     tj.save(model.state_dict(), tmp_path / "model.tjc")
     fresh = build()
     result = fresh.load_state_dict(tj.load(tmp_path / "model.tjc"))
     assert not result.missing_keys and not result.unexpected_keys
     for key, value in twin.state_dict().items():
-        got = fresh.state_dict()[key].numpy()
-        assert got.dtype == value.numpy().dtype and got.tobytes() == value.numpy().tobytes()
+        got = fresh.state_dict()[key].detach().numpy()
+        assert got.dtype == value.detach().numpy().dtype and got.tobytes() == value.detach().numpy().tobytes()
     x = np.random.default_rng(1).standard_normal((2, 2, 4, 4)).astype(np.float32)
-    assert fresh(tj.tensor(x)).numpy().tobytes() == model(tj.tensor(x)).numpy().tobytes()
-    np.testing.assert_allclose(fresh(tj.tensor(x)).numpy(),
+    assert fresh(tj.tensor(x)).detach().numpy().tobytes() == model(tj.tensor(x)).detach().numpy().tobytes()
+    np.testing.assert_allclose(fresh(tj.tensor(x)).detach().numpy(),
                                twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -150,7 +150,7 @@ def test_file_objects_work_like_paths(tmp_path):
     tj.save(obj, buffer)
     buffer.seek(0)
     got = tj.load(buffer, map_location="cpu", weights_only=True)
-    assert got["step"] == 4 and got["w"].numpy().tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert got["step"] == 4 and got["w"].detach().numpy().tolist() == [[0, 1, 2], [3, 4, 5]]
     with open(tmp_path / "ckpt.tjc", "wb") as fh:
         tj.save(obj, fh)
     with open(tmp_path / "ckpt.tjc", "rb") as fh:
@@ -162,20 +162,20 @@ def test_shared_tensors_and_parameters_load_as_torch_loads_them(tmp_path):
     param = tj.nn.Parameter(tj.randn(2))
     got = round_trip_tj({"a": w, "b": w, "p": param, "frozen": tj.nn.Parameter(
         tj.ones(1), requires_grad=False)}, tmp_path)
-    tw = torch.from_numpy(w.numpy().copy())
+    tw = torch.from_numpy(w.detach().numpy().copy())
     want = round_trip_torch({"a": tw, "b": tw, "p": torch.nn.Parameter(torch.ones(2)),
                              "frozen": torch.nn.Parameter(torch.ones(1), requires_grad=False)})
     assert (got["a"] is got["b"]) == (want["a"] is want["b"]) is True
     assert isinstance(got["p"], tj.nn.Parameter) and isinstance(want["p"], torch.nn.Parameter)
     assert got["p"].requires_grad == want["p"].requires_grad is True
     assert got["frozen"].requires_grad == want["frozen"].requires_grad is False
-    assert got["a"].numpy().tobytes() == w.numpy().tobytes()
+    assert got["a"].detach().numpy().tobytes() == w.detach().numpy().tobytes()
 
 
 def test_loaded_tensors_are_writable_and_own_their_memory(tmp_path):
     got = round_trip_tj({"w": tj.zeros(3)}, tmp_path)
     got["w"].add_(1)
-    assert got["w"].numpy().tolist() == [1.0, 1.0, 1.0]
+    assert got["w"].detach().numpy().tolist() == [1.0, 1.0, 1.0]
 
 
 def test_a_long_history_list_round_trips(tmp_path):
@@ -316,11 +316,11 @@ def test_the_conversion_the_error_suggests_works(tmp_path):
     torch.manual_seed(0)
     twin = torch.nn.Linear(3, 2)
     torch.save(twin.state_dict(), tmp_path / "w.pt")
-    tj.save({k: v.numpy() for k, v in torch.load(tmp_path / "w.pt").items()}, tmp_path / "w.tjc")
+    tj.save({k: v.detach().numpy() for k, v in torch.load(tmp_path / "w.pt").items()}, tmp_path / "w.tjc")
     model = tj.nn.Linear(3, 2)
     model.load_state_dict(tj.load(tmp_path / "w.tjc"))
     x = np.ones((1, 3), np.float32)
-    np.testing.assert_allclose(model(tj.tensor(x)).numpy(),
+    np.testing.assert_allclose(model(tj.tensor(x)).detach().numpy(),
                                twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-6)
 
 
@@ -331,7 +331,7 @@ def test_graph_files_still_load_and_a_checkpoint_is_not_one(tmp_path):
     tj.save(tj.trace(model, x, backend="eager"), buffer)
     buffer.seek(0)
     assert json.loads(zipfile.ZipFile(buffer).read("manifest.json"))["version"] == 1
-    np.testing.assert_array_equal(tj.load(buffer, backend="eager")(x).numpy(), model(x).numpy())
+    np.testing.assert_array_equal(tj.load(buffer, backend="eager")(x).detach().numpy(), model(x).detach().numpy())
     path = saved(tmp_path)
     with pytest.raises(tj.GraphFileError, match=r"is a checkpoint .* not compiled graphs"):
         tj.load(path, backend="eager")
@@ -367,7 +367,7 @@ def test_hub_loads_a_converted_cached_checkpoint_and_refuses_a_torch_one(hub_dir
     assert URL in str(info.value)
     tj.save({"w": tj.ones(2)}, cached)
     got = tj.hub.load_state_dict_from_url(URL, map_location="cpu", check_hash=True)
-    assert got["w"].numpy().tolist() == [1.0, 1.0]
+    assert got["w"].detach().numpy().tolist() == [1.0, 1.0]
     with pytest.raises(RuntimeError, match=r"runs a repository.s hubconf\.py"):
         tj.hub.load("pytorch/vision", "resnet18", pretrained=True)
 

@@ -58,7 +58,7 @@ def x_of(rows: int = 2) -> tj.Tensor:
 
 
 def same(got, want) -> None:
-    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.fixture

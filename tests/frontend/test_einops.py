@@ -44,20 +44,20 @@ def test_operations_match_numpy(fn, args, lengths):
     x = sample(2, 3, 4, 6)
     ours = fn(tj.tensor(x), *args, **lengths)
     assert isinstance(ours, tj.Tensor)
-    np.testing.assert_allclose(ours.numpy(), fn(x, *args, **lengths), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ours.detach().numpy(), fn(x, *args, **lengths), rtol=1e-6, atol=1e-6)
 
 
 def test_pack_unpack_and_einsum():
     a, b = sample(2, 3, 4), sample(2, 5)
     packed, shapes = pack([tj.tensor(a), tj.tensor(b)], "b *")
     expected, _ = pack([a, b], "b *")
-    np.testing.assert_array_equal(packed.numpy(), expected)
+    np.testing.assert_array_equal(packed.detach().numpy(), expected)
     back = unpack(packed, shapes, "b *")
-    np.testing.assert_array_equal(back[0].numpy(), a)
-    np.testing.assert_array_equal(back[1].numpy(), b)
+    np.testing.assert_array_equal(back[0].detach().numpy(), a)
+    np.testing.assert_array_equal(back[1].detach().numpy(), b)
     x, y = sample(2, 3, 4), sample(2, 3, 5, seed=1)
     ours = einops.einsum(tj.tensor(x), tj.tensor(y), "b c d, b c e -> d e")
-    np.testing.assert_allclose(ours.numpy(), np.einsum("bcd,bce->de", x, y), rtol=1e-5,
+    np.testing.assert_allclose(ours.detach().numpy(), np.einsum("bcd,bce->de", x, y), rtol=1e-5,
                                atol=1e-5)
 
 
@@ -74,14 +74,14 @@ def _block(x):
 def test_trace_and_script_give_eager_results():
     x = tj.tensor(sample(2, 3, 4, 6))
     eager = _block(x)
-    np.testing.assert_allclose(eager.numpy(), _block(x.numpy()), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(eager.detach().numpy(), _block(x.detach().numpy()), rtol=1e-6, atol=1e-6)
     traced = tj.trace(_block, x)
-    np.testing.assert_allclose(traced(x).numpy(), eager.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(traced(x).detach().numpy(), eager.detach().numpy(), rtol=1e-6, atol=1e-6)
     other = tj.tensor(sample(2, 3, 4, 6, seed=5))
-    np.testing.assert_allclose(traced(other).numpy(), _block(other).numpy(), rtol=1e-6,
+    np.testing.assert_allclose(traced(other).detach().numpy(), _block(other).detach().numpy(), rtol=1e-6,
                                atol=1e-6)
     scripted = tj.script(_block)
-    np.testing.assert_allclose(scripted(x).numpy(), eager.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(scripted(x).detach().numpy(), eager.detach().numpy(), rtol=1e-6, atol=1e-6)
 
 
 def build(lib):
@@ -104,11 +104,11 @@ def test_einops_layers_in_a_sequential_match_torch():
     ours.load_state_dict(theirs.state_dict())
     x = sample(2, 3, 4, 8)
     expected = theirs(torch.from_numpy(x)).detach().numpy()
-    np.testing.assert_allclose(ours(tj.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
     ours.eval().to(tj.float64)  # walks skip the torch modules' insides
     assert ours[1].weight.dtype is tj.float64
     traced = tj.trace(ours, tj.tensor(x).double())
-    np.testing.assert_allclose(traced(tj.tensor(x).double()).numpy(), expected, rtol=1e-5,
+    np.testing.assert_allclose(traced(tj.tensor(x).double()).detach().numpy(), expected, rtol=1e-5,
                                atol=1e-6)
 
 

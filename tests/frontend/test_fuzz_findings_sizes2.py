@@ -86,7 +86,7 @@ def test_copy_of_a_masked_source_writes_back_into_the_argument():
                     else tracejit.trace(f, example, tracejit.zeros(1)))
         captured(tracejit.tensor([3.0, -4.0]), x1)
         want = torch.zeros(1).copy_(torch.tensor([3.0, -4.0])[torch.tensor([3.0, -4.0]) > 0])
-        np.testing.assert_array_equal(x1.numpy(), want.numpy())
+        np.testing.assert_array_equal(x1.detach().numpy(), want.detach().numpy())
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -31,7 +31,7 @@ def outcome(fn, lib, data):
         out = fn(lib.tensor(data), lib)
     except (RuntimeError, IndexError, TypeError, ValueError) as e:
         return type(e)
-    return out.detach().numpy() if isinstance(out, torch.Tensor) else out.numpy()
+    return out.detach().numpy() if isinstance(out, torch.Tensor) else out.detach().numpy()
 
 
 def assert_follows_torch(fn, example, calls, backend="eager"):
@@ -43,7 +43,7 @@ def assert_follows_torch(fn, example, calls, backend="eager"):
             with pytest.raises(want):
                 traced(tj.tensor(data))
             continue
-        got = traced(tj.tensor(data)).numpy()
+        got = traced(tj.tensor(data)).detach().numpy()
         assert got.shape == want.shape, (data, got, want)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
@@ -196,8 +196,8 @@ def test_a_reshape_no_dim_can_take_is_guarded_and_errs_as_torch_without_none():
 
     example = np.array([1.0, 2.0, -1.0, 3.0, 4.0], np.float32)  # 4 positives: it fits
     traced = tj.trace(fn, tj.tensor(example))
-    np.testing.assert_array_equal(traced(tj.tensor(example)).numpy(),
-                                  fn(torch.tensor(example)).numpy())
+    np.testing.assert_array_equal(traced(tj.tensor(example)).detach().numpy(),
+                                  fn(torch.tensor(example)).detach().numpy())
     other = np.array([1.0, -2.0, 3.0], np.float32)
     with pytest.raises(RuntimeError, match="invalid for input of size"):
         fn(torch.tensor(other))
@@ -232,8 +232,8 @@ def test_detach_then_an_in_place_write_reaches_the_original(mode):
     for data in ([4.0, 5.0, 6.0], [0.0, -1.0, 2.0]):
         mine, theirs = tj.tensor(data), torch.tensor(data)
         for got, want in zip(fn(mine), detach_then_write(theirs, torch)):
-            np.testing.assert_array_equal(got.numpy(), want.numpy())
-        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+            np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
+        np.testing.assert_array_equal(mine.detach().numpy(), theirs.detach().numpy())
 
 
 def test_writes_to_arguments_sharing_memory_are_still_refused():
@@ -317,4 +317,4 @@ def test_graphs_hold_plain_ints_after_data_dependent_sizes():
         for value in op.attrs.values():
             for item in value if isinstance(value, tuple) else (value,):
                 assert not isinstance(item, int) or type(item) in (int, bool), op
-    np.testing.assert_array_equal(traced(tj.tensor([3.0, 4.0, -1.0])).numpy(), [3.0, 3.0])
+    np.testing.assert_array_equal(traced(tj.tensor([3.0, 4.0, -1.0])).detach().numpy(), [3.0, 3.0])

@@ -49,7 +49,7 @@ class Shifted(nn.Module):
 
 def close(got, want):
     assert got.dtype == want.dtype and tuple(got.shape) == tuple(want.shape)
-    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6, atol=1e-6)
 
 
 # trace runs nothing when it captures; script captures at the first call

@@ -75,7 +75,7 @@ def test_interpolate_antialias(mode, align_corners, dtype):
         theirs = torch.nn.functional.interpolate(torch.tensor(x), mode=mode,
                                                  align_corners=align_corners, antialias=True,
                                                  **kwargs)
-        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5,
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-5,
                                    atol=1e-5 if dtype == "float32" else 1e-10)
 
 
@@ -108,7 +108,7 @@ def test_instance_norm_running_stats(track):
     x = sample(2, 3, 4, 5)
     ours, theirs = run_twins(make, [x], "float32", train=True)
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key].numpy(), value.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(), value.detach().numpy(), rtol=1e-5)
     run_twins(make, [x * 2 + 1], "float32", train=False)
 
 
@@ -126,7 +126,7 @@ def test_default_init_bounds(make, fan_in):
     layer = make()
     bound = 1 / np.sqrt(fan_in)
     for tensor in (layer.weight, layer.bias):
-        values = np.abs(tensor.numpy())
+        values = np.abs(tensor.detach().numpy())
         assert values.max() <= bound and values.max() > 0.6 * bound
 
 
@@ -134,7 +134,7 @@ def test_batchnorm3d_train_then_eval():
     ours, theirs = run_twins(lambda lib: lib.nn.BatchNorm3d(3), [sample(2, 3, 2, 3, 4)],
                              "float32", random_state=True, train=True)
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key].numpy(), value.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(), value.detach().numpy(), rtol=1e-5)
     x = sample(2, 3, 2, 3, 4, seed=5)
     with torch.no_grad():
         assert_close(ours.eval()(tj.tensor(x)), theirs.eval()(torch.tensor(x)), "float32")
@@ -156,11 +156,11 @@ def test_conv_transpose_output_size():
 def test_channel_dropout_zeroes_whole_channels():
     tj.manual_seed(0)
     x = tj.ones(8, 16, 3, 4)
-    y = nn.Dropout2d(0.5)(x).numpy()
+    y = nn.Dropout2d(0.5)(x).detach().numpy()
     per_channel = y.reshape(8, 16, -1)
     assert np.all((per_channel == 0).all(-1) | (per_channel == 2).all(-1))
     assert 0 < (per_channel[..., 0] == 0).mean() < 1
-    assert np.array_equal(nn.Dropout1d(0.3).eval()(x[0]).numpy(), x[0].numpy())
+    assert np.array_equal(nn.Dropout1d(0.3).eval()(x[0]).detach().numpy(), x[0].detach().numpy())
 
 
 def test_embedding_from_pretrained():
@@ -183,26 +183,26 @@ def test_max_pool_indices_and_unpool(ceil):
                                     ceil_mode=ceil)(torch.tensor(x))
         for a, b in zip(ours, theirs):
             assert a.dtype.value == str(b.dtype).removeprefix("torch.")
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
         line = x[:, :, 0]
         kk, ss, pp = (v if v is None or isinstance(v, int) else v[0] for v in (k, s, p))
         ours = F.max_pool1d(tj.tensor(line), kk, ss, pp, d, ceil, return_indices=True)
         theirs = torch.nn.functional.max_pool1d(torch.tensor(line), kk, ss, pp, d, ceil,
                                                 return_indices=True)
         for a, b in zip(ours, theirs):
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     values, indices = nn.MaxPool2d(2, return_indices=True)(tj.tensor(x))
     t_values, t_indices = torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))
     for size in (None, (9, 9), [2, 3, 8, 9]):
         np.testing.assert_array_equal(
-            nn.MaxUnpool2d(2)(values, indices, output_size=size).numpy(),
-            torch.nn.MaxUnpool2d(2)(t_values, t_indices, output_size=size).numpy())
+            nn.MaxUnpool2d(2)(values, indices, output_size=size).detach().numpy(),
+            torch.nn.MaxUnpool2d(2)(t_values, t_indices, output_size=size).detach().numpy())
     values, indices = F.max_pool1d(tj.tensor(x[:, :, 0]), 3, 2, 1, return_indices=True)
     t_values, t_indices = torch.nn.functional.max_pool1d(torch.tensor(x[:, :, 0]), 3, 2, 1,
                                                          return_indices=True)
     np.testing.assert_array_equal(
-        nn.MaxUnpool1d(3, 2, 1)(values, indices, output_size=[8]).numpy(),
-        torch.nn.MaxUnpool1d(3, 2, 1)(t_values, t_indices, output_size=[8]).numpy())
+        nn.MaxUnpool1d(3, 2, 1)(values, indices, output_size=[8]).detach().numpy(),
+        torch.nn.MaxUnpool1d(3, 2, 1)(t_values, t_indices, output_size=[8]).detach().numpy())
     assert repr(nn.MaxUnpool2d(2)) == repr(torch.nn.MaxUnpool2d(2))
 
 
@@ -215,12 +215,12 @@ def test_max_pool3d_indices_and_unpool(ceil):
         theirs = torch.nn.functional.max_pool3d(torch.tensor(x), k, s, p, d, ceil,
                                                 return_indices=True)
         for a, b in zip(ours, theirs):
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     values, indices = nn.MaxPool3d(2, return_indices=True)(tj.tensor(x))
     t_values, t_indices = torch.nn.MaxPool3d(2, return_indices=True)(torch.tensor(x))
     np.testing.assert_array_equal(
-        nn.MaxUnpool3d(2)(values, indices, output_size=(7, 6, 5)).numpy(),
-        torch.nn.MaxUnpool3d(2)(t_values, t_indices, output_size=(7, 6, 5)).numpy())
+        nn.MaxUnpool3d(2)(values, indices, output_size=(7, 6, 5)).detach().numpy(),
+        torch.nn.MaxUnpool3d(2)(t_values, t_indices, output_size=(7, 6, 5)).detach().numpy())
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -233,7 +233,7 @@ def test_fractional_max_pool(dtype):
                                               _random_samples=torch.tensor(samples))(
                                                   torch.tensor(x))
         for a, b in zip(ours, theirs):
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     x3, samples3 = sample(2, 3, 7, 8, 9, dtype=dtype), positive(2, 3, 3, dtype=dtype)
     ours = F.fractional_max_pool3d(tj.tensor(x3), 2, (3, 4, 5), return_indices=True,
                                    _random_samples=tj.tensor(samples3))
@@ -241,7 +241,7 @@ def test_fractional_max_pool(dtype):
         torch.tensor(x3), 2, (3, 4, 5), return_indices=True,
         _random_samples=torch.tensor(samples3))
     for a, b in zip(ours, theirs):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     tj.manual_seed(0)
     assert tuple(nn.FractionalMaxPool2d(3, output_ratio=0.5)(tj.tensor(x)).shape) == (2, 3, 4, 5)
 
@@ -264,7 +264,7 @@ def test_adaptive_max_pool_indices(size):
                                              volume.astype("float32")))
     for a, b in zip(ours, theirs):
         assert a.dtype.value == str(b.dtype).removeprefix("torch.")
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
@@ -318,15 +318,15 @@ def test_sync_batchnorm_converts_and_matches_batchnorm():
                              train=True)
     assert repr(ours) == repr(theirs)
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key].numpy(), value.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(), value.detach().numpy(), rtol=1e-5)
 
 
 def test_gumbel_softmax_is_a_distribution():
     tj.manual_seed(0)
     logits = tj.tensor(sample(64, 5))
     soft = F.gumbel_softmax(logits, tau=0.5)
-    np.testing.assert_allclose(soft.sum(-1).numpy(), np.ones(64), rtol=1e-6)
-    hard = F.gumbel_softmax(logits, hard=True, dim=1).numpy()
+    np.testing.assert_allclose(soft.sum(-1).detach().numpy(), np.ones(64), rtol=1e-6)
+    hard = F.gumbel_softmax(logits, hard=True, dim=1).detach().numpy()
     assert set(np.unique(hard)) <= {0.0, 1.0} and np.all(hard.sum(1) == 1)
     assert len(set(hard.argmax(1))) > 1  # the noise changes the winner
 
@@ -360,7 +360,7 @@ def test_ctc_loss_traces():
     expected = loss(log_probs, targets, lengths, tj.tensor(np.array([2, 2])))
     traced = tj.trace(loss, log_probs, targets, lengths, tj.tensor(np.array([2, 2])))
     got = traced(log_probs, targets, lengths, tj.tensor(np.array([2, 2])))
-    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-6)
 
 
 def test_channel_shuffle_and_pdist():
@@ -399,8 +399,8 @@ def test_spatial_transformer_traces():
 
     x, theta = tj.tensor(sample(2, 3, 6, 5)), tj.tensor(sample(2, 2, 3, seed=1) * 0.5)
     expected = torch.nn.functional.grid_sample(
-        torch.tensor(x.numpy()), torch.nn.functional.affine_grid(
-            torch.tensor(theta.numpy()), [2, 3, 6, 5], align_corners=False),
+        torch.tensor(x.detach().numpy()), torch.nn.functional.affine_grid(
+            torch.tensor(theta.detach().numpy()), [2, 3, 6, 5], align_corners=False),
         align_corners=False)
     for run in (transform, tj.trace(transform, x, theta), tj.script(transform)):
         assert_close(run(x, theta), expected, "float32")
@@ -445,7 +445,7 @@ def test_lazy_module_materializes_under_trace():
     assert isinstance(model[0], nn.Conv2d) and model[3].in_features == 36
     # built from real initial values, not the trace's placeholders (which read as zeros)
     assert np.abs(model[3].weight.detach().numpy()).max() > 0
-    np.testing.assert_allclose(traced(x).numpy(), model(x).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(traced(x).detach().numpy(), model(x).detach().numpy(), rtol=1e-6)
 
 
 HALF_CASES = {
@@ -470,5 +470,5 @@ def test_float16_like_torch(name):
     ours = HALF_CASES[name](F, tj.tensor(x))
     theirs = HALF_CASES[name](torch.nn.functional, torch.tensor(x))
     assert ours.dtype is tj.float16 and tuple(ours.shape) == tuple(theirs.shape)
-    np.testing.assert_allclose(ours.numpy().astype("float32"), theirs.float().numpy(),
+    np.testing.assert_allclose(ours.detach().numpy().astype("float32"), theirs.float().detach().numpy(),
                                rtol=4e-3, atol=4e-3)

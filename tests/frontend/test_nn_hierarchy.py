@@ -84,11 +84,11 @@ def test_convnd_takes_torchs_positional_arguments():
     assert repr(a) == repr(b)
     assert {k: tuple(v.shape) for k, v in a.state_dict().items()} == \
         {k: tuple(v.shape) for k, v in b.state_dict().items()}
-    a.load_state_dict({k: v.numpy() for k, v in b.state_dict().items()})
+    a.load_state_dict({k: v.detach().numpy() for k, v in b.state_dict().items()})
     x = torch.randn(1, 2, 5, 5)
     with torch.no_grad():
-        want = b(x).numpy()
-    got = a(tj.tensor(x.numpy())).numpy()
+        want = b(x).detach().numpy()
+    got = a(tj.tensor(x.detach().numpy())).detach().numpy()
     assert got.shape == want.shape
     assert abs(got - want).max() < 1e-5
 
@@ -123,11 +123,11 @@ def test_a_library_transposed_conv_calls_output_padding_as_in_torch():
         return Up(3, 2, 3, stride=2, padding=1)
 
     ours, theirs = make(tj.nn), make(torch.nn)
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = torch.randn(1, 3, 4, 5)
     for size in (None, [8, 10], (1, 2, 7, 9)):
         with torch.no_grad():
-            want = theirs(x, size).numpy()
-        got = ours(tj.tensor(x.numpy()), size).numpy()
+            want = theirs(x, size).detach().numpy()
+        got = ours(tj.tensor(x.detach().numpy()), size).detach().numpy()
         assert got.shape == want.shape
         assert abs(got - want).max() < 1e-5

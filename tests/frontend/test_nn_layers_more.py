@@ -285,8 +285,8 @@ def test_adaptive_log_softmax_with_loss():
     assert_close(got.output, expected.output, "float32")
     assert_close(got.loss, expected.loss, "float32")
     assert_close(ours.log_prob(tj.tensor(x)), theirs.log_prob(torch.tensor(x)), "float32")
-    np.testing.assert_array_equal(ours.predict(tj.tensor(x)).numpy(),
-                                  theirs.predict(torch.tensor(x)).numpy())
+    np.testing.assert_array_equal(ours.predict(tj.tensor(x)).detach().numpy(),
+                                  theirs.predict(torch.tensor(x)).detach().numpy())
     single = ours(tj.tensor(x[0]), tj.tensor(y[3]))
     assert_close(single.output, theirs(torch.tensor(x[0]), torch.tensor(y[3])).output, "float32")
     traced = tj.trace(ours, tj.tensor(x), tj.tensor(y))
@@ -317,7 +317,7 @@ def test_conv_tbc_and_with_indices_aliases():
         ours = getattr(F, name)(tj.tensor(data), 3)
         theirs = getattr(torch.nn.functional, name)(torch.tensor(data), 3)
         for a, t in zip(ours, theirs):
-            np.testing.assert_array_equal(a.numpy(), t.numpy())
+            np.testing.assert_array_equal(a.detach().numpy(), t.detach().numpy())
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -463,8 +463,8 @@ def test_trace_script_and_graph_file_match_eager(tmp_path):
     tj.save(traced, tmp_path / "decoder.tjg")
     for compiled in (traced, tj.script(model), tj.load(tmp_path / "decoder.tjg")):
         z, loss = compiled(x)
-        np.testing.assert_allclose(z.numpy(), eager_z.numpy(), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(loss.numpy(), eager_loss.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(z.detach().numpy(), eager_z.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(loss.detach().numpy(), eager_loss.detach().numpy(), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("case", MODULE_CASES, ids=[c[0] for c in MODULE_CASES])
@@ -472,8 +472,8 @@ def test_every_module_traces(case):
     _, make, spec, _ = case
     model = make(tj).eval()
     inputs = [tj.tensor(a) for a in _inputs(spec, "float32")]
-    expected = model(*inputs).numpy()
-    got = tj.trace(model, *inputs)(*inputs).numpy()
+    expected = model(*inputs).detach().numpy()
+    got = tj.trace(model, *inputs)(*inputs).detach().numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
@@ -481,7 +481,7 @@ def test_modules_script():
     for _, make, spec, _ in MODULE_CASES[::5]:  # a spread of them: scripting is slower
         model = make(tj).eval()
         inputs = [tj.tensor(a) for a in _inputs(spec, "float32")]
-        np.testing.assert_allclose(tj.script(model)(*inputs).numpy(), model(*inputs).numpy(),
+        np.testing.assert_allclose(tj.script(model)(*inputs).detach().numpy(), model(*inputs).detach().numpy(),
                                    rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
@@ -496,5 +496,5 @@ def test_trace_functional_pieces():
     x, w = tj.tensor(sample(2, 4, 6)), tj.tensor(sample(4, 2, 3, seed=1))
     expected = pieces(x, w)
     for compiled in (tj.trace(pieces, x, w), tj.script(pieces)):
-        np.testing.assert_allclose(compiled(x, w).numpy(), expected.numpy(), rtol=1e-5,
+        np.testing.assert_allclose(compiled(x, w).detach().numpy(), expected.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)

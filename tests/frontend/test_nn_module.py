@@ -187,7 +187,7 @@ def test_load_state_dict_copies_in_place(convert):
     assert repr(result) == repr(theirs.load_state_dict(theirs.state_dict()))
     assert weight is ours.body[0].weight and mean is ours.bn.running_mean
     for key, value in torch_state(theirs).items():
-        np.testing.assert_array_equal(ours.state_dict()[key].numpy(), value)
+        np.testing.assert_array_equal(ours.state_dict()[key].detach().numpy(), value)
     assert ours.bn.num_batches_tracked.item() == 7
 
 
@@ -195,7 +195,7 @@ def test_state_dict_round_trip_between_tracejit_models():
     a, b = make_seq(tj), make_seq(tj)
     b.load_state_dict(a.state_dict())
     x = tj.randn(5, 4)
-    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
+    np.testing.assert_array_equal(a(x).detach().numpy(), b(x).detach().numpy())
 
 
 def edit_missing(sd):
@@ -230,7 +230,7 @@ def test_load_state_dict_errors_are_torchs(edit):
     edit(sd)
     expected = torch_error(lambda: theirs.load_state_dict(sd))
     ours = torch_error(lambda: make_seq(tj).load_state_dict(
-        OrderedDict((k, v.numpy()) for k, v in sd.items())))
+        OrderedDict((k, v.detach().numpy()) for k, v in sd.items())))
     assert ours == expected.replace("torch.Size", "tracejit.Size")
     assert ours.startswith("Error(s) in loading state_dict for Sequential:\n\t")
 
@@ -241,7 +241,7 @@ def test_load_state_dict_not_strict_returns_the_keys(edit):
     sd = OrderedDict((k, v.detach()) for k, v in theirs.state_dict().items())
     edit(sd)
     expected = theirs.load_state_dict(sd, strict=False)
-    result = make_seq(tj).load_state_dict({k: v.numpy() for k, v in sd.items()}, strict=False)
+    result = make_seq(tj).load_state_dict({k: v.detach().numpy() for k, v in sd.items()}, strict=False)
     assert result.missing_keys == expected.missing_keys
     assert result.unexpected_keys == expected.unexpected_keys
     assert result == tuple(expected)
@@ -313,14 +313,14 @@ def test_apply_zero_grad_requires_grad():
 def test_forward_hooks():
     seq = make_seq(tj)
     calls = []
-    plain_zeros, plain_ones = seq(tj.zeros(2, 4)).numpy(), seq(tj.ones(2, 4)).numpy()
+    plain_zeros, plain_ones = seq(tj.zeros(2, 4)).detach().numpy(), seq(tj.ones(2, 4)).detach().numpy()
     pre = seq.register_forward_pre_hook(lambda m, args: (args[0] * 0,))
     post = seq.register_forward_hook(lambda m, args, out: calls.append(out.shape) or out + 1)
-    np.testing.assert_array_equal(seq(tj.ones(2, 4)).numpy(), plain_zeros + 1)
+    np.testing.assert_array_equal(seq(tj.ones(2, 4)).detach().numpy(), plain_zeros + 1)
     assert calls == [tj.Size([2, 3])]
     pre.remove()
     post.remove()
-    np.testing.assert_array_equal(seq(tj.ones(2, 4)).numpy(), plain_ones)
+    np.testing.assert_array_equal(seq(tj.ones(2, 4)).detach().numpy(), plain_ones)
     assert len(calls) == 1
 
 
@@ -441,7 +441,7 @@ def test_sequential_forward_chains():
     seq = make_seq(tj)
     x = tj.randn(3, 4)
     expected = seq[2](seq[1](seq[0](x)))
-    np.testing.assert_array_equal(seq(x).numpy(), expected.numpy())
+    np.testing.assert_array_equal(seq(x).detach().numpy(), expected.detach().numpy())
 
 
 @pytest.mark.parametrize("op", [

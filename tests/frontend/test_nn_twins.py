@@ -48,7 +48,7 @@ def assert_close(ours, theirs, dtype: str) -> None:
     expected = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else theirs
     assert ours.dtype is getattr(tj, dtype)
     assert tuple(ours.shape) == tuple(expected.shape)
-    np.testing.assert_allclose(ours.numpy(), expected, **TOL[dtype])
+    np.testing.assert_allclose(ours.detach().numpy(), expected, **TOL[dtype])
 
 
 def check_twins(make, x: np.ndarray, dtype: str = "float32", random_state: bool = False):
@@ -163,7 +163,7 @@ def run_training_steps(ours, theirs, shape, dtype, steps=3):
             expected = theirs(torch.from_numpy(x))
         assert_close(ours(tj.tensor(x)), expected, dtype)
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key].numpy(), value.numpy(), **TOL[dtype])
+        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(), value.detach().numpy(), **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -240,11 +240,11 @@ def test_stateless_layers(make):
 def test_dropout_in_training():
     tj.manual_seed(3)
     x = tj.ones(200, 500)
-    out = nn.Dropout(0.3)(x).numpy()
+    out = nn.Dropout(0.3)(x).detach().numpy()
     kept = out != 0
     assert abs(kept.mean() - 0.7) < 0.01
     np.testing.assert_allclose(out[kept], 1 / 0.7, rtol=1e-6)
-    np.testing.assert_array_equal(nn.Dropout(0.3).eval()(x).numpy(), x.numpy())
+    np.testing.assert_array_equal(nn.Dropout(0.3).eval()(x).detach().numpy(), x.detach().numpy())
     with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1"):
         nn.Dropout(1.5)
 
@@ -426,29 +426,29 @@ def test_default_init_of_weights_and_biases(make):
     torch.manual_seed(0)
     ours, theirs = make(tj), make(torch)
     bound = torch_bound(theirs.weight)
-    check_uniform(ours.weight.numpy(), bound, theirs.weight.detach().numpy(), rel=0.03)
-    check_uniform(ours.bias.numpy(), bound, theirs.bias.detach().numpy(), rel=0.2)
+    check_uniform(ours.weight.detach().numpy(), bound, theirs.weight.detach().numpy(), rel=0.03)
+    check_uniform(ours.bias.detach().numpy(), bound, theirs.bias.detach().numpy(), rel=0.2)
 
 
 def test_default_init_of_embedding_and_norms():
     tj.manual_seed(1)
-    emb = nn.Embedding(1000, 64, padding_idx=3).weight.numpy()
+    emb = nn.Embedding(1000, 64, padding_idx=3).weight.detach().numpy()
     assert emb.mean() == pytest.approx(0, abs=0.02)
     assert emb.std() == pytest.approx(1, rel=0.02)
     assert not emb[3].any() and emb[4].all()
     bn, ln = nn.BatchNorm2d(5), nn.LayerNorm((2, 3))
     for ours, theirs in [(bn, torch.nn.BatchNorm2d(5)), (ln, torch.nn.LayerNorm((2, 3)))]:
         for key, value in theirs.state_dict().items():
-            np.testing.assert_array_equal(ours.state_dict()[key].numpy(), value.numpy())
+            np.testing.assert_array_equal(ours.state_dict()[key].detach().numpy(), value.detach().numpy())
 
 
 def test_init_is_reproducible_under_manual_seed():
     tj.manual_seed(5)
-    a = nn.Linear(4, 3).weight.numpy().copy()
+    a = nn.Linear(4, 3).weight.detach().numpy().copy()
     tj.manual_seed(5)
-    b = nn.Linear(4, 3).weight.numpy()
+    b = nn.Linear(4, 3).weight.detach().numpy()
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, nn.Linear(4, 3).weight.numpy())
+    assert not np.array_equal(a, nn.Linear(4, 3).weight.detach().numpy())
 
 
 def init_twins(shape, fill_ours, fill_theirs):
@@ -458,7 +458,7 @@ def init_twins(shape, fill_ours, fill_theirs):
     ours, theirs = tj.zeros(*shape), torch.zeros(*shape)
     assert fill_ours(ours) is ours
     fill_theirs(theirs)
-    return ours.numpy(), theirs.numpy()
+    return ours.detach().numpy(), theirs.detach().numpy()
 
 
 @pytest.mark.parametrize(("name", "kwargs"), [

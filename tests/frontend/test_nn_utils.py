@@ -48,11 +48,11 @@ def test_weight_norm_matches_torch(make, dim, shape):
     load_from(ours, theirs)
     x = sample(*shape)
     expected = theirs(torch.from_numpy(x)).detach().numpy()
-    np.testing.assert_allclose(ours(tj.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
     nn.utils.remove_weight_norm(ours)
     torch.nn.utils.remove_weight_norm(theirs)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    np.testing.assert_allclose(ours(tj.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_weight_norm_errors_and_trace():
@@ -67,7 +67,7 @@ def test_weight_norm_errors_and_trace():
     traced = tj.trace(layer, x)
     with tj.no_grad():
         layer.weight_g.mul_(2.0)  # a parameter change reaches the traced graph
-    np.testing.assert_allclose(traced(x).numpy(), layer(x).numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(traced(x).detach().numpy(), layer(x).detach().numpy(), rtol=1e-6, atol=1e-6)
 
 
 # --- parametrize and parametrizations.weight_norm ----------------------------------------------
@@ -84,13 +84,13 @@ def test_parametrized_weight_norm_matches_torch(dim):
     load_from(ours, theirs)
     x = sample(2, 3)
     expected = theirs(torch.from_numpy(x)).detach().numpy()
-    np.testing.assert_allclose(ours(tj.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
     traced = tj.trace(ours, tj.tensor(x))
-    np.testing.assert_allclose(traced(tj.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(traced(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
     nn.utils.parametrize.remove_parametrizations(ours, "weight")
     torch.nn.utils.parametrize.remove_parametrizations(theirs, "weight")
     assert type(ours) is nn.Linear and list(ours.state_dict()) == list(theirs.state_dict())
-    np.testing.assert_allclose(ours(tj.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_old_weight_norm_checkpoints_load_into_the_parametrization():
@@ -98,7 +98,7 @@ def test_old_weight_norm_checkpoints_load_into_the_parametrization():
     ours = nn.utils.parametrizations.weight_norm(nn.Linear(3, 4))
     result = ours.load_state_dict({k: v.detach().numpy() for k, v in old.state_dict().items()})
     assert not result.missing_keys and not result.unexpected_keys
-    np.testing.assert_allclose(ours.weight.numpy(), old.weight.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), old.weight.detach().numpy(), rtol=1e-6)
 
 
 class _Symmetric(nn.Module):
@@ -114,11 +114,11 @@ def test_custom_parametrization_read_and_assign():
                                                           _Symmetric())
     assert nn.utils.parametrize.is_parametrized(layer, "weight")
     assert list(layer.state_dict()) == ["bias", "parametrizations.weight.original"]
-    weight = layer.weight.numpy()
+    weight = layer.weight.detach().numpy()
     np.testing.assert_array_equal(weight, weight.T)
     target = np.arange(9, dtype=np.float32).reshape(3, 3)
     layer.weight = tj.tensor(target + target.T)  # assignment goes through right_inverse
-    np.testing.assert_array_equal(layer.weight.numpy(), target + target.T)
+    np.testing.assert_array_equal(layer.weight.detach().numpy(), target + target.T)
     assert nn.utils.parametrize.type_before_parametrizations(layer) is nn.Linear
     for lib in (torch, tj):
         with pytest.raises(ValueError, match="does not have a parameter, a buffer"):
@@ -144,13 +144,13 @@ def test_spectral_norm_matches_torch(make, shape):
     for training in (True, True, False):
         ours.train(training), theirs.train(training)
         expected = theirs(torch.from_numpy(x)).detach().numpy()
-        np.testing.assert_allclose(ours(tj.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(ours.weight_u.numpy(), theirs.weight_u.numpy(), rtol=1e-5,
+        np.testing.assert_allclose(ours(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ours.weight_u.detach().numpy(), theirs.weight_u.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)
     nn.utils.remove_spectral_norm(ours)
     torch.nn.utils.remove_spectral_norm(theirs)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-5,
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), rtol=1e-5,
                                atol=1e-6)
 
 
@@ -160,8 +160,8 @@ def test_spectral_norm_under_trace_updates_its_buffers():
     x = tj.tensor(sample(2, 4))
     traced = tj.trace(model, x)
     for _ in range(2):
-        np.testing.assert_allclose(traced(x).numpy(), twin(x).numpy(), rtol=1e-6, atol=1e-7)
-        np.testing.assert_allclose(model.weight_u.numpy(), twin.weight_u.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(traced(x).detach().numpy(), twin(x).detach().numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(model.weight_u.detach().numpy(), twin.weight_u.detach().numpy(), rtol=1e-6)
     for lib in (torch, tj):
         with pytest.raises(RuntimeError, match="Cannot register two spectral_norm hooks"):
             lib.nn.utils.spectral_norm(lib.nn.utils.spectral_norm(lib.nn.Linear(2, 2)))
@@ -175,11 +175,11 @@ def test_parameters_to_vector_round_trip():
     model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
     vec = nn.utils.parameters_to_vector(model.parameters())
     assert tuple(vec.shape) == (11,)
-    expected = np.concatenate([p.numpy().ravel() for p in model.parameters()])
-    np.testing.assert_array_equal(vec.numpy(), expected)
+    expected = np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+    np.testing.assert_array_equal(vec.detach().numpy(), expected)
     nn.utils.vector_to_parameters(tj.arange(11).float(), model.parameters())
-    np.testing.assert_array_equal(model[0].weight.numpy(), np.arange(6).reshape(2, 3))
-    np.testing.assert_array_equal(model[1].bias.numpy(), [10])
+    np.testing.assert_array_equal(model[0].weight.detach().numpy(), np.arange(6).reshape(2, 3))
+    np.testing.assert_array_equal(model[1].bias.detach().numpy(), [10])
     for lib in (torch, tj):
         with pytest.raises(TypeError, match=r"expected torch\.Tensor, but got"):
             lib.nn.utils.vector_to_parameters([1.0], lib.nn.Linear(1, 1).parameters())
@@ -202,9 +202,9 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm):
     expected = torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type)
     ours = [_WithGrad(tj.tensor(g.copy())) for g in grads] + [_WithGrad(None)]
     total = nn.utils.clip_grad_norm_(ours, max_norm, norm_type)
-    np.testing.assert_allclose(total.numpy(), expected.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(total.detach().numpy(), expected.detach().numpy(), rtol=1e-6)
     for o, p in zip(ours, params):
-        np.testing.assert_allclose(o.grad.numpy(), p.grad.numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(o.grad.detach().numpy(), p.grad.detach().numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_clipping_without_gradients_and_by_value():
@@ -214,7 +214,7 @@ def test_clipping_without_gradients_and_by_value():
     grad = sample(5)
     ours = _WithGrad(tj.tensor(grad.copy()))
     nn.utils.clip_grad_value_([ours], 0.3)
-    np.testing.assert_array_equal(ours.grad.numpy(), np.clip(grad, -0.3, 0.3))
+    np.testing.assert_array_equal(ours.grad.detach().numpy(), np.clip(grad, -0.3, 0.3))
     with pytest.raises(RuntimeError, match="non-finite"):
         nn.utils.clip_grad_norm_([_WithGrad(tj.tensor([math.inf]))], 1.0,
                                  error_if_nonfinite=True)
@@ -226,7 +226,7 @@ def test_clipping_without_gradients_and_by_value():
 def test_orthogonal_(shape, gain):
     weight = init.orthogonal_(nn.Parameter(tj.empty(*shape)), gain=gain)
     assert isinstance(weight, nn.Parameter)
-    flat = weight.numpy().reshape(shape[0], -1).astype(np.float64) / gain
+    flat = weight.detach().numpy().reshape(shape[0], -1).astype(np.float64) / gain
     rows, cols = flat.shape
     gram = flat.T @ flat if rows >= cols else flat @ flat.T
     np.testing.assert_allclose(gram, np.eye(min(rows, cols)), atol=1e-5)
@@ -236,14 +236,14 @@ def test_dirac_and_eye_match_torch_exactly():
     for shape, groups in (((4, 4, 3, 3), 1), ((6, 2, 3), 2), ((2, 3, 1, 3, 3), 1)):
         ours = init.dirac_(tj.empty(*shape), groups)
         theirs = torch.nn.init.dirac_(torch.empty(*shape), groups)
-        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
-    np.testing.assert_array_equal(init.eye_(tj.empty(3, 5)).numpy(),
-                                  torch.nn.init.eye_(torch.empty(3, 5)).numpy())
+        np.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
+    np.testing.assert_array_equal(init.eye_(tj.empty(3, 5)).detach().numpy(),
+                                  torch.nn.init.eye_(torch.empty(3, 5)).detach().numpy())
 
 
 def test_sparse_zeroes_a_fraction_of_each_column():
     weight = init.sparse_(tj.empty(10, 6), sparsity=0.3, std=0.5)
-    values = weight.numpy()
+    values = weight.detach().numpy()
     assert ((values == 0).sum(axis=0) >= 3).all()
     assert 0.1 < values[values != 0].std() < 2.0
 
@@ -257,7 +257,7 @@ def test_sparse_zeroes_a_fraction_of_each_column():
     (init.trunc_normal_, {"std": 0.02}, 0.02),
 ])
 def test_initializer_distributions(fn, args, expected_std):
-    values = fn(tj.empty(200, 300), **args).numpy()
+    values = fn(tj.empty(200, 300), **args).detach().numpy()
     assert abs(values.std() - expected_std) < 0.05 * expected_std
     assert abs(values.mean()) < 0.05 * expected_std
 
@@ -295,7 +295,7 @@ def test_init_errors_match_torch(call):
 
 def test_deprecated_names_warn_and_work():
     with pytest.warns(FutureWarning, match="nn.init.normal` is now deprecated"):
-        values = init.normal(tj.empty(100), 3.0, 0.1).numpy()
+        values = init.normal(tj.empty(100), 3.0, 0.1).detach().numpy()
     assert abs(values.mean() - 3.0) < 0.1
 
 
@@ -322,7 +322,7 @@ def test_load_from_state_dict_override_with_torchs_signature():
     state._metadata = {"1": {"version": 7}}
     result = model.load_state_dict(state)
     assert not result.missing_keys and not result.unexpected_keys
-    np.testing.assert_array_equal(model[1].weight.numpy(), np.full((3, 2), 2.0))
+    np.testing.assert_array_equal(model[1].weight.detach().numpy(), np.full((3, 2), 2.0))
     assert model[1].seen_version == 7
     assert "1.w" in state  # the caller's dict is not changed
 
@@ -331,7 +331,7 @@ def test_torch_state_dict_with_metadata_loads_and_ours_carries_it():
     theirs = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.LayerNorm(3))
     ours = nn.Sequential(nn.Linear(2, 3), nn.LayerNorm(3))
     ours.load_state_dict(theirs.state_dict())
-    np.testing.assert_array_equal(ours[0].weight.numpy(), theirs[0].weight.detach().numpy())
+    np.testing.assert_array_equal(ours[0].weight.detach().numpy(), theirs[0].weight.detach().numpy())
     assert set(ours.state_dict()._metadata) == set(theirs.state_dict()._metadata)
 
 

@@ -389,6 +389,13 @@ TABLE: dict[Op, list] = {
                          (sample("float32", (1, 2, 5, 5)),))],
     Op.AVG_POOL2D: [Case("avg_pool2d", functional("avg_pool2d", kernel_size=2),
                          (sample("float32", (1, 2, 5, 5)),))],
+    # the pools' gradients: what autograd's backward of a pool computes
+    Op.MAX_POOL2D_GRAD: [Case("max_pool2d-backward", lambda L, x, g: L.autograd.grad(
+        L.nn.functional.max_pool2d(x.requires_grad_(), 3, 2, 1, ceil_mode=True), x, g)[0],
+        (sample("float32", (1, 2, 6, 5)), sample("float32", (1, 2, 4, 3))))],
+    Op.AVG_POOL2D_GRAD: [Case("avg_pool2d-backward", lambda L, x, g: L.autograd.grad(
+        L.nn.functional.avg_pool2d(x.requires_grad_(), 3, 2, 1, count_include_pad=False),
+        x, g)[0], (sample("float32", (1, 2, 6, 5)), sample("float32", (1, 2, 3, 3))))],
 }
 
 # --- movement and indexing ----------------------------------------------------------------------
@@ -648,7 +655,7 @@ def _check_against_numpy(np_fn, ours, *arrays, rtol=None, atol=None):
     with np.errstate(all="ignore"):
         args = [a.astype(computed_in or a.dtype) for a in arrays]
         want = np.asarray(np_fn(*args)).astype(out)
-    assert_values(ours.numpy(), want, out, rtol, atol, where="against numpy")
+    assert_values(ours.detach().numpy(), want, out, rtol, atol, where="against numpy")
 
 
 def _unary_check(entry: Unary, x):

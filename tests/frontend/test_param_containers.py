@@ -29,7 +29,7 @@ def same_state(a, b):
     sa, sb = a.state_dict(), b.state_dict()
     assert list(sa) == list(sb)
     for k in sa:
-        np.testing.assert_array_equal(sa[k].numpy(), sb[k].detach().numpy())
+        np.testing.assert_array_equal(sa[k].detach().numpy(), sb[k].detach().numpy())
 
 
 def torch_repr(text: str) -> str:
@@ -50,7 +50,7 @@ def test_parameter_list_indexing_iteration_and_state_dict():
     assert all(type(p) is tj.nn.Parameter for p in a)
     assert [tuple(p.shape) for p in a] == [tuple(p.shape) for p in b]
     assert [n for n, _ in a.named_parameters()] == [n for n, _ in b.named_parameters()]
-    np.testing.assert_array_equal(a[-1].numpy(), b[-1].detach().numpy())
+    np.testing.assert_array_equal(a[-1].detach().numpy(), b[-1].detach().numpy())
     assert a[4].requires_grad is b[4].requires_grad is False
     sliced_a, sliced_b = a[1:4:2], b[1:4:2]
     assert type(sliced_a) is tj.nn.ParameterList and len(sliced_a) == len(sliced_b) == 2
@@ -161,7 +161,7 @@ def test_buffers_register_with_their_persistence():
     buf = tj.nn.Buffer(tj.ones(2), persistent=False)
     assert buf.persistent is False and copy.deepcopy(buf).persistent is False
     assert pickle.loads(pickle.dumps(buf)).persistent is False
-    np.testing.assert_array_equal(buf.numpy(), torch.nn.Buffer(torch.ones(2)).numpy())
+    np.testing.assert_array_equal(buf.detach().numpy(), torch.nn.Buffer(torch.ones(2)).detach().numpy())
 
 
 def test_model_eager_trace_script_and_graph_file_match_torch(tmp_path):
@@ -170,13 +170,13 @@ def test_model_eager_trace_script_and_graph_file_match_torch(tmp_path):
                           for k, v in theirs.state_dict().items()})
     x = arr(3, 4, seed=11)
     want = theirs(torch.tensor(x)).detach().numpy()
-    np.testing.assert_allclose(mine(tj.tensor(x)).numpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mine(tj.tensor(x)).detach().numpy(), want, rtol=1e-5, atol=1e-6)
     traced = tj.trace(mine, tj.tensor(x))
-    np.testing.assert_allclose(traced(tj.tensor(x)).numpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(traced(tj.tensor(x)).detach().numpy(), want, rtol=1e-5, atol=1e-6)
     scripted = tj.script(mine)
-    np.testing.assert_allclose(scripted(tj.tensor(x)).numpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scripted(tj.tensor(x)).detach().numpy(), want, rtol=1e-5, atol=1e-6)
     tj.save(traced, tmp_path / "net.tjg")
     loaded = tj.load(tmp_path / "net.tjg")
-    np.testing.assert_allclose(loaded(tj.tensor(x)).numpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded(tj.tensor(x)).detach().numpy(), want, rtol=1e-5, atol=1e-6)
     assert [n for n, _ in mine.named_parameters()] == [n for n, _ in
                                                        theirs.named_parameters()]

@@ -39,14 +39,14 @@ def test_contiguity_and_strides_match_torch(name):
         got, want = x.clone(memory_format=getattr(tj, fmt)), ref.clone(
             memory_format=getattr(torch, fmt))
         assert got.stride() == want.stride() and got.is_contiguous() == want.is_contiguous()
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
     if ref.ndim == 4:
         got = x.contiguous(memory_format=tj.channels_last)
         want = ref.contiguous(memory_format=torch.channels_last)
         assert got.stride() == want.stride()
         assert got.is_contiguous(memory_format=tj.channels_last)
     flat = x.contiguous().view(-1)
-    np.testing.assert_array_equal(flat.numpy(), ref.contiguous().view(-1).numpy())
+    np.testing.assert_array_equal(flat.detach().numpy(), ref.contiguous().view(-1).detach().numpy())
 
 
 def test_gpt_style_head_merge_runs_eagerly():
@@ -55,8 +55,8 @@ def test_gpt_style_head_merge_runs_eagerly():
 
     def merge(m, y):
         return y.transpose(1, 2).contiguous().view(2, 3, 20)
-    np.testing.assert_array_equal(merge(tj, tj.tensor(data)).numpy(),
-                                  merge(torch, torch.tensor(data)).numpy())
+    np.testing.assert_array_equal(merge(tj, tj.tensor(data)).detach().numpy(),
+                                  merge(torch, torch.tensor(data)).detach().numpy())
 
 
 def _merge_heads(y):
@@ -68,7 +68,7 @@ def test_head_merge_captures(capture):
     data = np.random.default_rng(1).standard_normal((2, 4, 3, 5)).astype(np.float32)
     x = tj.tensor(data)
     fn = tj.trace(_merge_heads, x) if capture == "trace" else tj.script(_merge_heads)
-    np.testing.assert_array_equal(fn(x).numpy(), _merge_heads(torch.tensor(data)).numpy())
+    np.testing.assert_array_equal(fn(x).detach().numpy(), _merge_heads(torch.tensor(data)).detach().numpy())
 
 
 def test_channels_last_needs_rank_4_like_torch():
@@ -104,11 +104,11 @@ def test_view_of_a_transpose_still_refuses_like_torch():
 def test_a_batchnorm_model_saves_and_loads(tmp_path):
     model = tj.nn.Sequential(tj.nn.Linear(3, 4), tj.nn.BatchNorm1d(4)).eval()
     x = tj.randn(5, 3)
-    want = model(x).numpy()
+    want = model(x).detach().numpy()
     path = tmp_path / "bn.tjg"
     tj.save(tj.trace(model, x), path)
     loaded = tj.load(path)
-    np.testing.assert_allclose(loaded(x).numpy(), want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(loaded(x).detach().numpy(), want, rtol=1e-6, atol=1e-6)
     names = [n for n, _ in (*model.named_parameters(), *model.named_buffers())]
     count = loaded.state[names.index("1.num_batches_tracked")]
     assert tuple(count.shape) == tuple(torch.nn.BatchNorm1d(4).num_batches_tracked.shape)
@@ -118,11 +118,11 @@ def test_a_batchnorm_model_saves_and_loads(tmp_path):
 def test_one_hot_with_num_classes_traces():
     labels = [0, 3, 1, 2, 3]
     traced = tj.trace(lambda y: tj.nn.functional.one_hot(y, num_classes=4), tj.tensor(labels))
-    want = torch.nn.functional.one_hot(torch.tensor(labels), num_classes=4).numpy()
-    np.testing.assert_array_equal(traced(tj.tensor(labels)).numpy(), want)
-    np.testing.assert_array_equal(traced(tj.tensor([1, 1, 0, 0, 2])).numpy(),
+    want = torch.nn.functional.one_hot(torch.tensor(labels), num_classes=4).detach().numpy()
+    np.testing.assert_array_equal(traced(tj.tensor(labels)).detach().numpy(), want)
+    np.testing.assert_array_equal(traced(tj.tensor([1, 1, 0, 0, 2])).detach().numpy(),
                                   torch.nn.functional.one_hot(torch.tensor([1, 1, 0, 0, 2]),
-                                                              num_classes=4).numpy())
+                                                              num_classes=4).detach().numpy())
 
 
 def test_one_hot_bounds_are_checked_at_each_traced_call():
@@ -173,14 +173,14 @@ def test_module_conversions_return_the_compiled_module(capture):
     for call in [*CONVERSIONS, lambda m: m.to(tj.float32)]:
         assert type(call(compiled)) is kind and call(compiled) is compiled
     compiled.eval()
-    want = compiled.module(x).numpy()
-    np.testing.assert_allclose(compiled(x).numpy(), want, rtol=1e-6)
+    want = compiled.module(x).detach().numpy()
+    np.testing.assert_allclose(compiled(x).detach().numpy(), want, rtol=1e-6)
     doubled = compiled.double()
     assert doubled is compiled
     x64 = x.double()
     got = doubled(x64)
     assert got.dtype == tj.float64 and compiled.graph.inputs[0].type.dtype == tj.float64
-    np.testing.assert_allclose(got.numpy(), compiled.module(x64).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got.detach().numpy(), compiled.module(x64).detach().numpy(), rtol=1e-12)
     assert compiled.half() is compiled and compiled(x.half()).dtype == tj.float16
 
 
@@ -205,7 +205,7 @@ def test_save_after_to_keeps_only_graphs_for_the_current_dtypes(tmp_path):
     tj.save(traced, tmp_path / "m.tjg")
     loaded = tj.load(tmp_path / "m.tjg")
     assert len(loaded.graphs) == 1
-    np.testing.assert_allclose(loaded(x.double()).numpy(), traced.module(x.double()).numpy())
+    np.testing.assert_allclose(loaded(x.double()).detach().numpy(), traced.module(x.double()).detach().numpy())
 
 
 # --- printing traced values ---------------------------------------------------------------------
@@ -307,5 +307,5 @@ def test_a_lambda_is_scripted_and_its_errors_point_into_it():
     with pytest.raises(tj.ScriptError) as e:
         tj.script(g)(tj.ones(3))
     assert str(e.value).startswith(f"{__file__}:{line}:19: error: RuntimeError: shape '[5, 7]'")
-    np.testing.assert_array_equal(tj.script(g)(tj.ones(35)).numpy(),
-                                  torch.ones(35).reshape(5, 7).numpy())
+    np.testing.assert_array_equal(tj.script(g)(tj.ones(35)).detach().numpy(),
+                                  torch.ones(35).reshape(5, 7).detach().numpy())

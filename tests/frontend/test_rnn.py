@@ -47,7 +47,7 @@ def assert_same(ours, theirs, dtype: str = "float32") -> None:
     for a, b in zip(ours, theirs):
         expected = b.detach().numpy()
         assert tuple(a.shape) == expected.shape
-        np.testing.assert_allclose(a.numpy(), expected, **TOL[dtype])
+        np.testing.assert_allclose(a.detach().numpy(), expected, **TOL[dtype])
 
 
 def run_both(ours, theirs, x: np.ndarray, hx=None):
@@ -114,7 +114,7 @@ def test_dropout_between_layers_in_train_mode():
     ours.train()
     ours.dropout = 0.5
     first, second = ours(tj.tensor(x))[0], ours(tj.tensor(x))[0]
-    assert not np.allclose(first.numpy(), second.numpy())  # fresh masks each call
+    assert not np.allclose(first.detach().numpy(), second.detach().numpy())  # fresh masks each call
 
 
 def test_dropout_on_one_layer_warns_like_torch():
@@ -131,7 +131,7 @@ def test_cells_match_torch(name):
         out_o, out_t = ours(tj.tensor(xs)), theirs(torch.from_numpy(xs))
         pairs = zip(out_o, out_t) if name == "LSTMCell" else [(out_o, out_t)]
         for a, b in pairs:
-            np.testing.assert_allclose(a.numpy(), b.detach().numpy(), **TOL["float32"])
+            np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), **TOL["float32"])
     h = sample(2, 4, seed=3)
     state = (h, sample(2, 4, seed=4)) if name == "LSTMCell" else h
     if name == "LSTMCell":
@@ -142,14 +142,14 @@ def test_cells_match_torch(name):
         pairs = [(ours(tj.tensor(x), tj.tensor(h)), theirs(torch.from_numpy(x),
                                                           torch.from_numpy(h)))]
     for a, b in pairs:
-        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), **TOL["float32"])
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), **TOL["float32"])
 
 
 def test_relu_cell_without_bias():
     ours, theirs = twins("RNNCell", 3, 4, bias=False, nonlinearity="relu")
     assert repr(ours) == repr(theirs)
     x = sample(2, 3)
-    np.testing.assert_allclose(ours(tj.tensor(x)).numpy(),
+    np.testing.assert_allclose(ours(tj.tensor(x)).detach().numpy(),
                                theirs(torch.from_numpy(x)).detach().numpy(), **TOL["float32"])
 
 
@@ -157,7 +157,7 @@ def test_default_init_is_torch_uniform():
     hidden = 16
     for module in (nn.LSTM(8, hidden, num_layers=2), nn.GRUCell(8, hidden)):
         bound = 1 / math.sqrt(hidden)
-        values = np.concatenate([p.numpy().ravel() for p in module.parameters()])
+        values = np.concatenate([p.detach().numpy().ravel() for p in module.parameters()])
         assert values.min() >= -bound and values.max() <= bound
         assert abs(values.mean()) < 0.05 * bound * 10 and values.std() > 0.5 * bound
 
@@ -210,7 +210,7 @@ def test_pad_sequence_matches_torch():
                    {"padding_side": "left"}):
         ours = rnn_utils.pad_sequence([tj.tensor(s) for s in seqs], **kwargs)
         theirs = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(s) for s in seqs], **kwargs)
-        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        np.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
 
 
 @pytest.mark.parametrize("enforce_sorted, lengths", [(True, [5, 3, 2]), (False, [2, 5, 3])])
@@ -223,7 +223,7 @@ def test_packed_sequences_through_a_layer(name, enforce_sorted, lengths):
     packed_t = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(x), lengths,
                                                        batch_first=True,
                                                        enforce_sorted=enforce_sorted)
-    np.testing.assert_array_equal(packed_o.data.numpy(), packed_t.data.numpy())
+    np.testing.assert_array_equal(packed_o.data.detach().numpy(), packed_t.data.detach().numpy())
     assert packed_o.batch_sizes.tolist() == packed_t.batch_sizes.tolist()
     out_o, hidden_o = ours(packed_o)
     out_t, hidden_t = theirs(packed_t)
@@ -240,7 +240,7 @@ def test_pack_sequence_round_trip_and_errors():
     packed = rnn_utils.pack_sequence(seqs, enforce_sorted=False)
     back = rnn_utils.unpack_sequence(packed)
     for a, b in zip(back, seqs):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     for lib in (torch, tj):
         utils = lib.nn.utils.rnn
         with pytest.raises(RuntimeError, match="sorted in decreasing order"):
@@ -256,10 +256,10 @@ def test_trace_of_an_lstm_gives_eager_result():
     traced = tj.trace(model, x)
     eager = flat(model(x))
     for a, b in zip(flat(traced(x)), eager):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
     other = tj.tensor(sample(2, 6, 3, seed=7))
     for a, b in zip(flat(traced(other)), flat(model(other))):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_script_of_a_gru_model_gives_eager_result():
@@ -267,5 +267,5 @@ def test_script_of_a_gru_model_gives_eager_result():
     x = tj.tensor(sample(2, 5, 3))
     scripted = tj.script(model)
     for a, b in zip(flat(scripted(x)), flat(model(x))):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
 

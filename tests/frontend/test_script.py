@@ -33,7 +33,7 @@ def same(got, want, tol=1e-5):
         return
     if isinstance(want, tj.Tensor):
         assert isinstance(got, tj.Tensor)
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=tol, atol=tol)
     else:
         assert float(got) == float(want)
 

@@ -55,7 +55,7 @@ def where(fn, snippet: str) -> str:
 def copied(tree):
     """A deep copy of nested containers of tensors (fresh memory for every tensor)."""
     if isinstance(tree, tj.Tensor):
-        return tj.tensor(tree.numpy().copy())
+        return tj.tensor(tree.detach().numpy().copy())
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):
         return type(tree)(*(copied(v) for v in tree))
     if isinstance(tree, (list, tuple)):
@@ -71,7 +71,7 @@ def assert_identical(ours, expected, path="out"):
     if isinstance(expected, tj.Tensor):
         assert ours.dtype is expected.dtype, f"{path}: {ours.dtype} != {expected.dtype}"
         assert ours.shape == expected.shape, f"{path}: {ours.shape} != {expected.shape}"
-        np.testing.assert_array_equal(ours.numpy(), expected.numpy(), err_msg=path)
+        np.testing.assert_array_equal(ours.detach().numpy(), expected.detach().numpy(), err_msg=path)
     elif isinstance(expected, dict):
         assert list(ours) == list(expected), f"{path}: keys {list(ours)} != {list(expected)}"
         for k in expected:
@@ -230,12 +230,12 @@ def test_freeze_bakes_parameters_in_as_named_constants(recompiles):
     refs = [op.attrs["value"] for op in graph.walk() if op.op is Op.CONSTANT]
     assert refs == [ConstRef(n) for n in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")]
     for name, value in model.state_dict().items():
-        np.testing.assert_array_equal(graph.constants[name], value.numpy())
+        np.testing.assert_array_equal(graph.constants[name], value.detach().numpy())
     assert_identical(traced(x), before)
     with tj.no_grad():
         model.fc2.weight.mul_(2)
     assert_identical(traced(x), before)  # baked in: the update is not seen
-    assert not np.array_equal(model(x).numpy(), before.numpy())
+    assert not np.array_equal(model(x).detach().numpy(), before.detach().numpy())
     assert len(traced.graphs) == 1 and recompiles() == []
 
 
@@ -272,7 +272,7 @@ def test_traced_module_reaches_the_module():
     assert traced.module is model and traced.fc1 is model.fc1
     assert traced.state_dict().keys() == model.state_dict().keys()
     for name, value in traced.state_dict().items():
-        assert np.shares_memory(value.numpy(), dict(model.named_parameters())[name].numpy())
+        assert np.shares_memory(value.detach().numpy(), dict(model.named_parameters())[name].detach().numpy())
     assert [n for n, _ in traced.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight",
                                                           "fc2.bias"]
     assert traced.eval() is traced and not model.training and not traced.training
@@ -320,7 +320,7 @@ def test_signed_zero_and_nan_statics():
     assert traced(x, -0.0).tolist() == [-np.inf, -np.inf]
     assert traced(x, 0.0).tolist() == [np.inf, np.inf]
     traced(x, float("nan"))
-    assert np.isnan(traced(x, float("nan")).numpy()).all()
+    assert np.isnan(traced(x, float("nan")).detach().numpy()).all()
     assert len(traced.graphs) == 3
 
 
@@ -436,7 +436,7 @@ def tolist(x):
 
 
 def to_numpy(x):
-    return x.numpy() * 2
+    return x.detach().numpy() * 2
 
 
 def as_array(x):
@@ -489,7 +489,7 @@ ESCAPES = [  # (function, the expression the error points at, which message)
     (to_float, "float(x.sum())", "float"),
     (item, "x.sum().item()", "item"),
     (tolist, "x.tolist()", "tolist"),
-    (to_numpy, "x.numpy()", "numpy"),
+    (to_numpy, "x.detach().numpy()", "numpy"),
     (as_array, "np.asarray(x)", "asarray"),
     (list_index, "[1, 2, 3][x.long().sum()]", "index"),
     (range_of, "range(x.long().sum())", "index"),
@@ -521,7 +521,7 @@ def from_constants(x):
     k = tj.tensor([2, 0, 1])
     if k.sum() > 2 and table.max().item() == 5:
         x = x * float(tj.tensor(0.5)) + [10.0, 20.0, 30.0][k[0]]
-    return x.repeat(n, 1), f"{tj.tensor(1.25):.1f}", k.tolist(), float(tj.ones(2).numpy().sum())
+    return x.repeat(n, 1), f"{tj.tensor(1.25):.1f}", k.tolist(), float(tj.ones(2).detach().numpy().sum())
 
 
 def test_values_that_do_not_depend_on_inputs_may_escape():
@@ -835,16 +835,16 @@ def test_tracing_computes_nothing_and_changes_nothing():
     """trace() records without computing: inputs keep their values, the generator does not
     advance, and the first call computes once, as eager code would."""
     x = randn(3)
-    before = x.numpy().copy()
+    before = x.detach().numpy().copy()
     tj.manual_seed(5)
     traced = tj.trace(bump_noisy, x)
-    np.testing.assert_array_equal(x.numpy(), before)
+    np.testing.assert_array_equal(x.detach().numpy(), before)
     tj.manual_seed(5)
     expected_x, expected = x.clone(), bump_noisy(x.clone())
     tj.manual_seed(5)
     out = traced(x)
     assert_identical(out, expected)
-    np.testing.assert_array_equal(x.numpy(), expected_x.numpy() + 1)
+    np.testing.assert_array_equal(x.detach().numpy(), expected_x.detach().numpy() + 1)
 
 
 def bump_noisy(x):

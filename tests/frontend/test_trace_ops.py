@@ -148,7 +148,7 @@ def assert_bits(ours, expected, where: str = "out", backend: str = "eager"):
     if isinstance(expected, tj.Tensor):
         assert ours.dtype is expected.dtype, f"{where}: {ours.dtype} != {expected.dtype}"
         assert ours.shape == expected.shape, f"{where}: {ours.shape} != {expected.shape}"
-        a, b = ours.numpy(), expected.numpy()
+        a, b = ours.detach().numpy(), expected.detach().numpy()
         tol = COMPILED_TOL.get(a.dtype.name) if backend == "llvm" else None
         if tol is None:
             assert a.tobytes() == b.tobytes(), f"{where}: {a} != {b}"

@@ -36,17 +36,17 @@ def assert_bits(ours: tj.Tensor, expected: tj.Tensor, backend: str = "eager") ->
     whose reductions sum in another order."""
     assert ours.dtype is expected.dtype and ours.shape == expected.shape
     if backend == "eager":
-        assert ours.numpy().tobytes() == expected.numpy().tobytes()
+        assert ours.detach().numpy().tobytes() == expected.detach().numpy().tobytes()
     else:
         tol = 1e-5 if ours.dtype is tj.float32 else 1e-12
-        np.testing.assert_allclose(ours.numpy(), expected.numpy(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(ours.detach().numpy(), expected.detach().numpy(), rtol=tol, atol=tol)
 
 
 def assert_torch_close(ours: tj.Tensor, theirs: torch.nn.Module, x: np.ndarray, dtype: str):
     with torch.no_grad():
-        expected = theirs(torch.from_numpy(x)).numpy()
+        expected = theirs(torch.from_numpy(x)).detach().numpy()
     assert ours.dtype is getattr(tj, dtype) and tuple(ours.shape) == expected.shape
-    np.testing.assert_allclose(ours.numpy(), expected, **TOL[dtype])
+    np.testing.assert_allclose(ours.detach().numpy(), expected, **TOL[dtype])
 
 
 def retraces(caplog) -> int:
@@ -88,12 +88,12 @@ def test_traced_twins(model, dtype, freeze, backend, caplog):
 
     state = perturbed(theirs)  # new weights, loaded in place
     theirs.load_state_dict(state)
-    ours.load_state_dict({k: v.numpy() for k, v in state.items()})
+    ours.load_state_dict({k: v.detach().numpy() for k, v in state.items()})
     updated = traced(tj.tensor(x))
     if freeze:
         assert_bits(updated, out, backend)  # baked in: the old weights still answer
     else:
         assert_bits(updated, ours(tj.tensor(x)), backend)
         assert_torch_close(updated, theirs, x, dtype)
-        assert not np.array_equal(updated.numpy(), out.numpy())
+        assert not np.array_equal(updated.detach().numpy(), out.detach().numpy())
     assert len(traced.graphs) == 2 and retraces(caplog) == 1

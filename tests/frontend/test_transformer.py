@@ -44,7 +44,7 @@ def twins(kind: str, dtype: str = "float32", **kw):
     theirs = build(torch, kind, **kw).to(getattr(torch, dtype)).eval()
     ours = build(tj, kind, **kw).to(getattr(tj, dtype)).eval()
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     return ours, theirs
 
 
@@ -63,7 +63,7 @@ def compare(ours, theirs, *args, **kwargs):
         got = ours(*(lib_value(tj, a) for a in args),
                    **{k: lib_value(tj, v) for k, v in kwargs.items()})
     assert tuple(got.shape) == tuple(expected.shape)
-    np.testing.assert_allclose(got.numpy(), expected.numpy(), **TOL)
+    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), **TOL)
     return got
 
 
@@ -94,7 +94,7 @@ def test_encoder_layer_and_stack(options):
         assert repr(ours) == repr(theirs)
         compare(ours, theirs, x)
         mask_name = "src_mask" if kind == "encoder_layer" else "mask"
-        compare(ours, theirs, x, **{mask_name: causal.numpy()})
+        compare(ours, theirs, x, **{mask_name: causal.detach().numpy()})
         compare(ours, theirs, x, src_key_padding_mask=padding(options))
         compare(ours, theirs, x, **{mask_name: np.triu(np.ones((5, 5), bool), 1)})
 
@@ -102,7 +102,7 @@ def test_encoder_layer_and_stack(options):
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(o) or "default")
 def test_decoder_layer_and_stack(options):
     tgt, memory = seq_batch(options, seq=4), seq_batch(options, seq=5, seed=1)
-    causal = torch.nn.Transformer.generate_square_subsequent_mask(4).numpy()
+    causal = torch.nn.Transformer.generate_square_subsequent_mask(4).detach().numpy()
     for kind in ("decoder_layer", "decoder"):
         ours, theirs = twins(kind, **options)
         compare(ours, theirs, tgt, memory)
@@ -118,7 +118,7 @@ def test_full_transformer(options):
     assert repr(ours) == repr(theirs)
     src, tgt = seq_batch(options, seq=5), seq_batch(options, seq=4, seed=2)
     causal = nn.Transformer.generate_square_subsequent_mask(4)
-    compare(ours, theirs, src, tgt, tgt_mask=causal.numpy(),
+    compare(ours, theirs, src, tgt, tgt_mask=causal.detach().numpy(),
             src_key_padding_mask=padding(options))
 
 
@@ -131,8 +131,8 @@ def test_unbatched_float64_and_callable_activation():
 
 def test_generate_square_subsequent_mask():
     ours = nn.Transformer.generate_square_subsequent_mask(4)
-    np.testing.assert_array_equal(ours.numpy(),
-                                  torch.nn.Transformer.generate_square_subsequent_mask(4).numpy())
+    np.testing.assert_array_equal(ours.detach().numpy(),
+                                  torch.nn.Transformer.generate_square_subsequent_mask(4).detach().numpy())
     assert ours.dtype is tj.float32
 
 
@@ -145,21 +145,21 @@ def test_nested_tensor_path_zeroes_padding_only_where_torch_does():
     ours.norm = theirs.norm = None
     x, mask = seq_batch(options), padding(options)
     got = compare(ours, theirs, x, src_key_padding_mask=mask)
-    assert np.all(got.numpy()[mask] == 0)
+    assert np.all(got.detach().numpy()[mask] == 0)
     with_grad = ours(tj.tensor(x), src_key_padding_mask=tj.tensor(mask))
-    assert not np.all(with_grad.numpy()[mask] == 0)
+    assert not np.all(with_grad.detach().numpy()[mask] == 0)
     left_padded = mask[:, ::-1].copy()  # torch's mask check refuses it: no zeroing
     got = compare(ours, theirs, x, src_key_padding_mask=left_padded)
-    assert not np.all(got.numpy()[left_padded] == 0)
+    assert not np.all(got.detach().numpy()[left_padded] == 0)
 
 
 def test_train_mode_dropout_is_active():
     model = build(tj, "encoder_layer", dropout=0.5)
     x = tj.tensor(sample(5, 3, 8))
     a, b = model(x), model(x)
-    assert not np.allclose(a.numpy(), b.numpy())
+    assert not np.allclose(a.detach().numpy(), b.detach().numpy())
     model.eval()
-    np.testing.assert_array_equal(model(x).numpy(), model(x).numpy())
+    np.testing.assert_array_equal(model(x).detach().numpy(), model(x).detach().numpy())
 
 
 @pytest.mark.parametrize("call", [
@@ -184,11 +184,11 @@ def test_trace_of_an_encoder_gives_eager_result():
     x = tj.tensor(seq_batch({"batch_first": True}))
     mask = nn.Transformer.generate_square_subsequent_mask(5)
     traced = tj.trace(model, x, mask)
-    np.testing.assert_allclose(traced(x, mask).numpy(), model(x, mask).numpy(),
+    np.testing.assert_allclose(traced(x, mask).detach().numpy(), model(x, mask).detach().numpy(),
                                rtol=1e-5, atol=1e-6)
     other = tj.tensor(seq_batch({"batch_first": True}, seed=4))
-    np.testing.assert_allclose(traced(other, mask).numpy(), model(other, mask).numpy(),
+    np.testing.assert_allclose(traced(other, mask).detach().numpy(), model(other, mask).detach().numpy(),
                                rtol=1e-5, atol=1e-6)
     scripted = tj.script(model)
-    np.testing.assert_allclose(scripted(x, mask).numpy(), model(x, mask).numpy(),
+    np.testing.assert_allclose(scripted(x, mask).detach().numpy(), model(x, mask).detach().numpy(),
                                rtol=1e-5, atol=1e-6)

@@ -91,7 +91,7 @@ def assert_same(ours, theirs, *, rtol=None, atol=None, values=True, where="resul
             f"{where}: shape {tuple(ours.shape)} != {tuple(theirs.shape)}"
         )
         if values:
-            assert_values(ours.numpy(), theirs.numpy(), name, rtol, atol, where)
+            assert_values(ours.detach().numpy(), theirs.detach().numpy(), name, rtol, atol, where)
     elif hasattr(theirs, "indices") and hasattr(theirs, "values"):  # torch.return_types
         for field in ("values", "indices"):
             assert_same(getattr(ours, field), getattr(theirs, field), rtol=rtol, atol=atol,

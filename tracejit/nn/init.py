@@ -232,7 +232,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     if sizes[0] % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
     per_group = sizes[0] // groups
-    values = np.zeros(sizes, dtype=tensor.numpy().dtype)
+    values = np.zeros(sizes, dtype=tensor.detach().numpy().dtype)
     centre = tuple(size // 2 for size in sizes[2:])
     for g in range(groups):
         for d in range(min(per_group, sizes[1])):
