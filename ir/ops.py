@@ -10,7 +10,6 @@ implementation. Passes and backends ask this table; they never special-case op c
 from __future__ import annotations
 
 import dataclasses
-
 import enum
 import itertools
 from collections.abc import Callable, Mapping, Sequence

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import logging
 import types
 import warnings
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tracejit.breaks import KNOWN, Break, Plan
+from tracejit.dispatch import _state as _dispatch_state
 from tracejit.nn.module import Module
 from tracejit.passes import DEFAULT_PIPELINE, parse_pipeline
 from tracejit.regions import (
@@ -45,6 +47,7 @@ from tracejit.script_source import (
     source_of,
     unwrap_library,
 )
+from tracejit.tensor import Tensor
 from tracejit.traced import TracedFunction, _returning_wrapper, _Traced, default_backend
 from tracejit.tracer import TraceError
 
@@ -87,6 +90,7 @@ class CompiledFunction:
         self._whole = self._plan = self._split = self._traced = None
         self._version = -1
         self._warned = False
+        self._taped = False  # the gradients-needed notice was logged
         self._how = "whole"
         disabled = getattr(fn, "_tj_compile_disabled", None)
         if disabled:
@@ -125,6 +129,8 @@ class CompiledFunction:
 
     # --- calling --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if _dispatch_state.grad_enabled and self._needs_tape(args, kwargs):
+            return self._python(*args, **kwargs)
         whole = self._whole
         if whole is not None:
             try:
@@ -157,6 +163,26 @@ class CompiledFunction:
                 self._python_only(f"tracing failed: {str(e).splitlines()[0]}")
                 return self._python(*args, **kwargs)
         return self._python(*args, **kwargs)
+
+    def _needs_tape(self, args, kwargs) -> bool:
+        """Whether this call must record autograd's tape: grad mode is on and a tensor argument
+        or the module's parameters require grad. Compiled graphs do not record it yet (compiled
+        training is a later milestone), so such a call runs as Python, eagerly, and
+        `loss.backward()` works; under `no_grad()`/`inference_mode()` the graphs run."""
+        for a in itertools.chain(args, kwargs.values()):
+            if isinstance(a, Tensor) and a._rg:
+                break
+        else:
+            module = self._module
+            if module is None or not any(p._rg for p in module.parameters()):
+                return False
+        if not self._taped:
+            self._taped = True
+            break_log.info("%s: gradients are needed (grad mode is on and inputs or parameters "
+                           "require grad): it runs eagerly so backward() works; call it under "
+                           "tracejit.no_grad() or inference_mode() to run the compiled graphs",
+                           self._name)
+        return True
 
     def _python(self, *args, **kwargs):
         if self._module is not None:

@@ -208,7 +208,28 @@ def clamp(input, min=None, max=None) -> Tensor:
         out = dispatch(Op.MAXIMUM, min, out)
     if max is not None:
         out = dispatch(Op.MINIMUM, max, out)
-    return out
+    return clamp_gradient(input, out, min, max, inclusive=True)
+
+
+def clamp_gradient(input, out, min, max, inclusive: bool) -> Tensor:
+    """`out` (input clamped to [min, max]) with torch's gradient at the bounds: the whole
+    gradient flows where input is inside them, bounds included for clamp (`inclusive`), not
+    for hardtanh, relu6 and hardsigmoid (maximum/minimum would split a tie's gradient)."""
+    from tracejit.autograd import is_grad_enabled
+
+    if not (isinstance(input, Tensor) and input.requires_grad and is_grad_enabled()) or _py_any(
+            isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
+        return out
+    inside = None
+    for bound, above in ((min, True), (max, False)):
+        if bound is None:
+            continue
+        if inclusive:
+            ok = input >= bound if above else input <= bound
+        else:
+            ok = input > bound if above else input < bound
+        inside = ok if inside is None else inside & ok
+    return where(inside, input.to(out.dtype), out.detach())
 
 
 def _as_bool(x, name: str):

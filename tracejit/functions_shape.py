@@ -223,17 +223,17 @@ def take(input, index) -> Tensor:
 
 
 def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
-    """A copy of input with input[indices] = values (accumulate=True is not supported yet)."""
+    """A copy of input with input[indices] = values (accumulate=True: repeated indices add)."""
     out = as_tensor_arg(input).clone()
     return index_put_(out, indices, values, accumulate)
 
 
 def index_put_(input, indices, values, accumulate: bool = False) -> Tensor:
-    """input[indices] = values in place; indices is a tuple of index tensors."""
-    if accumulate:
-        raise NotImplementedError("index_put_(accumulate=True) is not supported yet; use "
-                                  "index_add_ or scatter_add_")
-    input[tuple(indices)] = values
+    """input[indices] = values in place (or += with accumulate, repeated indices adding up);
+    indices is a tuple of index tensors."""
+    from tracejit.indexing import setitem
+
+    setitem(input, tuple(indices), values, accumulate=accumulate)
     return input
 
 

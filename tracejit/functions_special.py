@@ -169,10 +169,13 @@ def digamma(input) -> Tensor:
     series = _horner(_PSI_SERIES, y) * y
     psi = w.log() - 0.5 / w + series - shift
     angle = (x - x.trunc()) * math.pi  # the fractional part is exact: accurate near poles
+    pole = negative & (x == x.trunc())
+    # the untaken branches stay finite (a where's gradient multiplies them by zero: an inf
+    # there would make lgamma's second derivative NaN)
+    angle = where(negative & ~pole, angle, math.pi / 2)
     reflection = math.pi * angle.cos() / angle.sin()
     psi = where(negative, psi - reflection, psi)
-    pole = negative & (x == x.trunc())
-    psi = where(pole, x * math.nan, psi)
+    psi = where(pole, math.nan, psi)
     zero = (x == 0) & (x == x)  # +-0: -inf with 0's sign flipped, as torch
     psi = where(zero, -1 / x, psi)
     return to_dtype(psi, dtype)

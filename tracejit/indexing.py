@@ -187,7 +187,7 @@ def _checked_ints(spec) -> tuple[tuple, list]:
     return tuple(out), tensors
 
 
-def setitem(x, key, value) -> None:
+def setitem(x, key, value, accumulate: bool = False) -> None:
     from tracejit.dispatch import assign, check_writable
     from tracejit.ir.numpy_impl import has_internal_overlap
 
@@ -212,7 +212,8 @@ def setitem(x, key, value) -> None:
         check_writable(getitem(x, key)._data)
     if isinstance(value, _tensor_module.Tensor) and open_dims(value):
         value = _fit_open_value(x, value, spec, tensors)
-    assign(x, dispatch(Op.INDEX_PUT, x, value, *tensors, spec=spec), "index_put_")
+    assign(x, dispatch(Op.INDEX_PUT, x, value, *tensors, spec=spec, accumulate=accumulate),
+           "index_put_")
 
 
 def _ir_type(t):

@@ -123,7 +123,7 @@ class Tensor(TorchMethods, SpecialMethods):
     # _value: the IR value a tracer bound this tensor to (set only while tracing); __dict__:
     # user attributes (`p._no_weight_decay = True`), per Python object as in torch
     # _rg: requires_grad; _ag: autograd's facts (grad, grad_fn, hooks: autograd/engine.Meta)
-    __slots__ = ("__dict__", "__weakref__", "_data", "_value", "_rg", "_ag")
+    __slots__ = ("__dict__", "__weakref__", "_ag", "_data", "_rg", "_value")
     __array_priority__ = 1000
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs) -> Any:

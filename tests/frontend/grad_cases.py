@@ -120,19 +120,10 @@ def _unary(name, method, make=lambda: R(2, 3), **kw) -> list[GradCase]:
             C(f"{name}-0d", lambda L, x: getattr(x, method)(), np.asarray(make()[0, 0]), **kw)]
 
 
-ACCUMULATE_XFAIL = ("the public API lacks the forward: Tensor.index_put(..., accumulate=True) "
-                    "raises NotImplementedError (tracejit/functions_shape.py)")
 LARGER_SRC_XFAIL = ("torch's backward raises for scatter/scatter_add with src larger than index "
                     "('ScatterBackward0 returned an invalid gradient at index 1 - got [1, 3] but "
                     "expected shape compatible with [2, 4]'); tracejit pads the gradient with "
                     "zeros (rules._fit_index) and succeeds")
-SOLVE_XFAIL = ("linalg.solve(A (2, 3, 3), B (3, 1)): torch treats B as a matrix (B.ndim == "
-               "A.ndim - 1 but B.shape != A.shape[:-1]); rules._solve takes it for a batch of "
-               "vectors and its backward raises a reshape error")
-DIGAMMA_XFAIL = ("lgamma's second derivative is NaN: its rule calls the digamma composite "
-                 "(tracejit/functions_special.py), whose backward multiplies a zero gradient "
-                 "by the untaken NaN branch of where(pole, x * nan, psi) (and by cos/sin's inf "
-                 "at integers); torch gives polygamma(1, x)")
 SVD_DOUBLE_XFAIL = ("double backward of the singular values raises: rules._svd computes U and "
                     "Vh with dispatched SVD ops whose own rule raises 'the derivative of svd's U "
                     "and Vh is not implemented'; torch's second derivative of svdvals works")
@@ -187,8 +178,9 @@ GRAD_CASES: dict[Op, list[GradCase]] = {
     Op.ASINH: _unary("asinh", "asinh", lambda: R(2, 3, lo=-3, hi=3)),
     Op.ACOSH: _unary("acosh", "acosh", lambda: pos(2, 3, lo=1.2, hi=4)),
     Op.ATANH: _unary("atanh", "atanh", lambda: R(2, 3, lo=-0.8, hi=0.8)),
-    Op.LGAMMA: _unary("lgamma", "lgamma", lambda: pos(2, 3, lo=0.3, hi=5),
-                      double_xfail=DIGAMMA_XFAIL),
+    Op.LGAMMA: _unary("lgamma", "lgamma", lambda: pos(2, 3, lo=0.3, hi=5)),
+    Op.NEXTAFTER: [C("nextafter", lambda L, a, b: L.nextafter(a, b), R(2, 3), R(2, 3),
+                     smooth=False)],
     # --- elementwise, binary and ternary ----------------------------------------------------
     Op.ADD: [C("broadcast", lambda L, a, b: a + b, R(2, 3, 4), R(3, 1)),
              C("0d", lambda L, a, b: a + b, R(2, 3), R()),
@@ -224,7 +216,8 @@ GRAD_CASES: dict[Op, list[GradCase]] = {
                  C("ties", lambda L, a: L.maximum(a, a.detach()), R(2, 3), smooth=False)],
     Op.MINIMUM: [C("broadcast", lambda L, a, b: L.minimum(a, b), distinct(2, 3, 4),
                    distinct(3, 1, step=0.3) + 0.1),
-                 C("clamp", lambda L, a: a.clamp(-0.5, 0.5), distinct(3, 4, step=0.15) + 0.07),
+                 C("full", lambda L, a: L.minimum(a, L.full_like(a, 0.5)),
+                   distinct(3, 4, step=0.15) + 0.07),
                  C("ties", lambda L, a, b: L.minimum(a, b),
                    np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.5, 3.0]), smooth=False)],
     Op.ATAN2: [C("broadcast", lambda L, a, b: L.atan2(a, b), R(2, 3), nonzero(3)),
@@ -420,8 +413,7 @@ GRAD_CASES: dict[Op, list[GradCase]] = {
     Op.INDEX_PUT: [
         C("index_put", lambda L, x, v: x.index_put((L.tensor([0, 2]),), v), R(3, 4), R(2, 4)),
         C("accumulate-repeated", lambda L, x, v: x.index_put((L.tensor([0, 2, 0]),), v,
-                                                             accumulate=True), R(3, 4), R(3, 4),
-          xfail=ACCUMULATE_XFAIL, fd_xfail=ACCUMULATE_XFAIL),
+                                                             accumulate=True), R(3, 4), R(3, 4)),
         C("broadcast-value", lambda L, x, v: x.index_put((L.tensor([1, 2]),), v), R(3, 4),
           R(4)),
         C("setitem-tensor-broadcast", _setitem(lambda L: L.tensor([0, 2])), R(3, 4), R(4)),
@@ -464,8 +456,7 @@ GRAD_CASES: dict[Op, list[GradCase]] = {
     Op.SOLVE: [C("matrix-rhs", lambda L, a, b: L.linalg.solve(a, b), spd(3), R(3, 2), tol=10),
                C("vector-rhs", lambda L, a, b: L.linalg.solve(a, b), spd(3), R(3), tol=10),
                C("batched-broadcast", lambda L, a, b: L.linalg.solve(a, b),
-                 np.stack([spd(3), spd(3)]), R(3, 1), tol=10, xfail=SOLVE_XFAIL,
-                 fd_xfail=SOLVE_XFAIL),
+                 np.stack([spd(3), spd(3)]), R(3, 1), tol=10),
                C("batched-vector", lambda L, a, b: L.linalg.solve(a, b),
                  np.stack([spd(3), spd(3)]), R(2, 3), tol=10)],
     Op.CHOLESKY: [C("cholesky", lambda L, a: L.linalg.cholesky(_sym(L, a)), R(3, 3), tol=10),
@@ -495,7 +486,6 @@ GRAD_CASES: dict[Op, list[GradCase]] = {
 
 # NO_RULE ops (torch_differentiates, fn, inputs): whether torch's backward works, and a call
 NO_RULE_CASES: dict[Op, tuple[bool, Any, tuple]] = {
-    Op.NEXTAFTER: (True, lambda L, a, b: L.nextafter(a, b), (R(2, 3), R(2, 3))),
     Op.UNIQUE: (False, lambda L, a: L.unique(a), (np.array([1.0, 2.0, 1.0, 3.0]),)),
     Op.LU_FACTOR: (True, lambda L, a: L.linalg.lu_factor(a)[0], (spd(3),)),
     Op.MAX_POOL2D_GRAD: (True, lambda L, x, g: L.autograd.grad(

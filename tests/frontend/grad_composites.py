@@ -12,25 +12,13 @@ from grad_cases import FLOOR_DIV_XFAIL, F, GradCase, R, distinct, ints, nonzero,
 
 PINV_XFAIL = ("tracejit.linalg.pinv goes through svd's U and Vh, whose rule raises 'the "
               "derivative of svd's U and Vh is not implemented'; torch differentiates pinv")
-RUNNING_STATS_XFAIL = (
-    "batch_norm(training=True) updates running_mean/running_var with autograd recording "
-    "(tracejit/nn/functional.py _update_running_stats: copy_ of a value computed from the "
-    "batch mean): the buffers get grad_fn=<AddBackward0>, so a later use of them (eval mode, "
-    "the next step) backpropagates into this step's graph; torch updates them without history")
 COPYSIGN_XFAIL = ("torch.copysign gives `other` a zero gradient (zeros_like); tracejit's "
                   "copysign leaves other.grad None")
-INPLACE_XFAIL = (
-    "an in-place op whose rule reads its input (sin_, abs_, log_, pow_, clamp_, square_, and "
-    "mul_/div_/*= by a tensor that requires grad) raises a false 'modified by an inplace "
-    "operation' version error at backward: the rule reads operand 0, which the op itself "
-    "overwrote; torch saves the original self for these in-place derivatives and succeeds")
 MISSED_VERSION_XFAIL = (
     "torch raises at backward ('... which is output 0 of SigmoidBackward0, is at version 2; "
     "expected version 1'): sigmoid_ saved its result, the tensor itself, and tanh_ overwrote "
     "it. tracejit saves the result's pre-write buffer, returns the right gradient and raises "
     "nothing (same for exp_().exp_(), relu_().add_(1), ...)")
-OVERWRITE_XFAIL = ("torch gives the overwritten tensor's input a zero gradient after copy_/"
-                   "fill_ (zeros, not None); tracejit leaves its .grad None")
 LSTSQ_XFAIL = ("tracejit.linalg.lstsq runs numpy.linalg.lstsq outside dispatch: its solution "
                "has no grad_fn and the gradient is silently lost (torch: LinalgLstsqBackward0)")
 
@@ -154,8 +142,23 @@ COMPOSITE_CASES: list[GradCase] = [
     C("batch_norm-train", _bn_train, R(4, 3, 2, 2), pos(3), R(3)),
     C("batch_norm-train-no-running", lambda L, x: F(L).batch_norm(x, None, None, training=True),
       R(5, 2, 3)),
+    # the running statistics are a stop-gradient: no finite differences
     C("batch_norm-train-running-stats", _bn_train_stats, R(4, 3, 2, 2), pos(3), R(3),
-      xfail=RUNNING_STATS_XFAIL, smooth=False),  # a stop-gradient: no finite differences
+      smooth=False),
+    # at the bounds: clamp passes the gradient (inclusive), hardtanh/relu6/hardsigmoid do not
+    C("clamp-at-bounds", lambda L, a: a.clamp(-0.5, 0.5),
+      np.array([-0.7, -0.5, 0.0, 0.5, 0.7]), smooth=False),
+    C("clamp-min-at-bound", lambda L, a: a.clamp(min=0.0), np.array([-1.0, 0.0, 2.0]),
+      smooth=False),
+    C("hardtanh-at-bounds", lambda L, a: F(L).hardtanh(a, -0.5, 0.5),
+      np.array([-0.7, -0.5, 0.0, 0.5, 0.7]), smooth=False),
+    C("relu6-at-bounds", lambda L, a: F(L).relu6(a), np.array([-1.0, 0.0, 3.0, 6.0, 7.0]),
+      smooth=False),
+    # (torch's float64 hardsigmoid gradient multiplies by a float32 1/6: hence the tolerance)
+    C("hardsigmoid-at-bounds", lambda L, a: F(L).hardsigmoid(a),
+      np.array([-4.0, -3.0, 0.0, 3.0, 4.0]), smooth=False, tol=1000),
+    C("hardswish-at-bounds", lambda L, a: F(L).hardswish(a),
+      np.array([-4.0, -3.0, 0.0, 3.0, 4.0]), smooth=False),
     C("batch_norm-eval", lambda L, x, m, v, w, b: F(L).batch_norm(x, m, v, w, b),
       R(4, 3, 2), R(3), pos(3), pos(3), R(3), constant=(1, 2)),
     C("group_norm", lambda L, x, w, b: F(L).group_norm(x, 2, w, b), R(2, 4, 3), pos(4), R(4)),
@@ -224,17 +227,16 @@ COMPOSITE_CASES: list[GradCase] = [
     C("relu-inplace-functional", lambda L, x: F(L).relu(x * 1, inplace=True), nonzero(2, 3)),
     C("setitem-iadd-region", _iadd_region, R(3, 4), R(2, 2)),
     C("index_put_", lambda L, x, v: (x * 1).index_put_((L.tensor([1, 0]),), v), R(2, 3), R(3)),
-    *(C(f"{name}", _inplace(name, *args), make, xfail=INPLACE_XFAIL, fd_xfail=INPLACE_XFAIL)
+    *(C(f"{name}", _inplace(name, *args), make)
       for name, args, make in (("sin_", (), R(2, 3)), ("abs_", (), nonzero(2, 3)),
                                ("log_", (), pos(2, 3)), ("pow_", (2,), R(2, 3)),
                                ("clamp_", (-0.5, 0.5), distinct(2, 3) + 0.1),
                                ("square_", (), R(2, 3)))),
-    *(C(name, fn, R(2, 3), nonzero(3), xfail=INPLACE_XFAIL, fd_xfail=INPLACE_XFAIL)
+    *(C(name, fn, R(2, 3), nonzero(3))
       for name, fn in (("mul_-tensor", _inplace_by("mul_")), ("div_-tensor", _inplace_by("div_")),
                        ("imul-tensor", _imul))),
-    C("copy_", _inplace_by("copy_"), R(2, 3), R(3), xfail=OVERWRITE_XFAIL),
-    C("fill_-tensor", lambda L, x, v: (x * 1).fill_(v), R(2, 3), np.asarray(0.7),
-      xfail=OVERWRITE_XFAIL),
+    C("copy_", _inplace_by("copy_"), R(2, 3), R(3)),
+    C("fill_-tensor", lambda L, x, v: (x * 1).fill_(v), R(2, 3), np.asarray(0.7)),
     C("floor_divide-function", lambda L, a, b: L.floor_divide(a, b), R(2, 3) + 2.5,
       np.array([1.0, 2.0, -1.0]), xfail=FLOOR_DIV_XFAIL),
 ]

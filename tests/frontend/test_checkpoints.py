@@ -113,9 +113,9 @@ def test_every_dtype_and_shape_round_trips_bit_for_bit(tmp_path, torch_dtype, np
     got = round_trip_tj({k: tj.tensor(v.detach().numpy()) if k != "2d_t" else
                          tj.tensor(base.reshape(3, 4)).t() for k, v in obj.items()}, tmp_path)
     for key in obj:
-        assert got[key].detach().numpy().dtype == want[key].detach().numpy().dtype == np.dtype(np_dtype)
+        assert got[key].numpy().dtype == want[key].numpy().dtype == np.dtype(np_dtype)
         assert got[key].shape == tuple(want[key].shape)
-        assert got[key].detach().numpy().tobytes() == want[key].contiguous().detach().numpy().tobytes(), key
+        assert got[key].numpy().tobytes() == want[key].contiguous().numpy().tobytes(), key
 
 
 def test_load_state_dict_of_a_loaded_checkpoint_restores_the_model_bit_for_bit(tmp_path):
@@ -137,9 +137,11 @@ def test_load_state_dict_of_a_loaded_checkpoint_restores_the_model_bit_for_bit(t
     assert not result.missing_keys and not result.unexpected_keys
     for key, value in twin.state_dict().items():
         got = fresh.state_dict()[key].detach().numpy()
-        assert got.dtype == value.detach().numpy().dtype and got.tobytes() == value.detach().numpy().tobytes()
+        data = value.detach().numpy()
+        assert got.dtype == data.dtype and got.tobytes() == data.tobytes()
     x = np.random.default_rng(1).standard_normal((2, 2, 4, 4)).astype(np.float32)
-    assert fresh(tj.tensor(x)).detach().numpy().tobytes() == model(tj.tensor(x)).detach().numpy().tobytes()
+    got, want = fresh(tj.tensor(x)).detach(), model(tj.tensor(x)).detach()
+    assert got.numpy().tobytes() == want.numpy().tobytes()
     np.testing.assert_allclose(fresh(tj.tensor(x)).detach().numpy(),
                                twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
 
@@ -316,7 +318,8 @@ def test_the_conversion_the_error_suggests_works(tmp_path):
     torch.manual_seed(0)
     twin = torch.nn.Linear(3, 2)
     torch.save(twin.state_dict(), tmp_path / "w.pt")
-    tj.save({k: v.detach().numpy() for k, v in torch.load(tmp_path / "w.pt").items()}, tmp_path / "w.tjc")
+    tj.save({k: v.detach().numpy() for k, v in torch.load(tmp_path / "w.pt").items()},
+            tmp_path / "w.tjc")
     model = tj.nn.Linear(3, 2)
     model.load_state_dict(tj.load(tmp_path / "w.tjc"))
     x = np.ones((1, 3), np.float32)
@@ -331,7 +334,8 @@ def test_graph_files_still_load_and_a_checkpoint_is_not_one(tmp_path):
     tj.save(tj.trace(model, x, backend="eager"), buffer)
     buffer.seek(0)
     assert json.loads(zipfile.ZipFile(buffer).read("manifest.json"))["version"] == 1
-    np.testing.assert_array_equal(tj.load(buffer, backend="eager")(x).detach().numpy(), model(x).detach().numpy())
+    np.testing.assert_array_equal(tj.load(buffer, backend="eager")(x).detach().numpy(),
+                                  model(x).detach().numpy())
     path = saved(tmp_path)
     with pytest.raises(tj.GraphFileError, match=r"is a checkpoint .* not compiled graphs"):
         tj.load(path, backend="eager")

@@ -47,7 +47,8 @@ def seed(n: int) -> None:
 def snapshot(obj):
     """Plain data for `obj`: tensors and arrays as numpy copies, generators consumed."""
     if isinstance(obj, tj.Tensor):
-        return ("tensor", str(obj.dtype), tuple(obj.shape), np.array(obj.detach().numpy(), copy=True))
+        return ("tensor", str(obj.dtype), tuple(obj.shape), np.array(obj.detach().numpy(),
+                                                                     copy=True))
     if isinstance(obj, np.ndarray):
         return ("ndarray", obj.dtype.str, obj.shape, obj.copy())
     if isinstance(obj, types.GeneratorType):

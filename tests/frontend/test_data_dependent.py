@@ -107,7 +107,8 @@ def test_a_reshape_to_fixed_sizes_of_a_data_dependent_dim_is_guarded():
             with pytest.raises(RuntimeError, match="invalid for input of size"):
                 traced(tj.tensor(data))
             continue
-        np.testing.assert_array_equal(traced(tj.tensor(data)).detach().numpy(), want.detach().numpy())
+        np.testing.assert_array_equal(traced(tj.tensor(data)).detach().numpy(),
+                                      want.detach().numpy())
 
 
 def test_expanding_a_data_dependent_dim_of_size_1_follows_the_data():
@@ -121,7 +122,8 @@ def test_expanding_a_data_dependent_dim_of_size_1_follows_the_data():
             with pytest.raises(RuntimeError, match="expanded size"):
                 traced(tj.tensor(data))
             continue
-        np.testing.assert_array_equal(traced(tj.tensor(data)).detach().numpy(), want.detach().numpy())
+        np.testing.assert_array_equal(traced(tj.tensor(data)).detach().numpy(),
+                                      want.detach().numpy())
 
 
 @pytest.mark.parametrize("backend", ["llvm", "eager"])

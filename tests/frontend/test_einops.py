@@ -74,14 +74,18 @@ def _block(x):
 def test_trace_and_script_give_eager_results():
     x = tj.tensor(sample(2, 3, 4, 6))
     eager = _block(x)
-    np.testing.assert_allclose(eager.detach().numpy(), _block(x.detach().numpy()), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(eager.detach().numpy(), _block(x.detach().numpy()), rtol=1e-6,
+                               atol=1e-6)
     traced = tj.trace(_block, x)
-    np.testing.assert_allclose(traced(x).detach().numpy(), eager.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(traced(x).detach().numpy(), eager.detach().numpy(), rtol=1e-6,
+                               atol=1e-6)
     other = tj.tensor(sample(2, 3, 4, 6, seed=5))
-    np.testing.assert_allclose(traced(other).detach().numpy(), _block(other).detach().numpy(), rtol=1e-6,
+    np.testing.assert_allclose(traced(other).detach().numpy(), _block(other).detach().numpy(),
+                               rtol=1e-6,
                                atol=1e-6)
     scripted = tj.script(_block)
-    np.testing.assert_allclose(scripted(x).detach().numpy(), eager.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(scripted(x).detach().numpy(), eager.detach().numpy(), rtol=1e-6,
+                               atol=1e-6)
 
 
 def build(lib):

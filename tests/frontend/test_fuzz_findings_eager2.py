@@ -181,7 +181,8 @@ HALF_SCALAR_CASES = {f.__name__: f for f in (
 @pytest.mark.parametrize("value", [-0.5, float("inf"), 65504.0, 3.25])
 def test_float16_with_python_scalar_matches_torch_bitwise(name, value, mode):
     got, expected = compare(mode, HALF_SCALAR_CASES[name], np.array(value, np.float16))
-    assert got.detach().numpy().tobytes() == expected.detach().numpy().tobytes()  # bit for bit (-0.0, nan)
+    # bit for bit (-0.0, nan)
+    assert got.detach().numpy().tobytes() == expected.detach().numpy().tobytes()
 
 
 @pytest.mark.parametrize("dtype", ["int8", "uint8"])

@@ -207,7 +207,8 @@ def test_traced_new_outputs_are_c_contiguous(k, backend):
         got = got if isinstance(got, tuple) else (got,)
         for g, w in zip(got, want):
             flat = g.view(-1)  # torch's new tensor is contiguous: a view of it works
-            np.testing.assert_allclose(flat.detach().numpy(), w.reshape(-1).detach().numpy(), rtol=1e-5,
+            np.testing.assert_allclose(flat.detach().numpy(), w.reshape(-1).detach().numpy(),
+                                       rtol=1e-5,
                                        atol=1e-6)
 
 
@@ -222,7 +223,8 @@ def test_f6_a_size_guard_failing_after_capturing_again_is_a_runtime_error(monkey
 
     scripted = tracejit.script(f, backend="eager")
     x = tracejit.tensor([1.0, -1.0, 2.0])
-    np.testing.assert_allclose(scripted(x).detach().numpy(), f(torch.tensor([1.0, -1.0, 2.0])).detach().numpy())
+    np.testing.assert_allclose(scripted(x).detach().numpy(), f(torch.tensor([1.0, -1.0,
+                                                                             2.0])).detach().numpy())
 
     def failing(self, spec, leaves, state):
         raise AssertionError(f"{SIZE_GUARD}the size of a data-dependent dim read at f.py:3 was 2")

@@ -165,14 +165,16 @@ def test_checkpoint_runs_the_function_eager_and_traced():
     with torch.no_grad():
         want = torch_checkpoint(lambda t, scale: twin(t) * scale, torch.from_numpy(x),
                                 scale=2.0, use_reentrant=False).detach().numpy()
-        want_seq = torch_sequential(twin, 2, torch.from_numpy(x), use_reentrant=False).detach().numpy()
+        want_seq = torch_sequential(twin, 2, torch.from_numpy(x),
+                                    use_reentrant=False).detach().numpy()
     got = checkpoint(lambda t, scale: model(t) * scale, tj.tensor(x), scale=2.0,
                      use_reentrant=False)
     np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(checkpoint_sequential(model, 2, tj.tensor(x), use_reentrant=False)
                                .detach().numpy(), want_seq, rtol=1e-6, atol=1e-7)
     traced = tj.trace(lambda t: checkpoint(model, t, use_reentrant=False), tj.tensor(x))
-    np.testing.assert_allclose(traced(tj.tensor(x)).detach().numpy(), want / 2, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(traced(tj.tensor(x)).detach().numpy(), want / 2, rtol=1e-6,
+                               atol=1e-7)
 
 
 def test_every_torch_module_path_the_corpus_imports_exists():

@@ -108,7 +108,8 @@ def test_instance_norm_running_stats(track):
     x = sample(2, 3, 4, 5)
     ours, theirs = run_twins(make, [x], "float32", train=True)
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(), value.detach().numpy(), rtol=1e-5)
+        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(),
+                                   value.detach().numpy(), rtol=1e-5)
     run_twins(make, [x * 2 + 1], "float32", train=False)
 
 
@@ -134,7 +135,8 @@ def test_batchnorm3d_train_then_eval():
     ours, theirs = run_twins(lambda lib: lib.nn.BatchNorm3d(3), [sample(2, 3, 2, 3, 4)],
                              "float32", random_state=True, train=True)
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(), value.detach().numpy(), rtol=1e-5)
+        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(),
+                                   value.detach().numpy(), rtol=1e-5)
     x = sample(2, 3, 2, 3, 4, seed=5)
     with torch.no_grad():
         assert_close(ours.eval()(tj.tensor(x)), theirs.eval()(torch.tensor(x)), "float32")
@@ -318,7 +320,8 @@ def test_sync_batchnorm_converts_and_matches_batchnorm():
                              train=True)
     assert repr(ours) == repr(theirs)
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(), value.detach().numpy(), rtol=1e-5)
+        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(),
+                                   value.detach().numpy(), rtol=1e-5)
 
 
 def test_gumbel_softmax_is_a_distribution():
@@ -470,5 +473,6 @@ def test_float16_like_torch(name):
     ours = HALF_CASES[name](F, tj.tensor(x))
     theirs = HALF_CASES[name](torch.nn.functional, torch.tensor(x))
     assert ours.dtype is tj.float16 and tuple(ours.shape) == tuple(theirs.shape)
-    np.testing.assert_allclose(ours.detach().numpy().astype("float32"), theirs.float().detach().numpy(),
+    np.testing.assert_allclose(ours.detach().numpy().astype("float32"),
+                               theirs.float().detach().numpy(),
                                rtol=4e-3, atol=4e-3)

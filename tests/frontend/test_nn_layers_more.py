@@ -463,8 +463,10 @@ def test_trace_script_and_graph_file_match_eager(tmp_path):
     tj.save(traced, tmp_path / "decoder.tjg")
     for compiled in (traced, tj.script(model), tj.load(tmp_path / "decoder.tjg")):
         z, loss = compiled(x)
-        np.testing.assert_allclose(z.detach().numpy(), eager_z.detach().numpy(), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(loss.detach().numpy(), eager_loss.detach().numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(z.detach().numpy(), eager_z.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(loss.detach().numpy(), eager_loss.detach().numpy(), rtol=1e-5,
+                                   atol=1e-7)
 
 
 @pytest.mark.parametrize("case", MODULE_CASES, ids=[c[0] for c in MODULE_CASES])
@@ -481,7 +483,8 @@ def test_modules_script():
     for _, make, spec, _ in MODULE_CASES[::5]:  # a spread of them: scripting is slower
         model = make(tj).eval()
         inputs = [tj.tensor(a) for a in _inputs(spec, "float32")]
-        np.testing.assert_allclose(tj.script(model)(*inputs).detach().numpy(), model(*inputs).detach().numpy(),
+        np.testing.assert_allclose(tj.script(model)(*inputs).detach().numpy(),
+                                   model(*inputs).detach().numpy(),
                                    rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
@@ -496,5 +499,6 @@ def test_trace_functional_pieces():
     x, w = tj.tensor(sample(2, 4, 6)), tj.tensor(sample(4, 2, 3, seed=1))
     expected = pieces(x, w)
     for compiled in (tj.trace(pieces, x, w), tj.script(pieces)):
-        np.testing.assert_allclose(compiled(x, w).detach().numpy(), expected.detach().numpy(), rtol=1e-5,
+        np.testing.assert_allclose(compiled(x, w).detach().numpy(), expected.detach().numpy(),
+                                   rtol=1e-5,
                                    atol=1e-6)

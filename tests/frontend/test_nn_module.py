@@ -241,7 +241,8 @@ def test_load_state_dict_not_strict_returns_the_keys(edit):
     sd = OrderedDict((k, v.detach()) for k, v in theirs.state_dict().items())
     edit(sd)
     expected = theirs.load_state_dict(sd, strict=False)
-    result = make_seq(tj).load_state_dict({k: v.detach().numpy() for k, v in sd.items()}, strict=False)
+    result = make_seq(tj).load_state_dict({k: v.detach().numpy() for k, v in sd.items()},
+                                          strict=False)
     assert result.missing_keys == expected.missing_keys
     assert result.unexpected_keys == expected.unexpected_keys
     assert result == tuple(expected)
@@ -313,7 +314,8 @@ def test_apply_zero_grad_requires_grad():
 def test_forward_hooks():
     seq = make_seq(tj)
     calls = []
-    plain_zeros, plain_ones = seq(tj.zeros(2, 4)).detach().numpy(), seq(tj.ones(2, 4)).detach().numpy()
+    plain_zeros, plain_ones = seq(tj.zeros(2, 4)).detach().numpy(), seq(tj.ones(2,
+                                                                                4)).detach().numpy()
     pre = seq.register_forward_pre_hook(lambda m, args: (args[0] * 0,))
     post = seq.register_forward_hook(lambda m, args, out: calls.append(out.shape) or out + 1)
     np.testing.assert_array_equal(seq(tj.ones(2, 4)).detach().numpy(), plain_zeros + 1)

@@ -163,7 +163,8 @@ def run_training_steps(ours, theirs, shape, dtype, steps=3):
             expected = theirs(torch.from_numpy(x))
         assert_close(ours(tj.tensor(x)), expected, dtype)
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(), value.detach().numpy(), **TOL[dtype])
+        np.testing.assert_allclose(ours.state_dict()[key].detach().numpy(),
+                                   value.detach().numpy(), **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -439,7 +440,8 @@ def test_default_init_of_embedding_and_norms():
     bn, ln = nn.BatchNorm2d(5), nn.LayerNorm((2, 3))
     for ours, theirs in [(bn, torch.nn.BatchNorm2d(5)), (ln, torch.nn.LayerNorm((2, 3)))]:
         for key, value in theirs.state_dict().items():
-            np.testing.assert_array_equal(ours.state_dict()[key].detach().numpy(), value.detach().numpy())
+            np.testing.assert_array_equal(ours.state_dict()[key].detach().numpy(),
+                                          value.detach().numpy())
 
 
 def test_init_is_reproducible_under_manual_seed():

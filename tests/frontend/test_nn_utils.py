@@ -67,7 +67,8 @@ def test_weight_norm_errors_and_trace():
     traced = tj.trace(layer, x)
     with tj.no_grad():
         layer.weight_g.mul_(2.0)  # a parameter change reaches the traced graph
-    np.testing.assert_allclose(traced(x).detach().numpy(), layer(x).detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(traced(x).detach().numpy(), layer(x).detach().numpy(), rtol=1e-6,
+                               atol=1e-6)
 
 
 # --- parametrize and parametrizations.weight_norm ----------------------------------------------
@@ -86,7 +87,8 @@ def test_parametrized_weight_norm_matches_torch(dim):
     expected = theirs(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(ours(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
     traced = tj.trace(ours, tj.tensor(x))
-    np.testing.assert_allclose(traced(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(traced(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5,
+                               atol=1e-6)
     nn.utils.parametrize.remove_parametrizations(ours, "weight")
     torch.nn.utils.parametrize.remove_parametrizations(theirs, "weight")
     assert type(ours) is nn.Linear and list(ours.state_dict()) == list(theirs.state_dict())
@@ -144,13 +146,16 @@ def test_spectral_norm_matches_torch(make, shape):
     for training in (True, True, False):
         ours.train(training), theirs.train(training)
         expected = theirs(torch.from_numpy(x)).detach().numpy()
-        np.testing.assert_allclose(ours(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(ours.weight_u.detach().numpy(), theirs.weight_u.detach().numpy(), rtol=1e-5,
+        np.testing.assert_allclose(ours(tj.tensor(x)).detach().numpy(), expected, rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(ours.weight_u.detach().numpy(),
+                                   theirs.weight_u.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)
     nn.utils.remove_spectral_norm(ours)
     torch.nn.utils.remove_spectral_norm(theirs)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), rtol=1e-5,
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(),
+                               rtol=1e-5,
                                atol=1e-6)
 
 
@@ -160,8 +165,10 @@ def test_spectral_norm_under_trace_updates_its_buffers():
     x = tj.tensor(sample(2, 4))
     traced = tj.trace(model, x)
     for _ in range(2):
-        np.testing.assert_allclose(traced(x).detach().numpy(), twin(x).detach().numpy(), rtol=1e-6, atol=1e-7)
-        np.testing.assert_allclose(model.weight_u.detach().numpy(), twin.weight_u.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(traced(x).detach().numpy(), twin(x).detach().numpy(),
+                                   rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(model.weight_u.detach().numpy(),
+                                   twin.weight_u.detach().numpy(), rtol=1e-6)
     for lib in (torch, tj):
         with pytest.raises(RuntimeError, match="Cannot register two spectral_norm hooks"):
             lib.nn.utils.spectral_norm(lib.nn.utils.spectral_norm(lib.nn.Linear(2, 2)))
@@ -204,7 +211,8 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm):
     total = nn.utils.clip_grad_norm_(ours, max_norm, norm_type)
     np.testing.assert_allclose(total.detach().numpy(), expected.detach().numpy(), rtol=1e-6)
     for o, p in zip(ours, params):
-        np.testing.assert_allclose(o.grad.detach().numpy(), p.grad.detach().numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(o.grad.detach().numpy(), p.grad.detach().numpy(), rtol=1e-6,
+                                   atol=1e-7)
 
 
 def test_clipping_without_gradients_and_by_value():
@@ -331,7 +339,8 @@ def test_torch_state_dict_with_metadata_loads_and_ours_carries_it():
     theirs = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.LayerNorm(3))
     ours = nn.Sequential(nn.Linear(2, 3), nn.LayerNorm(3))
     ours.load_state_dict(theirs.state_dict())
-    np.testing.assert_array_equal(ours[0].weight.detach().numpy(), theirs[0].weight.detach().numpy())
+    np.testing.assert_array_equal(ours[0].weight.detach().numpy(),
+                                  theirs[0].weight.detach().numpy())
     assert set(ours.state_dict()._metadata) == set(theirs.state_dict()._metadata)
 
 

@@ -161,7 +161,8 @@ def test_buffers_register_with_their_persistence():
     buf = tj.nn.Buffer(tj.ones(2), persistent=False)
     assert buf.persistent is False and copy.deepcopy(buf).persistent is False
     assert pickle.loads(pickle.dumps(buf)).persistent is False
-    np.testing.assert_array_equal(buf.detach().numpy(), torch.nn.Buffer(torch.ones(2)).detach().numpy())
+    np.testing.assert_array_equal(buf.detach().numpy(),
+                                  torch.nn.Buffer(torch.ones(2)).detach().numpy())
 
 
 def test_model_eager_trace_script_and_graph_file_match_torch(tmp_path):

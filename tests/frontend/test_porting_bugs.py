@@ -68,7 +68,8 @@ def test_head_merge_captures(capture):
     data = np.random.default_rng(1).standard_normal((2, 4, 3, 5)).astype(np.float32)
     x = tj.tensor(data)
     fn = tj.trace(_merge_heads, x) if capture == "trace" else tj.script(_merge_heads)
-    np.testing.assert_array_equal(fn(x).detach().numpy(), _merge_heads(torch.tensor(data)).detach().numpy())
+    np.testing.assert_array_equal(fn(x).detach().numpy(),
+                                  _merge_heads(torch.tensor(data)).detach().numpy())
 
 
 def test_channels_last_needs_rank_4_like_torch():
@@ -180,7 +181,8 @@ def test_module_conversions_return_the_compiled_module(capture):
     x64 = x.double()
     got = doubled(x64)
     assert got.dtype == tj.float64 and compiled.graph.inputs[0].type.dtype == tj.float64
-    np.testing.assert_allclose(got.detach().numpy(), compiled.module(x64).detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got.detach().numpy(), compiled.module(x64).detach().numpy(),
+                               rtol=1e-12)
     assert compiled.half() is compiled and compiled(x.half()).dtype == tj.float16
 
 
@@ -205,7 +207,8 @@ def test_save_after_to_keeps_only_graphs_for_the_current_dtypes(tmp_path):
     tj.save(traced, tmp_path / "m.tjg")
     loaded = tj.load(tmp_path / "m.tjg")
     assert len(loaded.graphs) == 1
-    np.testing.assert_allclose(loaded(x.double()).detach().numpy(), traced.module(x.double()).detach().numpy())
+    np.testing.assert_allclose(loaded(x.double()).detach().numpy(),
+                               traced.module(x.double()).detach().numpy())
 
 
 # --- printing traced values ---------------------------------------------------------------------

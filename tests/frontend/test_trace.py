@@ -71,7 +71,8 @@ def assert_identical(ours, expected, path="out"):
     if isinstance(expected, tj.Tensor):
         assert ours.dtype is expected.dtype, f"{path}: {ours.dtype} != {expected.dtype}"
         assert ours.shape == expected.shape, f"{path}: {ours.shape} != {expected.shape}"
-        np.testing.assert_array_equal(ours.detach().numpy(), expected.detach().numpy(), err_msg=path)
+        np.testing.assert_array_equal(ours.detach().numpy(), expected.detach().numpy(),
+                                      err_msg=path)
     elif isinstance(expected, dict):
         assert list(ours) == list(expected), f"{path}: keys {list(ours)} != {list(expected)}"
         for k in expected:
@@ -272,7 +273,8 @@ def test_traced_module_reaches_the_module():
     assert traced.module is model and traced.fc1 is model.fc1
     assert traced.state_dict().keys() == model.state_dict().keys()
     for name, value in traced.state_dict().items():
-        assert np.shares_memory(value.detach().numpy(), dict(model.named_parameters())[name].detach().numpy())
+        assert np.shares_memory(value.detach().numpy(),
+                                dict(model.named_parameters())[name].detach().numpy())
     assert [n for n, _ in traced.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight",
                                                           "fc2.bias"]
     assert traced.eval() is traced and not model.training and not traced.training
@@ -521,7 +523,8 @@ def from_constants(x):
     k = tj.tensor([2, 0, 1])
     if k.sum() > 2 and table.max().item() == 5:
         x = x * float(tj.tensor(0.5)) + [10.0, 20.0, 30.0][k[0]]
-    return x.repeat(n, 1), f"{tj.tensor(1.25):.1f}", k.tolist(), float(tj.ones(2).detach().numpy().sum())
+    return x.repeat(n,
+                    1), f"{tj.tensor(1.25):.1f}", k.tolist(), float(tj.ones(2).numpy().sum())
 
 
 def test_values_that_do_not_depend_on_inputs_may_escape():

@@ -39,7 +39,8 @@ def assert_bits(ours: tj.Tensor, expected: tj.Tensor, backend: str = "eager") ->
         assert ours.detach().numpy().tobytes() == expected.detach().numpy().tobytes()
     else:
         tol = 1e-5 if ours.dtype is tj.float32 else 1e-12
-        np.testing.assert_allclose(ours.detach().numpy(), expected.detach().numpy(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(ours.detach().numpy(), expected.detach().numpy(), rtol=tol,
+                                   atol=tol)
 
 
 def assert_torch_close(ours: tj.Tensor, theirs: torch.nn.Module, x: np.ndarray, dtype: str):

@@ -187,7 +187,8 @@ def test_trace_of_an_encoder_gives_eager_result():
     np.testing.assert_allclose(traced(x, mask).detach().numpy(), model(x, mask).detach().numpy(),
                                rtol=1e-5, atol=1e-6)
     other = tj.tensor(seq_batch({"batch_first": True}, seed=4))
-    np.testing.assert_allclose(traced(other, mask).detach().numpy(), model(other, mask).detach().numpy(),
+    np.testing.assert_allclose(traced(other, mask).detach().numpy(), model(other,
+                                                                           mask).detach().numpy(),
                                rtol=1e-5, atol=1e-6)
     scripted = tj.script(model)
     np.testing.assert_allclose(scripted(x, mask).detach().numpy(), model(x, mask).detach().numpy(),

@@ -163,4 +163,5 @@ def test_the_mlp_epilogue_is_one_kernel_pass_over_the_matmul_buffer():
         assert [o.op for o in step.block.ops] == [Op.ADD, Op.GELU, Op.YIELD]
     want = model(x)
     for _ in range(2):
-        np.testing.assert_allclose(traced(x).detach().numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(traced(x).detach().numpy(), want.detach().numpy(),
+                                   rtol=1e-5, atol=1e-6)

@@ -238,6 +238,12 @@ def _root_grads(outputs: list, grad_outputs: list, create_graph: bool) -> list:
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False,
              grad_variables=None, inputs=None) -> None:
     """Accumulate the gradients of `tensors` into the leaves' `.grad` (torch's)."""
+    from tracejit.dispatch import _state
+
+    # a capture cannot hand graph values to the leaves' .grad (Python state): it refuses, and
+    # tracejit.compile runs the statement as Python (autograd.grad, which returns them, is fine)
+    _state.top.unsupported("backward() (it accumulates into the leaves' .grad attributes; use "
+                           "tracejit.autograd.grad(loss, params) to get the gradients as values)")
     outputs = _as_list(tensors)
     grads = _as_list(grad_tensors if grad_tensors is not None else grad_variables)
     if retain_graph is None:

@@ -35,8 +35,17 @@ FREED = (
 class Meta:
     """A tensor's autograd facts (torch's AutogradMeta): made on first need, else None."""
 
-    __slots__ = ("grad", "grad_fn", "output_nr", "retains_grad", "hooks", "post_hooks",
-                 "accumulator", "view", "name")
+    __slots__ = (
+        "accumulator",
+        "grad",
+        "grad_fn",
+        "hooks",
+        "name",
+        "output_nr",
+        "post_hooks",
+        "retains_grad",
+        "view",
+    )
 
     def __init__(self):
         self.grad: Tensor | None = None
@@ -61,8 +70,15 @@ class Node:
     """One recorded call: its rule, what it saved, and an edge per input `(node, output_nr)`
     (None where the input needs no gradient)."""
 
-    __slots__ = ("edges", "seq", "pre_hooks", "hooks", "__weakref__", "n_outputs",
-                 "out_types")
+    __slots__ = (
+        "__weakref__",
+        "edges",
+        "hooks",
+        "n_outputs",
+        "out_types",
+        "pre_hooks",
+        "seq",
+    )
 
     def __init__(self, edges: Sequence[tuple[Node, int] | None], out_types=()):
         self.edges = list(edges)
@@ -118,7 +134,7 @@ class AccumulateGrad(Node):
         super().__init__((), (variable._type,))
         self.variable = variable
 
-    def apply(self, grads, create_graph):
+    def apply(self, grads, create_graph) -> list:
         return []
 
 
@@ -147,7 +163,7 @@ class Saved:
     An output is kept without its history (it would be a cycle) and gets the node back as its
     grad_fn when unpacked for a double backward."""
 
-    __slots__ = ("tensor", "version", "is_output", "owner")
+    __slots__ = ("is_output", "owner", "tensor", "version")
 
     def __init__(self, tensor: Tensor, is_output: bool = False):
         from tracejit.dispatch import alias
@@ -164,7 +180,7 @@ class Saved:
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [{_describe(t)}], which is "
-                f"{'output 0 of ' + node.name() if self.is_output else 'an input of ' + node.name()}"
+                f"{'output 0 of ' if self.is_output else 'an input of '}{node.name()}"
                 f", is at version {now}; expected version {self.version} instead. Hint: the "
                 "in-place write happened after this tensor was saved for backward; use an "
                 "out-of-place op (x = x.add(1) instead of x.add_(1)) or clone() it first."

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tracejit import dispatch as _dispatch
 from tracejit.autograd import engine, versions
 from tracejit.autograd.engine import FREED, Node, Saved, edge_of, meta
-from tracejit import dispatch as _dispatch
 from tracejit.ir import OPS, Op
 from tracejit.ir.ops import _VIEW_OPS
 
@@ -63,12 +63,15 @@ class AutogradMode(_dispatch.Mode):
     def assign(self, dst, src) -> None:
         rebase = _dispatch._state.grad_enabled and (src.requires_grad or dst.requires_grad or (
             dst._ag is not None and dst._ag.view is not None and dst._ag.view[0].requires_grad))
+        old = None
         if rebase:
             _check_leaf(dst)
+            old = edge_of(dst)
+            _keep_originals(dst, src)
         self.inner.assign(dst, src)
         versions.bump(dst._data)
         if rebase:
-            _rebase(dst, src)
+            _rebase(dst, src, old)
 
     # everything else is the inner mode's business
     def concrete(self, tensor, use) -> np.ndarray:
@@ -83,7 +86,7 @@ class AutogradMode(_dispatch.Mode):
     def unsupported(self, what) -> None:
         self.inner.unsupported(what)
 
-    def created(self, tensor):
+    def created(self, tensor) -> Tensor:
         return self.inner.created(tensor)
 
 
@@ -112,7 +115,7 @@ def replay(chain: tuple, t: Tensor) -> Tensor:
 class OpNode(Node):
     """A dispatched op on the tape: its rule, attributes, operand types and saved tensors."""
 
-    __slots__ = ("op", "rule", "attrs", "types", "saved", "needs", "freed")
+    __slots__ = ("attrs", "freed", "needs", "op", "rule", "saved", "types")
 
     def __init__(self, op, rule, attrs, types, edges, out_type):
         super().__init__(edges, (out_type,))
@@ -124,7 +127,7 @@ class OpNode(Node):
     def name(self) -> str:
         return self.rule.name if self.rule is not None else f"{self.op.value.title()}Backward0"
 
-    def apply(self, grads, create_graph):
+    def apply(self, grads, create_graph) -> list:
         if self.rule is None:
             raise RuntimeError(
                 f"the derivative for '{self.op.value}' is not implemented in tracejit; compute "
@@ -146,7 +149,7 @@ class OpNode(Node):
 class _Ctx:
     """What a rule reads: `x(i)` (operand i), `out` (the result), `attrs`, `types`, `needs`."""
 
-    __slots__ = ("node", "create_graph")
+    __slots__ = ("create_graph", "node")
 
     def __init__(self, node: OpNode, create_graph: bool):
         self.node, self.create_graph = node, create_graph
@@ -234,7 +237,31 @@ def _check_leaf(dst: Tensor) -> None:
                 "operation. (Write under tracejit.no_grad(), or clone() the leaf first.)")
 
 
-def _rebase(dst: Tensor, src: Tensor) -> None:
+def _keep_originals(dst: Tensor, src: Tensor, limit: int = 16) -> None:
+    """Nodes recorded since `dst` got its value (the in-place op's own, as `x.mul_(y)`'s mul
+    saving x) keep a copy of what they saved from `dst`'s memory instead of the memory the
+    write is about to change: torch's `original_self`. A node that saved it as its *result*
+    still raises torch's version error (torch does too)."""
+    m = src._ag
+    if m is None or m.grad_fn is None:
+        return
+    bound = dst._ag.grad_fn.seq if dst._ag is not None and dst._ag.grad_fn is not None else -1
+    stack, seen = [m.grad_fn], set()
+    while stack and len(seen) < limit:
+        node = stack.pop()
+        if id(node) in seen or node.seq <= bound:
+            continue
+        seen.add(id(node))
+        if isinstance(node, OpNode):
+            for key, saved in list(node.saved.items()):
+                t = saved.tensor
+                if not saved.is_output and np.may_share_memory(t._data, dst._data) and \
+                        saved.version == versions.version(t._data):
+                    node.saved[key] = Saved(_dispatch.dispatch(Op.COPY, t))
+        stack.extend(e[0] for e in node.edges if e is not None)
+
+
+def _rebase(dst: Tensor, src: Tensor, old) -> None:
     """`dst` now holds `src`'s values: its history becomes src's; for a view, its base's
     history becomes the old base with the view's region replaced (torch's CopySlices)."""
     m = meta(dst)
@@ -247,17 +274,49 @@ def _rebase(dst: Tensor, src: Tensor) -> None:
         m.grad_fn, m.output_nr = ViewOfBase((node, 0), chain, base._type, dst._type), 0
     elif src.requires_grad:
         e = edge_of(src)
+        if old is not None and not _reaches(e[0], old[0]):  # copy_/fill_: the old value's
+            e = (CopyBackwards(old, e, dst._type), 0)  # history gets zeros, as torch's
         m.grad_fn, m.output_nr = e
-    else:  # overwritten by values that carry no gradient
-        m.grad_fn, m.output_nr = Stop(dst._type), 0
+    else:  # overwritten by values that carry no gradient: its old history gets zeros
+        m.grad_fn, m.output_nr = Stop(dst._type, old), 0
     dst.requires_grad = True
+
+
+def _reaches(start: Node, target: Node, limit: int = 16) -> bool:
+    """Whether `target` is among the nodes recorded after it that lead from `start` (the
+    in-place op's own nodes: x.add_(1) reads x, x.copy_(y) does not)."""
+    stack, seen = [start], set()
+    while stack and len(seen) < limit:
+        node = stack.pop()
+        if node is target:
+            return True
+        if id(node) in seen or node.seq < target.seq:
+            continue
+        seen.add(id(node))
+        stack.extend(e[0] for e in node.edges if e is not None)
+    return bool(stack)  # gave up: assume it does (the zeros would only be a cost)
+
+
+class CopyBackwards(Node):
+    """A tensor overwritten by values that require grad: they get the gradient, what it held
+    before gets zeros."""
+
+    __slots__ = ()
+
+    def __init__(self, old, src, out_type):
+        super().__init__((old, src), (out_type,))
+
+    def apply(self, grads, create_graph):
+        from tracejit.autograd.rules import zeros_like
+
+        return [zeros_like(grads[0]), grads[0]]
 
 
 class CopySlices(Node):
     """The new base after an in-place write into its view: the old base's gradient outside the
     region, the written value's gradient inside it."""
 
-    __slots__ = ("chain", "base_type")
+    __slots__ = ("base_type", "chain")
 
     def __init__(self, base_edge, src_edge, chain, base_type):
         super().__init__((base_edge, src_edge), (base_type,))
@@ -281,7 +340,7 @@ class ViewOfBase(Node):
     """A view read back out of a base an in-place write rebased: its gradient goes to the
     view's region of the base."""
 
-    __slots__ = ("chain", "base_type")
+    __slots__ = ("base_type", "chain")
 
     def __init__(self, edge, chain, base_type, out_type):
         super().__init__((edge,), (out_type,))
@@ -301,18 +360,21 @@ class ViewOfBase(Node):
 
 
 class Stop(Node):
-    """The history of a tensor overwritten in place by values that need no gradient."""
+    """The history of a tensor overwritten in place by values that need no gradient: what it
+    held before gets a zero gradient (torch's FillBackward/CopyBackwards)."""
 
     __slots__ = ()
 
-    def __init__(self, out_type):
-        super().__init__((), (out_type,))
+    def __init__(self, out_type, old):
+        super().__init__((old,), (out_type,))
 
     def name(self) -> str:
         return "FillBackward0"
 
     def apply(self, grads, create_graph):
-        return []
+        from tracejit.autograd.rules import zeros_like
+
+        return [zeros_like(grads[0]) if self.edges[0] is not None else None]
 
 
 __all__ = ["AutogradMode", "OpNode", "engine", "is_enabled", "record", "replay", "set_enabled"]

@@ -28,7 +28,7 @@ ALL = object()
 class Rule:
     """One op's gradient rule: `fn(c, g)` -> a gradient (or None) per operand."""
 
-    __slots__ = ("op", "fn", "name", "uses")
+    __slots__ = ("fn", "name", "op", "uses")
 
     def __init__(self, op: Op, fn: Callable, name: str, uses: Any):
         self.op, self.fn, self.name, self.uses = op, fn, name, uses
@@ -52,10 +52,10 @@ RULES: dict[Op, Rule] = {}
 
 # Ops torch does not differentiate either (its backward raises "the derivative for ... is not
 # implemented"): recorded, and their backward raises the same.
-NO_RULE = frozenset({Op.NEXTAFTER, Op.UNIQUE, Op.MAX_POOL2D_GRAD, Op.LU_FACTOR})
+NO_RULE = frozenset({Op.UNIQUE, Op.MAX_POOL2D_GRAD, Op.LU_FACTOR})
 
 
-def rule(*ops: Op, name: str | None = None, uses: Any = ALL):
+def rule(*ops: Op, name: str | None = None, uses: Any = ALL) -> Callable:
     def register(fn: Callable) -> Callable:
         for op in ops:
             if not OPS[op].differentiable:
@@ -350,6 +350,11 @@ def _fmod(c, g):
     return (g, -g * quotient)
 
 
+@rule(Op.NEXTAFTER, uses=())
+def _nextafter(c, g):  # torch's: the step is a constant of x (other gets zeros)
+    return (g, zeros_like(g))
+
+
 @rule(Op.FLOOR_DIV, Op.TRUNC_DIV, uses=())
 def _int_div(c, g):
     return (zeros_like(g), zeros_like(g))
@@ -390,8 +395,8 @@ def _prod(c, g):
     rest = tuple(d for d in range(x.ndim) if d not in dims)
     order = rest + dims
     moved = x.permute(order)
-    flat = moved.reshape(tuple(shape[d] for d in rest) + (-1,))
-    ones = dispatch(Op.FULL, shape=tuple(flat.shape[:-1]) + (1,), value=1, dtype=x.dtype)
+    flat = moved.reshape((*(shape[d] for d in rest), -1))
+    ones = dispatch(Op.FULL, shape=(*flat.shape[:-1], 1), value=1, dtype=x.dtype)
     left = dispatch(Op.CAT, ones, flat[..., :-1], dim=-1 % flat.ndim).cumprod(-1)
     rflat = flat.flip(-1)
     right = dispatch(Op.CAT, ones, rflat[..., :-1], dim=-1 % flat.ndim).cumprod(-1).flip(-1)
@@ -780,7 +785,9 @@ def _slogdet(c, g):
 @rule(Op.SOLVE, name="LinalgSolveExBackward0", uses=(0, "out"))
 def _solve(c, g):
     a, x = c.x(0), c.out
-    vector = len(c.types[1].shape) == len(c.types[0].shape) - 1
+    a_shape, b_shape = tuple(c.types[0].shape), tuple(c.types[1].shape)
+    vector = len(b_shape) == 1 or (len(b_shape) == len(a_shape) - 1 and
+                                   b_shape == a_shape[:-1])  # torch's rule for a vector B
     gb = dispatch(Op.SOLVE, mT(a), g, check=True)
     if vector:
         ga = -(gb.unsqueeze(-1) * x.unsqueeze(-2))

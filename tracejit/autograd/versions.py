@@ -1,7 +1,7 @@
 """Version counters (torch's `t._version`), kept per memory owner so views and aliases share
 them: every in-place write through the dispatch point bumps the counter of the numpy buffer it
-writes, and a tensor saved for backward remembers the count it was saved at. A buffer is tracked from
-its first save or write on, so tensors never saved nor written cost nothing.
+writes, and a tensor saved for backward remembers the count it was saved at. A buffer is
+tracked from its first save or write on, so tensors never saved nor written cost nothing.
 """
 
 from __future__ import annotations

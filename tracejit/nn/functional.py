@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from tracejit import creation
 from tracejit import functions as fn
 from tracejit.autograd import is_grad_enabled as _grad_enabled
+from tracejit.autograd import no_grad as _no_grad
 from tracejit.dispatch import assign, current_mode, dispatch, dispatch_inplace, result_type
 from tracejit.ir import DType, Op
 from tracejit.ir.shape_rules import broadcast_shapes
@@ -144,7 +145,9 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
         raise ValueError("min_val cannot be greater than max_val")
     if not input.dtype.is_floating_point:  # torch converts the bounds to the input's dtype
         min_val, max_val = int(min_val), int(max_val)
-    return _written(input, fn.clamp(input, min_val, max_val), inplace, "hardtanh_")
+    out = fn.clamp_gradient(input, fn.clamp(input.detach(), min_val, max_val), min_val,
+                            max_val, inclusive=False)  # torch: no gradient at the bounds
+    return _written(input, out, inplace, "hardtanh_")
 
 
 def relu6(input, inplace: bool = False) -> Tensor:
@@ -358,7 +361,13 @@ def _check_batch_norm_args(input, running_mean, running_var, weight, bias, train
 
 
 def _update_running_stats(running_mean, running_var, mean, var, momentum, n: int) -> None:
-    """running = (1 - momentum) * running + momentum * batch statistic, written in place."""
+    """running = (1 - momentum) * running + momentum * batch statistic, written in place
+    (no gradient flows into the running statistics, as in torch)."""
+    with _no_grad():
+        _update_stats(running_mean, running_var, mean, var, momentum, n)
+
+
+def _update_stats(running_mean, running_var, mean, var, momentum, n: int) -> None:
     if running_mean is not None:
         new = running_mean * (1 - momentum) + mean.reshape(running_mean.shape) * momentum
         running_mean.copy_(new)

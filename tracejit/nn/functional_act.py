@@ -59,7 +59,9 @@ def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 def hardsigmoid(input, inplace: bool = False) -> Tensor:
     """0 for x <= -3, 1 for x >= 3, else x / 6 + 1 / 2."""
     _require_float("hardsigmoid_cpu", input)
-    out = fn.clamp(input / 6 + 0.5, 0.0, 1.0)
+    scaled = input / 6 + 0.5
+    out = fn.clamp_gradient(scaled, fn.clamp(scaled.detach(), 0.0, 1.0), 0.0, 1.0,
+                            inclusive=False)  # torch: no gradient at the bounds
     return _written(input, out, inplace, "hardsigmoid_")
 
 
