@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
+import linecache
 import logging
 import types
 import warnings
@@ -165,23 +166,35 @@ class CompiledFunction:
         return self._python(*args, **kwargs)
 
     def _needs_tape(self, args, kwargs) -> bool:
-        """Whether this call must record autograd's tape: grad mode is on and a tensor argument
-        or the module's parameters require grad. Compiled graphs do not record it yet (compiled
-        training is a later milestone), so such a call runs as Python, eagerly, and
-        `loss.backward()` works; under `no_grad()`/`inference_mode()` the graphs run."""
+        """Whether this call must record autograd's tape (grad mode is on): a tensor argument
+        requires grad, or the module is training and has parameters that require grad.
+        Compiled graphs do not record the tape yet (compiled training is a later milestone),
+        so such a call runs as Python, eagerly, and `loss.backward()` works; in eval mode or
+        under `no_grad()`/`inference_mode()` the graphs run."""
         for a in itertools.chain(args, kwargs.values()):
             if isinstance(a, Tensor) and a._rg:
                 break
         else:
             module = self._module
-            if module is None or not any(p._rg for p in module.parameters()):
+            if module is None or not module.training or \
+                    not any(p._rg for p in module.parameters()):
                 return False
+        if self._fullgraph:
+            raise RuntimeError(
+                f"tracejit.compile(fullgraph=True) of {self._name}: gradients are needed (grad "
+                "mode is on and the inputs, or the parameters of the training module, require "
+                "grad) and compiled graphs do not record autograd's tape yet; call it under "
+                "tracejit.no_grad() (or in eval mode) for one graph, or drop fullgraph=True to "
+                "run it eagerly")
         if not self._taped:
             self._taped = True
-            break_log.info("%s: gradients are needed (grad mode is on and inputs or parameters "
-                           "require grad): it runs eagerly so backward() works; call it under "
-                           "tracejit.no_grad() or inference_mode() to run the compiled graphs",
-                           self._name)
+            code = getattr(self._fn, "__code__", None)
+            where = (code.co_filename, code.co_firstlineno) if code else ("<unknown>", 0)
+            self.record_break(Break(
+                "gradients are needed (grad mode is on and the inputs, or the parameters of "
+                "the training module, require grad): the call runs eagerly so backward() "
+                "works; under tracejit.no_grad() or in eval mode it runs compiled",
+                where[0], where[1], 0, linecache.getline(where[0], where[1])))
         return True
 
     def _python(self, *args, **kwargs):

@@ -105,6 +105,14 @@ def _avg_pool_grad(L, g, **kw):
     return L.autograd.grad(out, x, g, create_graph=True)[0]
 
 
+def _max_pool_grad(L, g, x, **kw):
+    """The gradient of max_pool2d as a function of the incoming gradient (create_graph); x,
+    with distinct values, fixes where the maxima are."""
+    x = x.detach().requires_grad_()
+    out = F(L).max_pool2d(x, **kw)
+    return L.autograd.grad(out, x, g, create_graph=True)[0]
+
+
 def _eigh_upper(L, a):
     values, vectors = L.linalg.eigh(_sym(L, a), UPLO="U")
     return _flat_cat(L, values, vectors * vectors)  # squares: free of the vectors' signs
@@ -349,6 +357,13 @@ GRAD_CASES: dict[Op, list[GradCase]] = {
         C("divisor", lambda L, x: F(L).avg_pool2d(x, 2, divisor_override=3), R(1, 2, 4, 4)),
         C("unbatched", lambda L, x: F(L).avg_pool2d(x, (2, 3), (1, 2)), R(2, 4, 5)),
     ],
+    Op.MAX_POOL2D_GRAD: [
+        C("k2", lambda L, g, x: _max_pool_grad(L, g, x, kernel_size=2), R(1, 2, 2, 2),
+          distinct(1, 2, 4, 4), constant=(1,), smooth=False),
+        C("overlap-pad-ceil", lambda L, g, x: _max_pool_grad(
+            L, g, x, kernel_size=3, stride=2, padding=1, ceil_mode=True), R(1, 2, 3, 3),
+          distinct(1, 2, 5, 5), constant=(1,), smooth=False),
+    ],
     Op.AVG_POOL2D_GRAD: [
         C("k2", lambda L, g: _avg_pool_grad(L, g, kernel_size=2), R(1, 2, 2, 2)),
         C("pad-ceil", lambda L, g: _avg_pool_grad(L, g, kernel_size=3, stride=2, padding=1,
@@ -488,9 +503,6 @@ GRAD_CASES: dict[Op, list[GradCase]] = {
 NO_RULE_CASES: dict[Op, tuple[bool, Any, tuple]] = {
     Op.UNIQUE: (False, lambda L, a: L.unique(a), (np.array([1.0, 2.0, 1.0, 3.0]),)),
     Op.LU_FACTOR: (True, lambda L, a: L.linalg.lu_factor(a)[0], (spd(3),)),
-    Op.MAX_POOL2D_GRAD: (True, lambda L, x, g: L.autograd.grad(
-        F(L).max_pool2d(x, 2), x, g, create_graph=True)[0],
-        (distinct(1, 1, 4, 4), R(1, 1, 2, 2))),
 }
 
 # Ops a gradient never flows through, called on a float input that requires grad: like torch,

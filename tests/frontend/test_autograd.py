@@ -420,3 +420,49 @@ def test_traced_function_records_its_backward():
     tw2 = torch.tensor(b2, requires_grad=True)
     ((torch.tensor(a) @ tw2).tanh() ** 2).mean().backward()
     close(traced(tj.tensor(a), tj.tensor(b2)), tw2.grad)
+
+
+def test_scripted_function_records_its_backward():
+    @tj.script
+    def f(x, w):
+        w = w.detach().requires_grad_()
+        loss = ((x @ w).tanh() ** 2).mean()
+        return tj.autograd.grad(loss, w)[0]
+
+    a, b = RNG.standard_normal((4, 3)), RNG.standard_normal((3, 2))
+    out = f(tj.tensor(a), tj.tensor(b))
+    assert str(f.graph).count("matmul") >= 2
+    tw = torch.tensor(b, requires_grad=True)
+    ((torch.tensor(a) @ tw).tanh() ** 2).mean().backward()
+    close(out, tw.grad)
+
+
+def test_compiled_module_trains_eagerly_and_infers_compiled():
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh()).double()
+    om = tj.nn.Sequential(tj.nn.Linear(4, 3), tj.nn.Tanh()).double()
+    om.load_state_dict({k: tj.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    compiled = tj.compile(om)
+    a = RNG.standard_normal((5, 4))
+    compiled(tj.tensor(a)).sum().backward()
+    tm(torch.tensor(a)).sum().backward()
+    for (name, p), tp in zip(om.named_parameters(), tm.parameters()):
+        close(p.grad, tp.grad)
+    with tj.no_grad():
+        out = compiled(tj.tensor(a))
+    assert not out.requires_grad
+    close(out, tm(torch.tensor(a)))
+
+    def step(x):
+        loss = om(x).sum()
+        loss.backward()  # breaks the graph: it runs as Python
+        return loss
+
+    for p in om.parameters():
+        p.grad = None
+    explained = tj.explain(step, tj.tensor(a))
+    assert any("backward()" in b.reason for b in explained.break_reasons)
+    tm.zero_grad()
+    tm(torch.tensor(a)).sum().backward()
+    for p, tp in zip(om.parameters(), tm.parameters()):
+        close(p.grad, tp.grad)

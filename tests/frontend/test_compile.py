@@ -189,7 +189,8 @@ def test_the_recompile_limit_warns_once_then_runs_as_python(caplog):
 
 
 def test_explain_reports_graphs_breaks_and_guards_as_json_ready_data():
-    report = tj.explain(Net(), tj.tensor(_x(2, 4)))
+    with tj.no_grad():  # a training module whose parameters require grad runs eagerly
+        report = tj.explain(Net(), tj.tensor(_x(2, 4)))
     assert report.graph_count == 2 and report.graph_break_count == 1
     (brk,) = report.breaks
     assert brk.line == Net.forward.__code__.co_firstlineno + 2
@@ -456,3 +457,15 @@ def test_a_region_first_called_with_one_tensor_twice_tells_two_apart(capsys):
     f(t, t)
     got = f(tj.tensor([1]), tj.tensor([2]))
     assert [g.tolist() for g in got] == [[1], [2]]
+
+
+def test_a_training_module_with_grad_on_runs_eagerly_and_says_so():
+    model = Net()
+    report = tj.explain(model, tj.tensor(_x(2, 4)))
+    assert report.graph_count == 0
+    assert any("gradients are needed" in b.reason for b in report.breaks)
+    assert report.result.requires_grad  # backward() works through it
+    model.eval()
+    assert tj.explain(model, tj.tensor(_x(2, 4))).graph_count == 2  # eval mode: compiled
+    with pytest.raises(RuntimeError, match="fullgraph=True"):
+        tj.compile(Net(), fullgraph=True)(tj.tensor(_x(2, 4)))

@@ -125,7 +125,10 @@ class OpNode(Node):
         self.freed = False
 
     def name(self) -> str:
-        return self.rule.name if self.rule is not None else f"{self.op.value.title()}Backward0"
+        if self.rule is None:
+            return f"{self.op.value.title()}Backward0"
+        name = self.rule.name
+        return name(self) if callable(name) else name
 
     def apply(self, grads, create_graph) -> list:
         if self.rule is None:

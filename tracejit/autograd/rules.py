@@ -52,7 +52,7 @@ RULES: dict[Op, Rule] = {}
 
 # Ops torch does not differentiate either (its backward raises "the derivative for ... is not
 # implemented"): recorded, and their backward raises the same.
-NO_RULE = frozenset({Op.UNIQUE, Op.MAX_POOL2D_GRAD, Op.LU_FACTOR})
+NO_RULE = frozenset({Op.UNIQUE, Op.LU_FACTOR})
 
 
 def rule(*ops: Op, name: str | None = None, uses: Any = ALL) -> Callable:
@@ -61,7 +61,7 @@ def rule(*ops: Op, name: str | None = None, uses: Any = ALL) -> Callable:
             if not OPS[op].differentiable:
                 raise AssertionError(f"{op.value} is not differentiable in the op table")
             RULES[op] = Rule(op, fn, name or f"{op.value.title().replace('_', '')}Backward0",
-                             uses)
+                             uses)  # name: a string, or a function of the node
         return fn
 
     return register
@@ -362,12 +362,22 @@ def _int_div(c, g):
 
 # --- reductions and scans -------------------------------------------------------------------
 
-@rule(Op.SUM, uses=())
+def _overload(stem: str) -> Callable:
+    """torch's node names for a reduction: `<Stem>Backward0` over every dim, `...1` over some
+    (sum() vs sum(dim))."""
+    def name(node) -> str:
+        every = len(node.attrs["dims"]) == len(node.types[0].shape) and not node.attrs["keepdim"]
+        return f"{stem}Backward{0 if every else 1}"
+
+    return name
+
+
+@rule(Op.SUM, name=_overload("Sum"), uses=())
 def _sum(c, g):
     return (expand_to(unreduce(g, c), c.types[0].shape),)
 
 
-@rule(Op.MEAN, uses=())
+@rule(Op.MEAN, name=_overload("Mean"), uses=())
 def _mean(c, g):
     shape = c.types[0].shape
     count = math.prod(shape[d] for d in c.attrs["dims"]) if c.attrs["dims"] else 1
@@ -572,6 +582,20 @@ _AVG_KEYS = (*_POOL_KEYS, "ceil_mode", "count_include_pad", "divisor_override")
 def _avg_pool2d(c, g):
     attrs = {k: c.attrs[k] for k in _AVG_KEYS}
     return (dispatch(Op.AVG_POOL2D_GRAD, g, c.x(0), **attrs),)
+
+
+@rule(Op.MAX_POOL2D_GRAD, name="MaxPool2DWithIndicesBackwardBackward0", uses=(1,))
+def _max_pool2d_grad(c, g):
+    """Linear in the pooled gradient: its adjoint reads each window's maximum position."""
+    from tracejit.nn.functional_pool import _max_indices
+
+    x = c.x(1).detach()
+    k, s, p, d = (c.attrs[n] for n in ("kernel_size", "stride", "padding", "dilation"))
+    values = dispatch(Op.MAX_POOL2D, x, kernel_size=k, stride=s, padding=p, dilation=d,
+                      ceil_mode=c.attrs["ceil_mode"])
+    where_max = _max_indices(x, values, 2, k, s, p, d)
+    picked = g.flatten(-2).gather(-1, where_max.flatten(-2))
+    return (picked.reshape(tuple(values.shape)), None)
 
 
 @rule(Op.AVG_POOL2D_GRAD, uses=())

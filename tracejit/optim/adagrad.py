@@ -9,6 +9,7 @@ from tracejit.optim.optimizer import (
     _check_nonnegative,
     _step_tensor,
     _to_scalar,
+    check_fused,
 )
 from tracejit.tensor import Tensor
 
@@ -32,11 +33,7 @@ class Adagrad(PerParameterOptimizer):
                     "foreach": foreach, "maximize": maximize,
                     "differentiable": differentiable, "fused": fused}
         super().__init__(params, defaults)
-        if fused:
-            if differentiable:
-                raise RuntimeError("`fused` does not support `differentiable`")
-            if foreach:
-                raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+        check_fused(fused, differentiable, foreach)
         for group in self.param_groups:
             for p in group["params"]:
                 self.state[p].update(self._new_state(p, group))

@@ -4,7 +4,12 @@ following torch's single-tensor update order so float32 results agree step by st
 from __future__ import annotations
 
 from tracejit.compiler import is_compiling
-from tracejit.optim.optimizer import PerParameterOptimizer, _check_betas, _to_scalar
+from tracejit.optim.optimizer import (
+    PerParameterOptimizer,
+    _check_betas,
+    _to_scalar,
+    check_fused,
+)
 from tracejit.tensor import Tensor
 
 __all__ = ["Adam", "AdamW"]
@@ -53,11 +58,7 @@ class Adam(PerParameterOptimizer):
                     "capturable": capturable, "differentiable": differentiable, "fused": fused,
                     "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
-        if fused:
-            if differentiable:
-                raise RuntimeError("`fused` does not support `differentiable`")
-            if foreach:
-                raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+        check_fused(fused, differentiable, foreach)
 
     def _buffers(self, group: dict) -> tuple[str, ...]:
         amsgrad = ("max_exp_avg_sq",) if group["amsgrad"] else ()

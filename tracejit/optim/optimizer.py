@@ -62,6 +62,15 @@ class RemovableHandle:
         self._hooks.pop(self.id, None)
 
 
+def check_fused(fused, differentiable, foreach) -> None:
+    """torch's refusals of `fused=True` with `differentiable` or `foreach`."""
+    if fused:
+        if differentiable:
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
 def _to_scalar(value):
     """A 1-element tensor hyperparameter (lr, beta) as a Python number."""
     return value.item() if isinstance(value, Tensor) else value

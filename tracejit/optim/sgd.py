@@ -10,6 +10,7 @@ from tracejit.optim.optimizer import (
     _run_closure,
     _to_scalar,
     _use_grad_for_differentiable,
+    check_fused,
 )
 from tracejit.tensor import Tensor
 
@@ -37,11 +38,7 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
-        if fused:
-            if differentiable:
-                raise RuntimeError("`fused` does not support `differentiable`")
-            if foreach:
-                raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+        check_fused(fused, differentiable, foreach)
 
     def __setstate__(self, state) -> None:
         super().__setstate__(state)
