@@ -183,10 +183,15 @@ class _Ctx:
         return self.node.needs
 
 
+_RULES: dict = {}  # rules.RULES, bound on first use (rules.py imports the dispatch point)
+
+
 def record(op: Op, operands: list[Tensor], attrs: dict, out: Tensor) -> Tensor:
     """Put `op` on the tape: `out` requires grad and gets the node as its grad_fn."""
-    from tracejit.autograd.rules import RULES
+    if not _RULES:
+        from tracejit.autograd.rules import RULES
 
+        _RULES.update(RULES)
     positions = OPS[op].differentiable
     if not out.dtype.is_floating_point or not positions:
         return out
@@ -194,7 +199,7 @@ def record(op: Op, operands: list[Tensor], attrs: dict, out: Tensor) -> Tensor:
              for i, t in enumerate(operands)]
     if all(e is None for e in edges):
         return out
-    rule = RULES.get(op)
+    rule = _RULES.get(op)
     node = OpNode(op, rule, attrs, tuple(t._type for t in operands), edges, out._type)
     if rule is not None:
         for key in rule.saves(node.needs):

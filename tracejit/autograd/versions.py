@@ -10,7 +10,7 @@ import weakref
 
 import numpy as np
 
-_counts: dict[int, int] = {}
+_counts: dict[int, list] = {}  # id(owner) -> [count, weakref to the owner (drops the entry)]
 
 
 def _owner(array: np.ndarray):
@@ -20,24 +20,31 @@ def _owner(array: np.ndarray):
     return array if base is None else base
 
 
+def _forget(key: int) -> None:
+    _counts.pop(key, None)
+
+
 def version(array: np.ndarray) -> int:
     """The write count of `array`'s memory; starts tracking it (at 0) on first ask."""
     owner = _owner(array)
     key = id(owner)
-    count = _counts.get(key)
-    if count is None:
+    entry = _counts.get(key)
+    if entry is None:
         try:
-            weakref.finalize(owner, _counts.pop, key, None)
+            ref = weakref.ref(owner, lambda _, key=key: _forget(key))
         except TypeError:  # an owner that takes no weak reference (bytes): not tracked
             return 0
-        count = _counts[key] = 0
-    return count
+        entry = _counts[key] = [0, ref]
+    return entry[0]
 
 
 def bump(array: np.ndarray) -> None:
     """`array` was just written in place."""
     key = id(_owner(array))
-    if key in _counts:
-        _counts[key] += 1
-    elif version(array) == 0 and key in _counts:  # tracked from now on (`t._version`)
-        _counts[key] = 1
+    entry = _counts.get(key)
+    if entry is None:
+        version(array)  # tracked from now on (`t._version`)
+        entry = _counts.get(key)
+        if entry is None:
+            return
+    entry[0] += 1
