@@ -16,6 +16,7 @@ import numpy as np
 
 from tracejit import functions as F
 from tracejit import functions_math as FM
+from tracejit.autograd import is_grad_enabled
 from tracejit.dispatch import concrete, current_mode, dispatch, to_dtype
 from tracejit.functions import as_tensor_arg
 from tracejit.ir import DType, Op
@@ -317,7 +318,26 @@ def lstsq(A, B, rcond=None, *, driver=None) -> tuple[Tensor, Tensor, Tensor, Ten
         x, residuals, rank, s = np.linalg.lstsq(a, b, rcond=rcond)
         return x, residuals, np.asarray(rank, dtype=np.int64), s
 
-    return lstsq_result(*_lapack_only("lstsq", run, A, B))
+    x, residuals, rank, s = _lapack_only("lstsq", run, A, B)
+    if is_grad_enabled() and any(getattr(t, "requires_grad", False) for t in (A, B)):
+        x = _differentiable_solution(A, B, x)
+    return lstsq_result(x, residuals, rank, s)
+
+
+def _differentiable_solution(A, B, x):
+    """numpy's solution `x` with autograd's history of the full-rank least-squares formula
+    (normal equations, or the minimum-norm one for a wide A): the values stay numpy's, exactly
+    (`x + (y - y.detach())` adds zeros), the gradient is that of (A^T A)^-1 A^T B. A
+    rank-deficient A raises in solve rather than giving a silently wrong gradient."""
+    m, n = A.shape[-2:]
+    vector = B.ndim == 1
+    b = B.unsqueeze(-1) if vector else B
+    if m >= n:
+        y = solve(A.mT @ A, A.mT @ b)
+    else:
+        y = A.mT @ solve(A @ A.mT, b)
+    y = y.squeeze(-1) if vector else y
+    return x + (y - y.detach())
 
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:

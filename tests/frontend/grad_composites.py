@@ -19,9 +19,6 @@ MISSED_VERSION_XFAIL = (
     "expected version 1'): sigmoid_ saved its result, the tensor itself, and tanh_ overwrote "
     "it. tracejit saves the result's pre-write buffer, returns the right gradient and raises "
     "nothing (same for exp_().exp_(), relu_().add_(1), ...)")
-LSTSQ_XFAIL = ("tracejit.linalg.lstsq runs numpy.linalg.lstsq outside dispatch: its solution "
-               "has no grad_fn and the gradient is silently lost (torch: LinalgLstsqBackward0)")
-
 
 def C(name, fn, *inputs, **kw) -> GradCase:
     return GradCase(name, fn, tuple(inputs), **kw)
@@ -211,8 +208,7 @@ COMPOSITE_CASES: list[GradCase] = [
         b, L.linalg.cholesky(a @ a.mT + L.eye(3, dtype=a.dtype))), R(3, 3), R(3, 2), tol=10),
     C("pinv", lambda L, a: L.linalg.pinv(a), R(4, 3), tol=10, xfail=PINV_XFAIL,
       fd_xfail=PINV_XFAIL),
-    C("lstsq", lambda L, a, b: L.linalg.lstsq(a, b).solution, R(4, 3), R(4, 2), tol=10,
-      xfail=LSTSQ_XFAIL, fd_xfail=LSTSQ_XFAIL),
+    C("lstsq", lambda L, a, b: L.linalg.lstsq(a, b).solution, R(4, 3), R(4, 2), tol=10),
     # in-place ops on a non-leaf (the autograd mode's rebase and version counters)
     C("exp_", _inplace("exp_"), R(2, 3)),
     C("sqrt_", lambda L, x: (x * x + 0.5).sqrt_(), R(2, 3)),
