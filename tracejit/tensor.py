@@ -228,6 +228,32 @@ class Tensor(TorchMethods, SpecialMethods):
 
         return version(self._data)
 
+    def __reduce_ex__(self, protocol):
+        """Pickled as its values, requires_grad and attributes: never its autograd history
+        (a graph does not cross a process or a file)."""
+        state = (self.__dict__ or None) if type(self).__reduce_ex__ is Tensor.__reduce_ex__ \
+            else None
+        return _rebuild, (type(self), self._data, self._rg), state
+
+    def __deepcopy__(self, memo) -> Tensor:
+        """A copy of the values, requires_grad and `.grad` (torch's); a tensor with history
+        cannot be copied (its graph would be shared or duplicated)."""
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the "
+                "deepcopy protocol at the moment.  If you were attempting to deepcopy a module, "
+                "this may be because of a torch.nn.utils.weight_norm usage, see "
+                "https://github.com/pytorch/pytorch/pull/103001")
+        import copy
+
+        out = type(self)._wrap(self._data.copy())
+        memo[id(self)] = out
+        out._rg = self._rg
+        if self._ag is not None and self._ag.grad is not None:
+            out.grad = copy.deepcopy(self._ag.grad, memo)
+        out.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return out
+
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in `.grad` after backward."""
         _autograd_api().retain_grad(self)
@@ -874,3 +900,10 @@ def _autograd_api():
     from tracejit import autograd
 
     return autograd
+
+
+def _rebuild(cls, data, requires_grad: bool) -> Tensor:
+    """A pickled tensor back: a leaf holding `data`."""
+    out = cls._wrap(data)
+    out._rg = bool(requires_grad)
+    return out

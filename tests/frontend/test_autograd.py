@@ -466,3 +466,19 @@ def test_compiled_module_trains_eagerly_and_infers_compiled():
     tm(torch.tensor(a)).sum().backward()
     for p, tp in zip(om.parameters(), tm.parameters()):
         close(p.grad, tp.grad)
+
+
+def test_deepcopy_and_pickle_keep_values_not_history():
+    import copy
+    import pickle
+
+    x, tx = pair(3)
+    for t in (x, tx):
+        (t * 2).sum().backward()
+    for t in (x, tx):
+        c = copy.deepcopy(t)
+        assert c.requires_grad and c.is_leaf and c.grad is not t.grad
+    close(copy.deepcopy(x).grad, copy.deepcopy(tx).grad)
+    both(lambda L: copy.deepcopy((x if L is tj else tx) * 2))  # a non-leaf: RuntimeError
+    back = pickle.loads(pickle.dumps(x * 2))
+    assert back.requires_grad and back.is_leaf and back.tolist() == (x * 2).tolist()
