@@ -482,3 +482,15 @@ def test_deepcopy_and_pickle_keep_values_not_history():
     both(lambda L: copy.deepcopy((x if L is tj else tx) * 2))  # a non-leaf: RuntimeError
     back = pickle.loads(pickle.dumps(x * 2))
     assert back.requires_grad and back.is_leaf and back.tolist() == (x * 2).tolist()
+
+
+def test_retained_grad_is_what_the_hooks_made():
+    got = []
+    for lib in (tj, torch):
+        x = lib.ones(2, requires_grad=True)
+        h = x * 2
+        h.retain_grad()  # registered before the hook, still sees its result (torch's order)
+        h.register_hook(lambda g: g * 10)
+        (h * h).sum().backward()
+        got.append((h.grad.tolist(), x.grad.tolist()))
+    assert got[0] == got[1]

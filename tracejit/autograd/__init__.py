@@ -151,6 +151,7 @@ def retain_grad(t: Tensor) -> None:
             tm.grad = g.clone() if tm.grad is None else tm.grad + g
         return None
 
+    keep._retains = True
     node.pre_hooks.append(keep)
 
 
@@ -179,8 +180,10 @@ def register_hook(t: Tensor, hook: Callable):
 
 
 def _first_after_user_hooks(node: Node) -> int:
-    """Tensor hooks run before retain_grad's (torch: retained grads see the hooks' result)."""
-    return len(node.pre_hooks)
+    """Tensor hooks run before retain_grad's, whenever registered (torch: a retained grad is
+    what the hooks made)."""
+    return next((k for k, h in enumerate(node.pre_hooks) if getattr(h, "_retains", False)),
+                len(node.pre_hooks))
 
 
 def register_post_accumulate_grad_hook(t: Tensor, hook: Callable):
@@ -409,10 +412,6 @@ def _own(out, args, ctx):
     if any(out is a for a in args) and not any(out is d for d in ctx.dirty):
         return alias(Tensor._wrap(out._data), out)
     return out
-
-
-class BackwardCFunction:  # the type torch gives ctx in backward; referenced by some code
-    pass
 
 
 # --- torch.autograd names model code uses ---------------------------------------------------

@@ -14,7 +14,7 @@ import heapq
 import itertools
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tracejit.autograd import versions
 
@@ -202,12 +202,6 @@ def _describe(t: Tensor) -> str:
     return f"torch.{_SCALAR_NAMES.get(t.dtype, t.dtype.value)}Tensor {list(t.shape)}"
 
 
-class HookNode(Node):
-    """Base for nodes whose rule is a Python function (custom Functions, views, copies)."""
-
-    __slots__ = ()
-
-
 def run_backward(roots: Sequence[Tensor], grads: Sequence[Tensor | None], retain_graph: bool,
                  create_graph: bool, inputs: Sequence[Tensor] | None = None,
                  accumulate: bool = True, allow_unused: bool = True) -> list[Tensor | None]:
@@ -237,10 +231,7 @@ def run_backward(roots: Sequence[Tensor], grads: Sequence[Tensor | None], retain
     order = _reachable([s[0] for s in starts])
     if inputs is not None:
         wanted = {key[0] for key in captures}
-        if accumulate:  # backward(inputs=...): only those leaves accumulate
-            order = _leading_to(order, wanted)
-        else:
-            order = _leading_to(order, wanted)
+        order = _leading_to(order, wanted)  # only what leads to them runs (torch's)
     deps: dict[int, int] = {}
     for node in order.values():
         for e in node.edges:
@@ -270,10 +261,10 @@ def run_backward(roots: Sequence[Tensor], grads: Sequence[Tensor | None], retain
                 if accumulate and (inputs is None or (id(node), 0) in captures):
                     _accumulate(node.variable, grads_out[0], create_graph)
                 continue
-            if inputs is not None and not accumulate and all(
+            if inputs is not None and not accumulate and all(  # a captured input's own node:
                     (id(node), nr) in captures for nr in range(node.n_outputs)) and \
                     not any(id(e[0]) in order for e in node.edges if e is not None):
-                continue
+                continue  # its gradient is taken, nothing beyond it is wanted
             if all(g is None for g in grads_out):
                 grads_in = [None] * len(node.edges)
             else:
@@ -367,11 +358,3 @@ def _fresh(g: Tensor) -> Tensor:
     out.requires_grad = False
     out._ag = None
     return out
-
-
-def call_hooks(hooks: list[Callable], value: Any) -> Any:
-    for hook in hooks:
-        changed = hook(value)
-        if changed is not None:
-            value = changed
-    return value
