@@ -152,7 +152,7 @@ def retain_grad(t: Tensor) -> None:
         return None
 
     keep._retains = True
-    node.pre_hooks.append(keep)
+    node.own_pre_hooks().append(keep)
 
 
 def register_hook(t: Tensor, hook: Callable):
@@ -160,6 +160,8 @@ def register_hook(t: Tensor, hook: Callable):
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
     m = meta(t)
     if m.grad_fn is None:
+        if m.hooks is engine._NO_HOOKS:
+            m.hooks = []
         m.hooks.append(hook)
         return engine._Handle(m.hooks, hook)
     nr = m.output_nr
@@ -175,7 +177,7 @@ def register_hook(t: Tensor, hook: Callable):
         grads[nr] = changed
         return grads
 
-    m.grad_fn.pre_hooks.insert(_first_after_user_hooks(m.grad_fn), run)
+    m.grad_fn.own_pre_hooks().insert(_first_after_user_hooks(m.grad_fn), run)
     return engine._Handle(m.grad_fn.pre_hooks, run)
 
 
@@ -190,6 +192,8 @@ def register_post_accumulate_grad_hook(t: Tensor, hook: Callable):
     if t._ag is not None and t._ag.grad_fn is not None:
         raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
     m = meta(t)
+    if m.post_hooks is engine._NO_HOOKS:
+        m.post_hooks = []
     m.post_hooks.append(hook)
     return engine._Handle(m.post_hooks, hook)
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tracejit.tensor import Tensor
 
 _sequence = itertools.count()
+_NO_HOOKS: tuple = ()  # what a node without hooks holds (no list made per node)
 
 FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
@@ -52,8 +53,8 @@ class Meta:
         self.grad_fn: Node | None = None
         self.output_nr = 0
         self.retains_grad = False
-        self.hooks: list[Callable] = []  # a leaf's hooks, run before accumulation
-        self.post_hooks: list[Callable] = []  # register_post_accumulate_grad_hook
+        self.hooks: list[Callable] = _NO_HOOKS  # a leaf's hooks, run before accumulation
+        self.post_hooks: list[Callable] = _NO_HOOKS  # register_post_accumulate_grad_hook
         self.accumulator: weakref.ref | None = None  # the leaf's AccumulateGrad, while alive
         self.view: tuple[Tensor, tuple] | None = None  # (base, ((op, attrs, extra), ...))
         self.name: str | None = None
@@ -81,12 +82,12 @@ class Node:
     )
 
     def __init__(self, edges: Sequence[tuple[Node, int] | None], out_types=()):
-        self.edges = list(edges)
+        self.edges = edges
         self.seq = next(_sequence)
-        self.pre_hooks: list[Callable] = []  # tensor hooks: fn(grad) -> grad | None
-        self.hooks: list[Callable] = []  # register_hook on the node: fn(grad_inputs, grad_outputs)
+        self.pre_hooks: list[Callable] = _NO_HOOKS  # tensor hooks: fn(grads) -> grads | None
+        self.hooks: list[Callable] = _NO_HOOKS  # fn(grad_inputs, grad_outputs), on the node
         self.out_types = out_types  # TensorType of each output (zeros for missing grads)
-        self.n_outputs = max(len(out_types), 1)
+        self.n_outputs = len(out_types) or 1
 
     # torch's Node API
     def name(self) -> str:
@@ -97,12 +98,20 @@ class Node:
         return tuple((e[0], e[1]) if e is not None else (None, 0) for e in self.edges)
 
     def register_hook(self, fn: Callable) -> _Handle:
+        if self.hooks is _NO_HOOKS:
+            self.hooks = []
         self.hooks.append(fn)
         return _Handle(self.hooks, fn)
 
     def register_prehook(self, fn: Callable) -> _Handle:
-        self.pre_hooks.append(fn)
+        self.own_pre_hooks().append(fn)
         return _Handle(self.pre_hooks, fn)
+
+    def own_pre_hooks(self) -> list[Callable]:
+        """The node's own list of tensor hooks (nodes share an empty tuple until one is added)."""
+        if self.pre_hooks is _NO_HOOKS:
+            self.pre_hooks = []
+        return self.pre_hooks
 
     def apply(self, grads: list[Tensor | None], create_graph: bool) -> list[Tensor | None]:
         raise NotImplementedError
@@ -166,11 +175,12 @@ class Saved:
     __slots__ = ("is_output", "owner", "tensor", "version")
 
     def __init__(self, tensor: Tensor, is_output: bool = False):
-        from tracejit.dispatch import alias
-        from tracejit.tensor import Tensor
-
         self.is_output = is_output
-        self.tensor = alias(Tensor._wrap(tensor._data), tensor) if is_output else tensor
+        if is_output:
+            from tracejit.dispatch import alias
+
+            tensor = alias(type(tensor)._wrap(tensor._data), tensor)
+        self.tensor = tensor
         self.version = versions.version(tensor._data)
 
     def unpack(self, node: Node, create_graph: bool) -> Tensor:

@@ -205,7 +205,7 @@ def record(op: Op, operands: list[Tensor], attrs: dict, out: Tensor) -> Tensor:
         for key in rule.saves(node.needs):
             tensor = out if key == "out" else operands[key]
             node.saved[key] = Saved(tensor, is_output=key == "out")
-    out.requires_grad = True
+    out._rg = True  # a floating result (checked above)
     m = meta(out)
     m.grad_fn, m.output_nr = node, 0
     return out

@@ -28,13 +28,20 @@ ALL = object()
 class Rule:
     """One op's gradient rule: `fn(c, g)` -> a gradient (or None) per operand."""
 
-    __slots__ = ("fn", "name", "op", "uses")
+    __slots__ = ("_saves", "fn", "name", "op", "uses")
 
     def __init__(self, op: Op, fn: Callable, name: str, uses: Any):
         self.op, self.fn, self.name, self.uses = op, fn, name, uses
+        self._saves: dict[tuple[bool, ...], list] = {}
 
     def saves(self, needs: tuple[bool, ...]) -> list:
-        """What to keep for the gradients `needs` asks for."""
+        """What to keep for the gradients `needs` asks for (worked out once per pattern)."""
+        keys = self._saves.get(needs)
+        if keys is None:
+            keys = self._saves[needs] = self._keys(needs)
+        return keys
+
+    def _keys(self, needs: tuple[bool, ...]) -> list:
         keys: list = []
         for i, need in enumerate(needs):
             if not need:
