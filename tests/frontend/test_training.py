@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from optim_twins import to_ours, to_torch
 from test_nn_twins import make_block, make_mlp
 from train_twins import make_gru, make_lenet
 
@@ -217,26 +218,6 @@ def test_training_in_float64_is_exact(twin, config):
 
 # --- optimizer state moving between the twins mid-training ---------------------------------------
 
-def to_torch(obj):
-    """A tracejit state dict with every tensor converted to a torch tensor."""
-    if isinstance(obj, tj.Tensor):
-        return torch.tensor(obj.detach().numpy().copy())
-    if isinstance(obj, dict):
-        return {k: to_torch(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_torch(v) for v in obj)
-    return obj
-
-
-def to_ours(obj):
-    """A torch state dict with every tensor converted to a tracejit tensor."""
-    if isinstance(obj, torch.Tensor):
-        return tj.tensor(obj.detach().numpy().copy())
-    if isinstance(obj, dict):
-        return {k: to_ours(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_ours(v) for v in obj)
-    return obj
 
 
 @pytest.mark.parametrize("config", ["sgd", "adam", "adamw_amsgrad"])
