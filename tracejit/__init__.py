@@ -22,6 +22,7 @@ except ModuleNotFoundError as _e:  # pragma: no cover - only in an uninstalled c
 import builtins as _builtins
 
 from tracejit import _dynamo as _dynamo  # torch._dynamo's config, explain, disable, ...
+from tracejit import _malloc as _malloc  # on import: eager temporaries reuse the heap top
 from tracejit import backends, cuda, hub, jit, linalg, nn, utils
 from tracejit import compiler as compiler  # torch.compiler's disable, is_compiling, reset
 from tracejit import logs as _logs
