@@ -212,13 +212,16 @@ def clamp(input, min=None, max=None) -> Tensor:
 
 
 def clamp_gradient(input, out, min, max, inclusive: bool) -> Tensor:
-    """`out` (input clamped to [min, max]) with torch's gradient at the bounds: the whole
-    gradient flows where input is inside them, bounds included for clamp (`inclusive`), not
-    for hardtanh, relu6 and hardsigmoid (maximum/minimum would split a tie's gradient)."""
+    """`out` (input clamped to [min, max]) with torch's gradients at the bounds: the whole
+    gradient flows to input where it lies inside them, bounds included for clamp
+    (`inclusive`), not for hardtanh, relu6 and hardsigmoid (maximum/minimum would split a
+    tie's gradient); a bound that requires grad gets it where it won (torch's
+    clamp_backward_min_max: min where input < min < max, max where input > max or max < min)."""
     from tracejit.autograd import is_grad_enabled
 
-    if not (isinstance(input, Tensor) and input.requires_grad and is_grad_enabled()) or _py_any(
-            isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
+    grads = [isinstance(b, Tensor) and b.requires_grad for b in (min, max)]
+    if not is_grad_enabled() or not (
+            (isinstance(input, Tensor) and input.requires_grad) or _py_any(grads)):
         return out
     inside = None
     for bound, above in ((min, True), (max, False)):
@@ -229,8 +232,18 @@ def clamp_gradient(input, out, min, max, inclusive: bool) -> Tensor:
         else:
             ok = input > bound if above else input < bound
         inside = ok if inside is None else inside & ok
-    return where(inside, input.to(out.dtype), out.detach())
-
+    value = out.detach()
+    if grads[1]:
+        wins = input > max
+        if min is not None:
+            wins = wins | (max < min)
+        value = where(wins, to_dtype(max, out.dtype), value)
+    if grads[0]:
+        wins = input < min
+        if max is not None:
+            wins = wins & (min < max)
+        value = where(wins, to_dtype(min, out.dtype), value)
+    return where(inside, to_dtype(input, out.dtype), value)
 
 def _as_bool(x, name: str):
     return to_dtype(as_tensor_arg(x, name), DType.bool)

@@ -143,6 +143,13 @@ COMPOSITE_CASES: list[GradCase] = [
     C("batch_norm-train-running-stats", _bn_train_stats, R(4, 3, 2, 2), pos(3), R(3),
       smooth=False),
     # at the bounds: clamp passes the gradient (inclusive), hardtanh/relu6/hardsigmoid do not
+    # tensor bounds that require grad: torch's clamp_backward_min_max, ties included
+    C("clamp-tensor-bounds", lambda L, a, lo, hi: L.clamp(a, lo, hi),
+      np.array([-2.0, -1.0, 0.0, 1.0, 2.0, 0.5, float("nan")]),
+      np.array([-1.0, -1.0, -1.0, 1.5, 0.0, 0.5, 0.0]),
+      np.array([1.0, 0.0, -2.0, 1.0, 1.0, 0.5, 1.0]), smooth=False),
+    C("clamp-min-tensor", lambda L, a, b: a.clamp(min=b), np.array([-1.0, 0.1, 2.0]),
+      np.asarray(0.1), smooth=False),
     C("clamp-at-bounds", lambda L, a: a.clamp(-0.5, 0.5),
       np.array([-0.7, -0.5, 0.0, 0.5, 0.7]), smooth=False),
     C("clamp-min-at-bound", lambda L, a: a.clamp(min=0.0), np.array([-1.0, 0.0, 2.0]),

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tracejit.dispatch import assign, dispatch
-from tracejit.ir import OPS, Op
+from tracejit.ir import OPS, DType, Op
 
 if TYPE_CHECKING:
     from tracejit.tensor import Tensor
@@ -235,8 +235,8 @@ def _step(c, g):  # piecewise constant: zero gradient, as torch's
 
 
 @rule(Op.RELU, name="ReluBackward0", uses=("out",))
-def _relu(c, g):
-    return (where(c.out > 0, g, 0.0),)
+def _relu(c, g):  # torch's threshold_backward: zero where the result <= 0 (NaN passes)
+    return (where(c.out <= 0, 0.0, g),)
 
 
 @rule(Op.ASIN)
@@ -316,22 +316,24 @@ def _pow(c, g):
     return (ga, gb)
 
 
-def _tie_split(c, g, first_wins):
+def _tie_split(c, g, loses_a, loses_b):
+    """torch's maximum/minimum backward: a tie splits the gradient evenly, the losing side gets
+    none, and a NaN comparison (neither equal nor losing) passes it to both sides."""
     a, b = c.x(0), c.x(1)
-    half = g * 0.5
-    ga = where(a == b, half, where(first_wins(a, b), g, 0.0)) if c.needs[0] else None
-    gb = where(a == b, half, where(first_wins(a, b), 0.0, g)) if c.needs[1] else None
+    shared = where(a == b, g * 0.5, g)
+    ga = where(loses_a(a, b), 0.0, shared) if c.needs[0] else None
+    gb = where(loses_b(a, b), 0.0, shared) if c.needs[1] else None
     return (ga, gb)
 
 
 @rule(Op.MAXIMUM)
-def _maximum(c, g):  # torch splits a tie's gradient evenly
-    return _tie_split(c, g, lambda a, b: a > b)
+def _maximum(c, g):
+    return _tie_split(c, g, lambda a, b: a < b, lambda a, b: a > b)
 
 
 @rule(Op.MINIMUM)
 def _minimum(c, g):
-    return _tie_split(c, g, lambda a, b: a < b)
+    return _tie_split(c, g, lambda a, b: a > b, lambda a, b: a < b)
 
 
 @rule(Op.WHERE, uses={1: (0,), 2: (0,)})
@@ -435,13 +437,24 @@ def _cumsum(c, g):
 
 @rule(Op.CUMPROD, uses=(0, "out"))
 def _cumprod(c, g):
-    """sum over k >= i of g_k * out_k / x_i (inputs without zeros; torch's exact zero handling
-    is not reproduced: a zero input gives a non-finite gradient, never a silent one)."""
+    """dL/dx_i = sum over k >= i of g_k * prod_{j <= k, j != i} x_j, exact with zeros (as
+    torch's): before a slice's first zero, reversed cumsum(g * out) / x; at the first zero,
+    reversed cumsum(g * cumprod(x with that zero as 1)); after it, zero."""
     d = c.attrs["dim"]
     x, out = c.x(0), c.out
     if not c.types[0].shape:
         return (g,)
-    return ((g * out).flip((d,)).cumsum(d).flip((d,)) / x,)
+
+    def rev(t):
+        return t.flip((d,)).cumsum(d).flip((d,))
+
+    zero = x == 0
+    seen = dispatch(Op.CAST, zero, dtype=DType.int64).cumsum(d)
+    first = zero & (seen == 1)
+    after = (seen >= 1) & ~first
+    plain = rev(g * out) / where(zero, 1.0, x)
+    at_zero = rev(g * where(first, 1.0, x).cumprod(d))
+    return (where(first, at_zero, where(after, 0.0, plain)),)
 
 
 # --- matmul, convolution, normalization -----------------------------------------------------

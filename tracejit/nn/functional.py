@@ -116,7 +116,9 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Te
 def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, else alpha * (exp(x) - 1)."""
     _check_float("elu", input)
-    out = fn.where(input > 0, input, input.expm1() * alpha)
+    # expm1 of the clamped input: the branch where does not take stays finite (an inf there
+    # would turn the gradient's zero into NaN)
+    out = fn.where(input > 0, input, fn.clamp(input, max=0.0).expm1() * alpha)
     return _written(input, out, inplace, "elu_")
 
 

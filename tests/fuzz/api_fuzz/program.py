@@ -179,7 +179,21 @@ _CAPTURE = {
     "compile": "g = tracejit.compile(f)",
     "saveload": ("tracejit.save(tracejit.trace(f, {args}), '/tmp/repro.pt'); "
                  "g = tracejit.load('/tmp/repro.pt')"),
+    "grad": None,  # eager, then backward (the lines _GRAD adds)
 }
+# grad mode's repro: float inputs require grad; a random linear function of the floating
+# outputs is differentiated, and the inputs' gradients printed
+_GRAD = ["for x in ({inputs},):",
+         "    if isinstance(x, T.Tensor) and x.is_floating_point():",
+         "        x.requires_grad_(True)",
+         "out = g({args})",
+         "import numpy as np",
+         "rng = np.random.default_rng({n_returns})",
+         "loss = sum((o.double() * T.tensor(rng.standard_normal(tuple(o.shape)))).sum()",
+         "           for o in (out if isinstance(out, tuple) else (out,))",
+         "           if isinstance(o, T.Tensor) and o.requires_grad)",
+         "loss.backward()",
+         "print([getattr(x, 'grad', None) for x in ({inputs},)])"]
 
 
 def repro(prog: Program, mode: str, which: str = "a", note: str = "") -> str:
@@ -214,6 +228,15 @@ def repro(prog: Program, mode: str, which: str = "a", note: str = "") -> str:
     if which == "known":  # a new compile starts from the breaks the first one found
         again = capture if has_breaks(prog) else "g = tracejit.compile(f, fullgraph=True)"
         lines += ["if T is tracejit:", "    " + again]
+    if mode == "grad":
+        inputs = ", ".join(prog.names())
+        lines += [ln.format(inputs=inputs, args=args, n_returns=len(prog.returns))
+                  for ln in _GRAD[:3]]
+        lines += [ln.format(inputs=inputs, args=args, n_returns=len(prog.returns))
+                  for ln in _GRAD[3:]]
+        if note:
+            lines += ["# " + ln for ln in note.splitlines()]
+        return "\n".join(lines)
     lines.append(f"out = g({args})")
     lines.append(f"print(out, {', '.join(prog.names())})")
     if has_breaks(prog):

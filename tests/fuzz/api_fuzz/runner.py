@@ -17,7 +17,7 @@ from . import breaks, differences
 from .compare import diff
 from .program import Program, _differ, instantiate, instantiate_env
 
-MODES = ("eager", "trace", "script", "saveload", "compile")
+MODES = ("eager", "trace", "script", "saveload", "compile", "grad")
 
 
 class Hang(BaseException):
@@ -101,6 +101,8 @@ def run_mode(prog: Program, mode: str, refs: dict, backend: str, timeout: float)
         return {"outcome": "n/a", "detail": "", "sig": ""}
     if mode == "compile":
         return run_compile(prog, refs, backend, timeout)
+    if mode == "grad":
+        return run_grad(prog, timeout)
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     which = "a"
@@ -261,3 +263,68 @@ def torch_refs(prog: Program) -> dict:
     same = all(not _differ(s[2], s[3]) for s in prog.scalars)
     refs["bs"] = refs["bt"] if same else run_torch(prog, "b", "a", "a")
     return refs
+
+
+# --- grad mode: the program's gradients against torch's ---------------------------------------
+
+def _backward(prog: Program, lib):
+    """The gradients of a fixed random linear function of the program's floating outputs with
+    respect to its floating tensor inputs (None where an input gets none), run in `lib`."""
+    import numpy as np
+
+    f = instantiate(prog, lib, "a")[0]
+    xs = prog.args(prog.inputs, lib, "a")
+    leaves = [x for x in xs if isinstance(x, lib.Tensor) and x.is_floating_point()]
+    for x in leaves:
+        x.requires_grad_(True)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        out = f(*xs)
+        rng = np.random.default_rng(len(prog.returns))
+        loss = None
+        for o in out if isinstance(out, tuple) else (out,):
+            if isinstance(o, lib.Tensor) and o.requires_grad:
+                w = rng.standard_normal(tuple(o.shape)).astype(np.float64)
+                term = (o.double() * lib.tensor(w)).sum()
+                loss = term if loss is None else loss + term
+        if loss is None:
+            return None
+        loss.backward()
+    return [x.grad for x in leaves]
+
+
+def run_grad(prog: Program, timeout: float) -> dict:
+    """grad mode: the same gradients as torch's (eager autograd), or torch's exception type."""
+    import torch
+
+    import tracejit
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        try:
+            want = _backward(prog, torch)
+        except Exception as e:
+            return {"outcome": "torch-raised", "detail": type(e).__name__, "sig": ""}
+        if want is None:
+            return {"outcome": "n/a", "detail": "", "sig": ""}
+        got = _backward(prog, tracejit)
+        if got is None:
+            return _outcome(prog, "grad", "mismatch", "no output requires grad", "no grad", "a")
+        for k, (w, g) in enumerate(zip(want, got)):
+            if (w is None) != (g is None):
+                detail = f"input {k}: torch grad {'None' if w is None else 'set'}, " \
+                         f"tracejit {'None' if g is None else 'set'}"
+                return _outcome(prog, "grad", "mismatch", detail, "grad presence", "a")
+            d = diff(w, g, False) if w is not None else None
+            if d:
+                return _outcome(prog, "grad", "mismatch", f"grad of input {k}: {d}",
+                                "grad " + d.split(":")[0], "a")
+    except Hang:
+        return _outcome(prog, "grad", "hang", f"over {timeout}s", "hang", "a")
+    except Exception as e:
+        return _outcome(prog, "grad", "raised", f"{type(e).__name__}: {e}",
+                        f"{type(e).__name__}: {normalize(str(e))}", "a")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    return {"outcome": "ok", "detail": "", "sig": ""}
