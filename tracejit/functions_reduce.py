@@ -21,6 +21,7 @@ from tracejit.functions import (
     normalize_dim,
     normalize_dims,
     squeeze,
+    where,
 )
 from tracejit.ir import DType, Op
 from tracejit.ir.ops import check_dtypes
@@ -152,7 +153,20 @@ def _var64(input, dim, unbiased, keepdim: bool, correction) -> Tensor:
 
 def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     """sqrt(var), taken in float64 before rounding to input's dtype, as torch."""
-    return to_dtype(_var64(input, dim, unbiased, keepdim, correction).sqrt(), input.dtype)
+    return to_dtype(sqrt_of_spread(_var64(input, dim, unbiased, keepdim, correction)),
+                    input.dtype)
+
+
+def sqrt_of_spread(s: Tensor) -> Tensor:
+    """sqrt(s) of a variance or a sum of squares, with torch's zero gradient where s is 0 (its
+    std and norm backwards mask it; sqrt's own gradient there is inf, and inf * 0 is NaN). The
+    values are sqrt's exactly; the masking costs two ops only while s records the tape."""
+    from tracejit.autograd import is_grad_enabled
+
+    if not (s.requires_grad and is_grad_enabled()):
+        return s.sqrt()
+    zero = s == 0
+    return where(zero, s.detach(), where(zero, 1.0, s).sqrt())
 
 
 def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
@@ -173,7 +187,7 @@ def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
             f"{list(input.shape)}): max/min of no elements has no identity"
         )
     if p in ("fro", 2, 2.0):
-        return sum(input * input, dims, keepdim).sqrt()
+        return sqrt_of_spread(sum(input * input, dims, keepdim))
     a = input.abs()
     if p == math.inf:
         return amax(a, dims, keepdim)

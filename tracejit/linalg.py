@@ -56,7 +56,9 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
     if ord == 1:
         return F.sum(a, dims, keepdim)
     if ord == 2:
-        return F.sum(a * a, dims, keepdim).sqrt()
+        from tracejit.functions_reduce import sqrt_of_spread
+
+        return sqrt_of_spread(F.sum(a * a, dims, keepdim))
     return F.sum(a ** ord, dims, keepdim) ** (1.0 / ord)
 
 

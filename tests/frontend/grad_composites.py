@@ -143,6 +143,13 @@ COMPOSITE_CASES: list[GradCase] = [
     C("batch_norm-train-running-stats", _bn_train_stats, R(4, 3, 2, 2), pos(3), R(3),
       smooth=False),
     # at the bounds: clamp passes the gradient (inclusive), hardtanh/relu6/hardsigmoid do not
+    # zero spread: torch's std/norm backwards give 0 (not NaN) where the result is 0
+    C("std-one-element", lambda L, x: L.std(x, dim=0, keepdim=True, correction=0),
+      np.array([[0.716]]), smooth=False),
+    C("normalize-zero-row", lambda L, x: F(L).normalize(x, dim=1),
+      np.array([[0.0, 0.0], [1.0, 2.0]]), smooth=False),
+    C("norm-zero-row", lambda L, x: x.norm(dim=1) + L.linalg.vector_norm(x, dim=1),
+      np.array([[0.0, 0.0], [3.0, 4.0]]), smooth=False),
     # tensor bounds that require grad: torch's clamp_backward_min_max, ties included
     C("clamp-tensor-bounds", lambda L, a, lo, hi: L.clamp(a, lo, hi),
       np.array([-2.0, -1.0, 0.0, 1.0, 2.0, 0.5, float("nan")]),
