@@ -494,3 +494,19 @@ def test_retained_grad_is_what_the_hooks_made():
         (h * h).sum().backward()
         got.append((h.grad.tolist(), x.grad.tolist()))
     assert got[0] == got[1]
+
+
+def test_a_view_taken_before_an_in_place_write_reads_the_new_history():
+    got = []
+    for lib in (tj, torch):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        h = x * 1
+        tail = h[1:]  # taken before the write: it must see h's new values and history
+        h.mul_(10)
+        w = lib.tensor([1.0, 2.0], requires_grad=True)
+        buf = lib.zeros(3)
+        view = buf[1:]
+        buf[1:] = w * 3
+        ((tail * tail).sum() + (view * view).sum()).backward()
+        got.append((x.grad.tolist(), w.grad.tolist()))
+    assert got[0] == got[1]

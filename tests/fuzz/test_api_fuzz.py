@@ -25,6 +25,7 @@ from api_fuzz.shrink import shrink
 
 SEED, PROGRAMS = 13, 1600
 COMPILE_SEED, COMPILE_PROGRAMS = 17, 300
+GRAD_SEED, GRAD_PROGRAMS = 2, 800  # grad mode: input gradients against torch's (~3 s)
 
 # Open bugs the sample may still find (FINDINGS.md), as a regex over "mode/outcome: signature"
 # with the finding and the area that owns it. Delete an entry when its fix lands.
@@ -105,6 +106,15 @@ def test_seeded_sample_matches_torch():
     still = sorted({KNOWN_OPEN[_known(e)] for e in report["failures"]})
     if still:
         pytest.xfail("known open: " + "; ".join(still))
+
+
+def test_grad_sample_matches_torch():
+    report = run(GRAD_PROGRAMS, ["grad"], jobs=2, seed=GRAD_SEED, shrink_budget=120,
+                 log=lambda s: None)
+    assert report["table"].get("grad/ok", 0) > GRAD_PROGRAMS // 3  # it differentiates
+    new = [e for e in report["failures"] if not _known(e)]
+    assert not new, (f"{format_table(report)}\n\n"
+                     f"{format_failures({'failures': new})}")
 
 
 def test_compile_sample_matches_torch_and_plain_python():

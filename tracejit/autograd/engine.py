@@ -46,6 +46,7 @@ class Meta:
         "post_hooks",
         "retains_grad",
         "view",
+        "view_version",
     )
 
     def __init__(self):
@@ -57,6 +58,7 @@ class Meta:
         self.post_hooks: list[Callable] = _NO_HOOKS  # register_post_accumulate_grad_hook
         self.accumulator: weakref.ref | None = None  # the leaf's AccumulateGrad, while alive
         self.view: tuple[Tensor, tuple] | None = None  # (base, ((op, attrs, extra), ...))
+        self.view_version = 0  # the base's version when this view's history was last set
         self.name: str | None = None
 
 

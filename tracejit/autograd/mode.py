@@ -55,10 +55,14 @@ class AutogradMode(_dispatch.Mode):
             return out
         if op in VIEW_OPS and operands and _shares(out, operands[0]):
             _note_view(out, operands[0], op, attrs, operands[1:])
+        needed = False
         for t in operands:
-            if t.requires_grad:
-                return record(op, operands, attrs, out)
-        return out
+            m = t._ag
+            if m is not None and m.view is not None:
+                _refresh_view(t, m)
+            if t._rg:
+                needed = True
+        return record(op, operands, attrs, out) if needed else out
 
     def assign(self, dst, src) -> None:
         rebase = _dispatch._state.grad_enabled and (src.requires_grad or dst.requires_grad or (
@@ -98,7 +102,26 @@ def _shares(out: Tensor, base: Tensor) -> bool:
 def _note_view(out: Tensor, base: Tensor, op: Op, attrs: dict, extra) -> None:
     m = base._ag
     root, chain = (m.view if m is not None and m.view is not None else (base, ()))
-    meta(out).view = (root, (*chain, (op, attrs, tuple(extra))))
+    mo = meta(out)
+    mo.view = (root, (*chain, (op, attrs, tuple(extra))))
+    mo.view_version = versions.version(root._data)
+
+
+def _refresh_view(t: Tensor, m) -> None:
+    """A view whose base was written in place since its history was set reads the base's
+    new values: its history becomes the base's current one through the view (torch
+    regenerates a stale view's grad_fn the same way)."""
+    root, chain = m.view
+    now = versions.version(root._data)
+    if now == m.view_version:
+        return
+    m.view_version = now
+    if root._rg:
+        m.grad_fn, m.output_nr = ViewOfBase(edge_of(root), chain, root._type, t._type), 0
+        t._rg = True
+    elif m.grad_fn is not None:  # the base holds values that need no gradient any more
+        m.grad_fn = None
+        t._rg = False
 
 
 def replay(chain: tuple, t: Tensor) -> Tensor:
@@ -280,6 +303,7 @@ def _rebase(dst: Tensor, src: Tensor, old) -> None:
         mb = meta(base)
         mb.grad_fn, mb.output_nr = node, 0
         m.grad_fn, m.output_nr = ViewOfBase((node, 0), chain, base._type, dst._type), 0
+        m.view_version = versions.version(base._data)
     elif src.requires_grad:
         e = edge_of(src)
         if old is not None and not _reaches(e[0], old[0]):  # copy_/fill_: the old value's
