@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -137,7 +138,7 @@ def retain_grad(t: Tensor) -> None:
     if m.grad_fn is None or m.retains_grad:  # a leaf keeps its grad anyway
         return
     m.retains_grad = True
-    ref = _weak(t)
+    ref = weakref.ref(t)
     node, nr = m.grad_fn, m.output_nr
 
     def keep(grads):
@@ -196,12 +197,6 @@ def register_post_accumulate_grad_hook(t: Tensor, hook: Callable):
         m.post_hooks = []
     m.post_hooks.append(hook)
     return engine._Handle(m.post_hooks, hook)
-
-
-def _weak(t):
-    import weakref
-
-    return weakref.ref(t)
 
 
 # --- backward and grad ---------------------------------------------------------------------

@@ -41,7 +41,6 @@ class Meta:
         "grad",
         "grad_fn",
         "hooks",
-        "name",
         "output_nr",
         "post_hooks",
         "retains_grad",
@@ -59,7 +58,6 @@ class Meta:
         self.accumulator: weakref.ref | None = None  # the leaf's AccumulateGrad, while alive
         self.view: tuple[Tensor, tuple] | None = None  # (base, ((op, attrs, extra), ...))
         self.view_version = 0  # the base's version when this view's history was last set
-        self.name: str | None = None
 
 
 def meta(t: Tensor) -> Meta:
@@ -174,7 +172,7 @@ class Saved:
     An output is kept without its history (it would be a cycle) and gets the node back as its
     grad_fn when unpacked for a double backward."""
 
-    __slots__ = ("is_output", "owner", "tensor", "version")
+    __slots__ = ("is_output", "tensor", "version")
 
     def __init__(self, tensor: Tensor, is_output: bool = False):
         self.is_output = is_output

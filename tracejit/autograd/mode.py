@@ -19,16 +19,11 @@ from tracejit import dispatch as _dispatch
 from tracejit.autograd import engine, versions
 from tracejit.autograd.engine import FREED, Node, Saved, edge_of, meta
 from tracejit.ir import OPS, Op
-from tracejit.ir.ops import _VIEW_OPS
+from tracejit.ir.ops import _VIEW_OPS as VIEW_OPS  # results that may share operand 0's memory
 
 if TYPE_CHECKING:
     from tracejit.ir import TensorType
     from tracejit.tensor import Tensor
-
-# ops whose result may share its operand's memory: a later in-place write through the result
-# changes the operand (torch's views)
-VIEW_OPS = _VIEW_OPS
-
 
 def is_enabled() -> bool:
     return _dispatch._state.grad_enabled
@@ -206,15 +201,15 @@ class _Ctx:
         return self.node.needs
 
 
-_RULES: dict = {}  # rules.RULES, bound on first use (rules.py imports the dispatch point)
+_RULES: dict | None = None  # rules.RULES itself, bound on first use (rules.py imports the
+# dispatch point, which imports this module)
 
 
 def record(op: Op, operands: list[Tensor], attrs: dict, out: Tensor) -> Tensor:
     """Put `op` on the tape: `out` requires grad and gets the node as its grad_fn."""
-    if not _RULES:
-        from tracejit.autograd.rules import RULES
-
-        _RULES.update(RULES)
+    global _RULES
+    if _RULES is None:
+        from tracejit.autograd.rules import RULES as _RULES
     positions = OPS[op].differentiable
     if not out.dtype.is_floating_point or not positions:
         return out

@@ -645,16 +645,11 @@ def _expand(c, g):  # the tape sums the expanded dims
     return (g,)
 
 
-def _into_zeros(c, g, op: Op, extra=()) -> Tensor:
-    """A zero gradient of operand 0's type with `g` written where `op` read it."""
-    z = zeros(c.types[0])
-    assign(dispatch(op, z, *extra, **c.attrs), g)
-    return z
-
-
 @rule(Op.SLICE, uses=())
-def _slice(c, g):
-    return (_into_zeros(c, g, Op.SLICE),)
+def _slice(c, g):  # zeros of the operand's type with g written where the slice read
+    z = zeros(c.types[0])
+    assign(dispatch(Op.SLICE, z, **c.attrs), g)
+    return (z,)
 
 
 @rule(Op.CAT, uses=())
@@ -685,6 +680,7 @@ def _pad_gather_grad(c, g):
     import numpy as np
 
     from tracejit.ir.numpy_impl import pad as np_pad
+    from tracejit.tensor import Tensor
 
     shape = tuple(c.types[0].shape)
     pads, mode = c.attrs["pads"], c.attrs["mode"]
@@ -698,8 +694,6 @@ def _pad_gather_grad(c, g):
         source = np_pad(np.arange(shape[d], dtype=np.int64).reshape(
             (shape[d],) + (1,) * k), pads=tuple(one), mode=mode, value=0.0)
         index = source.reshape(-1)  # which input row each output row along d came from
-        from tracejit.tensor import Tensor
-
         idx_shape = [1] * g.ndim
         idx_shape[d] = index.shape[0]
         idx = Tensor._wrap(index.reshape(idx_shape)).expand(tuple(g.shape))
@@ -891,13 +885,7 @@ def _eigh(c, g):
         vtg = dispatch(Op.MATMUL, mT(vectors), g)
         inner = f * 0.5 * (vtg - mT(vtg))  # the antisymmetric part (torch's real case)
     ga = dispatch(Op.MATMUL, dispatch(Op.MATMUL, vectors, inner), mT(vectors))
-    return (_sym_to(ga, uplo),)
-
-
-def _sym_to(ga: Tensor, uplo: str) -> Tensor:
-    """eigh reads one triangle: the gradient of the symmetric matrix goes to it (torch gives
-    the full symmetric gradient; so do we)."""
-    return ga
+    return (ga,)  # the full symmetric gradient, as torch's (though eigh reads one triangle)
 
 
 @rule(Op.QR, name="LinalgQrBackward0")
