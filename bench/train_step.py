@@ -6,12 +6,14 @@ workload and optimizer, the median over `repeat` runs of `steps` steps, in milli
 step, for tracejit and torch measured in the same run, and their ratio (tracejit / torch;
 below 1 is faster). `--phases` also prints each phase's median (zero_grad, forward and loss,
 backward, optimizer step) over 30 single steps. Workloads: an MLP (64 x 256 -> 512 -> 512 ->
-10, cross-entropy) and a transformer encoder block (batch 8, 64 tokens, d_model 128, 4 heads, ff 512, mean-squared error).
+10, cross-entropy) and a transformer encoder block (batch 8, 64 tokens, d_model 128, 4 heads,
+ff 512, mean-squared error).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import time
@@ -75,7 +77,7 @@ def make(lib, workload: str, optimizer: str, seed: int = 0):
         opt.step()
         if marks is not None:
             marks.append(time.perf_counter())
-            clock.append([b - a for a, b in zip(marks, marks[1:])])
+            clock.append([b - a for a, b in itertools.pairwise(marks)])
         return loss
 
     return step
